@@ -1,0 +1,219 @@
+// Package app is dwell's composition root: it parses the command line,
+// loads the configuration, builds the store, the input formats and the other
+// plug-ins, and runs the command the user asked for. It is the only package
+// that imports concrete backends and plug-ins.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dwell-nsm/dwell/internal/config"
+	"github.com/dwell-nsm/dwell/internal/store"
+	"github.com/dwell-nsm/dwell/internal/store/duckdb"
+)
+
+// Exit codes.
+const (
+	ExitOK    = 0
+	ExitFail  = 1
+	ExitUsage = 2
+)
+
+// App holds what every command needs: its streams, a logger and a clock.
+type App struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Interactive is true when Stderr is a terminal: progress is shown.
+	Interactive bool
+	Logger      *slog.Logger
+	Now         func() time.Time
+}
+
+// command is one dwell subcommand.
+type command struct {
+	name    string
+	summary string
+	usage   string // synopsis, options are appended by the flag set
+	example string
+	run     func(ctx context.Context, a *App, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		ingestCommand(),
+		queryCommand(),
+		versionCommand(),
+	}
+}
+
+// usageError is a command-line mistake: exit code 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// Main runs dwell with args (without the program name) and returns the exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &App{
+		Stdin: stdin, Stdout: stdout, Stderr: stderr,
+		Interactive: isTerminal(stderr),
+		Logger:      slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Now:         time.Now,
+	}
+	return a.Main(ctx, args)
+}
+
+// Main runs one command line.
+func (a *App) Main(ctx context.Context, args []string) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		if len(args) > 1 {
+			return a.Main(ctx, []string{args[1], "--help"})
+		}
+		a.help(a.Stdout)
+		if len(args) == 0 {
+			return ExitUsage
+		}
+		return ExitOK
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(ctx, a, args[1:])
+		var ue *usageError
+		switch {
+		case err == nil:
+			return ExitOK
+		case errors.Is(err, flag.ErrHelp):
+			return ExitOK
+		case errors.As(err, &ue):
+			fmt.Fprintf(a.Stderr, "dwell %s: %v\nRun 'dwell %s --help' for usage.\n", c.name, err, c.name)
+			return ExitUsage
+		case errors.Is(err, errQuiet):
+			return ExitFail
+		default:
+			fmt.Fprintf(a.Stderr, "dwell %s: %v\n", c.name, err)
+			return ExitFail
+		}
+	}
+	fmt.Fprintf(a.Stderr, "dwell: unknown command %q\n\n", args[0])
+	a.help(a.Stderr)
+	return ExitUsage
+}
+
+// errQuiet is returned by commands that already reported why they failed.
+var errQuiet = errors.New("failed")
+
+func (a *App) help(w io.Writer) {
+	fmt.Fprint(w, `dwell finds what an intruder does over months in network telemetry:
+slow beacons, tunnels, exfiltration, lateral movement; it keeps years of
+Zeek logs in an embedded store and answers from all of them.
+
+Usage: dwell <command> [options] [arguments]
+
+Commands:
+`)
+	cmds := commands()
+	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, "\nRun 'dwell <command> --help' for a command's options and examples.\n")
+}
+
+// common are the options every store command takes.
+type common struct {
+	config string
+	db     string
+	sensor string
+}
+
+// newFlags returns a flag set for c with the common options bound to co
+// (nil for commands that do not touch the store).
+func (a *App) newFlags(c command, co *common) *flag.FlagSet {
+	fs := flag.NewFlagSet("dwell "+c.name, flag.ContinueOnError)
+	fs.SetOutput(a.Stderr)
+	if co != nil {
+		fs.StringVar(&co.config, "config", "", "configuration `file` (YAML); see docs/config.md")
+		fs.StringVar(&co.db, "db", "", "store: a DuckDB `file` (default ./dwell.db) or a clickhouse:// URL")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(a.Stdout, "%s\n\nUsage: dwell %s\n\nOptions:\n", c.summary, c.usage)
+		fs.SetOutput(a.Stdout)
+		fs.PrintDefaults()
+		fs.SetOutput(a.Stderr)
+		if c.example != "" {
+			fmt.Fprintf(a.Stdout, "\nExamples:\n%s", c.example)
+		}
+	}
+	return fs
+}
+
+// parse parses flags and positional arguments in any order
+// ("dwell ingest logs/ --db x.db" works as well as the reverse).
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, &usageError{err.Error()}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// loadConfig reads the configuration and applies the command-line options.
+func (co *common) loadConfig() (*config.Config, error) {
+	cfg, err := config.Load(co.config)
+	if err != nil {
+		return nil, err
+	}
+	if co.db != "" {
+		cfg.Store = co.db
+	}
+	if co.sensor != "" {
+		cfg.Sensor = co.sensor
+	}
+	return cfg, cfg.Validate()
+}
+
+// openStore opens the configured backend.
+func openStore(ctx context.Context, cfg *config.Config, readOnly bool) (store.Store, error) {
+	if strings.HasPrefix(cfg.Store, "clickhouse://") {
+		return nil, fmt.Errorf("store %s: the ClickHouse backend is not part of this build yet; use a DuckDB file", cfg.Store)
+	}
+	return duckdb.Open(ctx, cfg.Store, duckdb.Options{ReadOnly: readOnly})
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	return st.Mode()&os.ModeCharDevice != 0 && os.Getenv("TERM") != "dumb"
+}

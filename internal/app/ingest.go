@@ -1,0 +1,269 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dwell-nsm/dwell/internal/config"
+	"github.com/dwell-nsm/dwell/internal/event"
+	"github.com/dwell-nsm/dwell/internal/ingest"
+	"github.com/dwell-nsm/dwell/internal/ingest/zeek"
+	"github.com/dwell-nsm/dwell/internal/store"
+)
+
+func ingestCommand() command {
+	return command{
+		name:    "ingest",
+		summary: "read Zeek logs (TSV or JSON, plain or gzip, files or directories) into the store",
+		usage:   "ingest [--db FILE] [--sensor NAME] [-v] PATH...",
+		example: `  dwell ingest /nsm/zeek/logs               # every log under it, dated dirs and current/
+  dwell ingest --sensor brussels /nsm/zeek/logs/2024-04-19
+  dwell ingest --db case42.db conn.log dns.log.gz
+
+Ingest is idempotent: a file read before adds nothing, a growing file adds
+only its new lines, and an interrupted ingest resumes where it stopped.
+`,
+		run: runIngest,
+	}
+}
+
+func runIngest(ctx context.Context, a *App, args []string) error {
+	var co common
+	c := ingestCommand()
+	fs := a.newFlags(c, &co)
+	fs.StringVar(&co.sensor, "sensor", "", "`name` of the site the logs come from (default from config, else \"default\")")
+	verbose := fs.Bool("v", false, "list every file with its outcome")
+	quiet := fs.Bool("q", false, "print nothing but errors")
+	paths, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(paths) == 0 {
+		return usagef("no input: name Zeek log files or directories")
+	}
+	cfg, err := co.loadConfig()
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	sum, err := a.ingest(ctx, st, cfg, paths, *quiet)
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	if sum != nil && !*quiet {
+		printIngestSummary(a.Stdout, sum, *verbose)
+	}
+	if err != nil {
+		return err
+	}
+	if n := explicitFailures(sum); n > 0 {
+		return fmt.Errorf("%d input(s) could not be ingested (see above)", n)
+	}
+	return nil
+}
+
+// ingestResult is an ingest.Summary with the rows stored per kind.
+type ingestResult struct {
+	*ingest.Summary
+	rows map[event.Kind]int64
+}
+
+// ingest reads paths into st with progress on the terminal.
+func (a *App) ingest(ctx context.Context, st store.Writer, cfg *config.Config, paths []string, quiet bool) (*ingestResult, error) {
+	cands, err := ingest.Discover(paths)
+	if err != nil {
+		return nil, err
+	}
+	sink := &countingSink{Writer: st, rows: map[event.Kind]int64{}}
+	in := ingest.New(sink, ingest.Options{
+		Sensor:    cfg.Sensor,
+		Workers:   cfg.Ingest.Workers,
+		BatchRows: cfg.Ingest.BatchRows,
+		IdleAfter: time.Duration(cfg.Ingest.IdleAfter),
+		Formats:   zeek.Formats(),
+		Logger:    a.Logger,
+		Now:       a.Now,
+	})
+	var stop func()
+	if a.Interactive && !quiet {
+		start := a.Now()
+		stop = a.progress(func() string { return ingestProgress(in.Stats(), a.Now().Sub(start)) })
+	}
+	sum, err := in.Run(ctx, cands)
+	if stop != nil {
+		stop()
+	}
+	if sum == nil {
+		return nil, err
+	}
+	return &ingestResult{Summary: sum, rows: sink.counts()}, err
+}
+
+func ingestProgress(s ingest.Stats, elapsed time.Duration) string {
+	rate := ""
+	if secs := elapsed.Seconds(); secs > 0.5 {
+		rate = fmt.Sprintf(" · %s records/s", human(int64(float64(s.Rows)/secs)))
+	}
+	return fmt.Sprintf("ingest: %d/%d files · %s records%s · %s bad lines", s.FilesDone, s.FilesTotal, human(s.Rows), rate, human(s.Bad))
+}
+
+// explicitFailures counts inputs that failed, or were named on the command
+// line and rejected.
+func explicitFailures(r *ingestResult) int {
+	if r == nil {
+		return 0
+	}
+	n := 0
+	for _, f := range r.Files {
+		if f.Status == ingest.StatusFailed || (f.Status == ingest.StatusRejected && f.Explicit) {
+			n++
+		}
+	}
+	return n
+}
+
+func printIngestSummary(w io.Writer, r *ingestResult, verbose bool) {
+	secs := r.Elapsed.Seconds()
+	var total int64
+	var kinds []string
+	for _, k := range event.Kinds {
+		if n := r.rows[k]; n > 0 {
+			total += n
+			kinds = append(kinds, fmt.Sprintf("%s %s", k, human(n)))
+		}
+	}
+	rate := ""
+	if secs > 0 && total > 0 {
+		rate = fmt.Sprintf(", %s records/s", human(int64(float64(total)/secs)))
+	}
+	fmt.Fprintf(w, "%d input(s) in %s: %s records stored", len(r.Files), r.Elapsed.Round(time.Millisecond), withCommas(total))
+	if len(kinds) > 0 {
+		fmt.Fprintf(w, " (%s)", strings.Join(kinds, ", "))
+	}
+	fmt.Fprintf(w, "%s\n", rate)
+	var counts []string
+	for _, st := range []ingest.Status{ingest.StatusIngested, ingest.StatusUnchanged, ingest.StatusSkipped, ingest.StatusRejected, ingest.StatusFailed} {
+		if n := r.Count(st); n > 0 {
+			counts = append(counts, fmt.Sprintf("%d %s", n, st))
+		}
+	}
+	fmt.Fprintf(w, "  %s\n", strings.Join(counts, ", "))
+	if r.Bad > 0 {
+		fmt.Fprintf(w, "  %s malformed line(s) skipped and counted; the first of them:\n", withCommas(r.Bad))
+		shown := 0
+		for _, f := range r.Files {
+			for _, e := range f.Errors {
+				if shown < 10 {
+					fmt.Fprintf(w, "    %s\n", sanitize(e.Error(), 300))
+				}
+				shown++
+			}
+		}
+	}
+	for _, f := range r.Files {
+		if f.Status == ingest.StatusRejected || f.Status == ingest.StatusFailed {
+			fmt.Fprintf(w, "  %s %s: %s\n", f.Status, f.Path, sanitize(f.Err, 300))
+		}
+	}
+	// What many files share is said once, with counts.
+	notes := map[string]int{}
+	ignored := map[string]int{}
+	type skip struct {
+		lines int64
+		files int
+	}
+	skipped := map[string]*skip{}
+	for _, f := range r.Files {
+		for _, n := range f.Notes {
+			notes[n]++
+		}
+		for _, fld := range f.Ignored {
+			ignored[fld]++
+		}
+		for t, n := range f.SkippedTypes {
+			if skipped[t] == nil {
+				skipped[t] = &skip{}
+			}
+			skipped[t].lines += n
+			skipped[t].files++
+		}
+		if verbose {
+			fmt.Fprintf(w, "  %-9s %s (%s%s) %d records, %d bad\n", f.Status, f.Path, f.Format, compression(f), f.Rows, f.Bad)
+		}
+	}
+	if len(skipped) > 0 {
+		types := make([]string, 0, len(skipped))
+		for t := range skipped {
+			types = append(types, t)
+		}
+		sort.Slice(types, func(i, j int) bool {
+			if a, b := skipped[types[i]].lines, skipped[types[j]].lines; a != b {
+				return a > b
+			}
+			return types[i] < types[j]
+		})
+		parts := make([]string, len(types))
+		for i, t := range types {
+			parts[i] = fmt.Sprintf("%s (%s lines, %d file%s)", sanitize(t, 40), withCommas(skipped[t].lines), skipped[t].files, plural(skipped[t].files))
+		}
+		fmt.Fprintf(w, "  log types dwell does not store, skipped: %s\n", strings.Join(parts, ", "))
+	}
+	if len(ignored) > 0 {
+		parts := make([]string, 0, len(ignored))
+		for _, fld := range sortedKeys(ignored) {
+			parts = append(parts, fmt.Sprintf("%s (%d file%s)", sanitize(fld, 40), ignored[fld], plural(ignored[fld])))
+		}
+		fmt.Fprintf(w, "  fields dwell does not store, ignored: %s\n", strings.Join(parts, ", "))
+	}
+	for _, n := range sortedKeys(notes) {
+		if notes[n] > 1 {
+			fmt.Fprintf(w, "  note (%d inputs): %s\n", notes[n], sanitize(n, 300))
+		} else {
+			fmt.Fprintf(w, "  note: %s\n", sanitize(n, 300))
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func compression(f ingest.FileResult) string {
+	if f.Compression == ingest.CompressionNone {
+		return ""
+	}
+	return ", " + string(f.Compression)
+}
+
+// countingSink counts the records stored per kind.
+type countingSink struct {
+	store.Writer
+	rows map[event.Kind]int64 // written by the ingester's single writer goroutine
+}
+
+func (s *countingSink) Write(ctx context.Context, b *event.Batch) error {
+	if err := s.Writer.Write(ctx, b); err != nil {
+		return err
+	}
+	for _, k := range event.Kinds {
+		s.rows[k] += int64(b.Count(k))
+	}
+	return nil
+}
+
+// counts is called after the ingester's Run returned.
+func (s *countingSink) counts() map[event.Kind]int64 { return s.rows }
+
+var _ ingest.Sink = (*countingSink)(nil)

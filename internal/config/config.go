@@ -1,0 +1,137 @@
+// Package config is dwell's typed configuration: defaults, strict YAML
+// decoding (an unknown key is an error, so a typo never silently does
+// nothing) and validation that reports every problem at once.
+//
+// The field comments below are the reference for dwell.yaml; docs/config.md
+// shows a complete example.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	// Store is where telemetry is kept: a DuckDB file path (default
+	// "dwell.db") or, for a ClickHouse cluster, a clickhouse:// URL.
+	Store string `yaml:"store"`
+	// Sensor names the site whose telemetry is ingested. It is stored on
+	// every record so that two sites using the same private addresses stay
+	// apart. Default "default".
+	Sensor string `yaml:"sensor"`
+	// Ingest tunes reading.
+	Ingest Ingest `yaml:"ingest"`
+}
+
+// Ingest tunes how inputs are read.
+type Ingest struct {
+	// Workers is how many files are decoded in parallel; default one per core.
+	Workers int `yaml:"workers"`
+	// BatchRows is how many records are committed to the store at a time
+	// (one transaction); default 122880, one DuckDB row group.
+	BatchRows int `yaml:"batch_rows"`
+	// IdleAfter is how long a plain (uncompressed) file must go unmodified
+	// before its unterminated last line counts as complete; before that the
+	// line is left for the next run, as Zeek may still be writing it.
+	// Default 2m.
+	IdleAfter Duration `yaml:"idle_after"`
+}
+
+// Duration is a time.Duration written as in Go ("90s", "2m", "1h30m").
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like 90s or 2m", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Default returns the configuration used when no file is given.
+func Default() *Config {
+	return &Config{
+		Store:  "dwell.db",
+		Sensor: "default",
+		Ingest: Ingest{
+			Workers:   runtime.GOMAXPROCS(0),
+			BatchRows: 122880,
+			IdleAfter: Duration(2 * time.Minute),
+		},
+	}
+}
+
+// Load reads a configuration file over the defaults. An empty path returns
+// the defaults.
+func Load(path string) (*Config, error) {
+	c := Default()
+	if path == "" {
+		return c, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	if err := c.decode(data); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// decode applies YAML over c, refusing unknown keys.
+func (c *Config) decode(data []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return errors.New("more than one YAML document")
+	}
+	return nil
+}
+
+// Validate checks the configuration and reports every problem found.
+func (c *Config) Validate() error {
+	var errs []error
+	if strings.TrimSpace(c.Store) == "" {
+		errs = append(errs, errors.New("store: must not be empty"))
+	}
+	if strings.TrimSpace(c.Sensor) == "" {
+		errs = append(errs, errors.New("sensor: must not be empty"))
+	} else if strings.ContainsAny(c.Sensor, "\x00\n\r\t") {
+		errs = append(errs, errors.New("sensor: must not contain control characters"))
+	}
+	if c.Ingest.Workers < 1 || c.Ingest.Workers > 256 {
+		errs = append(errs, fmt.Errorf("ingest.workers: %d is not between 1 and 256", c.Ingest.Workers))
+	}
+	if c.Ingest.BatchRows < 1000 || c.Ingest.BatchRows > 10_000_000 {
+		errs = append(errs, fmt.Errorf("ingest.batch_rows: %d is not between 1000 and 10000000", c.Ingest.BatchRows))
+	}
+	if c.Ingest.IdleAfter < 0 {
+		errs = append(errs, errors.New("ingest.idle_after: must not be negative"))
+	}
+	return errors.Join(errs...)
+}

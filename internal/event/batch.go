@@ -1,0 +1,115 @@
+package event
+
+import "time"
+
+// Batch carries records from a source to a store. It is the unit of
+// durability: a store keeps all of a batch's records and its Progress, or
+// none of them.
+//
+// A batch belongs to one goroutine at a time: the source fills it, hands it
+// over, and does not touch it again until it is handed back. Records may
+// share string memory with each other; a store must copy what it keeps.
+type Batch struct {
+	Conns     []Conn
+	OpenConns []Conn
+	DNS       []DNS
+	HTTP      []HTTP
+	TLS       []TLS
+	X509      []X509
+	Files     []File
+
+	// Progress records how far the inputs behind these records have been
+	// read; a store commits it together with the records.
+	Progress []Progress
+}
+
+// Len returns the number of records in b.
+func (b *Batch) Len() int {
+	return len(b.Conns) + len(b.OpenConns) + len(b.DNS) + len(b.HTTP) + len(b.TLS) + len(b.X509) + len(b.Files)
+}
+
+// Count returns the number of records of kind k in b.
+func (b *Batch) Count(k Kind) int {
+	switch k {
+	case KindConn:
+		return len(b.Conns)
+	case KindOpenConn:
+		return len(b.OpenConns)
+	case KindDNS:
+		return len(b.DNS)
+	case KindHTTP:
+		return len(b.HTTP)
+	case KindTLS:
+		return len(b.TLS)
+	case KindX509:
+		return len(b.X509)
+	case KindFile:
+		return len(b.Files)
+	}
+	return 0
+}
+
+// Append moves o's records and progress to the end of b; o is unchanged.
+func (b *Batch) Append(o *Batch) {
+	b.Conns = append(b.Conns, o.Conns...)
+	b.OpenConns = append(b.OpenConns, o.OpenConns...)
+	b.DNS = append(b.DNS, o.DNS...)
+	b.HTTP = append(b.HTTP, o.HTTP...)
+	b.TLS = append(b.TLS, o.TLS...)
+	b.X509 = append(b.X509, o.X509...)
+	b.Files = append(b.Files, o.Files...)
+	b.Progress = append(b.Progress, o.Progress...)
+}
+
+// Reset empties b, keeping its capacity for reuse. Old records stay in the
+// spare capacity until overwritten; clearing them costs more than the
+// memory they hold for a while.
+func (b *Batch) Reset() {
+	b.Conns = b.Conns[:0]
+	b.OpenConns = b.OpenConns[:0]
+	b.DNS = b.DNS[:0]
+	b.HTTP = b.HTTP[:0]
+	b.TLS = b.TLS[:0]
+	b.X509 = b.X509[:0]
+	b.Files = b.Files[:0]
+	b.Progress = b.Progress[:0]
+}
+
+// InputID identifies an input file by its content rather than its path: the
+// SHA-256 (hex) of the log type its name gives ("conn" for conn.log and
+// conn.00:00:00-01:00:00.log.gz) and its first HeadLen decoded bytes. A file
+// moved or compressed by Zeek's rotation keeps its identity; a file that
+// grows keeps it once it is longer than the head.
+type InputID string
+
+// HeadSize is how many decoded bytes of a file its InputID covers.
+const HeadSize = 4096
+
+// Progress is how far dwell has read one input. Offsets count decoded bytes
+// (after gzip), so a resumed read skips exactly what was stored.
+type Progress struct {
+	ID      InputID
+	HeadLen int // bytes the ID hashes; less than HeadSize only for short files
+	// Replaces is the ID this input had when it was shorter than HeadSize;
+	// a store drops that entry when it stores this one.
+	Replaces InputID
+	Path     string // path the input was last read from
+	Sensor   string
+	Format   string // "zeek-tsv" or "zeek-json"
+	// Header is the format's header state at Offset (Zeek TSV '#' lines of
+	// the current block), so that reading can resume without rereading the file.
+	Header string
+	Offset int64 // decoded bytes consumed, always at a line boundary
+	// Check is the SHA-256 (hex) of the up to 256 decoded bytes before
+	// Offset: resuming verifies it, so two inputs that merely start alike
+	// are never mistaken for one.
+	Check string
+	Size  int64 // on-disk size when last read
+	Line  int64 // lines consumed
+	Rows  int64 // records stored from this input, in total
+	Bad   int64 // malformed lines skipped, in total
+	// Complete is true once the input was read to its end and the end was
+	// final (a gzip stream's trailer); plain files may still grow.
+	Complete bool
+	Updated  time.Time
+}

@@ -1,0 +1,492 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/dwell-nsm/dwell/internal/event"
+)
+
+// Sink receives what ingest reads. store.Writer satisfies it.
+type Sink interface {
+	// Write stores a batch's records and progress atomically. It is called
+	// from one goroutine at a time.
+	Write(ctx context.Context, b *event.Batch) error
+	// Inputs returns stored progress for an input ID or path.
+	Inputs(ctx context.Context, id event.InputID, path string) ([]event.Progress, error)
+}
+
+// Options tune an Ingester. The zero value of each field means its default.
+type Options struct {
+	Sensor    string        // recorded on every record; default "default"
+	Workers   int           // files decoded in parallel; default GOMAXPROCS
+	BatchRows int           // records per batch (and per store transaction); default 122880
+	IdleAfter time.Duration // a plain file not modified for this long is complete; default 2m
+	Formats   []Format      // formats tried in order; required
+	Logger    *slog.Logger  // debug logging; default discards
+	Now       func() time.Time
+}
+
+// Status is what happened to one input.
+type Status string
+
+// Input statuses.
+const (
+	StatusIngested  Status = "ingested"  // records were read (possibly none new)
+	StatusUnchanged Status = "unchanged" // already ingested to its end
+	StatusSkipped   Status = "skipped"   // a log type dwell does not store, or nothing to do
+	StatusRejected  Status = "rejected"  // not in any format dwell reads
+	StatusFailed    Status = "failed"    // could not be read
+)
+
+// FileResult is the outcome for one input.
+type FileResult struct {
+	Path        string
+	Explicit    bool
+	Status      Status
+	Format      string
+	Compression Compression
+	Kinds       []event.Kind
+	Resumed     bool  // continued from a checkpoint
+	From        int64 // decoded offset it continued from
+	Rows        int64 // records read in this run
+	Bad         int64 // malformed lines skipped in this run
+	Errors      []ParseError
+	Notes       []string
+	// SkippedTypes and Ignored are as in Report.
+	SkippedTypes map[string]int64
+	Ignored      []string
+	Err          string // why it was rejected or failed
+}
+
+// Summary is the outcome of a run.
+type Summary struct {
+	Files   []FileResult
+	Rows    int64
+	Bad     int64
+	Elapsed time.Duration
+}
+
+// Count returns how many inputs ended with status s.
+func (s *Summary) Count(st Status) int {
+	n := 0
+	for _, f := range s.Files {
+		if f.Status == st {
+			n++
+		}
+	}
+	return n
+}
+
+// Stats are running totals for a progress display.
+type Stats struct {
+	FilesTotal int
+	FilesDone  int
+	Rows       int64 // records stored
+	Bad        int64
+	Bytes      int64 // on-disk bytes of the inputs finished
+}
+
+// Ingester reads inputs into a Sink. Create one with New; Run may be called
+// once.
+type Ingester struct {
+	sink Sink
+	opt  Options
+
+	filesTotal, filesDone atomic.Int64
+	rows, bad, bytes      atomic.Int64
+
+	mu      sync.Mutex
+	claimed map[event.InputID]string // IDs being read in this run, by path
+}
+
+// New returns an Ingester writing to sink.
+func New(sink Sink, opt Options) *Ingester {
+	if opt.Sensor == "" {
+		opt.Sensor = "default"
+	}
+	if opt.Workers <= 0 {
+		opt.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opt.BatchRows <= 0 {
+		opt.BatchRows = 122880
+	}
+	if opt.IdleAfter <= 0 {
+		opt.IdleAfter = 2 * time.Minute
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	return &Ingester{sink: sink, opt: opt, claimed: map[event.InputID]string{}}
+}
+
+// Stats returns running totals; safe to call from another goroutine.
+func (in *Ingester) Stats() Stats {
+	return Stats{
+		FilesTotal: int(in.filesTotal.Load()), FilesDone: int(in.filesDone.Load()),
+		Rows: in.rows.Load(), Bad: in.bad.Load(), Bytes: in.bytes.Load(),
+	}
+}
+
+// errDeferred marks an input whose content another worker is reading now.
+var errDeferred = errors.New("same content as another input being read")
+
+// Run ingests the candidates. It returns an error only when the store fails
+// or ctx ends; problems with single inputs are in the Summary.
+func (in *Ingester) Run(ctx context.Context, cands []Candidate) (*Summary, error) {
+	start := in.opt.Now()
+	in.filesTotal.Store(int64(len(cands)))
+	results := make([]FileResult, len(cands))
+
+	g, ctx := errgroup.WithContext(ctx)
+	batches := make(chan *event.Batch, 2*in.opt.Workers)
+	pool := make(chan *event.Batch, in.opt.Workers+3)
+	for range cap(pool) {
+		pool <- &event.Batch{}
+	}
+	g.Go(func() error { return in.write(ctx, batches, pool) })
+
+	var deferred []int
+	var dmu sync.Mutex
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range in.opt.Workers {
+		wg.Add(1)
+		g.Go(func() error {
+			defer wg.Done()
+			for i := range work {
+				res, err := in.file(ctx, cands[i], batches, pool)
+				if errors.Is(err, errDeferred) {
+					dmu.Lock()
+					deferred = append(deferred, i)
+					dmu.Unlock()
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				results[i] = res
+				in.done(cands[i])
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		defer close(batches)
+		err := func() error {
+			defer close(work)
+			for i := range cands {
+				select {
+				case work <- i:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			return nil
+		}()
+		wg.Wait()
+		if err != nil {
+			return err
+		}
+		// Inputs with the same content as one read meanwhile go last, one at
+		// a time, so they resume from its checkpoint instead of doubling it.
+		for _, i := range deferred {
+			in.mu.Lock()
+			clear(in.claimed)
+			in.mu.Unlock()
+			res, err := in.file(ctx, cands[i], batches, pool)
+			if err != nil && !errors.Is(err, errDeferred) {
+				return err
+			}
+			results[i] = res
+			in.done(cands[i])
+		}
+		return nil
+	})
+	err := g.Wait()
+	sum := &Summary{Files: results, Elapsed: in.opt.Now().Sub(start)}
+	for _, r := range results {
+		sum.Rows += r.Rows
+		sum.Bad += r.Bad
+	}
+	return sum, err
+}
+
+func (in *Ingester) done(c Candidate) {
+	in.filesDone.Add(1)
+	in.bytes.Add(c.Size)
+}
+
+// write is the single goroutine that hands batches to the sink. Batches
+// that are queued together go in one transaction, up to BatchRows records:
+// many small files (Zeek's hourly logs of quiet types) would otherwise cost
+// a commit each.
+func (in *Ingester) write(ctx context.Context, batches <-chan *event.Batch, pool chan<- *event.Batch) error {
+	for b := range batches {
+		open := true
+	merge:
+		for open && b.Len() < in.opt.BatchRows {
+			select {
+			case nb, ok := <-batches:
+				if !ok {
+					open = false
+					break merge
+				}
+				b.Append(nb)
+				nb.Reset()
+				pool <- nb
+			default:
+				break merge
+			}
+		}
+		n := b.Len()
+		if err := in.sink.Write(ctx, b); err != nil {
+			return fmt.Errorf("storing records: %w", err)
+		}
+		in.rows.Add(int64(n))
+		b.Reset()
+		pool <- b
+		if !open {
+			return nil
+		}
+	}
+	return nil
+}
+
+// file reads one input. A non-nil error stops the whole run.
+func (in *Ingester) file(ctx context.Context, c Candidate, batches chan<- *event.Batch, pool chan *event.Batch) (FileResult, error) {
+	res := FileResult{Path: c.Path, Explicit: c.Explicit}
+	o, err := openInput(c.Path)
+	if err != nil {
+		res.Status, res.Err = StatusFailed, err.Error()
+		return res, nil
+	}
+	defer func() { o.close() }() // o may be reopened below
+	res.Compression = o.comp
+
+	if len(o.head) == 0 {
+		res.Status = StatusSkipped
+		res.Notes = append(res.Notes, "empty file")
+		return res, nil
+	}
+	if why, ok := notLog(logWord(c.Path)); ok {
+		res.Status = StatusSkipped
+		res.Notes = append(res.Notes, why)
+		return res, nil
+	}
+	input := &Input{Path: c.Path, Name: c.Path, Sensor: in.opt.Sensor, Head: o.head, Hint: KindHint(c.Path)}
+	var format *Format
+	for i := range in.opt.Formats {
+		if in.opt.Formats[i].Detect(input) {
+			format = &in.opt.Formats[i]
+			break
+		}
+	}
+	if format == nil {
+		res.Status, res.Err = StatusRejected, notRecognised(c.Path, o.head)
+		return res, nil
+	}
+	res.Format = format.Name
+
+	word := logWord(c.Path)
+	id := inputID(word, o.head, "")
+	in.mu.Lock()
+	if other, busy := in.claimed[id]; busy && other != c.Path {
+		in.mu.Unlock()
+		return res, errDeferred
+	}
+	in.claimed[id] = c.Path
+	in.mu.Unlock()
+
+	// Find where this input was left, verifying that a checkpoint found by
+	// the head really is this content. Two inputs that merely start alike
+	// are told apart by keying the second by its path as well.
+	var (
+		prev     *event.Progress
+		replaces event.InputID
+		r        io.Reader
+		before   []byte
+	)
+	for attempt := 0; ; attempt++ {
+		prev, replaces, err = in.previous(ctx, id, word, c.Path, o.head)
+		if err != nil {
+			return res, fmt.Errorf("reading the ingest ledger for %s: %w", c.Path, err)
+		}
+		if prev == nil {
+			r = o.decoded
+			break
+		}
+		mismatch := ""
+		switch {
+		case prev.Complete && prev.Size == o.size:
+			res.Status = StatusUnchanged
+			return res, nil
+		case prev.Complete:
+			mismatch = fmt.Sprintf("its size differs (%d bytes, not %d)", o.size, prev.Size)
+		case o.comp == CompressionNone && o.size < prev.Offset:
+			res.Status = StatusSkipped
+			res.Notes = append(res.Notes, fmt.Sprintf("file is shorter (%d bytes) than the %d bytes already ingested from it: it was truncated or replaced, so it was not read again", o.size, prev.Offset))
+			return res, nil
+		default:
+			if r, before, err = o.from(prev.Offset); err != nil {
+				res.Status, res.Err = StatusFailed, err.Error()
+				return res, nil
+			}
+			if prev.Check == "" || checkSum(before) == prev.Check {
+				break
+			}
+			mismatch = "its content at the checkpoint differs"
+		}
+		if mismatch == "" {
+			break
+		}
+		if attempt > 0 {
+			res.Status, res.Err = StatusFailed, "its checkpoint does not match its content ("+mismatch+"); remove its ledger entry to read it again"
+			return res, nil
+		}
+		res.Notes = append(res.Notes, fmt.Sprintf("starts like %s, ingested before, but %s: read as a separate input", prev.Path, mismatch))
+		id = inputID(word, o.head, c.Path)
+		if r != nil {
+			// The stream was consumed up to the other input's checkpoint.
+			o.close()
+			if o, err = openInput(c.Path); err != nil {
+				res.Status, res.Err = StatusFailed, err.Error()
+				return res, nil
+			}
+			r, before = nil, nil
+		}
+	}
+	if prev != nil {
+		if o.comp == CompressionNone && o.size == prev.Offset {
+			res.Status = StatusUnchanged
+			return res, nil
+		}
+		input.Resume = Position{Offset: prev.Offset, Line: prev.Line, Header: prev.Header, Check: prev.Check}
+		input.Before = before
+		res.Resumed, res.From = true, prev.Offset
+	}
+	input.Final = o.comp != CompressionNone || in.opt.Now().Sub(c.ModTime) >= in.opt.IdleAfter
+
+	src, err := format.Open(r, input)
+	if err != nil {
+		res.Status, res.Err = StatusFailed, err.Error()
+		return res, nil
+	}
+	prog := event.Progress{ID: id, HeadLen: len(o.head), Replaces: replaces, Path: c.Path, Sensor: in.opt.Sensor, Format: format.Name, Size: o.size}
+	if prev != nil {
+		prog.Rows, prog.Bad = prev.Rows, prev.Bad
+	}
+	var lastBad int64
+	for {
+		var b *event.Batch
+		select {
+		case b = <-pool:
+		case <-ctx.Done():
+			return res, ctx.Err()
+		}
+		err := src.Next(ctx, b, in.opt.BatchRows)
+		end := errors.Is(err, io.EOF)
+		if err != nil && !end {
+			pool <- b
+			if ctx.Err() != nil {
+				return res, ctx.Err()
+			}
+			res.Status, res.Err = StatusFailed, err.Error()
+			break
+		}
+		pos, rep := src.Position(), src.Report()
+		p := prog
+		p.Header, p.Offset, p.Line, p.Check = pos.Header, pos.Offset, pos.Line, pos.Check
+		p.Rows += rep.Rows
+		p.Bad += rep.Bad
+		p.Complete = end && o.comp != CompressionNone && rep.Pending == 0 && !rep.Truncated
+		p.Updated = in.opt.Now().UTC()
+		in.bad.Add(rep.Bad - lastBad)
+		lastBad = rep.Bad
+		if b.Len() == 0 && !end {
+			pool <- b
+			continue
+		}
+		b.Progress = append(b.Progress, p)
+		select {
+		case batches <- b:
+		case <-ctx.Done():
+			return res, ctx.Err()
+		}
+		if end {
+			break
+		}
+	}
+	rep := src.Report()
+	res.Kinds, res.Rows, res.Bad, res.Errors = rep.Kinds, rep.Rows, rep.Bad, rep.Errors
+	res.Notes = append(res.Notes, rep.Notes...)
+	res.SkippedTypes, res.Ignored = rep.SkippedTypes, rep.Ignored
+	if res.Status == "" {
+		res.Status = StatusIngested
+		if rep.Skipped {
+			res.Status = StatusSkipped
+		}
+	}
+	return res, nil
+}
+
+// previous finds the stored progress of this input: by its ID, or, for a
+// file that was shorter than event.HeadSize when last read, by its path and
+// the hash of the head it had then.
+func (in *Ingester) previous(ctx context.Context, id event.InputID, word, path string, head []byte) (*event.Progress, event.InputID, error) {
+	entries, err := in.sink.Inputs(ctx, id, path)
+	if err != nil {
+		return nil, "", err
+	}
+	for i := range entries {
+		if entries[i].ID == id && entries[i].HeadLen == len(head) {
+			return &entries[i], "", nil
+		}
+	}
+	for i := range entries {
+		e := &entries[i]
+		if e.Path == path && e.HeadLen < len(head) && e.HeadLen < event.HeadSize {
+			if inputID(word, head[:e.HeadLen], "") == e.ID {
+				return e, e.ID, nil
+			}
+		}
+	}
+	return nil, "", nil
+}
+
+// notLog reports files found in Zeek log directories that are not logs.
+func notLog(word string) (string, bool) {
+	switch word {
+	case "conn-summary":
+		return "Zeek's conn-summary is a text report, not a log", true
+	case "stderr", "stdout":
+		return "zeekctl's " + word + " capture is not a log", true
+	}
+	return "", false
+}
+
+func notRecognised(path string, head []byte) string {
+	l := head
+	for i, c := range l {
+		if c == '\n' {
+			l = l[:i]
+			break
+		}
+	}
+	if len(l) > 60 {
+		l = l[:60]
+	}
+	return fmt.Sprintf("not a format dwell reads (no Zeek #separator header, not JSON lines with \"ts\", not Zeek TSV data with a log type in its name); it starts %q", l)
+}

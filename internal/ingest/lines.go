@@ -1,0 +1,162 @@
+package ingest
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+)
+
+// MaxLine bounds the length of one line. Logs truncate long values
+// themselves, so a longer line is garbage; it is skipped and counted.
+const MaxLine = 8 << 20
+
+// ErrLineTooLong reports a line longer than MaxLine; the reader has skipped
+// it and goes on with the next line.
+var ErrLineTooLong = errors.New("line longer than 8 MiB")
+
+// LineReader splits a decoded stream into lines with few allocations: it
+// converts each buffer of complete lines to one string and hands out
+// substrings of it, so records can keep their values without copying. It is
+// shared by the line-oriented formats.
+type LineReader struct {
+	r      io.Reader
+	buf    []byte
+	n      int    // bytes in buf
+	chunk  string // complete lines not yet handed out
+	offset int64  // stream offset of chunk[0]
+	err    error  // sticky read error; io.EOF at the end
+	// skipping is set while discarding the rest of an over-long line.
+	skipping bool
+	// recent holds the last bytes handed out (lines and their newlines),
+	// for Check.
+	recent  string
+	recent2 string
+	// known is the first stream offset whose bytes passed through recent:
+	// bytes of a skipped over-long line are not known.
+	known int64
+}
+
+// NewLineReader returns a LineReader over r, whose first byte is at stream
+// offset offset; before holds the bytes just before it (Input.Before), for
+// Check.
+func NewLineReader(r io.Reader, offset int64, before []byte) *LineReader {
+	return &LineReader{r: r, buf: make([]byte, 64<<10), offset: offset, recent: string(before), known: offset - int64(len(before))}
+}
+
+// Next returns the next complete line without its '\n' (and without a
+// trailing '\r'), and the stream offset where it starts. At the end of the
+// stream it returns the error that ended it: io.EOF, or the read error; a
+// last line without '\n' is then in Tail. ErrLineTooLong reports a skipped
+// line and is not final.
+func (lr *LineReader) Next() (line string, start int64, err error) {
+	for {
+		if i := strings.IndexByte(lr.chunk, '\n'); i >= 0 {
+			line = lr.chunk[:i]
+			start = lr.offset
+			lr.chunk = lr.chunk[i+1:]
+			lr.offset += int64(i + 1)
+			if n := len(line); n > 0 && line[n-1] == '\r' {
+				line = line[:n-1]
+			}
+			return line, start, nil
+		}
+		if lr.err != nil {
+			return "", lr.offset, lr.err
+		}
+		if err := lr.fill(); err != nil {
+			return "", lr.offset, err
+		}
+	}
+}
+
+// Offset returns the stream offset after the last line handed out.
+func (lr *LineReader) Offset() int64 { return lr.offset }
+
+// Check returns the event.Progress Check of the stream at Offset: the hash
+// of the bytes just before it.
+// It returns "" when those bytes were discarded (an over-long line).
+func (lr *LineReader) Check() string {
+	if lr.offset-min(checkLen, lr.offset) < lr.known {
+		return ""
+	}
+	// recent2+recent ends with the bytes of the current chunk; the part
+	// not yet handed out is chunk.
+	cur := lr.recent[:len(lr.recent)-len(lr.chunk)]
+	if len(cur) >= checkLen {
+		return checkSum([]byte(cur[len(cur)-checkLen:]))
+	}
+	prev := lr.recent2
+	if len(prev) > checkLen-len(cur) {
+		prev = prev[len(prev)-(checkLen-len(cur)):]
+	}
+	return checkSum([]byte(prev + cur))
+}
+
+// fill reads more input and moves complete lines into chunk.
+func (lr *LineReader) fill() error {
+	for lr.err == nil {
+		if lr.n == len(lr.buf) {
+			if len(lr.buf) >= MaxLine {
+				// Drop the over-long prefix and skip to the next newline.
+				lr.offset += int64(lr.n)
+				lr.n = 0
+				lr.skipping = true
+				continue
+			}
+			nb := make([]byte, 2*len(lr.buf))
+			copy(nb, lr.buf[:lr.n])
+			lr.buf = nb
+		}
+		m, err := lr.r.Read(lr.buf[lr.n:])
+		lr.n += m
+		if err != nil {
+			lr.err = err
+		}
+		if m == 0 {
+			continue
+		}
+		last := bytes.LastIndexByte(lr.buf[lr.n-m:lr.n], '\n')
+		if last < 0 {
+			continue
+		}
+		last += lr.n - m
+		if lr.skipping {
+			// The over-long line ends here: account for it and report it.
+			lr.offset += int64(last + 1)
+			copy(lr.buf, lr.buf[last+1:lr.n])
+			lr.n -= last + 1
+			lr.skipping = false
+			lr.recent2, lr.recent, lr.known = "", "", lr.offset
+			return ErrLineTooLong
+		}
+		lr.chunk = string(lr.buf[:last+1])
+		lr.recent2, lr.recent = lr.recent, lr.chunk
+		copy(lr.buf, lr.buf[last+1:lr.n])
+		lr.n -= last + 1
+		return nil
+	}
+	if lr.skipping {
+		lr.offset += int64(lr.n)
+		lr.n = 0
+		lr.skipping = false
+		lr.recent2, lr.recent, lr.known = "", "", lr.offset
+		return ErrLineTooLong
+	}
+	return nil
+}
+
+// Tail returns the bytes after the last newline once the stream has ended:
+// an unterminated last line.
+func (lr *LineReader) Tail() string { return string(lr.buf[:lr.n]) }
+
+// ConsumeTail hands out the unterminated last line as consumed (the input
+// is final) and moves Offset past it.
+func (lr *LineReader) ConsumeTail() string {
+	t := lr.Tail()
+	lr.n = 0
+	lr.offset += int64(len(t))
+	lr.recent2, lr.recent = lr.recent[:len(lr.recent)-len(lr.chunk)], t
+	lr.chunk = ""
+	return t
+}

@@ -1,0 +1,157 @@
+// Package duckdb is dwell's embedded store: one DuckDB file (./dwell.db by
+// default) holding the tables of store.Schema and the ingest ledger.
+//
+// Records reach DuckDB through table functions that read the pending batch
+// in vectors (no per-value boxing), inside one transaction per batch together
+// with the ledger update, so a killed ingest resumes with every row exactly
+// once. Analysts' SQL runs through Query, which accepts only read-only
+// statements and cannot touch files.
+//
+// This is the only package that imports the DuckDB driver (cgo); keep it so,
+// so that everything else builds and tests without it.
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/dwell-nsm/dwell/internal/event"
+	"github.com/dwell-nsm/dwell/internal/store"
+)
+
+// Options tune Open.
+type Options struct {
+	// ReadOnly opens an existing store for queries only; DuckDB then
+	// refuses every write, whatever the SQL.
+	ReadOnly bool
+	// MemoryLimit caps DuckDB's memory, e.g. "2GB"; default DuckDB's (80 % of RAM).
+	MemoryLimit string
+	// Threads caps DuckDB's worker threads; 0 means one per core.
+	Threads int
+}
+
+// Store is a DuckDB-backed store.Store.
+type Store struct {
+	path   string
+	db     *sql.DB
+	schema *store.Schema
+	ro     bool
+
+	// The writer's connection, its table functions and their pending rows;
+	// Write is called from one goroutine at a time, mu makes sure of it.
+	mu    sync.Mutex
+	wconn *sql.Conn
+	scans *scans
+}
+
+var (
+	_ store.Store = (*Store)(nil)
+)
+
+// Open opens (and creates, unless read-only) the store at path. ":memory:"
+// opens a store that lives in memory only, for tests.
+func Open(ctx context.Context, path string, opt Options) (*Store, error) {
+	if opt.ReadOnly && path != ":memory:" {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("no store at %s (run `dwell ingest` first): %w", path, err)
+		}
+	}
+	q := url.Values{}
+	if opt.ReadOnly {
+		q.Set("access_mode", "READ_ONLY")
+	}
+	// No network, no extension downloads, no file access from SQL: the
+	// store reads and writes its own file only.
+	q.Set("autoinstall_known_extensions", "false")
+	q.Set("autoload_known_extensions", "false")
+	q.Set("enable_external_access", "false")
+	if opt.MemoryLimit != "" {
+		q.Set("memory_limit", opt.MemoryLimit)
+	}
+	if opt.Threads > 0 {
+		q.Set("threads", fmt.Sprint(opt.Threads))
+	}
+	dsn := path
+	if path == ":memory:" {
+		dsn = ""
+	}
+	connector, err := duckdb.NewConnector(dsn+"?"+q.Encode(), nil)
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	s := &Store{path: path, db: sql.OpenDB(connector), schema: store.NewSchema(), ro: opt.ReadOnly}
+	if err := s.db.PingContext(ctx); err != nil {
+		_ = s.db.Close()
+		return nil, openError(path, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		_ = s.db.Close()
+		return nil, err
+	}
+	if !opt.ReadOnly {
+		if err := s.prepareWriter(ctx); err != nil {
+			_ = s.db.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func openError(path string, err error) error {
+	msg := err.Error()
+	if strings.Contains(msg, "Could not set lock") || strings.Contains(msg, "Conflicting lock") {
+		return fmt.Errorf("store %s is in use by another dwell process (an ingest?); try again when it ends: %w", path, err)
+	}
+	return fmt.Errorf("opening store %s: %w", path, err)
+}
+
+// Backend implements store.Store.
+func (s *Store) Backend() string { return "duckdb" }
+
+// Path returns the store's file.
+func (s *Store) Path() string { return s.path }
+
+// Close implements store.Store. It checkpoints, so the file is compact and
+// complete without its write-ahead log.
+func (s *Store) Close() error {
+	var errs []error
+	if s.wconn != nil {
+		if _, err := s.wconn.ExecContext(context.Background(), "CHECKPOINT"); err != nil {
+			errs = append(errs, fmt.Errorf("checkpointing: %w", err))
+		}
+		errs = append(errs, s.wconn.Close())
+	}
+	errs = append(errs, s.db.Close())
+	return errors.Join(errs...)
+}
+
+// Count implements store.Reader.
+func (s *Store) Count(ctx context.Context, k event.Kind) (int64, error) {
+	var n int64
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+k.String()).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting %s: %w", k, err)
+	}
+	return n, nil
+}
+
+// rawConn runs f on the driver connection of c.
+func rawConn(c *sql.Conn, f func(*duckdb.Conn) error) error {
+	return c.Raw(func(dc any) error {
+		conn, ok := dc.(*duckdb.Conn)
+		if !ok {
+			return fmt.Errorf("BUG: unexpected driver connection %T", dc)
+		}
+		return f(conn)
+	})
+}
+
+var _ driver.Conn = (*duckdb.Conn)(nil)

@@ -1,0 +1,471 @@
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/dwell-nsm/dwell/internal/event"
+	"github.com/dwell-nsm/dwell/internal/store"
+)
+
+// scan is a DuckDB table function that yields the pending rows of one
+// table, a vector at a time: INSERT INTO t SELECT * FROM dwell_scan_t().
+type scan[R any] struct {
+	fn    string
+	table *store.Table[R]
+	infos []duckdb.ColumnInfo
+	rows  []R
+	// skip marks columns the INSERT supplies itself (all NULL, or the same
+	// sensor and file for every row): FillChunk leaves them out.
+	skip []bool
+	next     atomic.Int64 // next row to hand out; DuckDB fills vectors on several threads
+	errMu sync.Mutex
+	err   error
+}
+
+var _ duckdb.ParallelChunkTableSource = (*scan[event.Conn])(nil)
+
+// localScan is one DuckDB thread's scratch space.
+type localScan struct {
+	text []byte // addresses as text
+}
+
+func newScan[R any](t *store.Table[R]) (*scan[R], error) {
+	sc := &scan[R]{fn: "dwell_scan_" + t.Name(), table: t}
+	for _, c := range t.Columns {
+		ti, err := typeInfo(c.Type)
+		if err != nil {
+			return nil, fmt.Errorf("column %s.%s: %w", t.Name(), c.Name, err)
+		}
+		sc.infos = append(sc.infos, duckdb.ColumnInfo{Name: c.Name, T: ti})
+	}
+	return sc, nil
+}
+
+func typeInfo(t store.Type) (duckdb.TypeInfo, error) {
+	switch t {
+	case store.TypeTime:
+		return duckdb.NewTypeInfo(duckdb.TYPE_TIMESTAMP)
+	case store.TypeString, store.TypeAddr:
+		return duckdb.NewTypeInfo(duckdb.TYPE_VARCHAR)
+	case store.TypePort:
+		return duckdb.NewTypeInfo(duckdb.TYPE_USMALLINT)
+	case store.TypeCount:
+		return duckdb.NewTypeInfo(duckdb.TYPE_UBIGINT)
+	case store.TypeInterval:
+		return duckdb.NewTypeInfo(duckdb.TYPE_DOUBLE)
+	case store.TypeBool:
+		return duckdb.NewTypeInfo(duckdb.TYPE_BOOLEAN)
+	case store.TypeStrings, store.TypeIntervals:
+		child := duckdb.TYPE_VARCHAR
+		if t == store.TypeIntervals {
+			child = duckdb.TYPE_DOUBLE
+		}
+		ci, err := duckdb.NewTypeInfo(child)
+		if err != nil {
+			return nil, err
+		}
+		return duckdb.NewListInfo(ci)
+	}
+	return nil, fmt.Errorf("BUG: no DuckDB type for %v", t)
+}
+
+func (sc *scan[R]) function() duckdb.ParallelChunkTableFunction {
+	return duckdb.ParallelChunkTableFunction{
+		BindArguments: func(map[string]any, ...any) (duckdb.ParallelChunkTableSource, error) { return sc, nil },
+	}
+}
+
+// ColumnInfos implements duckdb.ChunkTableSource.
+func (sc *scan[R]) ColumnInfos() []duckdb.ColumnInfo { return sc.infos }
+
+// Cardinality implements duckdb.ChunkTableSource.
+func (sc *scan[R]) Cardinality() *duckdb.CardinalityInfo {
+	return &duckdb.CardinalityInfo{Cardinality: uint(len(sc.rows)), Exact: true}
+}
+
+// Init implements duckdb.ParallelChunkTableSource.
+func (sc *scan[R]) Init() duckdb.ParallelTableSourceInfo {
+	sc.next.Store(0)
+	sc.err = nil
+	return duckdb.ParallelTableSourceInfo{MaxThreads: runtime.GOMAXPROCS(0)}
+}
+
+// NewLocalState implements duckdb.ParallelChunkTableSource.
+func (sc *scan[R]) NewLocalState() any { return &localScan{} }
+
+// FillChunk implements duckdb.ParallelChunkTableSource: it claims the next
+// vector of rows and copies it column by column.
+func (sc *scan[R]) FillChunk(local any, c duckdb.DataChunk) error {
+	size := int64(duckdb.GetDataChunkCapacity())
+	end := sc.next.Add(size)
+	start := end - size
+	if start >= int64(len(sc.rows)) {
+		return c.SetSize(0)
+	}
+	end = min(end, int64(len(sc.rows)))
+	rows := sc.rows[start:end]
+	ls := local.(*localScan)
+	for ci := range sc.table.Columns {
+		if sc.skip[ci] {
+			continue
+		}
+		if err := sc.fillColumn(c, ci, rows, ls); err != nil {
+			err = fmt.Errorf("column %s: %w", sc.table.Columns[ci].Name, err)
+			sc.errMu.Lock()
+			sc.err = err
+			sc.errMu.Unlock()
+			return err
+		}
+	}
+	return c.SetSize(len(rows))
+}
+
+func (sc *scan[R]) fillColumn(c duckdb.DataChunk, ci int, rows []R, ls *localScan) error {
+	col := &sc.table.Columns[ci]
+	var err error
+	switch col.Type {
+	case store.TypeTime:
+		for i := 0; i < len(rows) && err == nil; i++ {
+			if t, ok := col.Time(&rows[i]); ok {
+				err = duckdb.SetChunkValue(c, ci, i, t)
+			} else {
+				err = c.SetValue(ci, i, nil)
+			}
+		}
+	case store.TypeString:
+		for i := 0; i < len(rows) && err == nil; i++ {
+			if v := col.String(&rows[i]); v != "" {
+				err = duckdb.SetChunkValue(c, ci, i, v)
+			} else {
+				err = c.SetValue(ci, i, nil)
+			}
+		}
+	case store.TypeAddr:
+		for i := 0; i < len(rows) && err == nil; i++ {
+			if a := col.Addr(&rows[i]); a.IsValid() {
+				ls.text = a.AppendTo(ls.text[:0])
+				err = duckdb.SetChunkValue(c, ci, i, ls.text)
+			} else {
+				err = c.SetValue(ci, i, nil)
+			}
+		}
+	case store.TypePort:
+		for i := 0; i < len(rows) && err == nil; i++ {
+			if p, ok := col.Port(&rows[i]); ok {
+				err = duckdb.SetChunkValue(c, ci, i, p)
+			} else {
+				err = c.SetValue(ci, i, nil)
+			}
+		}
+	case store.TypeCount:
+		for i := 0; i < len(rows) && err == nil; i++ {
+			if v := col.Count(&rows[i]); v.Valid {
+				err = duckdb.SetChunkValue(c, ci, i, v.V)
+			} else {
+				err = c.SetValue(ci, i, nil)
+			}
+		}
+	case store.TypeInterval:
+		for i := 0; i < len(rows) && err == nil; i++ {
+			if v := col.Interval(&rows[i]); v.Valid {
+				err = duckdb.SetChunkValue(c, ci, i, v.V.Seconds())
+			} else {
+				err = c.SetValue(ci, i, nil)
+			}
+		}
+	case store.TypeBool:
+		for i := 0; i < len(rows) && err == nil; i++ {
+			if v := col.Bool(&rows[i]); v.Valid {
+				err = duckdb.SetChunkValue(c, ci, i, v.V)
+			} else {
+				err = c.SetValue(ci, i, nil)
+			}
+		}
+	case store.TypeStrings:
+		for i := 0; i < len(rows) && err == nil; i++ {
+			if v := col.Strings(&rows[i]); len(v) > 0 {
+				err = duckdb.SetChunkValue(c, ci, i, v)
+			} else {
+				err = c.SetValue(ci, i, nil)
+			}
+		}
+	case store.TypeIntervals:
+		for i := 0; i < len(rows) && err == nil; i++ {
+			if v := col.Intervals(&rows[i]); len(v) > 0 {
+				secs := make([]float64, len(v))
+				for j, d := range v {
+					secs[j] = d.Seconds()
+				}
+				err = duckdb.SetChunkValue(c, ci, i, secs)
+			} else {
+				err = c.SetValue(ci, i, nil)
+			}
+		}
+	default:
+		return fmt.Errorf("BUG: no writer for %v", col.Type)
+	}
+	return err
+}
+
+// scans holds one table function per table.
+type scans struct {
+	conn     *scan[event.Conn]
+	openConn *scan[event.Conn]
+	dns      *scan[event.DNS]
+	http     *scan[event.HTTP]
+	tls      *scan[event.TLS]
+	x509     *scan[event.X509]
+	files    *scan[event.File]
+}
+
+// prepareWriter opens the writer's connection and registers the table
+// functions on it.
+func (s *Store) prepareWriter(ctx context.Context) error {
+	var sc scans
+	var errs []error
+	mk := func(err error) { errs = append(errs, err) }
+	var err error
+	sc.conn, err = newScan(s.schema.Conn)
+	mk(err)
+	sc.openConn, err = newScan(s.schema.OpenConn)
+	mk(err)
+	sc.dns, err = newScan(s.schema.DNS)
+	mk(err)
+	sc.http, err = newScan(s.schema.HTTP)
+	mk(err)
+	sc.tls, err = newScan(s.schema.TLS)
+	mk(err)
+	sc.x509, err = newScan(s.schema.X509)
+	mk(err)
+	sc.files, err = newScan(s.schema.Files)
+	mk(err)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("opening the writer connection: %w", err)
+	}
+	for _, r := range []struct {
+		name string
+		fn   duckdb.ParallelChunkTableFunction
+	}{
+		{sc.conn.fn, sc.conn.function()}, {sc.openConn.fn, sc.openConn.function()},
+		{sc.dns.fn, sc.dns.function()}, {sc.http.fn, sc.http.function()},
+		{sc.tls.fn, sc.tls.function()}, {sc.x509.fn, sc.x509.function()},
+		{sc.files.fn, sc.files.function()},
+	} {
+		if err := duckdb.RegisterTableUDF(conn, r.name, r.fn); err != nil {
+			_ = conn.Close()
+			return fmt.Errorf("registering %s: %w", r.name, err)
+		}
+	}
+	s.wconn, s.scans = conn, &sc
+	return nil
+}
+
+// isSrcColumn reports the provenance columns that are usually the same
+// for a whole batch.
+func isSrcColumn(name string) bool { return name == "sensor" || name == "source_file" }
+
+// insert appends rows through sc inside tx. Columns that are NULL in every
+// row, and the sensor and file when all rows share them (the usual case),
+// become constants of the statement: no value is copied for them.
+func insert[R any](ctx context.Context, tx *sql.Tx, sc *scan[R], rows []R) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	first := sc.table.Source(&rows[0])
+	constSrc := true
+	for i := range rows {
+		if s := sc.table.Source(&rows[i]); s.Sensor != first.Sensor || s.File != first.File {
+			constSrc = false
+			break
+		}
+	}
+	sc.skip = sc.skip[:0]
+	var sel strings.Builder
+	var args []any
+	for i, c := range sc.table.Columns {
+		if i > 0 {
+			sel.WriteString(", ")
+		}
+		switch {
+		case constSrc && isSrcColumn(c.Name):
+			sel.WriteString("?::VARCHAR")
+			v := first.Sensor
+			if c.Name == "source_file" {
+				v = first.File
+			}
+			args = append(args, nullIfEmpty(v))
+			sc.skip = append(sc.skip, true)
+		case allNull(&c, rows):
+			sel.WriteString("NULL")
+			sc.skip = append(sc.skip, true)
+		default:
+			sel.WriteString(quote(c.Name))
+			sc.skip = append(sc.skip, false)
+		}
+	}
+	sc.rows = rows
+	defer func() { sc.rows = nil }()
+	res, err := tx.ExecContext(ctx, fmt.Sprintf("INSERT INTO %s SELECT %s FROM %s()", quote(sc.table.Name()), sel.String(), sc.fn), args...)
+	if err != nil {
+		sc.errMu.Lock()
+		if sc.err != nil {
+			err = sc.err
+		}
+		sc.errMu.Unlock()
+		return fmt.Errorf("inserting into %s: %w", sc.table.Name(), err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n != int64(len(rows)) {
+		return fmt.Errorf("BUG: inserted %d of %d rows into %s", n, len(rows), sc.table.Name())
+	}
+	return nil
+}
+
+// allNull reports whether column c is NULL in every row.
+func allNull[R any](c *store.Column[R], rows []R) bool {
+	for i := range rows {
+		if !c.IsNull(&rows[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// Write implements store.Writer: the batch's rows and its progress commit
+// in one transaction.
+func (s *Store) Write(ctx context.Context, b *event.Batch) error {
+	if s.ro {
+		return fmt.Errorf("store %s is open read-only", s.path)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.wconn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("beginning a transaction: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }() // no-op after Commit
+	sc := s.scans
+	for _, err := range []error{
+		insert(ctx, tx, sc.conn, b.Conns),
+		insert(ctx, tx, sc.openConn, b.OpenConns),
+		insert(ctx, tx, sc.dns, b.DNS),
+		insert(ctx, tx, sc.http, b.HTTP),
+		insert(ctx, tx, sc.tls, b.TLS),
+		insert(ctx, tx, sc.x509, b.X509),
+		insert(ctx, tx, sc.files, b.Files),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	if err := saveProgress(ctx, tx, b.Progress); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing: %w", err)
+	}
+	return nil
+}
+
+// saveProgress upserts the ledger entries of a batch in one statement,
+// keeping the last entry of each input (a merged batch may hold several).
+func saveProgress(ctx context.Context, tx *sql.Tx, progress []event.Progress) error {
+	if len(progress) == 0 {
+		return nil
+	}
+	last := make(map[event.InputID]int, len(progress))
+	for i, p := range progress {
+		last[p.ID] = i
+	}
+	var values strings.Builder
+	args := make([]any, 0, 14*len(last))
+	for i, p := range progress {
+		if last[p.ID] != i {
+			continue
+		}
+		if p.Replaces != "" && p.Replaces != p.ID {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM ingest_ledger WHERE id = ?`, string(p.Replaces)); err != nil {
+				return fmt.Errorf("updating the ingest ledger: %w", err)
+			}
+		}
+		updated := p.Updated
+		if updated.IsZero() {
+			updated = time.Now().UTC()
+		}
+		if values.Len() > 0 {
+			values.WriteString(", ")
+		}
+		values.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, string(p.ID), p.HeadLen, p.Path, p.Sensor, p.Format, p.Header, uint64(p.Offset), uint64(p.Line),
+			p.Check, uint64(p.Size), uint64(p.Rows), uint64(p.Bad), p.Complete, updated)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO ingest_ledger (`+ledgerColumns+`) VALUES `+values.String()+`
+		ON CONFLICT (id) DO UPDATE SET head_len = excluded.head_len, path = excluded.path, sensor = excluded.sensor,
+			format = excluded.format, header = excluded.header, "offset" = excluded."offset", line = excluded.line,
+			"check" = excluded."check", size = excluded.size, rows = excluded.rows, bad = excluded.bad,
+			complete = excluded.complete, updated = excluded.updated`, args...)
+	if err != nil {
+		return fmt.Errorf("updating the ingest ledger: %w", err)
+	}
+	return nil
+}
+
+const ledgerColumns = `id, head_len, path, sensor, format, header, "offset", line, "check", size, rows, bad, complete, updated`
+
+func scanProgress(rows *sql.Rows) ([]event.Progress, error) {
+	defer rows.Close()
+	var out []event.Progress
+	for rows.Next() {
+		var p event.Progress
+		var id string
+		var sensor, format, header, check sql.NullString
+		var size sql.NullInt64
+		var updated sql.NullTime
+		if err := rows.Scan(&id, &p.HeadLen, &p.Path, &sensor, &format, &header, &p.Offset, &p.Line, &check, &size, &p.Rows, &p.Bad, &p.Complete, &updated); err != nil {
+			return nil, err
+		}
+		p.ID = event.InputID(id)
+		p.Sensor, p.Format, p.Header, p.Check = sensor.String, format.String, header.String, check.String
+		p.Size, p.Updated = size.Int64, updated.Time
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// Inputs implements store.Writer.
+func (s *Store) Inputs(ctx context.Context, id event.InputID, path string) ([]event.Progress, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+ledgerColumns+` FROM ingest_ledger WHERE id = ? OR path = ?`, string(id), path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the ingest ledger: %w", err)
+	}
+	return scanProgress(rows)
+}
+
+// Ledger implements store.Reader.
+func (s *Store) Ledger(ctx context.Context) ([]event.Progress, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+ledgerColumns+` FROM ingest_ledger ORDER BY path, id`)
+	if err != nil {
+		return nil, fmt.Errorf("reading the ingest ledger: %w", err)
+	}
+	return scanProgress(rows)
+}

@@ -1,0 +1,76 @@
+// Package store defines how dwell keeps telemetry: the Writer and Reader
+// contracts every backend implements, the schema of the tables (named after
+// Zeek's logs, with Zeek's field names), and the ingest ledger that makes
+// ingest idempotent.
+//
+// Backends live in sub-packages (duckdb, clickhouse) and must pass the
+// conformance suite in storetest. Only internal/app chooses a backend; every
+// other package sees these interfaces.
+package store
+
+import (
+	"context"
+	"errors"
+
+	"github.com/dwell-nsm/dwell/internal/event"
+)
+
+// Writer appends telemetry and remembers how far each input was read.
+//
+// Write is called from one goroutine at a time; a backend may assume so. The
+// batch is owned by the caller again when Write returns, so a backend copies
+// what it keeps.
+type Writer interface {
+	// Write stores every record of b and the progress b carries as one
+	// unit: after a crash, either all of it is stored or none of it, so a
+	// resumed ingest neither loses nor doubles rows.
+	Write(ctx context.Context, b *event.Batch) error
+	// Inputs returns the stored progress of inputs whose ID is id or whose
+	// last path is path (a growing file shorter than event.HeadSize changes
+	// its ID as it grows; the path finds it again).
+	Inputs(ctx context.Context, id event.InputID, path string) ([]event.Progress, error)
+}
+
+// Reader answers questions about stored telemetry.
+//
+// Methods may be called from many goroutines at once.
+type Reader interface {
+	// Query runs one read-only SQL statement written by an analyst. Any
+	// statement that could change the store or touch files is refused with
+	// an error wrapping ErrReadOnly.
+	Query(ctx context.Context, sql string) (Rows, error)
+	// Count returns the number of stored records of kind k.
+	Count(ctx context.Context, k event.Kind) (int64, error)
+	// Ledger returns the progress of every input ever ingested, by path.
+	Ledger(ctx context.Context) ([]event.Progress, error)
+}
+
+// Store is a backend: both contracts plus Close.
+type Store interface {
+	Writer
+	Reader
+	// Backend names the backend ("duckdb", "clickhouse") for messages.
+	Backend() string
+	// Close flushes and releases the store; it must be called once.
+	Close() error
+}
+
+// Rows is the result of Query, read one row at a time as with database/sql.
+type Rows interface {
+	// Columns returns the result's column names.
+	Columns() []string
+	// Next advances to the next row; false at the end or on error.
+	Next() bool
+	// Values returns the current row. The slice is reused by Next.
+	// Values are nil, bool, int64, uint64, float64, string, []byte,
+	// time.Time or []any.
+	Values() []any
+	// Err returns the error that ended iteration, if any.
+	Err() error
+	// Close releases the result.
+	Close() error
+}
+
+// ErrReadOnly is wrapped by errors from Reader.Query for statements that
+// are not read-only queries.
+var ErrReadOnly = errors.New("only read-only queries (SELECT, EXPLAIN, DESCRIBE, SHOW) are allowed")
