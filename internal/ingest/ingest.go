@@ -107,6 +107,9 @@ type Ingester struct {
 
 	mu      sync.Mutex
 	claimed map[event.InputID]string // IDs being read in this run, by path
+
+	// inflight counts batches handed to the writer and not yet stored.
+	inflight sync.WaitGroup
 }
 
 // New returns an Ingester writing to sink.
@@ -201,8 +204,12 @@ func (in *Ingester) Run(ctx context.Context, cands []Candidate) (*Summary, error
 			return err
 		}
 		// Inputs with the same content as one read meanwhile go last, one at
-		// a time, so they resume from its checkpoint instead of doubling it.
+		// a time, once what was read before is stored, so they resume from
+		// its checkpoint instead of doubling it.
 		for _, i := range deferred {
+			if err := in.drain(ctx); err != nil {
+				return err
+			}
 			in.mu.Lock()
 			clear(in.claimed)
 			in.mu.Unlock()
@@ -224,6 +231,21 @@ func (in *Ingester) Run(ctx context.Context, cands []Candidate) (*Summary, error
 	return sum, err
 }
 
+// drain waits until every batch handed to the writer is stored.
+func (in *Ingester) drain(ctx context.Context) error {
+	stored := make(chan struct{})
+	go func() {
+		in.inflight.Wait()
+		close(stored)
+	}()
+	select {
+	case <-stored:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 func (in *Ingester) done(c Candidate) {
 	in.filesDone.Add(1)
 	in.bytes.Add(c.Size)
@@ -235,7 +257,7 @@ func (in *Ingester) done(c Candidate) {
 // a commit each.
 func (in *Ingester) write(ctx context.Context, batches <-chan *event.Batch, pool chan<- *event.Batch) error {
 	for b := range batches {
-		open := true
+		open, merged := true, 1
 	merge:
 		for open && b.Len() < in.opt.BatchRows {
 			select {
@@ -247,12 +269,15 @@ func (in *Ingester) write(ctx context.Context, batches <-chan *event.Batch, pool
 				b.Append(nb)
 				nb.Reset()
 				pool <- nb
+				merged++
 			default:
 				break merge
 			}
 		}
 		n := b.Len()
-		if err := in.sink.Write(ctx, b); err != nil {
+		err := in.sink.Write(ctx, b)
+		in.inflight.Add(-merged)
+		if err != nil {
 			return fmt.Errorf("storing records: %w", err)
 		}
 		in.rows.Add(int64(n))
@@ -286,7 +311,7 @@ func (in *Ingester) file(ctx context.Context, c Candidate, batches chan<- *event
 		res.Notes = append(res.Notes, why)
 		return res, nil
 	}
-	input := &Input{Path: c.Path, Name: c.Path, Sensor: in.opt.Sensor, Head: o.head, Hint: KindHint(c.Path)}
+	input := &Input{Path: c.Path, Sensor: in.opt.Sensor, Head: o.head, Hint: KindHint(c.Path)}
 	var format *Format
 	for i := range in.opt.Formats {
 		if in.opt.Formats[i].Detect(input) {
@@ -335,10 +360,12 @@ func (in *Ingester) file(ctx context.Context, c Candidate, batches chan<- *event
 			return res, nil
 		case prev.Complete:
 			mismatch = fmt.Sprintf("its size differs (%d bytes, not %d)", o.size, prev.Size)
-		case o.comp == CompressionNone && o.size < prev.Offset:
+		case o.comp == CompressionNone && o.size < prev.Offset && prev.Path == c.Path:
 			res.Status = StatusSkipped
 			res.Notes = append(res.Notes, fmt.Sprintf("file is shorter (%d bytes) than the %d bytes already ingested from it: it was truncated or replaced, so it was not read again", o.size, prev.Offset))
 			return res, nil
+		case o.comp == CompressionNone && o.size < prev.Offset:
+			mismatch = fmt.Sprintf("it is shorter (%d bytes) than what was read from that one (%d)", o.size, prev.Offset)
 		default:
 			if r, before, err = o.from(prev.Offset); err != nil {
 				res.Status, res.Err = StatusFailed, err.Error()
@@ -420,9 +447,11 @@ func (in *Ingester) file(ctx context.Context, c Candidate, batches chan<- *event
 			continue
 		}
 		b.Progress = append(b.Progress, p)
+		in.inflight.Add(1)
 		select {
 		case batches <- b:
 		case <-ctx.Done():
+			in.inflight.Done()
 			return res, ctx.Err()
 		}
 		if end {

@@ -93,57 +93,55 @@ func (lr *LineReader) Check() string {
 	return checkSum([]byte(prev + cur))
 }
 
-// fill reads more input and moves complete lines into chunk.
+// fill moves complete lines into chunk, reading more input when the buffer
+// holds none. It returns ErrLineTooLong after skipping an over-long line.
 func (lr *LineReader) fill() error {
-	for lr.err == nil {
+	for {
+		if !lr.skipping {
+			if last := bytes.LastIndexByte(lr.buf[:lr.n], '\n'); last >= 0 {
+				lr.chunk = string(lr.buf[:last+1])
+				lr.recent2, lr.recent = lr.recent, lr.chunk
+				copy(lr.buf, lr.buf[last+1:lr.n])
+				lr.n -= last + 1
+				return nil
+			}
+		} else if i := bytes.IndexByte(lr.buf[:lr.n], '\n'); i >= 0 {
+			// The over-long line ends here: account for it and report it.
+			lr.offset += int64(i + 1)
+			copy(lr.buf, lr.buf[i+1:lr.n])
+			lr.n -= i + 1
+			lr.skipping = false
+			lr.recent2, lr.recent, lr.known = "", "", lr.offset
+			return ErrLineTooLong
+		}
+		if lr.err != nil {
+			if lr.skipping {
+				lr.offset += int64(lr.n)
+				lr.n = 0
+				lr.skipping = false
+				lr.recent2, lr.recent, lr.known = "", "", lr.offset
+				return ErrLineTooLong
+			}
+			return nil
+		}
 		if lr.n == len(lr.buf) {
-			if len(lr.buf) >= MaxLine {
+			if len(lr.buf) >= MaxLine || lr.skipping {
 				// Drop the over-long prefix and skip to the next newline.
 				lr.offset += int64(lr.n)
 				lr.n = 0
 				lr.skipping = true
-				continue
+			} else {
+				nb := make([]byte, 2*len(lr.buf))
+				copy(nb, lr.buf[:lr.n])
+				lr.buf = nb
 			}
-			nb := make([]byte, 2*len(lr.buf))
-			copy(nb, lr.buf[:lr.n])
-			lr.buf = nb
 		}
 		m, err := lr.r.Read(lr.buf[lr.n:])
 		lr.n += m
 		if err != nil {
 			lr.err = err
 		}
-		if m == 0 {
-			continue
-		}
-		last := bytes.LastIndexByte(lr.buf[lr.n-m:lr.n], '\n')
-		if last < 0 {
-			continue
-		}
-		last += lr.n - m
-		if lr.skipping {
-			// The over-long line ends here: account for it and report it.
-			lr.offset += int64(last + 1)
-			copy(lr.buf, lr.buf[last+1:lr.n])
-			lr.n -= last + 1
-			lr.skipping = false
-			lr.recent2, lr.recent, lr.known = "", "", lr.offset
-			return ErrLineTooLong
-		}
-		lr.chunk = string(lr.buf[:last+1])
-		lr.recent2, lr.recent = lr.recent, lr.chunk
-		copy(lr.buf, lr.buf[last+1:lr.n])
-		lr.n -= last + 1
-		return nil
 	}
-	if lr.skipping {
-		lr.offset += int64(lr.n)
-		lr.n = 0
-		lr.skipping = false
-		lr.recent2, lr.recent, lr.known = "", "", lr.offset
-		return ErrLineTooLong
-	}
-	return nil
 }
 
 // Tail returns the bytes after the last newline once the stream has ended:

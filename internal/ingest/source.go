@@ -88,8 +88,7 @@ const MaxParseErrors = 20
 
 // Input describes the input a Format is asked to open.
 type Input struct {
-	Path   string     // as the user gave it (or as found in a directory)
-	Name   string     // base name with compression suffix removed, for type hints
+	Path   string     // absolute path of the input
 	Sensor string     // sensor name recorded on every record
 	Head   []byte     // the first decoded bytes (up to event.HeadSize), for detection
 	Resume Position   // where to start; zero for a new input

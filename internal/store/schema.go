@@ -206,7 +206,7 @@ func provenance[R any](src func(*R) *event.Source) []Column[R] {
 		strCol("sensor", "", "sensor (site) that recorded the data", func(r *R) string { return src(r).Sensor }),
 		strCol("source_file", "", "input file the row was read from", func(r *R) string { return src(r).File }),
 		countCol("source_line", "", "line of the row in the decompressed input file", func(r *R) event.Opt[uint64] {
-			return event.Some(uint64(src(r).Line))
+			return event.Some(uint64(max(src(r).Line, 0)))
 		}),
 	}
 }

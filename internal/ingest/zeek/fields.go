@@ -75,7 +75,7 @@ func addr[R any](p func(*R) *netip.Addr) field[R] {
 }
 
 func port[R any](p func(*R) *uint16) field[R] {
-	return field[R]{fPort, func(r *R, v *value) { *p(r) = uint16(v.u) }}
+	return field[R]{fPort, func(r *R, v *value) { *p(r) = uint16(v.u) }} //nolint:gosec // G115: parsePort bounds v.u to 65535
 }
 
 func cnt[R any](p func(*R) *event.Opt[uint64]) field[R] {

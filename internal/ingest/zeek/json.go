@@ -312,8 +312,6 @@ func newJSONKind[R any](s *spec[R]) *jsonKind[R] {
 	return &jsonKind[R]{spec: s, ignored: map[string]bool{}}
 }
 
-func (k *jsonKind[R]) kind() event.Kind { return k.spec.kind }
-
 func (k *jsonKind[R]) decode(kvs []kv, b *event.Batch, src event.Source) error {
 	r := k.spec.add(b)
 	*k.spec.src(r) = src
@@ -331,7 +329,7 @@ func (k *jsonKind[R]) decode(kvs []kv, b *event.Batch, src event.Source) error {
 		}
 		if err := k.parse(f.typ, &e.val); err != nil {
 			k.spec.drop(b)
-			return fmt.Errorf("field %s: %v", e.key, err)
+			return fmt.Errorf("field %s: %w", e.key, err)
 		}
 		f.set(r, &k.v)
 	}
@@ -405,7 +403,7 @@ func jsonNumber(j *jval, parse func(string) (uint64, error)) (uint64, error) {
 	}
 	n, err := parse(j.s)
 	if err != nil {
-		return 0, fmt.Errorf("%v: %q", err, clip(j.s))
+		return 0, fmt.Errorf("%w: %q", err, clip(j.s))
 	}
 	return n, nil
 }
@@ -416,7 +414,7 @@ func jsonInterval(j *jval) (time.Duration, error) {
 	}
 	d, err := parseInterval(j.s)
 	if err != nil {
-		return 0, fmt.Errorf("%v: %q", err, clip(j.s))
+		return 0, fmt.Errorf("%w: %q", err, clip(j.s))
 	}
 	return d, nil
 }
@@ -452,7 +450,7 @@ func jsonArray[T any](j *jval, elem func(*jval) (T, error)) ([]T, error) {
 	for i := range j.elems {
 		v, err := elem(&j.elems[i])
 		if err != nil {
-			return nil, fmt.Errorf("element %d: %v", i+1, err)
+			return nil, fmt.Errorf("element %d: %w", i+1, err)
 		}
 		out = append(out, v)
 	}

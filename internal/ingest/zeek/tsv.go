@@ -124,7 +124,7 @@ func (k *tsvKind[R]) decode(line string, b *event.Batch, src event.Source) error
 			c := &k.cols[n]
 			if err := k.parse(c.f.typ, raw); err != nil {
 				k.spec.drop(b)
-				return fmt.Errorf("field %d (%s): %v: %q", n+1, c.name, err, clip(raw))
+				return fmt.Errorf("field %d (%s): %w: %q", n+1, c.name, err, clip(raw))
 			}
 			c.f.set(r, &k.v)
 		}

@@ -30,7 +30,7 @@ func (s *Store) Query(ctx context.Context, query string) (store.Rows, error) {
 		var err error
 		// Prepare, unlike PrepareContext, refuses more than one statement
 		// instead of running all but the last.
-		stmt, err = c.Prepare(query) //nolint:noctx // see above
+		stmt, err = c.Prepare(query)
 		return err
 	})
 	if err != nil {
@@ -55,16 +55,14 @@ func (s *Store) Query(ctx context.Context, query string) (store.Rows, error) {
 		_ = conn.Close()
 		return nil, err
 	}
-	rows, err := conn.QueryContext(ctx, query)
+	rows, err := conn.QueryContext(ctx, query) // queryRows checks Err and closes rows
 	if err != nil {
 		_ = conn.Close()
 		return nil, fmt.Errorf("running query: %w", err)
 	}
 	cols, err := rows.Columns()
 	if err != nil {
-		_ = rows.Close()
-		_ = conn.Close()
-		return nil, err
+		return nil, errors.Join(err, closeRows(rows), conn.Close())
 	}
 	r := &queryRows{rows: rows, conn: conn, cols: cols, vals: make([]any, len(cols)), ptrs: make([]any, len(cols))}
 	for i := range r.vals {
@@ -92,6 +90,8 @@ func stmtName(t duckdb.StmtType) string {
 	}
 	return fmt.Sprintf("non-query (type %d)", t)
 }
+
+func closeRows(r *sql.Rows) error { return r.Close() }
 
 // queryRows adapts sql.Rows to store.Rows and releases the connection.
 type queryRows struct {

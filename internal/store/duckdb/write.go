@@ -26,8 +26,8 @@ type scan[R any] struct {
 	rows  []R
 	// skip marks columns the INSERT supplies itself (all NULL, or the same
 	// sensor and file for every row): FillChunk leaves them out.
-	skip []bool
-	next     atomic.Int64 // next row to hand out; DuckDB fills vectors on several threads
+	skip  []bool
+	next  atomic.Int64 // next row to hand out; DuckDB fills vectors on several threads
 	errMu sync.Mutex
 	err   error
 }
@@ -416,8 +416,8 @@ func saveProgress(ctx context.Context, tx *sql.Tx, progress []event.Progress) er
 			values.WriteString(", ")
 		}
 		values.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-		args = append(args, string(p.ID), p.HeadLen, p.Path, p.Sensor, p.Format, p.Header, uint64(p.Offset), uint64(p.Line),
-			p.Check, uint64(p.Size), uint64(p.Rows), uint64(p.Bad), p.Complete, updated)
+		args = append(args, string(p.ID), p.HeadLen, p.Path, p.Sensor, p.Format, p.Header, p.Offset, p.Line,
+			p.Check, p.Size, p.Rows, p.Bad, p.Complete, updated)
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO ingest_ledger (`+ledgerColumns+`) VALUES `+values.String()+`
 		ON CONFLICT (id) DO UPDATE SET head_len = excluded.head_len, path = excluded.path, sensor = excluded.sensor,
@@ -433,7 +433,7 @@ func saveProgress(ctx context.Context, tx *sql.Tx, progress []event.Progress) er
 const ledgerColumns = `id, head_len, path, sensor, format, header, "offset", line, "check", size, rows, bad, complete, updated`
 
 func scanProgress(rows *sql.Rows) ([]event.Progress, error) {
-	defer rows.Close()
+	defer func() { _ = rows.Close() }() // read errors surface through rows.Err
 	var out []event.Progress
 	for rows.Next() {
 		var p event.Progress

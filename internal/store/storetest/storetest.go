@@ -355,7 +355,7 @@ func testManyRows(t *testing.T, s store.Store) {
 			line := int64(bi*per + i + 1)
 			b.Conns = append(b.Conns, event.Conn{
 				TS: t0.Add(time.Duration(line) * time.Second), UID: fmt.Sprintf("C%d", line),
-				SrcIP: netip.AddrFrom4([4]byte{10, 0, byte(line >> 8), byte(line)}), DstIP: netip.MustParseAddr("192.0.2.1"),
+				SrcIP: netip.AddrFrom4([4]byte{10, 0, byte(line >> 8 & 0xff), byte(line & 0xff)}), DstIP: netip.MustParseAddr("192.0.2.1"),
 				DstPort: 443, Proto: "tcp", SrcBytes: event.Some(uint64(line)),
 				Src: event.Source{Sensor: "s", File: "f", Line: line},
 			})

@@ -1,0 +1,56 @@
+# dwell — make targets. `make test` is what CI runs (see .ci/run).
+GO       ?= go
+PKGS     ?= ./...
+FUZZTIME ?= 2m
+# golangci-lint version installed by `make tools` and .ci/run.
+GOLANGCI_VERSION ?= v2.15.0
+GOBIN    ?= $(shell $(GO) env GOPATH)/bin
+
+.PHONY: all build test test-short race lint vet fuzz bench bench-ingest tools clean
+
+all: build test
+
+build:
+	$(GO) build -o dwell ./cmd/dwell
+
+## test: every test, including the dataset and kill-and-resume tests.
+test:
+	$(GO) test -count=1 $(PKGS)
+
+## test-short: skips the tests that start processes.
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+## race: the concurrent packages under the race detector.
+race:
+	$(GO) test -race -count=1 ./internal/ingest/... ./internal/store/... ./internal/app/...
+
+vet:
+	$(GO) vet $(PKGS)
+
+lint: vet
+	$(GOBIN)/golangci-lint run $(PKGS)
+	@test -z "$$(gofmt -l cmd internal bench)" || (echo "gofmt needed:"; gofmt -l cmd internal bench; exit 1)
+	$(GO) mod tidy -diff
+
+## fuzz: each fuzz target for FUZZTIME (default 2m).
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzTSV$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/zeek
+	$(GO) test -run '^$$' -fuzz '^FuzzJSON$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/zeek
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/config
+
+## bench: Go benchmarks of the hot paths, then the side-by-side scripts.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./internal/... | tee bench-go.txt
+	bench/ingest.sh
+
+## bench-ingest: only the ingest comparison (large generated input).
+bench-ingest:
+	bench/ingest.sh
+
+tools:
+	GOFLAGS= $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
+
+clean:
+	rm -f dwell bench-go.txt
+	rm -rf bench/data bench/out

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/dwell-nsm/dwell/"
+
+// allowed lists, for each package (or prefix ending in "/"), which of
+// dwell's packages it may import: the import directions of ARCHITECTURE.md.
+// A package of dwell's that matches no rule fails the test, so new
+// packages must be placed in the design.
+var allowed = []struct {
+	pkg     string
+	imports []string
+}{
+	{"internal/event", nil},
+	{"internal/config", nil},
+	{"internal/ingest", []string{"internal/event"}},
+	{"internal/ingest/", []string{"internal/event", "internal/ingest"}},
+	{"internal/intel", []string{"internal/event"}},
+	{"internal/store", []string{"internal/event"}},
+	{"internal/store/", []string{"internal/event", "internal/store"}},
+	{"internal/detect", []string{"internal/event", "internal/intel", "internal/store"}},
+	{"internal/detect/", []string{"internal/event", "internal/intel", "internal/store", "internal/detect"}},
+	{"internal/correlate", []string{"internal/event", "internal/detect"}},
+	{"internal/export/", []string{"internal/event", "internal/detect", "internal/correlate", "internal/intel"}},
+	{"internal/scenario", []string{"internal/event"}},
+	{"internal/app", []string{"internal/"}},
+	{"cmd/dwell", []string{"internal/app"}},
+	{"bench/", nil},
+}
+
+// backends may only be imported by internal/app.
+var backends = []string{"internal/store/duckdb", "internal/store/clickhouse"}
+
+func rule(pkg string) ([]string, bool) {
+	best, found := -1, false
+	var imports []string
+	for _, r := range allowed {
+		if pkg == r.pkg || (strings.HasSuffix(r.pkg, "/") && strings.HasPrefix(pkg, r.pkg)) {
+			if len(r.pkg) > best {
+				best, imports, found = len(r.pkg), r.imports, true
+			}
+		}
+	}
+	return imports, found
+}
+
+func permitted(imp string, allowedImports []string) bool {
+	for _, a := range allowedImports {
+		if imp == a || (strings.HasSuffix(a, "/") && strings.HasPrefix(imp, a)) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestImportDirections enforces the package layering of ARCHITECTURE.md.
+func TestImportDirections(t *testing.T) {
+	out, err := exec.CommandContext(t.Context(), "go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, "../../...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	n := 0
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		pkg, ok := strings.CutPrefix(f[0], module)
+		if !ok {
+			continue
+		}
+		n++
+		rules, ok := rule(pkg)
+		if !ok {
+			t.Errorf("%s is not placed in the architecture (add it to the rules in this test and to ARCHITECTURE.md's layout)", pkg)
+			continue
+		}
+		for _, full := range f[1:] {
+			imp, ours := strings.CutPrefix(full, module)
+			if !ours {
+				continue
+			}
+			if !permitted(imp, rules) {
+				t.Errorf("%s imports %s, which ARCHITECTURE.md's import directions forbid", pkg, imp)
+			}
+			for _, b := range backends {
+				if imp == b && pkg != "internal/app" && !strings.HasPrefix(pkg, "bench/") {
+					t.Errorf("%s imports the backend %s; only internal/app may", pkg, imp)
+				}
+			}
+		}
+	}
+	if n < 8 {
+		t.Fatalf("only %d packages listed", n)
+	}
+}
+
+// TestDuckDBStaysInItsPackage: the cgo driver is linked only through
+// store/duckdb, so everything else builds and tests without it.
+func TestDuckDBStaysInItsPackage(t *testing.T) {
+	pkgs, err := exec.CommandContext(t.Context(), "go", "list", "-f", `{{.ImportPath}}`, "../../internal/...").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range strings.Fields(string(pkgs)) {
+		rel := strings.TrimPrefix(p, module)
+		if rel == "internal/app" || rel == "internal/store/duckdb" {
+			continue
+		}
+		deps, err := exec.CommandContext(t.Context(), "go", "list", "-deps", "-f", `{{.ImportPath}}`, p).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(deps, []byte("github.com/duckdb/duckdb-go")) {
+			t.Errorf("%s depends on the DuckDB driver", rel)
+		}
+	}
+}

@@ -1,0 +1,93 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// datasets is where the shared test data lives: $DWELL_DATASETS, or
+// ../shared/datasets beside the repository.
+var datasets = func() string {
+	if d := os.Getenv("DWELL_DATASETS"); d != "" {
+		return d
+	}
+	return "../../../shared/datasets"
+}()
+
+// runDwell runs a command line in-process and returns its exit code and output.
+func runDwell(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	a := &App{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Logger: slog.New(slog.DiscardHandler), Now: time.Now}
+	code := a.Main(context.Background(), args)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestUsageAndHelp(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{nil, ExitUsage, "Commands:"},
+		{[]string{"help"}, ExitOK, "ingest"},
+		{[]string{"--help"}, ExitOK, "query"},
+		{[]string{"nosuch"}, ExitUsage, `unknown command "nosuch"`},
+		{[]string{"ingest", "--help"}, ExitOK, "Examples:"},
+		{[]string{"query", "--help"}, ExitOK, "read-only"},
+		{[]string{"help", "query"}, ExitOK, "--format"},
+		{[]string{"ingest"}, ExitUsage, "no input"},
+		{[]string{"query"}, ExitUsage, "no SQL"},
+		{[]string{"query", "--format", "xml", "SELECT 1"}, ExitUsage, "unknown format"},
+		{[]string{"ingest", "--nosuchflag", "x"}, ExitUsage, "flag provided but not defined"},
+		{[]string{"version"}, ExitOK, "dwell "},
+	} {
+		code, out, errOut := runDwell(t, tc.args...)
+		if code != tc.code || !strings.Contains(out+errOut, tc.out) {
+			t.Errorf("dwell %v: exit %d (want %d), output %q does not contain %q", tc.args, code, tc.code, out+errOut, tc.out)
+		}
+	}
+}
+
+func TestSanitize(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain":                "plain",
+		"tab\there":            `tab\there`,
+		"\x1b[31mred\x1b[0m":   `\x1b[31mred\x1b[0m`,
+		"bad\xffutf8":          `bad\xffutf8`,
+		"rtl\u202eoverride":    `rtl\xe2\x80\xaeoverride`,
+		"日本語":                  "日本語",
+		strings.Repeat("a", 9): "aaaaa…",
+	} {
+		max := 0
+		if len(in) == 9 {
+			max = 5
+		}
+		if got := sanitize(in, max); got != want {
+			t.Errorf("sanitize(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if withCommas(1234567) != "1,234,567" || withCommas(-1000) != "-1,000" || human(1234567) != "1.2M" || human(999) != "999" {
+		t.Error("number formatting")
+	}
+}
+
+func TestParseInterleaved(t *testing.T) {
+	var co common
+	a := &App{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}
+	fs := a.newFlags(ingestCommand(), &co)
+	v := fs.Bool("v", false, "")
+	pos, err := parse(fs, []string{"a", "--db", "x.db", "b", "-v", "--", "-c"})
+	if err != nil || co.db != "x.db" || !*v || strings.Join(pos, ",") != "a,b,-c" {
+		t.Errorf("pos %v db %q v %v err %v", pos, co.db, *v, err)
+	}
+	if filepath.Base(co.db) != "x.db" {
+		t.Error(co.db)
+	}
+}

@@ -1,0 +1,302 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/dwell-nsm/dwell/internal/event"
+	"github.com/dwell-nsm/dwell/internal/ingest"
+	"github.com/dwell-nsm/dwell/internal/ingest/ingesttest"
+	"github.com/dwell-nsm/dwell/internal/ingest/zeek"
+)
+
+const header = "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n#open\t2024-04-19-00-00-01\n" +
+	"#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents\n" +
+	"#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount\tstring\tbool\tbool\tcount\tstring\tcount\tcount\tcount\tcount\tset[string]\n"
+
+func rows(from, to int) string {
+	var b strings.Builder
+	for i := from; i < to; i++ {
+		fmt.Fprintf(&b, "%d.%06d\tC%08d\t10.0.%d.%d\t%d\t192.0.2.1\t443\ttcp\tssl\t1.5\t100\t200\tSF\tT\tF\t0\tShADadFf\t10\t1000\t12\t5000\t-\n",
+			1713484800+i, i%1000000, i, i/256%256, i%256, 1024+i%60000)
+	}
+	return b.String()
+}
+
+func gz(t *testing.T, s string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write([]byte(s)); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func write(t *testing.T, path string, data []byte, old bool) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if old { // not written to for a while: complete
+		past := time.Now().Add(-time.Hour)
+		if err := os.Chtimes(path, past, past); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func run(t *testing.T, sink ingest.Sink, paths ...string) *ingest.Summary {
+	t.Helper()
+	cands, err := ingest.Discover(paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := ingest.New(sink, ingest.Options{Formats: zeek.Formats(), BatchRows: 1000, Sensor: "s"})
+	sum, err := in.Run(context.Background(), cands)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum
+}
+
+func statuses(sum *ingest.Summary) map[string]ingest.Status {
+	out := map[string]ingest.Status{}
+	for _, f := range sum.Files {
+		out[filepath.Base(f.Path)] = f.Status
+	}
+	return out
+}
+
+func TestDiscoverZeekLayout(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range []string{"2024-04-19/conn.00:00:00-01:00:00.log.gz", "2024-04-19/dns.00:00:00-01:00:00.log.gz",
+		"2024-04-20/conn.00:00:00-01:00:00.log.gz", "spool/zeek/conn.log", ".hidden/conn.log", "2024-04-19/.conn.log.swp", "a/b/c/d/http.log"} {
+		write(t, filepath.Join(dir, p), []byte("x"), true)
+	}
+	if err := os.Symlink(filepath.Join(dir, "spool", "zeek"), filepath.Join(dir, "current")); err != nil {
+		t.Fatal(err)
+	}
+	// A link back up must not loop.
+	if err := os.Symlink(dir, filepath.Join(dir, "a", "loop")); err != nil {
+		t.Fatal(err)
+	}
+	cands, err := ingest.Discover([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range cands {
+		rel, _ := filepath.Rel(dir, c.Path)
+		got = append(got, rel)
+	}
+	want := []string{"2024-04-19/conn.00:00:00-01:00:00.log.gz", "2024-04-19/dns.00:00:00-01:00:00.log.gz", "2024-04-20/conn.00:00:00-01:00:00.log.gz",
+		"a/b/c/d/http.log", "current/conn.log"} // spool/zeek is current/: read once
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("got  %v\nwant %v", got, want)
+	}
+	if _, err := ingest.Discover([]string{filepath.Join(dir, "missing")}); err == nil {
+		t.Error("a missing path was accepted")
+	}
+	for name, want := range map[string]event.Kind{"conn.log": event.KindConn, "conn.00:00:00-01:00:00.log.gz": event.KindConn,
+		"open_conn.18_00_00-19_00_00.log.gz": event.KindOpenConn, "conn_json.log": event.KindConn, "ssl.json.gz": event.KindTLS,
+		"files.log": event.KindFile, "weird.log": 0, "conn-summary.log": 0, "x509.log": event.KindX509} {
+		if got := ingest.KindHint("/x/" + name); got != want {
+			t.Errorf("KindHint(%s) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestIdempotent(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "2024-04-19", "conn.00:00:00-01:00:00.log.gz"), gz(t, header+rows(0, 2500)+"#close\tx\n"), true)
+	write(t, filepath.Join(dir, "2024-04-19", "conn.01:00:00-02:00:00.log"), []byte(header+rows(2500, 2600)), true)
+	sink := &ingesttest.Sink{}
+	sum := run(t, sink, dir)
+	if sum.Rows != 2600 || sink.Rows(event.KindConn) != 2600 {
+		t.Fatalf("first run: %d rows, sink %d", sum.Rows, sink.Rows(event.KindConn))
+	}
+	sum = run(t, sink, dir)
+	if sum.Rows != 0 || sum.Count(ingest.StatusUnchanged) != 2 || sink.Rows(event.KindConn) != 2600 {
+		t.Fatalf("second run: %d rows, %v", sum.Rows, statuses(sum))
+	}
+	if d := sink.Doubles(); len(d) > 0 {
+		t.Fatalf("doubled: %v", d)
+	}
+}
+
+func TestGrowingFile(t *testing.T) {
+	for _, size := range []int{3, 3000} { // below and above the identity head
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "current", "conn.log")
+			all := header + rows(0, size)
+			cut := strings.LastIndex(all[:len(all)-10], "\n") + 20 // mid-line: Zeek is writing it
+			write(t, path, []byte(all[:cut]), false)
+			sink := &ingesttest.Sink{}
+			first := run(t, sink, path)
+			if int(first.Rows) != size-1 || len(first.Files[0].Notes) == 0 {
+				t.Fatalf("first run: %d rows, notes %v", first.Rows, first.Files[0].Notes)
+			}
+			more := all + rows(size, size+5)
+			write(t, path, []byte(more), false)
+			second := run(t, sink, path)
+			if second.Rows != 6 || !second.Files[0].Resumed {
+				t.Fatalf("second run: %d rows, resumed %v, %+v", second.Rows, second.Files[0].Resumed, second.Files[0])
+			}
+			if got := sink.Rows(event.KindConn); got != int64(size+5) {
+				t.Fatalf("stored %d, want %d", got, size+5)
+			}
+			if d := sink.Doubles(); len(d) > 0 {
+				t.Fatalf("doubled: %v", d)
+			}
+			if l := sink.Ledger(); len(l) != 1 {
+				t.Fatalf("ledger has %d entries: %+v", len(l), l)
+			}
+			third := run(t, sink, path)
+			if third.Rows != 0 || third.Files[0].Status != ingest.StatusUnchanged {
+				t.Fatalf("third run: %+v", third.Files[0])
+			}
+		})
+	}
+}
+
+// TestRotation: current/conn.log, read while Zeek wrote it, later appears
+// gzip-compressed in a dated directory with more lines; only those are new.
+func TestRotation(t *testing.T) {
+	dir := t.TempDir()
+	all := header + rows(0, 3000)
+	partial := all[:strings.Index(all, "C00002000")-30]
+	partial = partial[:strings.LastIndex(partial, "\n")+1]
+	write(t, filepath.Join(dir, "current", "conn.log"), []byte(partial), false)
+	sink := &ingesttest.Sink{}
+	run(t, sink, filepath.Join(dir, "current"))
+	if err := os.Remove(filepath.Join(dir, "current", "conn.log")); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dir, "2024-04-19", "conn.00:00:00-01:00:00.log.gz"), gz(t, all+"#close\tx\n"), true)
+	sum := run(t, sink, dir)
+	if sink.Rows(event.KindConn) != 3000 || !sum.Files[0].Resumed {
+		t.Fatalf("stored %d (want 3000), %+v", sink.Rows(event.KindConn), sum.Files[0])
+	}
+}
+
+func TestSameStartDifferentContent(t *testing.T) {
+	dir := t.TempDir()
+	head := header + rows(0, 100)
+	write(t, filepath.Join(dir, "a", "conn.log"), []byte(head+rows(100, 200)), true)
+	write(t, filepath.Join(dir, "b", "conn.log"), []byte(head+rows(500, 700)), true)
+	sink := &ingesttest.Sink{}
+	sum := run(t, sink, dir)
+	if sink.Rows(event.KindConn) != 500 {
+		t.Fatalf("stored %d, want 500: %+v", sink.Rows(event.KindConn), sum.Files)
+	}
+	sum = run(t, sink, dir)
+	if sum.Rows != 0 || sum.Count(ingest.StatusUnchanged) != 2 {
+		t.Fatalf("second run: %d rows %v", sum.Rows, statuses(sum))
+	}
+}
+
+func TestTruncatedGzip(t *testing.T) {
+	data := gz(t, header+rows(0, 50000))
+	path := filepath.Join(t.TempDir(), "conn.log.gz")
+	write(t, path, data[:len(data)/2], true)
+	sink := &ingesttest.Sink{}
+	sum := run(t, sink, path)
+	f := sum.Files[0]
+	if f.Status != ingest.StatusIngested || f.Rows < 10000 || f.Rows > 40000 || f.Bad != 0 {
+		t.Fatalf("%+v", f)
+	}
+	if !strings.Contains(strings.Join(f.Notes, " "), "truncated") {
+		t.Errorf("notes do not say truncated: %v", f.Notes)
+	}
+	sum = run(t, sink, path)
+	if sum.Rows != 0 {
+		t.Fatalf("re-read added %d rows", sum.Rows)
+	}
+	// The complete file later: the rest comes in.
+	write(t, path, data, true)
+	run(t, sink, path)
+	if got := sink.Rows(event.KindConn); got != 50000 {
+		t.Fatalf("stored %d, want 50000", got)
+	}
+	if d := sink.Doubles(); len(d) > 0 {
+		t.Fatalf("%d doubled", len(d))
+	}
+}
+
+func TestCopiesInOneRun(t *testing.T) {
+	dir := t.TempDir()
+	content := gz(t, header+rows(0, 5000)+"#close\tx\n")
+	for _, d := range []string{"a", "b", "c"} {
+		write(t, filepath.Join(dir, d, "conn.log.gz"), content, true)
+	}
+	sink := &ingesttest.Sink{}
+	sum := run(t, sink, dir)
+	if sink.Rows(event.KindConn) != 5000 || sum.Count(ingest.StatusUnchanged) != 2 {
+		t.Fatalf("stored %d, %v", sink.Rows(event.KindConn), statuses(sum))
+	}
+}
+
+func TestRejectedAndSkipped(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "conn.log"), []byte("Lorem ipsum dolor sit amet\n"), true)
+	write(t, filepath.Join(dir, "weird.log"), []byte("#separator \\x09\n#path\tweird\n#fields\tts\tname\n1.0\tx\n"), true)
+	write(t, filepath.Join(dir, "empty.log"), nil, true)
+	write(t, filepath.Join(dir, "conn-summary.log"), []byte(">== Total ==="), true)
+	sink := &ingesttest.Sink{}
+	sum := run(t, sink, dir)
+	st := statuses(sum)
+	want := map[string]ingest.Status{"conn.log": ingest.StatusRejected, "weird.log": ingest.StatusSkipped,
+		"empty.log": ingest.StatusSkipped, "conn-summary.log": ingest.StatusSkipped}
+	for k, v := range want {
+		if st[k] != v {
+			t.Errorf("%s: %s, want %s", k, st[k], v)
+		}
+	}
+	for _, f := range sum.Files {
+		if f.Status == ingest.StatusRejected && (f.Explicit || !strings.Contains(f.Err, "Lorem ipsum")) {
+			t.Errorf("rejection: %+v", f)
+		}
+	}
+}
+
+func TestManySmallFilesShareTransactions(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 60 {
+		write(t, filepath.Join(dir, fmt.Sprintf("conn.%02d.log", i)), []byte(header+rows(i*10, i*10+10)), true)
+	}
+	sink := &ingesttest.Sink{}
+	run(t, sink, dir)
+	if sink.Rows(event.KindConn) != 600 || len(sink.Ledger()) != 60 {
+		t.Fatalf("stored %d rows, %d ledger entries", sink.Rows(event.KindConn), len(sink.Ledger()))
+	}
+	if sink.Batches >= 60 {
+		t.Errorf("%d writes for 60 small files: batches are not merged", sink.Batches)
+	}
+}
+
+func TestStoreFailureStops(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "conn.log"), []byte(header+rows(0, 10)), true)
+	sink := &ingesttest.Sink{Fail: errors.New("disk full")}
+	cands, _ := ingest.Discover([]string{dir})
+	_, err := ingest.New(sink, ingest.Options{Formats: zeek.Formats()}).Run(context.Background(), cands)
+	if err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("err = %v", err)
+	}
+}

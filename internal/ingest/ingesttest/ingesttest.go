@@ -1,0 +1,116 @@
+// Package ingesttest provides an in-memory ingest.Sink for tests of
+// sources and of the ingest runner.
+package ingesttest
+
+import (
+	"context"
+	"strconv"
+	"sync"
+
+	"github.com/dwell-nsm/dwell/internal/event"
+	"github.com/dwell-nsm/dwell/internal/ingest"
+)
+
+// Sink keeps what it is given in memory. Its zero value is ready to use.
+type Sink struct {
+	mu       sync.Mutex
+	Batches  int // Write calls
+	rows     map[event.Kind]int64
+	records  map[string]int // "file:line" -> times stored, to find doubles
+	progress map[event.InputID]event.Progress
+	// Fail, when set, is returned by the next Write.
+	Fail error
+}
+
+var _ ingest.Sink = (*Sink)(nil)
+
+// Write implements ingest.Sink.
+func (s *Sink) Write(_ context.Context, b *event.Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.Fail != nil {
+		return s.Fail
+	}
+	if s.rows == nil {
+		s.rows = map[event.Kind]int64{}
+		s.records = map[string]int{}
+		s.progress = map[event.InputID]event.Progress{}
+	}
+	s.Batches++
+	for _, k := range event.Kinds {
+		s.rows[k] += int64(b.Count(k))
+	}
+	note := func(src event.Source) { s.records[src.File+":"+strconv.FormatInt(src.Line, 10)]++ }
+	for i := range b.Conns {
+		note(b.Conns[i].Src)
+	}
+	for i := range b.OpenConns {
+		note(b.OpenConns[i].Src)
+	}
+	for i := range b.DNS {
+		note(b.DNS[i].Src)
+	}
+	for i := range b.HTTP {
+		note(b.HTTP[i].Src)
+	}
+	for i := range b.TLS {
+		note(b.TLS[i].Src)
+	}
+	for i := range b.X509 {
+		note(b.X509[i].Src)
+	}
+	for i := range b.Files {
+		note(b.Files[i].Src)
+	}
+	for _, p := range b.Progress {
+		if p.Replaces != "" {
+			delete(s.progress, p.Replaces)
+		}
+		s.progress[p.ID] = p
+	}
+	return nil
+}
+
+// Inputs implements ingest.Sink.
+func (s *Sink) Inputs(_ context.Context, id event.InputID, path string) ([]event.Progress, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []event.Progress
+	for _, p := range s.progress {
+		if p.ID == id || p.Path == path {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// Rows returns the records stored of kind k.
+func (s *Sink) Rows(k event.Kind) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rows[k]
+}
+
+// Doubles returns the records (file:line) stored more than once.
+func (s *Sink) Doubles() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for k, n := range s.records {
+		if n > 1 {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// Ledger returns the stored progress entries.
+func (s *Sink) Ledger() []event.Progress {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]event.Progress, 0, len(s.progress))
+	for _, p := range s.progress {
+		out = append(out, p)
+	}
+	return out
+}
