@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -217,27 +219,18 @@ func printIngestSummary(w io.Writer, r *ingestResult, verbose bool) {
 	}
 	if len(ignored) > 0 {
 		parts := make([]string, 0, len(ignored))
-		for _, fld := range sortedKeys(ignored) {
+		for _, fld := range slices.Sorted(maps.Keys(ignored)) {
 			parts = append(parts, fmt.Sprintf("%s (%d file%s)", sanitize(fld, 40), ignored[fld], plural(ignored[fld])))
 		}
 		fmt.Fprintf(w, "  fields dwell does not store, ignored: %s\n", strings.Join(parts, ", "))
 	}
-	for _, n := range sortedKeys(notes) {
+	for _, n := range slices.Sorted(maps.Keys(notes)) {
 		if notes[n] > 1 {
 			fmt.Fprintf(w, "  note (%d inputs): %s\n", notes[n], sanitize(n, 300))
 		} else {
 			fmt.Fprintf(w, "  note: %s\n", sanitize(n, 300))
 		}
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func compression(f ingest.FileResult) string {

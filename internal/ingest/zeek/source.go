@@ -14,7 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/dwell-nsm/dwell/internal/event"
@@ -213,7 +214,7 @@ func (s *source) closingNotes() {
 	for k := range s.ignored {
 		ignored[k] = true
 	}
-	s.rep.Ignored = sortedKeys(ignored)
+	s.rep.Ignored = slices.Sorted(maps.Keys(ignored))
 	if len(s.skipped) > 0 {
 		s.rep.SkippedTypes = s.skipped
 		if s.rep.Rows == 0 && s.rep.Bad == 0 {
@@ -229,15 +230,6 @@ func (s *source) jsonIgnored() map[string]bool {
 			out[k] = true
 		}
 	}
-	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }
 
