@@ -43,6 +43,8 @@ type Reader interface {
 	Count(ctx context.Context, k event.Kind) (int64, error)
 	// Ledger returns the progress of every input ever ingested, by path.
 	Ledger(ctx context.Context) ([]event.Progress, error)
+	// Analytics are the aggregate queries detectors use.
+	Analytics
 }
 
 // Store is a backend: both contracts plus Close.

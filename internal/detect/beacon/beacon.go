@@ -1,0 +1,255 @@
+// Package beacon finds command-and-control check-ins: a host contacting
+// the same peer (address, TLS server name or HTTP host) at a regular
+// period, however slow, jittered or interrupted, over all history.
+//
+// Each pair gets dwell's own score (score.go) and, for comparison, the
+// RITA v5.1.1 score over RITA's last-24-hours window (rita.go).
+package beacon
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/dwell-nsm/dwell/internal/detect"
+	"github.com/dwell-nsm/dwell/internal/store"
+)
+
+// Config tunes the detector.
+type Config struct {
+	// MinConns is the fewest connections a pair needs to be scored (4).
+	MinConns int
+	// MinScore drops findings scored below it (0.3).
+	MinScore float64
+}
+
+// Detector is the beacon detector.
+type Detector struct {
+	env *detect.Env
+	cfg Config
+}
+
+var _ detect.Detector = (*Detector)(nil)
+
+// New returns a beacon detector.
+func New(env *detect.Env, cfg Config) *Detector {
+	if cfg.MinConns < 4 {
+		cfg.MinConns = 4
+	}
+	if cfg.MinScore == 0 {
+		cfg.MinScore = 0.3
+	}
+	return &Detector{env: env, cfg: cfg}
+}
+
+// Name implements detect.Detector.
+func (d *Detector) Name() string { return "beacon" }
+
+// Detect implements detect.Detector.
+func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) ([]detect.Finding, error) {
+	first, last, _, ok, err := r.Span(ctx, w)
+	if err != nil || !ok {
+		return nil, err
+	}
+	prev, err := detect.PrevalenceOf(ctx, r, w, d.env)
+	if err != nil {
+		return nil, err
+	}
+	names, err := detect.NamesOf(ctx, r, w, d.env)
+	if err != nil {
+		return nil, err
+	}
+	pairs, err := pairInfo(ctx, r, w)
+	if err != nil {
+		return nil, err
+	}
+	histMin, histMax, rowsFrom := RITAWindow(first.Unix(), last.Unix())
+	dataSpan := last.Sub(first)
+	var out []detect.Finding
+	for _, kind := range []store.SeriesKind{store.SeriesConn, store.SeriesTLSName, store.SeriesHTTPHost} {
+		err := r.Series(ctx, kind, w, d.cfg.MinConns, func(s *store.Series) error {
+			var pi *pairAgg
+			if kind == store.SeriesConn {
+				pi = pairs[pairKey{s.Sensor, s.Src, s.Dst}]
+			}
+			if f, ok := d.score(s, kind, dataSpan, histMin, histMax, rowsFrom, prev, names, pi); ok {
+				out = append(out, f)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// pairKey and pairAgg summarise a conn pair over all its ports: whether it
+// is answered, whether it keeps to one service, whether it carries data
+// and over what. A scanner that probes a host on a schedule is periodic
+// too, but its connections are refused and hop from port to port; an
+// uptime monitor pings on a schedule, but over ICMP with no payload to
+// speak of. A working channel is answered, on one application service.
+type pairKey struct {
+	sensor   string
+	src, dst netip.Addr
+}
+
+type pairAgg struct {
+	conns, failed, topPort, icmp int64
+	bytes                        int64
+	port                         uint16
+	proto                        string
+}
+
+func pairInfo(ctx context.Context, r store.Reader, w store.Window) (map[pairKey]*pairAgg, error) {
+	m := map[pairKey]*pairAgg{}
+	err := r.Pairs(ctx, w, func(p *store.PairStat) error {
+		k := pairKey{p.Sensor, p.Src, p.Dst}
+		a := m[k]
+		if a == nil {
+			a = &pairAgg{}
+			m[k] = a
+		}
+		a.conns += p.Conns
+		a.failed += p.Failed
+		a.bytes += p.SrcBytes + p.DstBytes
+		if p.Proto == "icmp" {
+			a.icmp += p.Conns
+		}
+		if p.Conns > a.topPort {
+			a.topPort, a.port, a.proto = p.Conns, p.DstPort, p.Proto
+		}
+		return nil
+	})
+	return m, err
+}
+
+// channel returns how much a pair looks like a working channel: answered,
+// on one application service, carrying data (1); or refused and
+// port-hopping like a scan, or empty pings (down to a few percent).
+func (a *pairAgg) channel() (factor, answered, onePort float64) {
+	if a == nil || a.conns == 0 {
+		return 1, 1, 1
+	}
+	answered = 1 - float64(a.failed)/float64(a.conns)
+	onePort = float64(a.topPort) / float64(a.conns)
+	factor = (0.25 + 0.75*answered) * (0.5 + 0.5*onePort) * (1 - 0.4*float64(a.icmp)/float64(a.conns))
+	if a.bytes == 0 {
+		factor *= 0.5
+	}
+	return factor * servicePrior(a.port, a.proto), answered, onePort
+}
+
+// servicePrior lowers the score of protocols that poll on a timer by
+// design: time sync (NTP polls at powers of two seconds, to the second)
+// and network management. C2 over them is exotic; DNS has its own
+// detector (dnstunnel).
+func servicePrior(port uint16, proto string) float64 {
+	if proto != "udp" {
+		return 1
+	}
+	switch port {
+	case 123: // NTP
+		return 0.3
+	case 161, 162, 514: // SNMP, SNMP traps, syslog
+		return 0.4
+	case 53, 5353: // DNS: scored by dnstunnel
+		return 0.5
+	}
+	return 1
+}
+
+func (d *Detector) score(s *store.Series, kind store.SeriesKind, dataSpan time.Duration, histMin, histMax, rowsFrom int64,
+	prev *detect.Prevalence, names *detect.Names, pi *pairAgg) (detect.Finding, bool) {
+	f := detect.Finding{Detector: "beacon", Sensor: s.Sensor, Src: s.Src, Dst: s.Dst, Domain: s.Name}
+	if d.env.Allowed(&f) {
+		return f, false
+	}
+	a, ok := Analyze(s.Times, s.Sizes, dataSpan)
+	if !ok {
+		return f, false
+	}
+	damp, clients, hosts := 1.0, 0, 0
+	switch kind {
+	case store.SeriesConn:
+		damp = prev.Damp(d.env, s.Src, s.Dst)
+		clients, hosts = prev.Of(s.Dst).Clients, prev.Hosts
+	default:
+		if d.env.IsLocal(s.Src) {
+			damp = names.Damp(s.Name)
+			clients, hosts = names.Clients(s.Name), names.Hosts
+		}
+	}
+	channel, answered, onePort := pi.channel()
+	f.Score = a.Score * damp * channel
+	if f.Score < d.cfg.MinScore {
+		return f, false
+	}
+	f.Severity = detect.SeverityOf(f.Score)
+	f.FirstSeen, f.LastSeen = a.First, a.Last
+	f.Components = map[string]float64{
+		"timing": detect.Round(a.Timing, 3), "size": detect.Round(a.Size, 3), "persistence": detect.Round(a.Persistence, 3),
+		"confidence": detect.Round(a.Confidence, 3), "prevalence_damping": detect.Round(damp, 3),
+		"channel": detect.Round(channel, 3),
+	}
+	ev := map[string]any{
+		"connections": a.Conns, "check_ins": a.CheckIns, "intervals": a.Intervals, "in_band_intervals": a.InBand,
+		"period_seconds": detect.Round(a.Period.Seconds(), 1), "jitter": detect.Round(a.Jitter, 3),
+		"kind": map[store.SeriesKind]string{store.SeriesConn: "ip", store.SeriesTLSName: "tls_sni", store.SeriesHTTPHost: "http_host"}[kind],
+	}
+	if hosts > 0 {
+		ev["internal_hosts_contacting"], ev["internal_hosts"] = clients, hosts
+	}
+	if pi != nil {
+		ev["answered_share"], ev["main_port_share"], ev["main_port"] = detect.Round(answered, 3), detect.Round(onePort, 3), pi.port
+	}
+	ev["rita"] = ritaEvidence(s, histMin, histMax, rowsFrom)
+	f.Evidence = ev
+	switch kind {
+	case store.SeriesTLSName:
+		f.Attack = []string{"T1071.001", "T1573"}
+	case store.SeriesHTTPHost:
+		f.Attack = []string{"T1071.001"}
+	default:
+		f.Attack = []string{"T1071"}
+	}
+	peer := s.Dst.String()
+	if s.Name != "" {
+		peer = s.Name
+	}
+	rarity := ""
+	if hosts >= 10 {
+		rarity = fmt.Sprintf("; %d of %d internal hosts contact it", clients, hosts)
+	}
+	f.Summary = fmt.Sprintf("%s checks in with %s every %s (jitter ±%.0f%%): %d check-ins over %s, %d of %d intervals on period%s.",
+		s.Src, peer, detect.Period(a.Period), a.Jitter*100, a.CheckIns, detect.Span(a.Last.Sub(a.First)), a.InBand, a.Intervals, rarity)
+	return f, true
+}
+
+// ritaEvidence scores the part of the series in RITA's window.
+func ritaEvidence(s *store.Series, histMin, histMax, rowsFrom int64) map[string]any {
+	var ts []uint32
+	var sizes []float64
+	for i, t := range s.Times {
+		sec := t / 1e6
+		if sec < rowsFrom || sec > histMax {
+			continue
+		}
+		ts = append(ts, uint32(sec)) //nolint:gosec // G115: unix seconds fit until 2106
+		sizes = append(sizes, float64(s.Sizes[i]))
+	}
+	window := map[string]any{"from": time.Unix(rowsFrom, 0).UTC().Format(time.RFC3339), "to": time.Unix(histMax, 0).UTC().Format(time.RFC3339)}
+	if len(ts) == 0 {
+		return map[string]any{"scored": false, "reason": "no connections in RITA's last-24-hours window", "window": window}
+	}
+	rs, err := ScoreRITA(ts, sizes, histMin, histMax)
+	if err != nil {
+		return map[string]any{"scored": false, "reason": err.Error(), "connections": len(ts), "window": window}
+	}
+	return map[string]any{
+		"scored": true, "score": rs.Score, "ts_score": rs.Timestamp, "ds_score": rs.DataSize, "hist_score": rs.Histogram,
+		"dur_score": rs.Duration, "connections": rs.Conns, "threat_score": rs.Threat, "window": window,
+	}
+}

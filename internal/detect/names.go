@@ -1,0 +1,91 @@
+package detect
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+
+	"golang.org/x/net/publicsuffix"
+
+	"github.com/dwell-nsm/dwell/internal/store"
+)
+
+// Names says how many internal hosts resolve each name and each registered
+// domain: the rarity of names, as Prevalence is the rarity of addresses.
+type Names struct {
+	Hosts   int // distinct internal hosts that made DNS queries
+	names   map[string]int
+	domains map[string]int
+}
+
+// Clients returns how many internal hosts queried name.
+func (n *Names) Clients(name string) int { return n.names[normName(name)] }
+
+// DomainClients returns how many internal hosts queried any name under the
+// registered domain.
+func (n *Names) DomainClients(domain string) int { return n.domains[normName(domain)] }
+
+// Share returns the fraction of querying hosts that asked for name.
+func (n *Names) Share(name string) float64 {
+	if n.Hosts == 0 {
+		return 0
+	}
+	return float64(n.Clients(name)) / float64(n.Hosts)
+}
+
+// Damp is Prevalence.Damp for names: 1 up to 5 % of hosts, 0.3 from half
+// of them; small networks are not damped.
+func (n *Names) Damp(name string) float64 {
+	if n.Hosts < 10 {
+		return 1
+	}
+	return 1 - 0.7*Ramp(n.Share(name), 0.05, 0.5)
+}
+
+func normName(s string) string { return strings.TrimSuffix(strings.ToLower(s), ".") }
+
+// RegisteredDomain returns the registered domain of a name by the public
+// suffix list ("a.b.example.co.uk" -> "example.co.uk"); names that have
+// none (a bare suffix, a single label) are returned as they are.
+func RegisteredDomain(name string) string {
+	name = normName(name)
+	d, err := publicsuffix.EffectiveTLDPlusOne(name)
+	if err != nil {
+		return name
+	}
+	return d
+}
+
+// NamesOf returns the name index of the window, computed once per hunt
+// when r is a *Cache.
+func NamesOf(ctx context.Context, r store.Reader, w store.Window, env *Env) (*Names, error) {
+	return memoize(ctx, r, "names", w, func(ctx context.Context, r store.Reader, w store.Window) (*Names, error) {
+		n := &Names{names: map[string]int{}, domains: map[string]int{}}
+		hosts := map[netip.Addr]bool{}
+		seenName := map[string]map[netip.Addr]bool{}
+		seenDomain := map[string]map[netip.Addr]bool{}
+		mark := func(m map[string]map[netip.Addr]bool, counts map[string]int, key string, src netip.Addr) {
+			s := m[key]
+			if s == nil {
+				s = map[netip.Addr]bool{}
+				m[key] = s
+			}
+			if !s[src] {
+				s[src] = true
+				counts[key]++
+			}
+		}
+		err := r.DNSNames(ctx, w, func(d *store.DNSName) error {
+			if !env.IsLocal(d.Src) {
+				return nil
+			}
+			hosts[d.Src] = true
+			name := normName(d.Query)
+			mark(seenName, n.names, name, d.Src)
+			mark(seenDomain, n.domains, RegisteredDomain(name), d.Src)
+			return nil
+		})
+		n.Hosts = len(hosts)
+		return n, err
+	})
+}

@@ -1,0 +1,163 @@
+package store
+
+import (
+	"context"
+	"net/netip"
+	"time"
+)
+
+// Window limits an analytic query to records with Since <= ts < Until. A
+// zero bound is open: the zero Window is all history.
+type Window struct {
+	Since time.Time
+	Until time.Time
+}
+
+// Contains reports whether t is inside w.
+func (w Window) Contains(t time.Time) bool {
+	return (w.Since.IsZero() || !t.Before(w.Since)) && (w.Until.IsZero() || t.Before(w.Until))
+}
+
+// Analytics are the typed aggregate queries detectors run. Each returns
+// aggregates, never raw rows, so a backend can compute them where the data
+// is (a cluster) and only results travel. Results stream through fn in the
+// order each method states; fn's argument is only valid during the call.
+// Every backend returns the same results for the same data (storetest).
+type Analytics interface {
+	// Span returns the first and last timestamp of conn records in w, and
+	// how many there are; ok is false when there are none.
+	Span(ctx context.Context, w Window) (first, last time.Time, n int64, ok bool, err error)
+	// Pairs aggregates conn records per (sensor, src, dst, dst port, proto),
+	// ordered by those keys.
+	Pairs(ctx context.Context, w Window, fn func(*PairStat) error) error
+	// DailyFlows aggregates conn records per (sensor, src, dst, UTC day),
+	// ordered by those keys.
+	DailyFlows(ctx context.Context, w Window, fn func(*DailyFlow) error) error
+	// Series returns, for each key of the given kind with at least minCount
+	// records in w, its record times in order and the matching sizes,
+	// ordered by key.
+	Series(ctx context.Context, kind SeriesKind, w Window, minCount int, fn func(*Series) error) error
+	// OpenConns returns the last report of each still-open connection
+	// (open_conn) in w, ordered by uid.
+	OpenConns(ctx context.Context, w Window, fn func(*OpenConn) error) error
+	// DNSNames aggregates dns records per (sensor, src, query, qtype name,
+	// rcode name), ordered by those keys.
+	DNSNames(ctx context.Context, w Window, fn func(*DNSName) error) error
+	// TLSSessions aggregates ssl records per (sensor, src, dst, server
+	// name, JA3, JA4, validation status, sni_matches_cert, first
+	// certificate), with the certificate's subject, issuer, validity and
+	// DNS names from x509 when known, ordered by those keys.
+	TLSSessions(ctx context.Context, w Window, fn func(*TLSSession) error) error
+	// HTTPRequests aggregates http records per (sensor, src, dst, host,
+	// method, URI path without the query string, user agent), ordered by
+	// those keys.
+	HTTPRequests(ctx context.Context, w Window, fn func(*HTTPRequest) error) error
+}
+
+// PairStat is conn records between two hosts on one service.
+type PairStat struct {
+	Sensor      string
+	Src, Dst    netip.Addr
+	DstPort     uint16
+	Proto       string
+	Conns       int64
+	First, Last time.Time
+	Duration    time.Duration // sum of durations
+	MaxDuration time.Duration
+	SrcBytes    int64 // sum of orig_bytes
+	DstBytes    int64 // sum of resp_bytes
+	Failed      int64 // connections refused or unanswered (REJ, S0, RSTOS0, RSTRH, SH, SHR)
+	Days        int64 // distinct UTC days with a connection
+}
+
+// DailyFlow is one day of conn records from src to dst.
+type DailyFlow struct {
+	Sensor      string
+	Src, Dst    netip.Addr
+	Day         time.Time // UTC midnight
+	Conns       int64
+	SrcBytes    int64 // sum of orig_bytes
+	DstBytes    int64 // sum of resp_bytes
+	MaxSrcBytes int64 // largest single upload
+	First, Last time.Time
+}
+
+// SeriesKind selects what Series groups by.
+type SeriesKind uint8
+
+// Series kinds.
+const (
+	SeriesConn     SeriesKind = iota + 1 // (sensor, src IP, dst IP) over conn; sizes are orig_ip_bytes
+	SeriesTLSName                        // (sensor, src IP, server_name) over ssl; sizes are 0
+	SeriesHTTPHost                       // (sensor, src IP, host) over http; sizes are request_body_len
+)
+
+// Series is one key's records in time order.
+type Series struct {
+	Sensor string
+	Src    netip.Addr
+	Dst    netip.Addr // SeriesConn
+	Name   string     // SeriesTLSName, SeriesHTTPHost
+	Times  []int64    // unix microseconds, ascending
+	Sizes  []int64    // one per time
+}
+
+// OpenConn is the last report of a connection still open.
+type OpenConn struct {
+	Sensor   string
+	UID      string
+	Src, Dst netip.Addr
+	DstPort  uint16
+	Proto    string
+	Service  string
+	Start    time.Time // ts: the connection's first packet
+	Reported time.Time // when the last report was read (source file order)
+	Duration time.Duration
+	SrcBytes int64
+	DstBytes int64
+}
+
+// DNSName is queries for one name by one client.
+type DNSName struct {
+	Sensor      string
+	Src         netip.Addr
+	Query       string
+	QType       string
+	RCode       string
+	Count       int64
+	First, Last time.Time
+}
+
+// TLSSession is TLS handshakes with the same parameters.
+type TLSSession struct {
+	Sensor           string
+	Src, Dst         netip.Addr
+	DstPort          uint16
+	ServerName       string
+	JA3, JA4         string
+	ValidationStatus string
+	SNIMatchesCert   string // "T", "F" or ""
+	CertFingerprint  string // first certificate of the chain
+	Subject, Issuer  string // from ssl, else from x509
+	NotBefore        time.Time
+	NotAfter         time.Time
+	CertNames        []string // SAN DNS names from x509
+	Established      int64    // handshakes completed
+	Count            int64
+	First, Last      time.Time
+}
+
+// HTTPRequest is HTTP requests with the same parameters.
+type HTTPRequest struct {
+	Sensor       string
+	Src, Dst     netip.Addr
+	DstPort      uint16
+	Host         string
+	Method       string
+	Path         string // URI without the query string
+	UserAgent    string
+	Count        int64
+	RequestBytes int64
+	First, Last  time.Time
+	Statuses     []int64 // distinct status codes, ascending
+}

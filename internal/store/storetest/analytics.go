@@ -1,0 +1,489 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dwell-nsm/dwell/internal/event"
+	"github.com/dwell-nsm/dwell/internal/store"
+)
+
+// AnalyticsData returns records that exercise every analytic query: three
+// days of connections between a few hosts (some unanswered, some without
+// durations), open-connection reports, DNS, TLS with certificates, HTTP.
+func AnalyticsData() *event.Batch {
+	a := netip.MustParseAddr
+	day := time.Date(2024, 4, 19, 0, 0, 0, 0, time.UTC)
+	hosts := []netip.Addr{a("10.0.0.5"), a("10.0.0.17"), a("192.168.1.9")}
+	dsts := []netip.Addr{a("198.51.100.7"), a("203.0.113.9"), a("10.0.0.17")}
+	states := []string{"SF", "S0", "REJ", "SF", "RSTO"}
+	b := &event.Batch{}
+	line := int64(0)
+	src := func(file string) event.Source { line++; return event.Source{Sensor: "site-a", File: file, Line: line} }
+	for i := range 240 {
+		ts := day.Add(time.Duration(i) * 17 * time.Minute).Add(time.Duration(i%7) * 1234 * time.Microsecond)
+		c := event.Conn{
+			TS: ts, UID: fmt.Sprintf("C%04d", i), SrcIP: hosts[i%3], SrcPort: uint16(40000 + i), DstIP: dsts[(i/3)%3],
+			DstPort: []uint16{443, 80, 445}[i%3], Proto: "tcp", ConnState: states[i%len(states)],
+			SrcBytes: event.Some(uint64(100 * (i % 9))), DstBytes: event.Some(uint64(1000 + i)), SrcIPBytes: event.Some(uint64(400 + i%5)),
+			Src: src("/logs/conn.log"),
+		}
+		if i%4 != 0 {
+			c.Duration = event.Some(time.Duration(i) * 250 * time.Millisecond)
+		}
+		if i%11 == 0 {
+			c.Src.Sensor = "site-b"
+		}
+		b.Conns = append(b.Conns, c)
+	}
+	for r := range 3 {
+		for _, u := range []string{"Copen1", "Copen2"} {
+			b.OpenConns = append(b.OpenConns, event.Conn{
+				TS: day.Add(time.Hour), UID: u, SrcIP: hosts[0], SrcPort: 51000, DstIP: dsts[0], DstPort: 22, Proto: "tcp", Service: "ssh",
+				Duration: event.Some(time.Duration(r+1) * time.Hour), SrcBytes: event.Some(uint64(10 * (r + 1))), DstBytes: event.Some(uint64(20 * (r + 1))),
+				Src: src("/logs/open_conn.log"),
+			})
+		}
+	}
+	names := []string{"a1b2.t.example.com", "www.example.org", "c3d4.t.example.com", "www.example.org"}
+	for i := range 40 {
+		d := event.DNS{TS: day.Add(time.Duration(i) * time.Minute), UID: fmt.Sprintf("D%d", i), SrcIP: hosts[i%2], DstIP: a("10.0.0.53"),
+			DstPort: 53, Proto: "udp", Query: names[i%4], QTypeName: []string{"TXT", "A"}[i%2], RCodeName: []string{"NOERROR", "NXDOMAIN", "NOERROR"}[i%3],
+			Src: src("/logs/dns.log")}
+		b.DNS = append(b.DNS, d)
+	}
+	b.X509 = []event.X509{
+		{TS: day, Fingerprint: "fp1", Subject: "CN=self", Issuer: "CN=self", NotValidBefore: event.Some(day.AddDate(-1, 0, 0)),
+			NotValidAfter: event.Some(day.AddDate(0, -1, 0)), SANDNS: []string{"self.example"}, Src: src("/logs/x509.log")},
+		{TS: day, Fingerprint: "fp2", Subject: "CN=cdn.example.net", Issuer: "CN=CA", NotValidBefore: event.Some(day.AddDate(0, -2, 0)),
+			NotValidAfter: event.Some(day.AddDate(1, 0, 0)), SANDNS: []string{"cdn.example.net", "*.example.net"}, Src: src("/logs/x509.log")},
+	}
+	for i := range 30 {
+		t := event.TLS{TS: day.Add(time.Duration(i) * 3 * time.Minute), UID: fmt.Sprintf("T%d", i), SrcIP: hosts[i%3], DstIP: dsts[i%2],
+			DstPort: 443, ServerName: []string{"self.example", "cdn.example.net", ""}[i%3], JA3: []string{"ja3a", "ja3b"}[i%2],
+			ValidationStatus: []string{"self signed certificate", "ok"}[i%2], Established: event.Some(i%5 != 0),
+			CertChainFPs: []string{[]string{"fp1", "fp2"}[i%2]}, Src: src("/logs/ssl.log")}
+		if i%3 == 0 {
+			t.SNIMatchesCert = event.Some(false)
+		}
+		b.TLS = append(b.TLS, t)
+	}
+	for i := range 30 {
+		h := event.HTTP{TS: day.Add(time.Duration(i) * 5 * time.Minute), UID: fmt.Sprintf("H%d", i), SrcIP: []netip.Addr{a("192.0.2.10"), hosts[1]}[i%2],
+			DstIP: dsts[0], DstPort: 80, Method: []string{"POST", "GET"}[i%2], Host: []string{"", "mail.example.gov"}[i%2],
+			URI: []string{"/owa/auth/x.aspx?cmd=1", "/index.html"}[i%2], UserAgent: "Mozilla/5.0", RequestBodyLen: event.Some(uint64(i * 10)),
+			StatusCode: event.Some(uint64([]int{200, 404, 200}[i%3])), Src: src("/logs/http.log")}
+		b.HTTP = append(b.HTTP, h)
+	}
+	return b
+}
+
+func testAnalytics(t *testing.T, s store.Store) {
+	defer closeStore(t, s)
+	ctx := context.Background()
+	b := AnalyticsData()
+	if err := s.Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2024, 4, 19, 0, 0, 0, 0, time.UTC)
+	for _, w := range []store.Window{{}, {Since: day.Add(30 * time.Minute), Until: day.Add(50 * time.Hour)}} {
+		t.Run(fmt.Sprintf("window %v-%v", w.Since.Format(time.RFC3339), w.Until.Format(time.RFC3339)), func(t *testing.T) {
+			first, last, n, ok, err := s.Span(ctx, w)
+			wf, wl, wn := refSpan(b, w)
+			if err != nil || !ok || n != wn || !first.Equal(wf) || !last.Equal(wl) {
+				t.Errorf("Span = %v %v %d %v %v; want %v %v %d", first, last, n, ok, err, wf, wl, wn)
+			}
+			var pairs []store.PairStat
+			if err := s.Pairs(ctx, w, func(p *store.PairStat) error { pairs = append(pairs, *p); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			same(t, "Pairs", pairs, refPairs(b, w))
+			var flows []store.DailyFlow
+			if err := s.DailyFlows(ctx, w, func(d *store.DailyFlow) error { flows = append(flows, *d); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			same(t, "DailyFlows", flows, refDaily(b, w))
+			for _, kind := range []store.SeriesKind{store.SeriesConn, store.SeriesTLSName, store.SeriesHTTPHost} {
+				var series []store.Series
+				err := s.Series(ctx, kind, w, 3, func(sr *store.Series) error {
+					c := *sr
+					c.Times, c.Sizes = slices.Clone(sr.Times), slices.Clone(sr.Sizes)
+					series = append(series, c)
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				same(t, fmt.Sprintf("Series(%d)", kind), series, refSeries(b, kind, w, 3))
+			}
+			var open []store.OpenConn
+			if err := s.OpenConns(ctx, w, func(o *store.OpenConn) error { open = append(open, *o); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			same(t, "OpenConns", open, refOpen(b, w))
+			var names []store.DNSName
+			if err := s.DNSNames(ctx, w, func(d *store.DNSName) error { names = append(names, *d); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			same(t, "DNSNames", names, refDNS(b, w))
+			var tls []store.TLSSession
+			if err := s.TLSSessions(ctx, w, func(x *store.TLSSession) error {
+				c := *x
+				c.CertNames = slices.Clone(x.CertNames)
+				tls = append(tls, c)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			same(t, "TLSSessions", tls, refTLS(b, w))
+			var reqs []store.HTTPRequest
+			if err := s.HTTPRequests(ctx, w, func(h *store.HTTPRequest) error {
+				c := *h
+				c.Statuses = slices.Clone(h.Statuses)
+				reqs = append(reqs, c)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			same(t, "HTTPRequests", reqs, refHTTP(b, w))
+		})
+	}
+}
+
+func same[T any](t *testing.T, what string, got, want []T) {
+	t.Helper()
+	if len(want) == 0 {
+		t.Errorf("%s: the test data gives no expected results", what)
+	}
+	if len(got) != len(want) {
+		t.Errorf("%s: %d results, want %d", what, len(got), len(want))
+	}
+	for i := range min(len(got), len(want)) {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Errorf("%s[%d]:\n got %+v\nwant %+v", what, i, got[i], want[i])
+			return
+		}
+	}
+}
+
+// The reference implementations below define what each query returns.
+
+func refSpan(b *event.Batch, w store.Window) (first, last time.Time, n int64) {
+	for _, c := range b.Conns {
+		if !w.Contains(c.TS) {
+			continue
+		}
+		if n == 0 || c.TS.Before(first) {
+			first = c.TS
+		}
+		if c.TS.After(last) {
+			last = c.TS
+		}
+		n++
+	}
+	return first, last, n
+}
+
+func failed(state string) bool {
+	switch state {
+	case "REJ", "S0", "RSTOS0", "RSTRH", "SH", "SHR":
+		return true
+	}
+	return false
+}
+
+func refPairs(b *event.Batch, w store.Window) []store.PairStat {
+	type key struct {
+		sensor, src, dst string
+		port             uint16
+		proto            string
+	}
+	m := map[key]*store.PairStat{}
+	days := map[key]map[time.Time]bool{}
+	for _, c := range b.Conns {
+		if !w.Contains(c.TS) {
+			continue
+		}
+		k := key{c.Src.Sensor, c.SrcIP.String(), c.DstIP.String(), c.DstPort, c.Proto}
+		p := m[k]
+		if p == nil {
+			p = &store.PairStat{Sensor: c.Src.Sensor, Src: c.SrcIP, Dst: c.DstIP, DstPort: c.DstPort, Proto: c.Proto, First: c.TS, Last: c.TS}
+			m[k], days[k] = p, map[time.Time]bool{}
+		}
+		p.Conns++
+		p.First, p.Last = minTime(p.First, c.TS), maxTime(p.Last, c.TS)
+		p.Duration += c.Duration.V
+		p.MaxDuration = max(p.MaxDuration, c.Duration.V)
+		p.SrcBytes += int64(c.SrcBytes.V)
+		p.DstBytes += int64(c.DstBytes.V)
+		if failed(c.ConnState) {
+			p.Failed++
+		}
+		days[k][c.TS.Truncate(24*time.Hour)] = true
+	}
+	keys := make([]key, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.sensor != b.sensor {
+			return a.sensor < b.sensor
+		}
+		if a.src != b.src {
+			return a.src < b.src
+		}
+		if a.dst != b.dst {
+			return a.dst < b.dst
+		}
+		if a.port != b.port {
+			return a.port < b.port
+		}
+		return a.proto < b.proto
+	})
+	out := make([]store.PairStat, 0, len(keys))
+	for _, k := range keys {
+		p := m[k]
+		p.Days = int64(len(days[k]))
+		out = append(out, *p)
+	}
+	return out
+}
+
+func refDaily(b *event.Batch, w store.Window) []store.DailyFlow {
+	m := map[string]*store.DailyFlow{}
+	for _, c := range b.Conns {
+		if !w.Contains(c.TS) {
+			continue
+		}
+		d := c.TS.Truncate(24 * time.Hour)
+		k := strings.Join([]string{c.Src.Sensor, c.SrcIP.String(), c.DstIP.String(), d.Format(time.RFC3339)}, "|")
+		f := m[k]
+		if f == nil {
+			f = &store.DailyFlow{Sensor: c.Src.Sensor, Src: c.SrcIP, Dst: c.DstIP, Day: d, First: c.TS, Last: c.TS}
+			m[k] = f
+		}
+		f.Conns++
+		f.SrcBytes += int64(c.SrcBytes.V)
+		f.DstBytes += int64(c.DstBytes.V)
+		f.MaxSrcBytes = max(f.MaxSrcBytes, int64(c.SrcBytes.V))
+		f.First, f.Last = minTime(f.First, c.TS), maxTime(f.Last, c.TS)
+	}
+	return sortedValues(m)
+}
+
+func refSeries(b *event.Batch, kind store.SeriesKind, w store.Window, minCount int) []store.Series {
+	type point struct {
+		ts   time.Time
+		src  event.Source
+		size int64
+	}
+	type acc struct {
+		s      store.Series
+		points []point
+	}
+	m := map[string]*acc{}
+	add := func(src event.Source, from, dst netip.Addr, name string, ts time.Time, size int64) {
+		if !w.Contains(ts) || !from.IsValid() {
+			return
+		}
+		k := src.Sensor + "|" + from.String() + "|" + dst.String() + name
+		a := m[k]
+		if a == nil {
+			a = &acc{s: store.Series{Sensor: src.Sensor, Src: from, Dst: dst, Name: name}}
+			m[k] = a
+		}
+		a.points = append(a.points, point{ts, src, size})
+	}
+	switch kind {
+	case store.SeriesConn:
+		for _, c := range b.Conns {
+			if c.DstIP.IsValid() {
+				add(c.Src, c.SrcIP, c.DstIP, "", c.TS, int64(c.SrcIPBytes.V))
+			}
+		}
+	case store.SeriesTLSName:
+		for _, t := range b.TLS {
+			if t.ServerName != "" {
+				add(t.Src, t.SrcIP, netip.Addr{}, t.ServerName, t.TS, 0)
+			}
+		}
+	case store.SeriesHTTPHost:
+		for _, h := range b.HTTP {
+			if h.Host != "" {
+				add(h.Src, h.SrcIP, netip.Addr{}, h.Host, h.TS, int64(h.RequestBodyLen.V))
+			}
+		}
+	}
+	out := map[string]*store.Series{}
+	for k, a := range m {
+		if len(a.points) < minCount {
+			continue
+		}
+		// In time order; records with the same time by file and line.
+		sort.SliceStable(a.points, func(i, j int) bool {
+			p, q := a.points[i], a.points[j]
+			if !p.ts.Equal(q.ts) {
+				return p.ts.Before(q.ts)
+			}
+			if p.src.File != q.src.File {
+				return p.src.File < q.src.File
+			}
+			return p.src.Line < q.src.Line
+		})
+		for _, p := range a.points {
+			a.s.Times = append(a.s.Times, p.ts.UnixMicro())
+			a.s.Sizes = append(a.s.Sizes, p.size)
+		}
+		out[k] = &a.s
+	}
+	return sortedValues(out)
+}
+
+func refOpen(b *event.Batch, w store.Window) []store.OpenConn {
+	m := map[string]*store.OpenConn{}
+	for _, c := range b.OpenConns {
+		if !w.Contains(c.TS) {
+			continue
+		}
+		k := c.Src.Sensor + "|" + c.UID
+		if o := m[k]; o != nil && o.Duration >= c.Duration.V {
+			continue
+		}
+		m[k] = &store.OpenConn{Sensor: c.Src.Sensor, UID: c.UID, Src: c.SrcIP, Dst: c.DstIP, DstPort: c.DstPort, Proto: c.Proto,
+			Service: c.Service, Start: c.TS, Reported: c.TS.Add(c.Duration.V), Duration: c.Duration.V,
+			SrcBytes: int64(c.SrcBytes.V), DstBytes: int64(c.DstBytes.V)}
+	}
+	return sortedValues(m)
+}
+
+func refDNS(b *event.Batch, w store.Window) []store.DNSName {
+	m := map[string]*store.DNSName{}
+	for _, d := range b.DNS {
+		if !w.Contains(d.TS) || d.Query == "" {
+			continue
+		}
+		k := strings.Join([]string{d.Src.Sensor, d.SrcIP.String(), d.Query, d.QTypeName, d.RCodeName}, "|")
+		n := m[k]
+		if n == nil {
+			n = &store.DNSName{Sensor: d.Src.Sensor, Src: d.SrcIP, Query: d.Query, QType: d.QTypeName, RCode: d.RCodeName, First: d.TS, Last: d.TS}
+			m[k] = n
+		}
+		n.Count++
+		n.First, n.Last = minTime(n.First, d.TS), maxTime(n.Last, d.TS)
+	}
+	return sortedValues(m)
+}
+
+func refTLS(b *event.Batch, w store.Window) []store.TLSSession {
+	certs := map[string]event.X509{}
+	for _, x := range b.X509 {
+		switch {
+		case x.Fingerprint != "":
+			certs[x.Fingerprint] = x
+		case x.ID != "":
+			certs[x.ID] = x
+		}
+	}
+	m := map[string]*store.TLSSession{}
+	for _, t := range b.TLS {
+		if !w.Contains(t.TS) {
+			continue
+		}
+		sni := ""
+		if t.SNIMatchesCert.Valid {
+			sni = map[bool]string{true: "T", false: "F"}[t.SNIMatchesCert.V]
+		}
+		fp := ""
+		switch {
+		case len(t.CertChainFPs) > 0:
+			fp = t.CertChainFPs[0]
+		case len(t.CertChainFUIDs) > 0:
+			fp = t.CertChainFUIDs[0]
+		}
+		x := certs[fp]
+		subject, issuer := t.Subject, t.Issuer
+		if subject == "" {
+			subject = x.Subject
+		}
+		if issuer == "" {
+			issuer = x.Issuer
+		}
+		k := strings.Join([]string{t.Src.Sensor, t.SrcIP.String(), t.DstIP.String(), fmt.Sprintf("%05d", t.DstPort), t.ServerName, t.JA3, t.JA4,
+			t.ValidationStatus, sni, fp, t.Subject, t.Issuer}, "|")
+		s := m[k]
+		if s == nil {
+			s = &store.TLSSession{Sensor: t.Src.Sensor, Src: t.SrcIP, Dst: t.DstIP, DstPort: t.DstPort, ServerName: t.ServerName, JA3: t.JA3, JA4: t.JA4,
+				ValidationStatus: t.ValidationStatus, SNIMatchesCert: sni, CertFingerprint: fp, Subject: subject, Issuer: issuer,
+				NotBefore: x.NotValidBefore.V, NotAfter: x.NotValidAfter.V, CertNames: x.SANDNS, First: t.TS, Last: t.TS}
+			m[k] = s
+		}
+		s.Count++
+		if t.Established.V {
+			s.Established++
+		}
+		s.First, s.Last = minTime(s.First, t.TS), maxTime(s.Last, t.TS)
+	}
+	return sortedValues(m)
+}
+
+func refHTTP(b *event.Batch, w store.Window) []store.HTTPRequest {
+	m := map[string]*store.HTTPRequest{}
+	for _, h := range b.HTTP {
+		if !w.Contains(h.TS) {
+			continue
+		}
+		path, _, _ := strings.Cut(h.URI, "?")
+		k := strings.Join([]string{h.Src.Sensor, h.SrcIP.String(), h.DstIP.String(), fmt.Sprintf("%05d", h.DstPort), h.Host, h.Method, path, h.UserAgent}, "|")
+		r := m[k]
+		if r == nil {
+			r = &store.HTTPRequest{Sensor: h.Src.Sensor, Src: h.SrcIP, Dst: h.DstIP, DstPort: h.DstPort, Host: h.Host, Method: h.Method, Path: path,
+				UserAgent: h.UserAgent, First: h.TS, Last: h.TS, Statuses: []int64{}}
+			m[k] = r
+		}
+		r.Count++
+		r.RequestBytes += int64(h.RequestBodyLen.V)
+		r.First, r.Last = minTime(r.First, h.TS), maxTime(r.Last, h.TS)
+		if h.StatusCode.Valid && !slices.Contains(r.Statuses, int64(h.StatusCode.V)) {
+			r.Statuses = append(r.Statuses, int64(h.StatusCode.V))
+			slices.Sort(r.Statuses)
+		}
+	}
+	return sortedValues(m)
+}
+
+// sortedValues returns the map's values in the order of their keys; keys
+// are built so that this is the queries' documented order.
+func sortedValues[T any](m map[string]*T) []T {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]T, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, *m[k])
+	}
+	return out
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

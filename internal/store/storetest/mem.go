@@ -1,0 +1,156 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/dwell-nsm/dwell/internal/event"
+	"github.com/dwell-nsm/dwell/internal/store"
+)
+
+// Mem is an in-memory store.Store whose analytic queries are this
+// package's reference implementations: detector tests run on it without a
+// database, and the conformance suite checks that every backend returns
+// the same. It does not run SQL. Safe for concurrent use.
+type Mem struct {
+	mu       sync.RWMutex
+	b        event.Batch
+	progress map[event.InputID]event.Progress
+}
+
+var _ store.Store = (*Mem)(nil)
+
+// NewMem returns an empty in-memory store.
+func NewMem() *Mem { return &Mem{progress: map[event.InputID]event.Progress{}} }
+
+// Backend implements store.Store.
+func (m *Mem) Backend() string { return "memory" }
+
+// Close implements store.Store.
+func (m *Mem) Close() error { return nil }
+
+// Write implements store.Writer. Records are copied.
+func (m *Mem) Write(_ context.Context, b *event.Batch) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.b.Append(b)
+	for _, p := range b.Progress {
+		if p.Replaces != "" {
+			delete(m.progress, p.Replaces)
+		}
+		m.progress[p.ID] = p
+	}
+	m.b.Progress = nil
+	return nil
+}
+
+// Inputs implements store.Writer.
+func (m *Mem) Inputs(_ context.Context, id event.InputID, path string) ([]event.Progress, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []event.Progress
+	for _, p := range m.progress {
+		if p.ID == id || p.Path == path {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// Query implements store.Reader; the memory store has no SQL.
+func (m *Mem) Query(context.Context, string) (store.Rows, error) {
+	return nil, errors.New("the in-memory test store does not run SQL")
+}
+
+// Count implements store.Reader.
+func (m *Mem) Count(_ context.Context, k event.Kind) (int64, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return int64(m.b.Count(k)), nil
+}
+
+// Ledger implements store.Reader.
+func (m *Mem) Ledger(context.Context) ([]event.Progress, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]event.Progress, 0, len(m.progress))
+	for _, p := range m.progress {
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func each[T any](items []T, fn func(*T) error) error {
+	for i := range items {
+		if err := fn(&items[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Span implements store.Analytics.
+func (m *Mem) Span(_ context.Context, w store.Window) (time.Time, time.Time, int64, bool, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	f, l, n := refSpan(&m.b, w)
+	return f, l, n, n > 0, nil
+}
+
+// Pairs implements store.Analytics.
+func (m *Mem) Pairs(_ context.Context, w store.Window, fn func(*store.PairStat) error) error {
+	m.mu.RLock()
+	r := refPairs(&m.b, w)
+	m.mu.RUnlock()
+	return each(r, fn)
+}
+
+// DailyFlows implements store.Analytics.
+func (m *Mem) DailyFlows(_ context.Context, w store.Window, fn func(*store.DailyFlow) error) error {
+	m.mu.RLock()
+	r := refDaily(&m.b, w)
+	m.mu.RUnlock()
+	return each(r, fn)
+}
+
+// Series implements store.Analytics.
+func (m *Mem) Series(_ context.Context, kind store.SeriesKind, w store.Window, minCount int, fn func(*store.Series) error) error {
+	m.mu.RLock()
+	r := refSeries(&m.b, kind, w, minCount)
+	m.mu.RUnlock()
+	return each(r, fn)
+}
+
+// OpenConns implements store.Analytics.
+func (m *Mem) OpenConns(_ context.Context, w store.Window, fn func(*store.OpenConn) error) error {
+	m.mu.RLock()
+	r := refOpen(&m.b, w)
+	m.mu.RUnlock()
+	return each(r, fn)
+}
+
+// DNSNames implements store.Analytics.
+func (m *Mem) DNSNames(_ context.Context, w store.Window, fn func(*store.DNSName) error) error {
+	m.mu.RLock()
+	r := refDNS(&m.b, w)
+	m.mu.RUnlock()
+	return each(r, fn)
+}
+
+// TLSSessions implements store.Analytics.
+func (m *Mem) TLSSessions(_ context.Context, w store.Window, fn func(*store.TLSSession) error) error {
+	m.mu.RLock()
+	r := refTLS(&m.b, w)
+	m.mu.RUnlock()
+	return each(r, fn)
+}
+
+// HTTPRequests implements store.Analytics.
+func (m *Mem) HTTPRequests(_ context.Context, w store.Window, fn func(*store.HTTPRequest) error) error {
+	m.mu.RLock()
+	r := refHTTP(&m.b, w)
+	m.mu.RUnlock()
+	return each(r, fn)
+}
