@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,6 +32,46 @@ type Config struct {
 	Sensor string `yaml:"sensor"`
 	// Ingest tunes reading.
 	Ingest Ingest `yaml:"ingest"`
+	// Networks describes the defended network.
+	Networks Networks `yaml:"networks"`
+	// Allow lists known-good infrastructure whose findings are dropped.
+	Allow Allow `yaml:"allow"`
+	// Hunt tunes dwell hunt.
+	Hunt Hunt `yaml:"hunt"`
+}
+
+// Networks describes the defended network.
+type Networks struct {
+	// Local lists the networks inside the perimeter (CIDR prefixes or
+	// addresses). Hosts in them are "internal": detectors count their
+	// prevalence, exfiltration leaves them, lateral movement stays among
+	// them. Default: RFC 1918, 100.64.0.0/10, loopback, link-local and
+	// fc00::/7. Setting it replaces the default.
+	Local []string `yaml:"local"`
+}
+
+// Allow lists known-good infrastructure.
+type Allow struct {
+	// Nets are addresses or prefixes: findings whose other end is in one
+	// are dropped (a vulnerability scanner, a backup service).
+	Nets []string `yaml:"nets"`
+	// Domains drop findings about a name and all its subdomains
+	// ("example.com" allows "cdn.example.com"); a leading "=" allows the
+	// name only ("=updates.example.com").
+	Domains []string `yaml:"domains"`
+	// Pairs are "SRC->DST", each side an address or prefix: traffic from
+	// SRC to DST is allowed ("10.0.0.0/8->192.0.2.10").
+	Pairs []string `yaml:"pairs"`
+}
+
+// Hunt tunes dwell hunt.
+type Hunt struct {
+	// Detectors to run; empty runs them all. Names: beacon, longconn,
+	// dnstunnel, exfil, rare, tlsanom, httpanom, lateral.
+	Detectors []string `yaml:"detectors"`
+	// MinScore drops findings scored below it (0 keeps all a detector
+	// reports; detectors have their own floors).
+	MinScore float64 `yaml:"min_score"`
 }
 
 // Ingest tunes how inputs are read.
@@ -65,6 +107,27 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 
 // MarshalYAML implements yaml.Marshaler.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// DetectorNames returns the detectors dwell has, in the order hunts run them.
+func DetectorNames() []string {
+	return []string{"beacon", "longconn", "dnstunnel", "exfil", "rare", "tlsanom", "httpanom", "lateral"}
+}
+
+// parsePrefix reads an address or a CIDR prefix.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return p, fmt.Errorf("%q is not a CIDR prefix", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an address or prefix", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
 
 // Default returns the configuration used when no file is given.
 func Default() *Config {
@@ -132,6 +195,41 @@ func (c *Config) Validate() error {
 	}
 	if c.Ingest.IdleAfter < 0 {
 		errs = append(errs, errors.New("ingest.idle_after: must not be negative"))
+	}
+	for i, n := range c.Networks.Local {
+		if _, err := parsePrefix(n); err != nil {
+			errs = append(errs, fmt.Errorf("networks.local[%d]: %w", i, err))
+		}
+	}
+	for i, n := range c.Allow.Nets {
+		if _, err := parsePrefix(n); err != nil {
+			errs = append(errs, fmt.Errorf("allow.nets[%d]: %w", i, err))
+		}
+	}
+	for i, d := range c.Allow.Domains {
+		if strings.TrimSpace(strings.TrimPrefix(d, "=")) == "" || strings.ContainsAny(d, " /\t") {
+			errs = append(errs, fmt.Errorf("allow.domains[%d]: %q is not a domain name", i, d))
+		}
+	}
+	for i, p := range c.Allow.Pairs {
+		a, b, ok := strings.Cut(p, "->")
+		if !ok {
+			errs = append(errs, fmt.Errorf("allow.pairs[%d]: %q: want SRC->DST", i, p))
+			continue
+		}
+		for _, side := range []string{a, b} {
+			if _, err := parsePrefix(strings.TrimSpace(side)); err != nil {
+				errs = append(errs, fmt.Errorf("allow.pairs[%d]: %w", i, err))
+			}
+		}
+	}
+	for i, d := range c.Hunt.Detectors {
+		if !slices.Contains(DetectorNames(), d) {
+			errs = append(errs, fmt.Errorf("hunt.detectors[%d]: unknown detector %q (known: %s)", i, d, strings.Join(DetectorNames(), ", ")))
+		}
+	}
+	if c.Hunt.MinScore < 0 || c.Hunt.MinScore > 1 {
+		errs = append(errs, fmt.Errorf("hunt.min_score: %v is not between 0 and 1", c.Hunt.MinScore))
 	}
 	return errors.Join(errs...)
 }

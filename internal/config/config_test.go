@@ -2,6 +2,7 @@ package config
 
 import (
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -13,15 +14,18 @@ func TestGood(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{Store: "/var/lib/dwell/dwell.db", Sensor: "brussels-dc1",
-		Ingest: Ingest{Workers: 4, BatchRows: 100000, IdleAfter: Duration(5 * time.Minute)}}
-	if *c != want {
+		Ingest:   Ingest{Workers: 4, BatchRows: 100000, IdleAfter: Duration(5 * time.Minute)},
+		Networks: Networks{Local: []string{"10.0.0.0/8", "192.0.2.0/24", "2001:db8::/32"}},
+		Allow:    Allow{Nets: []string{"10.9.9.9"}, Domains: []string{"windowsupdate.com", "=ntp.example.org"}, Pairs: []string{"10.0.0.0/8->198.51.100.10"}},
+		Hunt:     Hunt{Detectors: []string{"beacon", "exfil"}, MinScore: 0.5}}
+	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("got %+v, want %+v", *c, want)
 	}
 	c, err = Load(filepath.Join("testdata", "empty.good.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *c != *Default() {
+	if !reflect.DeepEqual(*c, *Default()) {
 		t.Errorf("empty file: got %+v, want defaults %+v", *c, *Default())
 	}
 }
@@ -33,6 +37,8 @@ func TestBad(t *testing.T) {
 		"bad_duration.bad.yml": {`"soon" is not a duration`},
 		"many_errors.bad.yml":  {"sensor: must not be empty", "ingest.workers: 0", "ingest.batch_rows: 5"},
 		"two_docs.bad.yml":     {"more than one YAML document"},
+		"networks.bad.yml": {"networks.local[0]: \"10.0.0.0/33\"", "allow.nets[0]", "allow.domains[0]", "allow.pairs[0]: \"10.0.0.1\": want SRC->DST",
+			"hunt.detectors[0]: unknown detector \"becaon\"", "hunt.min_score: 2"},
 	} {
 		_, err := Load(filepath.Join("testdata", file))
 		if err == nil {

@@ -190,7 +190,7 @@ func (d *Detector) score(s *store.Series, kind store.SeriesKind, dataSpan time.D
 	f.Severity = detect.SeverityOf(f.Score)
 	f.FirstSeen, f.LastSeen = a.First, a.Last
 	f.Components = map[string]float64{
-		"timing": detect.Round(a.Timing, 3), "size": detect.Round(a.Size, 3), "persistence": detect.Round(a.Persistence, 3),
+		"timing": detect.Round(a.Timing, 3), "size": detect.Round(a.Size, 3), "persistence": detect.Round(a.Persistence, 3), "longevity": detect.Round(a.Longevity, 3),
 		"confidence": detect.Round(a.Confidence, 3), "prevalence_damping": detect.Round(damp, 3),
 		"channel": detect.Round(channel, 3),
 	}

@@ -25,12 +25,15 @@ import (
 //    intervals (uniform ±50 % jitter has a CV of 0.29). timing = 0.8
 //    regularity + 0.2 tightness.
 // 4. Size: 1 − MAD/median of the connection sizes (as RITA's), 0.5 if unknown.
-// 5. Persistence: half the share of P-sized slots (at least an hour) between
-//    first and last check-in that hold one, half longevity: the pair's
-//    span over seven days (or the data's span, if shorter).
-// 6. score = (0.55 timing + 0.1 size + 0.35 persistence) × confidence,
-//    confidence = 1 − exp(−in-band intervals / 5): three intervals weigh
-//    45 %, ten 86 %, twenty 98 %.
+// 5. Longevity: how long the pair kept it up, from 0 at an hour or less
+//    to 1 at two days or more (log scale), or its share of the data's span
+//    when the data is shorter. A bot hammering a login page every minute
+//    for half an hour is periodic; an implant checks in for days.
+//    Persistence: 0.4 × the share of P-sized slots (at least an hour)
+//    between first and last check-in that hold one + 0.6 × longevity.
+// 6. score = (0.55 timing + 0.1 size + 0.35 persistence) × confidence ×
+//    (0.5 + 0.5 longevity), confidence = 1 − exp(−in-band intervals / 5):
+//    three intervals weigh 45 %, ten 86 %, twenty 98 %.
 
 // Analysis is dwell's reading of one pair's connections.
 type Analysis struct {
@@ -44,6 +47,7 @@ type Analysis struct {
 	Timing      float64
 	Size        float64
 	Persistence float64
+	Longevity   float64
 	Confidence  float64
 	Score       float64
 }
@@ -122,13 +126,12 @@ func Analyze(times, sizes []int64, dataSpan time.Duration) (a Analysis, ok bool)
 		filled[int((s-starts[0])/slot)] = true
 	}
 	coverage := float64(len(filled)) / float64(slots)
-	longevityRef := math.Min(7*86400, math.Max(dataSpan.Seconds(), 1))
-	longevity := detect.Clamp(span / longevityRef)
-	a.Persistence = 0.5*coverage + 0.5*longevity
+	a.Longevity = math.Max(detect.Clamp(math.Log(math.Max(span/3600, 1))/math.Log(48)), detect.Clamp(span/math.Max(dataSpan.Seconds(), 1)))
+	a.Persistence = 0.4*coverage + 0.6*a.Longevity
 
 	// 6. Score.
 	a.Confidence = detect.Saturate(float64(a.InBand), 5)
-	a.Score = (0.55*a.Timing + 0.1*a.Size + 0.35*a.Persistence) * a.Confidence
+	a.Score = (0.55*a.Timing + 0.1*a.Size + 0.35*a.Persistence) * a.Confidence * (0.5 + 0.5*a.Longevity)
 	return a, true
 }
 

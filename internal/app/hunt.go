@@ -1,0 +1,221 @@
+package app
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dwell-nsm/dwell/internal/detect"
+	"github.com/dwell-nsm/dwell/internal/store"
+)
+
+func huntCommand() command {
+	return command{
+		name:    "hunt",
+		summary: "run every detector over all history (ingesting PATHs first) and print findings ranked by score",
+		usage:   "hunt [--db FILE] [PATH...] [--since T] [--until T] [--min-score X] [--format table|json|csv]",
+		example: `  dwell hunt                                  # everything in ./dwell.db
+  dwell hunt /nsm/zeek/logs                   # ingest, then hunt
+  dwell hunt --since 2024-01-01 --min-score 0.7
+  dwell hunt --since 30d --format json > findings.json
+  dwell hunt --detectors beacon,exfil
+
+Times are RFC 3339 (2024-04-19T08:00:00Z), dates (2024-04-19, UTC) or ages
+before now (90d, 12h). The JSON output is documented in docs/findings.md.
+`,
+		run: runHunt,
+	}
+}
+
+func runHunt(ctx context.Context, a *App, args []string) error {
+	var co common
+	c := huntCommand()
+	fs := a.newFlags(c, &co)
+	fs.StringVar(&co.sensor, "sensor", "", "`name` of the site PATHs come from (as for ingest)")
+	since := fs.String("since", "", "hunt from this `time` on (default: all history)")
+	until := fs.String("until", "", "hunt up to this `time` (default: the end of the data)")
+	minScore := fs.Float64("min-score", -1, "drop findings scored below `X` (0–1; default from config, else 0)")
+	format := fs.String("format", "table", "output `format`: table, json or csv")
+	only := fs.String("detectors", "", "comma-separated `list` of detectors to run (default all)")
+	limit := fs.Int("limit", 0, "print at most `N` findings (table only; 0: 50 on a terminal, all otherwise)")
+	paths, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if *format != "table" && *format != "json" && *format != "csv" {
+		return usagef("unknown format %q: use table, json or csv", *format)
+	}
+	var w store.Window
+	now := a.Now()
+	if w.Since, err = parseWhen(*since, now); err != nil {
+		return usagef("--since: %v", err)
+	}
+	if w.Until, err = parseWhen(*until, now); err != nil {
+		return usagef("--until: %v", err)
+	}
+	cfg, err := co.loadConfig()
+	if err != nil {
+		return err
+	}
+	if *only != "" {
+		cfg.Hunt.Detectors = strings.Split(*only, ",")
+		if err := cfg.Validate(); err != nil {
+			return usagef("--detectors: %v", err)
+		}
+	}
+	if *minScore >= 0 {
+		cfg.Hunt.MinScore = *minScore
+	}
+	env, err := environment(cfg)
+	if err != nil {
+		return err
+	}
+	ds, err := detectors(env, cfg.Hunt.Detectors)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, len(paths) == 0)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Close() }() // reads, or ingest already committed
+	if len(paths) > 0 {
+		sum, err := a.ingest(ctx, st, cfg, paths, *format != "table")
+		if err != nil {
+			return err
+		}
+		if *format == "table" {
+			printIngestSummary(a.Stdout, sum, false)
+			fmt.Fprintln(a.Stdout)
+		}
+	}
+	var stop func()
+	if a.Interactive {
+		start := a.Now()
+		stop = a.progress(func() string {
+			return fmt.Sprintf("hunt: %d detectors, %s", len(ds), a.Now().Sub(start).Round(time.Second))
+		})
+	}
+	res, err := runDetectors(ctx, st, ds, w)
+	if stop != nil {
+		stop()
+	}
+	if err != nil {
+		return err
+	}
+	findings := res.Findings[:0:0]
+	for _, f := range res.Findings {
+		if f.Score >= cfg.Hunt.MinScore {
+			findings = append(findings, f)
+		}
+	}
+	switch *format {
+	case "json":
+		return writeFindingsJSON(a.Stdout, findings)
+	case "csv":
+		return writeFindingsCSV(a.Stdout, findings)
+	}
+	n := *limit
+	if n == 0 && isTerminal(a.Stdout) {
+		n = 50
+	}
+	return writeFindingsTable(a.Stdout, findings, n)
+}
+
+// parseWhen reads an RFC 3339 time, a date (UTC midnight) or an age
+// before now ("90d", "12h", "30m"). Empty is the zero time.
+func parseWhen(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t, nil
+	}
+	if n, unit := strings.TrimRight(s, "dhm"), strings.TrimLeft(s, "0123456789"); n != "" && len(unit) == 1 {
+		v, err := strconv.Atoi(n)
+		if err == nil {
+			d := map[string]time.Duration{"d": 24 * time.Hour, "h": time.Hour, "m": time.Minute}[unit]
+			return now.Add(-time.Duration(v) * d).UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time (2024-04-19T08:00:00Z), a date (2024-04-19) or an age (90d, 12h)", s)
+}
+
+func writeFindingsJSON(w io.Writer, fs []detect.Finding) error {
+	if fs == nil {
+		fs = []detect.Finding{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(map[string]any{"findings": fs})
+}
+
+func writeFindingsCSV(w io.Writer, fs []detect.Finding) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write([]string{"score", "severity", "detector", "sensor", "src", "dst", "domain", "first_seen", "last_seen", "attack", "summary"}); err != nil {
+		return err
+	}
+	for _, f := range fs {
+		if err := cw.Write([]string{strconv.FormatFloat(detect.Round(f.Score, 3), 'f', 3, 64), f.Severity.String(), f.Detector, f.Sensor,
+			addr(f.Src), addr(f.Dst), f.Domain, stamp(f.FirstSeen), stamp(f.LastSeen), strings.Join(f.Attack, " "), f.Summary}); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func writeFindingsTable(w io.Writer, fs []detect.Finding, limit int) error {
+	if len(fs) == 0 {
+		_, err := fmt.Fprintln(w, "no findings")
+		return err
+	}
+	shown := fs
+	if limit > 0 && len(fs) > limit {
+		shown = fs[:limit]
+	}
+	for i, f := range shown {
+		peer := addr(f.Dst)
+		if f.Domain != "" {
+			peer = f.Domain
+			if f.Dst.IsValid() {
+				peer += " (" + addr(f.Dst) + ")"
+			}
+		}
+		fmt.Fprintf(w, "%3d. %.2f %-8s %-9s %s -> %s  [%s .. %s]  %s\n     %s\n", i+1, f.Score, f.Severity, f.Detector,
+			sanitize(addr(f.Src), 60), sanitize(peer, 80), f.FirstSeen.UTC().Format("2006-01-02 15:04"), f.LastSeen.UTC().Format("2006-01-02 15:04"),
+			strings.Join(f.Attack, " "), sanitize(f.Summary, 400))
+	}
+	if len(shown) < len(fs) {
+		fmt.Fprintf(w, "... and %d more findings (--limit 0 with a pipe, or --format json, shows all)\n", len(fs)-len(shown))
+	}
+	counts := map[detect.Severity]int{}
+	for _, f := range fs {
+		counts[f.Severity]++
+	}
+	_, err := fmt.Fprintf(w, "%d findings: %d critical, %d high, %d medium, %d low, %d info\n", len(fs),
+		counts[detect.SeverityCritical], counts[detect.SeverityHigh], counts[detect.SeverityMedium], counts[detect.SeverityLow], counts[detect.SeverityInfo])
+	return err
+}
+
+func addr(a interface{ IsValid() bool }) string {
+	if s, ok := a.(fmt.Stringer); ok && a.IsValid() {
+		return s.String()
+	}
+	return ""
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}

@@ -1,0 +1,41 @@
+package httpanom
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	dt "github.com/dwell-nsm/dwell/internal/detect/detecttest"
+)
+
+func TestHTTP(t *testing.T) {
+	dt.Run(t, "http", func(g *dt.Gen) {
+		hosts := dt.Hosts(30)
+		browser := "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0"
+		for d := range 10 {
+			ts := dt.Start.AddDate(0, 0, d).Add(9 * time.Hour)
+			for i, h := range hosts {
+				g.HTTP(dt.HTTP{TS: ts.Add(time.Duration(i) * time.Minute), Src: h, Dst: "93.184.216.34", Method: "GET", Host: "www.example.com",
+					URI: "/news?id=" + fmt.Sprint(i), UserAgent: browser, Status: 200})
+				// The webmail front end: everyone, GET and POST.
+				g.HTTP(dt.HTTP{TS: ts.Add(time.Hour), Src: "198.51.100.200", Dst: "10.2.0.25", DstPort: 443, Method: "POST", Host: "mail.ministry.example",
+					URI: "/owa/auth.owa", UserAgent: browser, Status: 302})
+			}
+			// Internet users reach the mail server's login page.
+			for i := range 20 {
+				g.HTTP(dt.HTTP{TS: ts.Add(time.Duration(i) * 7 * time.Minute), Src: fmt.Sprintf("203.0.113.%d", 100+i), Dst: "10.2.0.25", DstPort: 443,
+					Method: "GET", Host: "mail.ministry.example", URI: "/owa/auth/logon.aspx", UserAgent: browser, Status: 200})
+			}
+			// A web shell on the mail server, driven by two outside addresses.
+			for i := range 3 {
+				g.HTTP(dt.HTTP{TS: ts.Add(time.Duration(10+i) * time.Hour), Src: []string{"192.0.2.10", "192.0.2.11"}[i%2], Dst: "10.2.0.25", DstPort: 443,
+					Method: "POST", Host: "mail.ministry.example", URI: "/owa/auth/errorEE.aspx?x=1", UserAgent: "python-requests/2.31", ReqBytes: 900, Status: 200})
+			}
+			// An implant: no Host header, its own user agent, straight to an IP.
+			for i := range 8 {
+				g.HTTP(dt.HTTP{TS: ts.Add(time.Duration(i) * 3 * time.Hour), Src: "10.1.0.50", Dst: "198.51.100.77", Method: "POST",
+					URI: "/gate.php", UserAgent: "Modzilla/0.0001 (Atari 7800)", ReqBytes: 300, Status: 200})
+			}
+		}
+	}, New(dt.Env(), Config{}))
+}
