@@ -11,15 +11,35 @@ import (
 )
 
 // Names says how many internal hosts resolve each name and each registered
-// domain: the rarity of names, as Prevalence is the rarity of addresses.
+// domain, and how many reach each name as a TLS server name or HTTP host:
+// the rarity of names, as Prevalence is the rarity of addresses. Both
+// matter: hosts behind a caching resolver, or with the address pinned,
+// reach a popular service without asking DNS for it.
 type Names struct {
 	Hosts   int // distinct internal hosts that made DNS queries
 	names   map[string]int
 	domains map[string]int
+	// Users is the number of distinct internal TLS and HTTP clients.
+	Users int
+	used  map[string]int
 }
 
 // Clients returns how many internal hosts queried name.
 func (n *Names) Clients(name string) int { return n.names[normName(name)] }
+
+// UsedBy returns how many internal hosts reached name as a TLS server name
+// or an HTTP host.
+func (n *Names) UsedBy(name string) int { return n.used[normName(name)] }
+
+// UseShare returns the larger of the shares of hosts that resolve name and
+// that reach it as a server name.
+func (n *Names) UseShare(name string) float64 {
+	s := n.Share(name)
+	if n.Users > 0 {
+		s = max(s, float64(n.UsedBy(name))/float64(n.Users))
+	}
+	return s
+}
 
 // DomainClients returns how many internal hosts queried any name under the
 // registered domain.
@@ -33,13 +53,13 @@ func (n *Names) Share(name string) float64 {
 	return float64(n.Clients(name)) / float64(n.Hosts)
 }
 
-// Damp is Prevalence.Damp for names: 1 up to 5 % of hosts, 0.3 from half
-// of them; small networks are not damped.
+// Damp is Prevalence.Damp for names: 1 up to 5 % of hosts resolving or
+// using the name, 0.3 from half of them; small networks are not damped.
 func (n *Names) Damp(name string) float64 {
-	if n.Hosts < 10 {
+	if n.Hosts < 10 && n.Users < 10 {
 		return 1
 	}
-	return 1 - 0.7*Ramp(n.Share(name), 0.05, 0.5)
+	return 1 - 0.7*Ramp(n.UseShare(name), 0.05, 0.5)
 }
 
 // DomainDamp damps a registered domain by the share of querying hosts that
@@ -96,6 +116,38 @@ func NamesOf(ctx context.Context, r store.Reader, w store.Window, env *Env) (*Na
 			return nil
 		})
 		n.Hosts = len(hosts)
+		if err != nil {
+			return n, err
+		}
+		n.used = map[string]int{}
+		users := map[netip.Addr]bool{}
+		seenUse := map[string]map[netip.Addr]bool{}
+		use := func(src netip.Addr, name string) {
+			if name == "" || !env.IsLocal(src) {
+				return
+			}
+			users[src] = true
+			mark(seenUse, n.used, normName(name), src)
+		}
+		err = r.ServerNames(ctx, w, func(s *store.ServerName) error {
+			use(s.Src, HostOnly(s.Name))
+			return nil
+		})
+		n.Users = len(users)
 		return n, err
 	})
+}
+
+// HostOnly strips a port from an HTTP Host header value ("a.example:8080",
+// "[2001:db8::1]:8080").
+func HostOnly(h string) string {
+	if strings.HasPrefix(h, "[") {
+		if i := strings.Index(h, "]"); i > 0 {
+			return h[:i+1]
+		}
+	}
+	if i := strings.LastIndexByte(h, ':'); i > 0 && strings.Count(h, ":") == 1 {
+		return h[:i]
+	}
+	return h
 }

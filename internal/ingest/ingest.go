@@ -256,8 +256,14 @@ func (in *Ingester) done(c Candidate) {
 // many small files (Zeek's hourly logs of quiet types) would otherwise cost
 // a commit each.
 func (in *Ingester) write(ctx context.Context, batches <-chan *event.Batch, pool chan<- *event.Batch) error {
+	// A small batch waits up to linger for more: many small files (Zeek's
+	// hourly rotation) would otherwise cost one store transaction each.
+	const linger = 100 * time.Millisecond
+	timer := time.NewTimer(linger)
+	defer timer.Stop()
 	for b := range batches {
 		open, merged := true, 1
+		timer.Reset(linger)
 	merge:
 		for open && b.Len() < in.opt.BatchRows {
 			select {
@@ -270,7 +276,9 @@ func (in *Ingester) write(ctx context.Context, batches <-chan *event.Batch, pool
 				nb.Reset()
 				pool <- nb
 				merged++
-			default:
+			case <-timer.C:
+				break merge
+			case <-ctx.Done():
 				break merge
 			}
 		}

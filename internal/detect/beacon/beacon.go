@@ -179,7 +179,7 @@ func (d *Detector) score(s *store.Series, kind store.SeriesKind, dataSpan time.D
 	default:
 		if d.env.IsLocal(s.Src) {
 			damp = names.Damp(s.Name)
-			clients, hosts = names.Clients(s.Name), names.Hosts
+			clients, hosts = max(names.Clients(s.Name), names.UsedBy(s.Name)), max(names.Hosts, names.Users)
 		}
 	}
 	channel, answered, onePort := pi.channel()

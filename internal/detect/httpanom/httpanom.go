@@ -98,7 +98,7 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 			if h.Host == "" && h.Method != "CONNECT" {
 				a.noHost += h.Count
 			}
-			if _, err := netip.ParseAddr(strings.Trim(hostOnly(h.Host), "[]")); err == nil {
+			if _, err := netip.ParseAddr(strings.Trim(detect.HostOnly(h.Host), "[]")); err == nil {
 				a.bareIP = true
 			}
 			a.agents[h.UserAgent] = true
@@ -166,7 +166,7 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		}
 		c["rarity"] = rarity
 		score := min(raw, 1) * (0.35 + 0.65*rarity)
-		f := detect.Finding{Detector: d.Name(), Sensor: k.sensor, Src: k.src, Dst: k.dst, Domain: hostOnly(k.host), Score: score,
+		f := detect.Finding{Detector: d.Name(), Sensor: k.sensor, Src: k.src, Dst: k.dst, Domain: detect.HostOnly(k.host), Score: score,
 			Severity: detect.SeverityOf(score), FirstSeen: a.first, LastSeen: a.last, Components: round(c), Attack: []string{"T1071.001"}}
 		if score < 0.25 || d.env.Allowed(&f) {
 			continue
@@ -213,18 +213,6 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		fs = append(fs, f)
 	}
 	return fs, nil
-}
-
-func hostOnly(h string) string {
-	if strings.HasPrefix(h, "[") {
-		if i := strings.Index(h, "]"); i > 0 {
-			return h[:i+1]
-		}
-	}
-	if i := strings.LastIndexByte(h, ':'); i > 0 && strings.Count(h, ":") == 1 {
-		return h[:i]
-	}
-	return h
 }
 
 func earlier(a, b time.Time) time.Time {

@@ -12,6 +12,7 @@
 package duckdb
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -37,6 +38,9 @@ type Options struct {
 	MemoryLimit string
 	// Threads caps DuckDB's worker threads; 0 means one per core.
 	Threads int
+	// CheckpointThreshold is the write-ahead log size that triggers a
+	// checkpoint, e.g. "1GB"; default 256MB.
+	CheckpointThreshold string
 }
 
 // Store is a DuckDB-backed store.Store.
@@ -74,6 +78,10 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	q.Set("autoinstall_known_extensions", "false")
 	q.Set("autoload_known_extensions", "false")
 	q.Set("enable_external_access", "false")
+	// DuckDB checkpoints when its write-ahead log passes this size; its
+	// default (16 MB) rewrites the growing tables every few batches, which
+	// halved ingest speed on many small files (docs/benchmarks.md).
+	q.Set("checkpoint_threshold", cmp.Or(opt.CheckpointThreshold, "256MB"))
 	if opt.MemoryLimit != "" {
 		q.Set("memory_limit", opt.MemoryLimit)
 	}

@@ -153,6 +153,11 @@ func testAnalytics(t *testing.T, s store.Store) {
 				t.Fatal(err)
 			}
 			same(t, "HTTPRequests", reqs, refHTTP(b, w))
+			var served []store.ServerName
+			if err := s.ServerNames(ctx, w, func(n *store.ServerName) error { served = append(served, *n); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			same(t, "ServerNames", served, refServerNames(b, w))
 		})
 	}
 }
@@ -327,19 +332,16 @@ func refSeries(b *event.Batch, kind store.SeriesKind, w store.Window, minCount i
 		if len(a.points) < minCount {
 			continue
 		}
-		// In time order; records with the same time by file and line.
+		// In millisecond order; sizes in the same millisecond ascending.
 		sort.SliceStable(a.points, func(i, j int) bool {
 			p, q := a.points[i], a.points[j]
-			if !p.ts.Equal(q.ts) {
-				return p.ts.Before(q.ts)
+			if pm, qm := p.ts.UnixMilli(), q.ts.UnixMilli(); pm != qm {
+				return pm < qm
 			}
-			if p.src.File != q.src.File {
-				return p.src.File < q.src.File
-			}
-			return p.src.Line < q.src.Line
+			return p.size < q.size
 		})
 		for _, p := range a.points {
-			a.s.Times = append(a.s.Times, p.ts.UnixMicro())
+			a.s.Times = append(a.s.Times, p.ts.UnixMilli()*1000)
 			a.s.Sizes = append(a.s.Sizes, p.size)
 		}
 		out[k] = &a.s
@@ -378,6 +380,29 @@ func refDNS(b *event.Batch, w store.Window) []store.DNSName {
 		}
 		n.Count++
 		n.First, n.Last = minTime(n.First, d.TS), maxTime(n.Last, d.TS)
+	}
+	return sortedValues(m)
+}
+
+func refServerNames(b *event.Batch, w store.Window) []store.ServerName {
+	m := map[string]*store.ServerName{}
+	add := func(src event.Source, from netip.Addr, name string, ts time.Time) {
+		if !w.Contains(ts) || name == "" {
+			return
+		}
+		k := src.Sensor + "|" + from.String() + "|" + name
+		n := m[k]
+		if n == nil {
+			n = &store.ServerName{Sensor: src.Sensor, Src: from, Name: name}
+			m[k] = n
+		}
+		n.Count++
+	}
+	for _, t := range b.TLS {
+		add(t.Src, t.SrcIP, t.ServerName, t.TS)
+	}
+	for _, h := range b.HTTP {
+		add(h.Src, h.SrcIP, h.Host, h.TS)
 	}
 	return sortedValues(m)
 }

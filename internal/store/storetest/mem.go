@@ -154,3 +154,11 @@ func (m *Mem) HTTPRequests(_ context.Context, w store.Window, fn func(*store.HTT
 	m.mu.RUnlock()
 	return each(r, fn)
 }
+
+// ServerNames implements store.Analytics.
+func (m *Mem) ServerNames(_ context.Context, w store.Window, fn func(*store.ServerName) error) error {
+	m.mu.RLock()
+	r := refServerNames(&m.b, w)
+	m.mu.RUnlock()
+	return each(r, fn)
+}
