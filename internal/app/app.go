@@ -53,6 +53,8 @@ func commands() []command {
 		ingestCommand(),
 		queryCommand(),
 		huntCommand(),
+		scenarioCommand(),
+		demoCommand(),
 		versionCommand(),
 	}
 }

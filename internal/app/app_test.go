@@ -47,6 +47,12 @@ func TestUsageAndHelp(t *testing.T) {
 		{[]string{"query", "--format", "xml", "SELECT 1"}, ExitUsage, "unknown format"},
 		{[]string{"ingest", "--nosuchflag", "x"}, ExitUsage, "flag provided but not defined"},
 		{[]string{"version"}, ExitOK, "dwell "},
+		{[]string{"scenario", "--help"}, ExitOK, "--rate"},
+		{[]string{"scenario"}, ExitUsage, "--out DIR is required"},
+		{[]string{"scenario", "--out", "x", "--days", "2"}, ExitUsage, "days: 2 is not between"},
+		{[]string{"scenario", "--out", "x", "--start", "March"}, ExitUsage, "is not a date"},
+		{[]string{"demo", "--help"}, ExitOK, "--keep"},
+		{[]string{"demo", "--detectors", "nosuch"}, ExitUsage, "unknown detector"},
 	} {
 		code, out, errOut := runDwell(t, tc.args...)
 		if code != tc.code || !strings.Contains(out+errOut, tc.out) {

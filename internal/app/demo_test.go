@@ -1,0 +1,170 @@
+package app
+
+import (
+	"encoding/json"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/dwell-nsm/dwell/internal/detect"
+	"github.com/dwell-nsm/dwell/internal/scenario"
+)
+
+// demoArgs is a small demo: a week of a 60-host network.
+var demoArgs = []string{"--days", "8", "--hosts", "60", "--rate", "15000", "--seed", "3"}
+
+// TestDemo runs the whole demo (generate, ingest into DuckDB, hunt, score)
+// on a small scenario and checks the scorecard against truth.json: every
+// technique has a line, the stages are timed, and what it keeps is usable.
+func TestDemo(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "kept")
+	code, out, errOut := runDwell(t, append([]string{"demo", "--keep", dir}, demoArgs...)...)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	for _, want := range []string{"generate", "ingest", "hunt", "network techniques found:", "top 10 findings:", "kept in " + dir} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	truth := readTruth(t, filepath.Join(dir, "data", "truth.json"))
+	for _, tq := range truth.Campaign.Techniques {
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(tq.ID) + ` `).MatchString(out) {
+			t.Errorf("scorecard has no line for %s", tq.ID)
+		}
+	}
+	if !strings.Contains(out, " 0 bad lines") {
+		t.Errorf("ingest reported bad lines:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "dwell.db")); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = runDwell(t, "query", "--db", filepath.Join(dir, "dwell.db"), "SELECT count(*) AS n FROM conn")
+	if code != ExitOK || !strings.Contains(out, strings.TrimSpace(withCommasPlain(truth.Counts["conn"]))) {
+		t.Errorf("query on the kept store: exit %d, %s (want %d conns)", code, out, truth.Counts["conn"])
+	}
+	// The directory now holds a store: a second demo there is refused.
+	if code, _, errOut := runDwell(t, "demo", "--keep", dir); code != ExitFail || !strings.Contains(errOut, "not empty") {
+		t.Errorf("demo into a used directory: exit %d, %s", code, errOut)
+	}
+}
+
+// TestDemoReportsMiss plants a miss for real: without the DNS-tunnel
+// detector, the hunt cannot find the tunnel, and the scorecard must say so.
+func TestDemoReportsMiss(t *testing.T) {
+	code, out, errOut := runDwell(t, append([]string{"demo", "--detectors", "beacon,lateral,exfil,httpanom"}, demoArgs...)...)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	if !regexp.MustCompile(`(?m)^T1071\.004 .* MISSED `).MatchString(out) {
+		t.Errorf("the DNS tunnel is not reported missed:\n%s", out)
+	}
+	m := regexp.MustCompile(`network techniques found: (\d+) of (\d+)`).FindStringSubmatch(out)
+	if m == nil || m[1] == m[2] {
+		t.Errorf("scorecard claims everything found:\n%s", out)
+	}
+}
+
+func withCommasPlain(n int64) string { return strings.ReplaceAll(withCommas(n), ",", "") }
+
+func readTruth(t *testing.T, path string) *scenario.Truth {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr scenario.Truth
+	if err := json.Unmarshal(data, &tr); err != nil {
+		t.Fatal(err)
+	}
+	return &tr
+}
+
+// TestScore checks the scorecard's matching on findings built from the
+// truth: each technique found by its finding, one removed and reported
+// missed, a benign finding above the last true one counted as a false
+// positive, a host-log technique never claimed.
+func TestScore(t *testing.T) {
+	dir := t.TempDir()
+	truth, err := scenario.Generate(t.Context(), scenario.Config{Days: 6, Hosts: 30, Rate: 2000, Seed: 5}, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fs []detect.Finding
+	var dropped string
+	for _, tq := range truth.Campaign.Techniques {
+		if tq.Detector == "" {
+			continue
+		}
+		if tq.ID == "T1048" {
+			dropped = tq.ID // the planted miss
+			continue
+		}
+		f := detect.Finding{Detector: tq.Detector, Score: 0.9, Src: netip.MustParseAddr(tq.Hosts[0]), FirstSeen: tq.From, LastSeen: tq.To}
+		switch {
+		case len(tq.Peers) > 0:
+			f.Dst = netip.MustParseAddr(tq.Peers[0])
+		case tq.Domain != "":
+			f.Domain = tq.Domain
+		default:
+			f.Dst = netip.MustParseAddr(tq.Hosts[1])
+		}
+		fs = append(fs, f)
+	}
+	benign := detect.Finding{Detector: "beacon", Score: 0.95, Src: netip.MustParseAddr("10.10.0.99"), Domain: "pool.ntp.org",
+		FirstSeen: truth.Start, LastSeen: truth.End}
+	fs = append([]detect.Finding{benign}, fs...)
+	sc := score(truth, fs, 10)
+	for _, ts := range sc.Techniques {
+		switch {
+		case ts.Technique.Detector == "":
+			if ts.Result != resultHostOnly {
+				t.Errorf("%s: host-log technique scored %s", ts.Technique.ID, ts.Result)
+			}
+		case ts.Technique.ID == dropped:
+			if ts.Result != resultMissed || ts.Finding != nil {
+				t.Errorf("%s: dropped, but scored %s", ts.Technique.ID, ts.Result)
+			}
+		default:
+			if ts.Result != resultFound || ts.Rank < 2 {
+				t.Errorf("%s: %s at rank %d", ts.Technique.ID, ts.Result, ts.Rank)
+			}
+		}
+	}
+	found, total := sc.networkTechniques()
+	if found != total-1 {
+		t.Errorf("found %d of %d, want all but one", found, total)
+	}
+	if len(sc.FalsePositives) != 1 || sc.FalsePositives[0] != 1 || sc.TopBenign != 1 {
+		t.Errorf("false positives %v, top benign %d; want the benign finding at rank 1", sc.FalsePositives, sc.TopBenign)
+	}
+	// A finding about the right hosts at the wrong time does not count.
+	late := fs[1]
+	late.FirstSeen, late.LastSeen = truth.End.AddDate(0, 0, 5), truth.End.AddDate(0, 0, 6)
+	for _, tq := range truth.Campaign.Techniques {
+		if tq.Detector != "" && matches(&late, tq) {
+			t.Errorf("a finding days after the data matched %s", tq.ID)
+		}
+	}
+}
+
+// TestScenarioCommand writes a scenario through the CLI and checks the
+// summary against the truth it wrote.
+func TestScenarioCommand(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errOut := runDwell(t, "scenario", "--out", dir, "--days", "4", "--hosts", "20", "--rate", "2000", "--format", "zeek-json")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	truth := readTruth(t, filepath.Join(dir, "truth.json"))
+	if !strings.Contains(out, withCommas(truth.Counts["conn"])) || !strings.Contains(out, "truth.json") {
+		t.Errorf("summary does not match truth.json (%d conns):\n%s", truth.Counts["conn"], out)
+	}
+	matches, _ := filepath.Glob(filepath.Join(dir, "2025-03-03", "conn.00:00:00-01:00:00.log.gz"))
+	if len(matches) != 1 {
+		t.Errorf("no rotated conn log for the first hour")
+	}
+}
