@@ -206,7 +206,7 @@ func openStore(ctx context.Context, cfg *config.Config, readOnly bool) (store.St
 	if strings.HasPrefix(cfg.Store, "clickhouse://") {
 		return nil, fmt.Errorf("store %s: the ClickHouse backend is not part of this build yet; use a DuckDB file", cfg.Store)
 	}
-	return duckdb.Open(ctx, cfg.Store, duckdb.Options{ReadOnly: readOnly})
+	return duckdb.Open(ctx, cfg.Store, duckdb.Options{ReadOnly: readOnly, MemoryLimit: cfg.MemoryLimit})
 }
 
 func isTerminal(w io.Writer) bool {

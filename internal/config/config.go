@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -26,6 +27,11 @@ type Config struct {
 	// Store is where telemetry is kept: a DuckDB file path (default
 	// "dwell.db") or, for a ClickHouse cluster, a clickhouse:// URL.
 	Store string `yaml:"store"`
+	// MemoryLimit caps the memory the embedded store (DuckDB) uses for
+	// queries, writes and its cache, e.g. "1GB", "512MB", "25%"; beyond it
+	// DuckDB evicts and spills where it can. Default "1GB": a 30-day,
+	// 31-million-connection hunt runs within it (docs/benchmarks.md).
+	MemoryLimit string `yaml:"memory_limit"`
 	// Sensor names the site whose telemetry is ingested. It is stored on
 	// every record so that two sites using the same private addresses stay
 	// apart. Default "default".
@@ -129,11 +135,15 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
+// memoryLimit is what DuckDB's memory_limit accepts (and dwell allows).
+var memoryLimit = regexp.MustCompile(`^[0-9]+(\.[0-9]+)? ?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|%)$`)
+
 // Default returns the configuration used when no file is given.
 func Default() *Config {
 	return &Config{
-		Store:  "dwell.db",
-		Sensor: "default",
+		Store:       "dwell.db",
+		MemoryLimit: "1GB",
+		Sensor:      "default",
 		Ingest: Ingest{
 			Workers:   runtime.GOMAXPROCS(0),
 			BatchRows: 122880,
@@ -181,6 +191,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if strings.TrimSpace(c.Store) == "" {
 		errs = append(errs, errors.New("store: must not be empty"))
+	}
+	if !memoryLimit.MatchString(c.MemoryLimit) {
+		errs = append(errs, fmt.Errorf("memory_limit: %q is not a size (1GB, 512MB) or a share of memory (25%%)", c.MemoryLimit))
 	}
 	if strings.TrimSpace(c.Sensor) == "" {
 		errs = append(errs, errors.New("sensor: must not be empty"))

@@ -3,21 +3,22 @@ package detect
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/dwell-nsm/dwell/internal/store"
 )
 
-// Cache is a store.Reader for one hunt: it remembers the conn pair
-// aggregates (which several detectors need) and values derived from them,
-// so the store computes each once. Safe for concurrent use.
+// Cache is a store.Reader for one hunt: it remembers values derived from
+// the store that several detectors need (prevalence, the name index), so
+// the store computes each once. The aggregates themselves are asked for
+// with each detector's filters and not kept. Safe for concurrent use.
 type Cache struct {
 	store.Reader
 
-	mu    sync.Mutex
-	pairs map[store.Window]*entry[[]store.PairStat]
-	memo  map[memoKey]*entry[any]
+	mu   sync.Mutex
+	memo map[memoKey]*entry[any]
 }
 
 type memoKey struct {
@@ -34,35 +35,7 @@ type entry[T any] struct {
 
 // NewCache wraps r.
 func NewCache(r store.Reader) *Cache {
-	return &Cache{Reader: r, pairs: map[store.Window]*entry[[]store.PairStat]{}, memo: map[memoKey]*entry[any]{}}
-}
-
-// Pairs implements store.Analytics from memory after the first call for a
-// window.
-func (c *Cache) Pairs(ctx context.Context, w store.Window, fn func(*store.PairStat) error) error {
-	c.mu.Lock()
-	e := c.pairs[w]
-	if e == nil {
-		e = &entry[[]store.PairStat]{}
-		c.pairs[w] = e
-	}
-	c.mu.Unlock()
-	e.once.Do(func() {
-		e.err = c.Reader.Pairs(ctx, w, func(p *store.PairStat) error {
-			e.v = append(e.v, *p)
-			return nil
-		})
-	})
-	if e.err != nil {
-		return e.err
-	}
-	for i := range e.v {
-		p := e.v[i]
-		if err := fn(&p); err != nil {
-			return err
-		}
-	}
-	return nil
+	return &Cache{Reader: r, memo: map[memoKey]*entry[any]{}}
 }
 
 // memoize computes a value once per name and window.
@@ -123,7 +96,14 @@ func (p *Prevalence) Share(dst netip.Addr) float64 {
 // hosts, falling to 0.3 at half of them. Traffic that is not internal to
 // external, or networks of fewer than 10 hosts, are not damped.
 func (p *Prevalence) Damp(env *Env, src, dst netip.Addr) float64 {
-	if p.Hosts < 10 || !env.IsLocal(src) || env.IsLocal(dst) {
+	if !env.IsLocal(src) || env.IsLocal(dst) {
+		return 1
+	}
+	return p.damp(dst)
+}
+
+func (p *Prevalence) damp(dst netip.Addr) float64 {
+	if p.Hosts < 10 {
 		return 1
 	}
 	return 1 - 0.7*Ramp(p.Share(dst), 0.05, 0.5)
@@ -134,35 +114,57 @@ func (p *Prevalence) Damp(env *Env, src, dst netip.Addr) float64 {
 func PrevalenceOf(ctx context.Context, r store.Reader, w store.Window, env *Env) (*Prevalence, error) {
 	return memoize(ctx, r, "prevalence", w, func(ctx context.Context, r store.Reader, w store.Window) (*Prevalence, error) {
 		p := &Prevalence{dsts: map[netip.Addr]*DstInfo{}}
-		hosts := map[netip.Addr]bool{}
-		clients := map[netip.Addr]map[netip.Addr]bool{}
-		err := r.Pairs(ctx, w, func(s *store.PairStat) error {
-			if env.IsLocal(s.Src) {
-				hosts[s.Src] = true
-			}
-			if env.IsLocal(s.Dst) {
-				hosts[s.Dst] = true
-			}
-			d := p.dsts[s.Dst]
-			if d == nil {
-				d = &DstInfo{First: s.First, Last: s.Last}
-				p.dsts[s.Dst] = d
-				clients[s.Dst] = map[netip.Addr]bool{}
-			}
-			if s.First.Before(d.First) {
-				d.First = s.First
-			}
-			if s.Last.After(d.Last) {
-				d.Last = s.Last
-			}
-			d.Conns += s.Conns
-			if env.IsLocal(s.Src) && !clients[s.Dst][s.Src] {
-				clients[s.Dst][s.Src] = true
-				d.Clients++
-			}
+		local, err := LocalAddrsOf(ctx, r, w, env)
+		if err != nil {
+			return nil, err
+		}
+		p.Hosts = len(local)
+		err = r.Destinations(ctx, w, local, func(d *store.DstStat) error {
+			p.dsts[d.Dst] = &DstInfo{Clients: int(d.Clients), First: d.First, Last: d.Last, Conns: d.Conns}
 			return nil
 		})
-		p.Hosts = len(hosts)
 		return p, err
 	})
+}
+
+// LocalAddrsOf returns the addresses of the window inside env's local
+// networks, computed once per hunt when r is a *Cache.
+func LocalAddrsOf(ctx context.Context, r store.Reader, w store.Window, env *Env) ([]netip.Addr, error) {
+	return memoize(ctx, r, "local addresses", w, func(ctx context.Context, r store.Reader, w store.Window) ([]netip.Addr, error) {
+		return r.LocalAddrs(ctx, w, env.Local)
+	})
+}
+
+// SidesOf returns the store filter for records from src's side to dst's:
+// Inside is env's local addresses of the window.
+func SidesOf(ctx context.Context, r store.Reader, w store.Window, env *Env, src, dst store.Scope) (store.Sides, error) {
+	local, err := LocalAddrsOf(ctx, r, w, env)
+	return store.Sides{Inside: local, Src: src, Dst: dst}, err
+}
+
+// Popular returns the destinations whose damping alone takes any score
+// to at most limit: detectors that damp by prevalence need not look at
+// them. Only destinations outside the local networks are damped.
+func (p *Prevalence) Popular(env *Env, limit float64) []netip.Addr {
+	var out []netip.Addr
+	for a := range p.dsts {
+		if !env.IsLocal(a) && p.damp(a) <= limit+1e-9 { // 1-0.7 is 0.30000000000000004
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, func(a, b netip.Addr) int { return a.Compare(b) })
+	return out
+}
+
+// Rare returns the destinations outside the local networks that at most
+// max internal hosts contact, in address order.
+func (p *Prevalence) Rare(env *Env, maxClients int) []netip.Addr {
+	var out []netip.Addr
+	for a, d := range p.dsts {
+		if !env.IsLocal(a) && d.Clients <= maxClients {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, func(a, b netip.Addr) int { return a.Compare(b) })
+	return out
 }

@@ -3,6 +3,7 @@ package detect
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"golang.org/x/net/publicsuffix"
@@ -60,6 +61,23 @@ func (n *Names) Damp(name string) float64 {
 		return 1
 	}
 	return 1 - 0.7*Ramp(n.UseShare(name), 0.05, 0.5)
+}
+
+// Popular returns the names (TLS server names, HTTP hosts, DNS queries)
+// whose damping alone takes any score to at most limit, sorted.
+func (n *Names) Popular(limit float64) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range []map[string]int{n.names, n.used} {
+		for name := range m {
+			if !seen[name] && n.Damp(name) <= limit+1e-9 { // 1-0.7 is 0.30000000000000004
+				seen[name] = true
+				out = append(out, name)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // DomainDamp damps a registered domain by the share of querying hosts that

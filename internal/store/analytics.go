@@ -27,16 +27,26 @@ type Analytics interface {
 	// Span returns the first and last timestamp of conn records in w, and
 	// how many there are; ok is false when there are none.
 	Span(ctx context.Context, w Window) (first, last time.Time, n int64, ok bool, err error)
-	// Pairs aggregates conn records per (sensor, src, dst, dst port, proto),
-	// ordered by those keys.
-	Pairs(ctx context.Context, w Window, fn func(*PairStat) error) error
-	// DailyFlows aggregates conn records per (sensor, src, dst, UTC day),
-	// ordered by those keys.
-	DailyFlows(ctx context.Context, w Window, fn func(*DailyFlow) error) error
-	// Series returns, for each key of the given kind with at least minCount
-	// records in w, its record times in order and the matching sizes,
-	// ordered by key.
-	Series(ctx context.Context, kind SeriesKind, w Window, minCount int, fn func(*Series) error) error
+	// Pairs aggregates conn records per (sensor, src, dst, dst port, proto)
+	// for the pairs f keeps, ordered by those keys.
+	Pairs(ctx context.Context, w Window, f PairFilter, fn func(*PairStat) error) error
+	// DailyFlows aggregates conn records per (sensor, src, dst, UTC day)
+	// for the records and pairs f keeps, ordered by those keys.
+	DailyFlows(ctx context.Context, w Window, f FlowFilter, fn func(*DailyFlow) error) error
+	// HostDays sums orig_bytes per (sensor, src, UTC day) over the records
+	// f's sides keep (its MinPairSrcBytes is ignored), ordered by those keys.
+	HostDays(ctx context.Context, w Window, f FlowFilter, fn func(*HostDay) error) error
+	// Destinations aggregates conn records per destination address, all
+	// sensors together: distinct sources among clients, records, first and
+	// last seen; ordered by address text.
+	Destinations(ctx context.Context, w Window, clients []netip.Addr, fn func(*DstStat) error) error
+	// LocalAddrs returns the distinct addresses inside local that appear at
+	// either end of a conn record, in address order.
+	LocalAddrs(ctx context.Context, w Window, local []netip.Prefix) ([]netip.Addr, error)
+	// Series returns, for each key of the given kind that f keeps, its
+	// record times in order and the matching sizes, in no defined order of
+	// keys (a backend may work through the keys in parts).
+	Series(ctx context.Context, kind SeriesKind, w Window, f SeriesFilter, fn func(*Series) error) error
 	// OpenConns returns the last report of each still-open connection
 	// (open_conn) in w, ordered by uid.
 	OpenConns(ctx context.Context, w Window, fn func(*OpenConn) error) error

@@ -60,7 +60,11 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 	if err != nil {
 		return nil, err
 	}
-	pairs, err := pairInfo(ctx, r, w)
+	// Destinations and names most hosts use are damped to at most
+	// MinScore whatever their timing: their series are not fetched.
+	skipDsts := prev.Popular(d.env, d.cfg.MinScore)
+	skipNames := names.Popular(d.cfg.MinScore)
+	pairs, err := pairInfo(ctx, r, w, store.PairFilter{MinPairConns: int64(d.cfg.MinConns), SkipDsts: skipDsts})
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +72,8 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 	dataSpan := last.Sub(first)
 	var out []detect.Finding
 	for _, kind := range []store.SeriesKind{store.SeriesConn, store.SeriesTLSName, store.SeriesHTTPHost} {
-		err := r.Series(ctx, kind, w, d.cfg.MinConns, func(s *store.Series) error {
+		f := store.SeriesFilter{MinCount: d.cfg.MinConns, SkipDsts: skipDsts, SkipNames: skipNames}
+		err := r.Series(ctx, kind, w, f, func(s *store.Series) error {
 			var pi *pairAgg
 			if kind == store.SeriesConn {
 				pi = pairs[pairKey{s.Sensor, s.Src, s.Dst}]
@@ -103,9 +108,9 @@ type pairAgg struct {
 	proto                        string
 }
 
-func pairInfo(ctx context.Context, r store.Reader, w store.Window) (map[pairKey]*pairAgg, error) {
+func pairInfo(ctx context.Context, r store.Reader, w store.Window, f store.PairFilter) (map[pairKey]*pairAgg, error) {
 	m := map[pairKey]*pairAgg{}
-	err := r.Pairs(ctx, w, func(p *store.PairStat) error {
+	err := r.Pairs(ctx, w, f, func(p *store.PairStat) error {
 		k := pairKey{p.Sensor, p.Src, p.Dst}
 		a := m[k]
 		if a == nil {

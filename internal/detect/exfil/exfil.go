@@ -71,13 +71,23 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 	if err != nil {
 		return nil, err
 	}
-	pairs := map[pairKey]*pairAgg{}
+	outbound, err := detect.SidesOf(ctx, r, w, d.env, store.Inside, store.Outside)
+	if err != nil {
+		return nil, err
+	}
 	hostDaily := map[hostDay]int64{} // bytes a host sends out per day, all destinations
-	err = r.DailyFlows(ctx, w, func(f *store.DailyFlow) error {
+	err = r.HostDays(ctx, w, store.FlowFilter{Sides: outbound}, func(h *store.HostDay) error {
+		hostDaily[hostDay{h.Src, h.Day}] += h.SrcBytes
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	pairs := map[pairKey]*pairAgg{}
+	err = r.DailyFlows(ctx, w, store.FlowFilter{Sides: outbound, MinPairSrcBytes: d.cfg.MinBytes}, func(f *store.DailyFlow) error {
 		if !d.env.IsLocal(f.Src) || d.env.IsLocal(f.Dst) || !f.Dst.IsValid() {
 			return nil
 		}
-		hostDaily[hostDay{f.Src, f.Day}] += f.SrcBytes
 		k := pairKey{f.Sensor, f.Src, f.Dst}
 		a := pairs[k]
 		if a == nil {

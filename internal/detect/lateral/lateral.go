@@ -100,7 +100,11 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 	}
 	baseline := map[portKey]bool{}
 	srcs := map[edgeKey]*srcAgg{} // keyed by (sensor, src, zero)
-	err = r.Pairs(ctx, w, func(p *store.PairStat) error {
+	sides, err := detect.SidesOf(ctx, r, w, d.env, store.Inside, store.Inside)
+	if err != nil {
+		return nil, err
+	}
+	err = r.Pairs(ctx, w, store.PairFilter{Sides: sides}, func(p *store.PairStat) error {
 		if !d.env.IsLocal(p.Src) || !d.env.IsLocal(p.Dst) || p.Src == p.Dst {
 			return nil
 		}

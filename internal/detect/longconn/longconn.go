@@ -66,7 +66,7 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		return nil, err
 	}
 	m := map[key]*agg{}
-	err = r.Pairs(ctx, w, func(p *store.PairStat) error {
+	err = r.Pairs(ctx, w, store.PairFilter{MinDuration: d.cfg.Min}, func(p *store.PairStat) error {
 		if p.MaxDuration < d.cfg.Min && p.Duration < d.cfg.Min {
 			return nil
 		}

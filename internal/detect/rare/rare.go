@@ -71,7 +71,12 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		return nil, nil // rarity means nothing in a handful of hosts
 	}
 	m := map[key]*agg{}
-	err = r.Pairs(ctx, w, func(p *store.PairStat) error {
+	sides, err := detect.SidesOf(ctx, r, w, d.env, store.Inside, store.Outside)
+	if err != nil {
+		return nil, err
+	}
+	f := store.PairFilter{Sides: sides, Dsts: prev.Rare(d.env, d.cfg.MaxClients)}
+	err = r.Pairs(ctx, w, f, func(p *store.PairStat) error {
 		if !d.env.IsLocal(p.Src) || d.env.IsLocal(p.Dst) || prev.Of(p.Dst).Clients > d.cfg.MaxClients {
 			return nil
 		}

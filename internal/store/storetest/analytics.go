@@ -100,28 +100,62 @@ func testAnalytics(t *testing.T, s store.Store) {
 			if err != nil || !ok || n != wn || !first.Equal(wf) || !last.Equal(wl) {
 				t.Errorf("Span = %v %v %d %v %v; want %v %v %d", first, last, n, ok, err, wf, wl, wn)
 			}
-			var pairs []store.PairStat
-			if err := s.Pairs(ctx, w, func(p *store.PairStat) error { pairs = append(pairs, *p); return nil }); err != nil {
-				t.Fatal(err)
+			for i, f := range pairFilters() {
+				var pairs []store.PairStat
+				if err := s.Pairs(ctx, w, f, func(p *store.PairStat) error { pairs = append(pairs, *p); return nil }); err != nil {
+					t.Fatal(err)
+				}
+				same(t, fmt.Sprintf("Pairs(filter %d)", i), pairs, refPairs(b, w, f))
 			}
-			same(t, "Pairs", pairs, refPairs(b, w))
-			var flows []store.DailyFlow
-			if err := s.DailyFlows(ctx, w, func(d *store.DailyFlow) error { flows = append(flows, *d); return nil }); err != nil {
-				t.Fatal(err)
+			// An empty destination list keeps nothing.
+			if err := s.Pairs(ctx, w, store.PairFilter{Dsts: []netip.Addr{}}, func(p *store.PairStat) error {
+				return fmt.Errorf("pair %v -> %v kept by an empty destination list", p.Src, p.Dst)
+			}); err != nil {
+				t.Error(err)
 			}
-			same(t, "DailyFlows", flows, refDaily(b, w))
-			for _, kind := range []store.SeriesKind{store.SeriesConn, store.SeriesTLSName, store.SeriesHTTPHost} {
-				var series []store.Series
-				err := s.Series(ctx, kind, w, 3, func(sr *store.Series) error {
-					c := *sr
-					c.Times, c.Sizes = slices.Clone(sr.Times), slices.Clone(sr.Sizes)
-					series = append(series, c)
-					return nil
-				})
+			for i, f := range flowFilters() {
+				var flows []store.DailyFlow
+				if err := s.DailyFlows(ctx, w, f, func(d *store.DailyFlow) error { flows = append(flows, *d); return nil }); err != nil {
+					t.Fatal(err)
+				}
+				same(t, fmt.Sprintf("DailyFlows(filter %d)", i), flows, refDaily(b, w, f))
+				var days []store.HostDay
+				if err := s.HostDays(ctx, w, f, func(h *store.HostDay) error { days = append(days, *h); return nil }); err != nil {
+					t.Fatal(err)
+				}
+				same(t, fmt.Sprintf("HostDays(filter %d)", i), days, refHostDays(b, w, f))
+			}
+			for i, local := range [][]netip.Prefix{nil, testLocal(), {netip.MustParsePrefix("10.0.0.16/28")}} {
+				addrs, err := s.LocalAddrs(ctx, w, local)
 				if err != nil {
 					t.Fatal(err)
 				}
-				same(t, fmt.Sprintf("Series(%d)", kind), series, refSeries(b, kind, w, 3))
+				if want := refLocalAddrs(b, w, local); !slices.Equal(addrs, want) {
+					t.Errorf("LocalAddrs(nets %d) = %v; want %v", i, addrs, want)
+				}
+				var dsts []store.DstStat
+				if err := s.Destinations(ctx, w, addrs, func(d *store.DstStat) error { dsts = append(dsts, *d); return nil }); err != nil {
+					t.Fatal(err)
+				}
+				same(t, fmt.Sprintf("Destinations(nets %d)", i), dsts, refDestinations(b, w, addrs))
+			}
+			for _, kind := range []store.SeriesKind{store.SeriesConn, store.SeriesTLSName, store.SeriesHTTPHost} {
+				for i, f := range []store.SeriesFilter{{MinCount: 3}, {MinCount: 1, SkipDsts: []netip.Addr{netip.MustParseAddr("203.0.113.9")},
+					SkipNames: []string{"self.example"}}} {
+					var series []store.Series
+					err := s.Series(ctx, kind, w, f, func(sr *store.Series) error {
+						c := *sr
+						c.Times, c.Sizes = slices.Clone(sr.Times), slices.Clone(sr.Sizes)
+						series = append(series, c)
+						return nil
+					})
+					if err != nil {
+						t.Fatal(err)
+					}
+					// Keys come in no defined order.
+					slices.SortFunc(series, func(a, b store.Series) int { return strings.Compare(seriesKey(&a), seriesKey(&b)) })
+					same(t, fmt.Sprintf("Series(%d, filter %d)", kind, i), series, refSeries(b, kind, w, f))
+				}
 			}
 			var open []store.OpenConn
 			if err := s.OpenConns(ctx, w, func(o *store.OpenConn) error { open = append(open, *o); return nil }); err != nil {
@@ -160,6 +194,48 @@ func testAnalytics(t *testing.T, s store.Store) {
 			same(t, "ServerNames", served, refServerNames(b, w))
 		})
 	}
+}
+
+// testLocal mixes exact and inexact networks: octet-aligned and not,
+// IPv6 short and long.
+func testLocal() []netip.Prefix {
+	return []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.0.0/17"),
+		netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("2001:db8:1::/48")}
+}
+
+// testInside is the local addresses of AnalyticsData for testLocal.
+func testInside() []netip.Addr {
+	a := netip.MustParseAddr
+	return []netip.Addr{a("10.0.0.5"), a("10.0.0.17"), a("192.168.1.9")}
+}
+
+func pairFilters() []store.PairFilter {
+	a := netip.MustParseAddr
+	return []store.PairFilter{
+		{},
+		{Sides: store.Sides{Inside: testInside(), Src: store.Inside, Dst: store.Outside}},
+		{Sides: store.Sides{Inside: testInside(), Src: store.Inside, Dst: store.Inside}},
+		{Sides: store.Sides{Inside: []netip.Addr{a("10.0.0.17")}, Src: store.Outside}},
+		{Sides: store.Sides{Inside: []netip.Addr{}, Src: store.Outside}},
+		{MinPairConns: 15},
+		{MinDuration: 40 * time.Second},
+		{MinDuration: 50 * time.Second, MinPairConns: 10},
+		{Dsts: []netip.Addr{a("203.0.113.9"), a("10.0.0.17")}},
+		{SkipDsts: []netip.Addr{a("203.0.113.9")}},
+	}
+}
+
+func flowFilters() []store.FlowFilter {
+	return []store.FlowFilter{
+		{},
+		{Sides: store.Sides{Inside: testInside(), Src: store.Inside, Dst: store.Outside}},
+		{MinPairSrcBytes: 10_000},
+		{Sides: store.Sides{Inside: testInside(), Src: store.Inside}, MinPairSrcBytes: 5_000},
+	}
+}
+
+func seriesKey(s *store.Series) string {
+	return s.Sensor + "|" + s.Src.String() + "|" + s.Dst.String() + s.Name
 }
 
 func same[T any](t *testing.T, what string, got, want []T) {
@@ -204,7 +280,7 @@ func failed(state string) bool {
 	return false
 }
 
-func refPairs(b *event.Batch, w store.Window) []store.PairStat {
+func refPairs(b *event.Batch, w store.Window, f store.PairFilter) []store.PairStat {
 	type key struct {
 		sensor, src, dst string
 		port             uint16
@@ -212,8 +288,9 @@ func refPairs(b *event.Batch, w store.Window) []store.PairStat {
 	}
 	m := map[key]*store.PairStat{}
 	days := map[key]map[time.Time]bool{}
+	in := f.Set()
 	for _, c := range b.Conns {
-		if !w.Contains(c.TS) {
+		if !w.Contains(c.TS) || !f.Keep(in, c.SrcIP, c.DstIP) || (f.Dsts != nil && !slices.Contains(f.Dsts, c.DstIP)) || slices.Contains(f.SkipDsts, c.DstIP) {
 			continue
 		}
 		k := key{c.Src.Sensor, c.SrcIP.String(), c.DstIP.String(), c.DstPort, c.Proto}
@@ -253,38 +330,119 @@ func refPairs(b *event.Batch, w store.Window) []store.PairStat {
 		}
 		return a.proto < b.proto
 	})
-	out := make([]store.PairStat, 0, len(keys))
+	var kept []store.PairStat
+	total := map[string]int64{} // records per (sensor, src, dst) over the kept stats
 	for _, k := range keys {
 		p := m[k]
 		p.Days = int64(len(days[k]))
-		out = append(out, *p)
+		if f.MinDuration > 0 && p.MaxDuration < f.MinDuration && p.Duration < f.MinDuration {
+			continue
+		}
+		kept = append(kept, *p)
+		total[k.sensor+"|"+k.src+"|"+k.dst] += p.Conns
+	}
+	out := make([]store.PairStat, 0, len(kept))
+	for _, p := range kept {
+		if total[p.Sensor+"|"+p.Src.String()+"|"+p.Dst.String()] >= f.MinPairConns {
+			out = append(out, p)
+		}
 	}
 	return out
 }
 
-func refDaily(b *event.Batch, w store.Window) []store.DailyFlow {
+func refDaily(b *event.Batch, w store.Window, f store.FlowFilter) []store.DailyFlow {
 	m := map[string]*store.DailyFlow{}
+	sent := map[string]int64{}
+	in := f.Set()
 	for _, c := range b.Conns {
-		if !w.Contains(c.TS) {
+		if !w.Contains(c.TS) || !f.Keep(in, c.SrcIP, c.DstIP) {
+			continue
+		}
+		sent[c.Src.Sensor+"|"+c.SrcIP.String()+"|"+c.DstIP.String()] += int64(c.SrcBytes.V)
+		day := c.TS.Truncate(24 * time.Hour)
+		k := strings.Join([]string{c.Src.Sensor, c.SrcIP.String(), c.DstIP.String(), day.Format(time.RFC3339)}, "|")
+		d := m[k]
+		if d == nil {
+			d = &store.DailyFlow{Sensor: c.Src.Sensor, Src: c.SrcIP, Dst: c.DstIP, Day: day, First: c.TS, Last: c.TS}
+			m[k] = d
+		}
+		d.Conns++
+		d.SrcBytes += int64(c.SrcBytes.V)
+		d.DstBytes += int64(c.DstBytes.V)
+		d.MaxSrcBytes = max(d.MaxSrcBytes, int64(c.SrcBytes.V))
+		d.First, d.Last = minTime(d.First, c.TS), maxTime(d.Last, c.TS)
+	}
+	var out []store.DailyFlow
+	for _, d := range sortedValues(m) {
+		if sent[d.Sensor+"|"+d.Src.String()+"|"+d.Dst.String()] >= f.MinPairSrcBytes {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func refHostDays(b *event.Batch, w store.Window, f store.FlowFilter) []store.HostDay {
+	m := map[string]*store.HostDay{}
+	in := f.Set()
+	for _, c := range b.Conns {
+		if !w.Contains(c.TS) || !f.Keep(in, c.SrcIP, c.DstIP) || !c.SrcIP.IsValid() {
 			continue
 		}
 		d := c.TS.Truncate(24 * time.Hour)
-		k := strings.Join([]string{c.Src.Sensor, c.SrcIP.String(), c.DstIP.String(), d.Format(time.RFC3339)}, "|")
-		f := m[k]
-		if f == nil {
-			f = &store.DailyFlow{Sensor: c.Src.Sensor, Src: c.SrcIP, Dst: c.DstIP, Day: d, First: c.TS, Last: c.TS}
-			m[k] = f
+		k := strings.Join([]string{c.Src.Sensor, c.SrcIP.String(), d.Format(time.RFC3339)}, "|")
+		h := m[k]
+		if h == nil {
+			h = &store.HostDay{Sensor: c.Src.Sensor, Src: c.SrcIP, Day: d}
+			m[k] = h
 		}
-		f.Conns++
-		f.SrcBytes += int64(c.SrcBytes.V)
-		f.DstBytes += int64(c.DstBytes.V)
-		f.MaxSrcBytes = max(f.MaxSrcBytes, int64(c.SrcBytes.V))
-		f.First, f.Last = minTime(f.First, c.TS), maxTime(f.Last, c.TS)
+		h.SrcBytes += int64(c.SrcBytes.V)
 	}
 	return sortedValues(m)
 }
 
-func refSeries(b *event.Batch, kind store.SeriesKind, w store.Window, minCount int) []store.Series {
+func refDestinations(b *event.Batch, w store.Window, clients []netip.Addr) []store.DstStat {
+	in := store.Sides{Inside: clients}.Set()
+	m := map[string]*store.DstStat{}
+	seen := map[string]map[netip.Addr]bool{}
+	for _, c := range b.Conns {
+		if !w.Contains(c.TS) || !c.DstIP.IsValid() {
+			continue
+		}
+		k := c.DstIP.String()
+		d := m[k]
+		if d == nil {
+			d = &store.DstStat{Dst: c.DstIP, First: c.TS, Last: c.TS}
+			m[k], seen[k] = d, map[netip.Addr]bool{}
+		}
+		d.Conns++
+		d.First, d.Last = minTime(d.First, c.TS), maxTime(d.Last, c.TS)
+		if in[c.SrcIP] && !seen[k][c.SrcIP] {
+			seen[k][c.SrcIP] = true
+			d.Clients++
+		}
+	}
+	return sortedValues(m)
+}
+
+func refLocalAddrs(b *event.Batch, w store.Window, local []netip.Prefix) []netip.Addr {
+	seen := map[netip.Addr]bool{}
+	var out []netip.Addr
+	for _, c := range b.Conns {
+		if !w.Contains(c.TS) {
+			continue
+		}
+		for _, a := range []netip.Addr{c.SrcIP, c.DstIP} {
+			if a.IsValid() && store.InNets(local, a) && !seen[a] {
+				seen[a] = true
+				out = append(out, a)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b netip.Addr) int { return a.Compare(b) })
+	return out
+}
+
+func refSeries(b *event.Batch, kind store.SeriesKind, w store.Window, f store.SeriesFilter) []store.Series {
 	type point struct {
 		ts   time.Time
 		src  event.Source
@@ -296,7 +454,7 @@ func refSeries(b *event.Batch, kind store.SeriesKind, w store.Window, minCount i
 	}
 	m := map[string]*acc{}
 	add := func(src event.Source, from, dst netip.Addr, name string, ts time.Time, size int64) {
-		if !w.Contains(ts) || !from.IsValid() {
+		if !w.Contains(ts) || !from.IsValid() || (name == "" && slices.Contains(f.SkipDsts, dst)) || (name != "" && slices.Contains(f.SkipNames, name)) {
 			return
 		}
 		k := src.Sensor + "|" + from.String() + "|" + dst.String() + name
@@ -329,7 +487,7 @@ func refSeries(b *event.Batch, kind store.SeriesKind, w store.Window, minCount i
 	}
 	out := map[string]*store.Series{}
 	for k, a := range m {
-		if len(a.points) < minCount {
+		if len(a.points) < max(f.MinCount, 1) {
 			continue
 		}
 		// In millisecond order; sizes in the same millisecond ascending.

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -100,25 +101,25 @@ func (m *Mem) Span(_ context.Context, w store.Window) (time.Time, time.Time, int
 }
 
 // Pairs implements store.Analytics.
-func (m *Mem) Pairs(_ context.Context, w store.Window, fn func(*store.PairStat) error) error {
+func (m *Mem) Pairs(_ context.Context, w store.Window, f store.PairFilter, fn func(*store.PairStat) error) error {
 	m.mu.RLock()
-	r := refPairs(&m.b, w)
+	r := refPairs(&m.b, w, f)
 	m.mu.RUnlock()
 	return each(r, fn)
 }
 
 // DailyFlows implements store.Analytics.
-func (m *Mem) DailyFlows(_ context.Context, w store.Window, fn func(*store.DailyFlow) error) error {
+func (m *Mem) DailyFlows(_ context.Context, w store.Window, f store.FlowFilter, fn func(*store.DailyFlow) error) error {
 	m.mu.RLock()
-	r := refDaily(&m.b, w)
+	r := refDaily(&m.b, w, f)
 	m.mu.RUnlock()
 	return each(r, fn)
 }
 
 // Series implements store.Analytics.
-func (m *Mem) Series(_ context.Context, kind store.SeriesKind, w store.Window, minCount int, fn func(*store.Series) error) error {
+func (m *Mem) Series(_ context.Context, kind store.SeriesKind, w store.Window, f store.SeriesFilter, fn func(*store.Series) error) error {
 	m.mu.RLock()
-	r := refSeries(&m.b, kind, w, minCount)
+	r := refSeries(&m.b, kind, w, f)
 	m.mu.RUnlock()
 	return each(r, fn)
 }
@@ -161,4 +162,27 @@ func (m *Mem) ServerNames(_ context.Context, w store.Window, fn func(*store.Serv
 	r := refServerNames(&m.b, w)
 	m.mu.RUnlock()
 	return each(r, fn)
+}
+
+// HostDays implements store.Analytics.
+func (m *Mem) HostDays(_ context.Context, w store.Window, f store.FlowFilter, fn func(*store.HostDay) error) error {
+	m.mu.RLock()
+	r := refHostDays(&m.b, w, f)
+	m.mu.RUnlock()
+	return each(r, fn)
+}
+
+// Destinations implements store.Analytics.
+func (m *Mem) Destinations(_ context.Context, w store.Window, clients []netip.Addr, fn func(*store.DstStat) error) error {
+	m.mu.RLock()
+	r := refDestinations(&m.b, w, clients)
+	m.mu.RUnlock()
+	return each(r, fn)
+}
+
+// LocalAddrs implements store.Analytics.
+func (m *Mem) LocalAddrs(_ context.Context, w store.Window, local []netip.Prefix) ([]netip.Addr, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return refLocalAddrs(&m.b, w, local), nil
 }

@@ -1,0 +1,110 @@
+package store
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Filters let a detector say which aggregates it has a use for, so that a
+// backend drops the rest where the data is instead of sending millions of
+// rows to be thrown away (decision 0004). Every filter's zero value keeps
+// everything.
+
+// Scope says on which side of the local addresses an address must be.
+type Scope uint8
+
+// Scopes.
+const (
+	Anywhere Scope = iota // no condition
+	Inside                // one of the Sides' Inside addresses
+	Outside               // not one of them
+)
+
+// Sides says where a conn record's two ends must be.
+type Sides struct {
+	// Inside are the addresses that count as inside: the window's local
+	// addresses, from LocalAddrs. A list rather than networks, so that a
+	// backend tests membership of a small set instead of prefixes on every
+	// record.
+	Inside   []netip.Addr
+	Src, Dst Scope
+}
+
+// Set returns the Inside addresses as a set.
+func (s Sides) Set() map[netip.Addr]bool {
+	m := make(map[netip.Addr]bool, len(s.Inside))
+	for _, a := range s.Inside {
+		m[a] = true
+	}
+	return m
+}
+
+// Keep reports whether a record from src to dst passes, given in = Set().
+func (s Sides) Keep(in map[netip.Addr]bool, src, dst netip.Addr) bool {
+	return s.Src.holds(in, src) && s.Dst.holds(in, dst)
+}
+
+func (sc Scope) holds(in map[netip.Addr]bool, a netip.Addr) bool {
+	return sc == Anywhere || in[a] == (sc == Inside)
+}
+
+// InNets reports whether a is in one of nets (IPv4-mapped IPv6 addresses
+// count as IPv4).
+func InNets(nets []netip.Prefix, a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range nets {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// PairFilter narrows Pairs.
+type PairFilter struct {
+	Sides
+	// MinPairConns keeps (sensor, src, dst) with at least this many
+	// records, all ports together.
+	MinPairConns int64
+	// MinDuration keeps pair stats whose longest or summed duration
+	// reaches it.
+	MinDuration time.Duration
+	// Dsts, when not nil, keeps only these destinations.
+	Dsts []netip.Addr
+	// SkipDsts drops these destinations.
+	SkipDsts []netip.Addr
+}
+
+// FlowFilter narrows DailyFlows and HostDays.
+type FlowFilter struct {
+	Sides
+	// MinPairSrcBytes keeps (sensor, src, dst) to which src sent at least
+	// this many bytes (orig_bytes) in the window, all days together.
+	MinPairSrcBytes int64
+}
+
+// SeriesFilter narrows Series.
+type SeriesFilter struct {
+	// MinCount keeps keys with at least this many records.
+	MinCount int
+	// SkipDsts (SeriesConn) and SkipNames (SeriesTLSName, SeriesHTTPHost)
+	// drop keys to these destinations.
+	SkipDsts  []netip.Addr
+	SkipNames []string
+}
+
+// DstStat is what is known of one destination address.
+type DstStat struct {
+	Dst         netip.Addr
+	Clients     int64 // distinct sources among the clients asked about
+	Conns       int64
+	First, Last time.Time
+}
+
+// HostDay is the bytes one source sent on one UTC day.
+type HostDay struct {
+	Sensor   string
+	Src      netip.Addr
+	Day      time.Time
+	SrcBytes int64 // sum of orig_bytes
+}
