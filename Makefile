@@ -6,7 +6,7 @@ FUZZTIME ?= 2m
 GOLANGCI_VERSION ?= v2.15.0
 GOBIN    ?= $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build test test-short race lint vet fuzz bench bench-ingest bench-scenario tools clean
+.PHONY: all build test test-short race lint vet fuzz bench bench-ingest bench-scenario bench-retrohunt tools clean
 
 all: build test
 
@@ -39,6 +39,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzJSON$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/zeek
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/config
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendEscaped$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/scenario
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePattern$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/intel
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/intel
+	$(GO) test -run '^$$' -fuzz '^FuzzMISPFeed$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/intel
+	$(GO) test -run '^$$' -fuzz '^FuzzTAXII$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/intel
 
 ## bench: Go benchmarks of the hot paths, then the side-by-side scripts.
 bench:
@@ -48,6 +52,10 @@ bench:
 ## bench-ingest: only the ingest comparison (large generated input).
 bench-ingest:
 	bench/ingest.sh
+
+## bench-retrohunt: 10,000 indicators against the bench-scenario store (~6 min; REUSE=1 keeps the store).
+bench-retrohunt:
+	bench/retrohunt.sh
 
 ## bench-scenario: generation, ingest and hunt of 30 days x 1 M conn/day (~8 min, ~8 GB of disk).
 bench-scenario:

@@ -55,6 +55,8 @@ func commands() []command {
 		huntCommand(),
 		scenarioCommand(),
 		demoCommand(),
+		intelCommand(),
+		exportCommand(),
 		versionCommand(),
 	}
 }
@@ -199,6 +201,30 @@ func (co *common) loadConfig() (*config.Config, error) {
 		cfg.Sensor = co.sensor
 	}
 	return cfg, cfg.Validate()
+}
+
+// open loads the configuration and opens its store.
+func (co *common) open(ctx context.Context, readOnly bool) (*config.Config, store.Store, error) {
+	cfg, err := co.loadConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openStore(ctx, cfg, readOnly)
+	return cfg, st, err
+}
+
+// subcommand handles what a command with subcommands gets before its
+// subcommand's name: its help, or a usage error saying what it wants.
+// It returns the subcommand's name, "" when there is nothing more to do.
+func subcommand(a *App, c command, args []string, want string) (string, error) {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		return args[0], nil
+	}
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+		c.usageTo(a)
+		return "", nil
+	}
+	return "", usagef("%s needs %s", c.name, want)
 }
 
 // openStore opens the configured backend.

@@ -126,7 +126,7 @@ func (a *App) demo(ctx context.Context, cfg scenario.Config, dir string, kept bo
 	if err != nil {
 		return err
 	}
-	sum, err := a.ingest(ctx, st, dcfg, zeekDays(data, truth), false)
+	sum, err := a.ingest(ctx, st, dcfg, zeekDays(data, truth), ingestMode{})
 	if err != nil {
 		_ = st.Close()
 		return err

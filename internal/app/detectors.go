@@ -15,6 +15,7 @@ import (
 	"github.com/dwell-nsm/dwell/internal/detect/dnstunnel"
 	"github.com/dwell-nsm/dwell/internal/detect/exfil"
 	"github.com/dwell-nsm/dwell/internal/detect/httpanom"
+	"github.com/dwell-nsm/dwell/internal/detect/iocmatch"
 	"github.com/dwell-nsm/dwell/internal/detect/lateral"
 	"github.com/dwell-nsm/dwell/internal/detect/longconn"
 	"github.com/dwell-nsm/dwell/internal/detect/rare"
@@ -37,6 +38,7 @@ func detectorRegistry() map[string]detectorFactory {
 		"tlsanom":   func(env *detect.Env) detect.Detector { return tlsanom.New(env, tlsanom.Config{}) },
 		"httpanom":  func(env *detect.Env) detect.Detector { return httpanom.New(env, httpanom.Config{}) },
 		"lateral":   func(env *detect.Env) detect.Detector { return lateral.New(env, lateral.Config{}) },
+		"iocmatch":  func(env *detect.Env) detect.Detector { return iocmatch.New(env, iocmatch.Config{}) },
 	}
 }
 

@@ -103,7 +103,7 @@ func TestIngestDatasets(t *testing.T) {
 		t.Skip("shared datasets not found under " + datasets + " (set DWELL_DATASETS)")
 	}
 	db := filepath.Join(t.TempDir(), "dwell.db")
-	code, out, errOut := runDwell(t, append([]string{"ingest", "--db", db}, paths...)...)
+	code, out, errOut := runDwell(t, append([]string{"ingest", "--complete", "--db", db}, paths...)...)
 	if code != ExitOK {
 		t.Fatalf("ingest exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -158,7 +158,7 @@ func TestIngestDatasets(t *testing.T) {
 	}
 	t.Logf("%d files checked", checked)
 
-	code, out, _ = runDwell(t, append([]string{"ingest", "--db", db}, paths...)...)
+	code, out, _ = runDwell(t, append([]string{"ingest", "--complete", "--db", db}, paths...)...)
 	if code != ExitOK || !strings.Contains(out, ": 0 records stored") {
 		t.Errorf("re-ingest: exit %d\n%s", code, out)
 	}

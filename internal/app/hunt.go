@@ -43,6 +43,7 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 	format := fs.String("format", "table", "output `format`: table, json or csv")
 	only := fs.String("detectors", "", "comma-separated `list` of detectors to run (default all)")
 	limit := fs.Int("limit", 0, "print at most `N` findings (table only; 0: 50 on a terminal, all otherwise)")
+	complete := fs.Bool("complete", false, "PATHs are complete (as for ingest)")
 	paths, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -85,9 +86,14 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 	}
 	defer func() { _ = st.Close() }() // reads, or ingest already committed
 	if len(paths) > 0 {
-		sum, err := a.ingest(ctx, st, cfg, paths, *format != "table")
+		sum, err := a.ingest(ctx, st, cfg, paths, ingestMode{quiet: *format != "table", complete: *complete})
 		if err != nil {
 			return err
+		}
+		if sum.Rows > 0 {
+			if _, err := retrohuntAfterIngest(ctx, st); err != nil {
+				return err
+			}
 		}
 		if *format == "table" {
 			printIngestSummary(a.Stdout, sum, false)

@@ -40,6 +40,7 @@ func runIngest(ctx context.Context, a *App, args []string) error {
 	fs.StringVar(&co.sensor, "sensor", "", "`name` of the site the logs come from (default from config, else \"default\")")
 	verbose := fs.Bool("v", false, "list every file with its outcome")
 	quiet := fs.Bool("q", false, "print nothing but errors")
+	complete := fs.Bool("complete", false, "the inputs are complete (evidence copied from elsewhere): read an unterminated last line now\ninstead of waiting idle_after for its writer to end it")
 	paths, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -55,12 +56,19 @@ func runIngest(ctx context.Context, a *App, args []string) error {
 	if err != nil {
 		return err
 	}
-	sum, err := a.ingest(ctx, st, cfg, paths, *quiet)
+	sum, err := a.ingest(ctx, st, cfg, paths, ingestMode{quiet: *quiet, complete: *complete})
+	sightings := -1
+	if err == nil && sum != nil && sum.Rows > 0 {
+		sightings, err = retrohuntAfterIngest(ctx, st)
+	}
 	if cerr := st.Close(); err == nil {
 		err = cerr
 	}
 	if sum != nil && !*quiet {
 		printIngestSummary(a.Stdout, sum, *verbose)
+		if sightings >= 0 {
+			fmt.Fprintf(a.Stdout, "  intel matched against all history: %d sighting(s)\n", sightings)
+		}
 	}
 	if err != nil {
 		return err
@@ -77,8 +85,14 @@ type ingestResult struct {
 	rows map[event.Kind]int64
 }
 
+// ingestMode is how a command asks for an ingest.
+type ingestMode struct {
+	quiet    bool // no progress on the terminal
+	complete bool // every input is complete (ingest.Options.Complete)
+}
+
 // ingest reads paths into st with progress on the terminal.
-func (a *App) ingest(ctx context.Context, st store.Writer, cfg *config.Config, paths []string, quiet bool) (*ingestResult, error) {
+func (a *App) ingest(ctx context.Context, st store.Writer, cfg *config.Config, paths []string, mode ingestMode) (*ingestResult, error) {
 	cands, err := ingest.Discover(paths)
 	if err != nil {
 		return nil, err
@@ -89,12 +103,13 @@ func (a *App) ingest(ctx context.Context, st store.Writer, cfg *config.Config, p
 		Workers:   cfg.Ingest.Workers,
 		BatchRows: cfg.Ingest.BatchRows,
 		IdleAfter: time.Duration(cfg.Ingest.IdleAfter),
+		Complete:  mode.complete,
 		Formats:   zeek.Formats(),
 		Logger:    a.Logger,
 		Now:       a.Now,
 	})
 	var stop func()
-	if a.Interactive && !quiet {
+	if a.Interactive && !mode.quiet {
 		start := a.Now()
 		stop = a.progress(func() string { return ingestProgress(in.Stats(), a.Now().Sub(start)) })
 	}

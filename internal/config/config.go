@@ -73,7 +73,7 @@ type Allow struct {
 // Hunt tunes dwell hunt.
 type Hunt struct {
 	// Detectors to run; empty runs them all. Names: beacon, longconn,
-	// dnstunnel, exfil, rare, tlsanom, httpanom, lateral.
+	// dnstunnel, exfil, rare, tlsanom, httpanom, lateral, iocmatch.
 	Detectors []string `yaml:"detectors"`
 	// MinScore drops findings scored below it (0 keeps all a detector
 	// reports; detectors have their own floors).
@@ -116,7 +116,7 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 
 // DetectorNames returns the detectors dwell has, in the order hunts run them.
 func DetectorNames() []string {
-	return []string{"beacon", "longconn", "dnstunnel", "exfil", "rare", "tlsanom", "httpanom", "lateral"}
+	return []string{"beacon", "longconn", "dnstunnel", "exfil", "rare", "tlsanom", "httpanom", "lateral", "iocmatch"}
 }
 
 // parsePrefix reads an address or a CIDR prefix.

@@ -148,24 +148,10 @@ func NamesOf(ctx context.Context, r store.Reader, w store.Window, env *Env) (*Na
 			mark(seenUse, n.used, normName(name), src)
 		}
 		err = r.ServerNames(ctx, w, func(s *store.ServerName) error {
-			use(s.Src, HostOnly(s.Name))
+			use(s.Src, store.HostOnly(s.Name))
 			return nil
 		})
 		n.Users = len(users)
 		return n, err
 	})
-}
-
-// HostOnly strips a port from an HTTP Host header value ("a.example:8080",
-// "[2001:db8::1]:8080").
-func HostOnly(h string) string {
-	if strings.HasPrefix(h, "[") {
-		if i := strings.Index(h, "]"); i > 0 {
-			return h[:i+1]
-		}
-	}
-	if i := strings.LastIndexByte(h, ':'); i > 0 && strings.Count(h, ":") == 1 {
-		return h[:i]
-	}
-	return h
 }

@@ -31,9 +31,13 @@ type Options struct {
 	Workers   int           // files decoded in parallel; default GOMAXPROCS
 	BatchRows int           // records per batch (and per store transaction); default 122880
 	IdleAfter time.Duration // a plain file not modified for this long is complete; default 2m
-	Formats   []Format      // formats tried in order; required
-	Logger    *slog.Logger  // debug logging; default discards
-	Now       func() time.Time
+	// Complete declares every input complete whatever its age (evidence
+	// copied from elsewhere, whose modification time is the copy's): an
+	// unterminated last line is read now, not left for the writer to end.
+	Complete bool
+	Formats  []Format     // formats tried in order; required
+	Logger   *slog.Logger // debug logging; default discards
+	Now      func() time.Time
 }
 
 // Status is what happened to one input.
@@ -412,7 +416,7 @@ func (in *Ingester) file(ctx context.Context, c Candidate, batches chan<- *event
 		input.Before = before
 		res.Resumed, res.From = true, prev.Offset
 	}
-	input.Final = o.comp != CompressionNone || in.opt.Now().Sub(c.ModTime) >= in.opt.IdleAfter
+	input.Final = in.opt.Complete || o.comp != CompressionNone || in.opt.Now().Sub(c.ModTime) >= in.opt.IdleAfter
 
 	src, err := format.Open(r, input)
 	if err != nil {

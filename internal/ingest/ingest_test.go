@@ -175,6 +175,28 @@ func TestGrowingFile(t *testing.T) {
 	}
 }
 
+// TestComplete: a fresh file whose last line is unterminated (a truncated
+// copy) is read to its end when the inputs are declared complete.
+func TestComplete(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "conn.log")
+	all := header + rows(0, 10)
+	write(t, path, []byte(all[:len(all)-30]), false)
+	cands, err := ingest.Discover([]string{path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &ingesttest.Sink{}
+	in := ingest.New(sink, ingest.Options{Formats: zeek.Formats(), Sensor: "s", Complete: true})
+	sum, err := in.Run(context.Background(), cands)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The cut line lost its last fields: counted as bad, the nine before it kept.
+	if sum.Rows != 9 || sum.Files[0].Bad != 1 || len(sum.Files[0].Notes) != 0 {
+		t.Fatalf("rows %d, bad %d, notes %q", sum.Rows, sum.Files[0].Bad, sum.Files[0].Notes)
+	}
+}
+
 // TestRotation: current/conn.log, read while Zeek wrote it, later appears
 // gzip-compressed in a dated directory with more lines; only those are new.
 func TestRotation(t *testing.T) {

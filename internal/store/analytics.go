@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/netip"
 	"time"
+
+	"github.com/dwell-nsm/dwell/internal/event"
 )
 
 // Window limits an analytic query to records with Since <= ts < Until. A
@@ -43,6 +45,12 @@ type Analytics interface {
 	// LocalAddrs returns the distinct addresses inside local that appear at
 	// either end of a conn record, in address order.
 	LocalAddrs(ctx context.Context, w Window, local []netip.Prefix) ([]netip.Addr, error)
+	// MatchIndicators matches the stored indicators that are neither
+	// revoked nor of a type dwell cannot match against the values
+	// observed in w, and streams a sighting per indicator, sensor, log and
+	// observed value, ordered by those keys (docs/intel.md). A window is
+	// taken in whole UTC days (WindowDays): the summary is kept per day.
+	MatchIndicators(ctx context.Context, w Window, fn func(*event.Sighting) error) error
 	// Series returns, for each key of the given kind that f keeps, its
 	// record times in order and the matching sizes, in no defined order of
 	// keys (a backend may work through the keys in parts).

@@ -48,6 +48,12 @@ type Column[R any] struct {
 	Zeek string // Zeek's field name, "" for dwell's own provenance columns
 	Type Type
 	Doc  string
+	// NotNull stores an empty string as '' rather than NULL (key columns).
+	NotNull bool
+	// Raw asks the backend to store the column without compression: long
+	// strings that are read often (the intel summary's peers), where
+	// decompressing costs more than reading.
+	Raw bool
 
 	Time      func(*R) (time.Time, bool)
 	String    func(*R) string
@@ -67,7 +73,7 @@ func (c *Column[R]) IsNull(r *R) bool {
 		_, ok := c.Time(r)
 		return !ok
 	case TypeString:
-		return c.String(r) == ""
+		return !c.NotNull && c.String(r) == ""
 	case TypeAddr:
 		return !c.Addr(r).IsValid()
 	case TypePort:
@@ -89,9 +95,14 @@ func (c *Column[R]) IsNull(r *R) bool {
 
 // Table describes how records of type R are stored.
 type Table[R any] struct {
-	Kind    event.Kind
+	Kind event.Kind
+	// SQLName names a table that holds no record kind (the intel and
+	// summary tables); it overrides Kind's name.
+	SQLName string
 	Doc     string
 	Columns []Column[R]
+	// Key lists the primary key's columns, if the table has one.
+	Key []string
 	// Rows returns the batch's records of this table.
 	Rows func(*event.Batch) []R
 	// Source returns a record's provenance.
@@ -100,14 +111,19 @@ type Table[R any] struct {
 	Time func(*R) time.Time
 }
 
-// Name returns the table's SQL name, which is Zeek's log name.
-func (t *Table[R]) Name() string { return t.Kind.String() }
+// Name returns the table's SQL name: Zeek's log name for telemetry.
+func (t *Table[R]) Name() string {
+	if t.SQLName != "" {
+		return t.SQLName
+	}
+	return t.Kind.String()
+}
 
 // Info returns the table's description without its getters.
 func (t *Table[R]) Info() TableInfo {
-	ti := TableInfo{Name: t.Name(), Kind: t.Kind, Doc: t.Doc}
+	ti := TableInfo{Name: t.Name(), Kind: t.Kind, Doc: t.Doc, Key: t.Key}
 	for _, c := range t.Columns {
-		ti.Columns = append(ti.Columns, ColumnInfo{Name: c.Name, Zeek: c.Zeek, Type: c.Type, Doc: c.Doc})
+		ti.Columns = append(ti.Columns, ColumnInfo{Name: c.Name, Zeek: c.Zeek, Type: c.Type, Doc: c.Doc, Raw: c.Raw})
 	}
 	return ti
 }
@@ -118,6 +134,7 @@ type TableInfo struct {
 	Kind    event.Kind
 	Doc     string
 	Columns []ColumnInfo
+	Key     []string
 }
 
 // ColumnInfo describes a column for DDL and documentation.
@@ -126,6 +143,7 @@ type ColumnInfo struct {
 	Zeek string
 	Type Type
 	Doc  string
+	Raw  bool // store uncompressed (Column.Raw)
 }
 
 // Schema holds every table dwell stores. Obtain it with NewSchema; it is

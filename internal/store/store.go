@@ -45,11 +45,14 @@ type Reader interface {
 	Ledger(ctx context.Context) ([]event.Progress, error)
 	// Analytics are the aggregate queries detectors use.
 	Analytics
+	// IntelReader reads indicators, sightings and intel source state.
+	IntelReader
 }
 
 // Store is a backend: both contracts plus Close.
 type Store interface {
 	Writer
+	IntelWriter
 	Reader
 	// Backend names the backend ("duckdb", "clickhouse") for messages.
 	Backend() string

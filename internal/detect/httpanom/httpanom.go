@@ -98,7 +98,7 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 			if h.Host == "" && h.Method != "CONNECT" {
 				a.noHost += h.Count
 			}
-			if _, err := netip.ParseAddr(strings.Trim(detect.HostOnly(h.Host), "[]")); err == nil {
+			if _, err := netip.ParseAddr(strings.Trim(store.HostOnly(h.Host), "[]")); err == nil {
 				a.bareIP = true
 			}
 			a.agents[h.UserAgent] = true
@@ -166,7 +166,7 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		}
 		c["rarity"] = rarity
 		score := min(raw, 1) * (0.35 + 0.65*rarity)
-		f := detect.Finding{Detector: d.Name(), Sensor: k.sensor, Src: k.src, Dst: k.dst, Domain: detect.HostOnly(k.host), Score: score,
+		f := detect.Finding{Detector: d.Name(), Sensor: k.sensor, Src: k.src, Dst: k.dst, Domain: store.HostOnly(k.host), Score: score,
 			Severity: detect.SeverityOf(score), FirstSeen: a.first, LastSeen: a.last, Components: round(c), Attack: []string{"T1071.001"}}
 		if score < 0.25 || d.env.Allowed(&f) {
 			continue

@@ -193,7 +193,7 @@ func (s *source) finish(b *event.Batch, err error) error {
 		} else {
 			s.rep.Pending = int64(len(tail))
 			if errors.Is(err, io.EOF) {
-				s.note(fmt.Sprintf("last line unterminated (%d bytes) and the file was written to recently: left for the next run", len(tail)))
+				s.note(fmt.Sprintf("last line unterminated (%d bytes) and the file was written to recently: left for the next run (--complete reads it now)", len(tail)))
 			}
 		}
 	}

@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/dwell-nsm/dwell/internal/event"
+	"github.com/dwell-nsm/dwell/internal/store"
 	"github.com/dwell-nsm/dwell/internal/store/duckdb"
 )
 
@@ -44,4 +47,63 @@ func BenchmarkWriteConn(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// The retro-hunt side by side with its peer, on a store bench/retrohunt.sh
+// built (DWELL_BENCH_DB) and the addresses among its indicators
+// (DWELL_BENCH_IPS, one per line): MatchIndicators over all history, and
+// one scan of conn for those addresses.
+
+func benchStore(b *testing.B) *duckdb.Store {
+	b.Helper()
+	path := os.Getenv("DWELL_BENCH_DB")
+	if path == "" {
+		b.Skip("DWELL_BENCH_DB names no store (bench/retrohunt.sh sets it)")
+	}
+	s, err := duckdb.Open(context.Background(), path, duckdb.Options{ReadOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func BenchmarkRetrohuntDB(b *testing.B) {
+	s := benchStore(b)
+	n := 0
+	for b.Loop() {
+		n = 0
+		if err := s.MatchIndicators(context.Background(), store.Window{}, func(*event.Sighting) error { n++; return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n), "sightings")
+}
+
+func BenchmarkConnScanDB(b *testing.B) {
+	s := benchStore(b)
+	ips, err := os.ReadFile(os.Getenv("DWELL_BENCH_IPS"))
+	if err != nil {
+		b.Skip("DWELL_BENCH_IPS names no address list")
+	}
+	list := strings.Join(strings.Fields(string(ips)), ",")
+	q := `WITH l AS (SELECT unnest(string_split('` + list + `', ',')) AS ip)
+		SELECT ip, count(*) AS n, min(ts), max(ts) FROM (
+			SELECT id_orig_h AS ip, ts FROM conn WHERE id_orig_h IN (SELECT ip FROM l)
+			UNION ALL SELECT id_resp_h, ts FROM conn WHERE id_resp_h IN (SELECT ip FROM l)) GROUP BY ip ORDER BY ip`
+	n := 0
+	for b.Loop() {
+		rows, err := s.Query(context.Background(), q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = 0
+		for rows.Next() {
+			n++
+		}
+		if err := rows.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n), "addresses-seen")
 }

@@ -48,13 +48,22 @@ type Store struct {
 	path   string
 	db     *sql.DB
 	schema *store.Schema
+	intel  *store.IntelSchema
 	ro     bool
 
 	// The writer's connection, its table functions and their pending rows;
 	// Write is called from one goroutine at a time, mu makes sure of it.
-	mu    sync.Mutex
-	wconn *sql.Conn
-	scans *scans
+	mu     sync.Mutex
+	wconn  *sql.Conn
+	scans  *scans
+	iscans *intelScans
+	// The summary's last batch number, the last one compacted into
+	// obs_value, and the daily rows written since (intel.go).
+	seq, merged int64
+	unmerged    int
+	// matchUncompacted makes MatchIndicators read the daily rows not
+	// compacted yet instead of compacting them, as a reader does (tests).
+	matchUncompacted bool
 }
 
 var (
@@ -96,7 +105,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, openError(path, err)
 	}
-	s := &Store{path: path, db: sql.OpenDB(connector), schema: store.NewSchema(), ro: opt.ReadOnly}
+	s := &Store{path: path, db: sql.OpenDB(connector), schema: store.NewSchema(), intel: store.NewIntelSchema(), ro: opt.ReadOnly}
 	if err := s.db.PingContext(ctx); err != nil {
 		_ = s.db.Close()
 		return nil, openError(path, err)
@@ -109,6 +118,10 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		if err := s.prepareWriter(ctx); err != nil {
 			_ = s.db.Close()
 			return nil, err
+		}
+		if err := s.runBackfill(ctx); err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("store %s: building the intel summary of stored records: %w", path, err)
 		}
 	}
 	return s, nil
@@ -133,6 +146,11 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) Close() error {
 	var errs []error
 	if s.wconn != nil {
+		s.mu.Lock()
+		if err := s.compact(context.Background()); err != nil {
+			errs = append(errs, err)
+		}
+		s.mu.Unlock()
 		if _, err := s.wconn.ExecContext(context.Background(), "CHECKPOINT"); err != nil {
 			errs = append(errs, fmt.Errorf("checkpointing: %w", err))
 		}

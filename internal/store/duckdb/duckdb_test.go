@@ -2,11 +2,16 @@ package duckdb_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	_ "github.com/duckdb/duckdb-go/v2" // the driver, to edit a store behind its back
 
 	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/store"
@@ -134,5 +139,112 @@ func TestKillResumeKeepsEveryRowOnce(t *testing.T) {
 	l, err := s.Ledger(ctx)
 	if err != nil || len(l) != 1 || l[0].Offset != 3 {
 		t.Errorf("ledger = %+v, %v", l, err)
+	}
+}
+
+// TestSummaryBackfill: a store whose records predate the intel summary
+// (as after the migration to schema 2) gets it built when opened for
+// writing, with the same matches as if it had been kept all along.
+func TestSummaryBackfill(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "dwell.db")
+	s, err := duckdb.Open(ctx, path, duckdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range storetest.IntelData() {
+		if err := s.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.PutIndicators(ctx, storetest.IntelIndicators()); err != nil {
+		t.Fatal(err)
+	}
+	match := func(s *duckdb.Store) []string {
+		var out []string
+		if err := s.MatchIndicators(ctx, store.Window{}, func(x *event.Sighting) error {
+			out = append(out, fmt.Sprintf("%s|%s|%s|%s|%d|%d|%v|%v|%v", x.Key, x.Sensor, x.Log, x.Observed, x.Count, x.Days, x.First, x.Last, x.Peers))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	want := match(s)
+	if len(want) == 0 {
+		t.Fatal("no sightings")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Forget the summary, as a store from before it.
+	db, err := sql.Open("duckdb", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"DELETE FROM obs_value", "DELETE FROM obs_daily", "INSERT INTO dwell_meta VALUES ('summary_backfill', 'pending')"} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = duckdb.Open(ctx, path, duckdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	if got := match(s); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("after the backfill:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestSummaryCompaction: compacting the summary at any point between
+// batches changes no sighting, over all history or a window, when the
+// batches after it are read from obs_daily as a read-only store does.
+func TestSummaryCompaction(t *testing.T) {
+	ctx := context.Background()
+	batches := storetest.IntelData()
+	windows := []store.Window{{}, {Since: time.Date(2024, 4, 20, 0, 0, 0, 0, time.UTC)}}
+	run := func(compactAfter int) []string {
+		s, err := duckdb.Open(ctx, ":memory:", duckdb.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = s.Close() }()
+		s.MatchUncompacted()
+		if _, _, err := s.PutIndicators(ctx, storetest.IntelIndicators()); err != nil {
+			t.Fatal(err)
+		}
+		for i, b := range batches {
+			if err := s.Write(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+			if i == compactAfter {
+				if err := s.CompactNow(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		var out []string
+		for _, w := range windows {
+			if err := s.MatchIndicators(ctx, w, func(x *event.Sighting) error {
+				out = append(out, fmt.Sprintf("%v|%s|%s|%s|%s|%d|%d|%v|%v|%v", w.Since, x.Key, x.Sensor, x.Log, x.Observed, x.Count, x.Days, x.First, x.Last, x.Peers))
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return out
+	}
+	want := run(-1)
+	if len(want) == 0 {
+		t.Fatal("no sightings")
+	}
+	for i := range batches {
+		if got := run(i); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("compacted after batch %d:\n%s\nwant:\n%s", i, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
 	}
 }

@@ -12,7 +12,7 @@ import (
 
 // schemaVersion is the version of the on-disk layout this code writes.
 // Raise it with a new entry in migrations whenever the layout changes.
-const schemaVersion = 1
+const schemaVersion = 2
 
 // sqlType maps a store column type to DuckDB's.
 func sqlType(t store.Type) string {
@@ -49,6 +49,19 @@ func createTable(t store.TableInfo) string {
 			b.WriteString(", ")
 		}
 		fmt.Fprintf(&b, "%s %s", quote(c.Name), sqlType(c.Type))
+		if c.Raw {
+			b.WriteString(" USING COMPRESSION uncompressed")
+		}
+	}
+	if len(t.Key) > 0 {
+		b.WriteString(", PRIMARY KEY (")
+		for i, k := range t.Key {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(quote(k))
+		}
+		b.WriteString(")")
 	}
 	b.WriteString(")")
 	return b.String()
@@ -85,6 +98,20 @@ func (s *Store) migrations() []func(context.Context, *sql.Tx) error {
 				}
 			}
 			return nil
+		},
+		// 2: threat intelligence and the value summary. Data ingested
+		// before has no summary: it is built from the stored records.
+		func(ctx context.Context, tx *sql.Tx) error {
+			stmts := []string{sightingDDL}
+			for _, t := range s.intel.Tables() {
+				stmts = append(stmts, createTable(t))
+			}
+			for _, q := range stmts {
+				if _, err := tx.ExecContext(ctx, q); err != nil {
+					return fmt.Errorf("%s: %w", q, err)
+				}
+			}
+			return s.backfillSummary(ctx, tx)
 		},
 	}
 }

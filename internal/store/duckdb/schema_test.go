@@ -22,6 +22,10 @@ func TestSchemaFrozen(t *testing.T) {
 	for _, tbl := range store.NewSchema().Tables() {
 		fmt.Fprintf(&b, "%s;\n", createTable(tbl))
 	}
+	fmt.Fprintf(&b, "%s;\n", sightingDDL)
+	for _, tbl := range store.NewIntelSchema().Tables() {
+		fmt.Fprintf(&b, "%s;\n", createTable(tbl))
+	}
 	golden(t, filepath.Join("testdata", "schema.sql"), b.String())
 }
 
@@ -38,7 +42,7 @@ func TestSchemaDoc(t *testing.T) {
 		t.Fatalf("%s lacks the markers %q and %q", path, begin, end)
 	}
 	var b strings.Builder
-	for _, tbl := range store.NewSchema().Tables() {
+	for _, tbl := range append(store.NewSchema().Tables(), store.NewIntelSchema().Tables()...) {
 		fmt.Fprintf(&b, "\n### `%s`\n\n%s\n\n| column | Zeek field | type | DuckDB | meaning |\n|---|---|---|---|---|\n", tbl.Name, tbl.Doc)
 		for _, c := range tbl.Columns {
 			zeek := "—"

@@ -144,7 +144,7 @@ func (sc *scan[R]) fillColumn(c duckdb.DataChunk, ci int, rows []R, ls *localSca
 		}
 	case store.TypeString:
 		for i := 0; i < len(rows) && err == nil; i++ {
-			if v := col.String(&rows[i]); v != "" {
+			if v := col.String(&rows[i]); v != "" || col.NotNull {
 				err = duckdb.SetChunkValue(c, ci, i, v)
 			} else {
 				err = c.SetValue(ci, i, nil)
@@ -252,6 +252,10 @@ func (s *Store) prepareWriter(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	is, err := newIntelScans(s.intel)
+	if err != nil {
+		return err
+	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("opening the writer connection: %w", err)
@@ -264,14 +268,15 @@ func (s *Store) prepareWriter(ctx context.Context) error {
 		{sc.dns.fn, sc.dns.function()}, {sc.http.fn, sc.http.function()},
 		{sc.tls.fn, sc.tls.function()}, {sc.x509.fn, sc.x509.function()},
 		{sc.files.fn, sc.files.function()},
+		{is.daily.fn, is.daily.function()}, {is.indicators.fn, is.indicators.function()},
 	} {
 		if err := duckdb.RegisterTableUDF(conn, r.name, r.fn); err != nil {
 			_ = conn.Close()
 			return fmt.Errorf("registering %s: %w", r.name, err)
 		}
 	}
-	s.wconn, s.scans = conn, &sc
-	return nil
+	s.wconn, s.scans, s.iscans = conn, &sc, is
+	return s.loadSummaryState(ctx)
 }
 
 // isSrcColumn reports the provenance columns that are usually the same
@@ -282,15 +287,23 @@ func isSrcColumn(name string) bool { return name == "sensor" || name == "source_
 // row, and the sensor and file when all rows share them (the usual case),
 // become constants of the statement: no value is copied for them.
 func insert[R any](ctx context.Context, tx *sql.Tx, sc *scan[R], rows []R) error {
+	return insertWith(ctx, tx, sc, rows, "INSERT INTO", "")
+}
+
+// insertWith is insert with another verb ("INSERT OR REPLACE INTO") or a
+// clause after the SELECT ("ON CONFLICT ... DO UPDATE ...").
+func insertWith[R any](ctx context.Context, tx *sql.Tx, sc *scan[R], rows []R, verb, clause string) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	first := sc.table.Source(&rows[0])
-	constSrc := true
-	for i := range rows {
+	var first *event.Source
+	constSrc := sc.table.Source != nil
+	if constSrc {
+		first = sc.table.Source(&rows[0])
+	}
+	for i := 0; constSrc && i < len(rows); i++ {
 		if s := sc.table.Source(&rows[i]); s.Sensor != first.Sensor || s.File != first.File {
 			constSrc = false
-			break
 		}
 	}
 	sc.skip = sc.skip[:0]
@@ -319,7 +332,7 @@ func insert[R any](ctx context.Context, tx *sql.Tx, sc *scan[R], rows []R) error
 	}
 	sc.rows = rows
 	defer func() { sc.rows = nil }()
-	res, err := tx.ExecContext(ctx, fmt.Sprintf("INSERT INTO %s SELECT %s FROM %s()", quote(sc.table.Name()), sel.String(), sc.fn), args...)
+	res, err := tx.ExecContext(ctx, fmt.Sprintf("%s %s SELECT %s FROM %s() %s", verb, quote(sc.table.Name()), sel.String(), sc.fn, clause), args...)
 	if err != nil {
 		sc.errMu.Lock()
 		if sc.err != nil {
@@ -328,7 +341,7 @@ func insert[R any](ctx context.Context, tx *sql.Tx, sc *scan[R], rows []R) error
 		sc.errMu.Unlock()
 		return fmt.Errorf("inserting into %s: %w", sc.table.Name(), err)
 	}
-	if n, err := res.RowsAffected(); err == nil && n != int64(len(rows)) {
+	if n, err := res.RowsAffected(); err == nil && clause == "" && n != int64(len(rows)) {
 		return fmt.Errorf("BUG: inserted %d of %d rows into %s", n, len(rows), sc.table.Name())
 	}
 	return nil
@@ -364,6 +377,11 @@ func (s *Store) Write(ctx context.Context, b *event.Batch) error {
 		return fmt.Errorf("beginning a transaction: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }() // no-op after Commit
+	// The intel summary is computed while the records are written: both
+	// only read b, and a sensor's ingest has a core to spare for it.
+	summary := make(chan []store.DailyRow, 1)
+	go func() { summary <- store.Summarize(b) }()
+	daily := func() []store.DailyRow { return <-summary }
 	sc := s.scans
 	for _, err := range []error{
 		insert(ctx, tx, sc.conn, b.Conns),
@@ -375,14 +393,21 @@ func (s *Store) Write(ctx context.Context, b *event.Batch) error {
 		insert(ctx, tx, sc.files, b.Files),
 	} {
 		if err != nil {
+			daily() // wait for it: b is the caller's again after return
 			return err
 		}
+	}
+	if err := s.summarize(ctx, tx, daily()); err != nil {
+		return err
 	}
 	if err := saveProgress(ctx, tx, b.Progress); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("committing: %w", err)
+	}
+	if s.unmerged >= compactEvery {
+		return s.compact(ctx)
 	}
 	return nil
 }

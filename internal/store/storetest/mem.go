@@ -19,6 +19,7 @@ type Mem struct {
 	mu       sync.RWMutex
 	b        event.Batch
 	progress map[event.InputID]event.Progress
+	intel    intelState
 }
 
 var _ store.Store = (*Mem)(nil)

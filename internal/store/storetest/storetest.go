@@ -32,6 +32,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("ReadOnlySQL", func(t *testing.T) { testReadOnly(t, open(t)) })
 	t.Run("ManyRows", func(t *testing.T) { testManyRows(t, open(t)) })
 	t.Run("Analytics", func(t *testing.T) { testAnalytics(t, open(t)) })
+	t.Run("Intel", func(t *testing.T) { testIntel(t, open(t)) })
 }
 
 func closeStore(t *testing.T, s store.Store) {

@@ -1,0 +1,151 @@
+package app
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/dwell-nsm/dwell/internal/detect"
+	"github.com/dwell-nsm/dwell/internal/event"
+)
+
+// listed returns the indicators of a store as dwell intel list --format
+// json gives them, keyed by type, value and port (sources differ between
+// stores by design: the importer names them).
+func listed(t *testing.T, db string) map[string]event.Indicator {
+	t.Helper()
+	code, out, errOut := runDwell(t, "intel", "list", "--db", db, "--format", "json")
+	if code != ExitOK {
+		t.Fatalf("intel list: exit %d: %s", code, errOut)
+	}
+	var doc struct {
+		Indicators []event.Indicator `json:"indicators"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]event.Indicator{}
+	for _, i := range doc.Indicators {
+		i.Source, i.Ref, i.Group = "", "", ""
+		m[i.Key()] = i
+	}
+	return m
+}
+
+// TestIntelEndToEnd: intel imported after the telemetry is retro-hunted
+// over it, the sightings are findings of dwell hunt, a re-import updates
+// rather than duplicates, and the STIX and MISP exports import into a
+// fresh store as the same indicators.
+func TestIntelEndToEnd(t *testing.T) {
+	dir := filepath.Join(datasets, "rita-missing-host-beacon")
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("dataset not available: %v", err)
+	}
+	tmp := t.TempDir()
+	db := filepath.Join(tmp, "a.db")
+	if code, _, errOut := runDwell(t, "ingest", "--complete", "-q", "--db", db, dir); code != ExitOK {
+		t.Fatalf("ingest: %s", errOut)
+	}
+	feed := filepath.Join(tmp, "iocs.csv")
+	csv := "value,type,comment,tlp,confidence\n64.225.56.201,ip-dst,beacon C2,amber,90\n" +
+		"repos-droplet.digitalocean.com,domain,asked by the beacon host,green,\n192.0.2.99,ip-dst,never seen,clear,\n"
+	if err := os.WriteFile(feed, []byte(csv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second import updates
+		code, out, errOut := runDwell(t, "intel", "import", "--db", db, "--source", "cert", feed)
+		if code != ExitOK || !strings.Contains(out, "sighting(s)") {
+			t.Fatalf("intel import: exit %d\n%s\n%s", code, out, errOut)
+		}
+	}
+	if got := listed(t, db); len(got) != 3 {
+		t.Fatalf("%d indicators after two imports of the same feed, want 3", len(got))
+	}
+
+	code, out, errOut := runDwell(t, "intel", "retrohunt", "--db", db, "--format", "json")
+	if code != ExitOK {
+		t.Fatalf("retrohunt: %s", errOut)
+	}
+	var rh struct {
+		Sightings []struct {
+			Sighting event.Sighting `json:"sighting"`
+		} `json:"sightings"`
+	}
+	if err := json.Unmarshal([]byte(out), &rh); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var conn *event.Sighting
+	logs := map[string]bool{}
+	for i, s := range rh.Sightings {
+		logs[s.Sighting.Log] = true
+		if strings.Contains(s.Sighting.Key, "192.0.2.99") {
+			t.Errorf("sighting of an address never seen: %+v", s)
+		}
+		if s.Sighting.Log == "conn" && s.Sighting.Observed == "64.225.56.201" {
+			conn = &rh.Sightings[i].Sighting
+		}
+	}
+	// SELECT count(*) FROM conn WHERE '64.225.56.201' IN (id_orig_h, id_resp_h): 105,753 on 4 days.
+	if conn == nil || conn.Count != 105753 || conn.Days != 4 || conn.First.Year() != 2024 {
+		t.Fatalf("conn sighting of the C2: %+v", conn)
+	}
+	if !logs["dns"] || !logs["http"] {
+		t.Errorf("sightings only in %v (want the domain in dns, the address as an HTTP Host)", logs)
+	}
+
+	code, out, errOut = runDwell(t, "hunt", "--db", db, "--format", "json", "--detectors", "iocmatch")
+	if code != ExitOK {
+		t.Fatalf("hunt: %s", errOut)
+	}
+	var hunt struct {
+		Findings []detect.Finding `json:"findings"`
+	}
+	if err := json.Unmarshal([]byte(out), &hunt); err != nil {
+		t.Fatal(err)
+	}
+	if len(hunt.Findings) == 0 || !slices.ContainsFunc(hunt.Findings, func(f detect.Finding) bool { return f.Dst.String() == "64.225.56.201" }) {
+		t.Errorf("no iocmatch finding for the C2 address: %+v", hunt.Findings)
+	}
+
+	want := listed(t, db)
+	for _, format := range []string{"stix", "misp"} {
+		out := filepath.Join(tmp, "export."+format+".json")
+		code, msg, errOut := runDwell(t, "export", format, "--db", db, "--out", out, "--producer", "CERT.test")
+		if code != ExitOK {
+			t.Fatalf("export %s: exit %d: %s", format, code, errOut)
+		}
+		if !strings.Contains(msg, "3 indicator(s) and") {
+			t.Errorf("export %s said %q", format, msg)
+		}
+		db2 := filepath.Join(tmp, format+".db")
+		if code, msg, errOut := runDwell(t, "intel", "import", "--db", db2, out); code != ExitOK {
+			t.Fatalf("import of the %s export: exit %d\n%s\n%s", format, code, msg, errOut)
+		}
+		got := listed(t, db2)
+		for k, w := range want {
+			g, ok := got[k]
+			if !ok {
+				t.Errorf("%s: %q not re-imported", format, k)
+				continue
+			}
+			if g.TLP != w.TLP || g.Name != w.Name || g.Confidence != w.Confidence || g.Actionable != w.Actionable {
+				t.Errorf("%s: %q changed:\n was %+v\n now %+v", format, k, w, g)
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("%s: %d indicators re-imported, want %d", format, len(got), len(want))
+		}
+	}
+
+	// --tlp leaves out what is marked above it.
+	code, msg, _ := runDwell(t, "export", "stix", "--db", db, "--out", "-", "--tlp", "green")
+	if code != ExitOK || strings.Contains(msg, "64.225.56.201") || !strings.Contains(msg, "repos-droplet.digitalocean.com") {
+		t.Errorf("TLP:GREEN export: exit %d, holds the amber address or lacks the green domain", code)
+	}
+	if code, _, errOut := runDwell(t, "export", "stix", "--db", db, "--out", "-", "--tlp", "purple"); code != ExitUsage || !strings.Contains(errOut, "not a TLP level") {
+		t.Errorf("bad --tlp: exit %d: %s", code, errOut)
+	}
+}
