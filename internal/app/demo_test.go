@@ -2,13 +2,17 @@ package app
 
 import (
 	"encoding/json"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/dwell-nsm/dwell/internal/correlate"
 	"github.com/dwell-nsm/dwell/internal/detect"
 	"github.com/dwell-nsm/dwell/internal/scenario"
 )
@@ -46,6 +50,7 @@ func TestDemo(t *testing.T) {
 	if code != ExitOK || !strings.Contains(out, strings.TrimSpace(withCommasPlain(truth.Counts["conn"]))) {
 		t.Errorf("query on the kept store: exit %d, %s (want %d conns)", code, out, truth.Counts["conn"])
 	}
+	checkIncidents(t, filepath.Join(dir, "dwell.db"), truth)
 	// The directory now holds a store: a second demo there is refused.
 	if code, _, errOut := runDwell(t, "demo", "--keep", dir); code != ExitFail || !strings.Contains(errOut, "not empty") {
 		t.Errorf("demo into a used directory: exit %d, %s", code, errOut)
@@ -166,5 +171,71 @@ func TestScenarioCommand(t *testing.T) {
 	matches, _ := filepath.Glob(filepath.Join(dir, "2025-03-03", "conn.00:00:00-01:00:00.log.gz"))
 	if len(matches) != 1 {
 		t.Errorf("no rotated conn log for the first hour")
+	}
+}
+
+// checkIncidents hunts the demo's store twice and checks the incidents
+// against the truth (issue #6): the campaign is one espionage incident
+// with all its hosts, ranked first, dated within a day of its first event,
+// with the bytes sent to each destination within 5 %; the commodity
+// malware ranks below it; the ids do not change from one hunt to the next.
+func checkIncidents(t *testing.T, db string, truth *scenario.Truth) {
+	t.Helper()
+	hunt := func() []correlate.Incident {
+		code, out, errOut := runDwell(t, "hunt", "--db", db, "--format", "json")
+		if code != ExitOK {
+			t.Fatalf("hunt: exit %d: %s", code, errOut)
+		}
+		var doc struct {
+			Incidents []correlate.Incident `json:"incidents"`
+		}
+		if err := json.Unmarshal([]byte(out), &doc); err != nil {
+			t.Fatal(err)
+		}
+		return doc.Incidents
+	}
+	incs := hunt()
+	if len(incs) == 0 {
+		t.Fatal("no incidents")
+	}
+	c := incs[0]
+	var hosts []string
+	for _, h := range c.Hosts {
+		hosts = append(hosts, h.String())
+	}
+	want := slices.Clone(truth.Campaign.Hosts)
+	slices.Sort(want)
+	slices.Sort(hosts)
+	if c.Class != correlate.ClassEspionage || !slices.Equal(hosts, want) {
+		t.Errorf("first incident: %s on %v, want espionage on %v", c.Class, hosts, want)
+	}
+	if d := c.DwellStart.Sub(truth.Campaign.FirstEvent); d < -24*time.Hour || d > 24*time.Hour {
+		t.Errorf("dwell start %v, truth %v", c.DwellStart, truth.Campaign.FirstEvent)
+	}
+	for _, x := range truth.Campaign.Exfiltration {
+		var got uint64
+		for _, b := range c.BytesOut {
+			if b.Dst.String() == x.Dst {
+				got += b.Bytes
+			}
+		}
+		if diff := math.Abs(float64(got)-float64(x.Bytes)) / float64(x.Bytes); diff > 0.05 {
+			t.Errorf("bytes to %s: %d, truth %d", x.Dst, got, x.Bytes)
+		}
+	}
+	for _, inc := range incs[1:] {
+		if inc.Class == correlate.ClassEspionage && inc.Score >= c.Score {
+			t.Errorf("another espionage incident ranks with the campaign: %s", inc.Summary)
+		}
+	}
+	commodity := slices.IndexFunc(incs, func(i correlate.Incident) bool { return i.Class == correlate.ClassCommodity })
+	if commodity <= 0 {
+		t.Errorf("the commodity malware is not an incident below the campaign: %d", commodity)
+	}
+	again := hunt()
+	for i := range incs {
+		if i >= len(again) || again[i].ID != incs[i].ID {
+			t.Fatalf("incident ids changed between two hunts of the same data")
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dwell-nsm/dwell/internal/correlate"
 	"github.com/dwell-nsm/dwell/internal/detect"
 	"github.com/dwell-nsm/dwell/internal/store"
 )
@@ -17,16 +18,17 @@ import (
 func huntCommand() command {
 	return command{
 		name:    "hunt",
-		summary: "run every detector over all history (ingesting PATHs first) and print findings ranked by score",
-		usage:   "hunt [--db FILE] [PATH...] [--since T] [--until T] [--min-score X] [--format table|json|csv]",
+		summary: "run every detector over all history (ingesting PATHs first) and print the incidents the findings make",
+		usage:   "hunt [--db FILE] [PATH...] [--since T] [--until T] [--min-score X] [--findings] [--format table|json|csv]",
 		example: `  dwell hunt                                  # everything in ./dwell.db
   dwell hunt /nsm/zeek/logs                   # ingest, then hunt
   dwell hunt --since 2024-01-01 --min-score 0.7
   dwell hunt --since 30d --format json > findings.json
-  dwell hunt --detectors beacon,exfil
+  dwell hunt --detectors beacon,exfil --findings
 
 Times are RFC 3339 (2024-04-19T08:00:00Z), dates (2024-04-19, UTC) or ages
-before now (90d, 12h). The JSON output is documented in docs/findings.md.
+before now (90d, 12h). Incidents are explained in docs/incidents.md; the
+JSON output (incidents and findings) in docs/findings.md.
 `,
 		run: runHunt,
 	}
@@ -44,6 +46,7 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 	only := fs.String("detectors", "", "comma-separated `list` of detectors to run (default all)")
 	limit := fs.Int("limit", 0, "print at most `N` findings (table only; 0: 50 on a terminal, all otherwise)")
 	complete := fs.Bool("complete", false, "PATHs are complete (as for ingest)")
+	listFindings := fs.Bool("findings", false, "print the findings rather than the incidents (table)")
 	paths, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -120,9 +123,10 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 			findings = append(findings, f)
 		}
 	}
+	incidents := correlate.Correlate(findings, correlate.Options{IsLocal: env.IsLocal})
 	switch *format {
 	case "json":
-		return writeFindingsJSON(a.Stdout, findings)
+		return writeHuntJSON(a.Stdout, incidents, findings)
 	case "csv":
 		return writeFindingsCSV(a.Stdout, findings)
 	}
@@ -130,7 +134,10 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 	if n == 0 && isTerminal(a.Stdout) {
 		n = 50
 	}
-	return writeFindingsTable(a.Stdout, findings, n)
+	if *listFindings {
+		return writeFindingsTable(a.Stdout, findings, n)
+	}
+	return writeIncidentsTable(a.Stdout, incidents, len(findings), n)
 }
 
 // parseWhen reads an RFC 3339 time, a date (UTC midnight) or an age
@@ -155,13 +162,63 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not a time (2024-04-19T08:00:00Z), a date (2024-04-19) or an age (90d, 12h)", s)
 }
 
-func writeFindingsJSON(w io.Writer, fs []detect.Finding) error {
+// writeHuntJSON writes the incidents, each with its findings, and every
+// finding (docs/findings.md).
+func writeHuntJSON(w io.Writer, incs []correlate.Incident, fs []detect.Finding) error {
 	if fs == nil {
 		fs = []detect.Finding{}
 	}
+	if incs == nil {
+		incs = []correlate.Incident{}
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(map[string]any{"findings": fs})
+	return enc.Encode(map[string]any{"incidents": incs, "findings": fs})
+}
+
+// writeIncidentsTable prints the incidents, most serious first, with their
+// scope and the first findings of their timeline.
+func writeIncidentsTable(w io.Writer, incs []correlate.Incident, findings, limit int) error {
+	if len(incs) == 0 {
+		_, err := fmt.Fprintf(w, "no incidents; %d finding(s) below the incident threshold (dwell hunt --findings lists them)\n", findings)
+		return err
+	}
+	shown := incs
+	if limit > 0 && len(incs) > limit {
+		shown = incs[:limit]
+	}
+	for i, inc := range shown {
+		fmt.Fprintf(w, "%2d. %s  %.2f %-8s %-15s %s\n    %s\n", i+1, inc.ID, inc.Score, inc.Severity, inc.Class,
+			inc.DwellStart.UTC().Format("2006-01-02 15:04")+" .. "+inc.LastSeen.UTC().Format("2006-01-02 15:04"), sanitize(inc.Summary, 300))
+		hosts := make([]string, len(inc.Hosts))
+		for j, h := range inc.Hosts {
+			hosts[j] = h.String()
+		}
+		fmt.Fprintf(w, "    hosts: %s\n", shortList(hosts, 12))
+		var infra []string
+		for _, x := range inc.Infrastructure {
+			infra = append(infra, sanitize(x.Value, 80))
+		}
+		fmt.Fprintf(w, "    infrastructure: %s\n", shortList(infra, 8))
+		for _, t := range inc.BytesOut {
+			fmt.Fprintf(w, "    sent out: %s -> %s  %d bytes\n", t.Src, t.Dst, t.Bytes)
+		}
+		if len(inc.Attack) > 0 {
+			fmt.Fprintf(w, "    ATT&CK: %s\n", strings.Join(inc.Attack, " "))
+		}
+		for j, f := range inc.Findings {
+			if j == 5 {
+				fmt.Fprintf(w, "    ... and %d more finding(s)\n", len(inc.Findings)-j)
+				break
+			}
+			fmt.Fprintf(w, "    %s %.2f %-9s %s\n", f.FirstSeen.UTC().Format("2006-01-02 15:04"), f.Score, f.Detector, sanitize(f.Summary, 200))
+		}
+	}
+	if len(shown) < len(incs) {
+		fmt.Fprintf(w, "(%d more incident(s); --limit 0 on a pipe, or --format json, shows all)\n", len(incs)-len(shown))
+	}
+	_, err := fmt.Fprintf(w, "%d incident(s) from %d finding(s); dwell hunt --findings lists every finding\n", len(incs), findings)
+	return err
 }
 
 func writeFindingsCSV(w io.Writer, fs []detect.Finding) error {

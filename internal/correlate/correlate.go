@@ -1,0 +1,550 @@
+// Package correlate turns a hunt's findings into incidents: what happened
+// to which internal hosts, through which outside infrastructure, since
+// when, and what left.
+//
+// Findings are joined through what they share. A strong finding (score at
+// least Options.Strong) ties its internal host to the outside addresses
+// and registered domains it names; a lateral-movement edge ties two
+// internal hosts; a weaker finding joins only through infrastructure a
+// strong finding already named (the rare-destination finding of a C2
+// address, a second host's beacon to it), or, from Options.Weak, when it
+// is about a host already in an incident and began after the host's first
+// strong evidence. Infrastructure that more than
+// Options.MaxShared hosts touch ties nothing: it is shared, not
+// targeted. Each connected group with a strong finding is an incident;
+// findings in none stay findings.
+//
+// An incident's class says what kind of activity it is (espionage, DDoS,
+// scanning, commodity malware, benign periodic traffic), its dwell start
+// is the first time of its earliest finding, its scope the hosts,
+// infrastructure and bytes sent out per destination and day, and its id
+// is derived from its earliest finding, so that hunting the same data
+// again, or more data after it, keeps it.
+package correlate
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/net/publicsuffix"
+
+	"github.com/dwell-nsm/dwell/internal/detect"
+)
+
+// Class is what kind of activity an incident is.
+type Class string
+
+// Incident classes.
+const (
+	// ClassEspionage: command and control with more than one stage of an
+	// intrusion (initial access, lateral movement, exfiltration), or slow
+	// jittered C2 alone.
+	ClassEspionage Class = "espionage"
+	// ClassDDoS: a flood against an internal service.
+	ClassDDoS Class = "ddos"
+	// ClassScanning: sweeps and probes, nothing answered in depth.
+	ClassScanning Class = "scanning"
+	// ClassCommodity: fast, regular check-ins, often from several hosts
+	// to the same infrastructure (adware, bots), without other stages.
+	ClassCommodity Class = "commodity"
+	// ClassBenign: periodic traffic that looks automated and nothing else.
+	ClassBenign Class = "benign-periodic"
+	// ClassSuspicious: a strong finding that fits none of the above
+	// (exfiltration alone, an intel match alone).
+	ClassSuspicious Class = "suspicious"
+)
+
+// Options tune correlation.
+type Options struct {
+	// IsLocal tells internal addresses (detect.Env.IsLocal).
+	IsLocal func(netip.Addr) bool
+	// Strong is the score from which a finding opens or extends an
+	// incident by itself (default 0.7).
+	Strong float64
+	// Weak is the score from which a finding about a host already in an
+	// incident joins it when it began after the host's first strong
+	// evidence (default 0.5).
+	Weak float64
+	// MaxShared is how many internal hosts may touch a piece of
+	// infrastructure for it to still tie them together (default 10).
+	MaxShared int
+}
+
+// Transfer is what one internal host sent to one destination.
+type Transfer struct {
+	Src    netip.Addr `json:"src"`
+	Dst    netip.Addr `json:"dst"`
+	Domain string     `json:"domain,omitempty"`
+	Bytes  uint64     `json:"bytes"`
+	PerDay []DayBytes `json:"per_day,omitempty"`
+	Attack []string   `json:"attack,omitempty"`
+}
+
+// DayBytes is a day's bytes.
+type DayBytes struct {
+	Day   string `json:"day"` // YYYY-MM-DD, UTC
+	Bytes uint64 `json:"bytes"`
+}
+
+// Infra is a piece of outside infrastructure an incident involves.
+type Infra struct {
+	Kind      string   `json:"kind"` // "ip" or "domain" (a registered domain)
+	Value     string   `json:"value"`
+	Hosts     int      `json:"hosts"` // internal hosts of the incident that touched it
+	Detectors []string `json:"detectors"`
+}
+
+// Incident is a group of findings about the same intrusion or activity.
+type Incident struct {
+	ID             string          `json:"id"`
+	Class          Class           `json:"class"`
+	Score          float64         `json:"score"`
+	Severity       detect.Severity `json:"severity"`
+	Summary        string          `json:"summary"`
+	Hosts          []netip.Addr    `json:"hosts"`
+	Accounts       []string        `json:"accounts"`
+	Infrastructure []Infra         `json:"infrastructure"`
+	DwellStart     time.Time       `json:"dwell_start"`
+	LastSeen       time.Time       `json:"last_seen"`
+	BytesOut       []Transfer      `json:"bytes_out"`
+	Attack         []string        `json:"attack"`
+	// Findings is the timeline: the incident's findings by first time.
+	Findings []detect.Finding `json:"findings"`
+}
+
+// entity keys of the union-find: "h:" internal hosts, "i:" infrastructure.
+type dsu map[string]string
+
+func (d dsu) find(x string) string {
+	if _, ok := d[x]; !ok {
+		d[x] = x
+	}
+	for d[x] != x {
+		d[x] = d[d[x]]
+		x = d[x]
+	}
+	return x
+}
+
+func (d dsu) union(a, b string) {
+	ra, rb := d.find(a), d.find(b)
+	if ra != rb {
+		if ra < rb { // deterministic roots
+			d[rb] = ra
+		} else {
+			d[ra] = rb
+		}
+	}
+}
+
+// node is a finding's place in the graph.
+type node struct {
+	host  string   // "h:" key of its internal host, "" when none
+	infra []string // "i:" keys of the outside infrastructure it names
+	peer  string   // the other internal host of a lateral edge
+}
+
+// Correlate groups findings into incidents, most serious first.
+func Correlate(findings []detect.Finding, opt Options) []Incident {
+	if opt.Strong <= 0 {
+		opt.Strong = 0.7
+	}
+	if opt.Weak <= 0 {
+		opt.Weak = 0.5
+	}
+	if opt.MaxShared <= 0 {
+		opt.MaxShared = 10
+	}
+	local := opt.IsLocal
+	if local == nil {
+		local = func(a netip.Addr) bool { return a.IsPrivate() || a.IsLoopback() }
+	}
+	nodes := make([]node, len(findings))
+	hostsOf := map[string]map[string]bool{} // infra -> hosts of strong findings
+	for i := range findings {
+		f := &findings[i]
+		n := &nodes[i]
+		switch {
+		case f.Src.IsValid() && local(f.Src):
+			n.host = "h:" + f.Src.String()
+			if f.Dst.IsValid() && local(f.Dst) {
+				n.peer = "h:" + f.Dst.String()
+			}
+		case f.Dst.IsValid() && local(f.Dst):
+			n.host = "h:" + f.Dst.String()
+		}
+		if f.Src.IsValid() && !local(f.Src) {
+			n.infra = append(n.infra, "i:ip:"+f.Src.String())
+		}
+		if f.Dst.IsValid() && !local(f.Dst) {
+			n.infra = append(n.infra, "i:ip:"+f.Dst.String())
+		}
+		if f.Domain != "" {
+			n.infra = append(n.infra, "i:domain:"+registered(f.Domain))
+		}
+		if f.Score >= opt.Strong && n.host != "" {
+			for _, k := range n.infra {
+				if hostsOf[k] == nil {
+					hostsOf[k] = map[string]bool{}
+				}
+				hostsOf[k][n.host] = true
+			}
+		}
+	}
+	// Infrastructure that strong findings name and few hosts touch.
+	linking := map[string]bool{}
+	for k, hs := range hostsOf {
+		linking[k] = len(hs) <= opt.MaxShared
+	}
+	d := dsu{}
+	member := make([]bool, len(findings))
+	for i := range findings {
+		f, n := &findings[i], &nodes[i]
+		if n.host == "" && len(n.infra) == 0 {
+			continue
+		}
+		strong := f.Score >= opt.Strong
+		if !strong && !slices.ContainsFunc(n.infra, func(k string) bool { return linking[k] }) {
+			continue // a weak finding about nothing a strong one named
+		}
+		member[i] = true
+		anchor := n.host
+		if anchor == "" {
+			anchor = n.infra[0]
+		}
+		d.find(anchor)
+		for _, k := range n.infra {
+			if linking[k] {
+				d.union(anchor, k)
+			}
+		}
+		if n.peer != "" && strong && !isSweep(f) {
+			d.union(anchor, n.peer)
+		}
+	}
+	// A weaker finding about a host already in an incident joins it when
+	// it began after the host's first strong evidence: new activity of a
+	// compromised host (a slow exfiltration below the strong score), not
+	// what the host always did.
+	since := map[string]time.Time{}
+	note := func(h string, t time.Time) {
+		if old, ok := since[h]; !ok || t.Before(old) {
+			since[h] = t
+		}
+	}
+	for i := range findings {
+		f, n := &findings[i], &nodes[i]
+		if member[i] && f.Score >= opt.Strong && n.host != "" {
+			note(n.host, f.FirstSeen)
+			if n.peer != "" && !isSweep(f) {
+				note(n.peer, f.FirstSeen)
+			}
+		}
+	}
+	for i := range findings {
+		f, n := &findings[i], &nodes[i]
+		if t, ok := since[n.host]; ok && !member[i] && f.Score >= opt.Weak && !f.FirstSeen.Before(t) {
+			member[i] = true
+		}
+	}
+	groups := map[string][]int{}
+	for i := range findings {
+		if !member[i] {
+			continue
+		}
+		n := &nodes[i]
+		anchor := n.host
+		if anchor == "" {
+			anchor = n.infra[0]
+		}
+		root := d.find(anchor)
+		groups[root] = append(groups[root], i)
+	}
+	var out []Incident
+	for _, idx := range groups {
+		if !slices.ContainsFunc(idx, func(i int) bool { return findings[i].Score >= opt.Strong }) {
+			continue
+		}
+		fs := make([]detect.Finding, len(idx))
+		for j, i := range idx {
+			fs[j] = findings[i]
+		}
+		out = append(out, build(fs, local))
+	}
+	slices.SortFunc(out, func(a, b Incident) int {
+		return cmp.Or(cmp.Compare(b.Score, a.Score), a.DwellStart.Compare(b.DwellStart), strings.Compare(a.ID, b.ID))
+	})
+	return out
+}
+
+// registered returns the registered domain of a name (its eTLD+1), or the
+// name when it has none.
+func registered(name string) string {
+	name = strings.TrimSuffix(strings.ToLower(name), ".")
+	if r, err := publicsuffix.EffectiveTLDPlusOne(name); err == nil {
+		return r
+	}
+	return name
+}
+
+// isSweep reports a lateral finding about many hosts rather than an edge.
+func isSweep(f *detect.Finding) bool {
+	_, sweep := f.Evidence["admin_service_hosts"]
+	return sweep || f.Evidence["port_scanned_host"] != nil
+}
+
+func findingKey(f *detect.Finding) string {
+	return strings.Join([]string{f.Detector, f.Sensor, addr(f.Src), addr(f.Dst), f.Domain}, "|")
+}
+
+func addr(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+// build makes the incident of a group of findings.
+func build(fs []detect.Finding, local func(netip.Addr) bool) Incident {
+	slices.SortFunc(fs, func(a, b detect.Finding) int {
+		return cmp.Or(a.FirstSeen.Compare(b.FirstSeen), strings.Compare(findingKey(&a), findingKey(&b)))
+	})
+	sum := sha256.Sum256([]byte(findingKey(&fs[0])))
+	// Empty lists, not nulls, in JSON.
+	inc := Incident{ID: "INC-" + hex.EncodeToString(sum[:])[:10], Findings: fs, DwellStart: fs[0].FirstSeen, Accounts: []string{},
+		Infrastructure: []Infra{}, BytesOut: []Transfer{}}
+	hosts := map[netip.Addr]bool{}
+	type infraAgg struct {
+		hosts     map[netip.Addr]bool
+		detectors map[string]bool
+	}
+	infra := map[[2]string]*infraAgg{}
+	addInfra := func(kind, value string, host netip.Addr, det string) {
+		k := [2]string{kind, value}
+		a := infra[k]
+		if a == nil {
+			a = &infraAgg{hosts: map[netip.Addr]bool{}, detectors: map[string]bool{}}
+			infra[k] = a
+		}
+		if host.IsValid() {
+			a.hosts[host] = true
+		}
+		a.detectors[det] = true
+	}
+	attack := map[string]bool{}
+	stages := map[string]bool{}
+	maxScore := 0.0
+	for i := range fs {
+		f := &fs[i]
+		maxScore = max(maxScore, f.Score)
+		if f.LastSeen.After(inc.LastSeen) {
+			inc.LastSeen = f.LastSeen
+		}
+		var host netip.Addr
+		for _, a := range []netip.Addr{f.Src, f.Dst} {
+			if a.IsValid() && local(a) {
+				hosts[a] = true
+				if !host.IsValid() {
+					host = a
+				}
+			}
+		}
+		for _, a := range []netip.Addr{f.Src, f.Dst} {
+			if a.IsValid() && !local(a) {
+				addInfra("ip", a.String(), host, f.Detector)
+			}
+		}
+		if f.Domain != "" {
+			addInfra("domain", registered(f.Domain), host, f.Detector)
+		}
+		for _, t := range f.Attack {
+			attack[t] = true
+		}
+		if s := stage(f); s != "" {
+			stages[s] = true
+		}
+		if t, ok := transfer(f); ok {
+			inc.BytesOut = append(inc.BytesOut, t)
+		}
+	}
+	inc.Hosts = slices.SortedFunc(keys(hosts), func(a, b netip.Addr) int { return a.Compare(b) })
+	for k, a := range infra {
+		inc.Infrastructure = append(inc.Infrastructure, Infra{Kind: k[0], Value: k[1], Hosts: len(a.hosts),
+			Detectors: slices.Sorted(keys(a.detectors))})
+	}
+	slices.SortFunc(inc.Infrastructure, func(a, b Infra) int {
+		return cmp.Or(cmp.Compare(b.Hosts, a.Hosts), strings.Compare(a.Kind, b.Kind), strings.Compare(a.Value, b.Value))
+	})
+	slices.SortFunc(inc.BytesOut, func(a, b Transfer) int {
+		return cmp.Or(cmp.Compare(b.Bytes, a.Bytes), a.Dst.Compare(b.Dst), a.Src.Compare(b.Src))
+	})
+	inc.Attack = OrderByTactic(slices.Collect(keys(attack)))
+	inc.Class = classify(fs, stages, len(inc.Hosts))
+	// Every further stage and host makes it more serious.
+	inc.Score = detect.Round(min(1, maxScore+0.05*float64(max(len(stages)-1, 0))+0.02*float64(max(len(inc.Hosts)-1, 0))), 3)
+	if inc.Class == ClassBenign {
+		inc.Score = min(inc.Score, 0.3)
+	}
+	inc.Severity = detect.SeverityOf(inc.Score)
+	inc.Summary = summary(&inc, stages)
+	return inc
+}
+
+func keys[K comparable, V any](m map[K]V) func(func(K) bool) {
+	return func(yield func(K) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// stage names the step of an intrusion a finding shows.
+func stage(f *detect.Finding) string {
+	switch f.Detector {
+	case "httpanom":
+		return "initial-access"
+	case "beacon", "dnstunnel", "tlsanom", "longconn", "iocmatch":
+		return "c2"
+	case "lateral":
+		if isSweep(f) {
+			return "scanning"
+		}
+		return "lateral-movement"
+	case "exfil":
+		return "exfiltration"
+	case "ddos":
+		return "ddos"
+	case "rare":
+		return "c2"
+	}
+	return ""
+}
+
+// transfer reads the bytes sent out an exfiltration finding names.
+func transfer(f *detect.Finding) (Transfer, bool) {
+	if f.Detector != "exfil" {
+		return Transfer{}, false
+	}
+	n, ok := number(f.Evidence["bytes_out"])
+	if !ok {
+		return Transfer{}, false
+	}
+	t := Transfer{Src: f.Src, Dst: f.Dst, Domain: f.Domain, Bytes: n, Attack: f.Attack}
+	switch days := f.Evidence["bytes_out_per_day"].(type) {
+	case []map[string]any:
+		for _, d := range days {
+			t.PerDay = appendDay(t.PerDay, d)
+		}
+	case []any:
+		for _, d := range days {
+			if m, ok := d.(map[string]any); ok {
+				t.PerDay = appendDay(t.PerDay, m)
+			}
+		}
+	}
+	return t, true
+}
+
+func appendDay(out []DayBytes, m map[string]any) []DayBytes {
+	day, _ := m["day"].(string)
+	b, ok := number(m["bytes"])
+	if day == "" || !ok {
+		return out
+	}
+	return append(out, DayBytes{Day: day, Bytes: b})
+}
+
+// number reads a JSON-ish number: evidence built in process holds Go
+// integers, evidence read back from JSON float64s.
+func number(v any) (uint64, bool) {
+	switch x := v.(type) {
+	case uint64:
+		return x, true
+	case int64:
+		return uint64(max(x, 0)), true
+	case int:
+		return uint64(max(x, 0)), true
+	case float64:
+		if x < 0 {
+			return 0, false
+		}
+		return uint64(x), true
+	}
+	return 0, false
+}
+
+// classify decides an incident's class from the stages it shows.
+func classify(fs []detect.Finding, stages map[string]bool, hosts int) Class {
+	switch {
+	case stages["ddos"]:
+		return ClassDDoS
+	case stages["c2"] && (stages["initial-access"] || stages["lateral-movement"] || stages["exfiltration"]):
+		return ClassEspionage
+	case stages["c2"]:
+		// C2 alone: fast and regular is commodity malware (or, on one
+		// host and perfectly regular, an automated job); slow and
+		// jittered is the patient kind.
+		period, jitter := 0.0, 1.0
+		for i := range fs {
+			if p, ok := fs[i].Evidence["period_seconds"].(float64); ok && (period == 0 || p < period) {
+				period = p
+			}
+			if j, ok := fs[i].Evidence["jitter"].(float64); ok && j < jitter {
+				jitter = j
+			}
+		}
+		switch {
+		case period > 0 && period <= 600 && hosts > 1:
+			return ClassCommodity
+		case period > 0 && period <= 600:
+			return ClassBenign
+		case period >= 3600 && jitter >= 0.1:
+			return ClassEspionage
+		case hosts > 1:
+			return ClassCommodity
+		}
+		return ClassSuspicious
+	case stages["scanning"] && !stages["lateral-movement"] && !stages["exfiltration"]:
+		return ClassScanning
+	}
+	return ClassSuspicious
+}
+
+func summary(inc *Incident, stages map[string]bool) string {
+	var parts []string
+	for _, s := range []string{"initial-access", "c2", "lateral-movement", "exfiltration", "scanning", "ddos"} {
+		if stages[s] {
+			parts = append(parts, s)
+		}
+	}
+	var out uint64
+	for _, t := range inc.BytesOut {
+		out += t.Bytes
+	}
+	s := fmt.Sprintf("%s on %d internal host(s) since %s (%s), %d finding(s)", inc.Class, len(inc.Hosts),
+		inc.DwellStart.UTC().Format("2006-01-02 15:04"), strings.Join(parts, ", "), len(inc.Findings))
+	if out > 0 {
+		s += fmt.Sprintf("; %s sent out to %d destination(s)", humanBytes(out), len(inc.BytesOut))
+	}
+	return s + "."
+}
+
+func humanBytes(n uint64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.1f GB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%d B", n)
+}
