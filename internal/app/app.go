@@ -57,6 +57,8 @@ func commands() []command {
 		demoCommand(),
 		intelCommand(),
 		exportCommand(),
+		incidentsCommand(),
+		incidentCommand(),
 		versionCommand(),
 	}
 }

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"math"
 	"net/netip"
@@ -237,5 +239,44 @@ func checkIncidents(t *testing.T, db string, truth *scenario.Truth) {
 		if i >= len(again) || again[i].ID != incs[i].ID {
 			t.Fatalf("incident ids changed between two hunts of the same data")
 		}
+	}
+	// The last hunt's incidents stay in the store.
+	code, out, errOut := runDwell(t, "incidents", "--db", db)
+	if code != ExitOK || !strings.Contains(out, c.ID) || !strings.Contains(out, "espionage") {
+		t.Errorf("dwell incidents: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runDwell(t, "incident", "--db", db, c.ID)
+	if code != ExitOK || !strings.Contains(out, "timeline (") || !strings.Contains(out, "dwell start") {
+		t.Errorf("dwell incident: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := runDwell(t, "incident", "--db", db, "INC-nosuch"); code != ExitFail || !strings.Contains(errOut, "no incident") {
+		t.Errorf("unknown incident: exit %d, %s", code, errOut)
+	}
+	// The campaign's blocklist holds its C2 and never an internal address.
+	code, out, errOut = runDwell(t, "export", "blocklist", "--db", db, "--format", "csv", "--incident", c.ID, "--out", "-")
+	if code != ExitOK {
+		t.Fatalf("export blocklist: exit %d: %s", code, errOut)
+	}
+	c2 := truth.Campaign.Techniques[slices.IndexFunc(truth.Campaign.Techniques, func(x scenario.Technique) bool { return x.Detector == "beacon" })].Peers[0]
+	if !strings.Contains(out, "ip,"+c2+","+c.ID) || regexp.MustCompile(`(?m)^ip,10\.`).MatchString(out) {
+		t.Errorf("blocklist of the campaign (C2 %s):\n%s", c2, out)
+	}
+	// The report: the campaign with the records behind its findings, and
+	// its SHA-256 beside it.
+	page := filepath.Join(t.TempDir(), "case.html")
+	if code, out, errOut := runDwell(t, "export", "report", "--db", db, "--incident", c.ID, "--out", page); code != ExitOK {
+		t.Fatalf("export report: exit %d\n%s%s", code, out, errOut)
+	}
+	html, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	side, _ := os.ReadFile(page + ".sha256")
+	sum := sha256.Sum256(html)
+	if !strings.HasPrefix(string(side), hex.EncodeToString(sum[:])+"  case.html") {
+		t.Errorf("sidecar %q does not hold the report's SHA-256", side)
+	}
+	if !strings.Contains(string(html), c.ID) || !regexp.MustCompile(`\.log\.gz:\d+<`).Match(html) {
+		t.Error("the report lacks the incident or the source file and line of its evidence")
 	}
 }

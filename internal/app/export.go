@@ -3,11 +3,16 @@ package app
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 
+	"github.com/dwell-nsm/dwell/internal/correlate"
 	"github.com/dwell-nsm/dwell/internal/event"
+	"github.com/dwell-nsm/dwell/internal/export/blocklist"
 	"github.com/dwell-nsm/dwell/internal/export/misp"
 	"github.com/dwell-nsm/dwell/internal/export/stix"
 	"github.com/dwell-nsm/dwell/internal/intel"
@@ -16,29 +21,48 @@ import (
 func exportCommand() command {
 	return command{
 		name:    "export",
-		summary: "export indicators and their sightings as a STIX 2.1 bundle or a MISP event, for sharing",
-		usage:   "export stix|misp [--db FILE] --out FILE [--tlp LEVEL] [--source NAME] [--sighted] [--producer NAME]",
+		summary: "export indicators and sightings (STIX 2.1, MISP), or the last hunt's incidents as blocklists or a report",
+		usage: "export stix|misp [--db FILE] --out FILE [--tlp LEVEL] [--source NAME] [--sighted] [--producer NAME]\n" +
+			"       dwell export blocklist [--db FILE] --format nft|ipset|rpz|crowdsec|csv [--incident ID] [--timeout D] --out FILE\n" +
+			"       dwell export report [--db FILE] [--incident ID] [--tlp LEVEL] [--title T] --out FILE.html|FILE.json",
 		example: `  dwell export stix --out case-42.stix.json --tlp amber --producer CERT.be
   dwell export misp --out case-42.misp.json --sighted
   dwell export stix --out - | jq .
+  dwell export blocklist --format nft --incident INC-5adc20b96c --out block.nft && nft -f block.nft
+  dwell export blocklist --format rpz --out /etc/bind/rpz.dwell.zone
+  dwell export report --incident INC-5adc20b96c --tlp amber --out case-42.html
 
 --tlp leaves out what is marked more restrictively than LEVEL (clear,
 green, amber, amber+strict, red); indicators their source did not mark
 count as amber and are marked so in STIX. Only detection content is
 exported to STIX (MISP attributes without to_ids stay out); MISP keeps
 to_ids. Both files import back into dwell unchanged. docs/intel.md.
+
+Blocklists hold the outside addresses and names that strong findings of
+the last dwell hunt's incidents name (espionage, commodity, suspicious);
+never internal, special-purpose, allow-listed or widely shared ones, nor
+what only weak findings name. What is left out is listed with the reason.
+The report is one self-contained HTML file (or JSON) with the evidence
+behind each finding and a manifest of the input files' SHA-256; its own
+SHA-256 goes to FILE.sha256. docs/incidents.md.
 `,
 		run: runExport,
 	}
 }
 
 func runExport(ctx context.Context, a *App, args []string) error {
-	format, err := subcommand(a, exportCommand(), args, "a format: stix or misp")
+	format, err := subcommand(a, exportCommand(), args, "a kind: stix, misp, blocklist or report")
 	if format == "" {
 		return err
 	}
-	if format != "stix" && format != "misp" {
-		return usagef("unknown export format %q: use stix or misp", format)
+	switch format {
+	case "blocklist":
+		return runExportBlocklist(ctx, a, args[1:])
+	case "report":
+		return runExportReport(ctx, a, args[1:])
+	case "stix", "misp":
+	default:
+		return usagef("unknown export %q: use stix, misp, blocklist or report", format)
 	}
 	var co common
 	c := exportCommand()
@@ -143,4 +167,89 @@ func writeAtomic(path string, a *App, data []byte) error {
 		return err
 	}
 	return os.Rename(f.Name(), path)
+}
+
+func runExportBlocklist(ctx context.Context, a *App, args []string) error {
+	var co common
+	c := exportCommand()
+	c.name = "export blocklist"
+	fs := a.newFlags(c, &co)
+	format := fs.String("format", "", "`format`: nft, ipset, rpz, crowdsec or csv")
+	out := fs.String("out", "", "write to `file` (\"-\": standard output)")
+	incident := fs.String("incident", "", "only this incident's infrastructure (`ID`; default every incident)")
+	timeout := fs.Duration("timeout", 24*time.Hour, "how long nft, ipset and CrowdSec keep an entry (`duration`)")
+	verbose := fs.Bool("v", false, "list everything left out, with the reason")
+	if rest, err := parse(fs, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("unexpected argument %q", rest[0])
+	}
+	if *out == "" {
+		return usagef("--out is required (a file, or - for standard output)")
+	}
+	if *timeout <= 0 {
+		return usagef("--timeout must be positive")
+	}
+	cfg, st, h, err := co.openHunt(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Close() }()
+	env, err := environment(cfg)
+	if err != nil {
+		return err
+	}
+	if *incident != "" && !slices.ContainsFunc(h.Incidents, func(i correlate.Incident) bool { return strings.EqualFold(i.ID, *incident) }) {
+		return fmt.Errorf("no incident %s in the last hunt (dwell incidents lists them)", sanitize(*incident, 40))
+	}
+	entries, skipped := blocklist.Entries(h.Incidents, blocklist.Options{IsLocal: env.IsLocal, Allow: &env.Allow, Incident: *incident})
+	var data []byte
+	switch *format {
+	case "nft":
+		data = blocklist.NFT(entries, *timeout)
+	case "ipset":
+		data = blocklist.IPSet(entries, *timeout)
+	case "rpz":
+		data = blocklist.RPZ(entries, h.At)
+	case "crowdsec":
+		if data, err = blocklist.CrowdSec(entries, *timeout); err != nil {
+			return err
+		}
+		data = append(data, '\n')
+	case "csv":
+		data = blocklist.CSV(entries)
+	default:
+		return usagef("--format: want nft, ipset, rpz, crowdsec or csv")
+	}
+	if err := writeAtomic(*out, a, data); err != nil {
+		return err
+	}
+	msg := a.Stdout
+	if *out == "-" {
+		msg = a.Stderr
+	}
+	ips := 0
+	for _, e := range entries {
+		if e.Kind == "ip" {
+			ips++
+		}
+	}
+	fmt.Fprintf(msg, "%s: %d address(es), %d name(s) from the hunt of %s; %d left out\n", *format, ips, len(entries)-ips,
+		h.At.Format("2006-01-02 15:04 UTC"), len(skipped))
+	if (*format == "nft" || *format == "ipset" || *format == "crowdsec") && len(entries) > ips {
+		fmt.Fprintf(msg, "  the %d name(s) are not in a %s list: export --format rpz for them\n", len(entries)-ips, *format)
+	}
+	reasons := map[string]int{}
+	for _, s := range skipped {
+		reasons[s.Reason]++
+		if *verbose {
+			fmt.Fprintf(msg, "  left out %s: %s\n", sanitize(s.Value, 100), s.Reason)
+		}
+	}
+	if !*verbose {
+		for _, r := range slices.Sorted(maps.Keys(reasons)) {
+			fmt.Fprintf(msg, "  left out %d: %s\n", reasons[r], r)
+		}
+	}
+	return nil
 }

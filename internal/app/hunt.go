@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -83,7 +82,14 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, len(paths) == 0)
+	// Open for writing, to keep the result for dwell incidents; a store
+	// that cannot be written (evidence on read-only media) is hunted all
+	// the same.
+	st, err := openStore(ctx, cfg, false)
+	saved := err == nil
+	if err != nil && len(paths) == 0 {
+		st, err = openStore(ctx, cfg, true)
+	}
 	if err != nil {
 		return err
 	}
@@ -124,6 +130,14 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 		}
 	}
 	incidents := correlate.Correlate(findings, correlate.Options{IsLocal: env.IsLocal})
+	if saved {
+		if err := saveHunt(ctx, st, &savedHunt{At: a.Now().UTC(), Window: w, Detectors: cfg.Hunt.Detectors, Incidents: incidents,
+			Findings: len(findings)}); err != nil {
+			return err
+		}
+	} else if *format == "table" {
+		fmt.Fprintln(a.Stderr, "dwell hunt: the store is read-only here: these incidents are not kept for dwell incidents")
+	}
 	switch *format {
 	case "json":
 		return writeHuntJSON(a.Stdout, incidents, findings)
@@ -171,9 +185,7 @@ func writeHuntJSON(w io.Writer, incs []correlate.Incident, fs []detect.Finding) 
 	if incs == nil {
 		incs = []correlate.Incident{}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(map[string]any{"incidents": incs, "findings": fs})
+	return writeIndented(w, map[string]any{"incidents": incs, "findings": fs})
 }
 
 // writeIncidentsTable prints the incidents, most serious first, with their

@@ -3,7 +3,6 @@ package app
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -264,9 +263,7 @@ func runIntelList(ctx context.Context, a *App, args []string) error {
 		return err
 	}
 	if *format == "json" {
-		enc := json.NewEncoder(a.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"indicators": inds})
+		return writeIndented(a.Stdout, map[string]any{"indicators": inds})
 	}
 	if len(counts) == 0 {
 		fmt.Fprintln(a.Stdout, "no indicators: dwell intel import adds some")
@@ -347,9 +344,7 @@ func runRetrohunt(ctx context.Context, a *App, args []string) error {
 		for _, s := range sightings {
 			out = append(out, js{inds[s.Key], s})
 		}
-		enc := json.NewEncoder(a.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"sightings": out})
+		return writeIndented(a.Stdout, map[string]any{"sightings": out})
 	}
 	fmt.Fprintf(a.Stdout, "%d indicator(s), %d sighting(s), matched in %s\n", len(inds), len(sightings), took.Round(time.Millisecond))
 	for _, s := range sightings {

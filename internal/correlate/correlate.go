@@ -532,19 +532,7 @@ func summary(inc *Incident, stages map[string]bool) string {
 	s := fmt.Sprintf("%s on %d internal host(s) since %s (%s), %d finding(s)", inc.Class, len(inc.Hosts),
 		inc.DwellStart.UTC().Format("2006-01-02 15:04"), strings.Join(parts, ", "), len(inc.Findings))
 	if out > 0 {
-		s += fmt.Sprintf("; %s sent out to %d destination(s)", humanBytes(out), len(inc.BytesOut))
+		s += fmt.Sprintf("; %s sent out to %d destination(s)", detect.HumanBytes(out), len(inc.BytesOut))
 	}
 	return s + "."
-}
-
-func humanBytes(n uint64) string {
-	switch {
-	case n >= 1e9:
-		return fmt.Sprintf("%.1f GB", float64(n)/1e9)
-	case n >= 1e6:
-		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
-	case n >= 1e3:
-		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -233,3 +233,18 @@ func Period(d time.Duration) string {
 	}
 	return fmt.Sprintf("%ds", int(d.Round(time.Second)/time.Second))
 }
+
+// HumanBytes writes a byte count with a decimal unit: "1.5 MB".
+func HumanBytes(n uint64) string {
+	f := float64(n)
+	for _, u := range []string{"B", "kB", "MB", "GB", "TB"} {
+		if f < 1000 || u == "TB" {
+			if u == "B" {
+				return fmt.Sprintf("%d B", n)
+			}
+			return fmt.Sprintf("%.1f %s", f, u)
+		}
+		f /= 1000
+	}
+	return ""
+}

@@ -170,7 +170,7 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 			"upload_days": uploadDays, "days": len(a.days), "bytes_out_per_day": perDay(a.days),
 			"internal_hosts_contacting": info.Clients, "host_median_daily_bytes_out": int64(habit[k.src])}
 		f.Summary = fmt.Sprintf("%s sent %s to %s (received %s) over %d day(s), %d with uploads; %d internal host(s) talk to it.",
-			k.src, bytesHuman(a.sent), k.dst, bytesHuman(a.received), len(a.days), uploadDays, info.Clients)
+			k.src, detect.HumanBytes(uint64(max(a.sent, 0))), k.dst, detect.HumanBytes(uint64(max(a.received, 0))), len(a.days), uploadDays, info.Clients)
 		out = append(out, f)
 	}
 	return out, nil
@@ -188,19 +188,4 @@ func perDay(days map[time.Time]int64) []map[string]any {
 		out = append(out, map[string]any{"day": k.Format("2006-01-02"), "bytes": days[k]})
 	}
 	return out
-}
-
-// bytesHuman writes a byte count with a unit: "1.5 MB".
-func bytesHuman(n int64) string {
-	f := float64(n)
-	for _, u := range []string{"B", "kB", "MB", "GB", "TB"} {
-		if f < 1000 || u == "TB" {
-			if u == "B" {
-				return fmt.Sprintf("%d B", n)
-			}
-			return fmt.Sprintf("%.1f %s", f, u)
-		}
-		f /= 1000
-	}
-	return ""
 }

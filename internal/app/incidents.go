@@ -1,0 +1,185 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/dwell-nsm/dwell/internal/config"
+	"github.com/dwell-nsm/dwell/internal/correlate"
+	"github.com/dwell-nsm/dwell/internal/store"
+)
+
+// lastHuntKey is where dwell hunt keeps its incidents in the store's state.
+const lastHuntKey = "hunt:last"
+
+// savedHunt is what dwell hunt keeps for dwell incidents.
+type savedHunt struct {
+	At        time.Time            `json:"at"`
+	Window    store.Window         `json:"window"`
+	Detectors []string             `json:"detectors,omitempty"`
+	Findings  int                  `json:"findings"`
+	Incidents []correlate.Incident `json:"incidents"`
+}
+
+func saveHunt(ctx context.Context, st store.Store, h *savedHunt) error {
+	data, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	return st.SetState(ctx, lastHuntKey, string(data))
+}
+
+func loadHunt(ctx context.Context, st store.Store) (*savedHunt, error) {
+	v, err := st.State(ctx, lastHuntKey)
+	if err != nil {
+		return nil, err
+	}
+	if v == "" {
+		return nil, errors.New("no hunt yet: run dwell hunt first (it keeps its incidents in the store)")
+	}
+	var h savedHunt
+	if err := json.Unmarshal([]byte(v), &h); err != nil {
+		return nil, fmt.Errorf("reading the last hunt: %w", err)
+	}
+	return &h, nil
+}
+
+// openHunt opens the store read-only and reads the last hunt; the caller
+// closes the store.
+func (co *common) openHunt(ctx context.Context) (*config.Config, store.Store, *savedHunt, error) {
+	cfg, st, err := co.open(ctx, true)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	h, err := loadHunt(ctx, st)
+	if err != nil {
+		_ = st.Close()
+		return nil, nil, nil, err
+	}
+	return cfg, st, h, nil
+}
+
+func incidentsCommand() command {
+	return command{
+		name:    "incidents",
+		summary: "list the incidents of the last dwell hunt",
+		usage:   "incidents [--db FILE] [--format table|json]",
+		example: `  dwell hunt >/dev/null && dwell incidents
+  dwell incidents --format json | jq '.incidents[] | {id, class, dwell_start}'
+
+dwell incident ID shows one incident with its whole timeline.
+`,
+		run: runIncidents,
+	}
+}
+
+func incidentCommand() command {
+	return command{
+		name:    "incident",
+		summary: "show one incident of the last dwell hunt with its timeline",
+		usage:   "incident [--db FILE] [--format table|json] ID",
+		example: `  dwell incident INC-5adc20b96c
+  dwell incident --format json INC-5adc20b96c > case-42.json
+`,
+		run: runIncident,
+	}
+}
+
+func runIncidents(ctx context.Context, a *App, args []string) error {
+	var co common
+	fs := a.newFlags(incidentsCommand(), &co)
+	format := fs.String("format", "table", "output `format`: table or json")
+	if rest, err := parse(fs, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("unexpected argument %q (dwell incident ID shows one)", rest[0])
+	}
+	_, st, h, err := co.openHunt(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Close() }()
+	if *format == "json" {
+		return writeIndented(a.Stdout, map[string]any{"hunted_at": h.At, "incidents": h.Incidents})
+	}
+	fmt.Fprintf(a.Stdout, "%d incident(s) from the hunt of %s (%d finding(s))\n", len(h.Incidents), h.At.Format("2006-01-02 15:04 UTC"), h.Findings)
+	for _, inc := range h.Incidents {
+		fmt.Fprintf(a.Stdout, "%s  %.2f %-8s %-15s %2d host(s)  %s .. %s  %s\n", inc.ID, inc.Score, inc.Severity, inc.Class, len(inc.Hosts),
+			inc.DwellStart.UTC().Format("2006-01-02 15:04"), inc.LastSeen.UTC().Format("2006-01-02 15:04"), sanitize(inc.Summary, 200))
+	}
+	return nil
+}
+
+func runIncident(ctx context.Context, a *App, args []string) error {
+	var co common
+	fs := a.newFlags(incidentCommand(), &co)
+	format := fs.String("format", "table", "output `format`: table or json")
+	rest, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return usagef("name one incident: dwell incident ID (dwell incidents lists them)")
+	}
+	_, st, h, err := co.openHunt(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Close() }()
+	for i := range h.Incidents {
+		inc := &h.Incidents[i]
+		if !strings.EqualFold(inc.ID, rest[0]) {
+			continue
+		}
+		if *format == "json" {
+			return writeIndented(a.Stdout, inc)
+		}
+		return writeIncident(a, inc)
+	}
+	return fmt.Errorf("no incident %s in the last hunt (dwell incidents lists them)", sanitize(rest[0], 40))
+}
+
+// writeIndented writes v as indented JSON.
+func writeIndented(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// writeIncident prints an incident whole: scope, bytes per day, timeline.
+func writeIncident(a *App, inc *correlate.Incident) error {
+	w := a.Stdout
+	fmt.Fprintf(w, "%s  %s, score %.2f (%s)\n%s\n\n", inc.ID, inc.Class, inc.Score, inc.Severity, sanitize(inc.Summary, 400))
+	fmt.Fprintf(w, "dwell start  %s\nlast seen    %s\n", inc.DwellStart.UTC().Format(time.RFC3339), inc.LastSeen.UTC().Format(time.RFC3339))
+	hosts := make([]string, len(inc.Hosts))
+	for i, h := range inc.Hosts {
+		hosts[i] = h.String()
+	}
+	fmt.Fprintf(w, "hosts        %s\n", strings.Join(hosts, ", "))
+	if len(inc.Attack) > 0 {
+		fmt.Fprintf(w, "ATT&CK       %s\n", strings.Join(inc.Attack, " "))
+	}
+	fmt.Fprintln(w, "\ninfrastructure:")
+	for _, x := range inc.Infrastructure {
+		fmt.Fprintf(w, "  %-6s %-40s %d host(s), seen by %s\n", x.Kind, sanitize(x.Value, 40), x.Hosts, strings.Join(x.Detectors, ", "))
+	}
+	if len(inc.BytesOut) > 0 {
+		fmt.Fprintln(w, "\nsent out:")
+		for _, t := range inc.BytesOut {
+			fmt.Fprintf(w, "  %s -> %s  %d bytes\n", t.Src, t.Dst, t.Bytes)
+			for _, d := range t.PerDay {
+				fmt.Fprintf(w, "    %s  %d\n", d.Day, d.Bytes)
+			}
+		}
+	}
+	fmt.Fprintf(w, "\ntimeline (%d finding(s)):\n", len(inc.Findings))
+	for _, f := range inc.Findings {
+		fmt.Fprintf(w, "  %s  %.2f %-9s %s\n", f.FirstSeen.UTC().Format("2006-01-02 15:04"), f.Score, f.Detector, sanitize(f.Summary, 300))
+	}
+	return nil
+}
