@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/dwell-nsm/dwell/internal/config"
+	"github.com/dwell-nsm/dwell/internal/correlate"
+	"github.com/dwell-nsm/dwell/internal/detect"
 	"github.com/dwell-nsm/dwell/internal/scenario"
 	"github.com/dwell-nsm/dwell/internal/store"
 )
@@ -155,6 +158,12 @@ func (a *App) demo(ctx context.Context, cfg scenario.Config, dir string, kept bo
 	if stop != nil {
 		stop()
 	}
+	var incidents []correlate.Incident
+	if err == nil {
+		// As dwell hunt does: grouped, and kept for dwell incidents.
+		incidents = correlate.Correlate(res.Findings, correlate.Options{IsLocal: env.IsLocal})
+		err = saveHunt(ctx, st, &savedHunt{At: a.Now().UTC(), Detectors: detectorNames, Findings: len(res.Findings), Incidents: incidents})
+	}
 	if cerr := st.Close(); err == nil {
 		err = cerr
 	}
@@ -167,14 +176,16 @@ func (a *App) demo(ctx context.Context, cfg scenario.Config, dir string, kept bo
 	began = a.Now()
 	sc := score(truth, res.Findings, top)
 	sc.print(w, res.Findings)
+	printDemoIncidents(w, incidents, truth)
 	fmt.Fprintf(w, "\ntotal %s (generate %s, ingest %s, hunt %s, score %s)\n", secs(a.Now().Sub(began)+tGen+tIngest+tHunt),
 		secs(tGen), secs(tIngest), secs(tHunt), secs(a.Now().Sub(began)))
 	fmt.Fprintf(w, "not shown: the DDoS against %s (%s flow records in data/%s) and the host events (data/hostlogs/): dwell does not read flows or Windows events yet\n",
 		truth.DDoS.Target, human(truth.DDoS.Flows), truth.DDoS.FlowFile)
 	if kept {
 		fmt.Fprintf(w, "\nkept in %s: the scenario in data/ (ground truth: data/truth.json) and the store dwell.db. Try:\n", dir)
-		fmt.Fprintf(w, "  dwell hunt --db %s\n  dwell query --db %s \"SELECT id_orig_h, count(*) FROM conn GROUP BY 1 ORDER BY 2 DESC LIMIT 5\"\n",
-			dcfg.Store, dcfg.Store)
+		fmt.Fprintf(w, "  dwell hunt --db %s\n  dwell incidents --db %s\n  dwell export report --db %s --out report.html\n"+
+			"  dwell query --db %s \"SELECT id_orig_h, count(*) FROM conn GROUP BY 1 ORDER BY 2 DESC LIMIT 5\"\n",
+			dcfg.Store, dcfg.Store, dcfg.Store, dcfg.Store)
 	}
 	return nil
 }
@@ -197,3 +208,37 @@ func zeekDays(data string, truth *scenario.Truth) []string {
 }
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.1fs", d.Seconds()) }
+
+// printDemoIncidents compares the incidents with the planted campaign:
+// its hosts grouped, its dwell start, what it sent out.
+func printDemoIncidents(w io.Writer, incs []correlate.Incident, truth *scenario.Truth) {
+	fmt.Fprintf(w, "\nincidents: %d (dwell hunt groups the findings; docs/incidents.md)\n", len(incs))
+	var planted int64
+	for _, x := range truth.Campaign.Exfiltration {
+		planted += x.Bytes
+	}
+	for i, inc := range incs {
+		if i == 5 {
+			fmt.Fprintf(w, "  ... and %d more\n", len(incs)-i)
+			break
+		}
+		var out uint64
+		for _, t := range inc.BytesOut {
+			out += t.Bytes
+		}
+		grouped := 0
+		for _, h := range inc.Hosts {
+			if slices.Contains(truth.Campaign.Hosts, h.String()) {
+				grouped++
+			}
+		}
+		fmt.Fprintf(w, "  %s %-15s %.2f  %d host(s), since %s, %s sent out", inc.ID, inc.Class, inc.Score, len(inc.Hosts),
+			inc.DwellStart.UTC().Format("2006-01-02 15:04"), detect.HumanBytes(out))
+		if grouped > 0 {
+			fmt.Fprintf(w, "   truth: %d of the campaign's %d hosts, first event %s (%s off), %s sent out",
+				grouped, len(truth.Campaign.Hosts), truth.Campaign.FirstEvent.UTC().Format("2006-01-02 15:04"),
+				inc.DwellStart.Sub(truth.Campaign.FirstEvent).Abs().Round(time.Minute), detect.HumanBytes(uint64(max(planted, 0))))
+		}
+		fmt.Fprintln(w)
+	}
+}

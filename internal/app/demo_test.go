@@ -31,7 +31,8 @@ func TestDemo(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s%s", code, out, errOut)
 	}
-	for _, want := range []string{"generate", "ingest", "hunt", "network techniques found:", "top 10 findings:", "kept in " + dir} {
+	for _, want := range []string{"generate", "ingest", "hunt", "network techniques found:", "top 10 findings:", "incidents:", "espionage",
+		"truth: 4 of the campaign's 4 hosts", "kept in " + dir} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
