@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -85,9 +86,10 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 	// Open for writing, to keep the result for dwell incidents; a store
 	// that cannot be written (evidence on read-only media) is hunted all
 	// the same.
-	st, err := openStore(ctx, cfg, false)
-	saved := err == nil
-	if err != nil && len(paths) == 0 {
+	readOnly := len(paths) == 0 && !storeExists(cfg.Store) // says there is no store, rather than making one
+	st, err := openStore(ctx, cfg, readOnly)
+	saved := err == nil && !readOnly
+	if err != nil && len(paths) == 0 && !readOnly {
 		st, err = openStore(ctx, cfg, true)
 	}
 	if err != nil {
@@ -152,6 +154,16 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 		return writeFindingsTable(a.Stdout, findings, n)
 	}
 	return writeIncidentsTable(a.Stdout, incidents, len(findings), n)
+}
+
+// storeExists reports whether a DuckDB store file is there (a ClickHouse
+// URL always is).
+func storeExists(path string) bool {
+	if strings.Contains(path, "://") {
+		return true
+	}
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // parseWhen reads an RFC 3339 time, a date (UTC midnight) or an age

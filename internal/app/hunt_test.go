@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,5 +96,19 @@ func TestParseWhen(t *testing.T) {
 		if _, err := parseWhen(bad, now); err == nil {
 			t.Errorf("parseWhen(%q) accepted", bad)
 		}
+	}
+}
+
+// TestHuntWithoutStore: hunting a store that does not exist says so and
+// creates nothing (dwell hunt opens stores for writing, to keep its
+// incidents).
+func TestHuntWithoutStore(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "none.db")
+	code, _, errOut := runDwell(t, "hunt", "--db", db)
+	if code != ExitFail || !strings.Contains(errOut, "no store at") {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+	if _, err := os.Stat(db); err == nil {
+		t.Error("the hunt created a store")
 	}
 }
