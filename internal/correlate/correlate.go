@@ -27,6 +27,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -373,10 +374,10 @@ func build(fs []detect.Finding, local func(netip.Addr) bool) Incident {
 			inc.BytesOut = append(inc.BytesOut, t)
 		}
 	}
-	inc.Hosts = slices.SortedFunc(keys(hosts), func(a, b netip.Addr) int { return a.Compare(b) })
+	inc.Hosts = slices.SortedFunc(maps.Keys(hosts), func(a, b netip.Addr) int { return a.Compare(b) })
 	for k, a := range infra {
 		inc.Infrastructure = append(inc.Infrastructure, Infra{Kind: k[0], Value: k[1], Hosts: len(a.hosts),
-			Detectors: slices.Sorted(keys(a.detectors))})
+			Detectors: slices.Sorted(maps.Keys(a.detectors))})
 	}
 	slices.SortFunc(inc.Infrastructure, func(a, b Infra) int {
 		return cmp.Or(cmp.Compare(b.Hosts, a.Hosts), strings.Compare(a.Kind, b.Kind), strings.Compare(a.Value, b.Value))
@@ -384,7 +385,7 @@ func build(fs []detect.Finding, local func(netip.Addr) bool) Incident {
 	slices.SortFunc(inc.BytesOut, func(a, b Transfer) int {
 		return cmp.Or(cmp.Compare(b.Bytes, a.Bytes), a.Dst.Compare(b.Dst), a.Src.Compare(b.Src))
 	})
-	inc.Attack = OrderByTactic(slices.Collect(keys(attack)))
+	inc.Attack = OrderByTactic(slices.Collect(maps.Keys(attack)))
 	inc.Class = classify(fs, stages, len(inc.Hosts))
 	// Every further stage and host makes it more serious.
 	inc.Score = detect.Round(min(1, maxScore+0.05*float64(max(len(stages)-1, 0))+0.02*float64(max(len(inc.Hosts)-1, 0))), 3)
@@ -394,16 +395,6 @@ func build(fs []detect.Finding, local func(netip.Addr) bool) Incident {
 	inc.Severity = detect.SeverityOf(inc.Score)
 	inc.Summary = summary(&inc, stages)
 	return inc
-}
-
-func keys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // stage names the step of an intrusion a finding shows.

@@ -151,3 +151,22 @@ func TestOrderByTactic(t *testing.T) {
 		t.Errorf("%v, want %v", got, want)
 	}
 }
+
+// BenchmarkCorrelate groups 10,000 findings about 2,000 hosts, most of them
+// weak background, as a large hunt gives.
+func BenchmarkCorrelate(b *testing.B) {
+	var fs []detect.Finding
+	for i := range 10000 {
+		src := netip.AddrFrom4([4]byte{10, byte(i / 65536 % 256), byte(i / 250 % 8), byte(i % 250)}).String()
+		dst := netip.AddrFrom4([4]byte{198, 51, byte(i % 100), byte(i % 251)}).String()
+		score := 0.3 + float64(i%7)/10
+		fs = append(fs, finding([]string{"beacon", "rare", "exfil", "lateral"}[i%4], score, src, dst, "", time.Duration(i)*time.Minute))
+	}
+	b.ReportAllocs()
+	var n int
+	for b.Loop() {
+		n = len(Correlate(fs, Options{IsLocal: local}))
+	}
+	b.ReportMetric(float64(n), "incidents")
+	b.ReportMetric(float64(len(fs))*float64(b.N)/b.Elapsed().Seconds(), "findings/s")
+}
