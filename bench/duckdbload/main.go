@@ -1,8 +1,8 @@
-// Command duckdbload times DuckDB's own bulk load of a Zeek conn.log (TSV,
-// plain or gzip) into a table with dwell's conn columns: the peer that
-// bench/ingest.sh measures dwell's ingest against. It uses DuckDB's CSV
-// reader directly, so it does none of dwell's checking (escapes, bad lines,
-// provenance, the ledger).
+// Package main is the duckdbload command, which times DuckDB's own bulk
+// load of a Zeek conn.log (TSV, plain or gzip) into a table with dwell's
+// conn columns: the peer that bench/ingest.sh measures dwell's ingest
+// against. It uses DuckDB's CSV reader directly, so it does none of
+// dwell's checking (escapes, bad lines, provenance, the ledger).
 package main
 
 import (

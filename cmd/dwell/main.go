@@ -1,5 +1,6 @@
-// Command dwell hunts intruders in network telemetry: it ingests Zeek logs
-// into an embedded store and answers from all of their history.
+// Package main is the dwell command, which hunts intruders in network
+// telemetry: it ingests Zeek logs into an embedded store and answers from
+// all of their history.
 //
 // Run "dwell help" for the commands. DWELL_CPUPROFILE=FILE writes a Go CPU
 // profile of the run to FILE (docs/benchmarks.md).
