@@ -54,10 +54,11 @@ func runExportReport(ctx context.Context, a *App, args []string) error {
 	}
 	d := &report.Data{Title: *title, TLP: level, Generated: a.Now().UTC(), Version: versionString(), HuntedAt: h.At, Incidents: incs,
 		Command: "dwell export report " + strings.Join(args, " ")}
+	seen := map[string]*report.Evidence{} // findings about the same pair share their record
 	for _, inc := range incs {
 		ev := make([]*report.Evidence, len(inc.Findings))
 		for j := range inc.Findings {
-			if ev[j], err = supportingRecord(ctx, st, &inc.Findings[j]); err != nil {
+			if ev[j], err = supportingRecord(ctx, st, &inc.Findings[j], seen); err != nil {
 				return err
 			}
 		}
@@ -92,8 +93,9 @@ func runExportReport(ctx context.Context, a *App, args []string) error {
 func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // supportingRecord finds the first record behind a finding: the
-// connection, query, request or handshake it was made from.
-func supportingRecord(ctx context.Context, st store.Reader, f *detect.Finding) (*report.Evidence, error) {
+// connection, query, request or handshake it was made from. seen holds the
+// answers of queries already run.
+func supportingRecord(ctx context.Context, st store.Reader, f *detect.Finding, seen map[string]*report.Evidence) (*report.Evidence, error) {
 	since := "TIMESTAMP " + sqlString(f.FirstSeen.UTC().Format("2006-01-02 15:04:05.000000"))
 	src, dst := "", ""
 	if f.Src.IsValid() {
@@ -126,6 +128,12 @@ func supportingRecord(ctx context.Context, st store.Reader, f *detect.Finding) (
 	}
 	for _, t := range tries {
 		sql := fmt.Sprintf("SELECT source_file, source_line, %s FROM %s WHERE %s AND ts >= %s ORDER BY ts LIMIT 1", t.cols, t.table, t.where, since)
+		if ev, ok := seen[sql]; ok {
+			if ev != nil {
+				return ev, nil
+			}
+			continue
+		}
 		rows, err := st.Query(ctx, sql)
 		if err != nil {
 			return nil, fmt.Errorf("evidence for %s: %w", f.Detector, err)
@@ -156,6 +164,7 @@ func supportingRecord(ctx context.Context, st store.Reader, f *detect.Finding) (
 		if err != nil {
 			return nil, err
 		}
+		seen[sql] = ev
 		if ev != nil {
 			return ev, nil
 		}

@@ -33,8 +33,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/net/publicsuffix"
-
 	"github.com/dwell-nsm/dwell/internal/detect"
 )
 
@@ -59,6 +57,14 @@ const (
 	// ClassSuspicious: a strong finding that fits none of the above
 	// (exfiltration alone, an intel match alone).
 	ClassSuspicious Class = "suspicious"
+)
+
+// Defaults of Options: the score from which a finding counts as strong,
+// and how many internal hosts may share infrastructure for it to still
+// tie them. Blocklists use the same bounds.
+const (
+	DefaultStrong    = 0.7
+	DefaultMaxShared = 10
 )
 
 // Options tune correlation.
@@ -154,13 +160,13 @@ type node struct {
 // Correlate groups findings into incidents, most serious first.
 func Correlate(findings []detect.Finding, opt Options) []Incident {
 	if opt.Strong <= 0 {
-		opt.Strong = 0.7
+		opt.Strong = DefaultStrong
 	}
 	if opt.Weak <= 0 {
 		opt.Weak = 0.5
 	}
 	if opt.MaxShared <= 0 {
-		opt.MaxShared = 10
+		opt.MaxShared = DefaultMaxShared
 	}
 	local := opt.IsLocal
 	if local == nil {
@@ -187,7 +193,7 @@ func Correlate(findings []detect.Finding, opt Options) []Incident {
 			n.infra = append(n.infra, "i:ip:"+f.Dst.String())
 		}
 		if f.Domain != "" {
-			n.infra = append(n.infra, "i:domain:"+registered(f.Domain))
+			n.infra = append(n.infra, "i:domain:"+detect.RegisteredDomain(f.Domain))
 		}
 		if f.Score >= opt.Strong && n.host != "" {
 			for _, k := range n.infra {
@@ -284,16 +290,6 @@ func Correlate(findings []detect.Finding, opt Options) []Incident {
 	return out
 }
 
-// registered returns the registered domain of a name (its eTLD+1), or the
-// name when it has none.
-func registered(name string) string {
-	name = strings.TrimSuffix(strings.ToLower(name), ".")
-	if r, err := publicsuffix.EffectiveTLDPlusOne(name); err == nil {
-		return r
-	}
-	return name
-}
-
 // isSweep reports a lateral finding about many hosts rather than an edge.
 func isSweep(f *detect.Finding) bool {
 	_, sweep := f.Evidence["admin_service_hosts"]
@@ -362,7 +358,7 @@ func build(fs []detect.Finding, local func(netip.Addr) bool) Incident {
 			}
 		}
 		if f.Domain != "" {
-			addInfra("domain", registered(f.Domain), host, f.Detector)
+			addInfra("domain", detect.RegisteredDomain(f.Domain), host, f.Detector)
 		}
 		for _, t := range f.Attack {
 			attack[t] = true

@@ -96,3 +96,19 @@ func (o Opt[T]) Or(def T) T {
 
 // Micro truncates t to Zeek's microsecond precision and returns it in UTC.
 func Micro(t time.Time) time.Time { return t.Truncate(time.Microsecond).UTC() }
+
+// Earliest returns the earlier of two record times.
+func Earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// Latest returns the later of two record times.
+func Latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dwell-nsm/dwell/internal/detect"
+	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/store"
 )
 
@@ -105,7 +106,7 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 			if len(a.paths) < 5 {
 				a.paths[h.Path] = true
 			}
-			a.first, a.last = earlier(a.first, h.First), later(a.last, h.Last)
+			a.first, a.last = event.Earliest(a.first, h.First), event.Latest(a.last, h.Last)
 		}
 		if dstLocal && !srcLocal {
 			k := shellKey{h.Sensor, h.Dst, strings.ToLower(h.Path)}
@@ -126,7 +127,7 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 			case "GET", "HEAD":
 				a.gets += h.Count
 			}
-			a.first, a.last = earlier(a.first, h.First), later(a.last, h.Last)
+			a.first, a.last = event.Earliest(a.first, h.First), event.Latest(a.last, h.Last)
 		}
 		return nil
 	})
@@ -213,20 +214,6 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		fs = append(fs, f)
 	}
 	return fs, nil
-}
-
-func earlier(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
-}
-
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }
 
 func clip(s string) string {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dwell-nsm/dwell/internal/detect"
+	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/store"
 )
 
@@ -116,7 +117,7 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 			srcs[sk] = s
 		}
 		s.conns += p.Conns
-		s.first, s.last = earlier(s.first, p.First), later(s.last, p.Last)
+		s.first, s.last = event.Earliest(s.first, p.First), event.Latest(s.last, p.Last)
 		if s.portsPerDst[p.Dst] == nil {
 			s.portsPerDst[p.Dst] = map[uint16]bool{}
 		}
@@ -149,7 +150,7 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		e.conns += p.Conns
 		e.answered += p.Conns - p.Failed
 		e.bytes += p.SrcBytes + p.DstBytes
-		e.first, e.last = earlier(e.first, p.First), later(e.last, p.Last)
+		e.first, e.last = event.Earliest(e.first, p.First), event.Latest(e.last, p.Last)
 		return nil
 	})
 	if err != nil {
@@ -242,18 +243,4 @@ func dedupe(xs []string) []string {
 		}
 	}
 	return out
-}
-
-func earlier(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
-}
-
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }

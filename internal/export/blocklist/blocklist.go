@@ -49,10 +49,11 @@ type Options struct {
 	// Incident keeps one incident only ("" all).
 	Incident string
 	// Strong is the score a finding must reach for what it names to be
-	// blocked (default 0.7).
+	// blocked (default correlate.DefaultStrong).
 	Strong float64
 	// MaxHosts: infrastructure more internal hosts contact is shared, not
-	// blocked (default 10), as the findings' evidence counts them.
+	// blocked (default correlate.DefaultMaxShared), as the findings'
+	// evidence counts them.
 	MaxHosts int
 }
 
@@ -62,10 +63,10 @@ var blockable = map[correlate.Class]bool{correlate.ClassEspionage: true, correla
 // Entries selects what to block from incidents, and says what it left out.
 func Entries(incs []correlate.Incident, opt Options) ([]Entry, []Skipped) {
 	if opt.Strong <= 0 {
-		opt.Strong = 0.7
+		opt.Strong = correlate.DefaultStrong
 	}
 	if opt.MaxHosts <= 0 {
-		opt.MaxHosts = 10
+		opt.MaxHosts = correlate.DefaultMaxShared
 	}
 	local := opt.IsLocal
 	if local == nil {

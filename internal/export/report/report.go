@@ -15,6 +15,7 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -141,7 +142,7 @@ func timeline(inc *correlate.Incident) template.HTML {
 	for i, f := range fs {
 		y := 5 + row*float64(i)
 		x0, x1 := x(f.FirstSeen), x(f.LastSeen)
-		label := f.Detector + " " + strings.TrimSpace(addrOr(f.Src)+" → "+cmpOr(f.Domain, addrOr(f.Dst)))
+		label := f.Detector + " " + strings.TrimSpace(addrOr(f.Src)+" → "+cmp.Or(f.Domain, addrOr(f.Dst)))
 		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="10" text-anchor="end">%s</text>`, left-6, y+10, template.HTMLEscapeString(shorten(label, 40)))
 		fmt.Fprintf(&b, `<rect x="%.1f" y="%.0f" width="%.1f" height="11" fill="%s"><title>%s</title></rect>`, x0, y, math.Max(x1-x0, 2),
 			detectorColour(f.Detector), template.HTMLEscapeString(f.Summary))
@@ -184,13 +185,6 @@ func addrOr(a netip.Addr) string {
 		return a.String()
 	}
 	return ""
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func shorten(s string, n int) string {

@@ -127,6 +127,9 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	return s, nil
 }
 
+// readOnlyError is what writing to a store opened read-only returns.
+func (s *Store) readOnlyError() error { return fmt.Errorf("store %s is open read-only", s.path) }
+
 func openError(path string, err error) error {
 	msg := err.Error()
 	if strings.Contains(msg, "Could not set lock") || strings.Contains(msg, "Conflicting lock") {

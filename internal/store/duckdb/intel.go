@@ -139,7 +139,7 @@ func (s *Store) compact(ctx context.Context) error {
 // PutIndicators implements store.IntelWriter.
 func (s *Store) PutIndicators(ctx context.Context, inds []event.Indicator) (added, updated int, err error) {
 	if s.ro {
-		return 0, 0, fmt.Errorf("store %s is open read-only", s.path)
+		return 0, 0, s.readOnlyError()
 	}
 	if len(inds) == 0 {
 		return 0, 0, nil
@@ -181,7 +181,7 @@ func (s *Store) PutIndicators(ctx context.Context, inds []event.Indicator) (adde
 // PutSightings implements store.IntelWriter.
 func (s *Store) PutSightings(ctx context.Context, sightings []event.Sighting) error {
 	if s.ro {
-		return fmt.Errorf("store %s is open read-only", s.path)
+		return s.readOnlyError()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -220,7 +220,7 @@ func (s *Store) PutSightings(ctx context.Context, sightings []event.Sighting) er
 // SetState implements store.IntelWriter.
 func (s *Store) SetState(ctx context.Context, key, value string) error {
 	if s.ro {
-		return fmt.Errorf("store %s is open read-only", s.path)
+		return s.readOnlyError()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -368,7 +368,7 @@ func nullIfEmpty(s string) any {
 // in one transaction.
 func (s *Store) Write(ctx context.Context, b *event.Batch) error {
 	if s.ro {
-		return fmt.Errorf("store %s is open read-only", s.path)
+		return s.readOnlyError()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

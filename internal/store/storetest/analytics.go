@@ -300,7 +300,7 @@ func refPairs(b *event.Batch, w store.Window, f store.PairFilter) []store.PairSt
 			m[k], days[k] = p, map[time.Time]bool{}
 		}
 		p.Conns++
-		p.First, p.Last = minTime(p.First, c.TS), maxTime(p.Last, c.TS)
+		p.First, p.Last = event.Earliest(p.First, c.TS), event.Latest(p.Last, c.TS)
 		p.Duration += c.Duration.V
 		p.MaxDuration = max(p.MaxDuration, c.Duration.V)
 		p.SrcBytes += int64(c.SrcBytes.V)
@@ -370,7 +370,7 @@ func refDaily(b *event.Batch, w store.Window, f store.FlowFilter) []store.DailyF
 		d.SrcBytes += int64(c.SrcBytes.V)
 		d.DstBytes += int64(c.DstBytes.V)
 		d.MaxSrcBytes = max(d.MaxSrcBytes, int64(c.SrcBytes.V))
-		d.First, d.Last = minTime(d.First, c.TS), maxTime(d.Last, c.TS)
+		d.First, d.Last = event.Earliest(d.First, c.TS), event.Latest(d.Last, c.TS)
 	}
 	var out []store.DailyFlow
 	for _, d := range sortedValues(m) {
@@ -415,7 +415,7 @@ func refDestinations(b *event.Batch, w store.Window, clients []netip.Addr) []sto
 			m[k], seen[k] = d, map[netip.Addr]bool{}
 		}
 		d.Conns++
-		d.First, d.Last = minTime(d.First, c.TS), maxTime(d.Last, c.TS)
+		d.First, d.Last = event.Earliest(d.First, c.TS), event.Latest(d.Last, c.TS)
 		if in[c.SrcIP] && !seen[k][c.SrcIP] {
 			seen[k][c.SrcIP] = true
 			d.Clients++
@@ -537,7 +537,7 @@ func refDNS(b *event.Batch, w store.Window) []store.DNSName {
 			m[k] = n
 		}
 		n.Count++
-		n.First, n.Last = minTime(n.First, d.TS), maxTime(n.Last, d.TS)
+		n.First, n.Last = event.Earliest(n.First, d.TS), event.Latest(n.Last, d.TS)
 	}
 	return sortedValues(m)
 }
@@ -612,7 +612,7 @@ func refTLS(b *event.Batch, w store.Window) []store.TLSSession {
 		if t.Established.V {
 			s.Established++
 		}
-		s.First, s.Last = minTime(s.First, t.TS), maxTime(s.Last, t.TS)
+		s.First, s.Last = event.Earliest(s.First, t.TS), event.Latest(s.Last, t.TS)
 	}
 	return sortedValues(m)
 }
@@ -633,7 +633,7 @@ func refHTTP(b *event.Batch, w store.Window) []store.HTTPRequest {
 		}
 		r.Count++
 		r.RequestBytes += int64(h.RequestBodyLen.V)
-		r.First, r.Last = minTime(r.First, h.TS), maxTime(r.Last, h.TS)
+		r.First, r.Last = event.Earliest(r.First, h.TS), event.Latest(r.Last, h.TS)
 		if h.StatusCode.Valid && !slices.Contains(r.Statuses, int64(h.StatusCode.V)) {
 			r.Statuses = append(r.Statuses, int64(h.StatusCode.V))
 			slices.Sort(r.Statuses)
@@ -655,18 +655,4 @@ func sortedValues[T any](m map[string]*T) []T {
 		out = append(out, *m[k])
 	}
 	return out
-}
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }

@@ -134,7 +134,7 @@ func refMatch(b *event.Batch, w store.Window, inds []event.Indicator) []event.Si
 			days[k] = a
 		}
 		a.count++
-		a.first, a.last = minTime(a.first, o.TS), maxTime(a.last, o.TS)
+		a.first, a.last = event.Earliest(a.first, o.TS), event.Latest(a.last, o.TS)
 		if o.Peer.IsValid() {
 			a.peers = append(a.peers, o.Peer.String())
 		}
@@ -160,7 +160,7 @@ func refMatch(b *event.Batch, w store.Window, inds []event.Indicator) []event.Si
 				out[sk] = s
 			}
 			s.s.Count += a.count
-			s.s.First, s.s.Last = minTime(s.s.First, a.first), maxTime(s.s.Last, a.last)
+			s.s.First, s.s.Last = event.Earliest(s.s.First, a.first), event.Latest(s.s.Last, a.last)
 			s.days[k.day] = true
 			s.peers = append(s.peers, a.peers...)
 		}
