@@ -6,7 +6,7 @@ FUZZTIME ?= 2m
 GOLANGCI_VERSION ?= v2.15.0
 GOBIN    ?= $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build test test-short race lint vet fuzz bench bench-ingest bench-scenario bench-retrohunt tools clean
+.PHONY: all build test test-short race lint vet fuzz bench bench-ingest bench-scenario bench-retrohunt bench-clickhouse tools clean
 
 all: build test
 
@@ -43,6 +43,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/intel
 	$(GO) test -run '^$$' -fuzz '^FuzzMISPFeed$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/intel
 	$(GO) test -run '^$$' -fuzz '^FuzzTAXII$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/intel
+	$(GO) test -run '^$$' -fuzz '^FuzzTSV$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/store/clickhouse
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/netflow
+	$(GO) test -run '^$$' -fuzz '^FuzzSource$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/netflow
 
 ## bench: Go benchmarks of the hot paths, then the side-by-side scripts.
 bench:
@@ -56,6 +59,10 @@ bench-ingest:
 ## bench-retrohunt: 10,000 indicators against the bench-scenario store (~6 min; REUSE=1 keeps the store).
 bench-retrohunt:
 	bench/retrohunt.sh
+
+## bench-clickhouse: ingest and hunt of the bench-scenario data on DuckDB and on a ClickHouse server started for it.
+bench-clickhouse:
+	bench/clickhouse.sh
 
 ## bench-scenario: generation, ingest and hunt of 30 days x 1 M conn/day (~8 min, ~8 GB of disk).
 bench-scenario:

@@ -18,6 +18,7 @@ import (
 
 	"github.com/dwell-nsm/dwell/internal/config"
 	"github.com/dwell-nsm/dwell/internal/store"
+	"github.com/dwell-nsm/dwell/internal/store/clickhouse"
 	"github.com/dwell-nsm/dwell/internal/store/duckdb"
 )
 
@@ -231,8 +232,8 @@ func subcommand(a *App, c command, args []string, want string) (string, error) {
 
 // openStore opens the configured backend.
 func openStore(ctx context.Context, cfg *config.Config, readOnly bool) (store.Store, error) {
-	if strings.HasPrefix(cfg.Store, "clickhouse://") {
-		return nil, fmt.Errorf("store %s: the ClickHouse backend is not part of this build yet; use a DuckDB file", cfg.Store)
+	if clickhouse.IsURL(cfg.Store) {
+		return clickhouse.Open(ctx, cfg.Store, clickhouse.Options{ReadOnly: readOnly})
 	}
 	return duckdb.Open(ctx, cfg.Store, duckdb.Options{ReadOnly: readOnly, MemoryLimit: cfg.MemoryLimit})
 }

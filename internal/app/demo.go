@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path"
 	"path/filepath"
@@ -129,7 +130,8 @@ func (a *App) demo(ctx context.Context, cfg scenario.Config, dir string, kept bo
 	if err != nil {
 		return err
 	}
-	sum, err := a.ingest(ctx, st, dcfg, zeekDays(data, truth), ingestMode{})
+	inputs := append(zeekDays(data, truth), filepath.Join(data, filepath.FromSlash(truth.DDoS.FlowFile)))
+	sum, err := a.ingest(ctx, st, dcfg, inputs, ingestMode{})
 	if err != nil {
 		_ = st.Close()
 		return err
@@ -179,8 +181,7 @@ func (a *App) demo(ctx context.Context, cfg scenario.Config, dir string, kept bo
 	printDemoIncidents(w, incidents, truth)
 	fmt.Fprintf(w, "\ntotal %s (generate %s, ingest %s, hunt %s, score %s)\n", secs(a.Now().Sub(began)+tGen+tIngest+tHunt),
 		secs(tGen), secs(tIngest), secs(tHunt), secs(a.Now().Sub(began)))
-	fmt.Fprintf(w, "not shown: the DDoS against %s (%s flow records in data/%s) and the host events (data/hostlogs/): dwell does not read flows or Windows events yet\n",
-		truth.DDoS.Target, human(truth.DDoS.Flows), truth.DDoS.FlowFile)
+	fmt.Fprintf(w, "not shown: the host events (data/hostlogs/): dwell does not read Windows events yet\n")
 	if kept {
 		fmt.Fprintf(w, "\nkept in %s: the scenario in data/ (ground truth: data/truth.json) and the store dwell.db. Try:\n", dir)
 		fmt.Fprintf(w, "  dwell hunt --db %s\n  dwell incidents --db %s\n  dwell export report --db %s --out report.html\n"+
@@ -234,6 +235,10 @@ func printDemoIncidents(w io.Writer, incs []correlate.Incident, truth *scenario.
 		}
 		fmt.Fprintf(w, "  %s %-15s %.2f  %d host(s), since %s, %s sent out", inc.ID, inc.Class, inc.Score, len(inc.Hosts),
 			inc.DwellStart.UTC().Format("2006-01-02 15:04"), detect.HumanBytes(out))
+		if inc.Class == correlate.ClassDDoS && slices.ContainsFunc(inc.Hosts, func(h netip.Addr) bool { return h.String() == truth.DDoS.Target }) {
+			fmt.Fprintf(w, "   truth: the DDoS against %s, %s to %s (%s off)", truth.DDoS.Target, truth.DDoS.From.UTC().Format("2006-01-02 15:04"),
+				truth.DDoS.To.UTC().Format("15:04"), inc.DwellStart.Sub(truth.DDoS.From).Abs().Round(time.Minute))
+		}
 		if grouped > 0 {
 			fmt.Fprintf(w, "   truth: %d of the campaign's %d hosts, first event %s (%s off), %s sent out",
 				grouped, len(truth.Campaign.Hosts), truth.Campaign.FirstEvent.UTC().Format("2006-01-02 15:04"),

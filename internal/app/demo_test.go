@@ -32,7 +32,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("exit %d: %s%s", code, out, errOut)
 	}
 	for _, want := range []string{"generate", "ingest", "hunt", "network techniques found:", "top 10 findings:", "incidents:", "espionage",
-		"truth: 4 of the campaign's 4 hosts", "kept in " + dir} {
+		"truth: 4 of the campaign's 4 hosts", "planted DDoS: found", "truth: the DDoS against", "kept in " + dir} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -69,6 +69,9 @@ func TestDemoReportsMiss(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^T1071\.004 .* MISSED `).MatchString(out) {
 		t.Errorf("the DNS tunnel is not reported missed:\n%s", out)
+	}
+	if !strings.Contains(out, "planted DDoS: MISSED") {
+		t.Errorf("the DDoS is not reported missed without the ddos detector:\n%s", out)
 	}
 	m := regexp.MustCompile(`network techniques found: (\d+) of (\d+)`).FindStringSubmatch(out)
 	if m == nil || m[1] == m[2] {
@@ -230,6 +233,15 @@ func checkIncidents(t *testing.T, db string, truth *scenario.Truth) {
 		if inc.Class == correlate.ClassEspionage && inc.Score >= c.Score {
 			t.Errorf("another espionage incident ranks with the campaign: %s", inc.Summary)
 		}
+	}
+	// The DDoS in the edge's flow export is an incident of its own,
+	// classified ddos, on its target, dated to its start.
+	ddos := slices.IndexFunc(incs, func(i correlate.Incident) bool { return i.Class == correlate.ClassDDoS })
+	if ddos < 0 {
+		t.Errorf("no ddos incident for the DDoS against %s", truth.DDoS.Target)
+	} else if d := incs[ddos]; len(d.Hosts) != 1 || d.Hosts[0].String() != truth.DDoS.Target ||
+		d.DwellStart.Sub(truth.DDoS.From).Abs() > 10*time.Minute {
+		t.Errorf("ddos incident on %v since %v; truth %s since %v", d.Hosts, d.DwellStart, truth.DDoS.Target, truth.DDoS.From)
 	}
 	commodity := slices.IndexFunc(incs, func(i correlate.Incident) bool { return i.Class == correlate.ClassCommodity })
 	if commodity <= 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/dwell-nsm/dwell/internal/config"
 	"github.com/dwell-nsm/dwell/internal/detect"
 	"github.com/dwell-nsm/dwell/internal/detect/beacon"
+	"github.com/dwell-nsm/dwell/internal/detect/ddos"
 	"github.com/dwell-nsm/dwell/internal/detect/dnstunnel"
 	"github.com/dwell-nsm/dwell/internal/detect/exfil"
 	"github.com/dwell-nsm/dwell/internal/detect/httpanom"
@@ -39,6 +40,7 @@ func detectorRegistry() map[string]detectorFactory {
 		"httpanom":  func(env *detect.Env) detect.Detector { return httpanom.New(env, httpanom.Config{}) },
 		"lateral":   func(env *detect.Env) detect.Detector { return lateral.New(env, lateral.Config{}) },
 		"iocmatch":  func(env *detect.Env) detect.Detector { return iocmatch.New(env, iocmatch.Config{}) },
+		"ddos":      func(env *detect.Env) detect.Detector { return ddos.New(env, ddos.Config{}) },
 	}
 }
 

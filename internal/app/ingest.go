@@ -13,6 +13,7 @@ import (
 	"github.com/dwell-nsm/dwell/internal/config"
 	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/ingest"
+	"github.com/dwell-nsm/dwell/internal/ingest/netflow"
 	"github.com/dwell-nsm/dwell/internal/ingest/zeek"
 	"github.com/dwell-nsm/dwell/internal/store"
 )
@@ -104,7 +105,7 @@ func (a *App) ingest(ctx context.Context, st store.Writer, cfg *config.Config, p
 		BatchRows: cfg.Ingest.BatchRows,
 		IdleAfter: time.Duration(cfg.Ingest.IdleAfter),
 		Complete:  mode.complete,
-		Formats:   zeek.Formats(),
+		Formats:   append(zeek.Formats(), netflow.Formats()...),
 		Logger:    a.Logger,
 		Now:       a.Now,
 	})

@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(Main(context.Background(), args, os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	os.Exit(withClickHouse(m))
 }
 
 // TestSIGKILLResume kills ingest processes at random points and checks

@@ -20,6 +20,7 @@ import (
 const (
 	classCampaign  = "campaign"  // about the planted intrusion
 	classCommodity = "commodity" // about the commodity malware (a true, lesser lead)
+	classDDoS      = "ddos"      // about the planted DDoS (true, another incident)
 	classBenign    = "benign"    // about nothing planted: a false positive
 )
 
@@ -50,6 +51,9 @@ type scorecard struct {
 	FalsePositives []int
 	Top            int // how many top findings TopBenign looks at
 	TopBenign      int // benign findings among them
+	// DDoSRank is the rank of the best finding about the planted DDoS
+	// (its target, during it), 0 when none.
+	DDoSRank int
 }
 
 // networkTechniques counts the techniques hunted on network data, and how
@@ -80,10 +84,16 @@ func score(truth *scenario.Truth, findings []detect.Finding, top int) *scorecard
 		comDomains = append(comDomains, inf.Domain)
 	}
 	commodity := addrSet(comPeers)
+	target, _ := netip.ParseAddr(truth.DDoS.Target)
 	for i := range findings {
 		f := &findings[i]
 		class := classBenign
 		switch {
+		case f.Dst == target && target.IsValid() && f.Detector == "ddos" && f.FirstSeen.Before(truth.DDoS.To) && f.LastSeen.After(truth.DDoS.From):
+			class = classDDoS
+			if sc.DDoSRank == 0 {
+				sc.DDoSRank = i + 1
+			}
 		case external[f.Src] || external[f.Dst] || inDomains(f.Domain, c.Domains) || (hosts[f.Src] && hosts[f.Dst]):
 			class = classCampaign
 		case commodity[f.Src] || commodity[f.Dst] || inDomains(f.Domain, comDomains):
@@ -223,11 +233,18 @@ func (s *scorecard) print(w io.Writer, findings []detect.Finding) {
 	if hostOnly > 0 {
 		fmt.Fprintf(w, "host-log techniques: %d planted in hostlogs/, not hunted: dwell does not read Windows events yet\n", hostOnly)
 	}
+	if s.DDoSRank > 0 {
+		f := findings[s.DDoSRank-1]
+		fmt.Fprintf(w, "planted DDoS: found, rank %d, %s %.2f: %s\n", s.DDoSRank, f.Detector, f.Score, sanitize(f.Summary, 120))
+	} else {
+		fmt.Fprintln(w, "planted DDoS: MISSED (no ddos finding about its target during it)")
+	}
 	counts := map[string]int{}
 	for _, c := range s.Classes[:s.Top] {
 		counts[c]++
 	}
-	fmt.Fprintf(w, "top %d findings: %d campaign, %d commodity malware, %d benign\n", s.Top, counts[classCampaign], counts[classCommodity], counts[classBenign])
+	fmt.Fprintf(w, "top %d findings: %d campaign, %d DDoS, %d commodity malware, %d benign\n", s.Top, counts[classCampaign], counts[classDDoS],
+		counts[classCommodity], counts[classBenign])
 	if s.LowestFound > 0 {
 		fmt.Fprintf(w, "false positives ranked above the lowest technique found (rank %d): %d\n", s.LowestFound, len(s.FalsePositives))
 		for i, r := range s.FalsePositives {

@@ -116,7 +116,7 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 
 // DetectorNames returns the detectors dwell has, in the order hunts run them.
 func DetectorNames() []string {
-	return []string{"beacon", "longconn", "dnstunnel", "exfil", "rare", "tlsanom", "httpanom", "lateral", "iocmatch"}
+	return []string{"beacon", "longconn", "dnstunnel", "exfil", "rare", "tlsanom", "httpanom", "lateral", "iocmatch", "ddos"}
 }
 
 // parsePrefix reads an address or a CIDR prefix.

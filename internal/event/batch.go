@@ -17,6 +17,7 @@ type Batch struct {
 	TLS       []TLS
 	X509      []X509
 	Files     []File
+	Flows     []Flow
 
 	// Progress records how far the inputs behind these records have been
 	// read; a store commits it together with the records.
@@ -25,7 +26,7 @@ type Batch struct {
 
 // Len returns the number of records in b.
 func (b *Batch) Len() int {
-	return len(b.Conns) + len(b.OpenConns) + len(b.DNS) + len(b.HTTP) + len(b.TLS) + len(b.X509) + len(b.Files)
+	return len(b.Conns) + len(b.OpenConns) + len(b.DNS) + len(b.HTTP) + len(b.TLS) + len(b.X509) + len(b.Files) + len(b.Flows)
 }
 
 // Count returns the number of records of kind k in b.
@@ -45,6 +46,8 @@ func (b *Batch) Count(k Kind) int {
 		return len(b.X509)
 	case KindFile:
 		return len(b.Files)
+	case KindFlow:
+		return len(b.Flows)
 	}
 	return 0
 }
@@ -58,6 +61,7 @@ func (b *Batch) Append(o *Batch) {
 	b.TLS = append(b.TLS, o.TLS...)
 	b.X509 = append(b.X509, o.X509...)
 	b.Files = append(b.Files, o.Files...)
+	b.Flows = append(b.Flows, o.Flows...)
 	b.Progress = append(b.Progress, o.Progress...)
 }
 
@@ -72,6 +76,7 @@ func (b *Batch) Reset() {
 	b.TLS = b.TLS[:0]
 	b.X509 = b.X509[:0]
 	b.Files = b.Files[:0]
+	b.Flows = b.Flows[:0]
 	b.Progress = b.Progress[:0]
 }
 

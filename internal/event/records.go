@@ -200,3 +200,26 @@ type File struct {
 	ExtractedSize   Opt[uint64]
 	Src             Source
 }
+
+// Flow is one flow record exported by a router or a probe (NetFlow v5, v9,
+// IPFIX): the packets and bytes of one direction of a connection, as the
+// exporter counted them between First and Last. A flow may cover part of a
+// connection (exporters cut long flows at an active timeout).
+type Flow struct {
+	TS       time.Time // first packet (flowStart...)
+	End      time.Time // last packet (flowEnd...); TS when the exporter gives none
+	SrcIP    netip.Addr
+	SrcPort  uint16
+	DstIP    netip.Addr
+	DstPort  uint16
+	Proto    string // tcp, udp, icmp, or the IP protocol number
+	TCPFlags uint8  // OR of the TCP flags seen (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, URG 0x20)
+	Packets  uint64 // as exported; multiply by Sampling for an estimate of the traffic
+	Bytes    uint64 // IP bytes, as exported
+	// Sampling is the exporter's packet sampling interval (1 in N), 0 or 1
+	// when unsampled or unknown.
+	Sampling uint32
+	Exporter netip.Addr // the device that exported the record
+	Version  uint8      // 5, 9 or 10 (IPFIX)
+	Src      Source     // Line is the record's packet number in the capture
+}

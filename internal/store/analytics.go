@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"net/netip"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/dwell-nsm/dwell/internal/event"
@@ -75,6 +77,11 @@ type Analytics interface {
 	// src, name) and ordered by those keys: which clients reach which
 	// names, however they resolved them.
 	ServerNames(ctx context.Context, w Window, fn func(*ServerName) error) error
+	// FloodVectors aggregates flow records per (sensor, destination, UTC
+	// minute of the flow's start, vector) for the minutes in which a
+	// destination received at least minPackets packets (all vectors,
+	// sampling applied), ordered by those keys.
+	FloodVectors(ctx context.Context, w Window, minPackets int64, fn func(*FloodVector) error) error
 }
 
 // PairStat is conn records between two hosts on one service.
@@ -193,4 +200,37 @@ type ServerName struct {
 	Src    netip.Addr
 	Name   string // server_name (ssl) or host (http), as recorded
 	Count  int64
+}
+
+// FloodVector is the flow records towards one destination in one minute
+// that share a vector (FloodVectorOf).
+type FloodVector struct {
+	Sensor  string
+	Dst     netip.Addr
+	Minute  time.Time // UTC, of the flows' start
+	Vector  string
+	Flows   int64
+	Packets int64 // packets × sampling interval
+	Bytes   int64 // bytes × sampling interval
+	Sources int64 // distinct source addresses
+}
+
+// ReflectionPorts are the UDP source ports of services abused for
+// reflection and amplification: chargen, DNS, NTP, SNMP, CLDAP, SSDP,
+// WS-Discovery, memcached and others (US-CERT TA14-017A and later).
+func ReflectionPorts() []uint16 {
+	return []uint16{17, 19, 53, 111, 123, 137, 161, 389, 520, 1434, 1900, 3283, 3702, 5353, 10001, 11211, 37810}
+}
+
+// FloodVectorOf names the vector of a flow: "tcp-syn" for TCP flows with
+// SYN and no ACK, "udp/PORT" for UDP from a reflection port, else the
+// protocol ("tcp", "udp", "icmp", or its number).
+func FloodVectorOf(proto string, flags uint8, srcPort uint16) string {
+	switch {
+	case proto == "tcp" && flags&0x12 == 0x02:
+		return "tcp-syn"
+	case proto == "udp" && slices.Contains(ReflectionPorts(), srcPort):
+		return "udp/" + strconv.Itoa(int(srcPort))
+	}
+	return proto
 }

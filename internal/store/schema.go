@@ -156,6 +156,7 @@ type Schema struct {
 	TLS      *Table[event.TLS]
 	X509     *Table[event.X509]
 	Files    *Table[event.File]
+	Flow     *Table[event.Flow]
 }
 
 // NewSchema returns the schema of dwell's tables.
@@ -168,12 +169,13 @@ func NewSchema() *Schema {
 		TLS:      tlsTable(),
 		X509:     x509Table(),
 		Files:    filesTable(),
+		Flow:     flowTable(),
 	}
 }
 
 // Tables returns the description of every table, in a fixed order.
 func (s *Schema) Tables() []TableInfo {
-	return []TableInfo{s.Conn.Info(), s.OpenConn.Info(), s.DNS.Info(), s.HTTP.Info(), s.TLS.Info(), s.X509.Info(), s.Files.Info()}
+	return []TableInfo{s.Conn.Info(), s.OpenConn.Info(), s.DNS.Info(), s.HTTP.Info(), s.TLS.Info(), s.X509.Info(), s.Files.Info(), s.Flow.Info()}
 }
 
 // Column constructors keep the table definitions below to one line a field.

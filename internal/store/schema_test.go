@@ -40,7 +40,8 @@ func TestSchemaIsConsistent(t *testing.T) {
 	check("ssl", s.TLS.Info().Columns, func(i int) (Type, int) { return getters(&s.TLS.Columns[i]) })
 	check("x509", s.X509.Info().Columns, func(i int) (Type, int) { return getters(&s.X509.Columns[i]) })
 	check("files", s.Files.Info().Columns, func(i int) (Type, int) { return getters(&s.Files.Columns[i]) })
-	if len(s.Tables()) != 7 {
+	check("flow", s.Flow.Info().Columns, func(i int) (Type, int) { return getters(&s.Flow.Columns[i]) })
+	if len(s.Tables()) != 8 {
 		t.Errorf("%d tables", len(s.Tables()))
 	}
 }

@@ -228,3 +228,32 @@ func filesTable() *Table[event.File] {
 		Columns: append(cols, provenance(src)...), Rows: func(b *event.Batch) []R { return b.Files }, Source: src,
 		Time: func(r *R) time.Time { return r.TS }}
 }
+
+func flowTable() *Table[event.Flow] {
+	type R = event.Flow
+	u64 := func(v uint64) event.Opt[uint64] { return event.Some(v) }
+	cols := []Column[R]{
+		timeCol("ts", "", "first packet of the flow (UTC)", func(r *R) (time.Time, bool) { return r.TS, true }),
+		timeCol("ts_end", "", "last packet of the flow (UTC)", func(r *R) (time.Time, bool) { return r.End, !r.End.IsZero() }),
+		addrCol("src_addr", "", "source address", func(r *R) netip.Addr { return r.SrcIP }),
+		portCol("src_port", "", "source port (0 for ICMP and other protocols)", func(r *R) (uint16, bool) { return some(r.SrcPort) }),
+		addrCol("dst_addr", "", "destination address", func(r *R) netip.Addr { return r.DstIP }),
+		portCol("dst_port", "", "destination port", func(r *R) (uint16, bool) { return some(r.DstPort) }),
+		strCol("proto", "", "transport protocol: tcp, udp, icmp, or the IP protocol number", func(r *R) string { return r.Proto }),
+		countCol("tcp_flags", "", "TCP flags seen, ORed (SYN 2, ACK 16)", func(r *R) event.Opt[uint64] { return u64(uint64(r.TCPFlags)) }),
+		countCol("packets", "", "packets, as exported (before sampling)", func(r *R) event.Opt[uint64] { return u64(r.Packets) }),
+		countCol("bytes", "", "IP bytes, as exported (before sampling)", func(r *R) event.Opt[uint64] { return u64(r.Bytes) }),
+		countCol("sampling", "", "packet sampling interval (1 in N); NULL when unsampled or unknown", func(r *R) event.Opt[uint64] {
+			if r.Sampling <= 1 {
+				return event.Opt[uint64]{}
+			}
+			return u64(uint64(r.Sampling))
+		}),
+		addrCol("exporter", "", "the router or probe that exported the record", func(r *R) netip.Addr { return r.Exporter }),
+		countCol("version", "", "NetFlow version: 5, 9, or 10 (IPFIX)", func(r *R) event.Opt[uint64] { return u64(uint64(r.Version)) }),
+	}
+	src := func(r *R) *event.Source { return &r.Src }
+	return &Table[R]{Kind: event.KindFlow, Doc: "One row per exported flow record (NetFlow v5, v9, IPFIX); source_line is the record's packet in the capture.",
+		Columns: append(cols, provenance(src)...), Rows: func(b *event.Batch) []R { return b.Flows }, Source: src,
+		Time: func(r *R) time.Time { return r.TS }}
+}

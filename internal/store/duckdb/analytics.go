@@ -7,7 +7,6 @@ import (
 	"math"
 	"net/netip"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -286,10 +285,10 @@ func (s *Store) Series(ctx context.Context, kind store.SeriesKind, w store.Windo
 				sr.Dst, sr.Name = netip.Addr{}, keyText.String
 			}
 			var err error
-			if sr.Times, sr.Sizes, err = parsePoints(sr.Times[:0], sr.Sizes[:0], points); err != nil {
+			if sr.Times, sr.Sizes, err = store.ParsePoints(sr.Times[:0], sr.Sizes[:0], points); err != nil {
 				return err
 			}
-			sortSeries(&sr)
+			store.SortSeries(&sr)
 			return fn(&sr)
 		})
 		if err != nil {
@@ -301,60 +300,6 @@ func (s *Store) Series(ctx context.Context, kind store.SeriesKind, w store.Windo
 
 // partRows is about how many records one part of a Series query covers.
 const partRows = 8_000_000
-
-// parsePoints appends the comma-separated "ms[:size]" points of s to times
-// (as microseconds) and sizes (0 when absent).
-func parsePoints(times, sizes []int64, s string) ([]int64, []int64, error) {
-	for len(s) > 0 {
-		i := strings.IndexByte(s, ',')
-		if i < 0 {
-			i = len(s)
-		}
-		p := s[:i]
-		var size int64
-		if j := strings.IndexByte(p, ':'); j >= 0 {
-			v, err := strconv.ParseInt(p[j+1:], 10, 64)
-			if err != nil {
-				return times, sizes, err
-			}
-			p, size = p[:j], v
-		}
-		ms, err := strconv.ParseInt(p, 10, 64)
-		if err != nil {
-			return times, sizes, err
-		}
-		times, sizes = append(times, ms*1000), append(sizes, size)
-		if i == len(s) {
-			break
-		}
-		s = s[i+1:]
-	}
-	return times, sizes, nil
-}
-
-// sortSeries puts a series in (time, size) order; it usually arrives in
-// order already, as ingest stores records in time order.
-func sortSeries(s *store.Series) {
-	sorted := true
-	for i := 1; i < len(s.Times) && sorted; i++ {
-		sorted = s.Times[i-1] < s.Times[i] || (s.Times[i-1] == s.Times[i] && s.Sizes[i-1] <= s.Sizes[i])
-	}
-	if !sorted {
-		sort.Sort(seriesOrder{s})
-	}
-}
-
-type seriesOrder struct{ s *store.Series }
-
-func (o seriesOrder) Len() int { return len(o.s.Times) }
-func (o seriesOrder) Less(i, j int) bool {
-	t := o.s.Times
-	return t[i] < t[j] || (t[i] == t[j] && o.s.Sizes[i] < o.s.Sizes[j])
-}
-func (o seriesOrder) Swap(i, j int) {
-	o.s.Times[i], o.s.Times[j] = o.s.Times[j], o.s.Times[i]
-	o.s.Sizes[i], o.s.Sizes[j] = o.s.Sizes[j], o.s.Sizes[i]
-}
 
 // OpenConns implements store.Analytics.
 func (s *Store) OpenConns(ctx context.Context, w store.Window, fn func(*store.OpenConn) error) error {
@@ -511,4 +456,44 @@ func strs(v any) []string {
 		}
 	}
 	return out
+}
+
+// vectorSQL is store.FloodVectorOf in SQL.
+func vectorSQL(ports string) string {
+	return `CASE WHEN proto = 'tcp' AND (coalesce(tcp_flags, 0) & 18) = 2 THEN 'tcp-syn'
+		WHEN proto = 'udp' AND src_port IN (` + ports + `) THEN 'udp/' || src_port::VARCHAR ELSE coalesce(proto, '') END`
+}
+
+// portList returns ports as a SQL list.
+func portList(ports []uint16) string {
+	s := make([]string, len(ports))
+	for i, p := range ports {
+		s[i] = strconv.Itoa(int(p))
+	}
+	return strings.Join(s, ", ")
+}
+
+// FloodVectors implements store.Analytics.
+func (s *Store) FloodVectors(ctx context.Context, w store.Window, minPackets int64, fn func(*store.FloodVector) error) error {
+	cond, args := where(w, "")
+	cond += " AND dst_addr IS NOT NULL"
+	const scaled = "(packets * greatest(coalesce(sampling, 1), 1))"
+	if minPackets > 0 {
+		cond += ` AND (coalesce(sensor, ''), dst_addr, date_trunc('minute', ts)) IN (
+			SELECT (coalesce(sensor, ''), dst_addr, date_trunc('minute', ts)) FROM flow WHERE ` + cond + `
+			GROUP BY ALL HAVING sum(` + scaled + `) >= ` + strconv.FormatInt(minPackets, 10) + `)`
+		args = append(append([]any{}, args...), args...)
+	}
+	q := `SELECT coalesce(sensor, ''), dst_addr, date_trunc('minute', ts), ` + vectorSQL(portList(store.ReflectionPorts())) + ` AS v,
+		count(*), sum(` + scaled + `)::BIGINT, sum(bytes * greatest(coalesce(sampling, 1), 1))::BIGINT, count(DISTINCT src_addr)
+		FROM flow WHERE ` + cond + ` GROUP BY ALL ORDER BY 1, 2, 3, 4`
+	var v store.FloodVector
+	return s.each(ctx, "flood vectors", q, args, func(r *sql.Rows) error {
+		var dst sql.NullString
+		if err := r.Scan(&v.Sensor, &dst, &v.Minute, &v.Vector, &v.Flows, &v.Packets, &v.Bytes, &v.Sources); err != nil {
+			return err
+		}
+		v.Dst, v.Minute = addr(dst), v.Minute.UTC()
+		return fn(&v)
+	})
 }

@@ -12,7 +12,7 @@ import (
 
 // schemaVersion is the version of the on-disk layout this code writes.
 // Raise it with a new entry in migrations whenever the layout changes.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // sqlType maps a store column type to DuckDB's.
 func sqlType(t store.Type) string {
@@ -112,6 +112,14 @@ func (s *Store) migrations() []func(context.Context, *sql.Tx) error {
 				}
 			}
 			return s.backfillSummary(ctx, tx)
+		},
+		// 3: exported flows (NetFlow, IPFIX).
+		func(ctx context.Context, tx *sql.Tx) error {
+			q := createTable(s.schema.Flow.Info())
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+			return nil
 		},
 	}
 }

@@ -226,6 +226,7 @@ type scans struct {
 	tls      *scan[event.TLS]
 	x509     *scan[event.X509]
 	files    *scan[event.File]
+	flow     *scan[event.Flow]
 }
 
 // prepareWriter opens the writer's connection and registers the table
@@ -249,6 +250,8 @@ func (s *Store) prepareWriter(ctx context.Context) error {
 	mk(err)
 	sc.files, err = newScan(s.schema.Files)
 	mk(err)
+	sc.flow, err = newScan(s.schema.Flow)
+	mk(err)
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -267,7 +270,7 @@ func (s *Store) prepareWriter(ctx context.Context) error {
 		{sc.conn.fn, sc.conn.function()}, {sc.openConn.fn, sc.openConn.function()},
 		{sc.dns.fn, sc.dns.function()}, {sc.http.fn, sc.http.function()},
 		{sc.tls.fn, sc.tls.function()}, {sc.x509.fn, sc.x509.function()},
-		{sc.files.fn, sc.files.function()},
+		{sc.files.fn, sc.files.function()}, {sc.flow.fn, sc.flow.function()},
 		{is.daily.fn, is.daily.function()}, {is.indicators.fn, is.indicators.function()},
 	} {
 		if err := duckdb.RegisterTableUDF(conn, r.name, r.fn); err != nil {
@@ -391,6 +394,7 @@ func (s *Store) Write(ctx context.Context, b *event.Batch) error {
 		insert(ctx, tx, sc.tls, b.TLS),
 		insert(ctx, tx, sc.x509, b.X509),
 		insert(ctx, tx, sc.files, b.Files),
+		insert(ctx, tx, sc.flow, b.Flows),
 	} {
 		if err != nil {
 			daily() // wait for it: b is the caller's again after return

@@ -33,6 +33,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("ManyRows", func(t *testing.T) { testManyRows(t, open(t)) })
 	t.Run("Analytics", func(t *testing.T) { testAnalytics(t, open(t)) })
 	t.Run("Intel", func(t *testing.T) { testIntel(t, open(t)) })
+	t.Run("Flows", func(t *testing.T) { testFlows(t, open(t)) })
 }
 
 func closeStore(t *testing.T, s store.Store) {
@@ -117,6 +118,10 @@ func Sample() *event.Batch {
 		SeenBytes: event.Some[uint64](43), TotalBytes: event.Some[uint64](43), MissingBytes: event.Some[uint64](0), OverflowBytes: event.Some[uint64](0),
 		TimedOut: event.Some(false), MD5: "d41d8cd98f00b204e9800998ecf8427e", SHA1: "da39a3ee5e6b4b0d3255bfef95601890afd80709", Src: src(60),
 	}, {TS: t0, FUID: "F2", UID: "C2", SrcIP: a("10.0.0.1"), SrcPort: 445, DstIP: a("10.0.0.2"), DstPort: 49152, Source: "SMB", Src: src(61)}}
+	b.Flows = []event.Flow{{
+		TS: t0, End: t0.Add(59 * time.Second), SrcIP: a("192.0.2.44"), SrcPort: 53, DstIP: a("10.20.0.40"), DstPort: 61000, Proto: "udp",
+		TCPFlags: 0, Packets: 30000, Bytes: 43500000, Sampling: 100, Exporter: a("10.20.0.1"), Version: 10, Src: src(70),
+	}, {TS: t0, SrcIP: a("2001:db8::5"), DstIP: a("2001:db8::6"), Proto: "47", Packets: 1, Bytes: 60, Version: 9, Src: src(71)}}
 	return b
 }
 
@@ -135,6 +140,7 @@ func testRoundTrip(t *testing.T, s store.Store) {
 	checkTable(t, s, sc.TLS, b.TLS)
 	checkTable(t, s, sc.X509, b.X509)
 	checkTable(t, s, sc.Files, b.Files)
+	checkTable(t, s, sc.Flow, b.Flows)
 }
 
 // checkTable reads a table back with SQL and compares every column with

@@ -1,0 +1,256 @@
+package netflow
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dwell-nsm/dwell/internal/event"
+	"github.com/dwell-nsm/dwell/internal/ingest"
+	"github.com/dwell-nsm/dwell/internal/scenario"
+)
+
+const datasets = "../../../../shared/datasets"
+
+func dataset(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(datasets, dir)
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("dataset %s is not here (%v); skipping", dir, err)
+	}
+	return p
+}
+
+// readAll reads a capture through the format's Source, as ingest does.
+func readAll(t *testing.T, path string, data []byte, resume ingest.Position, final bool) ([]event.Flow, ingest.Report, ingest.Position) {
+	t.Helper()
+	in := &ingest.Input{Path: path, Sensor: "edge", Head: data[:min(len(data), event.HeadSize)], Resume: resume, Final: final}
+	if resume.Offset == 0 && !detect(in) {
+		t.Fatalf("%s: not detected as %s", path, FormatName)
+	}
+	src, err := open(bytes.NewReader(data[resume.Offset:]), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b event.Batch
+	for {
+		err := src.Next(context.Background(), &b, 1000)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b.Flows, src.Report(), src.Position()
+}
+
+// TestAkvoradoFixtures decodes real exporters' datagrams (NetFlow v5, v9
+// and IPFIX, with options and sampling), each template capture before its
+// data, with one decoder as a collector would.
+func TestAkvoradoFixtures(t *testing.T) {
+	dir := dataset(t, "netflow-ipfix-sflow-akvorado/netflow")
+	files, err := filepath.Glob(filepath.Join(dir, "*.pcap"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no captures in %s: %v", dir, err)
+	}
+	// Each template capture just before its data: two fixtures reuse one
+	// exporter, domain and template id for different templates.
+	key := func(f string) string {
+		b := strings.TrimSuffix(filepath.Base(f), ".pcap")
+		switch b {
+		case "template":
+			return "data 0"
+		case "data":
+			return "data 1"
+		}
+		for _, s := range []string{"-templates", "-template"} {
+			if p, ok := strings.CutSuffix(b, s); ok {
+				return p + " 0"
+			}
+		}
+		return strings.TrimSuffix(b, "-data") + " 1"
+	}
+	sort.Slice(files, func(i, j int) bool { return key(files[i]) < key(files[j]) })
+	d := newDecoder()
+	got := map[string][]event.Flow{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pf, err := parsePcapHeader(data)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		pr := &pcapReader{r: bytes.NewReader(data[pcapHeaderLen:]), f: pf}
+		for {
+			p, err := pr.next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			dg, ok := udp(pf.link, p.data)
+			if !ok || !isFlowDatagram(dg.payload) {
+				t.Fatalf("%s: a packet that is not a flow message", f)
+			}
+			out, err := d.decode(dg, nil)
+			if err != nil {
+				t.Errorf("%s: %v", filepath.Base(f), err)
+			}
+			got[filepath.Base(f)] = append(got[filepath.Base(f)], out...)
+		}
+	}
+	if d.unknown != 0 {
+		t.Errorf("%d data sets without their template", d.unknown)
+	}
+	for name, want := range map[string]int{"nfv5.pcap": 29, "data+templates.pcap": 21, "data.pcap": 4, "samplingrate-data.pcap": 6,
+		"multiplesamplingrates-data.pcap": 12, "ipfixprobe-data.pcap": 4, "nat.pcap": 9, "icmp-data.pcap": 2, "mpls.pcap": 2,
+		"physicalinterfaces.pcap": 8} {
+		if n := len(got[name]); n != want {
+			t.Errorf("%s: %d flows, want %d", name, n, want)
+		}
+		for _, f := range got[name] {
+			if !f.SrcIP.IsValid() || !f.DstIP.IsValid() || f.TS.Year() < 2009 || f.End.Before(f.TS) || f.Proto == "" {
+				t.Errorf("%s: implausible flow %+v", name, f)
+				break
+			}
+		}
+	}
+	first := func(name string) event.Flow {
+		if len(got[name]) == 0 {
+			t.Fatalf("%s: no flows", name)
+		}
+		return got[name][0]
+	}
+	if f := first("nfv5.pcap"); f.Version != 5 || f.SrcIP.String() != "161.202.212.212" || f.DstPort != 11963 || f.Proto != "tcp" || f.TCPFlags != 24 {
+		t.Errorf("nfv5 first flow %+v", f)
+	}
+	if f := first("ipfixprobe-data.pcap"); f.Version != 10 || f.SrcIP.String() != "10.10.1.4" || f.DstPort != 53 || f.Proto != "udp" ||
+		f.End.Sub(f.TS) != 34025*time.Microsecond {
+		t.Errorf("ipfixprobe first flow %+v", f)
+	}
+	// The sampling interval comes from an options record.
+	if f := first("samplingrate-data.pcap"); f.Sampling != 2048 {
+		t.Errorf("samplingrate-data: sampling %d, want 2048 (from the options data)", f.Sampling)
+	}
+	// Templates with IPv4 and IPv6 fields: the unused family is zeros.
+	for _, f := range got["physicalinterfaces.pcap"] {
+		if f.SrcIP.IsUnspecified() {
+			t.Errorf("physicalinterfaces: unspecified source %+v", f)
+		}
+	}
+}
+
+// TestScenarioCapture reads the scenario's IPFIX capture of the DDoS
+// through the ingest Source and checks it against the ground truth.
+func TestScenarioCapture(t *testing.T) {
+	cfg := scenario.Default()
+	cfg.Days, cfg.Hosts, cfg.Rate = 4, 30, 2000
+	dir := t.TempDir()
+	truth, err := scenario.Generate(t.Context(), cfg, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, filepath.FromSlash(truth.DDoS.FlowFile))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flows, rep, pos := readAll(t, path, data, ingest.Position{}, true)
+	if int64(len(flows)) != truth.Counts["flows"] || rep.Rows != int64(len(flows)) || rep.Bad != 0 || rep.Truncated {
+		t.Fatalf("%d flows (report %+v), truth %d", len(flows), rep, truth.Counts["flows"])
+	}
+	if pos.Offset != int64(len(data)) {
+		t.Errorf("position %d, file %d bytes", pos.Offset, len(data))
+	}
+	target := netip.MustParseAddr(truth.DDoS.Target)
+	var packets, octets int64
+	srcs := map[netip.Addr]bool{}
+	for _, f := range flows {
+		if f.Exporter.String() != "10.20.0.1" || f.Version != 10 || f.Src.Sensor != "edge" || f.Src.Line < 1 {
+			t.Fatalf("flow %+v", f)
+		}
+		attack := f.DstIP == target && !f.TS.Before(truth.DDoS.From) && f.TS.Before(truth.DDoS.To) &&
+			(f.TCPFlags == 0x02 || f.SrcPort == 53 || f.SrcPort == 123)
+		if attack {
+			packets += int64(f.Packets)
+			octets += int64(f.Bytes)
+			srcs[f.SrcIP] = true
+		}
+	}
+	if packets != truth.DDoS.Packets || octets != truth.DDoS.Bytes || len(srcs) != truth.DDoS.Sources {
+		t.Errorf("attack: %d packets, %d bytes, %d sources; truth %d, %d, %d", packets, octets, len(srcs),
+			truth.DDoS.Packets, truth.DDoS.Bytes, truth.DDoS.Sources)
+	}
+
+	// Resumed from a checkpoint part-way, with the templates it carries,
+	// the rest decodes: nothing lost, nothing twice.
+	in := &ingest.Input{Path: path, Head: data[:event.HeadSize], Final: true}
+	src, err := open(bytes.NewReader(data), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b event.Batch
+	if err := src.Next(t.Context(), &b, 5000); err != nil {
+		t.Fatal(err)
+	}
+	mid := src.Position()
+	rest, _, _ := readAll(t, path, data, mid, true)
+	if len(b.Flows)+len(rest) != len(flows) || rest[len(rest)-1] != flows[len(flows)-1] {
+		t.Errorf("resumed at byte %d: %d + %d flows, want %d", mid.Offset, len(b.Flows), len(rest), len(flows))
+	}
+
+	// Cut inside a record: the packets before it are kept.
+	cut := data[:len(data)-100]
+	kept, rep, _ := readAll(t, path, cut, ingest.Position{}, true)
+	if !rep.Truncated || len(kept) == 0 || len(kept) >= len(flows) {
+		t.Errorf("cut capture: %d flows, report %+v", len(kept), rep)
+	}
+	_, rep, _ = readAll(t, path, cut, ingest.Position{}, false)
+	if rep.Pending == 0 || rep.Truncated {
+		t.Errorf("capture still being written: report %+v, want the last record pending", rep)
+	}
+
+	// A record header that claims a huge length ends the file with a
+	// parse error; what came before is kept.
+	bad := bytes.Clone(data)
+	recAt := pcapHeaderLen + pcapRecordLen + int(uint32(bad[pcapHeaderLen+8])|uint32(bad[pcapHeaderLen+9])<<8)
+	bad[recAt+8], bad[recAt+9], bad[recAt+10], bad[recAt+11] = 0xff, 0xff, 0xff, 0x7f
+	kept, rep, _ = readAll(t, path, bad, ingest.Position{}, true)
+	if rep.Bad != 1 || len(rep.Errors) != 1 || rep.Errors[0].Line != 2 || len(kept) == 0 || !rep.Truncated {
+		t.Errorf("corrupt record: %d flows, report %+v", len(kept), rep)
+	}
+}
+
+// A capture of attack traffic itself (not flows) is skipped with a note.
+func TestTrafficCaptureSkipped(t *testing.T) {
+	dir := dataset(t, "ddos-stopddos")
+	path := filepath.Join(dir, "pkt.TCP.synflood.spoofed.pcap")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flows, rep, _ := readAll(t, path, data, ingest.Position{}, true)
+	if len(flows) != 0 || !rep.Skipped || len(rep.Notes) == 0 || !strings.Contains(rep.Notes[len(rep.Notes)-1], "run Zeek") {
+		t.Errorf("traffic capture: %d flows, report %+v", len(flows), rep)
+	}
+}
+
+func TestNotPcap(t *testing.T) {
+	for _, head := range []string{"", "#separator \\x09\n", "\x0a\x0d\x0d\x0a pcapng"} {
+		if detect(&ingest.Input{Head: []byte(head)}) {
+			t.Errorf("detected %q as a pcap", head)
+		}
+	}
+}

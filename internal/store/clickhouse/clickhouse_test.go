@@ -1,0 +1,264 @@
+package clickhouse_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dwell-nsm/dwell/internal/event"
+
+	"github.com/dwell-nsm/dwell/internal/store"
+	"github.com/dwell-nsm/dwell/internal/store/clickhouse"
+	"github.com/dwell-nsm/dwell/internal/store/clickhouse/chtest"
+	"github.com/dwell-nsm/dwell/internal/store/storetest"
+)
+
+// servers are the test servers TestMain started; nil, with skipWhy, when
+// ClickHouse is not installed.
+var (
+	servers *chtest.Servers
+	skipWhy string
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "dwell-clickhouse-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	servers, err = chtest.Start(context.Background(), dir)
+	if err != nil {
+		skipWhy = err.Error()
+	}
+	code := m.Run()
+	if servers != nil {
+		servers.Stop()
+	}
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func need(t *testing.T) {
+	t.Helper()
+	if servers == nil {
+		t.Skip(skipWhy)
+	}
+}
+
+func open(t *testing.T, url string) *clickhouse.Store {
+	t.Helper()
+	s, err := clickhouse.Open(t.Context(), url, clickhouse.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformanceSingle(t *testing.T) {
+	need(t)
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t, servers.SingleURL()) })
+}
+
+func TestConformanceCluster(t *testing.T) {
+	need(t)
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t, servers.ClusterURL()) })
+}
+
+// faulty is a transport that breaks the requests fail selects.
+type faulty struct {
+	fail func(query string) (forward bool, err error)
+}
+
+func (f *faulty) RoundTrip(r *http.Request) (*http.Response, error) {
+	q := r.URL.Query().Get("query")
+	if r.Body != nil && q == "" {
+		data, err := io.ReadAll(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		_ = r.Body.Close()
+		q = string(data)
+		r.Body = io.NopCloser(bytes.NewReader(data))
+	}
+	forward, err := f.fail(q)
+	if err == nil {
+		return http.DefaultTransport.RoundTrip(r)
+	}
+	if forward {
+		resp, ferr := http.DefaultTransport.RoundTrip(r)
+		if ferr == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+		}
+	}
+	return nil, err
+}
+
+func sample(n int) *event.Batch {
+	b := &event.Batch{}
+	t0 := time.Date(2024, 4, 19, 0, 0, 0, 0, time.UTC)
+	for i := range n {
+		b.Conns = append(b.Conns, event.Conn{TS: t0.Add(time.Duration(i) * time.Second), UID: fmt.Sprint("C", i),
+			SrcIP: netip.MustParseAddr(fmt.Sprintf("10.0.%d.%d", i/250, i%250+1)), DstIP: netip.MustParseAddr("192.0.2.1"), DstPort: 443,
+			Proto: "tcp", Src: event.Source{Sensor: "s", File: "f", Line: int64(i + 1)}})
+	}
+	b.Progress = []event.Progress{{ID: "in", HeadLen: 4096, Path: "f", Offset: int64(n), Line: int64(n), Rows: int64(n)}}
+	return b
+}
+
+func count(t *testing.T, s store.Store) int64 {
+	t.Helper()
+	n, err := s.Count(t.Context(), event.KindConn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// An insert whose answer is lost after ClickHouse stored it is not
+// stored twice when sent again; one that never arrived is sent again.
+func TestInsertRetryNoDoubles(t *testing.T) {
+	need(t)
+	for _, forward := range []bool{true, false} {
+		for _, url := range []string{servers.SingleURL(), servers.ClusterURL()} {
+			broke := false
+			tr := &faulty{fail: func(q string) (bool, error) {
+				if strings.HasPrefix(q, "INSERT INTO `conn`") && !broke {
+					broke = true
+					return forward, &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer (injected)")}
+				}
+				return false, nil
+			}}
+			s, err := clickhouse.Open(t.Context(), url, clickhouse.Options{Transport: tr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Write(t.Context(), sample(1000)); err != nil {
+				t.Fatal(err)
+			}
+			if !broke {
+				t.Fatal("the fault was not injected")
+			}
+			if n := count(t, s); n != 1000 {
+				t.Errorf("%s (stored before the failure: %v): %d rows, want 1000", url, forward, n)
+			}
+			_ = s.Close()
+		}
+	}
+}
+
+// A write cut short before its ledger entry leaves no rows behind once
+// the store is opened again, so the resumed ingest stores them once.
+func TestUnfinishedWriteRemoved(t *testing.T) {
+	need(t)
+	for _, url := range []string{servers.SingleURL(), servers.ClusterURL()} {
+		tr := &faulty{fail: func(q string) (bool, error) {
+			if strings.HasPrefix(q, "INSERT INTO ingest_ledger") {
+				return false, errors.New("killed (injected)")
+			}
+			return false, nil
+		}}
+		s, err := clickhouse.Open(t.Context(), url, clickhouse.Options{Transport: tr, Retries: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Write(t.Context(), sample(500)); err == nil {
+			t.Fatal("Write succeeded without its ledger")
+		}
+		if n := count(t, s); n != 500 {
+			t.Fatalf("before recovery: %d rows, want the 500 of the unfinished write", n)
+		}
+		_ = s.Close()
+		s = open(t, url)
+		if n := count(t, s); n != 0 {
+			t.Errorf("%s: after reopening, %d rows of the unfinished write remain", url, n)
+		}
+		if l, err := s.Ledger(t.Context()); err != nil || len(l) != 0 {
+			t.Errorf("ledger = %v, %v", l, err)
+		}
+		if err := s.Write(t.Context(), sample(500)); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(t, s); n != 500 {
+			t.Errorf("after the resumed write: %d rows, want 500", n)
+		}
+		_ = s.Close()
+	}
+}
+
+// On the cluster, each shard holds part of the rows, all of a client's
+// on one shard.
+func TestClusterShards(t *testing.T) {
+	need(t)
+	url := servers.ClusterURL()
+	s := open(t, url)
+	defer func() { _ = s.Close() }()
+	if err := s.Write(t.Context(), sample(2000)); err != nil {
+		t.Fatal(err)
+	}
+	db := url[strings.LastIndex(url[:strings.Index(url, "?")], "/")+1 : strings.Index(url, "?")]
+	var total int64
+	for _, addr := range servers.HTTP() {
+		q := "SELECT count(), uniqExact(id_orig_h) FROM " + db + ".conn_local"
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+addr+"/", strings.NewReader(q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		var n, hosts int64
+		if _, err := fmt.Sscan(string(body), &n, &hosts); err != nil {
+			t.Fatalf("%s: %q", addr, body)
+		}
+		if n == 0 || n == 2000 {
+			t.Errorf("shard %s holds %d of 2000 rows", addr, n)
+		}
+		total += hosts
+	}
+	if total != 2000 {
+		t.Errorf("clients counted per shard add up to %d, want 2000 (a client on two shards?)", total)
+	}
+}
+
+func TestReadOnlyOpen(t *testing.T) {
+	need(t)
+	url := servers.SingleURL()
+	if _, err := clickhouse.Open(t.Context(), url, clickhouse.Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "no dwell store") {
+		t.Errorf("read-only open of a missing store: %v", err)
+	}
+	s := open(t, url)
+	_ = s.Close()
+	ro, err := clickhouse.Open(t.Context(), url, clickhouse.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ro.Write(t.Context(), sample(1)); err == nil {
+		t.Error("read-only store accepted a write")
+	}
+	_ = ro.Close()
+}
+
+func TestBadURL(t *testing.T) {
+	for _, u := range []string{"clickhouse://", "clickhouse://h:1/a/b`c", "http://h:1/db"} {
+		if _, err := clickhouse.Open(t.Context(), u, clickhouse.Options{}); err == nil {
+			t.Errorf("Open(%q) succeeded", u)
+		}
+	}
+	_, err := clickhouse.Open(t.Context(), "clickhouse://u:secret@127.0.0.1:1/db", clickhouse.Options{Retries: 1})
+	if err == nil || strings.Contains(err.Error(), "secret") {
+		t.Errorf("error %v: want a failure without the password", err)
+	}
+}
