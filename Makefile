@@ -6,7 +6,7 @@ FUZZTIME ?= 2m
 GOLANGCI_VERSION ?= v2.15.0
 GOBIN    ?= $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build test test-short race lint vet fuzz bench bench-ingest bench-scenario bench-retrohunt bench-clickhouse tools clean
+.PHONY: all build test test-short race lint vet fuzz bench bench-ingest bench-scenario bench-retrohunt bench-clickhouse bench-flows tools clean
 
 all: build test
 
@@ -63,6 +63,10 @@ bench-retrohunt:
 ## bench-clickhouse: ingest and hunt of the bench-scenario data on DuckDB and on a ClickHouse server started for it.
 bench-clickhouse:
 	bench/clickhouse.sh
+
+## bench-flows: NetFlow/IPFIX decoding beside goflow2 (bench/goflowpeer) on the same capture.
+bench-flows:
+	bench/flows.sh
 
 ## bench-scenario: generation, ingest and hunt of 30 days x 1 M conn/day (~8 min, ~8 GB of disk).
 bench-scenario:
