@@ -73,6 +73,24 @@ func NewIndicatorRow(i event.Indicator, imported time.Time) IndicatorRow {
 	return r
 }
 
+// IndicatorRows computes the stored form of indicators imported at
+// imported, one row per key: of indicators with the same key, the last
+// wins.
+func IndicatorRows(inds []event.Indicator, imported time.Time) []IndicatorRow {
+	rows := make([]IndicatorRow, 0, len(inds))
+	seen := make(map[string]int, len(inds))
+	for _, i := range inds {
+		r := NewIndicatorRow(i, imported)
+		if j, ok := seen[r.Key]; ok {
+			rows[j] = r
+			continue
+		}
+		seen[r.Key] = len(rows)
+		rows = append(rows, r)
+	}
+	return rows
+}
+
 // IndicatorRegDomain returns the registered domain a domain indicator is
 // matched under, or "" when the indicator is itself a public suffix (a
 // dynamic-DNS zone on the list: it matches the names whose suffix it is).

@@ -6,25 +6,21 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/ingest"
-	"github.com/dwell-nsm/dwell/internal/scenario"
 )
 
-// BenchmarkScenarioCapture decodes the scenario's IPFIX capture of the
-// DDoS through the ingest Source.
+// BenchmarkScenarioCapture decodes the scenario's IPFIX capture of the DDoS
+// (or the capture DWELL_BENCH_PCAP names: bench/flows.sh gives the peer's)
+// through the ingest Source, on one goroutine.
 func BenchmarkScenarioCapture(b *testing.B) {
-	cfg := scenario.Default()
-	cfg.Days, cfg.Hosts, cfg.Rate = 4, 30, 2000
-	dir := b.TempDir()
-	truth, err := scenario.Generate(b.Context(), cfg, dir, nil)
-	if err != nil {
-		b.Fatal(err)
+	path := os.Getenv("DWELL_BENCH_PCAP")
+	if path == "" {
+		path, _ = scenarioCapture(b)
 	}
-	data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(truth.DDoS.FlowFile)))
+	data, err := os.ReadFile(path)
 	if err != nil {
 		b.Fatal(err)
 	}

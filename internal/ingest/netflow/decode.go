@@ -156,6 +156,9 @@ func (d *decoder) v5(dg datagram, out []event.Flow) ([]event.Flow, error) {
 			SrcPort: binary.BigEndian.Uint16(r[32:]), DstPort: binary.BigEndian.Uint16(r[34:]),
 			TCPFlags: r[37], Proto: protoName(r[38]), Sampling: sampling, Exporter: dg.src, Version: 5,
 		}
+		if f.End.Before(f.TS) {
+			f.End = f.TS // an uptime counter that wrapped, or garbage
+		}
 		out = append(out, f)
 	}
 	return out, nil

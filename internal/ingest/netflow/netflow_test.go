@@ -29,6 +29,19 @@ func dataset(t *testing.T, dir string) string {
 	return p
 }
 
+// scenarioCapture writes a small scenario and returns its flow capture.
+func scenarioCapture(tb testing.TB) (string, *scenario.Truth) {
+	tb.Helper()
+	cfg := scenario.Default()
+	cfg.Days, cfg.Hosts, cfg.Rate = 4, 30, 2000
+	dir := tb.TempDir()
+	truth, err := scenario.Generate(tb.Context(), cfg, dir, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return filepath.Join(dir, filepath.FromSlash(truth.DDoS.FlowFile)), truth
+}
+
 // readAll reads a capture through the format's Source, as ingest does.
 func readAll(t *testing.T, path string, data []byte, resume ingest.Position, final bool) ([]event.Flow, ingest.Report, ingest.Position) {
 	t.Helper()
@@ -155,14 +168,7 @@ func TestAkvoradoFixtures(t *testing.T) {
 // TestScenarioCapture reads the scenario's IPFIX capture of the DDoS
 // through the ingest Source and checks it against the ground truth.
 func TestScenarioCapture(t *testing.T) {
-	cfg := scenario.Default()
-	cfg.Days, cfg.Hosts, cfg.Rate = 4, 30, 2000
-	dir := t.TempDir()
-	truth, err := scenario.Generate(t.Context(), cfg, dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, filepath.FromSlash(truth.DDoS.FlowFile))
+	path, truth := scenarioCapture(t)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -33,18 +33,7 @@ func (s *Store) PutIndicators(ctx context.Context, inds []event.Indicator) (adde
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now().UTC()
-	rows := make([]store.IndicatorRow, 0, len(inds))
-	seen := map[string]int{}
-	for _, i := range inds {
-		r := store.NewIndicatorRow(i, now)
-		if j, ok := seen[r.Key]; ok {
-			rows[j] = r // the last of duplicates wins
-			continue
-		}
-		seen[r.Key] = len(rows)
-		rows = append(rows, r)
-	}
+	rows := store.IndicatorRows(inds, time.Now().UTC())
 	known := 0
 	const per = 10_000
 	for start := 0; start < len(rows); start += per {

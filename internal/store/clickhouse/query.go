@@ -215,16 +215,7 @@ func parseArray(f string) ([]*string, error) {
 			for ; i < len(f) && f[i] != '\''; i++ {
 				if f[i] == '\\' && i+1 < len(f) {
 					i++
-					switch f[i] {
-					case 'n':
-						b.WriteByte('\n')
-					case 't':
-						b.WriteByte('\t')
-					case '0':
-						b.WriteByte(0)
-					default:
-						b.WriteByte(f[i])
-					}
+					b.WriteByte(escaped(f[i]))
 					continue
 				}
 				b.WriteByte(f[i])

@@ -92,24 +92,28 @@ func unescape(f []byte) string {
 			continue
 		}
 		i++
-		switch f[i] {
-		case 'n':
-			b.WriteByte('\n')
-		case 't':
-			b.WriteByte('\t')
-		case 'r':
-			b.WriteByte('\r')
-		case 'b':
-			b.WriteByte('\b')
-		case 'f':
-			b.WriteByte('\f')
-		case '0':
-			b.WriteByte(0)
-		default:
-			b.WriteByte(f[i])
-		}
+		b.WriteByte(escaped(f[i]))
 	}
 	return b.String()
+}
+
+// escaped returns the byte that the escape sequence \c stands for.
+func escaped(c byte) byte {
+	switch c {
+	case 'n':
+		return '\n'
+	case 't':
+		return '\t'
+	case 'r':
+		return '\r'
+	case 'b':
+		return '\b'
+	case 'f':
+		return '\f'
+	case '0':
+		return 0
+	}
+	return c
 }
 
 // Field returns field i of the current row ("" for NULL).

@@ -146,19 +146,10 @@ func (s *Store) PutIndicators(ctx context.Context, inds []event.Indicator) (adde
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now().UTC()
-	rows := make([]store.IndicatorRow, 0, len(inds))
-	keys := make([]string, 0, len(inds))
-	seen := map[string]int{}
-	for _, i := range inds {
-		r := store.NewIndicatorRow(i, now)
-		if j, ok := seen[r.Key]; ok {
-			rows[j] = r // the last of duplicates wins
-			continue
-		}
-		seen[r.Key] = len(rows)
-		rows = append(rows, r)
-		keys = append(keys, r.Key)
+	rows := store.IndicatorRows(inds, time.Now().UTC())
+	keys := make([]string, len(rows))
+	for i := range rows {
+		keys[i] = rows[i].Key
 	}
 	tx, err := s.wconn.BeginTx(ctx, nil)
 	if err != nil {
