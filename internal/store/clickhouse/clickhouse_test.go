@@ -195,20 +195,27 @@ func TestUnfinishedWriteRemoved(t *testing.T) {
 	}
 }
 
-// On the cluster, each shard holds part of the rows, all of a client's
-// on one shard.
+// On the cluster, each shard holds part of the rows, and all of an
+// internal host's records, outbound and inbound, are on one shard.
 func TestClusterShards(t *testing.T) {
 	need(t)
 	url := servers.ClusterURL()
 	s := open(t, url)
 	defer func() { _ = s.Close() }()
-	if err := s.Write(t.Context(), sample(2000)); err != nil {
+	b := sample(2000)
+	// The same hosts reached from outside.
+	for i := range 2000 {
+		c := b.Conns[i]
+		c.SrcIP, c.DstIP, c.UID = netip.MustParseAddr("203.0.113.9"), c.SrcIP, c.UID+"in"
+		b.Conns = append(b.Conns, c)
+	}
+	if err := s.Write(t.Context(), b); err != nil {
 		t.Fatal(err)
 	}
 	db := url[strings.LastIndex(url[:strings.Index(url, "?")], "/")+1 : strings.Index(url, "?")]
-	var total int64
+	seen := map[string]string{}
 	for _, addr := range servers.HTTP() {
-		q := "SELECT count(), uniqExact(id_orig_h) FROM " + db + ".conn_local"
+		q := "SELECT DISTINCT if(startsWith(id_orig_h, '10.'), id_orig_h, id_resp_h) FROM " + db + ".conn_local FORMAT TSV"
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+addr+"/", strings.NewReader(q))
 		if err != nil {
 			t.Fatal(err)
@@ -219,17 +226,22 @@ func TestClusterShards(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		_ = resp.Body.Close()
-		var n, hosts int64
-		if _, err := fmt.Sscan(string(body), &n, &hosts); err != nil {
-			t.Fatalf("%s: %q", addr, body)
+		hosts := strings.Fields(string(body))
+		if len(hosts) == 0 || len(hosts) == 2000 {
+			t.Errorf("shard %s holds %d of the 2000 hosts", addr, len(hosts))
 		}
-		if n == 0 || n == 2000 {
-			t.Errorf("shard %s holds %d of 2000 rows", addr, n)
+		for _, h := range hosts {
+			if other, ok := seen[h]; ok {
+				t.Fatalf("host %s has records on %s and on %s", h, other, addr)
+			}
+			seen[h] = addr
 		}
-		total += hosts
 	}
-	if total != 2000 {
-		t.Errorf("clients counted per shard add up to %d, want 2000 (a client on two shards?)", total)
+	if len(seen) != 2000 {
+		t.Errorf("%d hosts on the shards, want 2000", len(seen))
+	}
+	if n := count(t, s); n != 4000 {
+		t.Errorf("%d rows through the Distributed table, want 4000", n)
 	}
 }
 

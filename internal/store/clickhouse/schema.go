@@ -60,17 +60,28 @@ type layout struct {
 	extra     string // columns dwell adds
 }
 
+// private is a condition on address text: RFC 1918, shared (100.64/10)
+// and unique-local IPv6 space, dwell's default networks.local. (The store
+// does not know a site's own networks.local; a shard key only needs to be
+// the same for all of a host's records.)
+func private(col string) string {
+	return "(startsWith(" + col + ", '10.') OR startsWith(" + col + ", '192.168.') OR match(" + col + `, '^172\\.(1[6-9]|2[0-9]|3[01])\\.')` +
+		" OR match(" + col + `, '^100\\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\\.') OR match(` + col + `, '^f[cd][0-9a-f]{0,2}:'))`
+}
+
 // dayOf is the UTC day number of a microsecond time column.
 func dayOf(col string) string { return "intDiv(" + col + ", 86400000000)" }
 
 // layouts gives every table's storage. Records are partitioned by UTC day
 // and ordered for the detectors' GROUP BYs (client, then server, then
-// time); on a cluster they are sharded by the client address, so that a
-// host's traffic stays on one shard and its aggregates are computed there.
+// time); on a cluster they are sharded by the internal host (the end in
+// private address space, else the client), so that a host's traffic, in
+// and out, stays on one shard and its aggregates are computed there.
 func layouts() map[string]layout {
-	byClient := "cityHash64(ifNull(id_orig_h, ''))"
+	orig, resp := "ifNull(id_orig_h, '')", "ifNull(id_resp_h, '')"
+	byHost := "cityHash64(multiIf(" + private(orig) + ", " + orig + ", " + private(resp) + ", " + resp + ", " + orig + "))"
 	rec := func(order string) layout {
-		return layout{notNull: []string{"ts"}, partition: dayOf("ts"), order: order, shard: byClient,
+		return layout{notNull: []string{"ts"}, partition: dayOf("ts"), order: order, shard: byHost,
 			extra: batchColumn + " UInt64"}
 	}
 	return map[string]layout{
