@@ -18,6 +18,7 @@
 package scenario
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -289,7 +290,10 @@ func writeGzip(path string, data []byte, level int, mtime time.Time) error {
 	if err != nil {
 		return err
 	}
-	zw, err := gzip.NewWriterLevel(f, level)
+	// The compressor hands over a few hundred bytes at a time: buffered,
+	// that is one write call per 256 KiB instead of one per block.
+	bw := bufio.NewWriterSize(f, 256<<10)
+	zw, err := gzip.NewWriterLevel(bw, level)
 	if err != nil {
 		_ = f.Close()
 		return err
@@ -299,7 +303,7 @@ func writeGzip(path string, data []byte, level int, mtime time.Time) error {
 		_ = f.Close()
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	if err := zw.Close(); err != nil {
+	if err := errors.Join(zw.Close(), bw.Flush()); err != nil {
 		_ = f.Close()
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
