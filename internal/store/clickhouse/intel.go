@@ -1,11 +1,9 @@
 package clickhouse
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -190,81 +188,39 @@ func (s *Store) State(ctx context.Context, key string) (string, error) {
 	return s.meta(ctx, "state:"+key)
 }
 
-// MatchIndicators implements store.Analytics. The live indicators are read
-// and turned into conditions on the summary's keys: exact values, the
-// registered domains and suffixes of domain indicators, and the /16
-// buckets or ranges of networks. ClickHouse aggregates the daily rows that
-// meet them per value, log, sensor and port; each indicator is then
-// matched exactly (store.Matches) against those values here, and the
-// sightings merged per indicator, sensor, log and value.
+// MatchIndicators implements store.Analytics. The live indicators become
+// conditions on obs_daily's keys (store.IndicatorMatcher); ClickHouse
+// aggregates the rows that meet them per value, log, sensor and port, and
+// each is matched exactly here.
 func (s *Store) MatchIndicators(ctx context.Context, w store.Window, fn func(*event.Sighting) error) error {
-	var live []event.Indicator
+	var inds []event.Indicator
 	err := s.Indicators(ctx, func(i *event.Indicator) error {
-		if !i.Revoked && i.Type.Matchable() {
-			live = append(live, *i)
-		}
-		return nil
-	})
-	if err != nil || len(live) == 0 {
-		return err
-	}
-	m := newMatcher(live)
-	first, last := store.WindowDays(w)
-	q := fmt.Sprintf(`SELECT kind, value, log, sensor, port, sum(count), min(first), max(last),
-			arrayStringConcat(arrayMap(d -> toString(d), groupUniqArray(%s)), ','),
-			arrayStringConcat(arraySlice(arraySort(groupUniqArrayArray(splitByChar(',', ifNull(peers, '')))), 1, %d), ',')
-		FROM obs_daily WHERE day >= %d AND day <= %d AND (%s)
-		GROUP BY kind, value, log, sensor, port`, dayOf("day"), store.MaxPeers+1, first.UnixMicro(), last.UnixMicro(), m.cond())
-	type sKey struct{ ind, sensor, log, value string }
-	type sAgg struct {
-		s     event.Sighting
-		days  map[string]bool
-		peers []string
-	}
-	out := map[sKey]*sAgg{}
-	err = s.c.each(ctx, "matching indicators", q, func(r *tsvReader) error {
-		kind, value, log, sensor, port := event.IOCType(r.Field(0)), r.Field(1), r.Field(2), r.Field(3), uint16(r.Int(4)) //nolint:gosec // G115: UInt16 column
-		for _, ind := range m.candidates(kind, value) {
-			if !store.Matches(ind, kind, value, port) {
-				continue
-			}
-			k := sKey{ind.Key(), sensor, log, value}
-			a := out[k]
-			if a == nil {
-				a = &sAgg{s: event.Sighting{Key: k.ind, Sensor: sensor, Log: log, Observed: value, First: r.Time(6), Last: r.Time(7)}, days: map[string]bool{}}
-				out[k] = a
-			}
-			a.s.Count += r.Int(5)
-			a.s.First, a.s.Last = event.Earliest(a.s.First, r.Time(6)), event.Latest(a.s.Last, r.Time(7))
-			for _, d := range splitList(r.Field(8)) {
-				a.days[d] = true
-			}
-			a.peers = append(a.peers, splitList(r.Field(9))...)
-		}
+		inds = append(inds, *i)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	res := make([]event.Sighting, 0, len(out))
-	for _, a := range out {
-		a.s.Days = int64(len(a.days))
-		slices.Sort(a.peers)
-		a.peers = slices.Compact(a.peers)
-		for _, p := range a.peers {
-			if len(a.s.Peers) == store.MaxPeers {
-				break
-			}
-			if ip, err := netip.ParseAddr(p); err == nil {
-				a.s.Peers = append(a.s.Peers, ip)
-			}
-		}
-		res = append(res, a.s)
+	m := store.NewIndicatorMatcher(inds)
+	if m.Empty() {
+		return nil
 	}
-	slices.SortFunc(res, func(a, b event.Sighting) int {
-		return cmp.Or(strings.Compare(a.Key, b.Key), strings.Compare(a.Sensor, b.Sensor), strings.Compare(a.Log, b.Log),
-			strings.Compare(a.Observed, b.Observed))
+	first, last := store.WindowDays(w)
+	q := fmt.Sprintf(`SELECT kind, value, log, sensor, port, sum(count), min(first), max(last),
+			arrayStringConcat(arrayMap(d -> toString(d), groupUniqArray(%s)), ','),
+			arrayStringConcat(arraySlice(arraySort(groupUniqArrayArray(splitByChar(',', ifNull(peers, '')))), 1, %d), ',')
+		FROM obs_daily WHERE day >= %d AND day <= %d AND (%s)
+		GROUP BY kind, value, log, sensor, port`, dayOf("day"), store.MaxPeers+1, first.UnixMicro(), last.UnixMicro(), matchCond(m))
+	found := m.NewSightings()
+	err = s.c.each(ctx, "matching indicators", q, func(r *tsvReader) error {
+		found.Add(event.IOCType(r.Field(0)), r.Field(1), r.Field(2), r.Field(3), uint16(r.Int(4)), r.Int(5), r.Time(6), r.Time(7), //nolint:gosec // G115: UInt16 column
+			splitList(r.Field(8)), splitList(r.Field(9)))
+		return nil
 	})
+	if err != nil {
+		return err
+	}
+	res := found.Result()
 	for i := range res {
 		if err := fn(&res[i]); err != nil {
 			return err
@@ -273,82 +229,31 @@ func (s *Store) MatchIndicators(ctx context.Context, w store.Window, fn func(*ev
 	return nil
 }
 
-// matcher indexes indicators by the keys the summary is searched on.
-type matcher struct {
-	exact    map[string][]*event.Indicator // kind NUL value
-	regdom   map[string][]*event.Indicator // domain indicators by registered domain
-	suffix   map[string][]*event.Indicator // public-suffix domain indicators
-	nets     []*event.Indicator            // CIDR indicators
-	buckets  map[[2]uint64]bool            // /16 buckets (high half, low half >> 16) of narrow networks
-	wide     [][4]uint64                   // ranges of wider ones
-	kindVals map[event.IOCType][]string
-}
-
-func newMatcher(inds []event.Indicator) *matcher {
-	m := &matcher{exact: map[string][]*event.Indicator{}, regdom: map[string][]*event.Indicator{}, suffix: map[string][]*event.Indicator{},
-		buckets: map[[2]uint64]bool{}, kindVals: map[event.IOCType][]string{}}
-	for idx := range inds {
-		i := &inds[idx]
-		switch i.Type {
-		case event.IOCDomain:
-			if r := store.IndicatorRegDomain(i.Value); r != "" {
-				m.regdom[r] = append(m.regdom[r], i)
-			} else {
-				m.suffix[i.Value] = append(m.suffix[i.Value], i)
-			}
-		case event.IOCCIDR:
-			p, err := netip.ParsePrefix(i.Value)
-			if err != nil {
-				continue
-			}
-			m.nets = append(m.nets, i)
-			loHi, loLo, hiHi, hiLo := store.PrefixRange(p)
-			if loHi == hiHi && (hiLo>>16)-(loLo>>16) < 4096 {
-				for b := loLo >> 16; b <= hiLo>>16; b++ {
-					m.buckets[[2]uint64{loHi, b}] = true
-				}
-			} else {
-				m.wide = append(m.wide, [4]uint64{loHi, loLo, hiHi, hiLo})
-			}
-		default:
-			k := string(i.Type) + "\x00" + i.Value
-			if len(m.exact[k]) == 0 {
-				m.kindVals[i.Type] = append(m.kindVals[i.Type], i.Value)
-			}
-			m.exact[k] = append(m.exact[k], i)
-		}
-	}
-	return m
-}
-
-// cond returns the SQL condition selecting the summary rows that may match.
-func (m *matcher) cond() string {
+// matchCond returns the condition selecting the summary rows that may
+// match m's indicators.
+func matchCond(m *store.IndicatorMatcher) string {
 	var conds []string
-	kinds := make([]event.IOCType, 0, len(m.kindVals))
-	for k := range m.kindVals {
-		kinds = append(kinds, k)
-	}
-	slices.Sort(kinds)
+	kinds, values := m.Values()
 	for _, k := range kinds {
-		conds = append(conds, "(kind = "+quoteString(string(k))+" AND value IN "+stringList(m.kindVals[k])+")")
+		conds = append(conds, "(kind = "+quoteString(string(k))+" AND value IN "+stringList(values[k])+")")
 	}
-	if len(m.regdom) > 0 {
-		conds = append(conds, "(kind = 'domain' AND regdom IN "+stringList(sortedKeys(m.regdom))+")")
+	if r := m.RegDomains(); len(r) > 0 {
+		conds = append(conds, "(kind = 'domain' AND regdom IN "+stringList(r)+")")
 	}
-	if len(m.suffix) > 0 {
-		conds = append(conds, "(kind = 'domain' AND suffix IN "+stringList(sortedKeys(m.suffix))+")")
+	if sfx := m.Suffixes(); len(sfx) > 0 {
+		conds = append(conds, "(kind = 'domain' AND suffix IN "+stringList(sfx)+")")
 	}
-	if len(m.buckets) > 0 {
+	if bs := m.Buckets(); len(bs) > 0 {
 		var b strings.Builder
-		for k := range m.buckets {
-			if b.Len() > 0 {
+		for i, k := range bs {
+			if i > 0 {
 				b.WriteByte(',')
 			}
 			fmt.Fprintf(&b, "(%d,%d)", k[0], k[1])
 		}
 		conds = append(conds, "(kind = 'ip' AND (assumeNotNull(addr_hi), bitShiftRight(assumeNotNull(addr_lo), 16)) IN ("+b.String()+"))")
 	}
-	for _, r := range m.wide {
+	for _, r := range m.Ranges() {
 		if r[0] == r[2] {
 			conds = append(conds, fmt.Sprintf("(kind = 'ip' AND addr_hi = %d AND addr_lo >= %d AND addr_lo <= %d)", r[0], r[1], r[3]))
 		} else {
@@ -359,26 +264,4 @@ func (m *matcher) cond() string {
 		return "0"
 	}
 	return strings.Join(conds, " OR ")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
-
-// candidates returns the indicators an observed value may match.
-func (m *matcher) candidates(kind event.IOCType, value string) []*event.Indicator {
-	out := m.exact[string(kind)+"\x00"+value]
-	switch kind {
-	case event.IOCDomain:
-		reg, suffix := store.NameKeys(value)
-		out = append(append(slices.Clip(out), m.regdom[reg]...), m.suffix[suffix]...)
-	case event.IOCIP:
-		out = append(slices.Clip(out), m.nets...)
-	}
-	return out
 }
