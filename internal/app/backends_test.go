@@ -170,3 +170,49 @@ func sameFindings(t *testing.T, backend string, got, want map[string]float64) {
 		}
 	}
 }
+
+// TestClickHouseCommands runs the commands an analyst uses with --db
+// clickhouse://: ingest (twice: nothing doubles), query, intel import with
+// its retro-hunt, hunt, incidents.
+func TestClickHouseCommands(t *testing.T) {
+	if chServers == nil {
+		t.Skip(chSkip)
+	}
+	for _, db := range []string{chServers.SingleURL(), chServers.ClusterURL()} {
+		code, out, errOut := runDwell(t, "ingest", "--db", db, "--complete", "../../examples/zeek")
+		if code != ExitOK {
+			t.Fatalf("ingest: exit %d\n%s%s", code, out, errOut)
+		}
+		count := func() string {
+			code, out, errOut := runDwell(t, "query", "--db", db, "--format", "csv", "SELECT count() AS n FROM conn")
+			if code != ExitOK {
+				t.Fatalf("query: exit %d\n%s", code, errOut)
+			}
+			return out
+		}
+		first := count()
+		if code, _, errOut := runDwell(t, "ingest", "--db", db, "--complete", "../../examples/zeek"); code != ExitOK {
+			t.Fatalf("second ingest: exit %d: %s", code, errOut)
+		}
+		if again := count(); again != first || !strings.HasPrefix(first, "n\n") || first == "n\n0\n" {
+			t.Errorf("conn rows after one ingest %q, after two %q", first, again)
+		}
+		if code, _, errOut := runDwell(t, "query", "--db", db, "DROP TABLE conn"); code == ExitOK || !strings.Contains(errOut, "read-only") {
+			t.Errorf("DROP TABLE through dwell query: exit %d, %s", code, errOut)
+		}
+		iocs := filepath.Join(t.TempDir(), "iocs.txt")
+		if err := os.WriteFile(iocs, []byte("8.8.8.8\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if code, out, errOut := runDwell(t, "intel", "import", "--db", db, iocs); code != ExitOK {
+			t.Fatalf("intel import: exit %d\n%s%s", code, out, errOut)
+		}
+		code, out, errOut = runDwell(t, "hunt", "--db", db, "--format", "json")
+		if code != ExitOK || !strings.Contains(out, `"incidents"`) {
+			t.Fatalf("hunt: exit %d\n%s%s", code, out, errOut)
+		}
+		if code, _, errOut := runDwell(t, "incidents", "--db", db); code != ExitOK {
+			t.Errorf("incidents: exit %d: %s", code, errOut)
+		}
+	}
+}
