@@ -146,6 +146,17 @@ func Observe(b *event.Batch, fn func(o *Observed)) {
 		emit(event.IOCSHA1, strings.ToLower(f.SHA1), 0, "files", f.SrcIP, f.Src, f.TS)
 		emit(event.IOCSHA256, strings.ToLower(f.SHA256), 0, "files", f.SrcIP, f.Src, f.TS)
 	}
+	// Flows: where a router exports NetFlow and no Zeek sensor sits, they
+	// are the only trace of an address.
+	for i := range b.Flows {
+		f := &b.Flows[i]
+		if f.DstIP.IsValid() {
+			addr(f.DstIP, f.DstPort, "flow", f.SrcIP, f.Src, f.TS)
+		}
+		if f.SrcIP.IsValid() {
+			addr(f.SrcIP, 0, "flow", f.DstIP, f.Src, f.TS)
+		}
+	}
 }
 
 // certKind tells a certificate fingerprint's hash by its length (Zeek's

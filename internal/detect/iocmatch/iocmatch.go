@@ -168,6 +168,8 @@ func verb(log string, hasHost bool) string {
 		return "transferred a file with hash"
 	case "ssl", "x509":
 		return "made TLS connections matching"
+	case "flow":
+		return "exchanged traffic (router flows) with"
 	}
 	return "connected with"
 }

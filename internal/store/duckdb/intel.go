@@ -480,6 +480,17 @@ func (s *Store) runBackfill(ctx context.Context) error {
 			b.X509 = append(b.X509, x)
 			return nil
 		}},
+		{"flow", "ts, src_addr, dst_addr, coalesce(dst_port, 0), coalesce(sensor, '')", func(b *event.Batch, r *sql.Rows) error {
+			var f event.Flow
+			var src, dst sql.NullString
+			var port int64
+			if err := r.Scan(&f.TS, &src, &dst, &port, &f.Src.Sensor); err != nil {
+				return err
+			}
+			f.SrcIP, f.DstIP, f.DstPort = addr(src), addr(dst), uint16(port) //nolint:gosec // G115: USMALLINT column
+			b.Flows = append(b.Flows, f)
+			return nil
+		}},
 		{"files", "ts, id_orig_h, coalesce(md5, ''), coalesce(sha1, ''), coalesce(sha256, ''), coalesce(sensor, '')", func(b *event.Batch, r *sql.Rows) error {
 			var f event.File
 			var src sql.NullString

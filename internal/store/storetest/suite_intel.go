@@ -38,6 +38,10 @@ func IntelData() []*event.Batch {
 				CertChainFPs: []string{fmt.Sprintf("%064x", i%2)}, Src: src(sensor)})
 			b.X509 = append(b.X509, event.X509{TS: ts, Fingerprint: fmt.Sprintf("%040x", 7), Src: src(sensor)})
 			b.Files = append(b.Files, event.File{TS: ts, SrcIP: host, MD5: fmt.Sprintf("%032x", i%3), SHA1: fmt.Sprintf("%040x", 9), SHA256: "C3B0479644C6DD8E231882D04CBFE1919815EC96758D3CA14008EF492982B6A4", Src: src(sensor)})
+			if i%5 == 0 { // an address seen in the router's flows only
+				b.Flows = append(b.Flows, event.Flow{TS: ts, End: ts.Add(time.Minute), SrcIP: a("198.51.100.99"), SrcPort: 50000, DstIP: host, DstPort: 3389,
+					Proto: "tcp", Packets: 10, Bytes: 900, Src: src(sensor)})
+			}
 		}
 		out = append(out, b)
 	}
@@ -61,7 +65,7 @@ func IntelIndicators() []event.Indicator {
 		mk(event.IOCJA3, "e7d705a3286e19ea42f587b344ee6865", 0), mk(event.IOCJA3S, "f4febc55ea12b31ae17cfb7e614afda8", 0),
 		mk(event.IOCJA4, "t13d1516h2_8daaf6152771_02713d6af862", 0), mk(event.IOCCertSHA256, fmt.Sprintf("%064x", 1), 0),
 		mk(event.IOCCertSHA1, fmt.Sprintf("%040x", 7), 0), mk(event.IOCUserAgent, "EvilAgent/1.0", 0),
-		mk(event.IOCEmail, "x@example.org", 0),
+		mk(event.IOCEmail, "x@example.org", 0), mk(event.IOCIP, "198.51.100.99", 0),
 	}
 	revoked := mk(event.IOCIP, "192.0.2.200", 0)
 	revoked.Source, revoked.Revoked, revoked.Actionable = "other", true, false
