@@ -220,6 +220,14 @@ type Flow struct {
 	// when unsampled or unknown.
 	Sampling uint32
 	Exporter netip.Addr // the device that exported the record
-	Version  uint8      // 5, 9 or 10 (IPFIX)
+	Export   string     // the export protocol: ExportNetFlow5, ExportNetFlow9, ExportIPFIX, ExportSFlow5
 	Src      Source     // Line is the record's packet number in the capture
 }
+
+// Flow export protocols (Flow.Export).
+const (
+	ExportNetFlow5 = "netflow-v5"
+	ExportNetFlow9 = "netflow-v9"
+	ExportIPFIX    = "ipfix"
+	ExportSFlow5   = "sflow-v5" // a sampled packet: Packets is 1, Bytes its frame length
+)

@@ -90,9 +90,12 @@ func newDecoder() *decoder {
 	return &decoder{templates: map[tplKey]*template{}, sampling: map[domainKey]uint32{}}
 }
 
-// isFlowDatagram reports whether payload looks like a NetFlow v5, v9 or
-// IPFIX message.
+// isFlowDatagram reports whether payload looks like a NetFlow v5, v9,
+// IPFIX or sFlow v5 message.
 func isFlowDatagram(p []byte) bool {
+	if isSFlow(p) {
+		return true
+	}
 	if len(p) < 16 {
 		return false
 	}
@@ -120,6 +123,9 @@ type header struct {
 // decode appends the flows of one message to out.
 func (d *decoder) decode(dg datagram, out []event.Flow) ([]event.Flow, error) {
 	p := dg.payload
+	if isSFlow(p) {
+		return sflow(p, dg.ts, out)
+	}
 	if len(p) < 4 {
 		return out, errors.New("datagram shorter than a flow header")
 	}
@@ -154,7 +160,7 @@ func (d *decoder) v5(dg datagram, out []event.Flow) ([]event.Flow, error) {
 			TS:      boot.Add(time.Duration(binary.BigEndian.Uint32(r[24:])) * time.Millisecond),
 			End:     boot.Add(time.Duration(binary.BigEndian.Uint32(r[28:])) * time.Millisecond),
 			SrcPort: binary.BigEndian.Uint16(r[32:]), DstPort: binary.BigEndian.Uint16(r[34:]),
-			TCPFlags: r[37], Proto: protoName(r[38]), Sampling: sampling, Exporter: dg.src, Version: 5,
+			TCPFlags: r[37], Proto: protoName(r[38]), Sampling: sampling, Exporter: dg.src, Export: event.ExportNetFlow5,
 		}
 		if f.End.Before(f.TS) {
 			f.End = f.TS // an uptime counter that wrapped, or garbage
@@ -517,7 +523,10 @@ func (r *record) flow(h header, sampling uint32) event.Flow {
 	}
 	f := event.Flow{TS: start, End: end, SrcIP: r.src, DstIP: r.dst, SrcPort: r.sport, DstPort: r.dport,
 		Proto: protoName(r.proto), TCPFlags: r.flags, Packets: r.packets, Bytes: r.octets, Sampling: sampling,
-		Exporter: h.exporter, Version: h.version}
+		Exporter: h.exporter, Export: event.ExportIPFIX}
+	if h.version == 9 {
+		f.Export = event.ExportNetFlow9
+	}
 	if r.icmp && (r.proto == 1 || r.proto == 58) {
 		f.SrcPort, f.DstPort = uint16(r.icmpType), uint16(r.icmpCd) // as Zeek has them: type, code
 	}

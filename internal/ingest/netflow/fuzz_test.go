@@ -35,6 +35,30 @@ func ipfixMessage() []byte {
 	return b
 }
 
+// sflowMessage builds an sFlow v5 datagram from agent 10.0.0.1: one flow
+// sample, 1 in 512, with a sampled IPv4 record of a DNS answer.
+func sflowMessage() []byte {
+	words := []uint32{5, 1, 0x0a000001, 0, 1, 100, 1, // header, one sample
+		1, 72, 1, 0, 512, 0, 0, 1, 2, 1, // flow sample, one record
+		3, 32, 1400, 17, 0xc0000201, 0x0a000002, 53, 40000, 0, 0} // sampled IPv4
+	var b []byte
+	for _, w := range words {
+		b = binary.BigEndian.AppendUint32(b, w)
+	}
+	return b
+}
+
+func TestSFlowSampledIPv4(t *testing.T) {
+	out, err := newDecoder().decode(datagram{payload: sflowMessage()}, nil)
+	if err != nil || len(out) != 1 {
+		t.Fatalf("decode = %+v, %v", out, err)
+	}
+	if f := out[0]; f.SrcIP.String() != "192.0.2.1" || f.SrcPort != 53 || f.DstIP.String() != "10.0.0.2" || f.DstPort != 40000 ||
+		f.Proto != "udp" || f.Bytes != 1400 || f.Packets != 1 || f.Sampling != 512 || f.Exporter.String() != "10.0.0.1" || f.Export != event.ExportSFlow5 {
+		t.Errorf("flow %+v", f)
+	}
+}
+
 func TestIPFIXVariableLength(t *testing.T) {
 	out, err := newDecoder().decode(datagram{src: netip.MustParseAddr("10.20.0.1"), payload: ipfixMessage()}, nil)
 	if err != nil || len(out) != 1 || out[0].SrcIP.String() != "10.0.0.1" || out[0].DstIP.String() != "192.0.2.9" || out[0].Packets != 5 {
@@ -50,6 +74,7 @@ func FuzzDecode(f *testing.F) {
 	v5[1], v5[3] = 5, 1
 	f.Add(v5)
 	f.Add([]byte{0, 9, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 1, 0, 0, 1})
+	f.Add(sflowMessage())
 	d := newDecoder()
 	f.Fuzz(func(t *testing.T, p []byte) {
 		out, _ := d.decode(datagram{src: netip.MustParseAddr("192.0.2.1"), payload: p}, nil)

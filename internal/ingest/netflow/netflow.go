@@ -1,7 +1,7 @@
 // Package netflow reads flow records that routers and probes export:
-// NetFlow v5, NetFlow v9 and IPFIX datagrams, as captured in a classic pcap
-// file (tcpdump -w of the collector's port; the scenario's edge export is
-// one). sFlow and pcapng are not read yet.
+// NetFlow v5, NetFlow v9, IPFIX and sFlow v5 datagrams, as captured in a
+// classic pcap file (tcpdump -w of the collector's port; the scenario's
+// edge export is one). pcapng is not read yet.
 //
 // Every UDP datagram of the capture that is a flow message is decoded,
 // whatever its port; v9 and IPFIX templates are kept per exporter and
@@ -128,6 +128,7 @@ func (s *source) Next(ctx context.Context, b *event.Batch, max int) error {
 		s.pos.Line++
 		s.pos.Offset = s.base + s.pr.read
 		dg, ok := udp(s.pr.f.link, pkt.data)
+		dg.ts = pkt.ts
 		if !ok || !isFlowDatagram(dg.payload) {
 			s.other++
 			continue

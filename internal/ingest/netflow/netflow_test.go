@@ -146,10 +146,10 @@ func TestAkvoradoFixtures(t *testing.T) {
 		}
 		return got[name][0]
 	}
-	if f := first("nfv5.pcap"); f.Version != 5 || f.SrcIP.String() != "161.202.212.212" || f.DstPort != 11963 || f.Proto != "tcp" || f.TCPFlags != 24 {
+	if f := first("nfv5.pcap"); f.Export != event.ExportNetFlow5 || f.SrcIP.String() != "161.202.212.212" || f.DstPort != 11963 || f.Proto != "tcp" || f.TCPFlags != 24 {
 		t.Errorf("nfv5 first flow %+v", f)
 	}
-	if f := first("ipfixprobe-data.pcap"); f.Version != 10 || f.SrcIP.String() != "10.10.1.4" || f.DstPort != 53 || f.Proto != "udp" ||
+	if f := first("ipfixprobe-data.pcap"); f.Export != event.ExportIPFIX || f.SrcIP.String() != "10.10.1.4" || f.DstPort != 53 || f.Proto != "udp" ||
 		f.End.Sub(f.TS) != 34025*time.Microsecond {
 		t.Errorf("ipfixprobe first flow %+v", f)
 	}
@@ -184,7 +184,7 @@ func TestScenarioCapture(t *testing.T) {
 	var packets, octets int64
 	srcs := map[netip.Addr]bool{}
 	for _, f := range flows {
-		if f.Exporter.String() != "10.20.0.1" || f.Version != 10 || f.Src.Sensor != "edge" || f.Src.Line < 1 {
+		if f.Exporter.String() != "10.20.0.1" || f.Export != event.ExportIPFIX || f.Src.Sensor != "edge" || f.Src.Line < 1 {
 			t.Fatalf("flow %+v", f)
 		}
 		attack := f.DstIP == target && !f.TS.Before(truth.DDoS.From) && f.TS.Before(truth.DDoS.To) &&
@@ -258,5 +258,50 @@ func TestNotPcap(t *testing.T) {
 		if detect(&ingest.Input{Head: []byte(head)}) {
 			t.Errorf("detected %q as a pcap", head)
 		}
+	}
+}
+
+// TestAkvoradoSFlow decodes real agents' sFlow v5 datagrams: flow samples
+// with raw Ethernet headers (VLAN and QinQ tags, IPv4, IPv6, ICMP) and
+// expanded and sampled-IPv4 forms; counts and agents as the dataset's
+// README gives them (tshark's reading).
+func TestAkvoradoSFlow(t *testing.T) {
+	dir := dataset(t, "netflow-ipfix-sflow-akvorado/sflow")
+	want := map[string]struct {
+		samples int
+		agent   string
+	}{
+		"data-1140.pcap": {5, "172.16.0.3"}, "data-discard-interface.pcap": {1, "172.16.0.3"}, "data-encap-vxlan.pcap": {1, "127.0.0.1"},
+		"data-icmpv4.pcap": {1, "127.0.0.1"}, "data-icmpv6.pcap": {1, "127.0.0.1"}, "data-local-interface.pcap": {1, "172.16.0.3"},
+		"data-multiple-interfaces.pcap": {1, "172.16.0.3"}, "data-qinq.pcap": {1, "172.17.128.58"},
+		"data-sflow-expanded-sample.pcap": {1, "49.49.49.49"}, "data-sflow-ipv4-data.pcap": {1, "49.49.49.49"},
+		"data-sflow-raw-ipv4.pcap": {2, "172.19.64.116"},
+	}
+	for name, w := range want {
+		path := filepath.Join(dir, name)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		flows, rep, _ := readAll(t, path, data, ingest.Position{}, true)
+		if len(flows) != w.samples || rep.Bad != 0 {
+			t.Errorf("%s: %d flows (report %+v), want %d", name, len(flows), rep, w.samples)
+			continue
+		}
+		for _, f := range flows {
+			if f.Exporter.String() != w.agent || f.Export != event.ExportSFlow5 || f.Packets != 1 || f.Bytes == 0 ||
+				!f.SrcIP.IsValid() || !f.DstIP.IsValid() || f.Sampling == 0 {
+				t.Errorf("%s: flow %+v", name, f)
+			}
+		}
+	}
+	// Two VLAN tags before IPv4; the sampling rate of the agent.
+	data, err := os.ReadFile(filepath.Join(dir, "data-qinq.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flows, _, _ := readAll(t, "data-qinq.pcap", data, ingest.Position{}, true)
+	if f := flows[0]; f.SrcIP.String() != "49.49.49.2" || f.DstPort != 443 || f.Proto != "tcp" || f.Sampling != 4096 {
+		t.Errorf("QinQ sample %+v", f)
 	}
 }

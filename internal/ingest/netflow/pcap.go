@@ -123,6 +123,7 @@ var errCorrupt = errors.New("corrupt pcap")
 
 // datagram is a UDP payload and the addresses it came from.
 type datagram struct {
+	ts      time.Time // when it was captured
 	src     netip.Addr
 	srcPort uint16
 	dstPort uint16
@@ -134,16 +135,8 @@ type datagram struct {
 func udp(link uint32, b []byte) (d datagram, ok bool) {
 	switch link {
 	case linkEthernet:
-		if len(b) < 14 {
-			return d, false
-		}
-		et := binary.BigEndian.Uint16(b[12:])
-		b = b[14:]
-		for (et == 0x8100 || et == 0x88a8) && len(b) >= 4 {
-			et = binary.BigEndian.Uint16(b[2:])
-			b = b[4:]
-		}
-		if et != 0x0800 && et != 0x86dd {
+		var ok bool
+		if b, ok = etherIP(b); !ok {
 			return d, false
 		}
 	case linkLinuxSLL:
@@ -202,6 +195,21 @@ func udp(link uint32, b []byte) (d datagram, ok bool) {
 		d.payload = d.payload[:ulen-8]
 	}
 	return d, true
+}
+
+// etherIP returns the IP packet in an Ethernet frame, after any 802.1Q
+// and 802.1ad (QinQ) tags; false for other payloads.
+func etherIP(b []byte) ([]byte, bool) {
+	if len(b) < 14 {
+		return nil, false
+	}
+	et := binary.BigEndian.Uint16(b[12:])
+	b = b[14:]
+	for (et == 0x8100 || et == 0x88a8) && len(b) >= 4 {
+		et = binary.BigEndian.Uint16(b[2:])
+		b = b[4:]
+	}
+	return b, et == 0x0800 || et == 0x86dd
 }
 
 func orderOf(bigEndian bool) binary.ByteOrder {

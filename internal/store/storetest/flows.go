@@ -26,7 +26,7 @@ func FlowData() *event.Batch {
 	add := func(f event.Flow) {
 		line++
 		f.Src = event.Source{Sensor: "edge", File: "/flows/edge.pcap", Line: line}
-		f.Exporter, f.Version = a("10.20.0.1"), 10
+		f.Exporter, f.Export = a("10.20.0.1"), event.ExportIPFIX
 		if f.End.IsZero() {
 			f.End = f.TS.Add(time.Second)
 		}

@@ -120,8 +120,8 @@ func Sample() *event.Batch {
 	}, {TS: t0, FUID: "F2", UID: "C2", SrcIP: a("10.0.0.1"), SrcPort: 445, DstIP: a("10.0.0.2"), DstPort: 49152, Source: "SMB", Src: src(61)}}
 	b.Flows = []event.Flow{{
 		TS: t0, End: t0.Add(59 * time.Second), SrcIP: a("192.0.2.44"), SrcPort: 53, DstIP: a("10.20.0.40"), DstPort: 61000, Proto: "udp",
-		TCPFlags: 0, Packets: 30000, Bytes: 43500000, Sampling: 100, Exporter: a("10.20.0.1"), Version: 10, Src: src(70),
-	}, {TS: t0, SrcIP: a("2001:db8::5"), DstIP: a("2001:db8::6"), Proto: "47", Packets: 1, Bytes: 60, Version: 9, Src: src(71)}}
+		TCPFlags: 0, Packets: 30000, Bytes: 43500000, Sampling: 100, Exporter: a("10.20.0.1"), Export: event.ExportIPFIX, Src: src(70),
+	}, {TS: t0, SrcIP: a("2001:db8::5"), DstIP: a("2001:db8::6"), Proto: "47", Packets: 1, Bytes: 60, Export: event.ExportNetFlow9, Src: src(71)}}
 	return b
 }
 
