@@ -89,9 +89,12 @@ func FuzzDecode(f *testing.F) {
 // FuzzSource feeds arbitrary captures through the ingest Source.
 func FuzzSource(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join(datasets, "netflow-ipfix-sflow-akvorado/netflow/*.pcap"))
-	for _, p := range files[:min(len(files), 6)] {
+	for i, p := range files[:min(len(files), 6)] {
 		if data, err := os.ReadFile(p); err == nil {
 			f.Add(data)
+			if i == 0 {
+				f.Add(toPcapNG(f, data, binary.BigEndian))
+			}
 		}
 	}
 	var hdr [pcapHeaderLen]byte

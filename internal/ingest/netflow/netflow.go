@@ -1,7 +1,7 @@
 // Package netflow reads flow records that routers and probes export:
 // NetFlow v5, NetFlow v9, IPFIX and sFlow v5 datagrams, as captured in a
 // classic pcap file (tcpdump -w of the collector's port; the scenario's
-// edge export is one). pcapng is not read yet.
+// edge export is one) or a pcapng file (Wireshark's and dumpcap's).
 //
 // Every UDP datagram of the capture that is a flow message is decoded,
 // whatever its port; v9 and IPFIX templates are kept per exporter and
@@ -38,7 +38,7 @@ func detect(in *ingest.Input) bool {
 	if in.Resume.Offset > 0 {
 		return strings.HasPrefix(in.Resume.Header, `{"pcap"`)
 	}
-	return isPcap(in.Head)
+	return isPcap(in.Head) || isPcapNG(in.Head)
 }
 
 // source reads one capture.
@@ -46,6 +46,7 @@ type source struct {
 	in     *ingest.Input
 	cr     *countingReader
 	pr     *pcapReader
+	ng     *ngReader // a pcapng file: pr is not used
 	dec    *decoder
 	base   int64 // offset of the first record read (after the file header)
 	pos    ingest.Position
@@ -71,6 +72,9 @@ func open(r io.Reader, in *ingest.Input) (ingest.Source, error) {
 	s := &source{in: in, cr: &countingReader{r: r}, dec: newDecoder(), pos: in.Resume}
 	s.rep.Format = FormatName
 	s.pr = &pcapReader{r: s.cr}
+	if in.Resume.Offset == 0 && isPcapNG(in.Head) {
+		s.ng, s.header = &ngReader{r: s.cr}, true
+	}
 	if in.Resume.Offset > 0 {
 		if err := s.restore(in.Resume.Header); err != nil {
 			return nil, fmt.Errorf("%s: resuming at byte %d: %w", in.Path, in.Resume.Offset, err)
@@ -121,13 +125,23 @@ func (s *source) Next(ctx context.Context, b *event.Batch, max int) error {
 			}
 		}
 		off := s.pos.Offset
-		pkt, err := s.pr.next()
+		var pkt packet
+		var err error
+		if s.ng != nil {
+			pkt, err = s.ng.next()
+		} else {
+			pkt, err = s.pr.next()
+		}
 		if err != nil {
 			return s.finish(err)
 		}
 		s.pos.Line++
-		s.pos.Offset = s.base + s.pr.read
-		dg, ok := udp(s.pr.f.link, pkt.data)
+		if s.ng != nil {
+			s.pos.Offset = s.base + s.ng.read
+		} else {
+			s.pos.Offset = s.base + s.pr.read
+		}
+		dg, ok := udp(pkt.link, pkt.data)
 		dg.ts = pkt.ts
 		if !ok || !isFlowDatagram(dg.payload) {
 			s.other++
@@ -199,9 +213,11 @@ func (s *source) Report() ingest.Report { return s.rep }
 // savedState is the decoder's state in a checkpoint.
 type savedState struct {
 	Pcap struct {
-		BigEndian bool   `json:"be"`
-		Nanos     bool   `json:"ns"`
-		Link      uint32 `json:"link"`
+		BigEndian bool      `json:"be"`
+		Nanos     bool      `json:"ns"`
+		Link      uint32    `json:"link"`
+		NG        bool      `json:"ng,omitempty"`     // pcapng
+		Ifaces    []ngIface `json:"ifaces,omitempty"` // pcapng's interfaces so far
 	} `json:"pcap"`
 	Templates []savedTemplate `json:"t,omitempty"`
 	Sampling  []savedSampling `json:"s,omitempty"`
@@ -228,7 +244,12 @@ func (s *source) state() string {
 		return ""
 	}
 	var st savedState
-	st.Pcap.BigEndian, st.Pcap.Nanos, st.Pcap.Link = s.pr.f.order.String() == "BigEndian", s.pr.f.nanos, s.pr.f.link
+	if s.ng != nil {
+		st.Pcap.NG, st.Pcap.Ifaces = true, s.ng.ifaces
+		st.Pcap.BigEndian = s.ng.order != nil && s.ng.order.String() == "BigEndian"
+	} else {
+		st.Pcap.BigEndian, st.Pcap.Nanos, st.Pcap.Link = s.pr.f.order.String() == "BigEndian", s.pr.f.nanos, s.pr.f.link
+	}
 	for k, t := range s.dec.templates {
 		sv := savedTemplate{Exporter: k.exporter, Domain: k.domain, ID: k.id, Version: k.version, Options: t.options}
 		for _, f := range t.fields {
@@ -256,6 +277,9 @@ func (s *source) restore(h string) error {
 		return fmt.Errorf("bad checkpoint state: %w", err)
 	}
 	s.pr.f = pcapFile{order: orderOf(st.Pcap.BigEndian), nanos: st.Pcap.Nanos, link: st.Pcap.Link}
+	if st.Pcap.NG {
+		s.ng = &ngReader{r: s.cr, order: orderOf(st.Pcap.BigEndian), ifaces: st.Pcap.Ifaces}
+	}
 	for _, t := range st.Templates {
 		tp := &template{options: t.Options}
 		for _, f := range t.Fields {

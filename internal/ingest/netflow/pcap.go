@@ -70,6 +70,7 @@ func isPcap(head []byte) bool {
 type packet struct {
 	ts   time.Time
 	data []byte
+	link uint32
 }
 
 // pcapReader reads records after the file header.
@@ -115,7 +116,7 @@ func (pr *pcapReader) next() (packet, error) {
 	if pr.f.nanos {
 		ns = int64(frac)
 	}
-	return packet{ts: time.Unix(int64(sec), ns).UTC(), data: pr.buf}, nil
+	return packet{ts: time.Unix(int64(sec), ns).UTC(), data: pr.buf, link: pr.f.link}, nil
 }
 
 // errCorrupt is a pcap file whose record boundaries are lost.
