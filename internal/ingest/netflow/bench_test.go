@@ -47,3 +47,18 @@ func BenchmarkScenarioCapture(b *testing.B) {
 	}
 	b.ReportMetric(float64(flows)/b.Elapsed().Seconds(), "flows/s")
 }
+
+// BenchmarkDecodeSFlow decodes an sFlow v5 datagram of one flow sample.
+func BenchmarkDecodeSFlow(b *testing.B) {
+	p := sflowMessage()
+	d := newDecoder()
+	out := make([]event.Flow, 0, 8)
+	b.SetBytes(int64(len(p)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if out, err = d.decode(datagram{payload: p}, out[:0]); err != nil || len(out) != 1 {
+			b.Fatal(err)
+		}
+	}
+}
