@@ -21,11 +21,13 @@ import (
 func ingestCommand() command {
 	return command{
 		name:    "ingest",
-		summary: "read Zeek logs (TSV or JSON, plain or gzip, files or directories) into the store",
+		summary: "read Zeek logs (TSV or JSON) and flow captures (NetFlow, IPFIX, sFlow in pcap/pcapng) into the store",
 		usage:   "ingest [--db FILE] [--sensor NAME] [-v] PATH...",
 		example: `  dwell ingest /nsm/zeek/logs               # every log under it, dated dirs and current/
   dwell ingest --sensor brussels /nsm/zeek/logs/2024-04-19
   dwell ingest --db case42.db conn.log dns.log.gz
+  dwell ingest --sensor edge netflow.pcap   # tcpdump -w of a flow collector's port
+  dwell ingest --db clickhouse://ch1:8123/dwell /nsm/zeek/logs
 
 Ingest is idempotent: a file read before adds nothing, a growing file adds
 only its new lines, and an interrupted ingest resumes where it stopped.
