@@ -11,7 +11,7 @@
 // ClickHouse has no transactions. A Write is made exactly-once with the
 // ingest ledger: every row carries the number of the Write that stored it,
 // the number is recorded as pending before the rows and as done after the
-// ledger, and a store opened for writing removes the rows of a write that
+// ledger, and the first Write of a store removes the rows of a write that
 // never finished (write.go).
 package clickhouse
 
@@ -56,6 +56,9 @@ type Store struct {
 	ro      bool
 
 	mu sync.Mutex // serialises writers
+	// recovered is set once the first Write has removed the rows of a
+	// write that never finished (write.go).
+	recovered bool
 
 	verMu   sync.Mutex
 	lastVer uint64
@@ -139,9 +142,6 @@ func Open(ctx context.Context, db string, opt Options) (*Store, error) {
 		return s, nil
 	}
 	if err := s.migrate(ctx); err != nil {
-		return nil, fmt.Errorf("store %s: %w", s.url, err)
-	}
-	if err := s.recover(ctx); err != nil {
 		return nil, fmt.Errorf("store %s: %w", s.url, err)
 	}
 	return s, nil

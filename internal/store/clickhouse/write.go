@@ -17,7 +17,10 @@ import (
 // number is stored in dwell_meta as write_pending; every row carries it in
 // dwell_batch; after the rows and the ledger, write_done. A store opened
 // for writing whose write_pending is past write_done deletes that write's
-// rows: the ledger was not updated, so the resumed ingest reads them again.
+// rows before its own first Write: the ledger was not updated, so the
+// resumed ingest reads them again. Only a writer of records does this, not
+// a store opened to keep state (dwell hunt saving its incidents while an
+// ingest runs must not take that ingest's write for an unfinished one).
 //
 // An insert whose answer was lost (a timeout, a reset connection) may have
 // been stored or not: before sending it again, the rows of its batch in
@@ -165,6 +168,12 @@ func (s *Store) Write(ctx context.Context, b *event.Batch) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.recovered {
+		if err := s.recover(ctx); err != nil {
+			return fmt.Errorf("store %s: %w", s.url, err)
+		}
+		s.recovered = true
+	}
 	// The intel summary is computed while the records are sent.
 	summary := make(chan []store.DailyRow, 1)
 	go func() { summary <- store.Summarize(b) }()
