@@ -1,8 +1,9 @@
-// Command goflowpeer times goflow2's NetFlow/IPFIX decoders on the UDP
-// payloads of a pcap capture: the peer bench/flows.sh measures dwell's
-// decoder against (TARGETS.md: flow decode ≥ goflow2). The payloads are
-// read into memory first; only decoding is timed, on one goroutine. It
-// is a module of its own, so that dwell does not depend on goflow2.
+// Package main is the goflowpeer command, which times goflow2's
+// NetFlow/IPFIX decoders on the UDP payloads of a pcap capture: the peer
+// bench/flows.sh measures dwell's decoder against (TARGETS.md: flow decode
+// ≥ goflow2). The payloads are read into memory first; only decoding is
+// timed, on one goroutine. It is a module of its own, so that dwell does
+// not depend on goflow2.
 package main
 
 import (

@@ -4,8 +4,8 @@
 //
 // It speaks ClickHouse's HTTP interface with net/http (http.go): inserts
 // as compressed RowBinary, queries as SQL returning TabSeparated, in the
-// subset of SQL that ClickHouse 18.16 (Debian's) shares with current
-// releases (docs/clickhouse.md). Detector aggregations run in ClickHouse;
+// subset of SQL that ClickHouse 18.16 (Debian's, tested) has
+// (docs/clickhouse.md). Detector aggregations run in ClickHouse;
 // only their results travel.
 //
 // ClickHouse has no transactions. A Write is made exactly-once with the

@@ -19,8 +19,8 @@ import (
 // ClickHouse is spoken to over its HTTP interface with net/http alone:
 // statements in the request body, settings as URL parameters, inserts as
 // RowBinary (gzip-compressed unless told otherwise), results as
-// TabSeparated. This works from ClickHouse 18.16 to current releases,
-// where the drivers' HTTP modes do not (docs/clickhouse.md).
+// TabSeparated. This works with ClickHouse 18.16 (Debian's, which the
+// tests use), where clickhouse-go's HTTP mode does not (docs/clickhouse.md).
 
 // node is one server's HTTP endpoint.
 type node struct {
