@@ -85,14 +85,18 @@ func Observe(b *event.Batch, fn func(o *Observed)) {
 		o = Observed{Kind: event.IOCIP, Addr: a.Unmap(), Port: port, Log: log, Peer: peer, Sensor: src.Sensor, TS: ts}
 		fn(&o)
 	}
+	// Both ends of a connection or flow: the destination with its port.
+	ends := func(src, dst netip.Addr, dport uint16, log string, s event.Source, ts time.Time) {
+		if dst.IsValid() {
+			addr(dst, dport, log, src, s, ts)
+		}
+		if src.IsValid() {
+			addr(src, 0, log, dst, s, ts)
+		}
+	}
 	for i := range b.Conns {
 		c := &b.Conns[i]
-		if c.DstIP.IsValid() {
-			addr(c.DstIP, c.DstPort, "conn", c.SrcIP, c.Src, c.TS)
-		}
-		if c.SrcIP.IsValid() {
-			addr(c.SrcIP, 0, "conn", c.DstIP, c.Src, c.TS)
-		}
+		ends(c.SrcIP, c.DstIP, c.DstPort, "conn", c.Src, c.TS)
 	}
 	for i := range b.DNS {
 		d := &b.DNS[i]
@@ -150,12 +154,7 @@ func Observe(b *event.Batch, fn func(o *Observed)) {
 	// are the only trace of an address.
 	for i := range b.Flows {
 		f := &b.Flows[i]
-		if f.DstIP.IsValid() {
-			addr(f.DstIP, f.DstPort, "flow", f.SrcIP, f.Src, f.TS)
-		}
-		if f.SrcIP.IsValid() {
-			addr(f.SrcIP, 0, "flow", f.DstIP, f.Src, f.TS)
-		}
+		ends(f.SrcIP, f.DstIP, f.DstPort, "flow", f.Src, f.TS)
 	}
 }
 

@@ -13,6 +13,7 @@
 package netflow
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -258,15 +259,14 @@ func (s *source) state() string {
 		st.Templates = append(st.Templates, sv)
 	}
 	slices.SortFunc(st.Templates, func(a, b savedTemplate) int {
-		if c := a.Exporter.Compare(b.Exporter); c != 0 {
-			return c
-		}
-		return int(a.Domain)*65536 + int(a.ID) - int(b.Domain)*65536 - int(b.ID)
+		return cmp.Or(a.Exporter.Compare(b.Exporter), cmp.Compare(a.Domain, b.Domain), cmp.Compare(a.ID, b.ID), cmp.Compare(a.Version, b.Version))
 	})
 	for k, r := range s.dec.sampling {
 		st.Sampling = append(st.Sampling, savedSampling{Exporter: k.exporter, Domain: k.domain, Version: k.version, Rate: r})
 	}
-	slices.SortFunc(st.Sampling, func(a, b savedSampling) int { return a.Exporter.Compare(b.Exporter) })
+	slices.SortFunc(st.Sampling, func(a, b savedSampling) int {
+		return cmp.Or(a.Exporter.Compare(b.Exporter), cmp.Compare(a.Domain, b.Domain), cmp.Compare(a.Version, b.Version))
+	})
 	data, _ := json.Marshal(st) // plain values: cannot fail
 	return string(data)
 }

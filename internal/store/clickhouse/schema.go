@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -161,8 +162,20 @@ func (s *Store) localName(name string) string {
 	return name + localSuffix
 }
 
-// migrate creates the database and tables, or checks their version.
+// migrate creates the database and tables, or checks their version. A
+// store whose version is recorded is complete (the version is written
+// last): it is opened with one query, not a statement per table and node.
 func (s *Store) migrate(ctx context.Context) error {
+	v, err := s.meta(ctx, "schema_version")
+	var se *serverError
+	switch {
+	case err == nil && v == fmt.Sprint(schemaVersion):
+		return nil
+	case err == nil && v != "":
+		return fmt.Errorf("database %s has dwell schema %s; this dwell knows %d", s.c.database, v, schemaVersion)
+	case err != nil && !(errors.As(err, &se) && (se.Code == codeUnknownDB || se.Code == codeUnknownTable)):
+		return err
+	}
 	for _, n := range s.c.nodes {
 		if _, err := s.c.retry(ctx, request{node: n, query: "CREATE DATABASE IF NOT EXISTS " + quote(s.c.database), noDB: true}); err != nil {
 			return fmt.Errorf("creating database %s on %s: %w", s.c.database, n.addr, err)
@@ -194,17 +207,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			}
 		}
 	}
-	v, err := s.meta(ctx, "schema_version")
-	if err != nil {
-		return err
-	}
-	switch {
-	case v == "":
-		return s.setMeta(ctx, "schema_version", fmt.Sprint(schemaVersion))
-	case v != fmt.Sprint(schemaVersion):
-		return fmt.Errorf("database %s has dwell schema %s; this dwell knows %d", s.c.database, v, schemaVersion)
-	}
-	return nil
+	return s.setMeta(ctx, "schema_version", fmt.Sprint(schemaVersion))
 }
 
 // version returns a new row version: the wall clock in nanoseconds, kept
