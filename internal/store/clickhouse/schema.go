@@ -168,13 +168,14 @@ func (s *Store) localName(name string) string {
 func (s *Store) migrate(ctx context.Context) error {
 	v, err := s.meta(ctx, "schema_version")
 	var se *serverError
+	missing := errors.As(err, &se) && (se.Code == codeUnknownDB || se.Code == codeUnknownTable)
 	switch {
+	case err != nil && !missing:
+		return err
 	case err == nil && v == fmt.Sprint(schemaVersion):
 		return nil
 	case err == nil && v != "":
 		return fmt.Errorf("database %s has dwell schema %s; this dwell knows %d", s.c.database, v, schemaVersion)
-	case err != nil && !(errors.As(err, &se) && (se.Code == codeUnknownDB || se.Code == codeUnknownTable)):
-		return err
 	}
 	for _, n := range s.c.nodes {
 		if _, err := s.c.retry(ctx, request{node: n, query: "CREATE DATABASE IF NOT EXISTS " + quote(s.c.database), noDB: true}); err != nil {
