@@ -24,7 +24,7 @@ func BenchmarkEncodeConn(b *testing.B) {
 			History: "ShADadFf", SrcPkts: event.Some[uint64](8), SrcIPBytes: event.Some[uint64](900), DstPkts: event.Some[uint64](9),
 			DstIPBytes: event.Some[uint64](4600), Src: event.Source{Sensor: "brussels", File: "/nsm/conn.log.gz", Line: int64(i)}}
 	}
-	enc := newEncoder(store.NewSchema().Conn)
+	enc := newEncoder(store.NewSchema().Conn, layouts(), batchColumn)
 	body, err := enc.encode(rows, 1)
 	if err != nil {
 		b.Fatal(err)

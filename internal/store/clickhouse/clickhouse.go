@@ -55,7 +55,8 @@ type Store struct {
 	intel   *store.IntelSchema
 	ro      bool
 
-	mu sync.Mutex // serialises writers
+	mu  sync.Mutex // serialises writers
+	enc *encoders  // used with mu held
 	// recovered is set once the first Write has removed the rows of a
 	// write that never finished (write.go).
 	recovered bool
@@ -119,6 +120,7 @@ func Open(ctx context.Context, db string, opt Options) (*Store, error) {
 	}
 	c.password, _ = u.User.Password()
 	s := &Store{c: c, url: redact(db), cluster: q.Get("cluster"), schema: store.NewSchema(), intel: store.NewIntelSchema(), ro: opt.ReadOnly}
+	s.enc = newEncoders(s.schema, s.intel)
 	if s.cluster != "" {
 		if err := s.findNodes(ctx, scheme, q.Get("nodes")); err != nil {
 			return nil, err

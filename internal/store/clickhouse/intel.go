@@ -46,15 +46,14 @@ func (s *Store) PutIndicators(ctx context.Context, inds []event.Indicator) (adde
 		n, _ := strconv.Atoi(v)
 		known += n
 	}
-	body, err := newEncoder(s.intel.Indicators).encode(rows, s.version())
+	body, err := s.enc.indicators.encode(rows, s.version())
 	if err != nil {
 		return 0, 0, err
 	}
 	// Sending the same rows twice after a lost answer is harmless: a
 	// key's newest version is read, and both copies are the same.
-	q := "INSERT INTO intel_indicator (" + columnList(s.intel.Indicators.Info(), "version") + ") FORMAT RowBinary"
 	for attempt := 1; ; attempt++ {
-		err = s.c.insertOnce(ctx, s.c.nodes[0], q, body, syncInsert)
+		err = s.c.insertOnce(ctx, s.c.nodes[0], s.enc.indicators.insert, body, syncInsert)
 		if err == nil || !retryable(err) || attempt > s.c.retries {
 			break
 		}

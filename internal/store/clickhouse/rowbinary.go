@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
+	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/store"
 )
 
@@ -16,16 +18,48 @@ import (
 type encoder[R any] struct {
 	table   *store.Table[R]
 	notNull []bool
+	insert  string // the INSERT statement
 	buf     []byte
 }
 
-func newEncoder[R any](t *store.Table[R]) *encoder[R] {
-	l := layouts()[t.Name()]
+// newEncoder returns the encoder of table t, whose rows are followed by
+// the column extra (dwell_batch or version).
+func newEncoder[R any](t *store.Table[R], lay map[string]layout, extra string) *encoder[R] {
+	l := lay[t.Name()]
 	e := &encoder[R]{table: t}
+	names := make([]string, 0, len(t.Columns)+1)
 	for _, c := range t.Columns {
 		e.notNull = append(e.notNull, slices.Contains(l.notNull, c.Name))
+		names = append(names, quote(c.Name))
 	}
+	e.insert = "INSERT INTO " + quote(t.Name()) + " (" + strings.Join(append(names, extra), ", ") + ") FORMAT RowBinary"
 	return e
+}
+
+// encoders are a store's encoders, one per table it inserts into, made
+// once: Write is called from one goroutine at a time, so their buffers
+// are reused.
+type encoders struct {
+	conn, openConn *encoder[event.Conn]
+	dns            *encoder[event.DNS]
+	http           *encoder[event.HTTP]
+	tls            *encoder[event.TLS]
+	x509           *encoder[event.X509]
+	files          *encoder[event.File]
+	flow           *encoder[event.Flow]
+	daily          *encoder[store.DailyRow]
+	indicators     *encoder[store.IndicatorRow]
+}
+
+func newEncoders(s *store.Schema, in *store.IntelSchema) *encoders {
+	lay := layouts()
+	return &encoders{
+		conn: newEncoder(s.Conn, lay, batchColumn), openConn: newEncoder(s.OpenConn, lay, batchColumn),
+		dns: newEncoder(s.DNS, lay, batchColumn), http: newEncoder(s.HTTP, lay, batchColumn),
+		tls: newEncoder(s.TLS, lay, batchColumn), x509: newEncoder(s.X509, lay, batchColumn),
+		files: newEncoder(s.Files, lay, batchColumn), flow: newEncoder(s.Flow, lay, batchColumn),
+		daily: newEncoder(in.Daily, lay, batchColumn), indicators: newEncoder(in.Indicators, lay, "version"),
+	}
 }
 
 // encode returns rows, each followed by extra (the batch or version

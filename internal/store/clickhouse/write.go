@@ -109,10 +109,10 @@ func (s *Store) deleteBatch(ctx context.Context, t string, n uint64) error {
 	return nil
 }
 
-// insert stores rows already encoded as RowBinary into table t as part of
-// write n, sending again after a transient failure without doubling rows.
-func (s *Store) insert(ctx context.Context, t string, cols string, body []byte, rows int, n uint64) error {
-	q := "INSERT INTO " + quote(t) + " (" + cols + ") FORMAT RowBinary"
+// insert sends the insert q of rows already encoded as RowBinary into
+// table t as part of write n, again after a transient failure without
+// doubling rows.
+func (s *Store) insert(ctx context.Context, t, q string, body []byte, rows int, n uint64) error {
 	for attempt := 1; ; attempt++ {
 		err := s.c.insertOnce(ctx, s.c.nodes[0], q, body, syncInsert)
 		if err == nil {
@@ -140,25 +140,16 @@ func (s *Store) insert(ctx context.Context, t string, cols string, body []byte, 
 	}
 }
 
-// columnList returns a table's columns and then extra, quoted, for INSERT.
-func columnList(t store.TableInfo, extra string) string {
-	names := make([]string, 0, len(t.Columns)+1)
-	for _, c := range t.Columns {
-		names = append(names, quote(c.Name))
-	}
-	return strings.Join(append(names, extra), ", ")
-}
-
 // writeTable encodes and inserts one table's rows of a write.
-func writeTable[R any](ctx context.Context, s *Store, t *store.Table[R], rows []R, n uint64) error {
+func writeTable[R any](ctx context.Context, s *Store, e *encoder[R], rows []R, n uint64) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	body, err := newEncoder(t).encode(rows, n)
+	body, err := e.encode(rows, n)
 	if err != nil {
 		return err
 	}
-	return s.insert(ctx, t.Name(), columnList(t.Info(), batchColumn), body, len(rows), n)
+	return s.insert(ctx, e.table.Name(), e.insert, body, len(rows), n)
 }
 
 // Write implements store.Writer.
@@ -185,16 +176,16 @@ func (s *Store) Write(ctx context.Context, b *event.Batch) error {
 			return err
 		}
 	}
-	sc := s.schema
+	e := s.enc
 	for _, err := range []error{
-		writeTable(ctx, s, sc.Conn, b.Conns, n),
-		writeTable(ctx, s, sc.OpenConn, b.OpenConns, n),
-		writeTable(ctx, s, sc.DNS, b.DNS, n),
-		writeTable(ctx, s, sc.HTTP, b.HTTP, n),
-		writeTable(ctx, s, sc.TLS, b.TLS, n),
-		writeTable(ctx, s, sc.X509, b.X509, n),
-		writeTable(ctx, s, sc.Files, b.Files, n),
-		writeTable(ctx, s, sc.Flow, b.Flows, n),
+		writeTable(ctx, s, e.conn, b.Conns, n),
+		writeTable(ctx, s, e.openConn, b.OpenConns, n),
+		writeTable(ctx, s, e.dns, b.DNS, n),
+		writeTable(ctx, s, e.http, b.HTTP, n),
+		writeTable(ctx, s, e.tls, b.TLS, n),
+		writeTable(ctx, s, e.x509, b.X509, n),
+		writeTable(ctx, s, e.files, b.Files, n),
+		writeTable(ctx, s, e.flow, b.Flows, n),
 	} {
 		if err != nil {
 			daily() // wait for it: b is the caller's again after return
@@ -205,7 +196,7 @@ func (s *Store) Write(ctx context.Context, b *event.Batch) error {
 	for i := range rows {
 		rows[i].Seq = int64(n) //nolint:gosec // G115: versions are below 2^63
 	}
-	if err := writeTable(ctx, s, s.intel.Daily, rows, n); err != nil {
+	if err := writeTable(ctx, s, e.daily, rows, n); err != nil {
 		return err
 	}
 	if err := s.saveProgress(ctx, b.Progress); err != nil {
