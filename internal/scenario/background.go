@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/dwell-nsm/dwell/internal/event"
@@ -19,12 +20,35 @@ type hourGen struct {
 	b     *event.Batch
 	n     int
 	certs map[string]bool
+	// siteLogged marks, per site of the model, that its certificate is
+	// logged that day (or nil).
+	siteLogged []bool
+	times      []int64
+	uids       string // connection ids from uidFrom on (uid)
+	uidFrom    int    // background's draw of moments, kept for the next hour
 }
 
 func (g *hourGen) uid(prefix byte) string {
 	g.n++
-	return uid(prefix, g.m.cfg.Seed, g.hour, g.n)
+	if prefix != 'C' {
+		return uid(prefix, g.m.cfg.Seed, g.hour, g.n)
+	}
+	// Connection ids are cut from one string made for the next
+	// uidChunk of them: one allocation instead of one per record, and
+	// the records' ids lie together in memory as the records do.
+	i := g.n - g.uidFrom
+	if g.uids == "" || i >= uidChunk {
+		b := make([]byte, 0, uidChunk*uidLen)
+		for n := g.n; n < g.n+uidChunk; n++ {
+			b = appendUID(b, 'C', g.m.cfg.Seed, g.hour, n)
+		}
+		g.uids, g.uidFrom, i = string(b), g.n, 0
+	}
+	return g.uids[i*uidLen : (i+1)*uidLen]
 }
+
+// uidChunk is how many connection ids hourGen.uid makes at a time.
+const uidChunk = 512
 
 // at returns a random moment of the hour.
 func (g *hourGen) at() time.Time {
@@ -120,12 +144,35 @@ func (g *hourGen) tls(c *event.Conn, sni, ja3, validation, issuer string) {
 	if chain == nil {
 		chain = []string{fingerprint(sni)}
 	}
+	g.handshake(c, sni, chain, nil, ja3, validation, issuer)
+}
+
+// siteTLS is tls to one of the model's web sites, without looking its
+// chain up by name, nor, once its certificate is logged that day, the
+// certificate: most connections of an hour are these.
+func (g *hourGen) siteTLS(c *event.Conn, s *site, ja3, issuer string) {
+	var logged *bool
+	if g.siteLogged != nil {
+		logged = &g.siteLogged[s.i]
+	}
+	g.handshake(c, s.name, s.chain, logged, ja3, "ok", issuer)
+}
+
+// handshake appends the ssl record and, unless logged says it was or the
+// day's certificates hold it, the x509 record.
+func (g *hourGen) handshake(c *event.Conn, sni string, chain []string, logged *bool, ja3, validation, issuer string) {
 	fp := chain[0]
 	g.b.TLS = append(g.b.TLS, event.TLS{TS: c.TS.Add(12 * time.Millisecond), UID: c.UID, SrcIP: c.SrcIP, SrcPort: c.SrcPort, DstIP: c.DstIP,
 		DstPort: c.DstPort, Version: "TLSv13", Cipher: "TLS_AES_128_GCM_SHA256", Curve: "x25519", ServerName: sni,
 		Resumed: event.Some(false), NextProtocol: "h2", Established: event.Some(true), SSLHistory: "CsiI", CertChainFPs: chain,
 		ClientCertChainFPs: []string{}, SNIMatchesCert: event.Some(true), ValidationStatus: validation, JA3: ja3,
 		JA3S: "f4febc55ea12b31ae17cfb7e614afda8"})
+	if logged != nil {
+		if *logged {
+			return
+		}
+		*logged = true
+	}
 	if g.certs == nil {
 		g.certs = map[string]bool{}
 	}
@@ -193,26 +240,32 @@ func (g *hourGen) background(n int) {
 			weight = append(weight, total)
 		}
 	}
+	// Drawn in time order: an hour's records then lie in memory nearly
+	// in the order they are written, which keeps the sort before writing
+	// short and the encoder's reads sequential (twice as fast as records
+	// drawn at random moments, whose sorted order jumps across memory).
+	g.times = g.times[:0]
 	for range n {
+		g.times = append(g.times, g.rng.Int64N(int64(time.Hour/time.Microsecond)))
+	}
+	slices.Sort(g.times)
+	for _, off := range g.times {
+		ts := g.start.Add(time.Duration(off) * time.Microsecond)
 		if len(active) == 0 || g.rng.Float64() < 0.04 {
-			g.serverTraffic()
+			g.serverTraffic(ts)
 			continue
 		}
 		x := g.rng.Float64() * total
-		i := 0
-		for i < len(weight)-1 && weight[i] < x {
-			i++
-		}
-		g.userTraffic(active[i])
+		i, _ := slices.BinarySearch(weight, x)
+		g.userTraffic(active[min(i, len(active)-1)], ts)
 	}
 	g.periodic()
 	g.edge()
 }
 
 // userTraffic is one thing a person does: browse, open a share, log on.
-func (g *hourGen) userTraffic(h *host) {
+func (g *hourGen) userTraffic(h *host, ts time.Time) {
 	m := g.m
-	ts := g.at()
 	r := g.rng.Float64()
 	switch {
 	case r < 0.78: // the web
@@ -228,7 +281,7 @@ func (g *hourGen) userTraffic(h *host) {
 		dur := time.Duration(lognormal(g.rng, 2e6, 1.5)) * time.Microsecond
 		if s.https {
 			c := g.conn(ts, h.addr, s.addr, 443, "tcp", "ssl", dur, up, down, "SF")
-			g.tls(c, s.name, h.ja3, "ok", "CN=R3,O=Let's Encrypt,C=US")
+			g.siteTLS(c, s, h.ja3, "CN=R3,O=Let's Encrypt,C=US")
 		} else {
 			c := g.conn(ts, h.addr, s.addr, 80, "tcp", "http", dur, up, down, "SF")
 			mime := ""
@@ -259,9 +312,8 @@ func (g *hourGen) userTraffic(h *host) {
 }
 
 // serverTraffic is what servers do on their own.
-func (g *hourGen) serverTraffic() {
+func (g *hourGen) serverTraffic(ts time.Time) {
 	m := g.m
-	ts := g.at()
 	switch g.rng.IntN(4) {
 	case 0: // updates through the proxy
 		s := m.infraSite("update")

@@ -156,6 +156,7 @@ func writeHostLogs(dir string, m *model, p *plan) ([]string, int64, error) {
 	}
 	logged := p.loggedHosts()
 	var files []string
+	var gz gzipFiles
 	var total int64
 	records := map[string]int64{}
 	campaign := slices.Clone(p.events)
@@ -196,7 +197,7 @@ func writeHostLogs(dir string, m *model, p *plan) ([]string, int64, error) {
 			continue
 		}
 		name := filepath.ToSlash(filepath.Join("hostlogs", day.Format("2006-01-02")+".jsonl.gz"))
-		if err := writeGzip(filepath.Join(dir, filepath.FromSlash(name)), buf, m.cfg.Level, day); err != nil {
+		if err := gz.write(filepath.Join(dir, filepath.FromSlash(name)), buf, m.cfg.Level, day); err != nil {
 			return nil, 0, err
 		}
 		files = append(files, name)

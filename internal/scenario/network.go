@@ -36,7 +36,9 @@ type site struct {
 	addr   netip.Addr
 	weight float64
 	https  bool
-	upload float64 // share of bytes the client sends (cloud sync, webmail)
+	upload float64  // share of bytes the client sends (cloud sync, webmail)
+	i      int      // index in model.sites
+	chain  []string // its certificate chain's fingerprints
 }
 
 // model is the generated network: its hosts and the Internet they use.
@@ -154,8 +156,10 @@ func newModel(cfg Config) *model {
 		m.sites = append(m.sites, site{name: name, addr: publicAddr(2, i), weight: 0.02 + rng.ExpFloat64()*0.02, https: rng.Float64() < 0.85, upload: 0.04})
 	}
 	m.chains = map[string][]string{}
-	for _, s := range m.sites {
-		m.chains[s.name] = []string{fingerprint(s.name)}
+	for i := range m.sites {
+		s := &m.sites[i]
+		s.i, s.chain = i, []string{fingerprint(s.name)}
+		m.chains[s.name] = s.chain
 	}
 	for _, s := range infra {
 		m.chains[s.name] = []string{fingerprint(s.name)}

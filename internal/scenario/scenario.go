@@ -144,24 +144,31 @@ func Generate(ctx context.Context, cfg Config, dir string, progress Progress) (*
 
 	var mu sync.Mutex
 	var done atomic.Int64
-	pool := sync.Pool{New: func() any { return new(hourBufs) }}
+	// One set of buffers per worker, kept for the whole run (a sync.Pool
+	// drops them at every collection, and they grow back each day).
+	free := make(chan *hourBufs, cfg.Workers)
+	for range cfg.Workers {
+		free <- new(hourBufs)
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(cfg.Workers)
 	// Days are the unit of work: certificates are logged once a day per
 	// sensor, as Zeek's X509::relog_known_certificates_after does.
 	for d := range cfg.Days {
 		g.Go(func() error {
-			hb := pool.Get().(*hourBufs)
-			defer pool.Put(hb)
+			hb := <-free
+			defer func() { free <- hb }()
 			certs := map[string]bool{}
+			siteLogged := make([]bool, len(m.sites))
 			for h := d * 24; h < (d+1)*24; h++ {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 				hb.b.Reset()
 				gen := &hourGen{m: m, hour: h, start: cfg.Start.Add(time.Duration(h) * time.Hour),
-					rng: rand.New(rand.NewPCG(cfg.Seed, uint64(h)+1)), b: &hb.b, certs: certs}
+					rng: rand.New(rand.NewPCG(cfg.Seed, uint64(h)+1)), b: &hb.b, certs: certs, siteLogged: siteLogged, times: hb.times}
 				gen.background(int(float64(cfg.Rate*cfg.Days) * weights[h]))
+				hb.times = gen.times
 				p.into(h, &hb.b, certs)
 				files, counts, err := writeHour(dir, cfg, gen.start, hb)
 				if err != nil {
@@ -209,9 +216,18 @@ func Generate(ctx context.Context, cfg Config, dir string, progress Progress) (*
 // hourBufs are the buffers one hour's generation needs, pooled so that
 // hours reuse them instead of feeding the garbage collector.
 type hourBufs struct {
-	b    event.Batch
-	keys []uint64
-	out  []byte
+	b     event.Batch
+	keys  []uint64
+	out   []byte
+	times []int64
+	gz    gzipFiles
+}
+
+// gzipFiles writes compressed files one after another with one
+// compressor, reset for each: a new one costs a megabyte of state.
+type gzipFiles struct {
+	zw *gzip.Writer
+	bw *bufio.Writer
 }
 
 // order returns the indexes of n records sorted by time (microseconds
@@ -265,7 +281,7 @@ func writeHour(dir string, cfg Config, start time.Time, hb *hourBufs) ([]string,
 		}
 		hb.out = e.b
 		name := filepath.Join(day, l.path+suffix)
-		if err := writeGzip(filepath.Join(dir, name), e.b, cfg.Level, start); err != nil {
+		if err := hb.gz.write(filepath.Join(dir, name), e.b, cfg.Level, start); err != nil {
 			return err
 		}
 		files = append(files, filepath.ToSlash(name))
@@ -283,21 +299,25 @@ func writeHour(dir string, cfg Config, start time.Time, hb *hourBufs) ([]string,
 	return files, counts, errors.Join(errs...)
 }
 
-// writeGzip writes data gzip-compressed, with a fixed header time so that
+// write writes data gzip-compressed, with a fixed header time so that
 // the same data gives the same bytes.
-func writeGzip(path string, data []byte, level int, mtime time.Time) error {
+func (g *gzipFiles) write(path string, data []byte, level int, mtime time.Time) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	// The compressor hands over a few hundred bytes at a time: buffered,
 	// that is one write call per 256 KiB instead of one per block.
-	bw := bufio.NewWriterSize(f, 256<<10)
-	zw, err := gzip.NewWriterLevel(bw, level)
-	if err != nil {
-		_ = f.Close()
-		return err
+	if g.zw == nil {
+		g.bw = bufio.NewWriterSize(f, 256<<10)
+		if g.zw, err = gzip.NewWriterLevel(g.bw, level); err != nil {
+			_ = f.Close()
+			return err
+		}
 	}
+	bw, zw := g.bw, g.zw
+	bw.Reset(f)
+	zw.Reset(bw)
 	zw.ModTime = mtime
 	if _, err := zw.Write(data); err != nil {
 		_ = f.Close()
@@ -313,19 +333,25 @@ func writeGzip(path string, data []byte, level int, mtime time.Time) error {
 // uid returns a Zeek-like connection id, unique for (seed, hour, n) in
 // practice: 17 base-62 characters from two rounds of the splitmix64 mixer.
 func uid(prefix byte, seed uint64, hour, n int) string {
+	return string(appendUID(make([]byte, 0, uidLen), prefix, seed, hour, n))
+}
+
+const uidLen = 18
+
+func appendUID(b []byte, prefix byte, seed uint64, hour, n int) []byte {
 	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	var out [18]byte
+	var out [uidLen]byte
 	out[0] = prefix
 	x := mix64(seed ^ mix64(uint64(hour)<<32|uint64(uint32(n))))
 	y := mix64(x ^ 0x9e3779b97f4a7c15)
-	for i := 1; i < 18; i++ {
+	for i := 1; i < uidLen; i++ {
 		if i == 10 {
 			x = y
 		}
 		out[i] = alphabet[x%62]
 		x /= 62
 	}
-	return string(out[:])
+	return append(b, out[:]...)
 }
 
 // mix64 is the splitmix64 finaliser.

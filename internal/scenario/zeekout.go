@@ -121,11 +121,14 @@ func appendMicros(b []byte, us int64) []byte {
 	}
 	b = strconv.AppendInt(b, us/1e6, 10)
 	frac := us % 1e6
-	b = append(b, '.')
-	for d := int64(100000); d > 0; d /= 10 {
-		b = append(b, byte('0'+frac/d%10))
+	// Digits from the last, by constant divisions (multiplications).
+	var d [7]byte
+	d[0] = '.'
+	for i := 6; i > 0; i-- {
+		d[i] = byte('0' + frac%10)
+		frac /= 10
 	}
-	return b
+	return append(b, d[:]...)
 }
 
 func (e *enc) time(name string, t time.Time) {
