@@ -113,9 +113,10 @@ func (g *hourGen) dns(ts time.Time, from netip.Addr, query, qtype string, answer
 		RA: event.Some(true), Z: event.Some[uint64](0), Rejected: event.Some(false)}
 	if len(answers) > 0 {
 		d.Answers = answers
-		d.TTLs = make([]time.Duration, len(answers))
-		for i := range d.TTLs {
-			d.TTLs[i] = 300 * time.Second
+		if len(answers) <= len(g.m.ttls) {
+			d.TTLs = g.m.ttls[:len(answers):len(answers)] // shared, read-only
+		} else {
+			d.TTLs = slices.Repeat([]time.Duration{300 * time.Second}, len(answers))
 		}
 	}
 	g.b.DNS = append(g.b.DNS, d)
@@ -274,7 +275,7 @@ func (g *hourGen) userTraffic(h *host, ts time.Time) {
 			s = &m.sites[h.sites[g.rng.IntN(len(h.sites))]]
 		}
 		if g.rng.Float64() < 0.35 {
-			g.dns(ts.Add(-20*time.Millisecond), h.addr, s.name, "A", s.addr.String())
+			g.dns(ts.Add(-20*time.Millisecond), h.addr, s.name, "A", s.answer...)
 		}
 		down := lognormal(g.rng, 25_000, 1.4)
 		up := int64(float64(down)*s.upload) + 700

@@ -39,6 +39,7 @@ type site struct {
 	upload float64  // share of bytes the client sends (cloud sync, webmail)
 	i      int      // index in model.sites
 	chain  []string // its certificate chain's fingerprints
+	answer []string // its address as a DNS answer
 }
 
 // model is the generated network: its hosts and the Internet they use.
@@ -51,6 +52,7 @@ type model struct {
 	sites    []site
 	cum      []float64 // cumulative popularity of sites, for sampling
 	holidays map[string]bool
+	ttls     []time.Duration // the answers' TTLs, shared by the DNS records
 	// chains holds the certificate chain (its fingerprints) of every
 	// known site, shared read-only by the TLS records that cite it.
 	chains   map[string][]string
@@ -113,7 +115,8 @@ func publicAddr(class, i int) netip.Addr {
 // newModel builds the network for cfg.
 func newModel(cfg Config) *model {
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x6e6574))
-	m := &model{cfg: cfg, servers: map[string]*host{}, holidays: map[string]bool{}}
+	m := &model{cfg: cfg, servers: map[string]*host{}, holidays: map[string]bool{},
+		ttls: []time.Duration{300 * time.Second, 300 * time.Second, 300 * time.Second, 300 * time.Second}}
 	for _, s := range serverPlan {
 		h := &host{addr: netip.MustParseAddr(s.addr), name: s.name, kind: server, alwaysOn: true, activity: 1,
 			ua: "Microsoft-CryptoAPI/10.0", ja3: "a0e9f5d64349fb13191bc781f81f42e1"}
@@ -158,7 +161,7 @@ func newModel(cfg Config) *model {
 	m.chains = map[string][]string{}
 	for i := range m.sites {
 		s := &m.sites[i]
-		s.i, s.chain = i, []string{fingerprint(s.name)}
+		s.i, s.chain, s.answer = i, []string{fingerprint(s.name)}, []string{s.addr.String()}
 		m.chains[s.name] = s.chain
 	}
 	for _, s := range infra {
@@ -215,7 +218,11 @@ func (m *model) infraSite(role string) site {
 // workday reports whether people work on the day.
 func (m *model) workday(day time.Time) bool {
 	wd := day.Weekday()
-	return wd != time.Saturday && wd != time.Sunday && !m.holidays[day.Format("2006-01-02")]
+	if wd == time.Saturday || wd == time.Sunday {
+		return false
+	}
+	var buf [len(time.DateOnly)]byte // asked per host and hour: no allocation
+	return !m.holidays[string(day.AppendFormat(buf[:0], time.DateOnly))]
 }
 
 // on reports whether h is switched on at t (UTC; the office keeps
