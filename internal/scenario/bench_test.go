@@ -1,10 +1,14 @@
 package scenario
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 // BenchmarkGenerate writes four days of a 300-host ministry at 125,000
@@ -55,6 +59,51 @@ func BenchmarkEncodeHour(b *testing.B) {
 	}
 	b.SetBytes(int64(len(out)))
 	b.ReportMetric(float64(len(hb.b.Conns))*float64(b.N)/b.Elapsed().Seconds(), "conn_rows/s")
+}
+
+// BenchmarkCompressHour compresses an hour of Zeek TSV (conn, ssl, dns)
+// as the generator does: the cost that bounds its speed (docs/benchmarks.md).
+// Bytes are the uncompressed text.
+func BenchmarkCompressHour(b *testing.B) {
+	cfg := Config{Days: 4, Hosts: 300}.withDefaults()
+	m := newModel(cfg)
+	p := newPlan(m)
+	hb := &hourBufs{}
+	h := 24 + 10
+	gen := &hourGen{m: m, hour: h, start: cfg.Start.Add(time.Duration(h) * time.Hour), rng: p.rng, b: &hb.b, certs: map[string]bool{}}
+	gen.background(40_000)
+	e := &enc{}
+	for i := range hb.b.Conns {
+		e.conn(&hb.b.Conns[i])
+	}
+	for i := range hb.b.TLS {
+		e.ssl(&hb.b.TLS[i])
+	}
+	for i := range hb.b.DNS {
+		e.dns(&hb.b.DNS[i])
+	}
+	for _, level := range []int{gzip.BestSpeed, gzip.HuffmanOnly} {
+		b.Run(strconv.Itoa(level), func(b *testing.B) {
+			var out bytes.Buffer
+			zw, err := gzip.NewWriterLevel(&out, level)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.SetBytes(int64(len(e.b)))
+			for b.Loop() {
+				out.Reset()
+				zw.Reset(&out)
+				if _, err := zw.Write(e.b); err != nil {
+					b.Fatal(err)
+				}
+				if err := zw.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(out.Len())/float64(len(e.b)), "ratio")
+		})
+	}
 }
 
 func dirBytes(b *testing.B, dir string) int64 {
