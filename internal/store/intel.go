@@ -228,6 +228,13 @@ func NameKeys(name string) (registered, suffix string) {
 	return registered, suffix
 }
 
+// BucketKey is the key of an address's bucket of 65,536 addresses (a /16
+// of IPv4): the high half of its 128 bits and the bucket folded into one
+// integer, as SQL computes it too (xor(hi, lo >> 16)). A network
+// indicator lists the keys of the buckets it spans; equal keys are
+// candidates, which the full comparison then decides.
+func BucketKey(hi, lo uint64) uint64 { return hi ^ lo>>16 }
+
 // AddrKey returns an address as 128 bits (IPv4 as ::ffff:a.b.c.d).
 func AddrKey(a netip.Addr) (hi, lo uint64) {
 	b := a.As16()

@@ -22,6 +22,11 @@ type ValueKey struct {
 	// of an address (AddrKey).
 	RegDomain, Suffix string
 	AddrHi, AddrLo    event.Opt[uint64]
+	// MatchKey is what a retro-hunt joins indicators on (IndicatorRow's
+	// MatchKey): a name's registered domain as a ValueID, any other
+	// value's ID. Bucket is an address's BucketKey, which networks join on.
+	MatchKey uint64
+	Bucket   event.Opt[uint64]
 }
 
 // DailyRow is a value's records of one UTC day in one ingest batch,
@@ -55,7 +60,12 @@ type IndicatorRow struct {
 	RegDomain string
 	// The range of a CIDR indicator (or an address) as 128-bit bounds.
 	LoHi, LoLo, HiHi, HiLo event.Opt[uint64]
-	Imported               time.Time
+	// MatchKey equals the MatchKey of the values the indicator may match
+	// (ValueKey): the registered domain of a name as a ValueID, the
+	// ValueID of other values. None for networks (they join on the
+	// buckets they span), public-suffix names and types never matched.
+	MatchKey event.Opt[uint64]
+	Imported time.Time
 }
 
 // NewIndicatorRow computes an indicator's stored form.
@@ -64,10 +74,17 @@ func NewIndicatorRow(i event.Indicator, imported time.Time) IndicatorRow {
 	switch i.Type {
 	case event.IOCDomain:
 		r.RegDomain = IndicatorRegDomain(i.Value)
+		if r.RegDomain != "" {
+			r.MatchKey = event.Some(ValueID(event.IOCDomain, r.RegDomain))
+		}
 	case event.IOCCIDR:
 		if p, err := netip.ParsePrefix(i.Value); err == nil {
 			a, b, c, d := PrefixRange(p)
 			r.LoHi, r.LoLo, r.HiHi, r.HiLo = event.Some(a), event.Some(b), event.Some(c), event.Some(d)
+		}
+	default:
+		if i.Type.Matchable() {
+			r.MatchKey = event.Some(ValueID(i.Type, i.Value))
 		}
 	}
 	return r
@@ -154,12 +171,14 @@ func Summarize(b *event.Batch) []DailyRow {
 	var out []DailyRow
 	emit := func(kind event.IOCType, value string, addr netip.Addr, log, sensor string, port uint16, ds []*dayAgg) {
 		k := ValueKey{ID: ValueID(kind, value), Kind: kind, Value: value, Log: log, Sensor: sensor, Port: port}
+		k.MatchKey = k.ID
 		switch kind {
 		case event.IOCDomain:
 			k.RegDomain, k.Suffix = NameKeys(value)
+			k.MatchKey = ValueID(event.IOCDomain, k.RegDomain)
 		case event.IOCIP:
 			hi, lo := AddrKey(addr)
-			k.AddrHi, k.AddrLo = event.Some(hi), event.Some(lo)
+			k.AddrHi, k.AddrLo, k.Bucket = event.Some(hi), event.Some(lo), event.Some(BucketKey(hi, lo))
 		}
 		for _, d := range ds {
 			out = append(out, DailyRow{ValueKey: k, Day: time.Unix(d.day*86400, 0).UTC(), Count: d.count, First: d.first, Last: d.last,
@@ -298,6 +317,18 @@ func keyColumns[T any](k func(*T) *ValueKey) []Column[T] {
 	}
 }
 
+// mkeyCol and bkeyCol are a summary table's match key columns. They come
+// last: stores made before them have them appended by a migration.
+func mkeyCol[T any](k func(*T) *ValueKey) Column[T] {
+	return countCol("mkey", "", "match key: a name's registered domain as an id, else id",
+		func(r *T) event.Opt[uint64] { return count64(k(r).MatchKey) })
+}
+
+func bkeyCol[T any](k func(*T) *ValueKey) Column[T] {
+	return countCol("bkey", "", "an address's bucket of 65,536 (a /16 of IPv4), xor(addr_hi, addr_lo >> 16): networks join on it",
+		func(r *T) event.Opt[uint64] { return k(r).Bucket })
+}
+
 // NewIntelSchema returns the intel and summary tables.
 func NewIntelSchema() *IntelSchema {
 	type V = ObservedRow
@@ -313,6 +344,8 @@ func NewIntelSchema() *IntelSchema {
 			rawCol(strCol("days", "", "UTC days seen (YYYY-MM-DD), comma-separated", func(r *V) string { return strings.Join(r.Days, ",") })),
 			rawCol(strCol("peers", "", "the first peers in text order, comma-separated: clients of a name, URL or file; the other end of an address",
 				func(r *V) string { return strings.Join(r.Peers, ",") })),
+			mkeyCol(func(r *V) *ValueKey { return &r.ValueKey }),
+			bkeyCol(func(r *V) *ValueKey { return &r.ValueKey }),
 		)}
 	type D = DailyRow
 	daily := &Table[D]{SQLName: "obs_daily",
@@ -326,6 +359,8 @@ func NewIntelSchema() *IntelSchema {
 			// One string, not a list: the driver writes a list element by
 			// element, a string once per row.
 			strCol("peers", "", "the first peers in text order, comma-separated", func(r *D) string { return strings.Join(r.Peers, ",") }),
+			mkeyCol(func(r *D) *ValueKey { return &r.ValueKey }),
+			bkeyCol(func(r *D) *ValueKey { return &r.ValueKey }),
 		)}
 	type I = IndicatorRow
 	optInt := func(v int) event.Opt[uint64] {
@@ -360,6 +395,9 @@ func NewIntelSchema() *IntelSchema {
 			countCol("lo_lo", "", "low bits", func(r *I) event.Opt[uint64] { return r.LoLo }),
 			countCol("hi_hi", "", "match key: last address, high bits", func(r *I) event.Opt[uint64] { return r.HiHi }),
 			countCol("hi_lo", "", "low bits", func(r *I) event.Opt[uint64] { return r.HiLo }),
+			// Last, as in the summary tables: added by a migration.
+			countCol("mkey", "", "match key: equals the mkey of the values it may match (none for networks and public suffixes)",
+				func(r *I) event.Opt[uint64] { return r.MatchKey }),
 		}}
 	return &IntelSchema{Values: values, Daily: daily, Indicators: inds}
 }

@@ -283,3 +283,62 @@ func TestBadURL(t *testing.T) {
 		t.Errorf("error %v: want a failure without the password", err)
 	}
 }
+
+// A database of schema 1 gets the match key columns on every node when
+// opened for writing, also when a first attempt added some of them.
+func TestMigrateMatchKeys(t *testing.T) {
+	need(t)
+	url := servers.ClusterURL()
+	_ = open(t, url).Close()
+	db := url[strings.LastIndex(url[:strings.Index(url, "?")], "/")+1 : strings.Index(url, "?")]
+	// Schema 1, except that obs_daily has its column already.
+	for _, addr := range servers.HTTP() {
+		for _, tbl := range []string{"intel_indicator_local", "intel_indicator"} {
+			chExec(t, addr, "ALTER TABLE "+db+"."+tbl+" DROP COLUMN mkey")
+		}
+	}
+	chExec(t, servers.HTTP()[0], fmt.Sprintf("INSERT INTO %s.dwell_meta (key, value, deleted, version) VALUES ('schema_version', '1', 0, %d)",
+		db, time.Now().UnixNano()))
+	s := open(t, url)
+	defer func() { _ = s.Close() }()
+	for _, addr := range servers.HTTP() {
+		got := chExec(t, addr, "SELECT table, name FROM system.columns WHERE database = '"+db+"' AND name IN ('mkey', 'bkey') ORDER BY table, name FORMAT TSV")
+		want := "intel_indicator\tmkey\nintel_indicator_local\tmkey\nobs_daily\tbkey\nobs_daily\tmkey\nobs_daily_local\tbkey\nobs_daily_local\tmkey\n"
+		if got != want {
+			t.Errorf("%s: match key columns:\n%swant:\n%s", addr, got, want)
+		}
+	}
+	if _, _, err := s.PutIndicators(t.Context(), []event.Indicator{{Source: "t", Type: event.IOCIP, Value: "192.0.2.1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(t.Context(), sample(3)); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	if err := s.MatchIndicators(t.Context(), store.Window{}, func(x *event.Sighting) error { n += int(x.Count); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Errorf("after the migration, 192.0.2.1 seen %d times, want 3", n)
+	}
+}
+
+// chExec runs a statement on the server at addr and returns its output.
+// Inserts into Distributed tables are synchronous.
+func chExec(t *testing.T, addr, q string) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+addr+"/?insert_distributed_sync=1", strings.NewReader(q))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %s: %s", addr, q, body)
+	}
+	return string(body)
+}

@@ -53,11 +53,12 @@ func (e *serverError) Error() string {
 
 // Error codes dwell reacts to.
 const (
-	codeUnknownTable = 60
-	codeSyntaxError  = 62
-	codeUnknownDB    = 81
-	codeReadOnly     = 164
-	codeTooManyParts = 252
+	codeIllegalColumn = 44 // also "column with this name already exists"
+	codeUnknownTable  = 60
+	codeSyntaxError   = 62
+	codeUnknownDB     = 81
+	codeReadOnly      = 164
+	codeTooManyParts  = 252
 )
 
 // parseServerError reads an exception from a response body.

@@ -12,8 +12,9 @@ import (
 	"github.com/dwell-nsm/dwell/internal/store"
 )
 
-// schemaVersion is the version of the layout this code writes.
-const schemaVersion = 1
+// schemaVersion is the version of the layout this code writes: 2 added
+// the match keys (mkey, bkey) of obs_daily and intel_indicator.
+const schemaVersion = 2
 
 // batchColumn numbers the Write that stored a row: a write cut short is
 // found and removed by it (write.go). It is not part of store.Schema.
@@ -174,6 +175,8 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	case err == nil && v == fmt.Sprint(schemaVersion):
 		return nil
+	case err == nil && v == "1":
+		return s.addMatchKeys(ctx)
 	case err == nil && v != "":
 		return fmt.Errorf("database %s has dwell schema %s; this dwell knows %d", s.c.database, v, schemaVersion)
 	}
@@ -209,6 +212,38 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	return s.setMeta(ctx, "schema_version", fmt.Sprint(schemaVersion))
+}
+
+// addMatchKeys brings a database from schema 1 to 2: the match key
+// columns of the summary and the indicators, on every node's local and
+// Distributed tables. ClickHouse matches in Go (store.IndicatorMatcher)
+// and reads no key of the rows written before; new rows carry it. A
+// column already there (a migration cut short) is left as it is.
+func (s *Store) addMatchKeys(ctx context.Context) error {
+	col := sqlType(store.ColumnInfo{Type: store.TypeCount}, false)
+	for _, n := range s.c.nodes {
+		for _, c := range []string{"obs_daily.mkey", "obs_daily.bkey", "intel_indicator.mkey"} {
+			t, column, _ := strings.Cut(c, ".")
+			names := []string{s.localName(t)}
+			if s.cluster != "" {
+				names = append(names, t)
+			}
+			for _, name := range names {
+				err := s.c.exec(ctx, n, "ALTER TABLE "+quote(name)+" ADD COLUMN "+column+" "+col, nil)
+				if err != nil && !columnExists(err) {
+					return fmt.Errorf("adding %s.%s on %s: %w", name, column, n.addr, err)
+				}
+			}
+		}
+	}
+	return s.setMeta(ctx, "schema_version", fmt.Sprint(schemaVersion))
+}
+
+// columnExists reports whether err is ClickHouse refusing to add a column
+// a table has.
+func columnExists(err error) bool {
+	var se *serverError
+	return errors.As(err, &se) && se.Code == codeIllegalColumn && strings.Contains(se.Message, "already exists")
 }
 
 // version returns a new row version: the wall clock in nanoseconds, kept

@@ -64,6 +64,12 @@ type Store struct {
 	// matchUncompacted makes MatchIndicators read the daily rows not
 	// compacted yet instead of compacting them, as a reader does (tests).
 	matchUncompacted bool
+	// The retro-hunt's prepared statements and what it knows of the
+	// summary and the indicators (retrohunt.go).
+	stmts     stmtCache
+	matchMu   sync.Mutex
+	matchSt   *matchState
+	matchKeys map[int64]string // indicator keys by rowid
 }
 
 var (
@@ -159,7 +165,7 @@ func (s *Store) Close() error {
 		}
 		errs = append(errs, s.wconn.Close())
 	}
-	errs = append(errs, s.db.Close())
+	errs = append(errs, s.stmts.close(), s.db.Close())
 	return errors.Join(errs...)
 }
 

@@ -200,6 +200,70 @@ func TestSummaryBackfill(t *testing.T) {
 	}
 }
 
+// TestMatchKeyMigration: a store of schema 3, without match keys, gets
+// them when opened for writing, with the same matches as a store that
+// had them all along (over all history: obs_value; and a window:
+// obs_daily).
+func TestMatchKeyMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "dwell.db")
+	s, err := duckdb.Open(ctx, path, duckdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range storetest.IntelData() {
+		if err := s.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.PutIndicators(ctx, storetest.IntelIndicators()); err != nil {
+		t.Fatal(err)
+	}
+	match := func(s *duckdb.Store) []string {
+		var out []string
+		for _, w := range []store.Window{{}, {Since: time.Date(2024, 4, 20, 0, 0, 0, 0, time.UTC)}} {
+			if err := s.MatchIndicators(ctx, w, func(x *event.Sighting) error {
+				out = append(out, fmt.Sprintf("%v|%s|%s|%s|%s|%d|%d|%v|%v|%v", w.Since, x.Key, x.Sensor, x.Log, x.Observed, x.Count, x.Days, x.First, x.Last, x.Peers))
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return out
+	}
+	want := match(s)
+	if len(want) == 0 {
+		t.Fatal("no sightings")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("duckdb", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"ALTER TABLE obs_value DROP COLUMN mkey", "ALTER TABLE obs_daily DROP COLUMN mkey", "ALTER TABLE obs_value DROP COLUMN bkey", "ALTER TABLE obs_daily DROP COLUMN bkey",
+		"ALTER TABLE intel_indicator DROP COLUMN mkey", "UPDATE dwell_meta SET value = '3' WHERE key = 'schema_version'"} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := duckdb.Open(ctx, path, duckdb.Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "needs migrating") {
+		t.Errorf("read-only open of a schema 3 store: %v", err)
+	}
+	s, err = duckdb.Open(ctx, path, duckdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	if got := match(s); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("after the migration:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 // TestSummaryCompaction: compacting the summary at any point between
 // batches changes no sighting, over all history or a window, when the
 // batches after it are read from obs_daily as a read-only store does.

@@ -100,9 +100,9 @@ func (s *Store) compact(ctx context.Context) error {
 		old AS (SELECT * FROM obs_value WHERE id IN (SELECT DISTINCT id FROM new)),
 		agg AS (SELECT id, log, sensor, port, any_value(kind) AS kind, any_value(value) AS value, any_value(regdom) AS regdom,
 				any_value(suffix) AS suffix, any_value(addr_hi) AS addr_hi, any_value(addr_lo) AS addr_lo, sum(count)::UBIGINT AS count,
-				min("first") AS "first", max("last") AS "last"
-			FROM (SELECT id, log, sensor, port, kind, value, regdom, suffix, addr_hi, addr_lo, count, "first", "last" FROM old
-				UNION ALL SELECT id, log, sensor, port, kind, value, regdom, suffix, addr_hi, addr_lo, count, "first", "last" FROM new)
+				min("first") AS "first", max("last") AS "last", any_value(mkey) AS mkey, any_value(bkey) AS bkey
+			FROM (SELECT id, log, sensor, port, kind, value, regdom, suffix, addr_hi, addr_lo, count, "first", "last", mkey, bkey FROM old
+				UNION ALL SELECT id, log, sensor, port, kind, value, regdom, suffix, addr_hi, addr_lo, count, "first", "last", mkey, bkey FROM new)
 			GROUP BY id, log, sensor, port),
 		d AS (SELECT id, log, sensor, port, array_to_string(list(day ORDER BY day), ',') AS days
 			FROM (SELECT id, log, sensor, port, unnest(string_split(days, ',')) AS day FROM old
@@ -116,8 +116,8 @@ func (s *Store) compact(ctx context.Context) error {
 		SELECT agg.*, d.days, p.peers FROM agg JOIN d USING (id, log, sensor, port) LEFT JOIN p USING (id, log, sensor, port)`,
 			from, to, store.MaxPeers),
 		`DELETE FROM obs_value WHERE id IN (SELECT id FROM obs_merge)`,
-		`INSERT INTO obs_value (id, kind, value, log, sensor, port, regdom, suffix, addr_hi, addr_lo, count, "first", "last", days, peers)
-			SELECT id, kind, value, log, sensor, port, regdom, suffix, addr_hi, addr_lo, count, "first", "last", days, peers FROM obs_merge`,
+		`INSERT INTO obs_value (id, kind, value, log, sensor, port, regdom, suffix, addr_hi, addr_lo, count, "first", "last", days, peers, mkey, bkey)
+			SELECT id, kind, value, log, sensor, port, regdom, suffix, addr_hi, addr_lo, count, "first", "last", days, peers, mkey, bkey FROM obs_merge`,
 		`DROP TABLE obs_merge`,
 	}
 	for _, q := range stmts {
@@ -166,6 +166,9 @@ func (s *Store) PutIndicators(ctx context.Context, inds []event.Indicator) (adde
 	if err := tx.Commit(); err != nil {
 		return 0, 0, fmt.Errorf("storing indicators: %w", err)
 	}
+	s.matchMu.Lock()
+	s.matchSt, s.matchKeys = nil, nil // the indicators and their rowids changed
+	s.matchMu.Unlock()
 	return len(rows) - known, known, nil
 }
 
@@ -304,89 +307,6 @@ func scanSighting(r *sql.Rows, fn func(*event.Sighting) error) error {
 	}
 	x.First, x.Last, x.Count, x.Days, x.Peers = utc(first), utc(last), count, days, addrList2(peers)
 	return fn(&x)
-}
-
-// matchJoins are the joins of live indicators (i) with observed values (v):
-// one per kind of match, each an equality join DuckDB hashes. Networks
-// are ranges of 128-bit addresses. Within one /64 (all of IPv4) they join
-// on the high half and on buckets of 65,536 addresses (a /16 of IPv4), a
-// network spanning up to 4,096 buckets (an IPv4 /4) listing each; wider
-// ones within a /64 take a range on the low half, and networks wider than
-// a /64 a range on the high half alone.
-const matchJoins = `
-	SELECT i."key" AS k, v.* FROM ind i JOIN vals v ON v.kind = i.type AND v.value = i.value AND (i.port = 0 OR v.port = i.port)
-		WHERE i.type NOT IN ('domain', 'cidr')
-	UNION ALL
-	SELECT i."key", v.* FROM ind i JOIN vals v ON v.kind = 'domain' AND v.regdom = i.regdom
-		AND (v.value = i.value OR ends_with(v.value, '.' || i.value)) WHERE i.type = 'domain' AND i.regdom IS NOT NULL
-	UNION ALL
-	SELECT i."key", v.* FROM ind i JOIN vals v ON v.kind = 'domain' AND v.suffix = i.value WHERE i.type = 'domain' AND i.regdom IS NULL
-	UNION ALL
-	SELECT i."key", v.* FROM (SELECT "key", lo_hi, lo_lo, hi_lo, unnest(range((lo_lo >> 16)::BIGINT, (hi_lo >> 16)::BIGINT + 1)) AS b
-			FROM ind WHERE type = 'cidr' AND lo_hi = hi_hi AND (hi_lo >> 16) - (lo_lo >> 16) < 4096) i
-		JOIN vals v ON v.kind = 'ip' AND v.addr_hi = i.lo_hi AND (v.addr_lo >> 16)::BIGINT = i.b AND v.addr_lo BETWEEN i.lo_lo AND i.hi_lo
-	UNION ALL
-	SELECT i."key", v.* FROM ind i JOIN vals v ON v.kind = 'ip' AND v.addr_hi = i.lo_hi AND v.addr_lo BETWEEN i.lo_lo AND i.hi_lo
-		WHERE i.type = 'cidr' AND i.lo_hi = i.hi_hi AND (i.hi_lo >> 16) - (i.lo_lo >> 16) >= 4096
-	UNION ALL
-	SELECT i."key", v.* FROM ind i JOIN vals v ON v.kind = 'ip' AND v.addr_hi BETWEEN i.lo_hi AND i.hi_hi
-		WHERE i.type = 'cidr' AND i.lo_hi < i.hi_hi`
-
-// liveIndicators selects the indicators that are matched.
-const liveIndicators = `ind AS (SELECT "key", type, value, port, regdom, lo_hi, lo_lo, hi_hi, hi_lo FROM intel_indicator
-	WHERE NOT revoked AND type IN ('ip', 'cidr', 'domain', 'url', 'md5', 'sha1', 'sha256', 'ja3', 'ja3s', 'ja4', 'x509-sha1', 'x509-sha256', 'user-agent'))`
-
-// valueCols are the columns matchJoins and the sighting aggregate read.
-const valueCols = `kind, value, log, sensor, port, regdom, suffix, addr_hi, addr_lo, count, "first", "last"`
-
-// MatchIndicators implements store.Analytics. Over all history it reads
-// obs_value and the daily rows not yet compacted into it (none when the
-// store is open for writing: it compacts them first); over a window, the
-// daily rows of the UTC days the window touches.
-func (s *Store) MatchIndicators(ctx context.Context, w store.Window, fn func(*event.Sighting) error) error {
-	if s.wconn != nil && !s.matchUncompacted { // the writer compacts what waits first: cheaper than reading it here
-		s.mu.Lock()
-		err := s.compact(ctx)
-		s.mu.Unlock()
-		if err != nil {
-			return err
-		}
-	}
-	var vals string
-	var args []any
-	if w.Since.IsZero() && w.Until.IsZero() {
-		// The daily rows of the batches after the last one compacted;
-		// none, as a writer compacts first. The bound is a constant so
-		// that the scan skips row groups by their min-max (batches are
-		// appended in order).
-		merged, last := s.merged, s.seq
-		if s.wconn == nil || s.matchUncompacted {
-			var v sql.NullString
-			var maxSeq sql.NullInt64
-			err := s.db.QueryRowContext(ctx, `SELECT (SELECT value FROM dwell_meta WHERE key = ?), (SELECT max(seq) FROM obs_daily)`, mergedKey).
-				Scan(&v, &maxSeq)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("matching indicators: %w", err)
-			}
-			merged = 0
-			_, _ = fmt.Sscan(v.String, &merged) // none yet: 0
-			last = maxSeq.Int64
-		}
-		vals = `SELECT ` + valueCols + `, days, peers FROM obs_value`
-		if last > merged {
-			vals += ` UNION ALL SELECT ` + valueCols + `, strftime(day, '%Y-%m-%d'), peers FROM obs_daily WHERE seq > ` + fmt.Sprint(merged)
-		}
-	} else {
-		first, last := store.WindowDays(w)
-		vals = `SELECT ` + valueCols + `, strftime(day, '%Y-%m-%d') AS days, peers FROM obs_daily WHERE day BETWEEN ? AND ?`
-		args = []any{first, last}
-	}
-	q := `WITH ` + liveIndicators + `, vals AS (` + vals + `), m AS (` + matchJoins + `)
-		SELECT k, sensor, log, value, min("first"), max("last"), sum(count)::BIGINT,
-			len(list_distinct(flatten(list(string_split(days, ',')))))::BIGINT,
-			list_sort(list_distinct(flatten(list(string_split(peers, ',')))))[1:` + fmt.Sprint(store.MaxPeers) + `]
-		FROM m GROUP BY k, sensor, log, value ORDER BY k, sensor, log, value`
-	return s.each(ctx, "matching indicators", q, args, func(r *sql.Rows) error { return scanSighting(r, fn) })
 }
 
 // backfillPending marks a store migrated to the summary with records

@@ -12,7 +12,7 @@ import (
 
 // schemaVersion is the version of the on-disk layout this code writes.
 // Raise it with a new entry in migrations whenever the layout changes.
-const schemaVersion = 3
+const schemaVersion = 4
 
 // sqlType maps a store column type to DuckDB's.
 func sqlType(t store.Type) string {
@@ -121,6 +121,8 @@ func (s *Store) migrations() []func(context.Context, *sql.Tx) error {
 			}
 			return nil
 		},
+		// 4: match keys, which retro-hunts join on (retrohunt.go).
+		addMatchKeys,
 	}
 }
 

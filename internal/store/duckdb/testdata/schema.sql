@@ -1,4 +1,4 @@
--- schema version 3
+-- schema version 4
 CREATE TABLE IF NOT EXISTS ingest_ledger (
 	id VARCHAR PRIMARY KEY,
 	head_len INTEGER NOT NULL,
@@ -26,6 +26,6 @@ CREATE TABLE IF NOT EXISTS "flow" ("ts" TIMESTAMP, "ts_end" TIMESTAMP, "src_addr
 CREATE TABLE IF NOT EXISTS intel_sighting (
 	"key" VARCHAR NOT NULL, sensor VARCHAR NOT NULL, log VARCHAR NOT NULL, observed VARCHAR NOT NULL,
 	"first" TIMESTAMP, "last" TIMESTAMP, count UBIGINT, days UBIGINT, peers VARCHAR[]);
-CREATE TABLE IF NOT EXISTS "obs_value" ("id" UBIGINT, "kind" VARCHAR, "value" VARCHAR, "log" VARCHAR, "sensor" VARCHAR, "port" USMALLINT, "regdom" VARCHAR, "suffix" VARCHAR, "addr_hi" UBIGINT, "addr_lo" UBIGINT, "count" UBIGINT, "first" TIMESTAMP, "last" TIMESTAMP, "days" VARCHAR USING COMPRESSION uncompressed, "peers" VARCHAR USING COMPRESSION uncompressed);
-CREATE TABLE IF NOT EXISTS "obs_daily" ("id" UBIGINT, "kind" VARCHAR, "value" VARCHAR, "log" VARCHAR, "sensor" VARCHAR, "port" USMALLINT, "regdom" VARCHAR, "suffix" VARCHAR, "addr_hi" UBIGINT, "addr_lo" UBIGINT, "seq" UBIGINT, "day" TIMESTAMP, "count" UBIGINT, "first" TIMESTAMP, "last" TIMESTAMP, "peers" VARCHAR);
-CREATE TABLE IF NOT EXISTS "intel_indicator" ("key" VARCHAR, "source" VARCHAR, "type" VARCHAR, "value" VARCHAR, "port" USMALLINT, "ref" VARCHAR, "grp" VARCHAR, "name" VARCHAR, "valid_from" TIMESTAMP, "valid_until" TIMESTAMP, "confidence" UBIGINT, "tlp" VARCHAR, "tags" VARCHAR[], "attack" VARCHAR[], "actionable" BOOLEAN, "revoked" BOOLEAN, "modified" TIMESTAMP, "imported" TIMESTAMP, "regdom" VARCHAR, "lo_hi" UBIGINT, "lo_lo" UBIGINT, "hi_hi" UBIGINT, "hi_lo" UBIGINT, PRIMARY KEY ("key"));
+CREATE TABLE IF NOT EXISTS "obs_value" ("id" UBIGINT, "kind" VARCHAR, "value" VARCHAR, "log" VARCHAR, "sensor" VARCHAR, "port" USMALLINT, "regdom" VARCHAR, "suffix" VARCHAR, "addr_hi" UBIGINT, "addr_lo" UBIGINT, "count" UBIGINT, "first" TIMESTAMP, "last" TIMESTAMP, "days" VARCHAR USING COMPRESSION uncompressed, "peers" VARCHAR USING COMPRESSION uncompressed, "mkey" UBIGINT, "bkey" UBIGINT);
+CREATE TABLE IF NOT EXISTS "obs_daily" ("id" UBIGINT, "kind" VARCHAR, "value" VARCHAR, "log" VARCHAR, "sensor" VARCHAR, "port" USMALLINT, "regdom" VARCHAR, "suffix" VARCHAR, "addr_hi" UBIGINT, "addr_lo" UBIGINT, "seq" UBIGINT, "day" TIMESTAMP, "count" UBIGINT, "first" TIMESTAMP, "last" TIMESTAMP, "peers" VARCHAR, "mkey" UBIGINT, "bkey" UBIGINT);
+CREATE TABLE IF NOT EXISTS "intel_indicator" ("key" VARCHAR, "source" VARCHAR, "type" VARCHAR, "value" VARCHAR, "port" USMALLINT, "ref" VARCHAR, "grp" VARCHAR, "name" VARCHAR, "valid_from" TIMESTAMP, "valid_until" TIMESTAMP, "confidence" UBIGINT, "tlp" VARCHAR, "tags" VARCHAR[], "attack" VARCHAR[], "actionable" BOOLEAN, "revoked" BOOLEAN, "modified" TIMESTAMP, "imported" TIMESTAMP, "regdom" VARCHAR, "lo_hi" UBIGINT, "lo_lo" UBIGINT, "hi_hi" UBIGINT, "hi_lo" UBIGINT, "mkey" UBIGINT, PRIMARY KEY ("key"));
