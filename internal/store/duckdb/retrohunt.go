@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -24,11 +23,11 @@ import (
 // meet in hash joins on integers, their match keys: the id of a value (a
 // hash of its kind and text), the registered domain of a name (as an id),
 // the buckets of 65,536 addresses of a network (bkey). Each candidate pair
-// is then compared in full. Most rows of the summary are read for their
-// keys only: DuckDB hands the join's keys down to the scan, which reads
-// the wide columns (days, peers) of the matching rows alone. The few rows
-// of one sighting (a port each) are merged here rather than in SQL, whose
-// list aggregates cost more than the join. Networks, public suffixes
+// is then compared in full. DuckDB hands a Bloom filter of the join's
+// keys down to the scan of the summary, which passes about a thousand of
+// its rows to the join instead of all of them. The few rows of one
+// sighting (a port each) are merged here rather than in SQL, whose list
+// aggregates cost more than the join. Networks, public suffixes
 // (dynamic-DNS zones: they match names by suffix) and networks wider than
 // 4,096 buckets (an IPv4 /4) take joins of their own, added only when
 // there are such indicators. Decision 0005 has the measurements.
@@ -294,8 +293,10 @@ type sightingKey struct {
 
 type mergedSighting struct {
 	event.Sighting
-	ind         int64 // the indicator's rowid
-	days, peers map[string]bool
+	ind int64 // the indicator's rowid
+	// The days and peers of its rows, comma-separated as stored: each
+	// distinct and in text order within a row.
+	days, peers []string
 }
 
 // add merges one row of the match.
@@ -315,7 +316,7 @@ func (m *sightingMerge) add(r *sql.Rows) error {
 		i = len(m.out)
 		m.index[k] = i
 		m.out = append(m.out, mergedSighting{ind: k.ind, Sighting: event.Sighting{Sensor: k.sensor, Log: k.log, Observed: k.value,
-			First: utc(first), Last: utc(last)}, days: map[string]bool{}, peers: map[string]bool{}})
+			First: utc(first), Last: utc(last)}})
 	}
 	x := &m.out[i]
 	x.Count += count
@@ -325,16 +326,7 @@ func (m *sightingMerge) add(r *sql.Rows) error {
 	if l := utc(last); l.After(x.Last) {
 		x.Last = l
 	}
-	for _, d := range strings.Split(days.String, ",") {
-		if d != "" {
-			x.days[d] = true
-		}
-	}
-	for _, p := range strings.Split(peers.String, ",") {
-		if p != "" {
-			x.peers[p] = true
-		}
-	}
+	x.days, x.peers = append(x.days, days.String), append(x.peers, peers.String)
 	return nil
 }
 
@@ -361,8 +353,7 @@ func (m *sightingMerge) absorb(o *sightingMerge) {
 		if x.Last.After(y.Last) {
 			y.Last = x.Last
 		}
-		maps.Copy(y.days, x.days)
-		maps.Copy(y.peers, x.peers)
+		y.days, y.peers = append(y.days, x.days...), append(y.peers, x.peers...)
 	}
 }
 
@@ -375,12 +366,9 @@ func (m *sightingMerge) emit(fn func(*event.Sighting) error) error {
 	})
 	for i := range m.out {
 		x := &m.out[i]
-		x.Days = int64(len(x.days))
-		peers := make([]string, 0, len(x.peers))
-		for p := range x.peers {
-			peers = append(peers, p)
-		}
-		slices.Sort(peers)
+		days := union(x.days)
+		x.Days = int64(len(days))
+		peers := union(x.peers)
 		for _, p := range peers[:min(len(peers), store.MaxPeers)] {
 			if a, err := netip.ParseAddr(p); err == nil {
 				x.Peers = append(x.Peers, a)
@@ -391,6 +379,25 @@ func (m *sightingMerge) emit(fn func(*event.Sighting) error) error {
 		}
 	}
 	return nil
+}
+
+// union returns the distinct items of comma-separated lists, in text
+// order. One list (most sightings have one row) is taken as it is: the
+// store keeps each distinct and in order.
+func union(lists []string) []string {
+	var out []string
+	for _, l := range lists {
+		for item := range strings.SplitSeq(l, ",") {
+			if item != "" {
+				out = append(out, item)
+			}
+		}
+	}
+	if len(lists) > 1 {
+		slices.Sort(out)
+		out = slices.Compact(out)
+	}
+	return out
 }
 
 // addMatchKeys adds the match key columns (schema 4) to the summary and
