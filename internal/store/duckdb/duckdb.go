@@ -67,6 +67,7 @@ type Store struct {
 	// The retro-hunt's prepared statements and what it knows of the
 	// summary and the indicators (retrohunt.go).
 	stmts     stmtCache
+	indMu     sync.RWMutex // read by a match, written by PutIndicators
 	matchMu   sync.Mutex
 	matchSt   *matchState
 	matchKeys map[int64]string // indicator keys by rowid

@@ -264,6 +264,68 @@ func TestMatchKeyMigration(t *testing.T) {
 	}
 }
 
+// TestMatchWhileStoringIndicators: matches running while indicators are
+// stored (which renumbers their rows) name stored indicators only, with
+// the sightings of a match alone.
+func TestMatchWhileStoringIndicators(t *testing.T) {
+	ctx := context.Background()
+	s, err := duckdb.Open(ctx, ":memory:", duckdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	for _, b := range storetest.IntelData() {
+		if err := s.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inds := storetest.IntelIndicators()
+	if _, _, err := s.PutIndicators(ctx, inds); err != nil {
+		t.Fatal(err)
+	}
+	match := func() (string, error) {
+		var out []string
+		err := s.MatchIndicators(ctx, store.Window{}, func(x *event.Sighting) error {
+			out = append(out, fmt.Sprintf("%q|%s|%s|%s|%d", x.Key, x.Sensor, x.Log, x.Observed, x.Count))
+			return nil
+		})
+		return strings.Join(out, "\n"), err
+	}
+	want, err := match()
+	if err != nil || want == "" {
+		t.Fatalf("match: %q, %v", want, err)
+	}
+	errs := make(chan error, 2)
+	go func() { // the same indicators again and again: new rowids, same sightings
+		for range 20 {
+			if _, _, err := s.PutIndicators(ctx, inds); err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- nil
+	}()
+	go func() {
+		for range 20 {
+			got, err := match()
+			if err != nil {
+				errs <- err
+				return
+			}
+			if got != want {
+				errs <- fmt.Errorf("while storing indicators:\n%s\nwant:\n%s", got, want)
+				return
+			}
+		}
+		errs <- nil
+	}()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestSummaryCompaction: compacting the summary at any point between
 // batches changes no sighting, over all history or a window, when the
 // batches after it are read from obs_daily as a read-only store does.

@@ -146,6 +146,8 @@ func (s *Store) PutIndicators(ctx context.Context, inds []event.Indicator) (adde
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.indMu.Lock() // after any match running: it names indicators by rowid
+	defer s.indMu.Unlock()
 	rows := store.IndicatorRows(inds, time.Now().UTC())
 	keys := make([]string, len(rows))
 	for i := range rows {

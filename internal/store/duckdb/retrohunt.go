@@ -88,6 +88,10 @@ func (s *Store) MatchIndicators(ctx context.Context, w store.Window, fn func(*ev
 			return err
 		}
 	}
+	// The joins name indicators by rowid, which storing indicators
+	// changes: none are stored until the keys are read.
+	s.indMu.RLock()
+	defer s.indMu.RUnlock()
 	st, err := s.matchState(ctx)
 	if err != nil {
 		return fmt.Errorf("matching indicators: %w", err)
