@@ -23,9 +23,9 @@ type hourGen struct {
 	// siteLogged marks, per site of the model, that its certificate is
 	// logged that day (or nil).
 	siteLogged []bool
-	times      []int64
-	uids       string // connection ids from uidFrom on (uid)
-	uidFrom    int    // background's draw of moments, kept for the next hour
+	times      []int64 // background's draw of moments (the worker's buffer)
+	uids       string  // connection ids from uidFrom on (uid)
+	uidFrom    int
 }
 
 func (g *hourGen) uid(prefix byte) string {

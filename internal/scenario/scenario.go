@@ -336,8 +336,10 @@ func uid(prefix byte, seed uint64, hour, n int) string {
 	return string(appendUID(make([]byte, 0, uidLen), prefix, seed, hour, n))
 }
 
+// uidLen is the length of a uid: the prefix and 17 base-62 characters.
 const uidLen = 18
 
+// appendUID appends uid(prefix, seed, hour, n) to b.
 func appendUID(b []byte, prefix byte, seed uint64, hour, n int) []byte {
 	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	var out [uidLen]byte
