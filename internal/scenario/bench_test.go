@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/dwell-nsm/dwell/internal/event"
 )
 
 // BenchmarkGenerate writes four days of a 300-host ministry at 125,000
@@ -35,53 +37,21 @@ func BenchmarkGenerate(b *testing.B) {
 // BenchmarkEncodeHour encodes an hour of background traffic as Zeek TSV,
 // without compression: the encoder's own speed.
 func BenchmarkEncodeHour(b *testing.B) {
-	cfg := Config{Days: 4, Hosts: 300}.withDefaults()
-	m := newModel(cfg)
-	p := newPlan(m)
-	hb := &hourBufs{}
-	h := 24 + 10 // a working morning
-	gen := &hourGen{m: m, hour: h, start: cfg.Start.Add(time.Duration(h) * time.Hour), rng: p.rng, b: &hb.b, certs: map[string]bool{}}
-	gen.background(40_000)
+	hour := benchHour()
 	b.ReportAllocs()
 	var out []byte
 	for b.Loop() {
-		e := &enc{b: out[:0]}
-		for i := range hb.b.Conns {
-			e.conn(&hb.b.Conns[i])
-		}
-		for i := range hb.b.TLS {
-			e.ssl(&hb.b.TLS[i])
-		}
-		for i := range hb.b.DNS {
-			e.dns(&hb.b.DNS[i])
-		}
-		out = e.b
+		out = encodeHour(out[:0], hour)
 	}
 	b.SetBytes(int64(len(out)))
-	b.ReportMetric(float64(len(hb.b.Conns))*float64(b.N)/b.Elapsed().Seconds(), "conn_rows/s")
+	b.ReportMetric(float64(len(hour.Conns))*float64(b.N)/b.Elapsed().Seconds(), "conn_rows/s")
 }
 
 // BenchmarkCompressHour compresses an hour of Zeek TSV (conn, ssl, dns)
 // as the generator does: the cost that bounds its speed (docs/benchmarks.md).
 // Bytes are the uncompressed text.
 func BenchmarkCompressHour(b *testing.B) {
-	cfg := Config{Days: 4, Hosts: 300}.withDefaults()
-	m := newModel(cfg)
-	p := newPlan(m)
-	hb := &hourBufs{}
-	h := 24 + 10
-	gen := &hourGen{m: m, hour: h, start: cfg.Start.Add(time.Duration(h) * time.Hour), rng: p.rng, b: &hb.b, certs: map[string]bool{}}
-	gen.background(40_000)
-	e := &enc{}
-	for i := range hb.b.Conns {
-		e.conn(&hb.b.Conns[i])
-	}
-	for i := range hb.b.TLS {
-		e.ssl(&hb.b.TLS[i])
-	}
-	for i := range hb.b.DNS {
-		e.dns(&hb.b.DNS[i])
-	}
+	text := encodeHour(nil, benchHour())
 	for _, level := range []int{gzip.BestSpeed, gzip.HuffmanOnly} {
 		b.Run(strconv.Itoa(level), func(b *testing.B) {
 			var out bytes.Buffer
@@ -90,20 +60,49 @@ func BenchmarkCompressHour(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
-			b.SetBytes(int64(len(e.b)))
+			b.SetBytes(int64(len(text)))
 			for b.Loop() {
 				out.Reset()
 				zw.Reset(&out)
-				if _, err := zw.Write(e.b); err != nil {
+				if _, err := zw.Write(text); err != nil {
 					b.Fatal(err)
 				}
 				if err := zw.Close(); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(out.Len())/float64(len(e.b)), "ratio")
+			b.ReportMetric(float64(out.Len())/float64(len(text)), "ratio")
 		})
 	}
+}
+
+// benchHour generates a working morning's background traffic: 40,000
+// staff connections of a 300-host ministry.
+func benchHour() *event.Batch {
+	cfg := Config{Days: 4, Hosts: 300}.withDefaults()
+	m := newModel(cfg)
+	p := newPlan(m)
+	hb := &hourBufs{}
+	h := 24 + 10 // a working morning
+	gen := &hourGen{m: m, hour: h, start: cfg.Start.Add(time.Duration(h) * time.Hour), rng: p.rng, b: &hb.b, certs: map[string]bool{}}
+	gen.background(40_000)
+	return &hb.b
+}
+
+// encodeHour appends the hour's conn, ssl and dns records to out as Zeek
+// TSV, in the order generated.
+func encodeHour(out []byte, hour *event.Batch) []byte {
+	e := &enc{b: out}
+	for i := range hour.Conns {
+		e.conn(&hour.Conns[i])
+	}
+	for i := range hour.TLS {
+		e.ssl(&hour.TLS[i])
+	}
+	for i := range hour.DNS {
+		e.dns(&hour.DNS[i])
+	}
+	return e.b
 }
 
 func dirBytes(b *testing.B, dir string) int64 {

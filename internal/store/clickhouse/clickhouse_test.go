@@ -221,21 +221,10 @@ func TestClusterShards(t *testing.T) {
 	if err := s.Write(t.Context(), b); err != nil {
 		t.Fatal(err)
 	}
-	db := url[strings.LastIndex(url[:strings.Index(url, "?")], "/")+1 : strings.Index(url, "?")]
 	seen := map[string]string{}
 	for _, addr := range servers.HTTP() {
-		q := "SELECT DISTINCT if(startsWith(id_orig_h, '10.'), id_orig_h, id_resp_h) FROM " + db + ".conn_local FORMAT TSV"
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+addr+"/", strings.NewReader(q))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		_ = resp.Body.Close()
-		hosts := strings.Fields(string(body))
+		hosts := strings.Fields(chExec(t, addr, "SELECT DISTINCT if(startsWith(id_orig_h, '10.'), id_orig_h, id_resp_h) FROM "+
+			clusterDB(url)+".conn_local FORMAT TSV"))
 		if len(hosts) == 0 || len(hosts) == 2000 {
 			t.Errorf("shard %s holds %d of the 2000 hosts", addr, len(hosts))
 		}
@@ -290,7 +279,7 @@ func TestMigrateMatchKeys(t *testing.T) {
 	need(t)
 	url := servers.ClusterURL()
 	_ = open(t, url).Close()
-	db := url[strings.LastIndex(url[:strings.Index(url, "?")], "/")+1 : strings.Index(url, "?")]
+	db := clusterDB(url)
 	// Schema 1, except that obs_daily has its column already.
 	for _, addr := range servers.HTTP() {
 		for _, tbl := range []string{"intel_indicator_local", "intel_indicator"} {
@@ -321,6 +310,12 @@ func TestMigrateMatchKeys(t *testing.T) {
 	if n != 3 {
 		t.Errorf("after the migration, 192.0.2.1 seen %d times, want 3", n)
 	}
+}
+
+// clusterDB returns the database a cluster URL names.
+func clusterDB(url string) string {
+	path, _, _ := strings.Cut(url, "?")
+	return path[strings.LastIndex(path, "/")+1:]
 }
 
 // chExec runs a statement on the server at addr and returns its output.

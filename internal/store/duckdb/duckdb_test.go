@@ -146,57 +146,12 @@ func TestKillResumeKeepsEveryRowOnce(t *testing.T) {
 // (as after the migration to schema 2) gets it built when opened for
 // writing, with the same matches as if it had been kept all along.
 func TestSummaryBackfill(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "dwell.db")
-	s, err := duckdb.Open(ctx, path, duckdb.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, b := range storetest.IntelData() {
-		if err := s.Write(ctx, b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, _, err := s.PutIndicators(ctx, storetest.IntelIndicators()); err != nil {
-		t.Fatal(err)
-	}
-	match := func(s *duckdb.Store) []string {
-		var out []string
-		if err := s.MatchIndicators(ctx, store.Window{}, func(x *event.Sighting) error {
-			out = append(out, fmt.Sprintf("%s|%s|%s|%s|%d|%d|%v|%v|%v", x.Key, x.Sensor, x.Log, x.Observed, x.Count, x.Days, x.First, x.Last, x.Peers))
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-	want := match(s)
-	if len(want) == 0 {
-		t.Fatal("no sightings")
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	windows := []store.Window{{}}
+	path, want := intelStoreFile(t, windows)
 	// Forget the summary, as a store from before it.
-	db, err := sql.Open("duckdb", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{"DELETE FROM obs_value", "DELETE FROM obs_daily", "INSERT INTO dwell_meta VALUES ('summary_backfill', 'pending')"} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s, err = duckdb.Open(ctx, path, duckdb.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = s.Close() }()
-	if got := match(s); strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("after the backfill:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	execSQL(t, path, "DELETE FROM obs_value", "DELETE FROM obs_daily", "INSERT INTO dwell_meta VALUES ('summary_backfill', 'pending')")
+	if got := reopenSightings(t, path, windows); got != want {
+		t.Errorf("after the backfill:\n%s\nwant:\n%s", got, want)
 	}
 }
 
@@ -205,8 +160,24 @@ func TestSummaryBackfill(t *testing.T) {
 // had them all along (over all history: obs_value; and a window:
 // obs_daily).
 func TestMatchKeyMigration(t *testing.T) {
+	windows := []store.Window{{}, {Since: time.Date(2024, 4, 20, 0, 0, 0, 0, time.UTC)}}
+	path, want := intelStoreFile(t, windows)
+	execSQL(t, path, "ALTER TABLE obs_value DROP COLUMN mkey", "ALTER TABLE obs_daily DROP COLUMN mkey", "ALTER TABLE obs_value DROP COLUMN bkey",
+		"ALTER TABLE obs_daily DROP COLUMN bkey", "ALTER TABLE intel_indicator DROP COLUMN mkey", "UPDATE dwell_meta SET value = '3' WHERE key = 'schema_version'")
+	if _, err := duckdb.Open(context.Background(), path, duckdb.Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "needs migrating") {
+		t.Errorf("read-only open of a schema 3 store: %v", err)
+	}
+	if got := reopenSightings(t, path, windows); got != want {
+		t.Errorf("after the migration:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// intelStoreFile writes storetest's intel records and indicators to a new
+// store file and returns its path and its sightings over windows.
+func intelStoreFile(t *testing.T, windows []store.Window) (path, sightings string) {
+	t.Helper()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "dwell.db")
+	path = filepath.Join(t.TempDir(), "dwell.db")
 	s, err := duckdb.Open(ctx, path, duckdb.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -219,49 +190,59 @@ func TestMatchKeyMigration(t *testing.T) {
 	if _, _, err := s.PutIndicators(ctx, storetest.IntelIndicators()); err != nil {
 		t.Fatal(err)
 	}
-	match := func(s *duckdb.Store) []string {
-		var out []string
-		for _, w := range []store.Window{{}, {Since: time.Date(2024, 4, 20, 0, 0, 0, 0, time.UTC)}} {
-			if err := s.MatchIndicators(ctx, w, func(x *event.Sighting) error {
-				out = append(out, fmt.Sprintf("%v|%s|%s|%s|%s|%d|%d|%v|%v|%v", w.Since, x.Key, x.Sensor, x.Log, x.Observed, x.Count, x.Days, x.First, x.Last, x.Peers))
-				return nil
-			}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return out
-	}
-	want := match(s)
-	if len(want) == 0 {
+	sightings = sightingLines(t, s, windows)
+	if sightings == "" {
 		t.Fatal("no sightings")
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	return path, sightings
+}
+
+// execSQL runs statements on the store file at path as plain DuckDB, to
+// make it what an older dwell left.
+func execSQL(t *testing.T, path string, stmts ...string) {
+	t.Helper()
 	db, err := sql.Open("duckdb", path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{"ALTER TABLE obs_value DROP COLUMN mkey", "ALTER TABLE obs_daily DROP COLUMN mkey", "ALTER TABLE obs_value DROP COLUMN bkey", "ALTER TABLE obs_daily DROP COLUMN bkey",
-		"ALTER TABLE intel_indicator DROP COLUMN mkey", "UPDATE dwell_meta SET value = '3' WHERE key = 'schema_version'"} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
+	for _, q := range stmts {
+		if _, err := db.ExecContext(context.Background(), q); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := duckdb.Open(ctx, path, duckdb.Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "needs migrating") {
-		t.Errorf("read-only open of a schema 3 store: %v", err)
-	}
-	s, err = duckdb.Open(ctx, path, duckdb.Options{})
+}
+
+// reopenSightings opens the store at path for writing (which migrates it)
+// and returns its sightings over windows.
+func reopenSightings(t *testing.T, path string, windows []store.Window) string {
+	t.Helper()
+	s, err := duckdb.Open(context.Background(), path, duckdb.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = s.Close() }()
-	if got := match(s); strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("after the migration:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	return sightingLines(t, s, windows)
+}
+
+// sightingLines returns a store's sightings over windows, a line each.
+func sightingLines(t *testing.T, s *duckdb.Store, windows []store.Window) string {
+	t.Helper()
+	var out []string
+	for _, w := range windows {
+		if err := s.MatchIndicators(context.Background(), w, func(x *event.Sighting) error {
+			out = append(out, fmt.Sprintf("%v|%q|%s|%s|%s|%d|%d|%v|%v|%v", w.Since, x.Key, x.Sensor, x.Log, x.Observed, x.Count, x.Days, x.First, x.Last, x.Peers))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
+	return strings.Join(out, "\n")
 }
 
 // TestMatchWhileStoringIndicators: matches running while indicators are
@@ -333,7 +314,7 @@ func TestSummaryCompaction(t *testing.T) {
 	ctx := context.Background()
 	batches := storetest.IntelData()
 	windows := []store.Window{{}, {Since: time.Date(2024, 4, 20, 0, 0, 0, 0, time.UTC)}}
-	run := func(compactAfter int) []string {
+	run := func(compactAfter int) string {
 		s, err := duckdb.Open(ctx, ":memory:", duckdb.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -353,24 +334,15 @@ func TestSummaryCompaction(t *testing.T) {
 				}
 			}
 		}
-		var out []string
-		for _, w := range windows {
-			if err := s.MatchIndicators(ctx, w, func(x *event.Sighting) error {
-				out = append(out, fmt.Sprintf("%v|%s|%s|%s|%s|%d|%d|%v|%v|%v", w.Since, x.Key, x.Sensor, x.Log, x.Observed, x.Count, x.Days, x.First, x.Last, x.Peers))
-				return nil
-			}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return out
+		return sightingLines(t, s, windows)
 	}
 	want := run(-1)
-	if len(want) == 0 {
+	if want == "" {
 		t.Fatal("no sightings")
 	}
 	for i := range batches {
-		if got := run(i); strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Errorf("compacted after batch %d:\n%s\nwant:\n%s", i, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		if got := run(i); got != want {
+			t.Errorf("compacted after batch %d:\n%s\nwant:\n%s", i, got, want)
 		}
 	}
 }
