@@ -67,10 +67,13 @@ type Store struct {
 	// The retro-hunt's prepared statements and what it knows of the
 	// summary and the indicators (retrohunt.go).
 	stmts     stmtCache
-	indMu     sync.RWMutex // read by a match, written by PutIndicators
 	matchMu   sync.Mutex
 	matchSt   *matchState
-	matchKeys map[int64]string // indicator keys by rowid
+	matchInds map[int64]matchedIndicator // by rowid
+	// matchPause runs between a match's joins and its reading the rows
+	// they name; maxBitSpan replaces the constant (tests).
+	matchPause func()
+	maxBitSpan int64
 }
 
 var (

@@ -245,65 +245,113 @@ func sightingLines(t *testing.T, s *duckdb.Store, windows []store.Window) string
 	return strings.Join(out, "\n")
 }
 
-// TestMatchWhileStoringIndicators: matches running while indicators are
-// stored (which renumbers their rows) name stored indicators only, with
-// the sightings of a match alone.
-func TestMatchWhileStoringIndicators(t *testing.T) {
+// TestMatchWhileWriting: a match names summary rows and indicators by
+// rowid, which compacting the summary (it rewrites the rows of the values
+// a batch touches) and storing indicators (it renumbers them) change. A
+// write started between a match's joins and its reading the rows they name
+// waits for the match, which finds what it finds alone.
+func TestMatchWhileWriting(t *testing.T) {
 	ctx := context.Background()
-	s, err := duckdb.Open(ctx, ":memory:", duckdb.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = s.Close() }()
-	for _, b := range storetest.IntelData() {
-		if err := s.Write(ctx, b); err != nil {
-			t.Fatal(err)
-		}
-	}
 	inds := storetest.IntelIndicators()
-	if _, _, err := s.PutIndicators(ctx, inds); err != nil {
-		t.Fatal(err)
-	}
-	match := func() (string, error) {
-		var out []string
-		err := s.MatchIndicators(ctx, store.Window{}, func(x *event.Sighting) error {
-			out = append(out, fmt.Sprintf("%q|%s|%s|%s|%d", x.Key, x.Sensor, x.Log, x.Observed, x.Count))
-			return nil
-		})
-		return strings.Join(out, "\n"), err
-	}
-	want, err := match()
-	if err != nil || want == "" {
-		t.Fatalf("match: %q, %v", want, err)
-	}
-	errs := make(chan error, 2)
-	go func() { // the same indicators again and again: new rowids, same sightings
-		for range 20 {
-			if _, _, err := s.PutIndicators(ctx, inds); err != nil {
-				errs <- err
-				return
+	for _, tc := range []struct {
+		name  string
+		write func(*duckdb.Store) error
+	}{
+		{"indicators", func(s *duckdb.Store) error { _, _, err := s.PutIndicators(ctx, inds); return err }},
+		{"batches", func(s *duckdb.Store) error {
+			for _, b := range storetest.IntelData() { // the same values again: more records, the same sightings
+				if err := s.Write(ctx, b); err != nil {
+					return err
+				}
 			}
-		}
-		errs <- nil
-	}()
-	go func() {
-		for range 20 {
-			got, err := match()
+			return s.CompactNow(ctx) // as Write does every compactEvery rows
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := duckdb.Open(ctx, ":memory:", duckdb.Options{})
 			if err != nil {
-				errs <- err
-				return
+				t.Fatal(err)
 			}
-			if got != want {
-				errs <- fmt.Errorf("while storing indicators:\n%s\nwant:\n%s", got, want)
-				return
+			defer func() { _ = s.Close() }()
+			for _, b := range storetest.IntelData() {
+				if err := s.Write(ctx, b); err != nil {
+					t.Fatal(err)
+				}
 			}
-		}
-		errs <- nil
-	}()
-	for range 2 {
-		if err := <-errs; err != nil {
+			if _, _, err := s.PutIndicators(ctx, inds); err != nil {
+				t.Fatal(err)
+			}
+			match := func() string {
+				var out []string
+				if err := s.MatchIndicators(ctx, store.Window{}, func(x *event.Sighting) error {
+					out = append(out, fmt.Sprintf("%q|%s|%s|%s", x.Key, x.Sensor, x.Log, x.Observed))
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				return strings.Join(out, "\n")
+			}
+			want := match()
+			if want == "" {
+				t.Fatal("no sightings")
+			}
+			wrote := make(chan error, 1)
+			ended := false
+			s.SetMatchPause(func() {
+				s.SetMatchPause(nil)
+				go func() { wrote <- tc.write(s) }()
+				select {
+				case err := <-wrote:
+					ended = true
+					t.Errorf("a write ended during a match (error %v)", err)
+				case <-time.After(200 * time.Millisecond): // waiting, as it should
+				}
+			})
+			if got := match(); got != want {
+				t.Errorf("with a write waiting:\n%s\nwant:\n%s", got, want)
+			}
+			if !ended {
+				if err := <-wrote; err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := match(); got != want {
+				t.Errorf("after the write:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+// TestFetchByList: the rows a match names are read by a list of rowids
+// where a bitmap would be too wide, with the same sightings.
+func TestFetchByList(t *testing.T) {
+	ctx := context.Background()
+	windows := []store.Window{{}, {Since: time.Date(2024, 4, 20, 0, 0, 0, 0, time.UTC)}}
+	run := func(byList bool) string {
+		s, err := duckdb.Open(ctx, ":memory:", duckdb.Options{})
+		if err != nil {
 			t.Fatal(err)
 		}
+		defer func() { _ = s.Close() }()
+		if byList {
+			s.FetchByList()
+		}
+		for _, b := range storetest.IntelData() {
+			if err := s.Write(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, _, err := s.PutIndicators(ctx, storetest.IntelIndicators()); err != nil {
+			t.Fatal(err)
+		}
+		return sightingLines(t, s, windows)
+	}
+	want := run(false)
+	if want == "" {
+		t.Fatal("no sightings")
+	}
+	if got := run(true); got != want {
+		t.Errorf("by list:\n%s\nwant:\n%s", got, want)
 	}
 }
 

@@ -12,3 +12,15 @@ func (s *Store) CompactNow(ctx context.Context) error {
 // MatchUncompacted makes MatchIndicators read what waits for compaction,
 // as a read-only store does, for tests.
 func (s *Store) MatchUncompacted() { s.matchUncompacted = true }
+
+// SetMatchPause makes MatchIndicators call f between its joins and its
+// reading the rows they name, for tests.
+func (s *Store) SetMatchPause(f func()) {
+	s.matchMu.Lock()
+	defer s.matchMu.Unlock()
+	s.matchPause = f
+}
+
+// FetchByList makes MatchIndicators read the rows its joins name by a list
+// of rowids rather than a bitmap, for tests.
+func (s *Store) FetchByList() { s.maxBitSpan = -1 }

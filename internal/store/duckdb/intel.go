@@ -146,8 +146,6 @@ func (s *Store) PutIndicators(ctx context.Context, inds []event.Indicator) (adde
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.indMu.Lock() // after any match running: it names indicators by rowid
-	defer s.indMu.Unlock()
 	rows := store.IndicatorRows(inds, time.Now().UTC())
 	keys := make([]string, len(rows))
 	for i := range rows {
@@ -169,7 +167,7 @@ func (s *Store) PutIndicators(ctx context.Context, inds []event.Indicator) (adde
 		return 0, 0, fmt.Errorf("storing indicators: %w", err)
 	}
 	s.matchMu.Lock()
-	s.matchSt, s.matchKeys = nil, nil // the indicators and their rowids changed
+	s.matchSt, s.matchInds = nil, nil // the indicators and their rowids changed
 	s.matchMu.Unlock()
 	return len(rows) - known, known, nil
 }

@@ -30,7 +30,8 @@ func IntelData() []*event.Batch {
 				DstPort: []uint16{443, 8443, 80}[i%3], Proto: "tcp", Src: src(sensor)})
 			b.Conns = append(b.Conns, event.Conn{TS: ts.Add(time.Second), SrcIP: a("45.60.1.9"), DstIP: host, DstPort: 22, Proto: "tcp", Src: src(sensor)})
 			b.DNS = append(b.DNS, event.DNS{TS: ts, SrcIP: host, Query: []string{"x.update-check.example.net", "a1b2.t.cdn-metrics.example.org", "Foo.3322.org.", "www.example.com"}[i%4],
-				Answers: []string{"198.51.100.23", "cname.update-check.example.net"}, Src: src(sensor)})
+				// The last two share an indicator's registered domain without being its name or one of its subdomains: no match.
+				Answers: []string{"198.51.100.23", "cname.update-check.example.net", "edge.cdn-metrics.example.org", "notupdate-check.example.net"}, Src: src(sensor)})
 			b.HTTP = append(b.HTTP, event.HTTP{TS: ts, SrcIP: host, Host: []string{"update-check.example.net:8080", "198.51.100.23", "www.example.com"}[i%3],
 				URI: []string{"/api/v2/sync?id=1", "/", "/index.html"}[i%3], UserAgent: []string{"EvilAgent/1.0", "Mozilla/5.0"}[i%2], Src: src(sensor)})
 			b.TLS = append(b.TLS, event.TLS{TS: ts, SrcIP: host, DstIP: a("198.51.100.23"), ServerName: "update-check.example.net", JA3: "E7D705A3286E19EA42F587B344EE6865",
