@@ -6,7 +6,7 @@ FUZZTIME ?= 2m
 GOLANGCI_VERSION ?= v2.15.0
 GOBIN    ?= $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build test test-short race lint vet fuzz bench bench-ingest bench-scenario bench-retrohunt bench-clickhouse bench-flows tools clean
+.PHONY: all build test test-short race lint vet fuzz bench bench-ingest bench-scenario bench-retrohunt bench-retrohunt-ab bench-clickhouse bench-flows tools clean
 
 all: build test
 
@@ -59,6 +59,10 @@ bench-ingest:
 ## bench-retrohunt: 10,000 indicators against the bench-scenario store (~6 min; REUSE=1 keeps the store).
 bench-retrohunt:
 	bench/retrohunt.sh
+
+## bench-retrohunt-ab: the retro-hunt at two revisions, run in turns on that store (make bench-retrohunt-ab A=REV B=REV).
+bench-retrohunt-ab:
+	bench/retrohunt-ab.sh $(A) $(B)
 
 ## bench-clickhouse: ingest and hunt of the bench-scenario data on DuckDB and on a ClickHouse server started for it.
 bench-clickhouse:

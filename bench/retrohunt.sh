@@ -89,7 +89,7 @@ SELECT ip, count(*) AS n, min(ts), max(ts) FROM (
 timed scan "$out/dwell" query --db "$db" --format csv "$peer" >"$out/retrohunt-scan.txt"
 
 # The same two queries in process, warm, as Go benchmarks (no process
-# start, no store opening, no output); the retro-hunt, 250 times faster,
+# start, no store opening, no output); the retro-hunt, a hundred times faster,
 # runs more often so that its first run (which prepares its statements)
 # weighs as little in its mean as the scan's first in the scan's.
 export DWELL_BENCH_DB=$PWD/$db DWELL_BENCH_IPS=$PWD/$out/iocs-ips.txt
