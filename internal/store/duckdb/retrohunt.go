@@ -91,13 +91,14 @@ func srcTable(src int) string {
 }
 
 // fetchRows returns the query that reads summary rows of src by rowid,
-// whole, with their days and peers as comma-separated strings. The rows
-// are those from rowid $1 to $2 whose bit is set in $3, a BIT string (as
-// text: its first bit stands for rowid $1): a filter of the scan, which
-// then reads only the vectors that hold such rows (a semi join on a list
-// of rowids reads every vector from the first to the last, half a
-// millisecond more for the benchmark's matches). bitmap's rows wider than
-// maxBitSpan are named by a list in $1 instead, and joined.
+// whole, with their days and peers as comma-separated strings. With
+// bitmap, the rows are those from rowid $1 to $2 whose bit is set in $3, a
+// BIT string (as text: its first bit stands for rowid $1): a filter of the
+// scan, which then reads only the vectors that hold such rows (a semi join
+// on a list of rowids reads every vector from the first to the last, half
+// a millisecond more for the benchmark's matches). Without, for rows
+// spread over more than maxBitSpan rowids, they are listed in $1, and
+// joined.
 func fetchRows(src int, bitmap bool) string {
 	cols, table := `v.days`, `obs_value`
 	if src == srcDaily {
@@ -129,35 +130,7 @@ const matchStateQuery = `SELECT (SELECT value FROM dwell_meta WHERE key = '` + m
 // store is open for writing: it compacts them first); over a window, the
 // daily rows of the UTC days the window touches.
 func (s *Store) MatchIndicators(ctx context.Context, w store.Window, fn func(*event.Sighting) error) error {
-	if s.wconn != nil {
-		// The match names summary rows and indicators by rowid, which
-		// writing changes (compacting rewrites summary rows, storing
-		// indicators renumbers them): nothing is written until the
-		// rows named are read. A reader's file cannot change.
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if !s.matchUncompacted { // compacting what waits is cheaper than reading it here
-			if err := s.compact(ctx); err != nil {
-				return err
-			}
-		}
-	}
-	st, err := s.matchState(ctx)
-	if err != nil {
-		return fmt.Errorf("matching indicators: %w", err)
-	}
-	vals, args := s.matchValues(w, st.merged, st.last)
-	pairs, err := s.joinKeys(ctx, st, vals, args)
-	if err != nil {
-		return fmt.Errorf("matching indicators: %w", err)
-	}
-	s.matchMu.Lock()
-	pause := s.matchPause
-	s.matchMu.Unlock()
-	if pause != nil {
-		pause()
-	}
-	rows, inds, err := s.readPairs(ctx, pairs)
+	pairs, rows, inds, err := s.match(ctx, w)
 	if err != nil {
 		return fmt.Errorf("matching indicators: %w", err)
 	}
@@ -173,6 +146,42 @@ func (s *Store) MatchIndicators(ctx context.Context, w store.Window, fn func(*ev
 		m.add(ind.key, r)
 	}
 	return m.emit(fn)
+}
+
+// match runs the joins of a match over w and reads the summary rows and
+// indicators they name.
+func (s *Store) match(ctx context.Context, w store.Window) ([]matchPair, [nsrc]map[int64]*summaryRow, map[int64]matchedIndicator, error) {
+	var rows [nsrc]map[int64]*summaryRow
+	if s.wconn != nil {
+		// The joins name summary rows and indicators by rowid, which
+		// writing changes (compacting rewrites summary rows, storing
+		// indicators renumbers them): nothing is written until the
+		// rows named are read. A reader's file cannot change.
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !s.matchUncompacted { // compacting what waits is cheaper than reading it here
+			if err := s.compact(ctx); err != nil {
+				return nil, rows, nil, err
+			}
+		}
+	}
+	st, err := s.matchState(ctx)
+	if err != nil {
+		return nil, rows, nil, err
+	}
+	vals, args := s.matchValues(w, st.merged, st.last)
+	pairs, err := s.joinKeys(ctx, st, vals, args)
+	if err != nil {
+		return nil, rows, nil, err
+	}
+	s.matchMu.Lock()
+	pause := s.matchPause
+	s.matchMu.Unlock()
+	if pause != nil {
+		pause()
+	}
+	rows, inds, err := s.readPairs(ctx, pairs)
+	return pairs, rows, inds, err
 }
 
 // joinKeys runs the joins of a match on the summary rows vals and returns
