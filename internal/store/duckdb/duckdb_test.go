@@ -268,19 +268,7 @@ func TestMatchWhileWriting(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := duckdb.Open(ctx, ":memory:", duckdb.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() { _ = s.Close() }()
-			for _, b := range storetest.IntelData() {
-				if err := s.Write(ctx, b); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if _, _, err := s.PutIndicators(ctx, inds); err != nil {
-				t.Fatal(err)
-			}
+			s := intelStore(t, nil)
 			match := func() string {
 				var out []string
 				if err := s.MatchIndicators(ctx, store.Window{}, func(x *event.Sighting) error {
@@ -322,35 +310,39 @@ func TestMatchWhileWriting(t *testing.T) {
 	}
 }
 
+// intelStore returns a store in memory, closed with the test, holding
+// storetest's intel data and indicators; setup, if any, runs first.
+func intelStore(t *testing.T, setup func(*duckdb.Store)) *duckdb.Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := duckdb.Open(ctx, ":memory:", duckdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if setup != nil {
+		setup(s)
+	}
+	for _, b := range storetest.IntelData() {
+		if err := s.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.PutIndicators(ctx, storetest.IntelIndicators()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // TestFetchByList: the rows a match names are read by a list of rowids
 // where a bitmap would be too wide, with the same sightings.
 func TestFetchByList(t *testing.T) {
-	ctx := context.Background()
 	windows := []store.Window{{}, {Since: time.Date(2024, 4, 20, 0, 0, 0, 0, time.UTC)}}
-	run := func(byList bool) string {
-		s, err := duckdb.Open(ctx, ":memory:", duckdb.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = s.Close() }()
-		if byList {
-			s.FetchByList()
-		}
-		for _, b := range storetest.IntelData() {
-			if err := s.Write(ctx, b); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, _, err := s.PutIndicators(ctx, storetest.IntelIndicators()); err != nil {
-			t.Fatal(err)
-		}
-		return sightingLines(t, s, windows)
-	}
-	want := run(false)
+	want := sightingLines(t, intelStore(t, nil), windows)
 	if want == "" {
 		t.Fatal("no sightings")
 	}
-	if got := run(true); got != want {
+	if got := sightingLines(t, intelStore(t, (*duckdb.Store).FetchByList), windows); got != want {
 		t.Errorf("by list:\n%s\nwant:\n%s", got, want)
 	}
 }

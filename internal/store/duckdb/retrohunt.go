@@ -259,11 +259,7 @@ type matchPair struct {
 
 // runJoin runs one join of the match and returns the pairs it names.
 func (s *Store) runJoin(ctx context.Context, q string, args []any) ([]matchPair, error) {
-	stmt, err := s.stmts.prepare(ctx, s.db, q) //nolint:sqlclosecheck // kept, closed with the store (stmtCache.close)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := stmt.QueryContext(ctx, args...)
+	rows, err := s.queryPrepared(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -382,11 +378,7 @@ func (s *Store) summaryRows(ctx context.Context, src int, ids []int64) (map[int6
 		}
 		args = []any{lo, hi, string(bits)}
 	}
-	stmt, err := s.stmts.prepare(ctx, s.db, fetchRows(src, bitmap)) //nolint:sqlclosecheck // kept, closed with the store (stmtCache.close)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := stmt.QueryContext(ctx, args...)
+	rows, err := s.queryPrepared(ctx, fetchRows(src, bitmap), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -467,6 +459,15 @@ func (s *Store) readIndicators(ctx context.Context, ids []int64) error {
 // its subdomains.
 func nameMatches(name, ind string) bool {
 	return name == ind || len(name) > len(ind) && strings.HasSuffix(name, ind) && name[len(name)-len(ind)-1] == '.'
+}
+
+// queryPrepared runs q, prepared once per store (stmtCache).
+func (s *Store) queryPrepared(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	stmt, err := s.stmts.prepare(ctx, s.db, q) //nolint:sqlclosecheck // kept, closed with the store (stmtCache.close)
+	if err != nil {
+		return nil, err
+	}
+	return stmt.QueryContext(ctx, args...)
 }
 
 // stmtCache keeps the statements a store runs again and again (the
