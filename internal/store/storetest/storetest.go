@@ -33,6 +33,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("ManyRows", func(t *testing.T) { testManyRows(t, open(t)) })
 	t.Run("Analytics", func(t *testing.T) { testAnalytics(t, open(t)) })
 	t.Run("Intel", func(t *testing.T) { testIntel(t, open(t)) })
+	t.Run("IntelRandom", func(t *testing.T) { testIntelRandom(t, open(t)) })
 	t.Run("Flows", func(t *testing.T) { testFlows(t, open(t)) })
 }
 
