@@ -21,7 +21,7 @@ import (
 // and rows that more than one indicator matches (an address and its
 // network, a name and its parent).
 func RandomIntel(seed uint64) ([]*event.Batch, []event.Indicator) {
-	rnd := rand.New(rand.NewPCG(seed, 5)) //nolint:gosec // G404: test data, not secrets
+	rnd := rand.New(rand.NewPCG(seed, 5))
 	pick := func(xs []string) string { return xs[rnd.IntN(len(xs))] }
 	nets := []string{"198.51.100.", "203.0.113.", "192.0.2.", "45.60.1."}
 	addr := func() netip.Addr {
