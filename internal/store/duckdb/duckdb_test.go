@@ -334,16 +334,17 @@ func intelStore(t *testing.T, setup func(*duckdb.Store)) *duckdb.Store {
 	return s
 }
 
-// TestFetchByList: the rows a match names are read by a list of rowids
-// where a bitmap would be too wide, with the same sightings.
-func TestFetchByList(t *testing.T) {
+// TestNarrowBitmaps: the rows a match names, read in many parts, each
+// spanning fewer rowids than the bitmaps of the real bound, give the same
+// sightings.
+func TestNarrowBitmaps(t *testing.T) {
 	windows := []store.Window{{}, {Since: time.Date(2024, 4, 20, 0, 0, 0, 0, time.UTC)}}
 	want := sightingLines(t, intelStore(t, nil), windows)
 	if want == "" {
 		t.Fatal("no sightings")
 	}
-	if got := sightingLines(t, intelStore(t, (*duckdb.Store).FetchByList), windows); got != want {
-		t.Errorf("by list:\n%s\nwant:\n%s", got, want)
+	if got := sightingLines(t, intelStore(t, (*duckdb.Store).NarrowBitmaps), windows); got != want {
+		t.Errorf("in narrow parts:\n%s\nwant:\n%s", got, want)
 	}
 }
 

@@ -21,6 +21,6 @@ func (s *Store) SetMatchPause(f func()) {
 	s.matchPause = f
 }
 
-// FetchByList makes MatchIndicators read the rows its joins name by a list
-// of rowids rather than a bitmap, for tests.
-func (s *Store) FetchByList() { s.maxBitSpan = -1 }
+// NarrowBitmaps makes MatchIndicators read the rows its joins name in
+// parts spanning fewer than 3 rowids each, for tests.
+func (s *Store) NarrowBitmaps() { s.maxBitSpan = 3 }

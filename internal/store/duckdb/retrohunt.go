@@ -91,28 +91,23 @@ func srcTable(src int) string {
 }
 
 // fetchRows returns the query that reads summary rows of src by rowid,
-// whole, with their days and peers as comma-separated strings. With
-// bitmap, the rows are those from rowid $1 to $2 whose bit is set in $3, a
-// BIT string (as text: its first bit stands for rowid $1): a filter of the
-// scan, which then reads only the vectors that hold such rows (a semi join
-// on a list of rowids reads every vector from the first to the last, half
-// a millisecond more for the benchmark's matches). Without, for rows
-// spread over more than maxBitSpan rowids, they are listed in $1, and
-// joined.
-func fetchRows(src int, bitmap bool) string {
+// whole, with their days and peers as comma-separated strings: those from
+// rowid $1 to $2 whose bit is set in $3, a BIT string (as text: its first
+// bit stands for rowid $1). As a filter of the scan, this reads only the
+// vectors that hold such rows; a semi join on a list of rowids read every
+// vector from the first to the last, and took half a millisecond more for
+// the benchmark's matches.
+func fetchRows(src int) string {
 	cols, table := `v.days`, `obs_value`
 	if src == srcDaily {
 		cols, table = `strftime(v.day, '%Y-%m-%d')`, `obs_daily`
 	}
-	q := `SELECT v.rowid, v.kind, v.sensor, v.log, v.value, v."first", v."last", v.count, ` + cols + `, v.peers FROM ` + table + ` v `
-	if bitmap {
-		return q + `WHERE v.rowid BETWEEN $1 AND $2 AND get_bit($3::BIT, (v.rowid - $1)::INTEGER) = 1`
-	}
-	return q + `SEMI JOIN (SELECT unnest($1::BIGINT[]) AS r) x ON v.rowid = x.r`
+	return `SELECT v.rowid, v.kind, v.sensor, v.log, v.value, v."first", v."last", v.count, ` + cols + `, v.peers FROM ` + table +
+		` v WHERE v.rowid BETWEEN $1 AND $2 AND get_bit($3::BIT, (v.rowid - $1)::INTEGER) = 1`
 }
 
-// maxBitSpan bounds the rows a fetchRows bitmap spans (a byte each);
-// Store.maxBitSpan, when set (tests), replaces it.
+// maxBitSpan bounds the rowids a fetchRows bitmap spans (a byte each):
+// parts are cut to fit. Store.maxBitSpan, when set (tests), replaces it.
 const maxBitSpan = 1 << 22
 
 // matchStateQuery reads what a match needs to know first: the last batch
@@ -138,7 +133,7 @@ func (s *Store) MatchIndicators(ctx context.Context, w store.Window, fn func(*ev
 	for _, p := range pairs {
 		r, ind := rows[p.src][p.rid], inds[p.ind]
 		if r == nil {
-			return fmt.Errorf("matching indicators: row %d of %s vanished during the match", p.rid, srcTable(p.src))
+			return fmt.Errorf("matching indicators: row %d of %s, named by a join, was not read back", p.rid, srcTable(p.src))
 		}
 		if r.kind == string(event.IOCDomain) && !nameMatches(r.value, ind.value) {
 			continue // another name of the indicator's registered domain
@@ -214,19 +209,23 @@ func (s *Store) joinKeys(ctx context.Context, st matchState, vals string, args [
 }
 
 // readPairs reads the summary rows and the indicators that pairs name,
-// by source and rowid: the rows in parts read at once (vectorParts).
+// by source and rowid: the rows in parts read at once (vectorParts,
+// spanParts).
 func (s *Store) readPairs(ctx context.Context, pairs []matchPair) ([nsrc]map[int64]*summaryRow, map[int64]matchedIndicator, error) {
 	var rows [nsrc]map[int64]*summaryRow
 	var parts [][]int64
 	var srcs []int
 	for src := range nsrc {
 		for _, ids := range vectorParts(rowIDs(pairs, src), fetchParts) {
-			parts, srcs = append(parts, ids), append(srcs, src)
+			for _, ids := range spanParts(ids, cmp.Or(s.maxBitSpan, maxBitSpan)) {
+				parts, srcs = append(parts, ids), append(srcs, src)
+			}
 		}
 	}
 	got := make([]map[int64]*summaryRow, len(parts))
 	var inds map[int64]matchedIndicator
 	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(fetchParts + 1) // and the indicators
 	for i, ids := range parts {
 		g.Go(func() (err error) {
 			got[i], err = s.summaryRows(gctx, srcs[i], ids)
@@ -328,6 +327,23 @@ func vectorParts(ids []int64, n int) [][]int64 {
 	return append(out, ids[start:])
 }
 
+// spanParts cuts sorted rowids into parts that each span less than span
+// rowids.
+func spanParts(ids []int64, span int64) [][]int64 {
+	var out [][]int64
+	start := 0
+	for i, id := range ids {
+		if id-ids[start] >= span {
+			out = append(out, ids[start:i])
+			start = i
+		}
+	}
+	if start < len(ids) {
+		out = append(out, ids[start:])
+	}
+	return out
+}
+
 // summaryRow is a summary row a match names, as fetchRows reads it.
 type summaryRow struct {
 	kind, sensor, log, value string
@@ -363,22 +379,18 @@ func (r *summaryRow) parse() {
 	}
 }
 
-// summaryRows reads the rows of src with the given rowids, sorted.
+// summaryRows reads the rows of src with the given rowids, sorted and
+// spanning less than maxBitSpan.
 func (s *Store) summaryRows(ctx context.Context, src int, ids []int64) (map[int64]*summaryRow, error) {
-	args := []any{ids}
 	lo, hi := ids[0], ids[len(ids)-1]
-	bitmap := hi-lo < cmp.Or(s.maxBitSpan, maxBitSpan)
-	if bitmap {
-		bits := make([]byte, hi-lo+1)
-		for i := range bits {
-			bits[i] = '0'
-		}
-		for _, id := range ids {
-			bits[id-lo] = '1'
-		}
-		args = []any{lo, hi, string(bits)}
+	bits := make([]byte, hi-lo+1)
+	for i := range bits {
+		bits[i] = '0'
 	}
-	rows, err := s.queryPrepared(ctx, fetchRows(src, bitmap), args...)
+	for _, id := range ids {
+		bits[id-lo] = '1'
+	}
+	rows, err := s.queryPrepared(ctx, fetchRows(src), lo, hi, string(bits))
 	if err != nil {
 		return nil, err
 	}

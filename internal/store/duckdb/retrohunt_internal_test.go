@@ -26,6 +26,23 @@ func TestVectorParts(t *testing.T) {
 	}
 }
 
+func TestSpanParts(t *testing.T) {
+	for _, tc := range []struct {
+		ids  []int64
+		span int64
+		want string
+	}{
+		{nil, 4, "[]"},
+		{[]int64{5}, 4, "[[5]]"},
+		{[]int64{0, 3, 4, 7, 8, 100}, 4, "[[0 3] [4 7] [8] [100]]"},
+		{[]int64{0, 3, 4, 7, 8, 100}, 1000, "[[0 3 4 7 8 100]]"},
+	} {
+		if got := fmt.Sprint(spanParts(tc.ids, tc.span)); got != tc.want {
+			t.Errorf("spanParts(%v, %d) = %s, want %s", tc.ids, tc.span, got, tc.want)
+		}
+	}
+}
+
 func TestNameMatches(t *testing.T) {
 	for _, tc := range []struct {
 		name, ind string
