@@ -98,11 +98,11 @@ func srcTable(src int) string {
 // vector from the first to the last, and took half a millisecond more for
 // the benchmark's matches.
 func fetchRows(src int) string {
-	cols, table := `v.days`, `obs_value`
+	days := `v.days`
 	if src == srcDaily {
-		cols, table = `strftime(v.day, '%Y-%m-%d')`, `obs_daily`
+		days = `strftime(v.day, '%Y-%m-%d')`
 	}
-	return `SELECT v.rowid, v.kind, v.sensor, v.log, v.value, v."first", v."last", v.count, ` + cols + `, v.peers FROM ` + table +
+	return `SELECT v.rowid, v.kind, v.sensor, v.log, v.value, v."first", v."last", v.count, ` + days + `, v.peers FROM ` + srcTable(src) +
 		` v WHERE v.rowid BETWEEN $1 AND $2 AND get_bit($3::BIT, (v.rowid - $1)::INTEGER) = 1`
 }
 
