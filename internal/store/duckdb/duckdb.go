@@ -52,7 +52,9 @@ type Store struct {
 	ro     bool
 
 	// The writer's connection, its table functions and their pending rows;
-	// Write is called from one goroutine at a time, mu makes sure of it.
+	// Write is called from one goroutine at a time, mu makes sure of it. A
+	// writer's match holds mu too: it names rows by rowid, which writes
+	// change (retrohunt.go).
 	mu     sync.Mutex
 	wconn  *sql.Conn
 	scans  *scans
