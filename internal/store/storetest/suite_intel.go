@@ -110,15 +110,7 @@ func testIntel(t *testing.T, s store.Store) {
 	}
 	day := time.Date(2024, 4, 19, 0, 0, 0, 0, time.UTC)
 	for _, w := range []store.Window{{}, {Since: day.Add(30 * time.Hour), Until: day.Add(70 * time.Hour)}, {Since: day.AddDate(0, 0, 10)}} {
-		var sightings []event.Sighting
-		if err := s.MatchIndicators(ctx, w, func(x *event.Sighting) error {
-			c := *x
-			c.Peers = slices.Clone(x.Peers)
-			sightings = append(sightings, c)
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
+		sightings := matchAll(t, s, w)
 		ref := refMatch(all, w, inds)
 		if w.Since.Year() == 2024 && w.Since.Day() == 29 {
 			if len(sightings) != 0 {
@@ -141,16 +133,7 @@ func testIntel(t *testing.T, s store.Store) {
 			if err := s.PutSightings(ctx, sightings); err != nil {
 				t.Fatal(err)
 			}
-			var stored []event.Sighting
-			if err := s.Sightings(ctx, func(x *event.Sighting) error {
-				c := *x
-				c.Peers = slices.Clone(x.Peers)
-				stored = append(stored, c)
-				return nil
-			}); err != nil {
-				t.Fatal(err)
-			}
-			same(t, "Sightings", stored, ref)
+			same(t, "Sightings", collect(t, func(fn func(*event.Sighting) error) error { return s.Sightings(ctx, fn) }), ref)
 		}
 	}
 	if err := s.SetState(ctx, "taxii:x", "2024-01-01T00:00:00Z"); err != nil {
@@ -162,6 +145,28 @@ func testIntel(t *testing.T, s store.Store) {
 	if v, err := s.State(ctx, "nothing"); err != nil || v != "" {
 		t.Errorf("State(unset) = %q, %v", v, err)
 	}
+}
+
+// matchAll returns the sightings of s's indicators over w.
+func matchAll(t *testing.T, s store.Store, w store.Window) []event.Sighting {
+	t.Helper()
+	return collect(t, func(fn func(*event.Sighting) error) error { return s.MatchIndicators(context.Background(), w, fn) })
+}
+
+// collect returns the sightings each hands its callback, their peers
+// copied.
+func collect(t *testing.T, each func(func(*event.Sighting) error) error) []event.Sighting {
+	t.Helper()
+	var out []event.Sighting
+	if err := each(func(x *event.Sighting) error {
+		c := *x
+		c.Peers = slices.Clone(x.Peers)
+		out = append(out, c)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func cmpStr(a, b string) int {
