@@ -126,22 +126,12 @@ func (s *source) Next(ctx context.Context, b *event.Batch, max int) error {
 			}
 		}
 		off := s.pos.Offset
-		var pkt packet
-		var err error
-		if s.ng != nil {
-			pkt, err = s.ng.next()
-		} else {
-			pkt, err = s.pr.next()
-		}
+		pkt, read, err := s.nextPacket()
 		if err != nil {
 			return s.finish(err)
 		}
 		s.pos.Line++
-		if s.ng != nil {
-			s.pos.Offset = s.base + s.ng.read
-		} else {
-			s.pos.Offset = s.base + s.pr.read
-		}
+		s.pos.Offset = s.base + read
 		dg, ok := udp(pkt.link, pkt.data)
 		dg.ts = pkt.ts
 		if !ok || !isFlowDatagram(dg.payload) {
@@ -210,6 +200,17 @@ func (s *source) Position() ingest.Position {
 
 // Report implements ingest.Source.
 func (s *source) Report() ingest.Report { return s.rep }
+
+// nextPacket returns the capture's next packet and the bytes of records
+// read so far, from the pcapng reader or the classic one.
+func (s *source) nextPacket() (packet, int64, error) {
+	if s.ng != nil {
+		p, err := s.ng.next()
+		return p, s.ng.read, err
+	}
+	p, err := s.pr.next()
+	return p, s.pr.read, err
+}
 
 // savedState is the decoder's state in a checkpoint.
 type savedState struct {

@@ -101,20 +101,8 @@ func TestAkvoradoFixtures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pf, err := parsePcapHeader(data)
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		pr := &pcapReader{r: bytes.NewReader(data[pcapHeaderLen:]), f: pf}
-		for {
-			p, err := pr.next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			dg, ok := udp(pf.link, p.data)
+		eachPacket(t, f, data, func(p packet) {
+			dg, ok := udp(p.link, p.data)
 			if !ok || !isFlowDatagram(dg.payload) {
 				t.Fatalf("%s: a packet that is not a flow message", f)
 			}
@@ -123,7 +111,7 @@ func TestAkvoradoFixtures(t *testing.T) {
 				t.Errorf("%s: %v", filepath.Base(f), err)
 			}
 			got[filepath.Base(f)] = append(got[filepath.Base(f)], out...)
-		}
+		})
 	}
 	if d.unknown != 0 {
 		t.Errorf("%d data sets without their template", d.unknown)
@@ -348,15 +336,7 @@ func toPcapNG(t testing.TB, classic []byte, order byteOrder) []byte {
 	idb = append(idb, 9, 0, 0, 0)
 	idb = order.AppendUint32(idb, 0) // opt_endofopt
 	block(ngInterface, idb)
-	pr := &pcapReader{r: bytes.NewReader(classic[pcapHeaderLen:]), f: pf}
-	for {
-		p, err := pr.next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachPacket(t, "classic pcap", classic, func(p packet) {
 		ns := uint64(p.ts.UnixNano())
 		var epb []byte
 		epb = order.AppendUint32(epb, 0)
@@ -365,8 +345,29 @@ func toPcapNG(t testing.TB, classic []byte, order byteOrder) []byte {
 		epb = order.AppendUint32(epb, uint32(len(p.data)))
 		epb = order.AppendUint32(epb, uint32(len(p.data)))
 		block(ngEnhanced, append(epb, p.data...))
-	}
+	})
 	return out
+}
+
+// eachPacket calls fn with each packet of the classic pcap capture data
+// (named name in failures). A packet's data is valid during the call.
+func eachPacket(t testing.TB, name string, data []byte, fn func(packet)) {
+	t.Helper()
+	pf, err := parsePcapHeader(data)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	pr := &pcapReader{r: bytes.NewReader(data[pcapHeaderLen:]), f: pf}
+	for {
+		p, err := pr.next()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		fn(p)
+	}
 }
 
 // The scenario's capture rewritten as pcapng, in either byte order, gives
