@@ -226,8 +226,9 @@ type hourBufs struct {
 // gzipFiles writes compressed files one after another with one
 // compressor, reset for each: a new one costs a megabyte of state.
 type gzipFiles struct {
-	zw *gzip.Writer
-	bw *bufio.Writer
+	zw    *gzip.Writer
+	bw    *bufio.Writer
+	level int // zw's
 }
 
 // order returns the indexes of n records sorted by time (microseconds
@@ -302,18 +303,19 @@ func writeHour(dir string, cfg Config, start time.Time, hb *hourBufs) ([]string,
 // write writes data gzip-compressed, with a fixed header time so that
 // the same data gives the same bytes.
 func (g *gzipFiles) write(path string, data []byte, level int, mtime time.Time) error {
+	if g.zw == nil || g.level != level {
+		zw, err := gzip.NewWriterLevel(nil, level)
+		if err != nil {
+			return err
+		}
+		// The compressor hands over a few hundred bytes at a time:
+		// buffered, that is one write call per 256 KiB instead of one per
+		// block.
+		g.zw, g.bw, g.level = zw, bufio.NewWriterSize(nil, 256<<10), level
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return err
-	}
-	// The compressor hands over a few hundred bytes at a time: buffered,
-	// that is one write call per 256 KiB instead of one per block.
-	if g.zw == nil {
-		g.bw = bufio.NewWriterSize(f, 256<<10)
-		if g.zw, err = gzip.NewWriterLevel(g.bw, level); err != nil {
-			_ = f.Close()
-			return err
-		}
 	}
 	bw, zw := g.bw, g.zw
 	bw.Reset(f)
