@@ -37,6 +37,7 @@ lint: vet
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzTSV$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/zeek
 	$(GO) test -run '^$$' -fuzz '^FuzzJSON$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/zeek
+	$(GO) test -run '^$$' -fuzz '^FuzzJSONShapes$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/zeek
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/config
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendEscaped$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/scenario
 	$(GO) test -run '^$$' -fuzz '^FuzzParsePattern$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/intel

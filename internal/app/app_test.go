@@ -97,3 +97,37 @@ func TestParseInterleaved(t *testing.T) {
 		t.Error(co.db)
 	}
 }
+
+// TestIngestShapes ingests every Zeek log shape of the reader's fixtures
+// through the CLI: records of every shape are stored, sensors named in
+// JSON streaming logs are kept, and the one input of no log dwell stores
+// is named with the reason. An ingest that stores nothing from any input
+// fails (exit 1) and says why; a hunt of an empty store says there is
+// nothing to hunt.
+func TestIngestShapes(t *testing.T) {
+	shapes := filepath.Join("..", "ingest", "zeek", "testdata", "shapes")
+	db := filepath.Join(t.TempDir(), "s.db")
+	code, out, errOut := runDwell(t, "ingest", "--db", db, shapes)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	for _, want := range []string{"17 records stored", "conn 11", "dns 2", "1 file, 0 records: log type not recognised", "mystery.json", "weird (1 lines, 1 file)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = runDwell(t, "query", "--db", db, "--format", "csv", "SELECT sensor, count(*) AS n FROM conn GROUP BY ALL ORDER BY 1")
+	if code != ExitOK || !strings.Contains(out, "default,10") || !strings.Contains(out, "dmz-sensor,1") {
+		t.Errorf("sensors: exit %d\n%s", code, out)
+	}
+
+	empty := filepath.Join(t.TempDir(), "e.db")
+	code, out, errOut = runDwell(t, "ingest", "--db", empty, filepath.Join(shapes, "mystery.json"))
+	if code != ExitFail || !strings.Contains(out, "1 file, 0 records: log type not recognised") || !strings.Contains(errOut, "nothing was stored from any input") {
+		t.Errorf("ingest of nothing: exit %d\n%s%s", code, out, errOut)
+	}
+	code, _, errOut = runDwell(t, "hunt", "--db", empty)
+	if code != ExitFail || !strings.Contains(errOut, "nothing to hunt") {
+		t.Errorf("hunt of an empty store: exit %d, %s", code, errOut)
+	}
+}

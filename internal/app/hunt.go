@@ -12,6 +12,7 @@ import (
 
 	"github.com/dwell-nsm/dwell/internal/correlate"
 	"github.com/dwell-nsm/dwell/internal/detect"
+	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/store"
 )
 
@@ -111,6 +112,11 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 			fmt.Fprintln(a.Stdout)
 		}
 	}
+	if empty, err := storeEmpty(ctx, st); err != nil {
+		return err
+	} else if empty {
+		return fmt.Errorf("nothing to hunt: the store %s holds no records (ingest Zeek logs or flow captures first: dwell ingest PATH)", cfg.Store)
+	}
 	var stop func()
 	if a.Interactive {
 		start := a.Now()
@@ -154,6 +160,17 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 		return writeFindingsTable(a.Stdout, findings, n)
 	}
 	return writeIncidentsTable(a.Stdout, incidents, len(findings), n)
+}
+
+// storeEmpty reports whether the store holds no records of any kind.
+func storeEmpty(ctx context.Context, st store.Reader) (bool, error) {
+	for _, k := range event.Kinds {
+		n, err := st.Count(ctx, k)
+		if err != nil || n > 0 {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // storeExists reports whether a DuckDB store file is there (a ClickHouse

@@ -79,7 +79,66 @@ func runIngest(ctx context.Context, a *App, args []string) error {
 	if n := explicitFailures(sum); n > 0 {
 		return fmt.Errorf("%d input(s) could not be ingested (see above)", n)
 	}
+	if sum != nil && !sum.useful() {
+		return fmt.Errorf("nothing was stored from any input (see above for why)")
+	}
 	return nil
+}
+
+// useful reports whether any input gave records: now, or in an earlier
+// run (already ingested, or resumed).
+func (r *ingestResult) useful() bool {
+	for _, f := range r.Files {
+		if f.Rows > 0 || f.Status == ingest.StatusUnchanged || f.Resumed {
+			return true
+		}
+	}
+	return false
+}
+
+// whyNothing says why an input gave no records at all, "" when it gave
+// some (now or before) or holds only Zeek logs that dwell does not store
+// (weird, notice: the summary counts those by type).
+func whyNothing(f *ingest.FileResult) string {
+	if f.Rows > 0 || f.Status == ingest.StatusUnchanged || f.Resumed {
+		return ""
+	}
+	switch f.Status {
+	case ingest.StatusRejected, ingest.StatusFailed:
+		return f.Err
+	case ingest.StatusSkipped:
+		if len(f.Notes) > 0 {
+			return strings.Join(f.Notes, "; ")
+		}
+	}
+	if n := f.SkippedTypes[zeek.UnknownType]; n > 0 {
+		return "log type not recognised (no #path or _path in it, no log type in the file name, and fields of no log dwell stores)"
+	}
+	if len(f.SkippedTypes) > 0 {
+		return "" // Zeek logs dwell does not store: said with their counts
+	}
+	if f.Bad > 0 {
+		return "every line malformed"
+	}
+	if len(f.Notes) > 0 {
+		return strings.Join(f.Notes, "; ")
+	}
+	return "no records in it"
+}
+
+// printNothingStored lists the inputs that gave no records, grouped by
+// reason: "3 files, 0 records: log type not recognised: a, b, c".
+func printNothingStored(w io.Writer, r *ingestResult) {
+	byWhy := map[string][]string{}
+	for i := range r.Files {
+		if why := whyNothing(&r.Files[i]); why != "" {
+			byWhy[why] = append(byWhy[why], r.Files[i].Path)
+		}
+	}
+	for _, why := range slices.Sorted(maps.Keys(byWhy)) {
+		files := byWhy[why]
+		fmt.Fprintf(w, "  %d file%s, 0 records: %s: %s\n", len(files), plural(len(files)), sanitize(why, 300), sanitize(shortList(files, 5), 600))
+	}
 }
 
 // ingestResult is an ingest.Summary with the rows stored per kind.
@@ -102,14 +161,15 @@ func (a *App) ingest(ctx context.Context, st store.Writer, cfg *config.Config, p
 	}
 	sink := &countingSink{Writer: st, rows: map[event.Kind]int64{}}
 	in := ingest.New(sink, ingest.Options{
-		Sensor:    cfg.Sensor,
-		Workers:   cfg.Ingest.Workers,
-		BatchRows: cfg.Ingest.BatchRows,
-		IdleAfter: time.Duration(cfg.Ingest.IdleAfter),
-		Complete:  mode.complete,
-		Formats:   append(zeek.Formats(), netflow.Formats()...),
-		Logger:    a.Logger,
-		Now:       a.Now,
+		Sensor:     cfg.Sensor,
+		DataSensor: cfg.Sensor == config.Default().Sensor,
+		Workers:    cfg.Ingest.Workers,
+		BatchRows:  cfg.Ingest.BatchRows,
+		IdleAfter:  time.Duration(cfg.Ingest.IdleAfter),
+		Complete:   mode.complete,
+		Formats:    append(zeek.Formats(), netflow.Formats()...),
+		Logger:     a.Logger,
+		Now:        a.Now,
 	})
 	var stop func()
 	if a.Interactive && !mode.quiet {
@@ -175,6 +235,7 @@ func printIngestSummary(w io.Writer, r *ingestResult, verbose bool) {
 		}
 	}
 	fmt.Fprintf(w, "  %s\n", strings.Join(counts, ", "))
+	printNothingStored(w, r)
 	if r.Bad > 0 {
 		fmt.Fprintf(w, "  %s malformed line(s) skipped and counted; the first of them:\n", withCommas(r.Bad))
 		shown := 0
@@ -187,11 +248,6 @@ func printIngestSummary(w io.Writer, r *ingestResult, verbose bool) {
 			}
 		}
 	}
-	for _, f := range r.Files {
-		if f.Status == ingest.StatusRejected || f.Status == ingest.StatusFailed {
-			fmt.Fprintf(w, "  %s %s: %s\n", f.Status, f.Path, sanitize(f.Err, 300))
-		}
-	}
 	// What many files share is said once, with counts.
 	notes := map[string]int{}
 	ignored := map[string]int{}
@@ -201,13 +257,18 @@ func printIngestSummary(w io.Writer, r *ingestResult, verbose bool) {
 	}
 	skipped := map[string]*skip{}
 	for _, f := range r.Files {
-		for _, n := range f.Notes {
-			notes[n]++
+		if whyNothing(&f) == "" {
+			for _, n := range f.Notes {
+				notes[n]++
+			}
 		}
 		for _, fld := range f.Ignored {
 			ignored[fld]++
 		}
 		for t, n := range f.SkippedTypes {
+			if t == zeek.UnknownType && whyNothing(&f) != "" {
+				continue // said above
+			}
 			if skipped[t] == nil {
 				skipped[t] = &skip{}
 			}

@@ -27,10 +27,14 @@ type Sink interface {
 
 // Options tune an Ingester. The zero value of each field means its default.
 type Options struct {
-	Sensor    string        // recorded on every record; default "default"
-	Workers   int           // files decoded in parallel; default GOMAXPROCS
-	BatchRows int           // records per batch (and per store transaction); default 122880
-	IdleAfter time.Duration // a plain file not modified for this long is complete; default 2m
+	Sensor string // recorded on every record; default "default"
+	// DataSensor lets records that name their sensor (_system_name in
+	// Zeek's JSON streaming logs) keep that name instead of Sensor: for
+	// when the user named none.
+	DataSensor bool
+	Workers    int           // files decoded in parallel; default GOMAXPROCS
+	BatchRows  int           // records per batch (and per store transaction); default 122880
+	IdleAfter  time.Duration // a plain file not modified for this long is complete; default 2m
 	// Complete declares every input complete whatever its age (evidence
 	// copied from elsewhere, whose modification time is the copy's): an
 	// unterminated last line is read now, not left for the writer to end.
@@ -323,7 +327,7 @@ func (in *Ingester) file(ctx context.Context, c Candidate, batches chan<- *event
 		res.Notes = append(res.Notes, why)
 		return res, nil
 	}
-	input := &Input{Path: c.Path, Sensor: in.opt.Sensor, Head: o.head, Hint: KindHint(c.Path)}
+	input := &Input{Path: c.Path, Sensor: in.opt.Sensor, DataSensor: in.opt.DataSensor, Head: o.head, Hint: KindHint(c.Path)}
 	var format *Format
 	for i := range in.opt.Formats {
 		if in.opt.Formats[i].Detect(input) {

@@ -115,7 +115,10 @@ func TestDiscoverZeekLayout(t *testing.T) {
 	}
 	for name, want := range map[string]event.Kind{"conn.log": event.KindConn, "conn.00:00:00-01:00:00.log.gz": event.KindConn,
 		"open_conn.18_00_00-19_00_00.log.gz": event.KindOpenConn, "conn_json.log": event.KindConn, "ssl.json.gz": event.KindTLS,
-		"files.log": event.KindFile, "weird.log": 0, "conn-summary.log": 0, "x509.log": event.KindX509} {
+		"files.log": event.KindFile, "weird.log": 0, "conn-summary.log": 0, "x509.log": event.KindX509,
+		"dmz-sensor_conn.log": event.KindConn, "conn_brussels.log": event.KindConn, "json_streaming_conn.1.log": event.KindConn,
+		"brussels-open_conn.log": event.KindOpenConn, "json_streaming_dns.0.log.gz": event.KindDNS, "dns_http.log": 0, "flow.log": 0,
+		"edge-flow.json": 0, "Conn.log": event.KindConn} {
 		if got := ingest.KindHint("/x/" + name); got != want {
 			t.Errorf("KindHint(%s) = %v, want %v", name, got, want)
 		}

@@ -168,20 +168,46 @@ func (o *opened) close() {
 	o.closers = nil
 }
 
-// KindHint returns the log type a file name implies: "conn.log",
-// "conn.00:00:00-01:00:00.log.gz", "conn_20240101.log" and "conn.json" all
-// name conn. It returns 0 for names that name no type dwell stores.
+// KindHint returns the Zeek log type a file name implies: "conn.log",
+// "conn.00:00:00-01:00:00.log.gz", "conn_20240101.log" and "conn.json"
+// all name conn, and so do names with a sensor or a prefix before or
+// after the type, separated by "_" or "-" ("dmz-sensor_conn.log",
+// "conn_brussels.log", "json_streaming_conn.1.log"). It returns 0 for
+// names that name no Zeek log dwell stores, or several.
 func KindHint(path string) event.Kind {
-	word := logWord(path)
+	word := strings.ToLower(logWord(path))
 	if k, ok := event.ParseKind(word); ok {
-		return k
+		return zeekKind(k)
 	}
-	if i := strings.IndexByte(word, '_'); i > 0 {
-		if k, ok := event.ParseKind(word[:i]); ok {
-			return k
+	tokens := strings.FieldsFunc(word, func(r rune) bool { return r == '_' || r == '-' })
+	var found event.Kind
+	for i := 0; i < len(tokens); i++ {
+		if tokens[i] == "summary" {
+			return 0 // Zeek's conn-summary: a text report about a log
 		}
+		k, ok := event.ParseKind(tokens[i])
+		if tokens[i] == "open" && i+1 < len(tokens) && tokens[i+1] == "conn" {
+			k, ok = event.KindOpenConn, true
+			i++
+		}
+		if !ok || zeekKind(k) == 0 {
+			continue
+		}
+		if found != 0 && found != k {
+			return 0 // "dns_http": which one?
+		}
+		found = k
 	}
-	return 0
+	return found
+}
+
+// zeekKind returns k if it is the kind of a Zeek log, else 0 (flows come
+// from routers, not from Zeek).
+func zeekKind(k event.Kind) event.Kind {
+	if k == event.KindFlow {
+		return 0
+	}
+	return k
 }
 
 // logWord returns the part of a file name before its first dot: the log

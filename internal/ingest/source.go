@@ -94,6 +94,10 @@ type Input struct {
 	Resume Position   // where to start; zero for a new input
 	Before []byte     // decoded bytes just before Resume.Offset (up to 256)
 	Hint   event.Kind // log type implied by the file name, 0 when unknown
+	// DataSensor is true when no sensor was chosen for the input: records
+	// that name their own (_system_name in Zeek's JSON streaming logs)
+	// keep that name instead of Sensor.
+	DataSensor bool
 	// Final is true when the end of the stream is the end of the input for
 	// good (a complete gzip stream, or a file not written to for a while):
 	// a last line without a newline is then complete, not still being written.

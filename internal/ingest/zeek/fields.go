@@ -115,7 +115,7 @@ type specs struct {
 }
 
 func newSpecs() *specs {
-	return &specs{
+	sp := &specs{
 		conn: connSpec(event.KindConn,
 			func(b *event.Batch) *event.Conn {
 				b.Conns = append(b.Conns, event.Conn{})
@@ -133,6 +133,27 @@ func newSpecs() *specs {
 		tls:   tlsSpec(),
 		x509:  x509Spec(),
 		files: filesSpec(),
+	}
+	underscored(sp.conn.fields)
+	underscored(sp.openConn.fields)
+	underscored(sp.dns.fields)
+	underscored(sp.http.fields)
+	underscored(sp.tls.fields)
+	underscored(sp.x509.fields)
+	underscored(sp.files.fields)
+	return sp
+}
+
+// underscored adds each dotted field's name with underscores for dots
+// ("id.orig_h" as "id_orig_h", "certificate.subject" as
+// "certificate_subject"): the names Zeek writes under
+// Log::default_field_name_map, as Security Onion and Corelight sensors
+// deploy it.
+func underscored[R any](fields map[string]field[R]) {
+	for name, f := range fields {
+		if strings.Contains(name, ".") {
+			fields[strings.ReplaceAll(name, ".", "_")] = f
+		}
 	}
 }
 

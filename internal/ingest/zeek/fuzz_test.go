@@ -84,3 +84,19 @@ func FuzzJSON(f *testing.F) {
 		fuzzDecode(t, data, final, "conn.log", FormatJSON)
 	})
 }
+
+// FuzzJSONShapes reads JSON under a name that says no log type, so that
+// the type comes from _path, @stream or the fields (inferKind), seeded
+// with every shape of testdata/shapes.
+func FuzzJSONShapes(f *testing.F) {
+	shapes, _ := filepath.Glob(filepath.Join("testdata", "shapes", "*"))
+	for _, p := range shapes {
+		if data, err := os.ReadFile(p); err == nil {
+			f.Add(data, true)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte, final bool) {
+		fuzzDecode(t, data, final, "export.json", FormatJSON)
+		fuzzDecode(t, data, final, "export.log", FormatTSV)
+	})
+}

@@ -319,7 +319,7 @@ func (k *jsonKind[R]) decode(kvs []kv, b *event.Batch, src event.Source) error {
 		e := &kvs[i]
 		f, ok := k.spec.fields[e.key]
 		if !ok {
-			if !strings.HasPrefix(e.key, "_") && !k.ignored[e.key] && len(k.ignored) < 64 {
+			if !strings.HasPrefix(e.key, "_") && !strings.HasPrefix(e.key, "@") && !k.ignored[e.key] && len(k.ignored) < 64 {
 				k.ignored[e.key] = true
 			}
 			continue
@@ -426,13 +426,11 @@ func jsonTime(j *jval) (time.Time, error) {
 	case jNumber:
 		return parseEpoch(j.s)
 	case jString:
-		if t, err := time.Parse(time.RFC3339Nano, j.s); err == nil {
-			return event.Micro(t.Add(500 * time.Nanosecond)), nil
+		t, err := parseTime(j.s)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%w: %q", err, clip(j.s))
 		}
-		if t, err := parseEpoch(j.s); err == nil {
-			return t, nil
-		}
-		return time.Time{}, fmt.Errorf("not a time: %q", clip(j.s))
+		return t, nil
 	}
 	return time.Time{}, fmt.Errorf("not a time")
 }

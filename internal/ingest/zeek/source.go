@@ -69,11 +69,11 @@ func detectTSV(in *ingest.Input) bool {
 	return err == nil
 }
 
-// detectJSON accepts a first line that is a JSON object with a "ts" or
-// "_path" key.
+// detectJSON accepts a first line that is a JSON object with a "ts",
+// "_path" or "@stream" key.
 func detectJSON(in *ingest.Input) bool {
 	l := firstLine(in.Head)
-	return len(l) > 0 && l[0] == '{' && (bytes.Contains(l, []byte(`"ts"`)) || bytes.Contains(l, []byte(`"_path"`)))
+	return len(l) > 0 && l[0] == '{' && (bytes.Contains(l, []byte(`"ts"`)) || bytes.Contains(l, []byte(`"_path"`)) || bytes.Contains(l, []byte(`"@stream"`)))
 }
 
 // source reads one Zeek log.
@@ -296,15 +296,18 @@ func (s *source) buildBlock() {
 	}
 	k := s.in.Hint
 	if s.hdr.path != "" {
-		pk, ok := event.ParseKind(s.hdr.path)
+		pk, ok := streamKind(s.hdr.path)
 		if !ok {
 			return // an unsupported log type: its lines are skipped
 		}
 		k = pk
 	}
 	if k == 0 {
-		s.decKind = "unknown"
-		s.note("no #path header and a file name that does not name a log type: lines skipped")
+		k = inferKind(s.hdr.fields)
+	}
+	if k == 0 {
+		s.decKind = UnknownType
+		s.note("no #path header, a file name that does not name a log type and fields of no log dwell stores: lines skipped")
 		return
 	}
 	s.decKind = k.String()
@@ -330,7 +333,7 @@ func (s *source) implicitHeader(l string) (consumed bool, err error) {
 	}
 	k := s.in.Hint
 	if s.hdr.path != "" {
-		pk, ok := event.ParseKind(s.hdr.path)
+		pk, ok := streamKind(s.hdr.path)
 		if !ok {
 			s.skipped[s.hdr.path]++
 			return true, nil
@@ -353,15 +356,26 @@ func (s *source) jsonLine(l string, off int64, b *event.Batch, src event.Source)
 		return
 	}
 	k := s.in.Hint
-	path := ""
+	// JSON streaming logs (Corelight's, the json-streaming-logs package)
+	// interleave log types in one file: each record names its own, in
+	// _path (or @stream), and its sensor in _system_name.
+	path, sensor := "", ""
 	for i := range s.js.kvs {
-		if s.js.kvs[i].key == "_path" && s.js.kvs[i].val.kind == jString {
-			path = s.js.kvs[i].val.s
-			break
+		e := &s.js.kvs[i]
+		if e.val.kind != jString {
+			continue
+		}
+		switch e.key {
+		case "_path", "@stream":
+			if path == "" {
+				path = e.val.s
+			}
+		case "_system_name":
+			sensor = e.val.s
 		}
 	}
 	if path != "" {
-		pk, ok := event.ParseKind(path)
+		pk, ok := streamKind(path)
 		if !ok {
 			s.skipped[path]++
 			return
@@ -369,8 +383,17 @@ func (s *source) jsonLine(l string, off int64, b *event.Batch, src event.Source)
 		k = pk
 	}
 	if k == 0 {
-		s.skipped["unknown"]++
-		return
+		keys := make([]string, len(s.js.kvs))
+		for i := range s.js.kvs {
+			keys[i] = s.js.kvs[i].key
+		}
+		if k = inferKind(keys); k == 0 {
+			s.skipped[UnknownType]++
+			return
+		}
+	}
+	if sensor != "" && s.in.DataSensor {
+		src.Sensor = clip(sensor)
 	}
 	d := s.jkinds[k]
 	if d == nil {
@@ -384,6 +407,29 @@ func (s *source) jsonLine(l string, off int64, b *event.Batch, src event.Source)
 		return
 	}
 	s.rep.Rows++
+}
+
+// UnknownType is the type lines are counted under (Report.SkippedTypes)
+// when nothing says their log type: no #path or _path, a file name that
+// names none, and fields unlike those of any log dwell stores.
+const UnknownType = "unrecognised"
+
+// streamKind maps a _path to the kind dwell stores it as: the log's own
+// name, or a sensor vendor's variant of it (Corelight's conn_long reports
+// long connections while they last, as open_conn does; conn_red is conn
+// with fewer fields).
+func streamKind(path string) (event.Kind, bool) {
+	switch path {
+	case "conn_long":
+		return event.KindOpenConn, true
+	case "conn_red":
+		return event.KindConn, true
+	}
+	k, ok := event.ParseKind(path)
+	if !ok || k == event.KindFlow {
+		return 0, false
+	}
+	return k, true
 }
 
 // Position implements ingest.Source.

@@ -151,7 +151,7 @@ func (k *tsvKind[R]) parse(t ftype, raw string) error {
 	var err error
 	switch t {
 	case fTime:
-		v.t, err = parseEpoch(raw)
+		v.t, err = parseTime(raw)
 	case fString:
 		if raw == k.h.empty {
 			v.s = ""

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dwell-nsm/dwell/internal/event"
 )
 
 var (
@@ -87,6 +89,29 @@ func parseEpoch(s string) (time.Time, error) {
 		return time.Time{}, err
 	}
 	return time.Unix(sec, nsec).UTC(), nil
+}
+
+// parseTime parses a timestamp as Zeek writes it, epoch seconds, or as
+// ISO 8601 ("2024-04-19T08:00:01.123456Z", the form of
+// LogAscii::json_timestamps = JSON::TS_ISO8601 and of converters),
+// rounded to the microsecond.
+func parseTime(s string) (time.Time, error) {
+	if t, err := parseEpoch(s); err == nil {
+		return t, nil
+	}
+	if len(s) >= 19 && s[4] == '-' && (s[10] == 'T' || s[10] == ' ') {
+		iso := s
+		if iso[10] == ' ' {
+			iso = iso[:10] + "T" + iso[11:]
+		}
+		if t, err := time.Parse(time.RFC3339Nano, iso); err == nil {
+			return event.Micro(t.Add(500 * time.Nanosecond)), nil
+		}
+		if t, err := time.Parse("2006-01-02T15:04:05.999999999", iso); err == nil {
+			return event.Micro(t.Add(500 * time.Nanosecond)), nil // no zone: UTC, as Zeek logs
+		}
+	}
+	return time.Time{}, fmt.Errorf("not a time (epoch seconds or ISO 8601)")
 }
 
 // parseInterval parses Zeek's interval: seconds with a fraction. Negative

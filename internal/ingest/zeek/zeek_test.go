@@ -23,6 +23,21 @@ func decode(t *testing.T, name, data string, final bool) (*event.Batch, ingest.R
 func decodeFrom(t *testing.T, name, data string, final bool, resume ingest.Position) (*event.Batch, ingest.Report, ingest.Position) {
 	t.Helper()
 	in := &ingest.Input{Path: name, Sensor: "test", Hint: ingest.KindHint(name), Final: final, Head: []byte(data), Resume: resume}
+	src := openInput(t, in, data[resume.Offset:])
+	b := drain(t, src)
+	return b, src.Report(), src.Position()
+}
+
+// decodeInput reads data as in to its end.
+func decodeInput(t *testing.T, in *ingest.Input, data string) (*event.Batch, ingest.Report) {
+	t.Helper()
+	src := openInput(t, in, data)
+	return drain(t, src), src.Report()
+}
+
+// openInput opens data with the first format that detects in.
+func openInput(t *testing.T, in *ingest.Input, data string) ingest.Source {
+	t.Helper()
 	var format *ingest.Format
 	for _, f := range Formats() {
 		if f.Detect(in) {
@@ -31,23 +46,27 @@ func decodeFrom(t *testing.T, name, data string, final bool, resume ingest.Posit
 		}
 	}
 	if format == nil {
-		t.Fatalf("%s: no format detected", name)
+		t.Fatalf("%s: no format detected", in.Path)
 	}
-	src, err := format.Open(strings.NewReader(data[resume.Offset:]), in)
+	src, err := format.Open(strings.NewReader(data), in)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return src
+}
+
+func drain(t *testing.T, src ingest.Source) *event.Batch {
+	t.Helper()
 	b := &event.Batch{}
 	for {
 		err := src.Next(context.Background(), b, 3)
 		if errors.Is(err, io.EOF) {
-			break
+			return b
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	return b, src.Report(), src.Position()
 }
 
 const connHeader = "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n#open\t2019-02-28-12-07-01\n" +
@@ -146,7 +165,7 @@ func TestTSVBadLinesKeepGoodOnes(t *testing.T) {
 	if b.Conns[1].Src.Line != 17 {
 		t.Errorf("second good row at line %d, want 17", b.Conns[1].Src.Line)
 	}
-	wantReasons := []string{"port 99999 out of range", "not a number", "ts is unset", "not an IP address", "expected 21 fields, found 4", "not a bool", "field 1 (ts): not a number"}
+	wantReasons := []string{"port 99999 out of range", "not a time", "ts is unset", "not an IP address", "expected 21 fields, found 4", "not a bool", "field 1 (ts): not a time"}
 	for i, w := range wantReasons {
 		e := rep.Errors[i]
 		if e.Line != int64(10+i) || e.File != "conn.log" || !strings.Contains(e.Reason, w) {
