@@ -11,10 +11,34 @@ import (
 )
 
 // Window limits an analytic query to records with Since <= ts < Until. A
-// zero bound is open: the zero Window is all history.
+// zero bound is open: the zero Window is all history of Zeek's conn log.
 type Window struct {
 	Since time.Time
 	Until time.Time
+	// Conns selects the connection records that the analytics over
+	// connections read (Span, Pairs, DailyFlows, HostDays, Destinations,
+	// LocalAddrs, Series of SeriesConn and SeriesSessions, Fanout and the
+	// connections of Uploads): Zeek's conn log, or the sessions stitched
+	// from exported flow records (FlowSessions, docs/flows.md). The other
+	// analytics read Zeek's other logs whatever it says.
+	Conns ConnSource
+}
+
+// ConnSource names where connection records come from.
+type ConnSource uint8
+
+// Connection sources.
+const (
+	ConnLog      ConnSource = iota // Zeek's conn.log (and open_conn.log)
+	FlowSessions                   // exported flows stitched into sessions (Sessions)
+)
+
+// String names the source as findings and messages do: "conn", "flow".
+func (c ConnSource) String() string {
+	if c == FlowSessions {
+		return "flow"
+	}
+	return "conn"
 }
 
 // Contains reports whether t is inside w.
@@ -77,11 +101,93 @@ type Analytics interface {
 	// src, name) and ordered by those keys: which clients reach which
 	// names, however they resolved them.
 	ServerNames(ctx context.Context, w Window, fn func(*ServerName) error) error
+	// Resolved aggregates the addresses in DNS answers per (sensor,
+	// address): how many names resolved to it, the least of them, for how
+	// many clients, first and last; ordered by sensor and address text.
+	// Answers that are not addresses (names, TXT data) are left out.
+	Resolved(ctx context.Context, w Window, fn func(*Resolution) error) error
+	// Fanout aggregates the connections of each (sensor, source,
+	// protocol) per destination port, counting distinct destinations
+	// (FanoutByPort), or per destination, counting distinct ports
+	// (FanoutByHost); it keeps the groups that reach f.MinTargets, ordered
+	// by sensor, source, protocol, then port or destination text.
+	Fanout(ctx context.Context, w Window, f FanoutFilter, fn func(*Fanout) error) error
+	// Uploads returns each transfer of at least minBytes from its sender:
+	// connections by their orig_bytes, HTTP requests by their body, and
+	// files by the bytes seen, sent by whichever end files.log says (HTTP
+	// and files only over Zeek's conn log: flows have neither); ordered by
+	// sensor, source and destination text, time, log, uid and bytes.
+	Uploads(ctx context.Context, w Window, minBytes int64, fn func(*Upload) error) error
 	// FloodVectors aggregates flow records per (sensor, destination, UTC
 	// minute of the flow's start, vector) for the minutes in which a
 	// destination received at least minPackets packets (all vectors,
 	// sampling applied), ordered by those keys.
 	FloodVectors(ctx context.Context, w Window, minPackets int64, fn func(*FloodVector) error) error
+}
+
+// Resolution is what DNS answers say of one address.
+type Resolution struct {
+	Sensor      string
+	Addr        netip.Addr
+	Names       int64  // distinct names that resolved to it
+	Name        string // the least of them
+	Clients     int64  // distinct clients that were told
+	First, Last time.Time
+}
+
+// FanoutBy says what Fanout counts.
+type FanoutBy uint8
+
+// Fanout modes.
+const (
+	FanoutByPort FanoutBy = iota + 1 // distinct destinations on one port: a horizontal sweep
+	FanoutByHost                     // distinct ports on one destination: a vertical scan
+)
+
+// FanoutFilter selects what Fanout returns.
+type FanoutFilter struct {
+	By         FanoutBy
+	MinTargets int64 // distinct destinations or ports a group needs
+}
+
+// Fanout is how widely one source reached out over one protocol.
+type Fanout struct {
+	Sensor  string
+	Src     netip.Addr
+	Proto   string
+	Port    uint16     // FanoutByPort: the destination port
+	Dst     netip.Addr // FanoutByHost: the destination
+	Targets int64      // distinct destinations (FanoutByPort) or ports (FanoutByHost)
+	Conns   int64
+	// Probes counts connections refused or unanswered with nothing sent
+	// back: a conn_state of ProbeStates and no resp_bytes.
+	Probes      int64
+	First, Last time.Time
+}
+
+// ProbeStates are the conn states of a connection attempt that a scan
+// leaves: unanswered (S0, SH, SHR, OTH), refused (REJ, RSTOS0, RSTRH) or
+// torn down at once (RSTO, RSTR).
+func ProbeStates() []string {
+	return []string{"S0", "REJ", "RSTO", "RSTOS0", "RSTR", "RSTRH", "SH", "SHR", "OTH"}
+}
+
+// Upload is one transfer from its sender.
+type Upload struct {
+	Sensor   string
+	Log      string // "conn", "http" or "files"
+	TS       time.Time
+	UID      string
+	Src, Dst netip.Addr
+	DstPort  uint16        // the service port of the connection
+	Bytes    int64         // sent: orig_bytes, request_body_len or seen_bytes
+	Received int64         // conn: resp_bytes; http: response_body_len; files: 0
+	Duration time.Duration // conn
+	Method   string        // http
+	Host     string        // http
+	Agent    string        // http: user agent
+	MIME     string        // files: mime_type; http: the first orig_mime_types
+	Filename string        // files: filename; http: the first orig_filenames
 }
 
 // PairStat is conn records between two hosts on one service.
@@ -120,6 +226,10 @@ const (
 	SeriesConn     SeriesKind = iota + 1 // (sensor, src IP, dst IP) over conn; sizes are orig_ip_bytes
 	SeriesTLSName                        // (sensor, src IP, server_name) over ssl; sizes are 0
 	SeriesHTTPHost                       // (sensor, src IP, host) over http; sizes are request_body_len
+	// SeriesSessions is (sensor, src IP, dst IP, dst port, proto) over
+	// conn; times are starts and sizes durations in microseconds (0 when
+	// unknown): the intervals each connection covered.
+	SeriesSessions
 )
 
 // Series is one key's records in time order. Times are cut to the
@@ -128,7 +238,9 @@ const (
 type Series struct {
 	Sensor string
 	Src    netip.Addr
-	Dst    netip.Addr // SeriesConn
+	Dst    netip.Addr // SeriesConn, SeriesSessions
+	Port   uint16     // SeriesSessions
+	Proto  string     // SeriesSessions
 	Name   string     // SeriesTLSName, SeriesHTTPHost
 	Times  []int64    // unix microseconds at millisecond precision, ascending
 	Sizes  []int64    // one per time

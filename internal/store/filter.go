@@ -73,6 +73,9 @@ type PairFilter struct {
 	Dsts []netip.Addr
 	// SkipDsts drops these destinations.
 	SkipDsts []netip.Addr
+	// MinFailedShare keeps pair stats whose share of failed connections
+	// reaches it (0 keeps all).
+	MinFailedShare float64
 }
 
 // FlowFilter narrows DailyFlows and HostDays.
@@ -87,10 +90,15 @@ type FlowFilter struct {
 type SeriesFilter struct {
 	// MinCount keeps keys with at least this many records.
 	MinCount int
-	// SkipDsts (SeriesConn) and SkipNames (SeriesTLSName, SeriesHTTPHost)
-	// drop keys to these destinations.
+	// SkipDsts (SeriesConn, SeriesSessions) and SkipNames (SeriesTLSName,
+	// SeriesHTTPHost) drop keys to these destinations.
 	SkipDsts  []netip.Addr
 	SkipNames []string
+	// Dsts, when not nil, keeps only keys to these destinations
+	// (SeriesConn, SeriesSessions).
+	Dsts []netip.Addr
+	// MinDuration keeps SeriesSessions keys whose durations add up to it.
+	MinDuration time.Duration
 }
 
 // DstStat is what is known of one destination address.

@@ -68,7 +68,7 @@ func sidesCond(sides store.Sides, src, dst string) string {
 
 // Span implements store.Analytics.
 func (s *Store) Span(ctx context.Context, w store.Window) (first, last time.Time, n int64, ok bool, err error) {
-	err = s.c.each(ctx, "span of conn", "SELECT min(ts), max(ts), count() FROM conn WHERE "+where(w, "ts"), func(r *tsvReader) error {
+	err = s.c.each(ctx, "span of conn", "SELECT min(ts), max(ts), count() FROM "+connsFrom(w)+" WHERE "+where(w, "ts"), func(r *tsvReader) error {
 		first, last, n = r.Time(0), r.Time(1), r.Int(2)
 		return nil
 	})
@@ -97,18 +97,22 @@ func (s *Store) Pairs(ctx context.Context, w store.Window, f store.PairFilter, f
 	having := "1"
 	if f.MinDuration > 0 {
 		secs := strconv.FormatFloat(f.MinDuration.Seconds(), 'f', -1, 64)
-		having = "ifNull(max(duration), 0) >= " + secs + " OR ifNull(sum(duration), 0) >= " + secs
+		having = "(ifNull(max(duration), 0) >= " + secs + " OR ifNull(sum(duration), 0) >= " + secs + ")"
 	}
-	inGo := f.MinPairConns > 1 && f.MinDuration > 0
+	if f.MinFailedShare > 0 {
+		having += " AND countIf(conn_state IN " + failedStates + ") >= " + strconv.FormatFloat(f.MinFailedShare, 'f', -1, 64) + " * count()"
+	}
+	inGo := f.MinPairConns > 1 && (f.MinDuration > 0 || f.MinFailedShare > 0)
+	from := connsFrom(w)
 	if f.MinPairConns > 1 && !inGo {
 		cond += ` AND (ifNull(sensor, ''), ifNull(id_orig_h, ''), ifNull(id_resp_h, '')) GLOBAL IN (
-			SELECT ifNull(sensor, '') AS p_s, ifNull(id_orig_h, '') AS p_a, ifNull(id_resp_h, '') AS p_b FROM conn WHERE ` + cond + `
+			SELECT ifNull(sensor, '') AS p_s, ifNull(id_orig_h, '') AS p_a, ifNull(id_resp_h, '') AS p_b FROM ` + from + ` WHERE ` + cond + `
 			GROUP BY p_s, p_a, p_b HAVING count() >= ` + strconv.FormatInt(f.MinPairConns, 10) + `)`
 	}
 	q := `SELECT ` + pairKeys + `, count(), min(ts), max(ts), sum(duration), max(duration),
 		ifNull(sum(orig_bytes), 0), ifNull(sum(resp_bytes), 0), countIf(conn_state IN ` + failedStates + `),
 		uniqExact(` + dayOf("ts") + `)
-		FROM conn WHERE ` + cond + ` GROUP BY k_s, k_a, k_b, k_p, k_pr HAVING ` + having + `
+		FROM ` + from + ` WHERE ` + cond + ` GROUP BY k_s, k_a, k_b, k_p, k_pr HAVING ` + having + `
 		ORDER BY k_s, k_a, k_b, k_p, k_pr`
 	var group []store.PairStat // one (sensor, src, dst), when totals are checked here
 	flush := func() error {
@@ -151,14 +155,15 @@ func (s *Store) Pairs(ctx context.Context, w store.Window, f store.PairFilter, f
 // DailyFlows implements store.Analytics.
 func (s *Store) DailyFlows(ctx context.Context, w store.Window, f store.FlowFilter, fn func(*store.DailyFlow) error) error {
 	cond := where(w, "ts") + " AND " + sidesCond(f.Sides, "id_orig_h", "id_resp_h")
+	from := connsFrom(w)
 	if f.MinPairSrcBytes > 0 {
 		cond += ` AND (ifNull(sensor, ''), ifNull(id_orig_h, ''), ifNull(id_resp_h, '')) GLOBAL IN (
-			SELECT ifNull(sensor, '') AS p_s, ifNull(id_orig_h, '') AS p_a, ifNull(id_resp_h, '') AS p_b FROM conn WHERE ` + cond + `
+			SELECT ifNull(sensor, '') AS p_s, ifNull(id_orig_h, '') AS p_a, ifNull(id_resp_h, '') AS p_b FROM ` + from + ` WHERE ` + cond + `
 			GROUP BY p_s, p_a, p_b HAVING sum(orig_bytes) >= ` + strconv.FormatInt(f.MinPairSrcBytes, 10) + `)`
 	}
 	q := `SELECT ifNull(sensor, '') AS k_s, ifNull(id_orig_h, '') AS k_a, ifNull(id_resp_h, '') AS k_b, ` + dayOf("ts") + ` AS k_d,
 		count(), ifNull(sum(orig_bytes), 0), ifNull(sum(resp_bytes), 0), ifNull(max(orig_bytes), 0), min(ts), max(ts)
-		FROM conn WHERE ` + cond + ` GROUP BY k_s, k_a, k_b, k_d ORDER BY k_s, k_a, k_b, k_d`
+		FROM ` + from + ` WHERE ` + cond + ` GROUP BY k_s, k_a, k_b, k_d ORDER BY k_s, k_a, k_b, k_d`
 	var d store.DailyFlow
 	return s.c.each(ctx, "daily flows", q, func(r *tsvReader) error {
 		d = store.DailyFlow{Sensor: r.Field(0), Src: r.Addr(1), Dst: r.Addr(2), Day: day(r.Int(3)), Conns: r.Int(4),
@@ -174,7 +179,7 @@ func day(n int64) time.Time { return time.Unix(n*86400, 0).UTC() }
 func (s *Store) HostDays(ctx context.Context, w store.Window, f store.FlowFilter, fn func(*store.HostDay) error) error {
 	cond := where(w, "ts") + " AND " + sidesCond(f.Sides, "id_orig_h", "id_resp_h")
 	q := `SELECT ifNull(sensor, '') AS k_s, assumeNotNull(id_orig_h) AS k_a, ` + dayOf("ts") + ` AS k_d, ifNull(sum(orig_bytes), 0)
-		FROM conn WHERE ` + cond + ` AND isNotNull(id_orig_h) GROUP BY k_s, k_a, k_d ORDER BY k_s, k_a, k_d`
+		FROM ` + connsFrom(w) + ` WHERE ` + cond + ` AND isNotNull(id_orig_h) GROUP BY k_s, k_a, k_d ORDER BY k_s, k_a, k_d`
 	var h store.HostDay
 	return s.c.each(ctx, "host days", q, func(r *tsvReader) error {
 		h = store.HostDay{Sensor: r.Field(0), Src: r.Addr(1), Day: day(r.Int(2)), SrcBytes: r.Int(3)}
@@ -185,7 +190,7 @@ func (s *Store) HostDays(ctx context.Context, w store.Window, f store.FlowFilter
 // Destinations implements store.Analytics.
 func (s *Store) Destinations(ctx context.Context, w store.Window, clients []netip.Addr, fn func(*store.DstStat) error) error {
 	q := `SELECT assumeNotNull(id_resp_h) AS k_b, uniqExactIf(id_orig_h, id_orig_h IN ` + addrList(clients) + `), count(), min(ts), max(ts)
-		FROM conn WHERE ` + where(w, "ts") + ` AND isNotNull(id_resp_h) GROUP BY k_b ORDER BY k_b`
+		FROM ` + connsFrom(w) + ` WHERE ` + where(w, "ts") + ` AND isNotNull(id_resp_h) GROUP BY k_b ORDER BY k_b`
 	var d store.DstStat
 	return s.c.each(ctx, "destinations", q, func(r *tsvReader) error {
 		d = store.DstStat{Dst: r.Addr(0), Clients: r.Int(1), Conns: r.Int(2), First: r.Time(3), Last: r.Time(4)}
@@ -197,9 +202,9 @@ func (s *Store) Destinations(ctx context.Context, w store.Window, clients []neti
 // that may be in local (a superset: whole bytes of an IPv6 prefix) are
 // tested exactly here.
 func (s *Store) LocalAddrs(ctx context.Context, w store.Window, local []netip.Prefix) ([]netip.Addr, error) {
-	cond := where(w, "ts")
-	q := `SELECT DISTINCT a FROM (SELECT ifNull(id_orig_h, '') AS a FROM conn WHERE ` + cond + `
-		UNION ALL SELECT ifNull(id_resp_h, '') AS a FROM conn WHERE ` + cond + `) WHERE a != '' AND ` + netCond("a", local)
+	cond, from := where(w, "ts"), connsFrom(w)
+	q := `SELECT DISTINCT a FROM (SELECT ifNull(id_orig_h, '') AS a FROM ` + from + ` WHERE ` + cond + `
+		UNION ALL SELECT ifNull(id_resp_h, '') AS a FROM ` + from + ` WHERE ` + cond + `) WHERE a != '' AND ` + netCond("a", local)
 	var out []netip.Addr
 	err := s.c.each(ctx, "local addresses", q, func(r *tsvReader) error {
 		if ip := r.Addr(0); ip.IsValid() && store.InNets(local, ip) {
@@ -248,12 +253,24 @@ const partRows = 8_000_000
 // aggregation state stays small.
 func (s *Store) Series(ctx context.Context, kind store.SeriesKind, w store.Window, f store.SeriesFilter, fn func(*store.Series) error) error {
 	cond := where(w, "ts")
-	table, src, key := "conn", "id_orig_h", "id_resp_h"
+	table, src, key, keys := connsFrom(w), "id_orig_h", "id_resp_h", "k_s, k_a, k_b"
 	point := "concat(toString(intDiv(ts, 1000)), ':', toString(ifNull(orig_ip_bytes, 0)))"
+	having := "count() >= " + strconv.Itoa(max(f.MinCount, 1))
+	extra := ""
 	switch kind {
-	case store.SeriesConn:
+	case store.SeriesConn, store.SeriesSessions:
 		if len(f.SkipDsts) > 0 {
 			cond += " AND ifNull(id_resp_h, '') NOT IN " + addrList(f.SkipDsts)
+		}
+		if f.Dsts != nil {
+			cond += " AND ifNull(id_resp_h, '') IN " + addrList(f.Dsts)
+		}
+		if kind == store.SeriesSessions {
+			us := "toInt64(round(ifNull(duration, 0) * 1e6))"
+			point = "concat(toString(intDiv(ts, 1000)), ':', toString(" + us + "))"
+			extra = ", ifNull(id_resp_p, 0) AS k_p, ifNull(proto, '') AS k_pr"
+			keys += ", k_p, k_pr"
+			having += " AND sum(" + us + ") >= " + strconv.FormatInt(f.MinDuration.Microseconds(), 10)
 		}
 	case store.SeriesTLSName:
 		table, key, point = "ssl", "server_name", "toString(intDiv(ts, 1000))"
@@ -262,7 +279,8 @@ func (s *Store) Series(ctx context.Context, kind store.SeriesKind, w store.Windo
 	default:
 		return fmt.Errorf("BUG: unknown series kind %d", kind)
 	}
-	if kind != store.SeriesConn && len(f.SkipNames) > 0 {
+	named := kind == store.SeriesTLSName || kind == store.SeriesHTTPHost
+	if named && len(f.SkipNames) > 0 {
 		cond += " AND ifNull(" + key + ", '') NOT IN " + stringList(f.SkipNames)
 	}
 	cond += " AND isNotNull(" + src + ") AND isNotNull(" + key + ")"
@@ -274,19 +292,23 @@ func (s *Store) Series(ctx context.Context, kind store.SeriesKind, w store.Windo
 	parts := max(1, (rows+partRows-1)/partRows)
 	var sr store.Series
 	for part := range parts {
-		q := fmt.Sprintf(`SELECT ifNull(sensor, '') AS k_s, assumeNotNull(%s) AS k_a, assumeNotNull(%s) AS k_b, arrayStringConcat(groupArray(%s), ',')
+		q := fmt.Sprintf(`SELECT ifNull(sensor, '') AS k_s, assumeNotNull(%s) AS k_a, assumeNotNull(%s) AS k_b%s, arrayStringConcat(groupArray(%s), ',')
 			FROM %s WHERE %s AND cityHash64(%s) %% %d = %d
-			GROUP BY k_s, k_a, k_b HAVING count() >= %d ORDER BY k_s, k_a, k_b`,
-			src, key, point, table, cond, src, parts, part, max(f.MinCount, 1))
+			GROUP BY %s HAVING %s ORDER BY %s`,
+			src, key, extra, point, table, cond, src, parts, part, keys, having, keys)
 		err := s.c.each(ctx, "series", q, func(r *tsvReader) error {
-			sr.Sensor, sr.Src = r.Field(0), r.Addr(1)
-			if kind == store.SeriesConn {
-				sr.Dst, sr.Name = r.Addr(2), ""
-			} else {
+			sr.Sensor, sr.Src, sr.Port, sr.Proto = r.Field(0), r.Addr(1), 0, ""
+			if named {
 				sr.Dst, sr.Name = netip.Addr{}, r.Field(2)
+			} else {
+				sr.Dst, sr.Name = r.Addr(2), ""
+			}
+			pointsAt := 3
+			if kind == store.SeriesSessions {
+				sr.Port, sr.Proto, pointsAt = uint16(r.Int(3)), r.Field(4), 5 //nolint:gosec // G115: UInt16 column
 			}
 			var err error
-			if sr.Times, sr.Sizes, err = store.ParsePoints(sr.Times[:0], sr.Sizes[:0], r.Field(3)); err != nil {
+			if sr.Times, sr.Sizes, err = store.ParsePoints(sr.Times[:0], sr.Sizes[:0], r.Field(pointsAt)); err != nil {
 				return err
 			}
 			store.SortSeries(&sr)

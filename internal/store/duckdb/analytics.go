@@ -74,7 +74,7 @@ func seconds(f sql.NullFloat64) time.Duration {
 func (s *Store) Span(ctx context.Context, w store.Window) (first, last time.Time, n int64, ok bool, err error) {
 	cond, args := where(w, "")
 	var f, l sql.NullTime
-	err = s.db.QueryRowContext(ctx, "SELECT min(ts), max(ts), count(*) FROM conn WHERE "+cond, args...).Scan(&f, &l, &n)
+	err = s.db.QueryRowContext(ctx, withConns(w, "SELECT min(ts), max(ts), count(*) FROM conn WHERE "+cond), args...).Scan(&f, &l, &n)
 	if err != nil {
 		return first, last, 0, false, fmt.Errorf("span of conn: %w", err)
 	}
@@ -108,10 +108,12 @@ func (s *Store) Pairs(ctx context.Context, w store.Window, f store.PairFilter, f
 	keys := "coalesce(sensor, '') AS s, id_orig_h AS a, id_resp_h AS b, coalesce(id_resp_p, 0) AS p, coalesce(proto, '') AS pr"
 	on := "coalesce(conn.sensor, '') = k.s AND conn.id_orig_h = k.a AND conn.id_resp_h = k.b AND coalesce(conn.id_resp_p, 0) = k.p AND coalesce(conn.proto, '') = k.pr"
 	var keyArgs []any
-	if f.MinDuration > 0 || f.MinPairConns > 1 {
+	if f.MinDuration > 0 || f.MinPairConns > 1 || f.MinFailedShare > 0 {
 		secs := strconv.FormatFloat(f.MinDuration.Seconds(), 'f', -1, 64)
+		share := strconv.FormatFloat(f.MinFailedShare, 'f', -1, 64)
 		inner := `SELECT ` + keys + `, count(*) AS n FROM conn WHERE ` + cond + ` GROUP BY 1, 2, 3, 4, 5
-			HAVING coalesce(max(duration), 0) >= ` + secs + ` OR coalesce(sum(duration), 0) >= ` + secs
+			HAVING (coalesce(max(duration), 0) >= ` + secs + ` OR coalesce(sum(duration), 0) >= ` + secs + `)
+			AND count(*) FILTER (WHERE conn_state IN ` + failedStates + `) >= ` + share + ` * count(*)`
 		if f.MinPairConns > 1 {
 			inner = `SELECT * FROM (` + inner + `) QUALIFY sum(n) OVER (PARTITION BY s, a, b) >= ` + strconv.FormatInt(f.MinPairConns, 10)
 		}
@@ -126,7 +128,7 @@ func (s *Store) Pairs(ctx context.Context, w store.Window, f store.PairFilter, f
 		FROM ` + from + ` WHERE ` + cond + ` GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5`
 	args = append(append([]any{}, keyArgs...), args...)
 	var p store.PairStat
-	return s.each(ctx, "pairs", q, args, func(r *sql.Rows) error {
+	return s.each(ctx, "pairs", withConns(w, q), args, func(r *sql.Rows) error {
 		var src, dst sql.NullString
 		var dur, maxDur sql.NullFloat64
 		var port int64
@@ -161,7 +163,7 @@ func (s *Store) DailyFlows(ctx context.Context, w store.Window, f store.FlowFilt
 		coalesce(max(orig_bytes), 0)::BIGINT, min(ts), max(ts)
 		FROM ` + from + ` WHERE ` + cond + ` GROUP BY ALL ORDER BY 1, 2, 3, 4`
 	var d store.DailyFlow
-	return s.each(ctx, "daily flows", q, args, func(r *sql.Rows) error {
+	return s.each(ctx, "daily flows", withConns(w, q), args, func(r *sql.Rows) error {
 		var src, dst sql.NullString
 		if err := r.Scan(&d.Sensor, &src, &dst, &d.Day, &d.Conns, &d.SrcBytes, &d.DstBytes, &d.MaxSrcBytes, &d.First, &d.Last); err != nil {
 			return err
@@ -181,7 +183,7 @@ func (s *Store) HostDays(ctx context.Context, w store.Window, f store.FlowFilter
 	q := `SELECT coalesce(sensor, ''), id_orig_h, date_trunc('day', ts) AS day, coalesce(sum(orig_bytes), 0)::BIGINT
 		FROM conn WHERE ` + cond + ` AND id_orig_h IS NOT NULL GROUP BY ALL ORDER BY 1, 2, 3`
 	var h store.HostDay
-	return s.each(ctx, "host days", q, args, func(r *sql.Rows) error {
+	return s.each(ctx, "host days", withConns(w, q), args, func(r *sql.Rows) error {
 		var src sql.NullString
 		if err := r.Scan(&h.Sensor, &src, &h.Day, &h.SrcBytes); err != nil {
 			return err
@@ -199,7 +201,7 @@ func (s *Store) Destinations(ctx context.Context, w store.Window, clients []neti
 		WHERE ` + cond + ` AND c.id_resp_h IS NOT NULL GROUP BY 1 ORDER BY 1`
 	args = append([]any{addrList(clients)}, args...)
 	var d store.DstStat
-	return s.each(ctx, "destinations", q, args, func(r *sql.Rows) error {
+	return s.each(ctx, "destinations", withConns(w, q), args, func(r *sql.Rows) error {
 		var dst sql.NullString
 		if err := r.Scan(&dst, &d.Clients, &d.Conns, &d.First, &d.Last); err != nil {
 			return err
@@ -218,7 +220,7 @@ func (s *Store) LocalAddrs(ctx context.Context, w store.Window, local []netip.Pr
 	q := `SELECT a FROM (SELECT id_orig_h AS a FROM conn WHERE ` + cond + ` UNION SELECT id_resp_h FROM conn WHERE ` + cond + `)
 		WHERE a IS NOT NULL AND ` + maybe
 	var out []netip.Addr
-	err := s.each(ctx, "local addresses", q, append(args, args...), func(r *sql.Rows) error {
+	err := s.each(ctx, "local addresses", withConns(w, q), append(args, args...), func(r *sql.Rows) error {
 		var a sql.NullString
 		if err := r.Scan(&a); err != nil {
 			return err
@@ -240,11 +242,22 @@ func (s *Store) LocalAddrs(ctx context.Context, w store.Window, local []netip.Pr
 func (s *Store) Series(ctx context.Context, kind store.SeriesKind, w store.Window, f store.SeriesFilter, fn func(*store.Series) error) error {
 	cond, args := where(w, "")
 	table, src, key, point := "conn", "id_orig_h", "id_resp_h", "epoch_ms(ts)::VARCHAR || ':' || coalesce(orig_ip_bytes, 0)::VARCHAR"
+	having := "count(*) >= " + strconv.Itoa(max(f.MinCount, 1))
 	switch kind {
-	case store.SeriesConn:
+	case store.SeriesConn, store.SeriesSessions:
 		if len(f.SkipDsts) > 0 {
 			cond += " AND id_resp_h NOT IN (SELECT unnest(?::VARCHAR[]))"
 			args = append(args, addrList(f.SkipDsts))
+		}
+		if f.Dsts != nil {
+			cond += " AND id_resp_h IN (SELECT unnest(?::VARCHAR[]))"
+			args = append(args, addrList(f.Dsts))
+		}
+		if kind == store.SeriesSessions {
+			key = "id_resp_h, coalesce(id_resp_p, 0), coalesce(proto, '')"
+			us := "coalesce(round(duration * 1e6), 0)::BIGINT"
+			point = "epoch_ms(ts)::VARCHAR || ':' || " + us + "::VARCHAR"
+			having += " AND coalesce(sum(" + us + "), 0) >= " + strconv.FormatInt(f.MinDuration.Microseconds(), 10)
 		}
 	case store.SeriesTLSName:
 		table, key, point = "ssl", "server_name", "epoch_ms(ts)::VARCHAR"
@@ -253,14 +266,18 @@ func (s *Store) Series(ctx context.Context, kind store.SeriesKind, w store.Windo
 	default:
 		return fmt.Errorf("BUG: unknown series kind %d", kind)
 	}
-	if kind != store.SeriesConn && len(f.SkipNames) > 0 {
+	if table != "conn" && len(f.SkipNames) > 0 {
 		cond += " AND " + key + " NOT IN (SELECT unnest(?::VARCHAR[]))"
 		args = append(args, f.SkipNames)
+	}
+	prefix := ""
+	if table == "conn" {
+		prefix = sessionsCTE(w)
 	}
 	// The aggregation holds every point of the keys it is working on: in
 	// parts of about partRows records (by source address), it stays small.
 	var rows int64
-	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+table+" WHERE "+cond, args...).Scan(&rows); err != nil {
+	if err := s.db.QueryRowContext(ctx, prefix+"SELECT count(*) FROM "+table+" WHERE "+cond, args...).Scan(&rows); err != nil {
 		return fmt.Errorf("series: %w", err)
 	}
 	parts := max(1, (rows+partRows-1)/partRows)
@@ -268,19 +285,26 @@ func (s *Store) Series(ctx context.Context, kind store.SeriesKind, w store.Windo
 	for part := range parts {
 		// The part and the count are literals: as parameters, DuckDB
 		// evaluated the hash condition ten times slower.
-		q := `SELECT coalesce(sensor, ''), ` + src + `, ` + key + `, string_agg(` + point + `, ',')
-			FROM ` + table + ` WHERE ` + cond + ` AND ` + src + ` IS NOT NULL AND ` + key + ` IS NOT NULL
+		q := prefix + `SELECT coalesce(sensor, ''), ` + src + `, ` + key + `, string_agg(` + point + `, ',')
+			FROM ` + table + ` WHERE ` + cond + ` AND ` + src + ` IS NOT NULL AND ` + strings.Split(key, ",")[0] + ` IS NOT NULL
 			AND hash(` + src + `) % ` + strconv.FormatInt(parts, 10) + ` = ` + strconv.FormatInt(part, 10) + `
-			GROUP BY ALL HAVING count(*) >= ` + strconv.Itoa(max(f.MinCount, 1)) + ` ORDER BY 1, 2, 3`
+			GROUP BY ALL HAVING ` + having + ` ORDER BY 1, 2, 3`
 		err := s.each(ctx, "series", q, args, func(r *sql.Rows) error {
 			var srcText, keyText sql.NullString
 			var points string
-			if err := r.Scan(&sr.Sensor, &srcText, &keyText, &points); err != nil {
+			sr.Port, sr.Proto = 0, ""
+			dest := []any{&sr.Sensor, &srcText, &keyText}
+			var port int64
+			if kind == store.SeriesSessions {
+				dest = append(dest, &port, &sr.Proto)
+			}
+			if err := r.Scan(append(dest, &points)...); err != nil {
 				return err
 			}
 			sr.Src = addr(srcText)
-			if kind == store.SeriesConn {
+			if table == "conn" {
 				sr.Dst, sr.Name = addr(keyText), ""
+				sr.Port = uint16(port) //nolint:gosec // G115: USMALLINT column
 			} else {
 				sr.Dst, sr.Name = netip.Addr{}, keyText.String
 			}

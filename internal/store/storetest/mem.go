@@ -84,6 +84,26 @@ func (m *Mem) Ledger(context.Context) ([]event.Progress, error) {
 	return out, nil
 }
 
+// conns returns the records the connection analytics read in w (the
+// caller holds m.mu).
+func (m *Mem) conns(w store.Window) *event.Batch { return connsOf(&m.b, w) }
+
+// connsOf returns the records the connection analytics read in w: b, or
+// a batch holding the sessions stitched from b's flows that start before
+// the end of w.
+func connsOf(b *event.Batch, w store.Window) *event.Batch {
+	if w.Conns != store.FlowSessions {
+		return b
+	}
+	var flows []event.Flow
+	for _, f := range b.Flows {
+		if w.Until.IsZero() || f.TS.Before(w.Until) {
+			flows = append(flows, f)
+		}
+	}
+	return &event.Batch{Conns: store.Sessions(flows)}
+}
+
 func each[T any](items []T, fn func(*T) error) error {
 	for i := range items {
 		if err := fn(&items[i]); err != nil {
@@ -97,14 +117,14 @@ func each[T any](items []T, fn func(*T) error) error {
 func (m *Mem) Span(_ context.Context, w store.Window) (time.Time, time.Time, int64, bool, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	f, l, n := refSpan(&m.b, w)
+	f, l, n := refSpan(m.conns(w), w)
 	return f, l, n, n > 0, nil
 }
 
 // Pairs implements store.Analytics.
 func (m *Mem) Pairs(_ context.Context, w store.Window, f store.PairFilter, fn func(*store.PairStat) error) error {
 	m.mu.RLock()
-	r := refPairs(&m.b, w, f)
+	r := refPairs(m.conns(w), w, f)
 	m.mu.RUnlock()
 	return each(r, fn)
 }
@@ -112,7 +132,7 @@ func (m *Mem) Pairs(_ context.Context, w store.Window, f store.PairFilter, fn fu
 // DailyFlows implements store.Analytics.
 func (m *Mem) DailyFlows(_ context.Context, w store.Window, f store.FlowFilter, fn func(*store.DailyFlow) error) error {
 	m.mu.RLock()
-	r := refDaily(&m.b, w, f)
+	r := refDaily(m.conns(w), w, f)
 	m.mu.RUnlock()
 	return each(r, fn)
 }
@@ -120,7 +140,11 @@ func (m *Mem) DailyFlows(_ context.Context, w store.Window, f store.FlowFilter, 
 // Series implements store.Analytics.
 func (m *Mem) Series(_ context.Context, kind store.SeriesKind, w store.Window, f store.SeriesFilter, fn func(*store.Series) error) error {
 	m.mu.RLock()
-	r := refSeries(&m.b, kind, w, f)
+	b := &m.b
+	if kind == store.SeriesConn || kind == store.SeriesSessions {
+		b = m.conns(w)
+	}
+	r := refSeries(b, kind, w, f)
 	m.mu.RUnlock()
 	return each(r, fn)
 }
@@ -168,7 +192,7 @@ func (m *Mem) ServerNames(_ context.Context, w store.Window, fn func(*store.Serv
 // HostDays implements store.Analytics.
 func (m *Mem) HostDays(_ context.Context, w store.Window, f store.FlowFilter, fn func(*store.HostDay) error) error {
 	m.mu.RLock()
-	r := refHostDays(&m.b, w, f)
+	r := refHostDays(m.conns(w), w, f)
 	m.mu.RUnlock()
 	return each(r, fn)
 }
@@ -176,7 +200,7 @@ func (m *Mem) HostDays(_ context.Context, w store.Window, f store.FlowFilter, fn
 // Destinations implements store.Analytics.
 func (m *Mem) Destinations(_ context.Context, w store.Window, clients []netip.Addr, fn func(*store.DstStat) error) error {
 	m.mu.RLock()
-	r := refDestinations(&m.b, w, clients)
+	r := refDestinations(m.conns(w), w, clients)
 	m.mu.RUnlock()
 	return each(r, fn)
 }
@@ -185,5 +209,29 @@ func (m *Mem) Destinations(_ context.Context, w store.Window, clients []netip.Ad
 func (m *Mem) LocalAddrs(_ context.Context, w store.Window, local []netip.Prefix) ([]netip.Addr, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return refLocalAddrs(&m.b, w, local), nil
+	return refLocalAddrs(m.conns(w), w, local), nil
+}
+
+// Resolved implements store.Analytics.
+func (m *Mem) Resolved(_ context.Context, w store.Window, fn func(*store.Resolution) error) error {
+	m.mu.RLock()
+	r := refResolved(&m.b, w)
+	m.mu.RUnlock()
+	return each(r, fn)
+}
+
+// Fanout implements store.Analytics.
+func (m *Mem) Fanout(_ context.Context, w store.Window, f store.FanoutFilter, fn func(*store.Fanout) error) error {
+	m.mu.RLock()
+	r := refFanout(m.conns(w), w, f)
+	m.mu.RUnlock()
+	return each(r, fn)
+}
+
+// Uploads implements store.Analytics.
+func (m *Mem) Uploads(_ context.Context, w store.Window, minBytes int64, fn func(*store.Upload) error) error {
+	m.mu.RLock()
+	r := refUploads(&m.b, m.conns(w), w, minBytes)
+	m.mu.RUnlock()
+	return each(r, fn)
 }

@@ -1,0 +1,86 @@
+package clickhouse
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/dwell-nsm/dwell/internal/store"
+)
+
+// The analytics of what hosts reached and sent: names that resolved to
+// addresses, fan-out to many targets, transfers.
+
+// Resolved implements store.Analytics. Answers are kept when written as
+// addresses and parsed again here, which drops what only looks like one.
+func (s *Store) Resolved(ctx context.Context, w store.Window, fn func(*store.Resolution) error) error {
+	q := `SELECT ifNull(sensor, '') AS k_s, a AS k_a, uniqExact(query), ifNull(min(query), ''), uniqExact(id_orig_h), min(ts), max(ts)
+		FROM (SELECT sensor, query, id_orig_h, ts, arrayJoin(answers) AS a FROM dns WHERE ` + where(w, "ts") + ` AND notEmpty(answers))
+		WHERE match(a, '^[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+$') OR (position(a, ':') > 0 AND match(a, '^[0-9a-fA-F:.]+$'))
+		GROUP BY k_s, k_a ORDER BY k_s, k_a`
+	var res store.Resolution
+	return s.c.each(ctx, "resolved addresses", q, func(r *tsvReader) error {
+		res = store.Resolution{Sensor: r.Field(0), Addr: r.Addr(1), Names: r.Int(2), Name: r.Field(3), Clients: r.Int(4), First: r.Time(5), Last: r.Time(6)}
+		if !res.Addr.IsValid() {
+			return nil
+		}
+		return fn(&res)
+	})
+}
+
+// Fanout implements store.Analytics.
+func (s *Store) Fanout(ctx context.Context, w store.Window, f store.FanoutFilter, fn func(*store.Fanout) error) error {
+	group, target := "ifNull(id_resp_p, 0)", "id_resp_h"
+	if f.By == store.FanoutByHost {
+		group, target = "assumeNotNull(id_resp_h)", "ifNull(id_resp_p, 0)"
+	}
+	probe := "conn_state IN ('" + strings.Join(store.ProbeStates(), "', '") + "') AND ifNull(resp_bytes, 0) = 0"
+	q := `SELECT ifNull(sensor, '') AS k_s, assumeNotNull(id_orig_h) AS k_a, ifNull(proto, '') AS k_pr, ` + group + ` AS k_g,
+		uniqExact(` + target + `), count(), countIf(` + probe + `), min(ts), max(ts)
+		FROM ` + connsFrom(w) + ` WHERE ` + where(w, "ts") + ` AND isNotNull(id_orig_h) AND isNotNull(id_resp_h)
+		GROUP BY k_s, k_a, k_pr, k_g HAVING uniqExact(` + target + `) >= ` + strconv.FormatInt(f.MinTargets, 10) + `
+		ORDER BY k_s, k_a, k_pr, k_g`
+	var x store.Fanout
+	return s.c.each(ctx, "fan-out", q, func(r *tsvReader) error {
+		x = store.Fanout{Sensor: r.Field(0), Src: r.Addr(1), Proto: r.Field(2), Targets: r.Int(4), Conns: r.Int(5), Probes: r.Int(6),
+			First: r.Time(7), Last: r.Time(8)}
+		if f.By == store.FanoutByHost {
+			x.Dst = r.Addr(3)
+		} else {
+			x.Port = uint16(r.Int(3)) //nolint:gosec // G115: UInt16 column
+		}
+		return fn(&x)
+	})
+}
+
+// Uploads implements store.Analytics. The parts of the union cast every
+// column: ClickHouse 18.16 unites only identical types.
+func (s *Store) Uploads(ctx context.Context, w store.Window, minBytes int64, fn func(*store.Upload) error) error {
+	cond, min := where(w, "ts"), strconv.FormatInt(minBytes, 10)
+	parts := []string{`SELECT ifNull(sensor, '') AS u_s, 'conn' AS u_log, ts AS u_ts, ifNull(uid, '') AS u_uid, assumeNotNull(id_orig_h) AS u_src,
+		ifNull(id_resp_h, '') AS u_dst, toUInt16(ifNull(id_resp_p, 0)) AS u_port, toInt64(ifNull(orig_bytes, 0)) AS u_sent,
+		toInt64(ifNull(resp_bytes, 0)) AS u_recv, toFloat64(ifNull(duration, 0)) AS u_dur, '' AS u_m, '' AS u_h, '' AS u_ua, '' AS u_mime, '' AS u_fn
+		FROM ` + connsFrom(w) + ` WHERE ` + cond + ` AND isNotNull(id_orig_h) AND ifNull(orig_bytes, 0) >= ` + min}
+	if w.Conns == store.ConnLog {
+		parts = append(parts, `SELECT ifNull(sensor, ''), 'http', ts, ifNull(uid, ''), assumeNotNull(id_orig_h), ifNull(id_resp_h, ''),
+			toUInt16(ifNull(id_resp_p, 0)), toInt64(ifNull(request_body_len, 0)), toInt64(ifNull(response_body_len, 0)), toFloat64(0),
+			ifNull(method, ''), ifNull(host, ''), ifNull(user_agent, ''), if(notEmpty(orig_mime_types), orig_mime_types[1], ''),
+			if(notEmpty(orig_filenames), orig_filenames[1], '')
+			FROM http WHERE `+cond+` AND isNotNull(id_orig_h) AND ifNull(request_body_len, 0) >= `+min,
+			`SELECT f_s, 'files', f_ts, f_uid, f_src, f_dst, f_port, f_sent, toInt64(0), toFloat64(0), '', '', '', f_mime, f_fn FROM (
+				SELECT ifNull(sensor, '') AS f_s, ts AS f_ts, ifNull(uid, '') AS f_uid,
+					multiIf(notEmpty(tx_hosts), tx_hosts[1], ifNull(is_orig, 0) = 1, ifNull(id_orig_h, ''), ifNull(id_resp_h, '')) AS f_src,
+					multiIf(notEmpty(tx_hosts), if(notEmpty(rx_hosts), rx_hosts[1], ''), ifNull(is_orig, 0) = 1, ifNull(id_resp_h, ''), ifNull(id_orig_h, '')) AS f_dst,
+					toUInt16(ifNull(id_resp_p, 0)) AS f_port, toInt64(ifNull(seen_bytes, 0)) AS f_sent, ifNull(mime_type, '') AS f_mime,
+					ifNull(filename, '') AS f_fn
+				FROM files WHERE `+cond+` AND ifNull(seen_bytes, 0) >= `+min+`) WHERE f_src != ''`)
+	}
+	q := `SELECT * FROM (` + strings.Join(parts, " UNION ALL ") + `) ORDER BY u_s, u_src, u_dst = '', u_dst, u_ts, u_log, u_uid, u_sent`
+	var u store.Upload
+	return s.c.each(ctx, "uploads", q, func(r *tsvReader) error {
+		u = store.Upload{Sensor: r.Field(0), Log: r.Field(1), TS: r.Time(2), UID: r.Field(3), Src: r.Addr(4), Dst: r.Addr(5),
+			DstPort: uint16(r.Int(6)), Bytes: r.Int(7), Received: r.Int(8), Duration: r.Seconds(9), //nolint:gosec // G115: UInt16 column
+			Method: r.Field(10), Host: r.Field(11), Agent: r.Field(12), MIME: r.Field(13), Filename: r.Field(14)}
+		return fn(&u)
+	})
+}

@@ -1,0 +1,166 @@
+package storetest
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/dwell-nsm/dwell/internal/event"
+	"github.com/dwell-nsm/dwell/internal/store"
+)
+
+// Reference implementations of the analytics that name hosts in DNS
+// answers, fan out to many targets and send data: Resolved, Fanout,
+// Uploads.
+
+func refResolved(b *event.Batch, w store.Window) []store.Resolution {
+	type acc struct {
+		r       store.Resolution
+		names   map[string]bool
+		clients map[netip.Addr]bool
+	}
+	m := map[string]*acc{}
+	for _, d := range b.DNS {
+		if !w.Contains(d.TS) {
+			continue
+		}
+		for _, ans := range d.Answers {
+			a, err := netip.ParseAddr(ans)
+			if err != nil || !resolvedText(ans) {
+				continue
+			}
+			k := d.Src.Sensor + "|" + ans
+			x := m[k]
+			if x == nil {
+				x = &acc{r: store.Resolution{Sensor: d.Src.Sensor, Addr: a, Name: d.Query, First: d.TS, Last: d.TS},
+					names: map[string]bool{}, clients: map[netip.Addr]bool{}}
+				m[k] = x
+			}
+			x.names[d.Query] = true
+			if d.SrcIP.IsValid() {
+				x.clients[d.SrcIP] = true
+			}
+			x.r.Name = min(x.r.Name, d.Query)
+			x.r.First, x.r.Last = event.Earliest(x.r.First, d.TS), event.Latest(x.r.Last, d.TS)
+		}
+	}
+	out := map[string]*store.Resolution{}
+	for k, x := range m {
+		x.r.Names, x.r.Clients = int64(len(x.names)), int64(len(x.clients))
+		out[k] = &x.r
+	}
+	return sortedValues(out)
+}
+
+// resolvedText reports whether an answer is written as the SQL backends
+// recognise an address: dotted digits, or hex digits and colons (with an
+// optional dotted tail).
+func resolvedText(s string) bool {
+	if strings.Contains(s, ":") {
+		return strings.Trim(s, "0123456789abcdefABCDEF:.") == ""
+	}
+	return strings.Trim(s, "0123456789.") == "" && strings.Count(s, ".") == 3
+}
+
+func isProbe(c *event.Conn) bool {
+	return slices.Contains(store.ProbeStates(), c.ConnState) && c.DstBytes.V == 0
+}
+
+func refFanout(b *event.Batch, w store.Window, f store.FanoutFilter) []store.Fanout {
+	type acc struct {
+		x       store.Fanout
+		targets map[string]bool
+	}
+	m := map[string]*acc{}
+	for i := range b.Conns {
+		c := &b.Conns[i]
+		if !w.Contains(c.TS) || !c.SrcIP.IsValid() || !c.DstIP.IsValid() {
+			continue
+		}
+		var k, target string
+		x := store.Fanout{Sensor: c.Src.Sensor, Src: c.SrcIP, Proto: c.Proto, First: c.TS, Last: c.TS}
+		if f.By == store.FanoutByPort {
+			x.Port = c.DstPort
+			k = fmt.Sprintf("%s|%s|%s|%05d", c.Src.Sensor, c.SrcIP, c.Proto, c.DstPort)
+			target = c.DstIP.String()
+		} else {
+			x.Dst = c.DstIP
+			k = fmt.Sprintf("%s|%s|%s|%s", c.Src.Sensor, c.SrcIP, c.Proto, c.DstIP)
+			target = fmt.Sprint(c.DstPort)
+		}
+		a := m[k]
+		if a == nil {
+			a = &acc{x: x, targets: map[string]bool{}}
+			m[k] = a
+		}
+		a.targets[target] = true
+		a.x.Conns++
+		if isProbe(c) {
+			a.x.Probes++
+		}
+		a.x.First, a.x.Last = event.Earliest(a.x.First, c.TS), event.Latest(a.x.Last, c.TS)
+	}
+	out := map[string]*store.Fanout{}
+	for k, a := range m {
+		a.x.Targets = int64(len(a.targets))
+		if a.x.Targets >= f.MinTargets {
+			out[k] = &a.x
+		}
+	}
+	return sortedValues(out)
+}
+
+// refUploads takes connections from conns and the HTTP and files records
+// from b (those only when w reads Zeek's conn log).
+func refUploads(b, conns *event.Batch, w store.Window, minBytes int64) []store.Upload {
+	m := map[string]*store.Upload{}
+	add := func(u store.Upload) {
+		if !w.Contains(u.TS) || u.Bytes < minBytes || !u.Src.IsValid() {
+			return
+		}
+		k := strings.Join([]string{u.Sensor, u.Src.String(), u.Dst.String(), u.TS.Format("2006-01-02T15:04:05.000000"), u.Log, u.UID,
+			fmt.Sprintf("%020d", u.Bytes)}, "|")
+		for m[k] != nil { // the same record twice
+			k += "+"
+		}
+		m[k] = &u
+	}
+	for _, c := range conns.Conns {
+		add(store.Upload{Sensor: c.Src.Sensor, Log: "conn", TS: c.TS, UID: c.UID, Src: c.SrcIP, Dst: c.DstIP, DstPort: c.DstPort,
+			Bytes: int64(c.SrcBytes.V), Received: int64(c.DstBytes.V), Duration: c.Duration.V})
+	}
+	if w.Conns == store.ConnLog {
+		for _, h := range b.HTTP {
+			add(store.Upload{Sensor: h.Src.Sensor, Log: "http", TS: h.TS, UID: h.UID, Src: h.SrcIP, Dst: h.DstIP, DstPort: h.DstPort,
+				Bytes: int64(h.RequestBodyLen.V), Received: int64(h.ResponseBodyLen.V), Method: h.Method, Host: h.Host, Agent: h.UserAgent,
+				MIME: first(h.OrigMIMETypes), Filename: first(h.OrigFilenames)})
+		}
+		for _, f := range b.Files {
+			u := store.Upload{Sensor: f.Src.Sensor, Log: "files", TS: f.TS, UID: f.UID, Bytes: int64(f.SeenBytes.V), MIME: f.MIMEType, Filename: f.Filename}
+			if f.DstIP.IsValid() {
+				u.DstPort = f.DstPort // stored with its address
+			}
+			switch {
+			case len(f.TxHosts) > 0:
+				u.Src = f.TxHosts[0]
+				if len(f.RxHosts) > 0 {
+					u.Dst = f.RxHosts[0]
+				}
+			case f.IsOrig.V:
+				u.Src, u.Dst = f.SrcIP, f.DstIP
+			default:
+				u.Src, u.Dst = f.DstIP, f.SrcIP
+			}
+			add(u)
+		}
+	}
+	return sortedValues(m)
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}
