@@ -122,11 +122,12 @@ func huntOn(t *testing.T, st store.Store, dir string) map[string]float64 {
 	if _, err := ingest.New(st, ingest.Options{Formats: append(zeek.Formats(), netflow.Formats()...), Sensor: "test"}).Run(ctx, cands); err != nil {
 		t.Fatal(err)
 	}
-	ds, err := detectors(&detect.Env{Local: detect.DefaultLocal()}, config.DetectorNames())
+	env := &detect.Env{Local: detect.DefaultLocal()}
+	ds, err := detectors(env, config.DetectorNames())
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := runDetectors(ctx, st, ds, store.Window{})
+	res, err := runDetectors(ctx, st, env, ds, store.Window{})
 	if err != nil {
 		t.Fatalf("%s: %v", st.Backend(), err)
 	}

@@ -156,7 +156,7 @@ func (a *App) demo(ctx context.Context, cfg scenario.Config, dir string, kept bo
 			return fmt.Sprintf("hunt: %d detectors, %s", len(ds), a.Now().Sub(began).Round(time.Second))
 		})
 	}
-	res, err := runDetectors(ctx, st, ds, store.Window{})
+	res, err := runDetectors(ctx, st, env, ds, store.Window{})
 	if stop != nil {
 		stop()
 	}

@@ -12,7 +12,10 @@ import (
 	"github.com/dwell-nsm/dwell/internal/config"
 	"github.com/dwell-nsm/dwell/internal/detect"
 	"github.com/dwell-nsm/dwell/internal/detect/beacon"
+	"github.com/dwell-nsm/dwell/internal/detect/c2"
 	"github.com/dwell-nsm/dwell/internal/detect/ddos"
+	"github.com/dwell-nsm/dwell/internal/detect/deadc2"
+	"github.com/dwell-nsm/dwell/internal/detect/dga"
 	"github.com/dwell-nsm/dwell/internal/detect/dnstunnel"
 	"github.com/dwell-nsm/dwell/internal/detect/exfil"
 	"github.com/dwell-nsm/dwell/internal/detect/httpanom"
@@ -20,7 +23,9 @@ import (
 	"github.com/dwell-nsm/dwell/internal/detect/lateral"
 	"github.com/dwell-nsm/dwell/internal/detect/longconn"
 	"github.com/dwell-nsm/dwell/internal/detect/rare"
+	"github.com/dwell-nsm/dwell/internal/detect/scan"
 	"github.com/dwell-nsm/dwell/internal/detect/tlsanom"
+	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/store"
 )
 
@@ -41,6 +46,10 @@ func detectorRegistry() map[string]detectorFactory {
 		"lateral":   func(env *detect.Env) detect.Detector { return lateral.New(env, lateral.Config{}) },
 		"iocmatch":  func(env *detect.Env) detect.Detector { return iocmatch.New(env, iocmatch.Config{}) },
 		"ddos":      func(env *detect.Env) detect.Detector { return ddos.New(env, ddos.Config{}) },
+		"c2":        func(env *detect.Env) detect.Detector { return c2.New(env, c2.Config{}) },
+		"deadc2":    func(env *detect.Env) detect.Detector { return deadc2.New(env, deadc2.Config{}) },
+		"scan":      func(env *detect.Env) detect.Detector { return scan.New(env, scan.Config{}) },
+		"dga":       func(env *detect.Env) detect.Detector { return dga.New(env, dga.Config{}) },
 	}
 }
 
@@ -102,20 +111,55 @@ type huntResult struct {
 	Timings  map[string]time.Duration
 }
 
+// job is one detector over one window.
+type job struct {
+	d detect.Detector
+	w store.Window
+}
+
 // runDetectors runs ds over the store in window w, two at a time, sharing
-// one cache of aggregates, and returns the findings sorted by score.
-func runDetectors(ctx context.Context, st store.Reader, ds []detect.Detector, w store.Window) (*huntResult, error) {
+// one cache of aggregates: over Zeek's conn log, and, where the store
+// holds flow records, the detectors that judge connections alone over
+// the sessions stitched from them as well (a finding the conn log gave
+// already is not repeated from the flows). Behavioural findings that
+// nothing else supports stay below high (detect.Corroborate), a host's
+// channels with a peer-to-peer network are one finding
+// (detect.GroupPeers), and so are the findings of several detectors about
+// one channel (detect.MergeChannels). Findings come back sorted by score.
+func runDetectors(ctx context.Context, st store.Reader, env *detect.Env, ds []detect.Detector, w store.Window) (*huntResult, error) {
 	cache := detect.NewCache(st)
-	results := make([][]detect.Finding, len(ds))
-	timings := make([]time.Duration, len(ds))
-	g, ctx := errgroup.WithContext(ctx)
+	var jobs []job
+	for _, d := range ds {
+		jobs = append(jobs, job{d, w})
+	}
+	flows, err := st.Count(ctx, event.KindFlow)
+	if err != nil {
+		return nil, err
+	}
+	if flows > 0 {
+		fw := w
+		fw.Conns = store.FlowSessions
+		for _, d := range ds {
+			if _, ok := d.(detect.SessionsToo); ok {
+				jobs = append(jobs, job{d, fw})
+			}
+		}
+	}
+	results := make([][]detect.Finding, len(jobs))
+	timings := make([]time.Duration, len(jobs))
+	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(2, runtime.GOMAXPROCS(0)))
-	for i, d := range ds {
+	for i, j := range jobs {
 		g.Go(func() error {
 			start := time.Now()
-			fs, err := d.Detect(ctx, cache, w)
+			fs, err := j.d.Detect(gctx, cache, j.w)
+			if err == nil {
+				if _, ok := j.d.(detect.Corroborated); ok {
+					err = detect.Corroborate(gctx, cache, j.w, env, fs)
+				}
+			}
 			if err != nil {
-				return fmt.Errorf("detector %s: %w", d.Name(), err)
+				return fmt.Errorf("detector %s (%s): %w", j.d.Name(), j.w.Conns, err)
 			}
 			results[i], timings[i] = fs, time.Since(start)
 			return nil
@@ -125,10 +169,42 @@ func runDetectors(ctx context.Context, st store.Reader, ds []detect.Detector, w 
 		return nil, err
 	}
 	res := &huntResult{Timings: map[string]time.Duration{}}
+	seen := map[string]bool{}
 	for i, fs := range results {
-		res.Findings = append(res.Findings, fs...)
-		res.Timings[ds[i].Name()] = timings[i]
+		if jobs[i].w.Conns == store.ConnLog {
+			for _, f := range fs {
+				seen[findingKey(&f)] = true
+			}
+			res.Findings = append(res.Findings, fs...)
+		}
+		res.Timings[jobs[i].d.Name()] += timings[i]
 	}
+	for i, fs := range results {
+		if jobs[i].w.Conns != store.FlowSessions {
+			continue
+		}
+		for _, f := range fs {
+			if seen[findingKey(&f)] {
+				continue
+			}
+			if f.Evidence == nil {
+				f.Evidence = map[string]any{}
+			}
+			f.Evidence["records"] = "flow"
+			res.Findings = append(res.Findings, f)
+		}
+	}
+	res.Findings = detect.MergeChannels(detect.GroupPeers(res.Findings, env))
 	detect.Sort(res.Findings)
 	return res, nil
+}
+
+// findingKey names what a finding is about, the same from the conn log
+// and from flows: its detector and its two ends in either order.
+func findingKey(f *detect.Finding) string {
+	a, b := f.Src, f.Dst
+	if b.Less(a) {
+		a, b = b, a
+	}
+	return f.Detector + "|" + a.String() + "|" + b.String() + "|" + f.Domain
 }

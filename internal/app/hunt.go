@@ -124,7 +124,7 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 			return fmt.Sprintf("hunt: %d detectors, %s", len(ds), a.Now().Sub(start).Round(time.Second))
 		})
 	}
-	res, err := runDetectors(ctx, st, ds, w)
+	res, err := runDetectors(ctx, st, env, ds, w)
 	if stop != nil {
 		stop()
 	}

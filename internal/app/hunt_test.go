@@ -62,7 +62,7 @@ func TestHuntRITAFixture(t *testing.T) {
 	}
 	env, _ := environment(config.Default())
 	ds, _ := detectors(env, nil)
-	res, err := runDetectors(context.Background(), m, ds, store.Window{})
+	res, err := runDetectors(context.Background(), m, env, ds, store.Window{})
 	if err != nil {
 		t.Fatal(err)
 	}

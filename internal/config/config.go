@@ -72,8 +72,9 @@ type Allow struct {
 
 // Hunt tunes dwell hunt.
 type Hunt struct {
-	// Detectors to run; empty runs them all. Names: beacon, longconn,
-	// dnstunnel, exfil, rare, tlsanom, httpanom, lateral, iocmatch.
+	// Detectors to run; empty runs them all. Names: beacon, deadc2, c2,
+	// longconn, dnstunnel, dga, exfil, scan, rare, tlsanom, httpanom,
+	// lateral, iocmatch, ddos.
 	Detectors []string `yaml:"detectors"`
 	// MinScore drops findings scored below it (0 keeps all a detector
 	// reports; detectors have their own floors).
@@ -116,7 +117,7 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 
 // DetectorNames returns the detectors dwell has, in the order hunts run them.
 func DetectorNames() []string {
-	return []string{"beacon", "longconn", "dnstunnel", "exfil", "rare", "tlsanom", "httpanom", "lateral", "iocmatch", "ddos"}
+	return []string{"beacon", "deadc2", "c2", "longconn", "dnstunnel", "dga", "exfil", "scan", "rare", "tlsanom", "httpanom", "lateral", "iocmatch", "ddos"}
 }
 
 // parsePrefix reads an address or a CIDR prefix.

@@ -18,12 +18,17 @@ import (
 // reach a popular service without asking DNS for it.
 type Names struct {
 	Hosts   int // distinct internal hosts that made DNS queries
+	queried map[netip.Addr]bool
 	names   map[string]int
 	domains map[string]int
 	// Users is the number of distinct internal TLS and HTTP clients.
 	Users int
 	used  map[string]int
 }
+
+// Queried reports whether the internal host src made DNS queries that
+// are in the data.
+func (n *Names) Queried(src netip.Addr) bool { return n.queried[src] }
 
 // Clients returns how many internal hosts queried name.
 func (n *Names) Clients(name string) int { return n.names[normName(name)] }
@@ -133,7 +138,7 @@ func NamesOf(ctx context.Context, r store.Reader, w store.Window, env *Env) (*Na
 			mark(seenDomain, n.domains, RegisteredDomain(name), d.Src)
 			return nil
 		})
-		n.Hosts = len(hosts)
+		n.Hosts, n.queried = len(hosts), hosts
 		if err != nil {
 			return n, err
 		}

@@ -30,7 +30,18 @@ type Detector struct {
 	cfg Config
 }
 
-var _ detect.Detector = (*Detector)(nil)
+var (
+	_ detect.Corroborated = (*Detector)(nil)
+	_ detect.SessionsToo  = (*Detector)(nil)
+)
+
+// Behavioural implements detect.Corroborated: a rhythm alone is what
+// benign telemetry has too.
+func (d *Detector) Behavioural() {}
+
+// ConnsOnly implements detect.SessionsToo: over flow sessions the
+// detector judges connections only (no TLS or HTTP series).
+func (d *Detector) ConnsOnly() {}
 
 // New returns a beacon detector.
 func New(env *detect.Env, cfg Config) *Detector {
@@ -71,9 +82,16 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 	histMin, histMax, rowsFrom := RITAWindow(first.Unix(), last.Unix())
 	dataSpan := last.Sub(first)
 	var out []detect.Finding
-	for _, kind := range []store.SeriesKind{store.SeriesConn, store.SeriesTLSName, store.SeriesHTTPHost} {
+	kinds := []store.SeriesKind{store.SeriesConn, store.SeriesTLSName, store.SeriesHTTPHost}
+	if w.Conns == store.FlowSessions {
+		kinds = kinds[:1] // TLS and HTTP are Zeek's: judged over the conn log
+	}
+	for _, kind := range kinds {
 		f := store.SeriesFilter{MinCount: d.cfg.MinConns, SkipDsts: skipDsts, SkipNames: skipNames}
 		err := r.Series(ctx, kind, w, f, func(s *store.Series) error {
+			if kind == store.SeriesConn && !detect.Unicast(s.Dst) {
+				return nil // multicast, broadcast, link-local: announcements, not check-ins
+			}
 			var pi *pairAgg
 			if kind == store.SeriesConn {
 				pi = pairs[pairKey{s.Sensor, s.Src, s.Dst}]
@@ -87,7 +105,7 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 			return nil, err
 		}
 	}
-	return out, nil
+	return d.sameChannel(ctx, r, w, out)
 }
 
 // pairKey and pairAgg summarise a conn pair over all its ports: whether it
@@ -144,26 +162,7 @@ func (a *pairAgg) channel() (factor, answered, onePort float64) {
 	if a.bytes == 0 {
 		factor *= 0.5
 	}
-	return factor * servicePrior(a.port, a.proto), answered, onePort
-}
-
-// servicePrior lowers the score of protocols that poll on a timer by
-// design: time sync (NTP polls at powers of two seconds, to the second)
-// and network management. C2 over them is exotic; DNS has its own
-// detector (dnstunnel).
-func servicePrior(port uint16, proto string) float64 {
-	if proto != "udp" {
-		return 1
-	}
-	switch port {
-	case 123: // NTP
-		return 0.3
-	case 161, 162, 514: // SNMP, SNMP traps, syslog
-		return 0.4
-	case 53, 5353: // DNS: scored by dnstunnel
-		return 0.5
-	}
-	return 1
+	return factor * detect.ServicePrior(a.port, a.proto), answered, onePort
 }
 
 func (d *Detector) score(s *store.Series, kind store.SeriesKind, dataSpan time.Duration, histMin, histMax, rowsFrom int64,
@@ -208,7 +207,7 @@ func (d *Detector) score(s *store.Series, kind store.SeriesKind, dataSpan time.D
 		ev["internal_hosts_contacting"], ev["internal_hosts"] = clients, hosts
 	}
 	if pi != nil {
-		ev["answered_share"], ev["main_port_share"], ev["main_port"] = detect.Round(answered, 3), detect.Round(onePort, 3), pi.port
+		ev["answered_share"], ev["main_port_share"], ev["main_port"], ev["proto"] = detect.Round(answered, 3), detect.Round(onePort, 3), pi.port, pi.proto
 	}
 	ev["rita"] = ritaEvidence(s, histMin, histMax, rowsFrom)
 	f.Evidence = ev

@@ -78,9 +78,16 @@ func Run(t *testing.T, name string, build func(*Gen), d detect.Detector) []detec
 		}
 	}
 	m := Load(t, dir)
-	fs, err := d.Detect(context.Background(), detect.NewCache(m), store.Window{})
+	cache := detect.NewCache(m)
+	fs, err := d.Detect(context.Background(), cache, store.Window{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// As a hunt does: behavioural findings stay below high unsupported.
+	if _, ok := d.(detect.Corroborated); ok {
+		if err := detect.Corroborate(context.Background(), cache, store.Window{}, Env(), fs); err != nil {
+			t.Fatal(err)
+		}
 	}
 	detect.Sort(fs)
 	if testing.Verbose() {

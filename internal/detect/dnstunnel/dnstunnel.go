@@ -35,7 +35,12 @@ type Detector struct {
 	cfg Config
 }
 
-var _ detect.Detector = (*Detector)(nil)
+var _ detect.SessionsToo = (*Detector)(nil)
+
+// ConnsOnly implements detect.SessionsToo: over flow records, which carry
+// no names, a tunnel shows only as DNS sessions that move far more than
+// queries and answers do (flowVolume).
+func (d *Detector) ConnsOnly() {}
 
 // New returns a DNS tunnelling detector.
 func New(env *detect.Env, cfg Config) *Detector {
@@ -67,6 +72,9 @@ func skip(name string) bool {
 
 // Detect implements detect.Detector.
 func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) ([]detect.Finding, error) {
+	if w.Conns == store.FlowSessions {
+		return d.flowVolume(ctx, r, w)
+	}
 	names, err := detect.NamesOf(ctx, r, w, d.env)
 	if err != nil {
 		return nil, err
@@ -192,4 +200,38 @@ func sortByLength(s []string) {
 		}
 		return s[i] < s[j]
 	})
+}
+
+// flowVolume judges DNS in flow sessions by volume: a query and its
+// answer are a few hundred bytes, and clients take a new source port for
+// each, so a DNS session that moves tens of kilobytes, or a client whose
+// DNS moves megabytes a day, carries something else.
+func (d *Detector) flowVolume(ctx context.Context, r store.Reader, w store.Window) ([]detect.Finding, error) {
+	sides, err := detect.SidesOf(ctx, r, w, d.env, store.Inside, store.Anywhere)
+	if err != nil {
+		return nil, err
+	}
+	var out []detect.Finding
+	err = r.Pairs(ctx, w, store.PairFilter{Sides: sides}, func(p *store.PairStat) error {
+		if p.DstPort != 53 || (p.Proto != "udp" && p.Proto != "tcp") || p.Conns == 0 {
+			return nil
+		}
+		total := p.SrcBytes + p.DstBytes
+		perSession := detect.Ramp(math.Log10(float64(total)/float64(p.Conns)+1), 3.3, 5)
+		perDay := detect.Ramp(math.Log10(float64(total)/float64(max(p.Days, 1))+1), 5, 7)
+		score := 0.6*max(perSession, perDay) + 0.2*min(perSession, perDay)
+		f := detect.Finding{Detector: d.Name(), Sensor: p.Sensor, Src: p.Src, Dst: p.Dst, Score: score, Severity: detect.SeverityOf(score),
+			FirstSeen: p.First, LastSeen: p.Last.Add(p.MaxDuration), Attack: []string{"T1071.004", "T1572", "T1048.003"}}
+		if score < 0.3 || d.env.Allowed(&f) {
+			return nil
+		}
+		f.Components = map[string]float64{"bytes_per_session": detect.Round(perSession, 3), "bytes_per_day": detect.Round(perDay, 3)}
+		f.Evidence = map[string]any{"port": p.DstPort, "proto": p.Proto, "sessions": p.Conns, "bytes_out": p.SrcBytes, "bytes_in": p.DstBytes,
+			"days": p.Days}
+		f.Summary = fmt.Sprintf("%s moved %s over DNS with %s in %d session(s) (%s a session): far more than queries and answers, data carried in DNS.",
+			p.Src, detect.HumanBytes(uint64(max(total, 0))), p.Dst, p.Conns, detect.HumanBytes(uint64(max(total/p.Conns, 0))))
+		out = append(out, f)
+		return nil
+	})
+	return out, err
 }

@@ -85,7 +85,7 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 	}
 	pairs := map[pairKey]*pairAgg{}
 	err = r.DailyFlows(ctx, w, store.FlowFilter{Sides: outbound, MinPairSrcBytes: d.cfg.MinBytes}, func(f *store.DailyFlow) error {
-		if !d.env.IsLocal(f.Src) || d.env.IsLocal(f.Dst) || !f.Dst.IsValid() {
+		if !d.env.IsLocal(f.Src) || d.env.IsLocal(f.Dst) || !detect.Unicast(f.Dst) {
 			return nil
 		}
 		k := pairKey{f.Sensor, f.Src, f.Dst}

@@ -34,7 +34,11 @@ type Detector struct {
 	cfg Config
 }
 
-var _ detect.Detector = (*Detector)(nil)
+var _ detect.SessionsToo = (*Detector)(nil)
+
+// ConnsOnly implements detect.SessionsToo: admin protocols between
+// internal hosts show in flows as in Zeek's conn log.
+func (d *Detector) ConnsOnly() {}
 
 // New returns a lateral movement detector.
 func New(env *detect.Env, cfg Config) *Detector {
@@ -94,6 +98,9 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		return nil, err
 	}
 	baseEnd := first.Add(min(d.cfg.Baseline, time.Duration(0.3*float64(last.Sub(first)))))
+	// "New" means little after a baseline of minutes: a short capture
+	// shows every edge for the first time.
+	history := detect.Ramp(baseEnd.Sub(first).Hours(), 1, 24)
 	edges := map[edgeKey]*edge{}
 	type portKey struct {
 		edgeKey
@@ -180,8 +187,8 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		}
 		sort.Strings(names)
 		c := map[string]float64{"new_edge": 1, "protocol": weight, "new_client": newClient,
-			"answered": detect.Round(float64(e.answered)/float64(e.conns), 3)}
-		score := weight * (0.3 + 0.5*newClient + 0.2*c["answered"])
+			"answered": detect.Round(float64(e.answered)/float64(e.conns), 3), "history": detect.Round(history, 3)}
+		score := weight * (0.3 + 0.5*newClient + 0.2*c["answered"]) * (0.4 + 0.6*history)
 		f := detect.Finding{Detector: d.Name(), Sensor: k.sensor, Src: k.src, Dst: k.dst, Score: score, Severity: detect.SeverityOf(score),
 			FirstSeen: e.first, LastSeen: e.last, Components: c, Attack: dedupe(techniques)}
 		if d.env.Allowed(&f) {

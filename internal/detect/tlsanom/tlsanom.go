@@ -89,7 +89,7 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		if status != "" && status != "ok" && !a.selfSigned && !a.expired {
 			a.invalid = s.ValidationStatus
 		}
-		if s.SNIMatchesCert == "F" || (s.ServerName != "" && len(s.CertNames) > 0 && !covers(s.CertNames, s.ServerName)) {
+		if s.SNIMatchesCert == "F" || (s.ServerName != "" && len(s.CertNames) > 0 && !detect.CertCovers(s.CertNames, s.ServerName)) {
 			a.mismatch = true
 		}
 		a.subject, a.issuer = s.Subject, s.Issuer
@@ -169,22 +169,4 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		out = append(out, f)
 	}
 	return out, nil
-}
-
-// covers reports whether a certificate's names cover a server name,
-// wildcards included ("*.example.com" covers "a.example.com").
-func covers(names []string, sni string) bool {
-	sni = strings.ToLower(strings.TrimSuffix(sni, "."))
-	for _, n := range names {
-		n = strings.ToLower(n)
-		if n == sni {
-			return true
-		}
-		if rest, ok := strings.CutPrefix(n, "*."); ok {
-			if i := strings.IndexByte(sni, '.'); i > 0 && sni[i+1:] == rest {
-				return true
-			}
-		}
-	}
-	return false
 }
