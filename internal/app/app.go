@@ -60,6 +60,7 @@ func commands() []command {
 		exportCommand(),
 		incidentsCommand(),
 		incidentCommand(),
+		evalCommand(),
 		versionCommand(),
 	}
 }
