@@ -185,6 +185,11 @@ func (d *Detector) judge(p *store.PairStat, host *span, download int64, role int
 	behaviour := max(persistent, loop) * (0.6 + 0.4*interactive)
 
 	s := detect.SupportOf(prev, peers, p.Src, p.Dst, p.DstPort, p.Proto)
+	if s.Vetted {
+		// Reached by its name over TLS that validates for it: a niche
+		// service, however few use it.
+		delete(s.Signals, "rare")
+	}
 	naming := peers.Naming(p.Src, p.Dst)
 	if download >= 100_000 && (naming > 0 || !peers.HasDNS()) {
 		s.Signals["download"] = detect.Ramp(math.Log10(float64(download)), 5, 6)

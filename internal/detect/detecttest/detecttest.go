@@ -270,7 +270,10 @@ type HTTP struct {
 	URI       string
 	UserAgent string
 	ReqBytes  int64
+	RespBytes int64
 	Status    int
+	MIME      string // of the request body (orig_mime_types)
+	Filename  string // of the request body (orig_filenames)
 }
 
 // HTTP adds an http.log record.
@@ -289,7 +292,47 @@ func (g *Gen) HTTP(h HTTP) {
 	if h.Status != 0 {
 		rec["status_code"] = h.Status
 	}
+	if h.RespBytes != 0 {
+		rec["response_body_len"] = h.RespBytes
+	}
+	if h.MIME != "" {
+		rec["orig_mime_types"] = []string{h.MIME}
+	}
+	if h.Filename != "" {
+		rec["orig_filenames"] = []string{h.Filename}
+	}
 	g.logs["http"] = append(g.logs["http"], rec)
+}
+
+// File is a file transfer over a connection, in Zeek 5's files.log form.
+type File struct {
+	TS        time.Time
+	Src, Dst  string // the connection's originator and responder
+	DstPort   int
+	FromOrig  bool // sent by the originator (an upload from Src)
+	Source    string
+	MIME      string
+	Filename  string
+	SeenBytes int64
+}
+
+// File adds a files.log record.
+func (g *Gen) File(f File) {
+	if f.DstPort == 0 {
+		f.DstPort = 443
+	}
+	if f.Source == "" {
+		f.Source = "HTTP"
+	}
+	rec := map[string]any{"ts": epoch(f.TS), "fuid": g.uid("F"), "uid": g.uid("C"), "id.orig_h": f.Src, "id.orig_p": 40000 + g.n%20000,
+		"id.resp_h": f.Dst, "id.resp_p": f.DstPort, "source": f.Source, "is_orig": f.FromOrig, "seen_bytes": f.SeenBytes}
+	if f.MIME != "" {
+		rec["mime_type"] = f.MIME
+	}
+	if f.Filename != "" {
+		rec["filename"] = f.Filename
+	}
+	g.logs["files"] = append(g.logs["files"], rec)
 }
 
 // TLS is a handshake with its server certificate.

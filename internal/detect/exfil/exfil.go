@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/dwell-nsm/dwell/internal/detect"
@@ -35,7 +36,11 @@ type Detector struct {
 	cfg Config
 }
 
-var _ detect.Detector = (*Detector)(nil)
+var _ detect.SessionsToo = (*Detector)(nil)
+
+// ConnsOnly implements detect.SessionsToo: over flow sessions, data
+// leaving shows in the bytes each session sent.
+func (d *Detector) ConnsOnly() {}
 
 // New returns an exfiltration detector.
 func New(env *detect.Env, cfg Config) *Detector {
@@ -68,6 +73,14 @@ type hostDay struct {
 // Detect implements detect.Detector.
 func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) ([]detect.Finding, error) {
 	prev, err := detect.PrevalenceOf(ctx, r, w, d.env)
+	if err != nil {
+		return nil, err
+	}
+	peers, err := detect.PeersOf(ctx, r, w, d.env)
+	if err != nil {
+		return nil, err
+	}
+	transfers, err := d.transfers(ctx, r, w, prev, peers)
 	if err != nil {
 		return nil, err
 	}
@@ -122,8 +135,17 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 	}
 
 	var out []detect.Finding
+	for k, t := range transfers {
+		if pairs[k] == nil {
+			// Sent in requests or files rather than in the bytes the
+			// connections count (or under the pair threshold).
+			pairs[k] = &pairAgg{days: map[time.Time]int64{t.best.TS.Truncate(24 * time.Hour): t.sentAll}, first: t.best.TS, last: t.best.TS,
+				sent: t.sentAll, conns: int64(t.count), maxSingle: t.best.Bytes}
+		}
+	}
 	for k, a := range pairs {
-		if a.sent < d.cfg.MinBytes {
+		t := transfers[k]
+		if a.sent < d.cfg.MinBytes && t == nil {
 			continue
 		}
 		f := detect.Finding{Detector: d.Name(), Sensor: k.sensor, Src: k.src, Dst: k.dst, FirstSeen: a.first, LastSeen: a.last}
@@ -154,6 +176,9 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		raw *= 0.3 + 0.7*c["asymmetry"]
 		damp := prev.Damp(d.env, k.src, k.dst)
 		score := raw * damp
+		if t != nil && t.score > score {
+			score = t.score
+		}
 		if score < 0.2 {
 			continue
 		}
@@ -166,11 +191,21 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		if uploadDays >= 3 {
 			f.Attack = append(f.Attack, "T1030")
 		}
+		if t != nil {
+			c["transfer"] = detect.Round(t.score, 3)
+			if t.archives > 0 {
+				f.Attack = append(f.Attack, "T1560")
+			}
+		}
 		f.Evidence = map[string]any{"bytes_out": a.sent, "bytes_in": a.received, "largest_upload": a.maxSingle, "connections": a.conns,
 			"upload_days": uploadDays, "days": len(a.days), "bytes_out_per_day": perDay(a.days),
 			"internal_hosts_contacting": info.Clients, "host_median_daily_bytes_out": int64(habit[k.src])}
 		f.Summary = fmt.Sprintf("%s sent %s to %s (received %s) over %d day(s), %d with uploads; %d internal host(s) talk to it.",
 			k.src, detect.HumanBytes(uint64(max(a.sent, 0))), k.dst, detect.HumanBytes(uint64(max(a.received, 0))), len(a.days), uploadDays, info.Clients)
+		if t != nil {
+			f.Evidence["largest_transfer"] = transferEvidence(t)
+			f.Summary = strings.TrimSuffix(f.Summary, ".") + "; " + describeTransfer(t) + "."
+		}
 		out = append(out, f)
 	}
 	return out, nil

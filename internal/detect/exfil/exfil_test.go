@@ -37,3 +37,35 @@ func TestUploads(t *testing.T) {
 			Service: "ssl", Duration: 40 * time.Minute, SrcBytes: 800_000_000, DstBytes: 50_000})
 	}, New(dt.Env(), Config{}))
 }
+
+// TestTransfers judges uploads one by one: an archive PUT to an address
+// the host never resolved, a 7z file sent over HTTPS, a memory dump sent
+// in one connection of a pair that downloads gigabytes, and WebDAV to a
+// rented server are found; POSTs of forms to a service everyone uses are
+// not.
+func TestTransfers(t *testing.T) {
+	dt.Run(t, "transfers", func(g *dt.Gen) {
+		hosts := dt.Hosts(40)
+		t0 := dt.Start.Add(10 * time.Hour)
+		for i, h := range hosts {
+			g.DNS(dt.DNS{TS: t0, Src: h, Query: "forms.example.org", Answers: []string{"198.51.100.10"}})
+			g.Conn(dt.Conn{TS: t0.Add(time.Duration(i) * time.Minute), Src: h, Dst: "198.51.100.10", DstPort: 443, SrcBytes: 1_500_000, DstBytes: 900_000})
+			g.HTTP(dt.HTTP{TS: t0.Add(time.Duration(i) * time.Minute), Src: h, Dst: "198.51.100.10", Method: "POST", Host: "forms.example.org",
+				URI: "/submit", ReqBytes: 1_400_000, RespBytes: 2000, Status: 200})
+		}
+		g.DNS(dt.DNS{TS: t0, Src: "10.1.0.50", Query: "www.example.com", Answers: []string{"93.184.216.34"}})
+		g.Conn(dt.Conn{TS: t0.Add(2 * time.Hour), Src: "10.1.0.50", Dst: "203.0.113.70", DstPort: 80, SrcBytes: 45_000_000, DstBytes: 300})
+		g.HTTP(dt.HTTP{TS: t0.Add(2 * time.Hour), Src: "10.1.0.50", Dst: "203.0.113.70", Method: "PUT", Host: "203.0.113.70", URI: "/u/q3.zip",
+			ReqBytes: 45_000_000, Status: 201, MIME: "application/zip", Filename: "q3.zip"})
+		g.Conn(dt.Conn{TS: t0.Add(3 * time.Hour), Src: "10.1.0.51", Dst: "203.0.113.71", DstPort: 443, SrcBytes: 60_000_000, DstBytes: 80_000})
+		g.File(dt.File{TS: t0.Add(3 * time.Hour), Src: "10.1.0.51", Dst: "203.0.113.71", FromOrig: true, MIME: "application/x-7z-compressed",
+			Filename: "hr.7z", SeenBytes: 60_000_000})
+		for d := range 3 {
+			g.Conn(dt.Conn{TS: t0.AddDate(0, 0, d), Src: "10.1.0.52", Dst: "203.0.113.72", DstPort: 443, SrcBytes: 50_000, DstBytes: 900_000_000})
+		}
+		g.Conn(dt.Conn{TS: t0.Add(5 * time.Hour), Src: "10.1.0.52", Dst: "203.0.113.72", DstPort: 443, SrcBytes: 120_000_000, DstBytes: 40_000})
+		g.Conn(dt.Conn{TS: t0.Add(6 * time.Hour), Src: "10.1.0.53", Dst: "203.0.113.73", DstPort: 443, SrcBytes: 30_000_000, DstBytes: 60_000})
+		g.HTTP(dt.HTTP{TS: t0.Add(6 * time.Hour), Src: "10.1.0.53", Dst: "203.0.113.73", Method: "PROPFIND", Host: "dav.example.net", URI: "/",
+			UserAgent: "Microsoft-WebDAV-MiniRedir/10.0.19045", ReqBytes: 2_000_000, Status: 207})
+	}, New(dt.Env(), Config{}))
+}

@@ -46,6 +46,7 @@ type outKey struct {
 }
 
 type outAgg struct {
+	port        uint16
 	count       int64
 	noHost      int64
 	bareIP      bool
@@ -92,7 +93,7 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 			k := outKey{h.Sensor, h.Src, h.Dst, strings.ToLower(h.Host)}
 			a := out[k]
 			if a == nil {
-				a = &outAgg{agents: map[string]bool{}, paths: map[string]bool{}, first: h.First, last: h.Last}
+				a = &outAgg{agents: map[string]bool{}, paths: map[string]bool{}, first: h.First, last: h.Last, port: h.DstPort}
 				out[k] = a
 			}
 			a.count += h.Count
@@ -173,6 +174,7 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 			continue
 		}
 		f.Evidence = map[string]any{"requests": a.count, "without_host": a.noHost, "user_agents": keys(a.agents, 3), "paths": keys(a.paths, 5),
+			"port": a.port, "proto": "tcp",
 			"internal_hosts_contacting": len(dstHosts[k.dst])}
 		f.Summary = fmt.Sprintf("%s sent %d HTTP request(s) to %s with %s.", k.src, a.count, k.dst, strings.Join(why, ", "))
 		fs = append(fs, f)

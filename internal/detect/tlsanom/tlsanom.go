@@ -50,6 +50,7 @@ type agg struct {
 	ja3, ja4    map[string]bool
 	subject     string
 	issuer      string
+	port        uint16 // the most recent handshake's
 }
 
 // Detect implements detect.Detector.
@@ -92,7 +93,7 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		if s.SNIMatchesCert == "F" || (s.ServerName != "" && len(s.CertNames) > 0 && !detect.CertCovers(s.CertNames, s.ServerName)) {
 			a.mismatch = true
 		}
-		a.subject, a.issuer = s.Subject, s.Issuer
+		a.subject, a.issuer, a.port = s.Subject, s.Issuer, s.DstPort
 		for fp, set := range map[string]map[string]bool{s.JA3: a.ja3, s.JA4: a.ja4} {
 			if fp == "" {
 				continue
@@ -158,7 +159,7 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		if score < 0.25 || d.env.Allowed(&f) {
 			continue
 		}
-		f.Evidence = map[string]any{"handshakes": a.count, "subject": a.subject, "issuer": a.issuer, "fingerprints": fps,
+		f.Evidence = map[string]any{"handshakes": a.count, "subject": a.subject, "issuer": a.issuer, "fingerprints": fps, "port": a.port, "proto": "tcp",
 			"internal_hosts_contacting": clients}
 		name := k.dst.String()
 		if k.sni != "" {
