@@ -6,7 +6,7 @@ FUZZTIME ?= 2m
 GOLANGCI_VERSION ?= v2.15.0
 GOBIN    ?= $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build test test-short race lint vet fuzz bench bench-ingest bench-scenario bench-retrohunt bench-retrohunt-ab bench-clickhouse bench-flows tools clean
+.PHONY: all build test test-short race lint vet fuzz eval bench bench-ingest bench-scenario bench-retrohunt bench-retrohunt-ab bench-clickhouse bench-flows tools clean
 
 all: build test
 
@@ -47,6 +47,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzTSV$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/store/clickhouse
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/netflow
 	$(GO) test -run '^$$' -fuzz '^FuzzSource$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/netflow
+
+## eval: score the detectors on the labelled real captures; rewrites docs/evaluation.md.
+eval:
+	bench/eval.sh
 
 ## bench: Go benchmarks of the hot paths, then the side-by-side scripts.
 bench:

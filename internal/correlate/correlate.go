@@ -398,8 +398,10 @@ func stage(f *detect.Finding) string {
 	switch f.Detector {
 	case "httpanom":
 		return "initial-access"
-	case "beacon", "dnstunnel", "tlsanom", "longconn", "iocmatch":
+	case "beacon", "dnstunnel", "tlsanom", "longconn", "iocmatch", "c2", "deadc2", "dga":
 		return "c2"
+	case "scan":
+		return "scanning"
 	case "lateral":
 		if isSweep(f) {
 			return "scanning"
@@ -491,7 +493,7 @@ func classify(fs []detect.Finding, stages map[string]bool, hosts int) Class {
 		switch {
 		case period > 0 && period <= 600 && hosts > 1:
 			return ClassCommodity
-		case period > 0 && period <= 600:
+		case period > 0 && period <= 600 && !marked(fs):
 			return ClassBenign
 		case period >= 3600 && jitter >= 0.1:
 			return ClassEspionage
@@ -503,6 +505,22 @@ func classify(fs []detect.Finding, stages map[string]bool, hosts int) Class {
 		return ClassScanning
 	}
 	return ClassSuspicious
+}
+
+// marked reports whether something beyond a rhythm marks an incident's
+// channels: a finding of a detector that judges the other end (c2, deadc2,
+// dga, iocmatch), or one the data supports (detect.Corroborate).
+func marked(fs []detect.Finding) bool {
+	for i := range fs {
+		switch fs[i].Detector {
+		case "c2", "deadc2", "dga", "iocmatch":
+			return true
+		}
+		if fs[i].Components["support"] >= 0.25 {
+			return true
+		}
+	}
+	return false
 }
 
 func summary(inc *Incident, stages map[string]bool) string {
