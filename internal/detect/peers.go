@@ -35,8 +35,8 @@ type Peer struct {
 	Names []string
 	// TLSValid is true when a handshake with it presented a certificate
 	// that validated and covered the server name asked for; TLSBad holds
-	// why another did not (self-signed, expired, invalid, name mismatch),
-	// "" when none failed.
+	// why another did not (self-signed, expired, invalid, name mismatch,
+	// or an address sent as server name), "" when none failed.
 	TLSValid bool
 	TLSBad   string
 	// HTTPBare is true when HTTP requests to it carried no Host header or
@@ -120,9 +120,14 @@ func PeersOf(ctx context.Context, r store.Reader, w store.Window, env *Env) (*Pe
 			if named {
 				x.addName(sni)
 			}
-			if why := certProblem(s); why != "" {
+			switch why := certProblem(s); {
+			case why != "":
 				x.TLSBad = why
-			} else if named && validated(s) {
+			case sni != "" && !named:
+				// RFC 6066 forbids an address as server name: clients
+				// that send one are not browsers.
+				x.TLSBad = "bare-address server name"
+			case named && validated(s):
 				x.TLSValid = true
 			}
 			return nil
