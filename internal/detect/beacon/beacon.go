@@ -2,7 +2,7 @@
 // the same peer (address, TLS server name or HTTP host) at a regular
 // period, however slow, jittered or interrupted, over all history.
 //
-// Each pair gets dwell's own score (score.go) and, for comparison, the
+// Each pair gets dwell's own score (detect.RhythmOf) and, for comparison, the
 // RITA v5.1.1 score over RITA's last-24-hours window (rita.go).
 package beacon
 
@@ -171,7 +171,7 @@ func (d *Detector) score(s *store.Series, kind store.SeriesKind, dataSpan time.D
 	if d.env.Allowed(&f) {
 		return f, false
 	}
-	a, ok := Analyze(s.Times, s.Sizes, dataSpan)
+	a, ok := detect.RhythmOf(s.Times, s.Sizes, dataSpan)
 	if !ok {
 		return f, false
 	}

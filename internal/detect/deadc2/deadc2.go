@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/dwell-nsm/dwell/internal/detect"
-	"github.com/dwell-nsm/dwell/internal/detect/beacon"
 	"github.com/dwell-nsm/dwell/internal/store"
 )
 
@@ -137,7 +136,7 @@ func (d *Detector) judge(s *store.Series, t *target, span time.Duration, prev *d
 	if d.env.Allowed(&f) {
 		return f, false
 	}
-	a, ok := beacon.Analyze(s.Times, s.Sizes, span)
+	a, ok := detect.RhythmOf(s.Times, s.Sizes, span)
 	if !ok {
 		return f, false
 	}

@@ -1,15 +1,14 @@
-package beacon
+package detect
 
 import (
 	"math"
 	"slices"
 	"sort"
 	"time"
-
-	"github.com/dwell-nsm/dwell/internal/detect"
 )
 
-// dwell's own beacon score, built for what RITA misses: periods from
+// A rhythm is dwell's beacon score, shared by the detectors that look for
+// check-ins (beacon, deadc2), built for what RITA misses: periods from
 // seconds to days, jitter up to ±50 %, missed check-ins (machines off at
 // night), extra connections in the same pair, and all history at once.
 //
@@ -40,8 +39,8 @@ import (
 //    (0.5 + 0.5 longevity), confidence = 1 − exp(−in-band intervals / 5):
 //    three intervals weigh 45 %, ten 86 %, twenty 98 %.
 
-// Analysis is dwell's reading of one pair's connections.
-type Analysis struct {
+// Rhythm is dwell's reading of one pair's connections.
+type Rhythm struct {
 	Conns       int
 	CheckIns    int
 	Intervals   int
@@ -58,19 +57,19 @@ type Analysis struct {
 }
 
 const (
-	burstGap     = 2 * time.Second
-	band         = 0.5  // check-in intervals within ±50 % of the period
-	poissonShare = 0.4  // in-band share random traffic reaches
-	cvScale      = 0.35 // coefficient of variation that scores 0 tightness
-	minIntervals = 3
+	burstGap           = 2 * time.Second
+	periodBand         = 0.5  // check-in intervals within ±50 % of the period
+	poissonShare       = 0.4  // in-band share random traffic reaches
+	cvScale            = 0.35 // coefficient of variation that scores 0 tightness
+	minRhythmIntervals = 3
 )
 
-// Analyze scores one pair: times in unix microseconds (ascending), sizes
+// RhythmOf scores one pair: times in unix microseconds (ascending), sizes
 // aligned with them, dataSpan the length of the data searched. ok is false
 // when there are fewer than four check-ins.
-func Analyze(times, sizes []int64, dataSpan time.Duration) (a Analysis, ok bool) {
+func RhythmOf(times, sizes []int64, dataSpan time.Duration) (a Rhythm, ok bool) {
 	a.Conns = len(times)
-	if len(times) < minIntervals+1 {
+	if len(times) < minRhythmIntervals+1 {
 		return a, false
 	}
 	a.First, a.Last = time.UnixMicro(times[0]).UTC(), time.UnixMicro(times[len(times)-1]).UTC()
@@ -82,7 +81,7 @@ func Analyze(times, sizes []int64, dataSpan time.Duration) (a Analysis, ok bool)
 	}
 	sortedRaw := slices.Clone(raw)
 	slices.Sort(sortedRaw)
-	gap := math.Min(burstGap.Seconds(), detect.Median(sortedRaw)/10)
+	gap := math.Min(burstGap.Seconds(), Median(sortedRaw)/10)
 	var starts []float64
 	for i, t := range times {
 		if i == 0 || float64(t-times[i-1])/1e6 > gap {
@@ -90,7 +89,7 @@ func Analyze(times, sizes []int64, dataSpan time.Duration) (a Analysis, ok bool)
 		}
 	}
 	a.CheckIns = len(starts)
-	if len(starts) < minIntervals+1 {
+	if len(starts) < minRhythmIntervals+1 {
 		return a, false
 	}
 	iv := make([]float64, len(starts)-1)
@@ -103,9 +102,9 @@ func Analyze(times, sizes []int64, dataSpan time.Duration) (a Analysis, ok bool)
 	// 2. Period.
 	// The band is centred by bestPeriod; the period reported (and used for
 	// the slots below) is the median of the intervals in it.
-	inBand := within(iv, bestPeriod(iv))
+	inBand := inBandOf(iv, bestPeriod(iv))
 	a.InBand = len(inBand)
-	p := detect.Median(inBand)
+	p := Median(inBand)
 	if a.InBand == 0 || p <= 0 {
 		return a, false
 	}
@@ -115,15 +114,15 @@ func Analyze(times, sizes []int64, dataSpan time.Duration) (a Analysis, ok bool)
 
 	// 3. Timing.
 	f := float64(a.InBand) / float64(a.Intervals)
-	regularity := detect.Ramp(f, poissonShare, 1)
-	tightness := detect.Clamp(1 - cv(inBand)/cvScale)
+	regularity := Ramp(f, poissonShare, 1)
+	tightness := Clamp(1 - coefVar(inBand)/cvScale)
 	a.Timing = 0.8*regularity + 0.2*tightness
 
 	// 4. Size.
-	a.Size = sizeScore(sizes)
+	a.Size = sizeRegularity(sizes)
 
 	// 5. Persistence.
-	slot := math.Max(p*(1+band), 3600)
+	slot := math.Max(p*(1+periodBand), 3600)
 	span := starts[len(starts)-1] - starts[0]
 	slots := int(span/slot) + 1
 	filled := map[int]bool{}
@@ -131,20 +130,20 @@ func Analyze(times, sizes []int64, dataSpan time.Duration) (a Analysis, ok bool)
 		filled[int((s-starts[0])/slot)] = true
 	}
 	coverage := float64(len(filled)) / float64(slots)
-	burst := (0.3 + 0.15*tightness) * detect.Ramp(math.Log(float64(a.InBand)), math.Log(3), math.Log(30)) * (1 - 0.6*detect.Ramp(span, 1800, 3600))
-	a.Longevity = max(detect.Clamp(math.Log(math.Max(span/3600, 1))/math.Log(48)), detect.Clamp(span/math.Max(dataSpan.Seconds(), 1)), burst)
+	burst := (0.3 + 0.15*tightness) * Ramp(math.Log(float64(a.InBand)), math.Log(3), math.Log(30)) * (1 - 0.6*Ramp(span, 1800, 3600))
+	a.Longevity = max(Clamp(math.Log(math.Max(span/3600, 1))/math.Log(48)), Clamp(span/math.Max(dataSpan.Seconds(), 1)), burst)
 	a.Persistence = 0.4*coverage + 0.6*a.Longevity
 
 	// 6. Score.
-	a.Confidence = detect.Saturate(float64(a.InBand), 5)
+	a.Confidence = Saturate(float64(a.InBand), 5)
 	a.Score = (0.55*a.Timing + 0.1*a.Size + 0.35*a.Persistence) * a.Confidence * (0.5 + 0.5*a.Longevity)
 	return a, true
 }
 
 // within returns the sorted intervals within ±band of p.
-func within(sorted []float64, p float64) []float64 {
-	i := sort.SearchFloat64s(sorted, p*(1-band))
-	j := sort.Search(len(sorted), func(k int) bool { return sorted[k] > p*(1+band) })
+func inBandOf(sorted []float64, p float64) []float64 {
+	i := sort.SearchFloat64s(sorted, p*(1-periodBand))
+	j := sort.Search(len(sorted), func(k int) bool { return sorted[k] > p*(1+periodBand) })
 	return sorted[i:j]
 }
 
@@ -169,7 +168,7 @@ func bestPeriod(sorted []float64) float64 {
 	best := 0
 	p := lo
 	for i := range counts {
-		cands[i], counts[i] = p, len(within(sorted, p))
+		cands[i], counts[i] = p, len(inBandOf(sorted, p))
 		best = max(best, counts[i])
 		p *= ratio
 	}
@@ -189,8 +188,8 @@ func bestPeriod(sorted []float64) float64 {
 	return math.Sqrt(cands[bestStart] * cands[bestStart+bestLen-1])
 }
 
-// cv returns the coefficient of variation of xs.
-func cv(xs []float64) float64 {
+// coefVar returns the coefficient of variation of xs.
+func coefVar(xs []float64) float64 {
 	if len(xs) < 2 {
 		return 0
 	}
@@ -209,7 +208,7 @@ func cv(xs []float64) float64 {
 	return math.Sqrt(ss/float64(len(xs))) / mean
 }
 
-func sizeScore(sizes []int64) float64 {
+func sizeRegularity(sizes []int64) float64 {
 	if len(sizes) < 3 {
 		return 0.5
 	}
@@ -218,9 +217,9 @@ func sizeScore(sizes []int64) float64 {
 		s[i] = float64(v)
 	}
 	slices.Sort(s)
-	m := detect.Median(s)
+	m := Median(s)
 	if m < 1 {
 		return 0.5
 	}
-	return detect.Clamp((m - detect.MAD(s)) / m)
+	return Clamp((m - MAD(s)) / m)
 }
