@@ -105,7 +105,8 @@ func detectors(env *detect.Env, names []string) ([]detect.Detector, error) {
 	return out, nil
 }
 
-// huntResult is what a hunt found and how long each detector took.
+// huntResult is what a hunt found and how long each detector took (its
+// pass over flow sessions as "NAME (flows)").
 type huntResult struct {
 	Findings []detect.Finding
 	Timings  map[string]time.Duration
@@ -177,7 +178,11 @@ func runDetectors(ctx context.Context, st store.Reader, env *detect.Env, ds []de
 			}
 			res.Findings = append(res.Findings, fs...)
 		}
-		res.Timings[jobs[i].d.Name()] += timings[i]
+		name := jobs[i].d.Name()
+		if jobs[i].w.Conns == store.FlowSessions {
+			name += " (flows)"
+		}
+		res.Timings[name] += timings[i]
 	}
 	for i, fs := range results {
 		if jobs[i].w.Conns != store.FlowSessions {

@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,5 +78,16 @@ func TestHuntFlows(t *testing.T) {
 	}
 	if s := found["beacon 10.1.0.6>198.51.100.60"]; s != "" {
 		t.Errorf("the pieces of one connection taken for a beacon: %s", s)
+	}
+	// --timings names both passes of a detector that runs over flows.
+	var out strings.Builder
+	printTimings(&out, res.Timings)
+	for _, want := range []string{"beacon ", "beacon (flows) ", "ddos "} {
+		if !strings.Contains(out.String(), "\n"+want) && !strings.HasPrefix(out.String(), want) {
+			t.Errorf("--timings without %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "ddos (flows)") {
+		t.Errorf("--timings lists a flow pass of a detector that has none:\n%s", out.String())
 	}
 }

@@ -1,11 +1,14 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +29,7 @@ func huntCommand() command {
   dwell hunt --since 2024-01-01 --min-score 0.7
   dwell hunt --since 30d --format json > findings.json
   dwell hunt --detectors beacon,exfil --findings
+  dwell hunt --timings > /dev/null            # how long each detector takes
 
 Times are RFC 3339 (2024-04-19T08:00:00Z), dates (2024-04-19, UTC) or ages
 before now (90d, 12h). Incidents are explained in docs/incidents.md; the
@@ -48,6 +52,7 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 	limit := fs.Int("limit", 0, "print at most `N` findings (table only; 0: 50 on a terminal, all otherwise)")
 	complete := fs.Bool("complete", false, "PATHs are complete (as for ingest)")
 	listFindings := fs.Bool("findings", false, "print the findings rather than the incidents (table)")
+	timings := fs.Bool("timings", false, "print the time each detector took to standard error")
 	paths, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -131,6 +136,9 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *timings {
+		printTimings(a.Stderr, res.Timings)
+	}
 	findings := res.Findings[:0:0]
 	for _, f := range res.Findings {
 		if f.Score >= cfg.Hunt.MinScore {
@@ -160,6 +168,17 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 		return writeFindingsTable(a.Stdout, findings, n)
 	}
 	return writeIncidentsTable(a.Stdout, incidents, len(findings), n)
+}
+
+// printTimings writes each detector's time, slowest first. Detectors run
+// two at a time and share aggregates, so the first to ask for one pays
+// for it: the times add up to more than the hunt took.
+func printTimings(w io.Writer, t map[string]time.Duration) {
+	names := slices.Collect(maps.Keys(t))
+	slices.SortFunc(names, func(a, b string) int { return cmp.Or(cmp.Compare(t[b], t[a]), cmp.Compare(a, b)) })
+	for _, n := range names {
+		fmt.Fprintf(w, "%-18s %6.1f s\n", n, t[n].Seconds())
+	}
 }
 
 // storeEmpty reports whether the store holds no records of any kind.

@@ -128,7 +128,7 @@ func NamesOf(ctx context.Context, r store.Reader, w store.Window, env *Env) (*Na
 				counts[key]++
 			}
 		}
-		err := r.DNSNames(ctx, w, func(d *store.DNSName) error {
+		err := r.DNSNames(ctx, w, store.DNSFilter{}, func(d *store.DNSName) error {
 			if !env.IsLocal(d.Src) {
 				return nil
 			}

@@ -84,9 +84,9 @@ type Analytics interface {
 	// OpenConns returns the last report of each still-open connection
 	// (open_conn) in w, ordered by uid.
 	OpenConns(ctx context.Context, w Window, fn func(*OpenConn) error) error
-	// DNSNames aggregates dns records per (sensor, src, query, qtype name,
-	// rcode name), ordered by those keys.
-	DNSNames(ctx context.Context, w Window, fn func(*DNSName) error) error
+	// DNSNames aggregates the dns records f keeps per (sensor, src, query,
+	// qtype name, rcode name), ordered by those keys.
+	DNSNames(ctx context.Context, w Window, f DNSFilter, fn func(*DNSName) error) error
 	// TLSSessions aggregates ssl records per (sensor, src, dst, server
 	// name, JA3, JA4, validation status, sni_matches_cert, first
 	// certificate), with the certificate's subject, issuer, validity and
@@ -112,12 +112,13 @@ type Analytics interface {
 	// (FanoutByHost); it keeps the groups that reach f.MinTargets, ordered
 	// by sensor, source, protocol, then port or destination text.
 	Fanout(ctx context.Context, w Window, f FanoutFilter, fn func(*Fanout) error) error
-	// Uploads returns each transfer of at least minBytes from its sender:
+	// Uploads returns each transfer of at least f.MinBytes from its sender
+	// that f's sides keep:
 	// connections by their orig_bytes, HTTP requests by their body, and
 	// files by the bytes seen, sent by whichever end files.log says (HTTP
 	// and files only over Zeek's conn log: flows have neither); ordered by
 	// sensor, source and destination text, time, log, uid and bytes.
-	Uploads(ctx context.Context, w Window, minBytes int64, fn func(*Upload) error) error
+	Uploads(ctx context.Context, w Window, f UploadFilter, fn func(*Upload) error) error
 	// FloodVectors aggregates flow records per (sensor, destination, UTC
 	// minute of the flow's start, vector) for the minutes in which a
 	// destination received at least minPackets packets (all vectors,

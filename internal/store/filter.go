@@ -116,3 +116,20 @@ type HostDay struct {
 	Day      time.Time
 	SrcBytes int64 // sum of orig_bytes
 }
+
+// DNSFilter narrows DNSNames.
+type DNSFilter struct {
+	// RCode keeps the records answered with this rcode name
+	// ("NXDOMAIN"); "" keeps all.
+	RCode string
+	// Srcs, when not nil, keeps only the queries of these clients.
+	Srcs []netip.Addr
+}
+
+// UploadFilter narrows Uploads.
+type UploadFilter struct {
+	// Sides says where the sender (Src) and receiver (Dst) must be.
+	Sides
+	// MinBytes is the least a transfer sends.
+	MinBytes int64
+}

@@ -76,8 +76,11 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 	if err != nil {
 		return nil, err
 	}
+	// The names answered NXDOMAIN first (few, where answers are many),
+	// then the rest of what the hosts with enough of them asked: the
+	// random-looking names among those that resolved are the live C2.
 	hosts := map[hostKey]map[string]*domain{}
-	err = r.DNSNames(ctx, w, func(q *store.DNSName) error {
+	add := func(q *store.DNSName) error {
 		if !d.env.IsLocal(q.Src) {
 			return nil
 		}
@@ -104,6 +107,34 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		}
 		x.first, x.last = event.Earliest(x.first, q.First), event.Latest(x.last, q.Last)
 		return nil
+	}
+	if err := r.DNSNames(ctx, w, store.DNSFilter{RCode: "NXDOMAIN"}, add); err != nil {
+		return nil, err
+	}
+	var srcs []netip.Addr
+	for k, m := range hosts {
+		n := 0
+		for _, x := range m {
+			if x.randomness >= d.cfg.Random {
+				n++
+			}
+		}
+		if n >= d.cfg.MinDomains {
+			srcs = append(srcs, k.src)
+		} else {
+			delete(hosts, k)
+		}
+	}
+	if len(srcs) == 0 {
+		return nil, nil
+	}
+	slices.SortFunc(srcs, func(a, b netip.Addr) int { return a.Compare(b) })
+	srcs = slices.Compact(srcs)
+	err = r.DNSNames(ctx, w, store.DNSFilter{Srcs: srcs}, func(q *store.DNSName) error {
+		if q.RCode == "NXDOMAIN" || hosts[hostKey{q.Sensor, q.Src}] == nil {
+			return nil // counted above, or a host that does not qualify
+		}
+		return add(q)
 	})
 	if err != nil {
 		return nil, err

@@ -80,7 +80,7 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		return nil, err
 	}
 	domains := map[string]*domainAgg{}
-	err = r.DNSNames(ctx, w, func(q *store.DNSName) error {
+	err = r.DNSNames(ctx, w, store.DNSFilter{}, func(q *store.DNSName) error {
 		name := strings.TrimSuffix(strings.ToLower(q.Query), ".")
 		if skip(name) {
 			return nil

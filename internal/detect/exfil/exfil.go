@@ -80,11 +80,11 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 	if err != nil {
 		return nil, err
 	}
-	transfers, err := d.transfers(ctx, r, w, prev, peers)
+	outbound, err := detect.SidesOf(ctx, r, w, d.env, store.Inside, store.Outside)
 	if err != nil {
 		return nil, err
 	}
-	outbound, err := detect.SidesOf(ctx, r, w, d.env, store.Inside, store.Outside)
+	transfers, err := d.transfers(ctx, r, w, outbound, prev, peers)
 	if err != nil {
 		return nil, err
 	}

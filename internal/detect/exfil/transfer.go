@@ -54,10 +54,10 @@ type transfer struct {
 
 // transfers judges every upload of at least MinBytes from an internal
 // host to an outside address, per pair.
-func (d *Detector) transfers(ctx context.Context, r store.Reader, w store.Window, prev *detect.Prevalence, peers *detect.Peers) (map[pairKey]*transfer, error) {
+func (d *Detector) transfers(ctx context.Context, r store.Reader, w store.Window, outbound store.Sides, prev *detect.Prevalence, peers *detect.Peers) (map[pairKey]*transfer, error) {
 	out := map[pairKey]*transfer{}
 	counted := map[pairKey]map[string]int64{} // bytes counted per connection uid: conn, http and files name one transfer alike
-	err := r.Uploads(ctx, w, d.cfg.MinBytes, func(u *store.Upload) error {
+	err := r.Uploads(ctx, w, store.UploadFilter{Sides: outbound, MinBytes: d.cfg.MinBytes}, func(u *store.Upload) error {
 		if !d.env.IsLocal(u.Src) || d.env.IsLocal(u.Dst) || !detect.Unicast(u.Dst) {
 			return nil
 		}

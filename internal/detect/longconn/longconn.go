@@ -110,7 +110,7 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 	if err != nil {
 		return nil, err
 	}
-	if err := d.coverage(ctx, r, w, m, floor); err != nil {
+	if err := d.coverage(ctx, r, w, m, prev); err != nil {
 		return nil, err
 	}
 	if w.Conns == store.ConnLog {
@@ -130,11 +130,17 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 // coverage replaces each pair's daily total by the time a day its
 // connections cover (the union of their intervals, per UTC day): two
 // connections open side by side count once, and no day has more than 24
-// hours.
-func (d *Detector) coverage(ctx context.Context, r store.Reader, w store.Window, m map[key]*agg, floor time.Duration) error {
+// hours. Only pairs whose connections add up to Min can reach it, and
+// destinations most hosts use are damped below any finding: the others
+// keep their total a day.
+func (d *Detector) coverage(ctx context.Context, r store.Reader, w store.Window, m map[key]*agg, prev *detect.Prevalence) error {
+	popular := map[netip.Addr]bool{}
+	for _, a := range prev.Popular(d.env, 0.3) {
+		popular[a] = true
+	}
 	dsts := map[netip.Addr]bool{}
 	for k, a := range m {
-		if a.total >= floor {
+		if a.total >= d.cfg.Min && !popular[k.dst] {
 			dsts[k.dst] = true
 		}
 	}
@@ -146,7 +152,7 @@ func (d *Detector) coverage(ctx context.Context, r store.Reader, w store.Window,
 		list = append(list, a)
 	}
 	slices.SortFunc(list, func(a, b netip.Addr) int { return a.Compare(b) })
-	f := store.SeriesFilter{MinCount: 1, Dsts: list, MinDuration: floor}
+	f := store.SeriesFilter{MinCount: 1, Dsts: list, MinDuration: d.cfg.Min}
 	return r.Series(ctx, store.SeriesSessions, w, f, func(s *store.Series) error {
 		a := m[key{s.Sensor, s.Src, s.Dst, s.Port, s.Proto}]
 		if a == nil {

@@ -270,7 +270,14 @@ func (s *Store) Series(ctx context.Context, kind store.SeriesKind, w store.Windo
 			point = "concat(toString(intDiv(ts, 1000)), ':', toString(" + us + "))"
 			extra = ", ifNull(id_resp_p, 0) AS k_p, ifNull(proto, '') AS k_pr"
 			keys += ", k_p, k_pr"
-			having += " AND sum(" + us + ") >= " + strconv.FormatInt(f.MinDuration.Microseconds(), 10)
+			if f.MinDuration > 0 {
+				// The keys long enough are found first: the points of the
+				// others are never strung together.
+				cond += ` AND (ifNull(sensor, ''), ifNull(id_orig_h, ''), ifNull(id_resp_h, ''), ifNull(id_resp_p, 0), ifNull(proto, '')) GLOBAL IN (
+					SELECT ifNull(sensor, '') AS m_s, ifNull(id_orig_h, '') AS m_a, ifNull(id_resp_h, '') AS m_b, ifNull(id_resp_p, 0) AS m_p,
+						ifNull(proto, '') AS m_pr FROM ` + table + ` WHERE ` + cond + `
+					GROUP BY m_s, m_a, m_b, m_p, m_pr HAVING sum(` + us + `) >= ` + strconv.FormatInt(f.MinDuration.Microseconds(), 10) + `)`
+			}
 		}
 	case store.SeriesTLSName:
 		table, key, point = "ssl", "server_name", "toString(intDiv(ts, 1000))"
@@ -339,10 +346,17 @@ func (s *Store) OpenConns(ctx context.Context, w store.Window, fn func(*store.Op
 }
 
 // DNSNames implements store.Analytics.
-func (s *Store) DNSNames(ctx context.Context, w store.Window, fn func(*store.DNSName) error) error {
+func (s *Store) DNSNames(ctx context.Context, w store.Window, f store.DNSFilter, fn func(*store.DNSName) error) error {
+	cond := where(w, "ts")
+	if f.RCode != "" {
+		cond += " AND ifNull(rcode_name, '') IN " + stringList([]string{f.RCode})
+	}
+	if f.Srcs != nil {
+		cond += " AND ifNull(id_orig_h, '') IN " + addrList(f.Srcs)
+	}
 	q := `SELECT ifNull(sensor, '') AS k_s, ifNull(id_orig_h, '') AS k_a, assumeNotNull(query) AS k_q, ifNull(qtype_name, '') AS k_t,
 		ifNull(rcode_name, '') AS k_r, count(), min(ts), max(ts)
-		FROM dns WHERE ` + where(w, "ts") + ` AND isNotNull(query) GROUP BY k_s, k_a, k_q, k_t, k_r ORDER BY k_s, k_a, k_q, k_t, k_r`
+		FROM dns WHERE ` + cond + ` AND isNotNull(query) GROUP BY k_s, k_a, k_q, k_t, k_r ORDER BY k_s, k_a, k_q, k_t, k_r`
 	var d store.DNSName
 	return s.c.each(ctx, "dns names", q, func(r *tsvReader) error {
 		d = store.DNSName{Sensor: r.Field(0), Src: r.Addr(1), Query: r.Field(2), QType: r.Field(3), RCode: r.Field(4),

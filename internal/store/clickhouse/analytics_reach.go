@@ -55,8 +55,8 @@ func (s *Store) Fanout(ctx context.Context, w store.Window, f store.FanoutFilter
 
 // Uploads implements store.Analytics. The parts of the union cast every
 // column: ClickHouse 18.16 unites only identical types.
-func (s *Store) Uploads(ctx context.Context, w store.Window, minBytes int64, fn func(*store.Upload) error) error {
-	cond, min := where(w, "ts"), strconv.FormatInt(minBytes, 10)
+func (s *Store) Uploads(ctx context.Context, w store.Window, f store.UploadFilter, fn func(*store.Upload) error) error {
+	cond, min := where(w, "ts"), strconv.FormatInt(f.MinBytes, 10)
 	parts := []string{`SELECT ifNull(sensor, '') AS u_s, 'conn' AS u_log, ts AS u_ts, ifNull(uid, '') AS u_uid, assumeNotNull(id_orig_h) AS u_src,
 		ifNull(id_resp_h, '') AS u_dst, toUInt16(ifNull(id_resp_p, 0)) AS u_port, toInt64(ifNull(orig_bytes, 0)) AS u_sent,
 		toInt64(ifNull(resp_bytes, 0)) AS u_recv, toFloat64(ifNull(duration, 0)) AS u_dur, '' AS u_m, '' AS u_h, '' AS u_ua, '' AS u_mime, '' AS u_fn
@@ -75,7 +75,8 @@ func (s *Store) Uploads(ctx context.Context, w store.Window, minBytes int64, fn 
 					ifNull(filename, '') AS f_fn
 				FROM files WHERE `+cond+` AND ifNull(seen_bytes, 0) >= `+min+`) WHERE f_src != ''`)
 	}
-	q := `SELECT * FROM (` + strings.Join(parts, " UNION ALL ") + `) ORDER BY u_s, u_src, u_dst = '', u_dst, u_ts, u_log, u_uid, u_sent`
+	q := `SELECT * FROM (` + strings.Join(parts, " UNION ALL ") + `) WHERE ` + sidesCond(f.Sides, "u_src", "nullIf(u_dst, '')") + `
+		ORDER BY u_s, u_src, u_dst = '', u_dst, u_ts, u_log, u_uid, u_sent`
 	var u store.Upload
 	return s.c.each(ctx, "uploads", q, func(r *tsvReader) error {
 		u = store.Upload{Sensor: r.Field(0), Log: r.Field(1), TS: r.Time(2), UID: r.Field(3), Src: r.Addr(4), Dst: r.Addr(5),

@@ -74,7 +74,11 @@ func seconds(f sql.NullFloat64) time.Duration {
 func (s *Store) Span(ctx context.Context, w store.Window) (first, last time.Time, n int64, ok bool, err error) {
 	cond, args := where(w, "")
 	var f, l sql.NullTime
-	err = s.db.QueryRowContext(ctx, withConns(w, "SELECT min(ts), max(ts), count(*) FROM conn WHERE "+cond), args...).Scan(&f, &l, &n)
+	q, err := s.withConns(ctx, w, "SELECT min(ts), max(ts), count(*) FROM conn WHERE "+cond)
+	if err != nil {
+		return first, last, 0, false, err
+	}
+	err = s.db.QueryRowContext(ctx, q, args...).Scan(&f, &l, &n)
 	if err != nil {
 		return first, last, 0, false, fmt.Errorf("span of conn: %w", err)
 	}
@@ -128,7 +132,11 @@ func (s *Store) Pairs(ctx context.Context, w store.Window, f store.PairFilter, f
 		FROM ` + from + ` WHERE ` + cond + ` GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5`
 	args = append(append([]any{}, keyArgs...), args...)
 	var p store.PairStat
-	return s.each(ctx, "pairs", withConns(w, q), args, func(r *sql.Rows) error {
+	q, err := s.withConns(ctx, w, q)
+	if err != nil {
+		return err
+	}
+	return s.each(ctx, "pairs", q, args, func(r *sql.Rows) error {
 		var src, dst sql.NullString
 		var dur, maxDur sql.NullFloat64
 		var port int64
@@ -163,7 +171,11 @@ func (s *Store) DailyFlows(ctx context.Context, w store.Window, f store.FlowFilt
 		coalesce(max(orig_bytes), 0)::BIGINT, min(ts), max(ts)
 		FROM ` + from + ` WHERE ` + cond + ` GROUP BY ALL ORDER BY 1, 2, 3, 4`
 	var d store.DailyFlow
-	return s.each(ctx, "daily flows", withConns(w, q), args, func(r *sql.Rows) error {
+	q, err := s.withConns(ctx, w, q)
+	if err != nil {
+		return err
+	}
+	return s.each(ctx, "daily flows", q, args, func(r *sql.Rows) error {
 		var src, dst sql.NullString
 		if err := r.Scan(&d.Sensor, &src, &dst, &d.Day, &d.Conns, &d.SrcBytes, &d.DstBytes, &d.MaxSrcBytes, &d.First, &d.Last); err != nil {
 			return err
@@ -183,7 +195,11 @@ func (s *Store) HostDays(ctx context.Context, w store.Window, f store.FlowFilter
 	q := `SELECT coalesce(sensor, ''), id_orig_h, date_trunc('day', ts) AS day, coalesce(sum(orig_bytes), 0)::BIGINT
 		FROM conn WHERE ` + cond + ` AND id_orig_h IS NOT NULL GROUP BY ALL ORDER BY 1, 2, 3`
 	var h store.HostDay
-	return s.each(ctx, "host days", withConns(w, q), args, func(r *sql.Rows) error {
+	q, err := s.withConns(ctx, w, q)
+	if err != nil {
+		return err
+	}
+	return s.each(ctx, "host days", q, args, func(r *sql.Rows) error {
 		var src sql.NullString
 		if err := r.Scan(&h.Sensor, &src, &h.Day, &h.SrcBytes); err != nil {
 			return err
@@ -201,7 +217,11 @@ func (s *Store) Destinations(ctx context.Context, w store.Window, clients []neti
 		WHERE ` + cond + ` AND c.id_resp_h IS NOT NULL GROUP BY 1 ORDER BY 1`
 	args = append([]any{addrList(clients)}, args...)
 	var d store.DstStat
-	return s.each(ctx, "destinations", withConns(w, q), args, func(r *sql.Rows) error {
+	q, err := s.withConns(ctx, w, q)
+	if err != nil {
+		return err
+	}
+	return s.each(ctx, "destinations", q, args, func(r *sql.Rows) error {
 		var dst sql.NullString
 		if err := r.Scan(&dst, &d.Clients, &d.Conns, &d.First, &d.Last); err != nil {
 			return err
@@ -220,7 +240,11 @@ func (s *Store) LocalAddrs(ctx context.Context, w store.Window, local []netip.Pr
 	q := `SELECT a FROM (SELECT id_orig_h AS a FROM conn WHERE ` + cond + ` UNION SELECT id_resp_h FROM conn WHERE ` + cond + `)
 		WHERE a IS NOT NULL AND ` + maybe
 	var out []netip.Addr
-	err := s.each(ctx, "local addresses", withConns(w, q), append(args, args...), func(r *sql.Rows) error {
+	q, err := s.withConns(ctx, w, q)
+	if err != nil {
+		return nil, err
+	}
+	err = s.each(ctx, "local addresses", q, append(args, args...), func(r *sql.Rows) error {
 		var a sql.NullString
 		if err := r.Scan(&a); err != nil {
 			return err
@@ -257,7 +281,14 @@ func (s *Store) Series(ctx context.Context, kind store.SeriesKind, w store.Windo
 			key = "id_resp_h, coalesce(id_resp_p, 0), coalesce(proto, '')"
 			us := "coalesce(round(duration * 1e6), 0)::BIGINT"
 			point = "epoch_ms(ts)::VARCHAR || ':' || " + us + "::VARCHAR"
-			having += " AND coalesce(sum(" + us + "), 0) >= " + strconv.FormatInt(f.MinDuration.Microseconds(), 10)
+			if f.MinDuration > 0 {
+				// The keys long enough are found first: the points of the
+				// others are never strung together.
+				cond += ` AND (coalesce(sensor, ''), id_orig_h, id_resp_h, coalesce(id_resp_p, 0), coalesce(proto, '')) IN (
+					SELECT (coalesce(sensor, ''), id_orig_h, id_resp_h, coalesce(id_resp_p, 0), coalesce(proto, '')) FROM conn WHERE ` + cond + `
+					GROUP BY ALL HAVING sum(` + us + `) >= ` + strconv.FormatInt(f.MinDuration.Microseconds(), 10) + `)`
+				args = append(args, args...)
+			}
 		}
 	case store.SeriesTLSName:
 		table, key, point = "ssl", "server_name", "epoch_ms(ts)::VARCHAR"
@@ -272,7 +303,12 @@ func (s *Store) Series(ctx context.Context, kind store.SeriesKind, w store.Windo
 	}
 	prefix := ""
 	if table == "conn" {
-		prefix = sessionsCTE(w)
+		// The prefix alone: the queries below add their text to it.
+		p, err := s.withConns(ctx, w, "")
+		if err != nil {
+			return err
+		}
+		prefix = p + " "
 	}
 	// The aggregation holds every point of the keys it is working on: in
 	// parts of about partRows records (by source address), it stays small.
@@ -350,8 +386,16 @@ func (s *Store) OpenConns(ctx context.Context, w store.Window, fn func(*store.Op
 }
 
 // DNSNames implements store.Analytics.
-func (s *Store) DNSNames(ctx context.Context, w store.Window, fn func(*store.DNSName) error) error {
+func (s *Store) DNSNames(ctx context.Context, w store.Window, f store.DNSFilter, fn func(*store.DNSName) error) error {
 	cond, args := where(w, "")
+	if f.RCode != "" {
+		cond += " AND rcode_name = ?"
+		args = append(args, f.RCode)
+	}
+	if f.Srcs != nil {
+		cond += " AND id_orig_h IN (SELECT unnest(?::VARCHAR[]))"
+		args = append(args, addrList(f.Srcs))
+	}
 	q := `SELECT coalesce(sensor, ''), id_orig_h, query, coalesce(qtype_name, ''), coalesce(rcode_name, ''),
 		count(*), min(ts), max(ts)
 		FROM dns WHERE ` + cond + ` AND query IS NOT NULL GROUP BY ALL ORDER BY 1, 2, 3, 4, 5`

@@ -107,3 +107,56 @@ func BenchmarkConnScanDB(b *testing.B) {
 	}
 	b.ReportMetric(float64(n), "addresses-seen")
 }
+
+// BenchmarkFlowSessions measures the stitching of flow records into
+// sessions (store.FlowSessions) on 100,000 records: "stitch" asks for a
+// new window end each time, so the sessions are stitched anew; "kept"
+// asks again for the same one, as a hunt's detectors do after the first.
+// Each iteration reads Pairs over the sessions.
+func BenchmarkFlowSessions(b *testing.B) {
+	const rows = 100_000
+	ctx := context.Background()
+	batch := &event.Batch{}
+	base := time.Date(2024, 4, 19, 0, 0, 0, 0, time.UTC)
+	exporter := netip.MustParseAddr("10.0.0.1")
+	for i := range rows {
+		// 2,000 hosts, 50 records each: a session of a few records per
+		// (host, server, port), cut by the active timeout or by silence.
+		host, n := i%2000, i/2000
+		ts := base.Add(time.Duration(n)*45*time.Second + time.Duration(host)*time.Millisecond)
+		batch.Flows = append(batch.Flows, event.Flow{TS: ts, End: ts.Add(30 * time.Second),
+			SrcIP: netip.AddrFrom4([4]byte{10, 1, byte(host >> 8), byte(host)}), SrcPort: uint16(40000 + n/5),
+			DstIP: netip.AddrFrom4([4]byte{198, 51, 100, byte(host % 97)}), DstPort: 443, Proto: "tcp", TCPFlags: 0x18,
+			Packets: 20, Bytes: 9000, Exporter: exporter, Export: event.ExportIPFIX,
+			Src: event.Source{Sensor: "bench", File: "/flows/bench.pcap", Line: int64(i + 1)}})
+	}
+	s, err := duckdb.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), duckdb.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	if err := s.Write(ctx, batch); err != nil {
+		b.Fatal(err)
+	}
+	end := base.Add(24 * time.Hour)
+	for _, kept := range []bool{false, true} {
+		b.Run(map[bool]string{false: "stitch", true: "kept"}[kept], func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(rows * 60) // about an IPFIX record per flow
+			i, pairs := 0, 0
+			for b.Loop() {
+				w := store.Window{Until: end, Conns: store.FlowSessions}
+				if !kept {
+					w.Until = end.Add(time.Duration(i) * time.Microsecond)
+				}
+				i++
+				pairs = 0
+				if err := s.Pairs(ctx, w, store.PairFilter{}, func(*store.PairStat) error { pairs++; return nil }); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+			b.ReportMetric(float64(pairs), "pairs")
+		})
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/duckdb/duckdb-go/v2"
 
@@ -76,6 +77,10 @@ type Store struct {
 	// they name; maxBitSpan replaces the constant (tests).
 	matchPause func()
 	maxBitSpan int64
+	// writes counts the batches written; the flow sessions stitched for
+	// an earlier count are stale (sessions.go).
+	writes   atomic.Uint64
+	sessions sessionCache
 }
 
 var (

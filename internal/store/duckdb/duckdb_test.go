@@ -29,6 +29,46 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestSessionsReadOnly stitches flow sessions in a store opened
+// read-only: they are kept in a database of their own, attached for
+// writing, and the store's file stays untouched.
+func TestSessionsReadOnly(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "dwell.db")
+	s, err := duckdb.Open(ctx, path, duckdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, &event.Batch{Flows: storetest.SessionFlows()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro, err := duckdb.Open(ctx, path, duckdb.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := store.Window{Conns: store.FlowSessions}
+	n := 0
+	if err := ro.Pairs(ctx, w, store.PairFilter{}, func(*store.PairStat) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, conns, ok, err := ro.Span(ctx, w); err != nil || !ok || conns < int64(n) || n == 0 {
+		t.Errorf("read-only: %d pairs, Span %d sessions, %v, %v", n, conns, ok, err)
+	}
+	if err := ro.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if after, err := os.ReadFile(path); err != nil || string(after) != string(before) {
+		t.Errorf("the store's file changed under a read-only hunt of flow sessions (%v)", err)
+	}
+}
+
 func TestQueryCannotTouchFilesOrSettings(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "dwell.db")

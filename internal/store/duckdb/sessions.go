@@ -1,29 +1,111 @@
 package duckdb
 
 import (
+	"context"
+	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/dwell-nsm/dwell/internal/store"
 )
 
 // The analytics over connections read the table conn. Over flow sessions
 // (store.FlowSessions) the query is prefixed with a common table
-// expression of that name, which stitches the flow records as
-// store.Sessions does: records grouped by sensor, exporter, protocol and
-// endpoints in either order; a new session where a record starts more
+// expression of that name over the sessions stitched from the flow
+// records as store.Sessions does (sessionsSQL): records grouped by
+// sensor, exporter, protocol and endpoints in either order; a new session where a record starts more
 // than the gap after every earlier record of its group ended (a running
 // max over the group in start order); the originator by arg_min; counts
 // per direction times the sampling interval. Records that start at or
 // after the window's end are left out, as the reference does.
+//
+// A hunt asks for sessions some thirty times, and stitching sorts every
+// flow record three times over; so the sessions of each window end are
+// stitched once, into a table of an in-memory database attached to the
+// store (a database, not a temporary table: those belong to one
+// connection of the pool), and read from there until a write changes
+// the flows.
 
-// sessionsCTE returns the CTE for window w, or "" when w reads the conn
-// log. The window's end is a literal: the CTE is put before queries whose
-// parameters it must not shift.
-func sessionsCTE(w store.Window) string {
+// sessionCache holds the stitched sessions, per window end.
+type sessionCache struct {
+	mu       sync.Mutex
+	attached bool
+	gen      uint64            // the store's write generation the tables hold
+	tables   map[string]string // window end (as in sessionsSQL) -> table
+	order    []string          // the keys of tables, oldest first
+	next     int               // number of the next table
+}
+
+// keptSessions is how many window ends keep their sessions: a hunt asks
+// for one; a console that looks at many drops the oldest.
+const keptSessions = 4
+
+// sessionsDB is the attached database's name.
+const sessionsDB = "dwell_sessions"
+
+// withConns returns query q, which reads the table conn, prefixed with
+// what w needs to read flow sessions instead: a CTE named conn over the
+// sessions' table, made first if this window end has none.
+func (s *Store) withConns(ctx context.Context, w store.Window, q string) (string, error) {
 	if w.Conns != store.FlowSessions {
-		return ""
+		return q, nil
 	}
+	table, err := s.sessionsTable(ctx, w)
+	if err != nil {
+		return "", fmt.Errorf("stitching flow records into sessions: %w", err)
+	}
+	return "WITH conn AS (SELECT * FROM " + table + ") " + strings.TrimLeft(q, " \t\n"), nil
+}
+
+// sessionsTable returns the table of w's sessions, stitching them first
+// if the flows were written since or this window end is new. Callers of
+// one window end wait for the first to finish.
+func (s *Store) sessionsTable(ctx context.Context, w store.Window) (string, error) {
+	c := &s.sessions
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.attached {
+		// READ_WRITE: a store opened read-only opens what it attaches
+		// read-only too, unless told.
+		if _, err := s.db.ExecContext(ctx, "ATTACH ':memory:' AS "+sessionsDB+" (READ_WRITE)"); err != nil {
+			return "", err
+		}
+		c.attached = true
+	}
+	if gen := s.writes.Load(); gen != c.gen || c.tables == nil {
+		for _, t := range c.tables {
+			if _, err := s.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+t); err != nil {
+				return "", err
+			}
+		}
+		c.gen, c.tables, c.order = gen, map[string]string{}, nil
+	}
+	body := sessionsSQL(w)
+	if t, ok := c.tables[body]; ok {
+		return t, nil
+	}
+	if len(c.order) >= keptSessions {
+		if _, err := s.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+c.tables[c.order[0]]); err != nil {
+			return "", err
+		}
+		delete(c.tables, c.order[0])
+		c.order = c.order[1:]
+	}
+	t := sessionsDB + ".s" + strconv.Itoa(c.next)
+	c.next++
+	if _, err := s.db.ExecContext(ctx, "CREATE TABLE "+t+" AS "+body); err != nil {
+		return "", err
+	}
+	c.tables[body] = t
+	c.order = append(c.order, body)
+	return t, nil
+}
+
+// sessionsSQL returns the query that stitches the flow records that
+// start before w's end. The end is a literal, so that the text names the
+// window end in the cache.
+func sessionsSQL(w store.Window) string {
 	until := "true"
 	if !w.Until.IsZero() {
 		until = "ts < TIMESTAMP '" + w.Until.UTC().Format("2006-01-02 15:04:05.999999") + "'"
@@ -31,8 +113,7 @@ func sessionsCTE(w store.Window) string {
 	const key = "sensor, exporter, proto, ka, kpa, kb, kpb"
 	const order = "ORDER BY ts, te, source_file, source_line"
 	gap := strconv.FormatInt(store.SessionGap.Microseconds(), 10)
-	return `WITH conn AS (
-		WITH f AS (
+	return `WITH f AS (
 			SELECT ts, greatest(coalesce(ts_end, ts), ts) AS te, coalesce(sensor, '') AS sensor, coalesce(exporter, '') AS exporter,
 				coalesce(proto, '') AS proto, coalesce(src_addr, '') AS sa, coalesce(src_port, 0) AS sp, coalesce(dst_addr, '') AS da,
 				coalesce(dst_port, 0) AS dp, coalesce(tcp_flags, 0) AS flags, coalesce(packets, 0) AS pk, coalesce(bytes, 0) AS nb,
@@ -71,8 +152,7 @@ func sessionsCTE(w store.Window) string {
 			proto, NULL::VARCHAR AS service, epoch_us(te - ts) / 1e6 AS duration, ob::UBIGINT AS orig_bytes, rb::UBIGINT AS resp_bytes,
 			` + sessionStateSQL() + ` AS conn_state, opk::UBIGINT AS orig_pkts, oib::UBIGINT AS orig_ip_bytes,
 			rpk::UBIGINT AS resp_pkts, rib::UBIGINT AS resp_ip_bytes, NULLIF(sensor, '') AS sensor, source_file, source_line
-		FROM x)
-	`
+		FROM x`
 }
 
 // sessionStateSQL is store.SessionState over x's ORed flags of (ofl)
@@ -87,14 +167,4 @@ func sessionStateSQL() string {
 		WHEN (ofl & 4) != 0 THEN 'RSTO'
 		WHEN (rfl & 4) != 0 THEN 'RSTR'
 		ELSE 'S1' END`
-}
-
-// withConns prefixes query q, which reads the table conn, with what w
-// needs to read flow sessions instead.
-func withConns(w store.Window, q string) string {
-	cte := sessionsCTE(w)
-	if cte == "" {
-		return q
-	}
-	return cte + strings.TrimLeft(q, " \t\n")
 }

@@ -410,6 +410,7 @@ func (s *Store) Write(ctx context.Context, b *event.Batch) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("committing: %w", err)
 	}
+	s.writes.Add(1)
 	if s.unmerged >= compactEvery {
 		return s.compact(ctx)
 	}

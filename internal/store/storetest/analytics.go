@@ -279,12 +279,13 @@ func testConnAnalytics(t *testing.T, s store.Store, b *event.Batch, w store.Wind
 		}
 		sameOrNone(t, w, fmt.Sprintf("Fanout(%+v)", f), got, refFanout(cb, w, f))
 	}
-	for _, min := range []int64{1, 1_000_000} {
+	for i, f := range []store.UploadFilter{{MinBytes: 1}, {MinBytes: 1_000_000},
+		{MinBytes: 1, Sides: store.Sides{Inside: testInside(), Src: store.Inside, Dst: store.Outside}}} {
 		var got []store.Upload
-		if err := s.Uploads(ctx, w, min, func(u *store.Upload) error { got = append(got, *u); return nil }); err != nil {
+		if err := s.Uploads(ctx, w, f, func(u *store.Upload) error { got = append(got, *u); return nil }); err != nil {
 			t.Fatal(err)
 		}
-		same(t, fmt.Sprintf("Uploads(%d)", min), got, refUploads(b, cb, w, min))
+		sameOrNone(t, w, fmt.Sprintf("Uploads(filter %d)", i), got, refUploads(b, cb, w, f))
 	}
 }
 
@@ -321,11 +322,13 @@ func testLogAnalytics(t *testing.T, s store.Store, b *event.Batch, w store.Windo
 		t.Fatal(err)
 	}
 	same(t, "OpenConns", open, refOpen(b, w))
-	var names []store.DNSName
-	if err := s.DNSNames(ctx, w, func(d *store.DNSName) error { names = append(names, *d); return nil }); err != nil {
-		t.Fatal(err)
+	for i, f := range []store.DNSFilter{{}, {RCode: "NXDOMAIN"}, {Srcs: []netip.Addr{netip.MustParseAddr("10.0.0.17")}}} {
+		var names []store.DNSName
+		if err := s.DNSNames(ctx, w, f, func(d *store.DNSName) error { names = append(names, *d); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		same(t, fmt.Sprintf("DNSNames(filter %d)", i), names, refDNS(b, w, f))
 	}
-	same(t, "DNSNames", names, refDNS(b, w))
 	var resolved []store.Resolution
 	if err := s.Resolved(ctx, w, func(r *store.Resolution) error { resolved = append(resolved, *r); return nil }); err != nil {
 		t.Fatal(err)
@@ -708,10 +711,10 @@ func refOpen(b *event.Batch, w store.Window) []store.OpenConn {
 	return sortedValues(m)
 }
 
-func refDNS(b *event.Batch, w store.Window) []store.DNSName {
+func refDNS(b *event.Batch, w store.Window, f store.DNSFilter) []store.DNSName {
 	m := map[string]*store.DNSName{}
 	for _, d := range b.DNS {
-		if !w.Contains(d.TS) || d.Query == "" {
+		if !w.Contains(d.TS) || d.Query == "" || (f.RCode != "" && d.RCodeName != f.RCode) || (f.Srcs != nil && !slices.Contains(f.Srcs, d.SrcIP)) {
 			continue
 		}
 		k := strings.Join([]string{d.Src.Sensor, d.SrcIP.String(), d.Query, d.QTypeName, d.RCodeName}, "|")

@@ -139,3 +139,30 @@ func testFlows(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// testSessionsAfterWrites asks for flow sessions between writes of the
+// records that make them: each answer holds every record written
+// before it (a store that keeps sessions must stitch them anew), for
+// every window end asked.
+func testSessionsAfterWrites(t *testing.T, s store.Store) {
+	defer closeStore(t, s)
+	ctx := context.Background()
+	flows := SessionFlows()
+	var written event.Batch
+	end := time.Date(2024, 4, 19, 10, 0, 0, 0, time.UTC)
+	for i, part := range [][]event.Flow{flows[:len(flows)/3], flows[len(flows)/3 : 2*len(flows)/3], flows[2*len(flows)/3:]} {
+		if err := s.Write(ctx, &event.Batch{Flows: part}); err != nil {
+			t.Fatal(err)
+		}
+		written.Flows = append(written.Flows, part...)
+		for _, w := range []store.Window{{Conns: store.FlowSessions}, {Until: end, Conns: store.FlowSessions}} {
+			for range 2 { // the second answer comes from what the first kept, if anything
+				var got []store.PairStat
+				if err := s.Pairs(ctx, w, store.PairFilter{}, func(p *store.PairStat) error { got = append(got, *p); return nil }); err != nil {
+					t.Fatal(err)
+				}
+				same(t, fmt.Sprintf("after write %d, Pairs until %v", i+1, w.Until), got, refPairs(connsOf(&written, w), w, store.PairFilter{}))
+			}
+		}
+	}
+}

@@ -158,9 +158,9 @@ func (m *Mem) OpenConns(_ context.Context, w store.Window, fn func(*store.OpenCo
 }
 
 // DNSNames implements store.Analytics.
-func (m *Mem) DNSNames(_ context.Context, w store.Window, fn func(*store.DNSName) error) error {
+func (m *Mem) DNSNames(_ context.Context, w store.Window, f store.DNSFilter, fn func(*store.DNSName) error) error {
 	m.mu.RLock()
-	r := refDNS(&m.b, w)
+	r := refDNS(&m.b, w, f)
 	m.mu.RUnlock()
 	return each(r, fn)
 }
@@ -229,9 +229,9 @@ func (m *Mem) Fanout(_ context.Context, w store.Window, f store.FanoutFilter, fn
 }
 
 // Uploads implements store.Analytics.
-func (m *Mem) Uploads(_ context.Context, w store.Window, minBytes int64, fn func(*store.Upload) error) error {
+func (m *Mem) Uploads(_ context.Context, w store.Window, f store.UploadFilter, fn func(*store.Upload) error) error {
 	m.mu.RLock()
-	r := refUploads(&m.b, m.conns(w), w, minBytes)
+	r := refUploads(&m.b, m.conns(w), w, f)
 	m.mu.RUnlock()
 	return each(r, fn)
 }

@@ -113,10 +113,12 @@ func refFanout(b *event.Batch, w store.Window, f store.FanoutFilter) []store.Fan
 
 // refUploads takes connections from conns and the HTTP and files records
 // from b (those only when w reads Zeek's conn log).
-func refUploads(b, conns *event.Batch, w store.Window, minBytes int64) []store.Upload {
+func refUploads(b, conns *event.Batch, w store.Window, f store.UploadFilter) []store.Upload {
 	m := map[string]*store.Upload{}
+	in := f.Set()
 	add := func(u store.Upload) {
-		if !w.Contains(u.TS) || u.Bytes < minBytes || !u.Src.IsValid() {
+		if !w.Contains(u.TS) || u.Bytes < f.MinBytes || !u.Src.IsValid() || !f.Keep(in, u.Src, u.Dst) ||
+			(f.Dst != store.Anywhere && !u.Dst.IsValid()) {
 			return
 		}
 		k := strings.Join([]string{u.Sensor, u.Src.String(), u.Dst.String(), u.TS.Format("2006-01-02T15:04:05.000000"), u.Log, u.UID,

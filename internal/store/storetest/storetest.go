@@ -35,6 +35,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("Intel", func(t *testing.T) { testIntel(t, open(t)) })
 	t.Run("IntelRandom", func(t *testing.T) { testIntelRandom(t, open(t)) })
 	t.Run("Flows", func(t *testing.T) { testFlows(t, open(t)) })
+	t.Run("SessionsAfterWrites", func(t *testing.T) { testSessionsAfterWrites(t, open(t)) })
 }
 
 func closeStore(t *testing.T, s store.Store) {
