@@ -252,3 +252,38 @@ func TestSlowJitteredBeacons(t *testing.T) {
 	}
 	t.Logf("%d findings; lowest planted beacon %.3f", len(fs), lowest)
 }
+
+// TestLinkScopeIsNeverABeacon: the rhythms that hosts keep with their link
+// (mDNS, SSDP, LLMNR, DHCPv6, router solicitations, broadcasts) are
+// protocol timers, never check-ins with a controller; the same rhythm to
+// a public address is one.
+func TestLinkScopeIsNeverABeacon(t *testing.T) {
+	n := &network{rng: rand.New(rand.NewPCG(5, 6)), start: time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC), days: 7}
+	src := hosts[0]
+	link := []string{"224.0.0.251", "239.255.255.250", "224.0.0.252", "255.255.255.255", "169.254.10.1",
+		"ff02::fb", "ff02::1:2", "ff05::c", "fe80::1"}
+	for _, a := range link {
+		n.beacon(src, netip.MustParseAddr(a), 5*time.Minute, 0)
+	}
+	control := netip.MustParseAddr("203.0.113.77")
+	n.beacon(src, control, 5*time.Minute, 0)
+	m := storetest.NewMem()
+	if err := m.Write(context.Background(), &n.b); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := New(env(), Config{}).Detect(context.Background(), detect.NewCache(m), store.Window{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range fs {
+		if f.Dst == control {
+			found = true
+			continue
+		}
+		t.Errorf("a beacon to %v (link scope): %.3f %s", f.Dst, f.Score, f.Summary)
+	}
+	if !found {
+		t.Errorf("the same rhythm to %v is not found: %d findings", control, len(fs))
+	}
+}
