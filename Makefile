@@ -47,6 +47,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzTSV$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/store/clickhouse
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/netflow
 	$(GO) test -run '^$$' -fuzz '^FuzzSource$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/netflow
+	$(GO) test -run '^$$' -fuzz '^FuzzStoreZeekTSV$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/app
+	$(GO) test -run '^$$' -fuzz '^FuzzStoreZeekJSON$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/app
+	$(GO) test -run '^$$' -fuzz '^FuzzStoreFlows$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/app
 
 ## eval: score the detectors on the labelled real captures; rewrites docs/evaluation.md.
 eval:

@@ -167,9 +167,11 @@ func (a *App) ingest(ctx context.Context, st store.Writer, cfg *config.Config, p
 		BatchRows:  cfg.Ingest.BatchRows,
 		IdleAfter:  time.Duration(cfg.Ingest.IdleAfter),
 		Complete:   mode.complete,
-		Formats:    append(zeek.Formats(), netflow.Formats()...),
-		Logger:     a.Logger,
-		Now:        a.Now,
+		Clock: ingest.Clock{Earliest: time.Time(cfg.Ingest.Earliest), Skew: time.Duration(cfg.Ingest.ClockSkew),
+			Gap: time.Duration(cfg.Ingest.MaxGap), MaxDuration: time.Duration(cfg.Ingest.MaxDuration)},
+		Formats: append(zeek.Formats(), netflow.Formats()...),
+		Logger:  a.Logger,
+		Now:     a.Now,
 	})
 	var stop func()
 	if a.Interactive && !mode.quiet {
@@ -236,6 +238,34 @@ func printIngestSummary(w io.Writer, r *ingestResult, verbose bool) {
 	}
 	fmt.Fprintf(w, "  %s\n", strings.Join(counts, ", "))
 	printNothingStored(w, r)
+	for _, f := range r.Files {
+		if f.Status == ingest.StatusFailed && whyNothing(&f) == "" {
+			fmt.Fprintf(w, "  failed: %s: %s\n", sanitize(f.Path, 300), sanitize(f.Err, 300))
+		}
+	}
+	if r.Held > 0 {
+		fmt.Fprintf(w, "  %s record(s) held out of the hunt for times or counts that cannot be true, kept in the quarantine table "+
+			"(dwell query \"SELECT * FROM quarantine\"); the first of them:\n", withCommas(r.Held))
+		shown := 0
+		for _, f := range r.Files {
+			for _, e := range f.HeldNotes {
+				if shown < 10 {
+					fmt.Fprintf(w, "    %s\n", sanitize(fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Reason), 300))
+				}
+				shown++
+			}
+		}
+	}
+	if r.Escaped > 0 {
+		var files []string
+		for _, f := range r.Files {
+			if f.Escaped > 0 {
+				files = append(files, f.Path)
+			}
+		}
+		fmt.Fprintf(w, "  %s text value(s) held bytes that are not UTF-8: stored with those bytes written \\xNN, as Zeek writes them: %s\n",
+			withCommas(r.Escaped), sanitize(shortList(files, 5), 600))
+	}
 	if r.Bad > 0 {
 		fmt.Fprintf(w, "  %s malformed line(s) skipped and counted; the first of them:\n", withCommas(r.Bad))
 		shown := 0

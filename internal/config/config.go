@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -93,7 +94,42 @@ type Ingest struct {
 	// line is left for the next run, as Zeek may still be writing it.
 	// Default 2m.
 	IdleAfter Duration `yaml:"idle_after"`
+	// Earliest is the earliest time a record may claim (a date: records
+	// before it are held out of the hunt, in the quarantine table, as
+	// clocks gone wrong or forged). Default 1995-01-01.
+	Earliest Date `yaml:"earliest"`
+	// ClockSkew is how far past now a record may lie before it is held
+	// out the same way (docs/security.md). Default 24h.
+	ClockSkew Duration `yaml:"clock_skew"`
+	// MaxGap is how far apart from every other record of its input file
+	// a record may lie before it is held out (a lone record years before
+	// the rest); a group of records a tenth of their batch or more is
+	// never held for it. Default 30d.
+	MaxGap Duration `yaml:"max_gap"`
+	// MaxDuration is the longest a connection, flow or file transfer may
+	// last before it is held out. Default 30d.
+	MaxDuration Duration `yaml:"max_duration"`
 }
+
+// Date is a UTC date written 2006-01-02.
+type Date time.Time
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Date) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a date like 1995-01-01", n.Line, s)
+	}
+	*d = Date(v)
+	return nil
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (d Date) MarshalYAML() (any, error) { return time.Time(d).Format(time.DateOnly), nil }
 
 // Duration is a time.Duration written as in Go ("90s", "2m", "1h30m").
 type Duration time.Duration
@@ -104,12 +140,24 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if err := n.Decode(&s); err != nil {
 		return err
 	}
-	v, err := time.ParseDuration(s)
+	v, err := parseDuration(s)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration like 90s or 2m", n.Line, s)
+		return fmt.Errorf("line %d: %q is not a duration like 90s, 2m, 24h or 30d", n.Line, s)
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// parseDuration is time.ParseDuration with days ("30d") as well.
+func parseDuration(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.ParseFloat(n, 64)
+		if err != nil || days < 0 || days > 100*365 {
+			return 0, fmt.Errorf("bad number of days %q", n)
+		}
+		return time.Duration(days * 24 * float64(time.Hour)), nil
+	}
+	return time.ParseDuration(s)
 }
 
 // MarshalYAML implements yaml.Marshaler.
@@ -146,9 +194,13 @@ func Default() *Config {
 		MemoryLimit: "1GB",
 		Sensor:      "default",
 		Ingest: Ingest{
-			Workers:   runtime.GOMAXPROCS(0),
-			BatchRows: 122880,
-			IdleAfter: Duration(2 * time.Minute),
+			Workers:     runtime.GOMAXPROCS(0),
+			BatchRows:   122880,
+			IdleAfter:   Duration(2 * time.Minute),
+			Earliest:    Date(time.Date(1995, 1, 1, 0, 0, 0, 0, time.UTC)),
+			ClockSkew:   Duration(24 * time.Hour),
+			MaxGap:      Duration(30 * 24 * time.Hour),
+			MaxDuration: Duration(30 * 24 * time.Hour),
 		},
 	}
 }
@@ -209,6 +261,18 @@ func (c *Config) Validate() error {
 	}
 	if c.Ingest.IdleAfter < 0 {
 		errs = append(errs, errors.New("ingest.idle_after: must not be negative"))
+	}
+	if c.Ingest.ClockSkew < Duration(time.Minute) {
+		errs = append(errs, errors.New("ingest.clock_skew: must be at least 1m"))
+	}
+	if c.Ingest.MaxGap < Duration(time.Hour) {
+		errs = append(errs, errors.New("ingest.max_gap: must be at least 1h"))
+	}
+	if c.Ingest.MaxDuration < Duration(time.Hour) {
+		errs = append(errs, errors.New("ingest.max_duration: must be at least 1h"))
+	}
+	if e := time.Time(c.Ingest.Earliest); e.Year() < 1970 || e.After(time.Now()) {
+		errs = append(errs, fmt.Errorf("ingest.earliest: %s is not between 1970-01-01 and today", e.Format(time.DateOnly)))
 	}
 	for i, n := range c.Networks.Local {
 		if _, err := parsePrefix(n); err != nil {

@@ -19,6 +19,10 @@ type Batch struct {
 	Files     []File
 	Flows     []Flow
 
+	// Quarantine holds records held out of the hunt (Quarantined); they
+	// are not counted by Len.
+	Quarantine []Quarantined
+
 	// Progress records how far the inputs behind these records have been
 	// read; a store commits it together with the records.
 	Progress []Progress
@@ -62,6 +66,7 @@ func (b *Batch) Append(o *Batch) {
 	b.X509 = append(b.X509, o.X509...)
 	b.Files = append(b.Files, o.Files...)
 	b.Flows = append(b.Flows, o.Flows...)
+	b.Quarantine = append(b.Quarantine, o.Quarantine...)
 	b.Progress = append(b.Progress, o.Progress...)
 }
 
@@ -77,6 +82,7 @@ func (b *Batch) Reset() {
 	b.X509 = b.X509[:0]
 	b.Files = b.Files[:0]
 	b.Flows = b.Flows[:0]
+	b.Quarantine = b.Quarantine[:0]
 	b.Progress = b.Progress[:0]
 }
 

@@ -13,6 +13,7 @@
 package event
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -87,6 +88,14 @@ func Some[T any](v T) Opt[T] { return Opt[T]{V: v, Valid: true} }
 
 // Get returns the value and whether it is set.
 func (o Opt[T]) Get() (T, bool) { return o.V, o.Valid }
+
+// MarshalJSON writes the value, or null when it is unset.
+func (o Opt[T]) MarshalJSON() ([]byte, error) {
+	if !o.Valid {
+		return []byte("null"), nil
+	}
+	return json.Marshal(o.V)
+}
 
 // Or returns the value, or def when it is unset.
 func (o Opt[T]) Or(def T) T {

@@ -1,12 +1,14 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,9 +41,12 @@ type Options struct {
 	// copied from elsewhere, whose modification time is the copy's): an
 	// unterminated last line is read now, not left for the writer to end.
 	Complete bool
-	Formats  []Format     // formats tried in order; required
-	Logger   *slog.Logger // debug logging; default discards
-	Now      func() time.Time
+	// Clock bounds the times records may claim; records outside are
+	// quarantined (Clock). The zero value means its defaults.
+	Clock   Clock
+	Formats []Format     // formats tried in order; required
+	Logger  *slog.Logger // debug logging; default discards
+	Now     func() time.Time
 }
 
 // Status is what happened to one input.
@@ -66,10 +71,17 @@ type FileResult struct {
 	Kinds       []event.Kind
 	Resumed     bool  // continued from a checkpoint
 	From        int64 // decoded offset it continued from
-	Rows        int64 // records read in this run
+	Rows        int64 // records stored in this run
 	Bad         int64 // malformed lines skipped in this run
-	Errors      []ParseError
-	Notes       []string
+	// Held counts the records quarantined in this run for the times they
+	// claim (Clock); HeldNotes gives the first few, with file and line.
+	Held      int64
+	HeldNotes []ParseError
+	// Escaped counts the text values that held bytes that are not UTF-8,
+	// stored with those bytes written \xNN as Zeek writes them.
+	Escaped int64
+	Errors  []ParseError
+	Notes   []string
 	// SkippedTypes and Ignored are as in Report.
 	SkippedTypes map[string]int64
 	Ignored      []string
@@ -81,6 +93,8 @@ type Summary struct {
 	Files   []FileResult
 	Rows    int64
 	Bad     int64
+	Held    int64 // records quarantined (FileResult.Held)
+	Escaped int64 // text values escaped (FileResult.Escaped)
 	Elapsed time.Duration
 }
 
@@ -115,6 +129,7 @@ type Ingester struct {
 
 	mu      sync.Mutex
 	claimed map[event.InputID]string // IDs being read in this run, by path
+	failed  map[string]string        // inputs whose records the store refused, by path: why
 
 	// inflight counts batches handed to the writer and not yet stored.
 	inflight sync.WaitGroup
@@ -140,7 +155,7 @@ func New(sink Sink, opt Options) *Ingester {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Ingester{sink: sink, opt: opt, claimed: map[event.InputID]string{}}
+	return &Ingester{sink: sink, opt: opt, claimed: map[event.InputID]string{}, failed: map[string]string{}}
 }
 
 // Stats returns running totals; safe to call from another goroutine.
@@ -231,10 +246,17 @@ func (in *Ingester) Run(ctx context.Context, cands []Candidate) (*Summary, error
 		return nil
 	})
 	err := g.Wait()
+	for i := range results {
+		if why, ok := in.failed[results[i].Path]; ok {
+			results[i].Status, results[i].Err = StatusFailed, why
+		}
+	}
 	sum := &Summary{Files: results, Elapsed: in.opt.Now().Sub(start)}
 	for _, r := range results {
 		sum.Rows += r.Rows
 		sum.Bad += r.Bad
+		sum.Held += r.Held
+		sum.Escaped += r.Escaped
 	}
 	return sum, err
 }
@@ -290,8 +312,12 @@ func (in *Ingester) write(ctx context.Context, batches <-chan *event.Batch, pool
 				break merge
 			}
 		}
+		in.dropFailed(b)
 		n := b.Len()
 		err := in.sink.Write(ctx, b)
+		if err != nil && ctx.Err() == nil && len(b.Progress) > 1 {
+			n, err = in.writeApart(ctx, b)
+		}
 		in.inflight.Add(-merged)
 		if err != nil {
 			return fmt.Errorf("storing records: %w", err)
@@ -304,6 +330,103 @@ func (in *Ingester) write(ctx context.Context, batches <-chan *event.Batch, pool
 		}
 	}
 	return nil
+}
+
+// writeApart stores a batch of several inputs that the sink refused, input
+// by input: the records of an input the sink refuses on their own are
+// left out, with its progress (it is read again from where it was, and
+// fails again, next time), and the input is marked failed; the other
+// inputs are stored. It returns the records stored, and an error when
+// the sink refused every input (the store, not the data, is failing).
+func (in *Ingester) writeApart(ctx context.Context, b *event.Batch) (int, error) {
+	parts := splitByInput(b)
+	stored, failures := 0, 0
+	var firstErr error
+	for _, part := range parts {
+		err := in.sink.Write(ctx, part)
+		if err == nil {
+			stored += part.Len()
+			continue
+		}
+		if ctx.Err() != nil {
+			return stored, ctx.Err()
+		}
+		failures++
+		firstErr = cmp.Or(firstErr, err)
+		in.mu.Lock()
+		for _, p := range part.Progress {
+			in.failed[p.Path] = fmt.Sprintf("the store refused a batch of its records (%v): those and the ones after were not stored; "+
+				"the next run reads it again from there", err)
+		}
+		in.mu.Unlock()
+	}
+	if failures == len(parts) {
+		return stored, firstErr
+	}
+	return stored, nil
+}
+
+// splitByInput returns b's records and progress per input (the path its
+// progress names and its records' Source.File): the batches files handed
+// to the writer before it merged them.
+func splitByInput(b *event.Batch) []*event.Batch {
+	byPath := map[string]*event.Batch{}
+	var out []*event.Batch
+	for _, p := range b.Progress {
+		part := byPath[p.Path]
+		if part == nil {
+			part = &event.Batch{}
+			byPath[p.Path] = part
+			out = append(out, part)
+		}
+		part.Progress = append(part.Progress, p)
+	}
+	of := func(s event.Source) *event.Batch { return byPath[s.File] }
+	split(b.Conns, of, func(p *event.Batch, r event.Conn) { p.Conns = append(p.Conns, r) }, func(r *event.Conn) event.Source { return r.Src })
+	split(b.OpenConns, of, func(p *event.Batch, r event.Conn) { p.OpenConns = append(p.OpenConns, r) }, func(r *event.Conn) event.Source { return r.Src })
+	split(b.DNS, of, func(p *event.Batch, r event.DNS) { p.DNS = append(p.DNS, r) }, func(r *event.DNS) event.Source { return r.Src })
+	split(b.HTTP, of, func(p *event.Batch, r event.HTTP) { p.HTTP = append(p.HTTP, r) }, func(r *event.HTTP) event.Source { return r.Src })
+	split(b.TLS, of, func(p *event.Batch, r event.TLS) { p.TLS = append(p.TLS, r) }, func(r *event.TLS) event.Source { return r.Src })
+	split(b.X509, of, func(p *event.Batch, r event.X509) { p.X509 = append(p.X509, r) }, func(r *event.X509) event.Source { return r.Src })
+	split(b.Files, of, func(p *event.Batch, r event.File) { p.Files = append(p.Files, r) }, func(r *event.File) event.Source { return r.Src })
+	split(b.Flows, of, func(p *event.Batch, r event.Flow) { p.Flows = append(p.Flows, r) }, func(r *event.Flow) event.Source { return r.Src })
+	split(b.Quarantine, of, func(p *event.Batch, r event.Quarantined) { p.Quarantine = append(p.Quarantine, r) },
+		func(r *event.Quarantined) event.Source { return r.Src })
+	return out
+}
+
+func split[R any](rows []R, of func(event.Source) *event.Batch, add func(*event.Batch, R), src func(*R) event.Source) {
+	for i := range rows {
+		if p := of(src(&rows[i])); p != nil {
+			add(p, rows[i])
+		}
+	}
+}
+
+// dropFailed removes from b the records and progress of the inputs whose
+// records the store refused earlier in this run: storing their later
+// records would move their checkpoint past the ones left out.
+func (in *Ingester) dropFailed(b *event.Batch) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if len(in.failed) == 0 {
+		return
+	}
+	keep := func(s event.Source) bool { _, bad := in.failed[s.File]; return !bad }
+	b.Conns = keepIf(b.Conns, keep, func(r *event.Conn) event.Source { return r.Src })
+	b.OpenConns = keepIf(b.OpenConns, keep, func(r *event.Conn) event.Source { return r.Src })
+	b.DNS = keepIf(b.DNS, keep, func(r *event.DNS) event.Source { return r.Src })
+	b.HTTP = keepIf(b.HTTP, keep, func(r *event.HTTP) event.Source { return r.Src })
+	b.TLS = keepIf(b.TLS, keep, func(r *event.TLS) event.Source { return r.Src })
+	b.X509 = keepIf(b.X509, keep, func(r *event.X509) event.Source { return r.Src })
+	b.Files = keepIf(b.Files, keep, func(r *event.File) event.Source { return r.Src })
+	b.Flows = keepIf(b.Flows, keep, func(r *event.Flow) event.Source { return r.Src })
+	b.Quarantine = keepIf(b.Quarantine, keep, func(r *event.Quarantined) event.Source { return r.Src })
+	b.Progress = slices.DeleteFunc(b.Progress, func(p event.Progress) bool { _, bad := in.failed[p.Path]; return bad })
+}
+
+func keepIf[R any](rows []R, keep func(event.Source) bool, src func(*R) event.Source) []R {
+	return slices.DeleteFunc(rows, func(r R) bool { return !keep(src(&r)) })
 }
 
 // file reads one input. A non-nil error stops the whole run.
@@ -432,6 +555,7 @@ func (in *Ingester) file(ctx context.Context, c Candidate, batches chan<- *event
 		prog.Rows, prog.Bad = prev.Rows, prev.Bad
 	}
 	var lastBad int64
+	scr := newScreen(in.opt.Clock, in.opt.Now())
 	for {
 		var b *event.Batch
 		select {
@@ -449,16 +573,17 @@ func (in *Ingester) file(ctx context.Context, c Candidate, batches chan<- *event
 			res.Status, res.Err = StatusFailed, err.Error()
 			break
 		}
+		scr.apply(b)
 		pos, rep := src.Position(), src.Report()
 		p := prog
 		p.Header, p.Offset, p.Line, p.Check = pos.Header, pos.Offset, pos.Line, pos.Check
-		p.Rows += rep.Rows
+		p.Rows += rep.Rows - scr.held
 		p.Bad += rep.Bad
 		p.Complete = end && o.comp != CompressionNone && rep.Pending == 0 && !rep.Truncated
 		p.Updated = in.opt.Now().UTC()
 		in.bad.Add(rep.Bad - lastBad)
 		lastBad = rep.Bad
-		if b.Len() == 0 && !end {
+		if b.Len() == 0 && len(b.Quarantine) == 0 && !end {
 			pool <- b
 			continue
 		}
@@ -475,7 +600,12 @@ func (in *Ingester) file(ctx context.Context, c Candidate, batches chan<- *event
 		}
 	}
 	rep := src.Report()
-	res.Kinds, res.Rows, res.Bad, res.Errors = rep.Kinds, rep.Rows, rep.Bad, rep.Errors
+	res.Kinds, res.Rows, res.Bad, res.Errors = rep.Kinds, rep.Rows-scr.held, rep.Bad, rep.Errors
+	res.Held, res.HeldNotes, res.Escaped = scr.held, scr.notes, scr.escaped
+	if !scr.early.IsZero() {
+		res.Notes = append(res.Notes, fmt.Sprintf("its records are dated from %s, before ingest.earliest (%s): a sensor clock that was never set? "+
+			"Kept, because they agree with each other; their dates are not real dates", scr.early.Format(time.RFC3339), scr.clock.Earliest.Format(time.DateOnly)))
+	}
 	res.Notes = append(res.Notes, rep.Notes...)
 	res.SkippedTypes, res.Ignored = rep.SkippedTypes, rep.Ignored
 	if res.Status == "" {

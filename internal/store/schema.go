@@ -157,25 +157,29 @@ type Schema struct {
 	X509     *Table[event.X509]
 	Files    *Table[event.File]
 	Flow     *Table[event.Flow]
+	// Quarantine keeps the records held out of the hunt.
+	Quarantine *Table[event.Quarantined]
 }
 
 // NewSchema returns the schema of dwell's tables.
 func NewSchema() *Schema {
 	return &Schema{
-		Conn:     connTable(event.KindConn, "One row per finished connection (Zeek conn.log).", func(b *event.Batch) []event.Conn { return b.Conns }),
-		OpenConn: connTable(event.KindOpenConn, "Connections still open when Zeek reported them (open_conn.log, from the open-connections package); a long connection appears once per report.", func(b *event.Batch) []event.Conn { return b.OpenConns }),
-		DNS:      dnsTable(),
-		HTTP:     httpTable(),
-		TLS:      tlsTable(),
-		X509:     x509Table(),
-		Files:    filesTable(),
-		Flow:     flowTable(),
+		Conn:       connTable(event.KindConn, "One row per finished connection (Zeek conn.log).", func(b *event.Batch) []event.Conn { return b.Conns }),
+		OpenConn:   connTable(event.KindOpenConn, "Connections still open when Zeek reported them (open_conn.log, from the open-connections package); a long connection appears once per report.", func(b *event.Batch) []event.Conn { return b.OpenConns }),
+		DNS:        dnsTable(),
+		HTTP:       httpTable(),
+		TLS:        tlsTable(),
+		X509:       x509Table(),
+		Files:      filesTable(),
+		Flow:       flowTable(),
+		Quarantine: quarantineTable(),
 	}
 }
 
 // Tables returns the description of every table, in a fixed order.
 func (s *Schema) Tables() []TableInfo {
-	return []TableInfo{s.Conn.Info(), s.OpenConn.Info(), s.DNS.Info(), s.HTTP.Info(), s.TLS.Info(), s.X509.Info(), s.Files.Info(), s.Flow.Info()}
+	return []TableInfo{s.Conn.Info(), s.OpenConn.Info(), s.DNS.Info(), s.HTTP.Info(), s.TLS.Info(), s.X509.Info(), s.Files.Info(), s.Flow.Info(),
+		s.Quarantine.Info()}
 }
 
 // Column constructors keep the table definitions below to one line a field.

@@ -257,3 +257,22 @@ func flowTable() *Table[event.Flow] {
 		Columns: append(cols, provenance(src)...), Rows: func(b *event.Batch) []R { return b.Flows }, Source: src,
 		Time: func(r *R) time.Time { return r.TS }}
 }
+
+func quarantineTable() *Table[event.Quarantined] {
+	type R = event.Quarantined
+	cols := []Column[R]{
+		timeCol("ts", "", "the time the record claims, when representable (years 1 to 9999)", func(r *R) (time.Time, bool) {
+			return r.TS, !r.TS.IsZero()
+		}),
+		strCol("claimed", "", "the time the record claims, as read (RFC 3339)", func(r *R) string { return r.Claimed }),
+		strCol("kind", "", "the record's table (conn, dns, flow, ...)", func(r *R) string { return r.Kind.String() }),
+		strCol("reason", "", "why it was held out", func(r *R) string { return r.Reason }),
+		strCol("record", "", "the whole record, as JSON", func(r *R) string { return r.Record }),
+	}
+	src := func(r *R) *event.Source { return &r.Src }
+	return &Table[R]{SQLName: "quarantine",
+		Doc: "Records held out of the hunt because the time they claim cannot be true: before ingest.earliest, in the future, " +
+			"lasting longer than ingest.max_duration, or far from every other record of their input (docs/security.md).",
+		Columns: append(cols, provenance(src)...), Rows: func(b *event.Batch) []R { return b.Quarantine }, Source: src,
+		Time: func(r *R) time.Time { return r.TS }}
+}

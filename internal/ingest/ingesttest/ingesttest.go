@@ -20,6 +20,10 @@ type Sink struct {
 	progress map[event.InputID]event.Progress
 	// Fail, when set, is returned by the next Write.
 	Fail error
+	// Refuse, when set, is asked about every Write first: a batch it
+	// returns an error for is not stored (a store that rejects a value).
+	Refuse func(*event.Batch) error
+	held   []event.Quarantined
 }
 
 var _ ingest.Sink = (*Sink)(nil)
@@ -30,6 +34,11 @@ func (s *Sink) Write(_ context.Context, b *event.Batch) error {
 	defer s.mu.Unlock()
 	if s.Fail != nil {
 		return s.Fail
+	}
+	if s.Refuse != nil {
+		if err := s.Refuse(b); err != nil {
+			return err
+		}
 	}
 	if s.rows == nil {
 		s.rows = map[event.Kind]int64{}
@@ -62,6 +71,10 @@ func (s *Sink) Write(_ context.Context, b *event.Batch) error {
 	for i := range b.Files {
 		note(b.Files[i].Src)
 	}
+	for i := range b.Flows {
+		note(b.Flows[i].Src)
+	}
+	s.held = append(s.held, b.Quarantine...)
 	for _, p := range b.Progress {
 		if p.Replaces != "" {
 			delete(s.progress, p.Replaces)
@@ -89,6 +102,13 @@ func (s *Sink) Rows(k event.Kind) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.rows[k]
+}
+
+// Held returns the quarantined records stored.
+func (s *Sink) Held() []event.Quarantined {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]event.Quarantined(nil), s.held...)
 }
 
 // Doubles returns the records (file:line) stored more than once.

@@ -96,6 +96,14 @@ func parseEpoch(s string) (time.Time, error) {
 // LogAscii::json_timestamps = JSON::TS_ISO8601 and of converters),
 // rounded to the microsecond.
 func parseTime(s string) (time.Time, error) {
+	t, err := parseTimeAny(s)
+	if err == nil && !event.Representable(t) {
+		return time.Time{}, fmt.Errorf("time %s is out of range (years 1 to 9999)", s)
+	}
+	return t, err
+}
+
+func parseTimeAny(s string) (time.Time, error) {
 	if t, err := parseEpoch(s); err == nil {
 		return t, nil
 	}

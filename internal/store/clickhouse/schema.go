@@ -13,8 +13,9 @@ import (
 )
 
 // schemaVersion is the version of the layout this code writes: 2 added
-// the match keys (mkey, bkey) of obs_daily and intel_indicator.
-const schemaVersion = 2
+// the match keys (mkey, bkey) of obs_daily and intel_indicator, 3 the
+// quarantine table.
+const schemaVersion = 3
 
 // batchColumn numbers the Write that stored a row: a write cut short is
 // found and removed by it (write.go). It is not part of store.Schema.
@@ -98,6 +99,9 @@ func layouts() map[string]layout {
 		"obs_daily": {notNull: []string{"day", "id", "kind", "value", "log", "sensor", "port"}, partition: dayOf("day"),
 			order: "kind, value, day", shard: "id", extra: batchColumn + " UInt64"},
 		"intel_indicator": {notNull: []string{"key"}, order: "key", shard: "cityHash64(key)", extra: "version UInt64"},
+		// Few rows, read by analysts: by where they were read.
+		"quarantine": {order: "ifNull(source_file, ''), ifNull(source_line, 0)", shard: "cityHash64(ifNull(source_file, ''))",
+			extra: batchColumn + " UInt64"},
 	}
 }
 
@@ -176,7 +180,12 @@ func (s *Store) migrate(ctx context.Context) error {
 	case err == nil && v == fmt.Sprint(schemaVersion):
 		return nil
 	case err == nil && v == "1":
-		return s.addMatchKeys(ctx)
+		// Then the tables added since, created as for a new database.
+		if err := s.addMatchKeys(ctx); err != nil {
+			return err
+		}
+	case err == nil && v == "2":
+		// The tables added since, created as for a new database.
 	case err == nil && v != "":
 		return fmt.Errorf("database %s has dwell schema %s; this dwell knows %d", s.c.database, v, schemaVersion)
 	}
@@ -214,7 +223,8 @@ func (s *Store) migrate(ctx context.Context) error {
 	return s.setMeta(ctx, "schema_version", fmt.Sprint(schemaVersion))
 }
 
-// addMatchKeys brings a database from schema 1 to 2: the match key
+// addMatchKeys brings a database from schema 1 to 2 (migrate records the
+// version once the tables of later versions are made too): the match key
 // columns of the summary and the indicators, on every node's local and
 // Distributed tables. ClickHouse matches in Go (store.IndicatorMatcher)
 // and reads no key of the rows written before; new rows carry it. A
@@ -236,7 +246,7 @@ func (s *Store) addMatchKeys(ctx context.Context) error {
 			}
 		}
 	}
-	return s.setMeta(ctx, "schema_version", fmt.Sprint(schemaVersion))
+	return nil
 }
 
 // columnExists reports whether err is ClickHouse refusing to add a column

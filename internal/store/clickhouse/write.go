@@ -170,7 +170,8 @@ func (s *Store) Write(ctx context.Context, b *event.Batch) error {
 	go func() { summary <- store.Summarize(b) }()
 	daily := func() []store.DailyRow { return <-summary }
 	n := s.version()
-	if b.Len() > 0 {
+	records := b.Len() > 0 || len(b.Quarantine) > 0
+	if records {
 		if err := s.setMeta(ctx, metaPending, fmt.Sprint(n)); err != nil {
 			daily()
 			return err
@@ -186,6 +187,7 @@ func (s *Store) Write(ctx context.Context, b *event.Batch) error {
 		writeTable(ctx, s, e.x509, b.X509, n),
 		writeTable(ctx, s, e.files, b.Files, n),
 		writeTable(ctx, s, e.flow, b.Flows, n),
+		writeTable(ctx, s, e.held, b.Quarantine, n),
 	} {
 		if err != nil {
 			daily() // wait for it: b is the caller's again after return
@@ -202,7 +204,7 @@ func (s *Store) Write(ctx context.Context, b *event.Batch) error {
 	if err := s.saveProgress(ctx, b.Progress); err != nil {
 		return err
 	}
-	if b.Len() > 0 {
+	if records {
 		return s.setMeta(ctx, metaDone, fmt.Sprint(n))
 	}
 	return nil

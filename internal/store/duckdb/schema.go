@@ -12,7 +12,7 @@ import (
 
 // schemaVersion is the version of the on-disk layout this code writes.
 // Raise it with a new entry in migrations whenever the layout changes.
-const schemaVersion = 4
+const schemaVersion = 5
 
 // sqlType maps a store column type to DuckDB's.
 func sqlType(t store.Type) string {
@@ -123,6 +123,14 @@ func (s *Store) migrations() []func(context.Context, *sql.Tx) error {
 		},
 		// 4: match keys, which retro-hunts join on (retrohunt.go).
 		addMatchKeys,
+		// 5: records held out of the hunt (ingest's clock screen).
+		func(ctx context.Context, tx *sql.Tx) error {
+			q := createTable(s.schema.Quarantine.Info())
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+			return nil
+		},
 	}
 }
 

@@ -3,6 +3,7 @@ package duckdb
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"runtime"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/duckdb/duckdb-go/v2"
 
@@ -227,6 +229,7 @@ type scans struct {
 	x509     *scan[event.X509]
 	files    *scan[event.File]
 	flow     *scan[event.Flow]
+	held     *scan[event.Quarantined]
 }
 
 // prepareWriter opens the writer's connection and registers the table
@@ -252,6 +255,8 @@ func (s *Store) prepareWriter(ctx context.Context) error {
 	mk(err)
 	sc.flow, err = newScan(s.schema.Flow)
 	mk(err)
+	sc.held, err = newScan(s.schema.Quarantine)
+	mk(err)
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -270,7 +275,7 @@ func (s *Store) prepareWriter(ctx context.Context) error {
 		{sc.conn.fn, sc.conn.function()}, {sc.openConn.fn, sc.openConn.function()},
 		{sc.dns.fn, sc.dns.function()}, {sc.http.fn, sc.http.function()},
 		{sc.tls.fn, sc.tls.function()}, {sc.x509.fn, sc.x509.function()},
-		{sc.files.fn, sc.files.function()}, {sc.flow.fn, sc.flow.function()},
+		{sc.files.fn, sc.files.function()}, {sc.flow.fn, sc.flow.function()}, {sc.held.fn, sc.held.function()},
 		{is.daily.fn, is.daily.function()}, {is.indicators.fn, is.indicators.function()},
 	} {
 		if err := duckdb.RegisterTableUDF(conn, r.name, r.fn); err != nil {
@@ -395,6 +400,7 @@ func (s *Store) Write(ctx context.Context, b *event.Batch) error {
 		insert(ctx, tx, sc.x509, b.X509),
 		insert(ctx, tx, sc.files, b.Files),
 		insert(ctx, tx, sc.flow, b.Flows),
+		insert(ctx, tx, sc.held, b.Quarantine),
 	} {
 		if err != nil {
 			daily() // wait for it: b is the caller's again after return
@@ -446,7 +452,7 @@ func saveProgress(ctx context.Context, tx *sql.Tx, progress []event.Progress) er
 			values.WriteString(", ")
 		}
 		values.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-		args = append(args, string(p.ID), p.HeadLen, p.Path, p.Sensor, p.Format, p.Header, p.Offset, p.Line,
+		args = append(args, string(p.ID), p.HeadLen, toLedger(p.Path), toLedger(p.Sensor), toLedger(p.Format), toLedger(p.Header), p.Offset, p.Line,
 			p.Check, p.Size, p.Rows, p.Bad, p.Complete, updated)
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO ingest_ledger (`+ledgerColumns+`) VALUES `+values.String()+`
@@ -462,6 +468,30 @@ func saveProgress(ctx context.Context, tx *sql.Tx, progress []event.Progress) er
 
 const ledgerColumns = `id, head_len, path, sensor, format, header, "offset", line, "check", size, rows, bad, complete, updated`
 
+// ledgerMark starts a ledger text stored as base64: DuckDB's VARCHAR
+// holds UTF-8 only, and a file's path or a Zeek header read from it may
+// hold any bytes, which a resumed read needs back exactly.
+const ledgerMark = "\x01b64:"
+
+// toLedger returns s as the ledger stores it: itself when it is UTF-8 and
+// does not start with ledgerMark, else ledgerMark and its base64.
+func toLedger(s string) string {
+	if utf8.ValidString(s) && !strings.HasPrefix(s, ledgerMark) {
+		return s
+	}
+	return ledgerMark + base64.StdEncoding.EncodeToString([]byte(s))
+}
+
+// fromLedger reverses toLedger.
+func fromLedger(s string) string {
+	if b64, ok := strings.CutPrefix(s, ledgerMark); ok {
+		if b, err := base64.StdEncoding.DecodeString(b64); err == nil {
+			return string(b)
+		}
+	}
+	return s
+}
+
 func scanProgress(rows *sql.Rows) ([]event.Progress, error) {
 	defer func() { _ = rows.Close() }() // read errors surface through rows.Err
 	var out []event.Progress
@@ -475,7 +505,8 @@ func scanProgress(rows *sql.Rows) ([]event.Progress, error) {
 			return nil, err
 		}
 		p.ID = event.InputID(id)
-		p.Sensor, p.Format, p.Header, p.Check = sensor.String, format.String, header.String, check.String
+		p.Path = fromLedger(p.Path)
+		p.Sensor, p.Format, p.Header, p.Check = fromLedger(sensor.String), fromLedger(format.String), fromLedger(header.String), check.String
 		p.Size, p.Updated = size.Int64, updated.Time
 		out = append(out, p)
 	}
@@ -484,7 +515,7 @@ func scanProgress(rows *sql.Rows) ([]event.Progress, error) {
 
 // Inputs implements store.Writer.
 func (s *Store) Inputs(ctx context.Context, id event.InputID, path string) ([]event.Progress, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+ledgerColumns+` FROM ingest_ledger WHERE id = ? OR path = ?`, string(id), path)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+ledgerColumns+` FROM ingest_ledger WHERE id = ? OR path = ?`, string(id), toLedger(path))
 	if err != nil {
 		return nil, fmt.Errorf("reading the ingest ledger: %w", err)
 	}

@@ -1,4 +1,4 @@
--- schema version 4
+-- schema version 5
 CREATE TABLE IF NOT EXISTS ingest_ledger (
 	id VARCHAR PRIMARY KEY,
 	head_len INTEGER NOT NULL,
@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS "ssl" ("ts" TIMESTAMP, "uid" VARCHAR, "id_orig_h" VAR
 CREATE TABLE IF NOT EXISTS "x509" ("ts" TIMESTAMP, "id" VARCHAR, "fingerprint" VARCHAR, "certificate_version" UBIGINT, "certificate_serial" VARCHAR, "certificate_subject" VARCHAR, "certificate_issuer" VARCHAR, "certificate_not_valid_before" TIMESTAMP, "certificate_not_valid_after" TIMESTAMP, "certificate_key_alg" VARCHAR, "certificate_sig_alg" VARCHAR, "certificate_key_type" VARCHAR, "certificate_key_length" UBIGINT, "certificate_exponent" VARCHAR, "certificate_curve" VARCHAR, "san_dns" VARCHAR[], "san_uri" VARCHAR[], "san_email" VARCHAR[], "san_ip" VARCHAR[], "basic_constraints_ca" BOOLEAN, "basic_constraints_path_len" UBIGINT, "host_cert" BOOLEAN, "client_cert" BOOLEAN, "sensor" VARCHAR, "source_file" VARCHAR, "source_line" UBIGINT);
 CREATE TABLE IF NOT EXISTS "files" ("ts" TIMESTAMP, "fuid" VARCHAR, "uid" VARCHAR, "id_orig_h" VARCHAR, "id_orig_p" USMALLINT, "id_resp_h" VARCHAR, "id_resp_p" USMALLINT, "tx_hosts" VARCHAR[], "rx_hosts" VARCHAR[], "conn_uids" VARCHAR[], "source" VARCHAR, "depth" UBIGINT, "analyzers" VARCHAR[], "mime_type" VARCHAR, "filename" VARCHAR, "duration" DOUBLE, "local_orig" BOOLEAN, "is_orig" BOOLEAN, "seen_bytes" UBIGINT, "total_bytes" UBIGINT, "missing_bytes" UBIGINT, "overflow_bytes" UBIGINT, "timedout" BOOLEAN, "parent_fuid" VARCHAR, "md5" VARCHAR, "sha1" VARCHAR, "sha256" VARCHAR, "extracted" VARCHAR, "extracted_cutoff" BOOLEAN, "extracted_size" UBIGINT, "sensor" VARCHAR, "source_file" VARCHAR, "source_line" UBIGINT);
 CREATE TABLE IF NOT EXISTS "flow" ("ts" TIMESTAMP, "ts_end" TIMESTAMP, "src_addr" VARCHAR, "src_port" USMALLINT, "dst_addr" VARCHAR, "dst_port" USMALLINT, "proto" VARCHAR, "tcp_flags" UBIGINT, "packets" UBIGINT, "bytes" UBIGINT, "sampling" UBIGINT, "exporter" VARCHAR, "export_format" VARCHAR, "sensor" VARCHAR, "source_file" VARCHAR, "source_line" UBIGINT);
+CREATE TABLE IF NOT EXISTS "quarantine" ("ts" TIMESTAMP, "claimed" VARCHAR, "kind" VARCHAR, "reason" VARCHAR, "record" VARCHAR, "sensor" VARCHAR, "source_file" VARCHAR, "source_line" UBIGINT);
 CREATE TABLE IF NOT EXISTS intel_sighting (
 	"key" VARCHAR NOT NULL, sensor VARCHAR NOT NULL, log VARCHAR NOT NULL, observed VARCHAR NOT NULL,
 	"first" TIMESTAMP, "last" TIMESTAMP, count UBIGINT, days UBIGINT, peers VARCHAR[]);
