@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,8 +20,9 @@ func ParsePoints(times, sizes []int64, s string) ([]int64, []int64, error) {
 		p := s[:i]
 		var size int64
 		if j := strings.IndexByte(p, ':'); j >= 0 {
+			// A size beyond int64 (a forged count the store kept) saturates.
 			v, err := strconv.ParseInt(p[j+1:], 10, 64)
-			if err != nil {
+			if err != nil && !errors.Is(err, strconv.ErrRange) {
 				return times, sizes, err
 			}
 			p, size = p[:j], v

@@ -126,7 +126,7 @@ func (s *Store) Pairs(ctx context.Context, w store.Window, f store.PairFilter, f
 	}
 	q := `SELECT coalesce(sensor, ''), id_orig_h, id_resp_h, coalesce(id_resp_p, 0), coalesce(proto, ''),
 		count(*), min(ts), max(ts), sum(duration), max(duration),
-		coalesce(sum(orig_bytes), 0)::BIGINT, coalesce(sum(resp_bytes), 0)::BIGINT,
+		least(coalesce(sum(orig_bytes), 0), 9223372036854775807)::BIGINT, least(coalesce(sum(resp_bytes), 0), 9223372036854775807)::BIGINT,
 		count(*) FILTER (WHERE conn_state IN ` + failedStates + `),
 		count(DISTINCT date_trunc('day', ts))
 		FROM ` + from + ` WHERE ` + cond + ` GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5`
@@ -167,8 +167,8 @@ func (s *Store) DailyFlows(ctx context.Context, w store.Window, f store.FlowFilt
 		args = append(append([]any{}, args...), args...)
 	}
 	q := `SELECT coalesce(sensor, ''), id_orig_h, id_resp_h, date_trunc('day', ts) AS day,
-		count(*), coalesce(sum(orig_bytes), 0)::BIGINT, coalesce(sum(resp_bytes), 0)::BIGINT,
-		coalesce(max(orig_bytes), 0)::BIGINT, min(ts), max(ts)
+		count(*), least(coalesce(sum(orig_bytes), 0), 9223372036854775807)::BIGINT, least(coalesce(sum(resp_bytes), 0), 9223372036854775807)::BIGINT,
+		least(coalesce(max(orig_bytes), 0), 9223372036854775807)::BIGINT, min(ts), max(ts)
 		FROM ` + from + ` WHERE ` + cond + ` GROUP BY ALL ORDER BY 1, 2, 3, 4`
 	var d store.DailyFlow
 	q, err := s.withConns(ctx, w, q)
@@ -192,7 +192,7 @@ func (s *Store) HostDays(ctx context.Context, w store.Window, f store.FlowFilter
 	sc, sargs := sidesCond(f.Sides, "id_orig_h", "id_resp_h")
 	cond += " AND " + sc
 	args = append(args, sargs...)
-	q := `SELECT coalesce(sensor, ''), id_orig_h, date_trunc('day', ts) AS day, coalesce(sum(orig_bytes), 0)::BIGINT
+	q := `SELECT coalesce(sensor, ''), id_orig_h, date_trunc('day', ts) AS day, least(coalesce(sum(orig_bytes), 0), 9223372036854775807)::BIGINT
 		FROM conn WHERE ` + cond + ` AND id_orig_h IS NOT NULL GROUP BY ALL ORDER BY 1, 2, 3`
 	var h store.HostDay
 	q, err := s.withConns(ctx, w, q)
@@ -365,7 +365,7 @@ const partRows = 8_000_000
 func (s *Store) OpenConns(ctx context.Context, w store.Window, fn func(*store.OpenConn) error) error {
 	cond, args := where(w, "")
 	q := `SELECT coalesce(sensor, ''), coalesce(uid, ''), id_orig_h, id_resp_h, coalesce(id_resp_p, 0), coalesce(proto, ''),
-		coalesce(service, ''), ts, duration, coalesce(orig_bytes, 0)::BIGINT, coalesce(resp_bytes, 0)::BIGINT
+		coalesce(service, ''), ts, duration, least(coalesce(orig_bytes, 0), 9223372036854775807)::BIGINT, least(coalesce(resp_bytes, 0), 9223372036854775807)::BIGINT
 		FROM open_conn WHERE ` + cond + `
 		QUALIFY row_number() OVER (PARTITION BY sensor, uid ORDER BY duration DESC NULLS LAST, source_file DESC, source_line DESC) = 1
 		ORDER BY 1, 2`
@@ -482,7 +482,7 @@ func (s *Store) HTTPRequests(ctx context.Context, w store.Window, fn func(*store
 	cond, args := where(w, "")
 	q := `SELECT coalesce(sensor, ''), id_orig_h, id_resp_h, coalesce(id_resp_p, 0), coalesce(host, ''), coalesce(method, ''),
 		coalesce(split_part(uri, '?', 1), ''), coalesce(user_agent, ''),
-		count(*), coalesce(sum(request_body_len), 0)::BIGINT, min(ts), max(ts),
+		count(*), least(coalesce(sum(request_body_len), 0), 9223372036854775807)::BIGINT, min(ts), max(ts),
 		list(DISTINCT status_code ORDER BY status_code) FILTER (WHERE status_code IS NOT NULL)
 		FROM http WHERE ` + cond + ` GROUP BY ALL ORDER BY 1, 2, 3, 4, 5, 6, 7, 8`
 	var h store.HTTPRequest
@@ -545,7 +545,7 @@ func portList(ports []uint16) string {
 func (s *Store) FloodVectors(ctx context.Context, w store.Window, minPackets int64, fn func(*store.FloodVector) error) error {
 	cond, args := where(w, "")
 	cond += " AND dst_addr IS NOT NULL"
-	const scaled = "(packets * greatest(coalesce(sampling, 1), 1))"
+	const scaled = "(packets::HUGEINT * greatest(coalesce(sampling, 1), 1))"
 	if minPackets > 0 {
 		cond += ` AND (coalesce(sensor, ''), dst_addr, date_trunc('minute', ts)) IN (
 			SELECT (coalesce(sensor, ''), dst_addr, date_trunc('minute', ts)) FROM flow WHERE ` + cond + `
@@ -553,7 +553,8 @@ func (s *Store) FloodVectors(ctx context.Context, w store.Window, minPackets int
 		args = append(append([]any{}, args...), args...)
 	}
 	q := `SELECT coalesce(sensor, ''), dst_addr, date_trunc('minute', ts), ` + vectorSQL(portList(store.ReflectionPorts())) + ` AS v,
-		count(*), sum(` + scaled + `)::BIGINT, sum(bytes * greatest(coalesce(sampling, 1), 1))::BIGINT, count(DISTINCT src_addr)
+		count(*), least(sum(` + scaled + `), 9223372036854775807)::BIGINT,
+		least(sum(bytes::HUGEINT * greatest(coalesce(sampling, 1), 1)), 9223372036854775807)::BIGINT, count(DISTINCT src_addr)
 		FROM flow WHERE ` + cond + ` GROUP BY ALL ORDER BY 1, 2, 3, 4`
 	var v store.FloodVector
 	return s.each(ctx, "flood vectors", q, args, func(r *sql.Rows) error {

@@ -89,19 +89,19 @@ func (s *Store) Uploads(ctx context.Context, w store.Window, f store.UploadFilte
 	cond, args := where(w, "")
 	min := strconv.FormatInt(f.MinBytes, 10)
 	parts := []string{`SELECT coalesce(sensor, '') AS sensor, 'conn' AS log, ts, coalesce(uid, '') AS uid, id_orig_h AS src, id_resp_h AS dst,
-		coalesce(id_resp_p, 0) AS port, coalesce(orig_bytes, 0)::BIGINT AS sent, coalesce(resp_bytes, 0)::BIGINT AS received,
+		coalesce(id_resp_p, 0) AS port, least(coalesce(orig_bytes, 0), 9223372036854775807)::BIGINT AS sent, least(coalesce(resp_bytes, 0), 9223372036854775807)::BIGINT AS received,
 		coalesce(duration, 0) AS dur, '' AS method, '' AS host, '' AS agent, '' AS mime, '' AS filename
 		FROM conn WHERE ` + cond + ` AND id_orig_h IS NOT NULL AND coalesce(orig_bytes, 0) >= ` + min}
 	all := args
 	if w.Conns == store.ConnLog {
 		parts = append(parts, `SELECT coalesce(sensor, ''), 'http', ts, coalesce(uid, ''), id_orig_h, id_resp_h, coalesce(id_resp_p, 0),
-			coalesce(request_body_len, 0)::BIGINT, coalesce(response_body_len, 0)::BIGINT, 0, coalesce(method, ''), coalesce(host, ''),
+			least(coalesce(request_body_len, 0), 9223372036854775807)::BIGINT, least(coalesce(response_body_len, 0), 9223372036854775807)::BIGINT, 0, coalesce(method, ''), coalesce(host, ''),
 			coalesce(user_agent, ''), coalesce(orig_mime_types[1], ''), coalesce(orig_filenames[1], '')
 			FROM http WHERE `+cond+` AND id_orig_h IS NOT NULL AND coalesce(request_body_len, 0) >= `+min,
 			`SELECT * FROM (SELECT coalesce(sensor, ''), 'files', ts, coalesce(uid, ''),
 				CASE WHEN len(tx_hosts) > 0 THEN tx_hosts[1] WHEN is_orig THEN id_orig_h ELSE id_resp_h END AS src,
 				CASE WHEN len(tx_hosts) > 0 THEN rx_hosts[1] WHEN is_orig THEN id_resp_h ELSE id_orig_h END,
-				coalesce(id_resp_p, 0), coalesce(seen_bytes, 0)::BIGINT, 0, 0, '', '', '', coalesce(mime_type, ''), coalesce(filename, '')
+				coalesce(id_resp_p, 0), least(coalesce(seen_bytes, 0), 9223372036854775807)::BIGINT, 0, 0, '', '', '', coalesce(mime_type, ''), coalesce(filename, '')
 				FROM files WHERE `+cond+` AND coalesce(seen_bytes, 0) >= `+min+`) WHERE src IS NOT NULL`)
 		all = append(append(append([]any{}, args...), args...), args...)
 	}

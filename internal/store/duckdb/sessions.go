@@ -134,24 +134,24 @@ func sessionsSQL(w store.Window) string {
 			FROM s),
 		d AS (
 			SELECT *, sa = oh AND sp = op AS fo,
-				greatest(nb::BIGINT - pk::BIGINT * ((CASE WHEN contains(sa, ':') THEN 40 ELSE 20 END) +
-					(CASE WHEN proto = 'tcp' THEN 20 WHEN proto IN ('udp', 'icmp', 'ipv6-icmp') THEN 8 ELSE 0 END)), 0) * smp::BIGINT AS pay
+				greatest(nb::HUGEINT - pk::HUGEINT * ((CASE WHEN contains(sa, ':') THEN 40 ELSE 20 END) +
+					(CASE WHEN proto = 'tcp' THEN 20 WHEN proto IN ('udp', 'icmp', 'ipv6-icmp') THEN 8 ELSE 0 END)), 0) * smp AS pay
 			FROM o),
 		x AS (
 			SELECT sensor, proto, min(ts) AS ts, max(te) AS te, any_value(oh) AS oh, any_value(op) AS op,
 				CASE WHEN any_value(oh) = ka AND any_value(op) = kpa THEN kb ELSE ka END AS rh,
 				CASE WHEN any_value(oh) = ka AND any_value(op) = kpa THEN kpb ELSE kpa END AS rp,
 				sum(CASE WHEN fo THEN pay ELSE 0 END) AS ob, sum(CASE WHEN fo THEN 0 ELSE pay END) AS rb,
-				sum(CASE WHEN fo THEN pk * smp ELSE 0 END) AS opk, sum(CASE WHEN fo THEN 0 ELSE pk * smp END) AS rpk,
-				sum(CASE WHEN fo THEN nb * smp ELSE 0 END) AS oib, sum(CASE WHEN fo THEN 0 ELSE nb * smp END) AS rib,
+				sum(CASE WHEN fo THEN pk::HUGEINT * smp ELSE 0 END) AS opk, sum(CASE WHEN fo THEN 0 ELSE pk::HUGEINT * smp END) AS rpk,
+				sum(CASE WHEN fo THEN nb::HUGEINT * smp ELSE 0 END) AS oib, sum(CASE WHEN fo THEN 0 ELSE nb::HUGEINT * smp END) AS rib,
 				bit_or(CASE WHEN fo THEN flags ELSE 0 END) AS ofl, bit_or(CASE WHEN fo THEN 0 ELSE flags END) AS rfl, bool_or(NOT fo) AS replied,
 				arg_min(source_file, (ts, te, source_file, source_line)) AS source_file,
 				arg_min(source_line, (ts, te, source_file, source_line)) AS source_line
 			FROM d GROUP BY ` + key + `, sid)
 		SELECT ts, NULL::VARCHAR AS uid, oh AS id_orig_h, op::USMALLINT AS id_orig_p, rh AS id_resp_h, rp::USMALLINT AS id_resp_p,
-			proto, NULL::VARCHAR AS service, epoch_us(te - ts) / 1e6 AS duration, ob::UBIGINT AS orig_bytes, rb::UBIGINT AS resp_bytes,
-			` + sessionStateSQL() + ` AS conn_state, opk::UBIGINT AS orig_pkts, oib::UBIGINT AS orig_ip_bytes,
-			rpk::UBIGINT AS resp_pkts, rib::UBIGINT AS resp_ip_bytes, NULLIF(sensor, '') AS sensor, source_file, source_line
+			proto, NULL::VARCHAR AS service, epoch_us(te - ts) / 1e6 AS duration, least(ob, 9223372036854775807)::UBIGINT AS orig_bytes, least(rb, 9223372036854775807)::UBIGINT AS resp_bytes,
+			` + sessionStateSQL() + ` AS conn_state, least(opk, 9223372036854775807)::UBIGINT AS orig_pkts, least(oib, 9223372036854775807)::UBIGINT AS orig_ip_bytes,
+			least(rpk, 9223372036854775807)::UBIGINT AS resp_pkts, least(rib, 9223372036854775807)::UBIGINT AS resp_ip_bytes, NULLIF(sensor, '') AS sensor, source_file, source_line
 		FROM x`
 }
 

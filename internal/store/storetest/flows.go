@@ -166,3 +166,47 @@ func testSessionsAfterWrites(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// testExtremeCounts writes counts no traffic reaches (2^64-1 bytes, a
+// sampling interval of 2^31), as a store reached past ingest's screen
+// would hold, and runs the analytics that add and multiply them: each
+// answers (sums saturate or wrap), none fails the hunt.
+func testExtremeCounts(t *testing.T, s store.Store) {
+	defer closeStore(t, s)
+	ctx := context.Background()
+	a := netip.MustParseAddr
+	t0 := time.Date(2024, 4, 19, 12, 0, 0, 0, time.UTC)
+	const huge = ^uint64(0)
+	b := &event.Batch{}
+	for i := range 3 {
+		src := event.Source{Sensor: "edge", File: "/x.log", Line: int64(i + 1)}
+		b.Conns = append(b.Conns, event.Conn{TS: t0.Add(time.Duration(i) * time.Minute), UID: fmt.Sprintf("C%d", i), SrcIP: a("10.0.0.1"),
+			SrcPort: 5000, DstIP: a("192.0.2.1"), DstPort: 443, Proto: "tcp", SrcBytes: event.Some(huge), DstBytes: event.Some(huge),
+			SrcPkts: event.Some(huge), Duration: event.Some(time.Minute), Src: src})
+		b.HTTP = append(b.HTTP, event.HTTP{TS: t0.Add(time.Duration(i) * time.Minute), UID: fmt.Sprintf("C%d", i), SrcIP: a("10.0.0.1"),
+			DstIP: a("192.0.2.1"), DstPort: 80, Method: "POST", RequestBodyLen: event.Some(huge), Src: src})
+		b.Flows = append(b.Flows, event.Flow{TS: t0.Add(time.Duration(i) * time.Second), End: t0.Add(time.Minute), SrcIP: a("198.51.100.1"),
+			SrcPort: 53, DstIP: a("10.0.0.1"), DstPort: 40000, Proto: "udp", Packets: huge, Bytes: huge, Sampling: 1 << 31,
+			Exporter: a("10.0.0.254"), Export: event.ExportIPFIX, Src: src})
+	}
+	if err := s.Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []store.Window{{}, {Conns: store.FlowSessions}} {
+		checks := map[string]error{
+			"Pairs":      s.Pairs(ctx, w, store.PairFilter{}, func(*store.PairStat) error { return nil }),
+			"DailyFlows": s.DailyFlows(ctx, w, store.FlowFilter{}, func(*store.DailyFlow) error { return nil }),
+			"HostDays":   s.HostDays(ctx, w, store.FlowFilter{}, func(*store.HostDay) error { return nil }),
+			"Series":     s.Series(ctx, store.SeriesConn, w, store.SeriesFilter{MinCount: 1}, func(*store.Series) error { return nil }),
+			"Uploads":    s.Uploads(ctx, w, store.UploadFilter{MinBytes: 1}, func(*store.Upload) error { return nil }),
+			"Fanout":     s.Fanout(ctx, w, store.FanoutFilter{MinTargets: 1}, func(*store.Fanout) error { return nil }),
+			"Flood":      s.FloodVectors(ctx, w, 1, func(*store.FloodVector) error { return nil }),
+			"HTTP":       s.HTTPRequests(ctx, w, func(*store.HTTPRequest) error { return nil }),
+		}
+		for name, err := range checks {
+			if err != nil {
+				t.Errorf("%s over %s: %v", name, w.Conns, err)
+			}
+		}
+	}
+}

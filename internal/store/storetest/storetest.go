@@ -36,6 +36,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("IntelRandom", func(t *testing.T) { testIntelRandom(t, open(t)) })
 	t.Run("Flows", func(t *testing.T) { testFlows(t, open(t)) })
 	t.Run("SessionsAfterWrites", func(t *testing.T) { testSessionsAfterWrites(t, open(t)) })
+	t.Run("ExtremeCounts", func(t *testing.T) { testExtremeCounts(t, open(t)) })
 }
 
 func closeStore(t *testing.T, s store.Store) {
