@@ -78,11 +78,16 @@ func runIntelImport(ctx context.Context, a *App, args []string) error {
 	if len(srcs) == 0 {
 		return usagef("no source: name MISP feeds, STIX bundles, CSV or lists, or TAXII URLs with --taxii")
 	}
-	_, st, err := co.open(ctx, false)
+	cfg, st, err := co.open(ctx, false)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = st.Close() }()
+	env, err := environment(cfg)
+	if err != nil {
+		return err
+	}
+	scope := intel.Scope{Local: env.Local, WidestIPv4: cfg.Intel.WidestIPv4, WidestIPv6: cfg.Intel.WidestIPv6}
 	client := &http.Client{Timeout: 5 * time.Minute}
 	var all []event.Indicator
 	for _, src := range srcs {
@@ -100,6 +105,7 @@ func runIntelImport(ctx context.Context, a *App, args []string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", src, err)
 		}
+		scope.Vet(r)
 		printImport(a.Stdout, src, r, *verbose)
 		all = append(all, r.Indicators...)
 	}
@@ -178,6 +184,15 @@ func printImport(w io.Writer, src string, r *intel.Result, verbose bool) {
 	for _, k := range slices.Sorted(maps.Keys(reasons)) {
 		fmt.Fprintf(w, "    %d skipped: %s\n", reasons[k], sanitize(k, 200))
 	}
+	var broad []string
+	for _, s := range r.Skipped {
+		if strings.HasPrefix(s.Reason, intel.TooBroad) || strings.HasPrefix(s.Reason, intel.NotAttacker) {
+			broad = append(broad, s.What)
+		}
+	}
+	if len(broad) > 0 {
+		fmt.Fprintf(w, "    warning: refused as matching the network's own traffic: %s\n", sanitize(shortList(broad, 10), 600))
+	}
 	if verbose {
 		for _, s := range r.Skipped {
 			fmt.Fprintf(w, "    %s %s: %s\n", sanitize(s.Ref, 60), sanitize(s.What, 100), sanitize(s.Reason, 200))
@@ -190,6 +205,12 @@ func printImport(w io.Writer, src string, r *intel.Result, verbose bool) {
 
 // reasonClass groups skip reasons that differ only by their value.
 func reasonClass(r string) string {
+	switch {
+	case strings.HasPrefix(r, intel.NotAttacker):
+		return intel.NotAttacker + " the defended networks or a special-purpose range (RFC 6890)"
+	case strings.HasPrefix(r, intel.TooBroad):
+		return intel.TooBroad + " a network wider than intel.widest_ipv4/ipv6, a public suffix or the hash of empty content"
+	}
 	if i := strings.Index(r, `"`); i >= 0 {
 		if j := strings.LastIndex(r, `"`); j > i {
 			return r[:i] + "…" + r[j+1:]

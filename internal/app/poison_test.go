@@ -258,3 +258,66 @@ func TestInvalidUTF8Kept(t *testing.T) {
 		}
 	}
 }
+
+// TestBroadIntelRefused: a list naming 10.0.0.0/8, 0.0.0.0/0 and the
+// defended networks' hosts beside one real C2 address: the broad ones are
+// refused with a warning that names them, the store keeps the real one,
+// and the retro-hunt sights only it.
+func TestBroadIntelRefused(t *testing.T) {
+	dir := t.TempDir()
+	var log strings.Builder
+	log.WriteString("#separator \\x09\n#path\tconn\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\n")
+	for i := range 50 {
+		fmt.Fprintf(&log, "%d.000000\tC%d\t10.0.0.%d\t5000\t10.0.1.%d\t445\ttcp\n", 1713484800+i, i, i, i)
+	}
+	log.WriteString("1713484900.000000\tCc2\t10.0.0.7\t5001\t198.51.100.23\t443\ttcp\n")
+	conn := filepath.Join(dir, "conn.log")
+	if err := os.WriteFile(conn, []byte(log.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	feed := filepath.Join(dir, "feed.txt")
+	if err := os.WriteFile(feed, []byte("10.0.0.0/8\n0.0.0.0/0\n10.0.0.7\n198.51.100.23\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(t.TempDir(), "d.db")
+	if code, out, errOut := runDwell(t, "ingest", "--complete", "--db", db, conn); code != ExitOK {
+		t.Fatalf("ingest: %s%s", out, errOut)
+	}
+	code, out, errOut := runDwell(t, "intel", "import", "--db", db, feed)
+	if code != ExitOK {
+		t.Fatalf("import: %s%s", out, errOut)
+	}
+	for _, want := range []string{"refused as matching the network's own traffic: cidr 10.0.0.0/8", "cidr 0.0.0.0/0", "ip 10.0.0.7",
+		"stored 1 indicator(s)", "1 sighting(s)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("import output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestHostileIntelStored: an indicator whose text is not UTF-8 and a MISP
+// event whose timestamps are beyond any calendar are imported, not
+// refused by the store: the text escaped as telemetry is, the times
+// dropped.
+func TestHostileIntelStored(t *testing.T) {
+	dir := t.TempDir()
+	csv := filepath.Join(dir, "ua.csv")
+	if err := os.WriteFile(csv, []byte("value,type,comment\nEvil\xffAgent/1.0,user-agent,n\xe9\n198.51.100.9,ip-dst,c2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	misp := filepath.Join(dir, "event.json")
+	event := `{"Event":{"uuid":"5f0c","info":"x","timestamp":"99999999999999","Attribute":[{"uuid":"a1","type":"domain",` +
+		`"value":"evil.example","to_ids":true,"timestamp":"9223372036854775807"}]}}`
+	if err := os.WriteFile(misp, []byte(event), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(t.TempDir(), "d.db")
+	code, out, errOut := runDwell(t, "intel", "import", "--db", db, csv, misp)
+	if code != ExitOK || !strings.Contains(out, "stored 3 indicator(s)") || !strings.Contains(out, "not UTF-8") {
+		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+	}
+	code, out, _ = runDwell(t, "intel", "list", "--db", db, "--all", "--format", "json")
+	if code != ExitOK || !strings.Contains(out, `Evil\\xffAgent/1.0`) {
+		t.Errorf("stored indicators (exit %d):\n%s", code, out)
+	}
+}

@@ -45,6 +45,21 @@ type Config struct {
 	Allow Allow `yaml:"allow"`
 	// Hunt tunes dwell hunt.
 	Hunt Hunt `yaml:"hunt"`
+	// Intel tunes the import of threat intelligence.
+	Intel Intel `yaml:"intel"`
+}
+
+// Intel tunes the import of threat intelligence. Indicators that would
+// match the network's own traffic are refused at import, with the reason
+// (docs/intel.md): addresses in networks.local or in the special-purpose
+// ranges of RFC 6890, public suffixes, hashes of empty content, and
+// networks wider than these.
+type Intel struct {
+	// WidestIPv4 is the shortest prefix length of an IPv4 network an
+	// indicator may name; default 16.
+	WidestIPv4 int `yaml:"widest_ipv4"`
+	// WidestIPv6 is the same for IPv6; default 32.
+	WidestIPv6 int `yaml:"widest_ipv6"`
 }
 
 // Networks describes the defended network.
@@ -193,6 +208,7 @@ func Default() *Config {
 		Store:       "dwell.db",
 		MemoryLimit: "1GB",
 		Sensor:      "default",
+		Intel:       Intel{WidestIPv4: 16, WidestIPv6: 32},
 		Ingest: Ingest{
 			Workers:     runtime.GOMAXPROCS(0),
 			BatchRows:   122880,
@@ -264,6 +280,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Ingest.ClockSkew < Duration(time.Minute) {
 		errs = append(errs, errors.New("ingest.clock_skew: must be at least 1m"))
+	}
+	if c.Intel.WidestIPv4 < 0 || c.Intel.WidestIPv4 > 32 {
+		errs = append(errs, fmt.Errorf("intel.widest_ipv4: %d is not a prefix length (0 to 32)", c.Intel.WidestIPv4))
+	}
+	if c.Intel.WidestIPv6 < 0 || c.Intel.WidestIPv6 > 128 {
+		errs = append(errs, fmt.Errorf("intel.widest_ipv6: %d is not a prefix length (0 to 128)", c.Intel.WidestIPv6))
 	}
 	if c.Ingest.MaxGap < Duration(time.Hour) {
 		errs = append(errs, errors.New("ingest.max_gap: must be at least 1h"))

@@ -1,11 +1,6 @@
 package ingest
 
-import (
-	"strings"
-	"unicode/utf8"
-
-	"github.com/dwell-nsm/dwell/internal/event"
-)
+import "github.com/dwell-nsm/dwell/internal/event"
 
 // Text in records is UTF-8, always. Zeek escapes the bytes of a DNS name,
 // a user agent or a file name that are not printable as \xNN, but a log
@@ -14,30 +9,6 @@ import (
 // UTF-8 only: DuckDB turned such values into NULL, silently. The screen
 // escapes each byte that is not part of valid UTF-8 as Zeek does (\xff),
 // keeps the value and counts it: odd bytes in a name are evidence.
-
-// escapeText returns s with every byte that is not part of a valid UTF-8
-// sequence written as \xNN, and whether it changed anything.
-func escapeText(s string) (string, bool) {
-	if utf8.ValidString(s) {
-		return s, false
-	}
-	var b strings.Builder
-	b.Grow(len(s) + 8)
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n <= 1 {
-			const hex = "0123456789abcdef"
-			b.WriteString(`\x`)
-			b.WriteByte(hex[s[i]>>4])
-			b.WriteByte(hex[s[i]&0x0f])
-			i++
-			continue
-		}
-		b.WriteString(s[i : i+n])
-		i += n
-	}
-	return b.String(), true
-}
 
 // texts visits every text field of a record, its provenance included.
 type texts[R any] func(r *R, str func(*string), list func([]string))
@@ -108,7 +79,7 @@ func flowTexts(r *event.Flow, str func(*string), _ func([]string)) {
 func escapeAll[R any](rows []R, visit texts[R]) int64 {
 	var n int64
 	str := func(p *string) {
-		if v, changed := escapeText(*p); changed {
+		if v, changed := event.EscapeText(*p); changed {
 			*p = v
 			n++
 		}

@@ -14,8 +14,8 @@ func TestEscapeText(t *testing.T) {
 		"\xed\xa0\x80": `\xed\xa0\x80`, // a UTF-16 surrogate is not UTF-8
 		"日本\xfe語":      `日本\xfe語`,
 	} {
-		if got, _ := escapeText(in); got != want {
-			t.Errorf("escapeText(%q) = %q, want %q", in, got, want)
+		if got, _ := event.EscapeText(in); got != want {
+			t.Errorf("EscapeText(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -115,9 +115,13 @@ func mispTime(s string) time.Time {
 	return t.UTC()
 }
 
+// time reads an epoch timestamp; zero when it is none, or beyond the
+// years a store keeps (a forged 99999999999999 must not fail the import).
 func (f flexString) time() time.Time {
 	if n, err := strconv.ParseInt(string(f), 10, 64); err == nil && n > 0 {
-		return time.Unix(n, 0).UTC()
+		if t := time.Unix(n, 0).UTC(); event.Representable(t) {
+			return t
+		}
 	}
 	return time.Time{}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/dwell-nsm/dwell/internal/detect"
 	"github.com/dwell-nsm/dwell/internal/event"
+	"github.com/dwell-nsm/dwell/internal/intel"
 	"github.com/dwell-nsm/dwell/internal/store"
 )
 
@@ -40,9 +41,15 @@ func (d *Detector) Name() string { return "iocmatch" }
 
 // Detect implements detect.Detector.
 func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) ([]detect.Finding, error) {
+	// Indicators too broad to match on (intel.Scope) are refused at
+	// import; one stored before that, or with another networks.local, is
+	// not matched here either.
+	scope := intel.Scope{Local: d.env.Local}
 	inds := map[string]event.Indicator{}
 	if err := r.Indicators(ctx, func(i *event.Indicator) error {
-		inds[i.Key()] = *i
+		if scope.Refuse(*i) == "" {
+			inds[i.Key()] = *i
+		}
 		return nil
 	}); err != nil {
 		return nil, err

@@ -64,3 +64,30 @@ func TestFindings(t *testing.T) {
 		t.Errorf("subdomain: %+v", sub)
 	}
 }
+
+// TestBroadIndicatorsNotMatched: indicators too broad to match on
+// (intel.Scope), stored before dwell refused them at import, give no
+// finding; the real ones beside them still do.
+func TestBroadIndicatorsNotMatched(t *testing.T) {
+	ctx := context.Background()
+	m := storetest.NewMem()
+	for _, b := range storetest.IntelData() {
+		if err := m.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	broad := []event.Indicator{{Source: "careless", Type: event.IOCCIDR, Value: "10.0.0.0/8", Confidence: 90, Actionable: true},
+		{Source: "careless", Type: event.IOCCIDR, Value: "0.0.0.0/0", Confidence: 90, Actionable: true}}
+	if _, _, err := m.PutIndicators(ctx, append(storetest.IntelIndicators(), broad...)); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := New(&detect.Env{Local: detect.DefaultLocal()}, Config{}).Detect(ctx, m, store.Window{})
+	if err != nil || len(fs) == 0 {
+		t.Fatalf("%d findings, %v", len(fs), err)
+	}
+	for _, f := range fs {
+		if ev := f.Evidence["indicator"].(map[string]any); ev["source"] == "careless" {
+			t.Errorf("a finding from a broad indicator: %s", f.Summary)
+		}
+	}
+}

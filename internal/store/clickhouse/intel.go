@@ -179,11 +179,14 @@ func (s *Store) SetState(ctx context.Context, key, value string) error {
 	if s.ro {
 		return s.readOnlyError()
 	}
+	key, _ = event.EscapeText(key) // as the DuckDB store keeps them
+	value, _ = event.EscapeText(value)
 	return s.setMeta(ctx, "state:"+key, value)
 }
 
 // State implements store.IntelReader.
 func (s *Store) State(ctx context.Context, key string) (string, error) {
+	key, _ = event.EscapeText(key)
 	return s.meta(ctx, "state:"+key)
 }
 

@@ -175,6 +175,9 @@ func (e *encoder[R]) column(b []byte, ci int, r *R) ([]byte, error) {
 }
 
 func appendString(b []byte, s string) []byte {
+	// ClickHouse keeps any bytes, but the stores answer alike: text that
+	// is not UTF-8 is escaped \xNN, as DuckDB's store and ingest do.
+	s, _ = event.EscapeText(s)
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
 }

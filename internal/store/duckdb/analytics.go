@@ -41,7 +41,7 @@ func where(w store.Window, a string) (string, []any) {
 
 // each runs query and calls scan for every row.
 func (s *Store) each(ctx context.Context, what, query string, args []any, scan func(*sql.Rows) error) error {
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.db.QueryContext(ctx, query, utf8Args(args)...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -78,7 +78,7 @@ func (s *Store) Span(ctx context.Context, w store.Window) (first, last time.Time
 	if err != nil {
 		return first, last, 0, false, err
 	}
-	err = s.db.QueryRowContext(ctx, q, args...).Scan(&f, &l, &n)
+	err = s.db.QueryRowContext(ctx, q, utf8Args(args)...).Scan(&f, &l, &n)
 	if err != nil {
 		return first, last, 0, false, fmt.Errorf("span of conn: %w", err)
 	}
@@ -313,7 +313,7 @@ func (s *Store) Series(ctx context.Context, kind store.SeriesKind, w store.Windo
 	// The aggregation holds every point of the keys it is working on: in
 	// parts of about partRows records (by source address), it stays small.
 	var rows int64
-	if err := s.db.QueryRowContext(ctx, prefix+"SELECT count(*) FROM "+table+" WHERE "+cond, args...).Scan(&rows); err != nil {
+	if err := s.db.QueryRowContext(ctx, prefix+"SELECT count(*) FROM "+table+" WHERE "+cond, utf8Args(args)...).Scan(&rows); err != nil {
 		return fmt.Errorf("series: %w", err)
 	}
 	parts := max(1, (rows+partRows-1)/partRows)

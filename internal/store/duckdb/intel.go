@@ -157,7 +157,7 @@ func (s *Store) PutIndicators(ctx context.Context, inds []event.Indicator) (adde
 	}
 	defer func() { _ = tx.Rollback() }() // no-op after Commit
 	var known int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM intel_indicator WHERE "key" IN (SELECT unnest(?::VARCHAR[]))`, keys).Scan(&known); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM intel_indicator WHERE "key" IN (SELECT unnest(?::VARCHAR[]))`, utf8Args([]any{keys})...).Scan(&known); err != nil {
 		return 0, 0, fmt.Errorf("storing indicators: %w", err)
 	}
 	if err := insertWith(ctx, tx, s.iscans.indicators, rows, "INSERT OR REPLACE INTO", ""); err != nil {
@@ -204,7 +204,7 @@ func (s *Store) PutSightings(ctx context.Context, sightings []event.Sighting) er
 			}
 			args = append(args, x.Key, x.Sensor, x.Log, x.Observed, x.First.UTC(), x.Last.UTC(), x.Count, x.Days, peers)
 		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, q.String(), utf8Args(args)...); err != nil {
 			return fmt.Errorf("storing sightings: %w", err)
 		}
 	}
@@ -218,14 +218,15 @@ func (s *Store) SetState(ctx context.Context, key, value string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, err := s.wconn.ExecContext(ctx, `INSERT INTO dwell_meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, "state:"+key, value)
+	_, err := s.wconn.ExecContext(ctx, `INSERT INTO dwell_meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+		utf8Args([]any{"state:" + key, value})...)
 	return err
 }
 
 // State implements store.IntelReader.
 func (s *Store) State(ctx context.Context, key string) (string, error) {
 	var v string
-	err := s.db.QueryRowContext(ctx, `SELECT value FROM dwell_meta WHERE key = ?`, "state:"+key).Scan(&v)
+	err := s.db.QueryRowContext(ctx, `SELECT value FROM dwell_meta WHERE key = ?`, utf8Args([]any{"state:" + key})...).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}

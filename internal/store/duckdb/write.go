@@ -145,8 +145,11 @@ func (sc *scan[R]) fillColumn(c duckdb.DataChunk, ci int, rows []R, ls *localSca
 			}
 		}
 	case store.TypeString:
+		// Text that is not UTF-8 (which ingest escapes, but a direct
+		// Write may carry) is escaped here too: DuckDB made it NULL.
 		for i := 0; i < len(rows) && err == nil; i++ {
 			if v := col.String(&rows[i]); v != "" || col.NotNull {
+				v, _ = event.EscapeText(v)
 				err = duckdb.SetChunkValue(c, ci, i, v)
 			} else {
 				err = c.SetValue(ci, i, nil)
@@ -196,6 +199,9 @@ func (sc *scan[R]) fillColumn(c duckdb.DataChunk, ci int, rows []R, ls *localSca
 	case store.TypeStrings:
 		for i := 0; i < len(rows) && err == nil; i++ {
 			if v := col.Strings(&rows[i]); len(v) > 0 {
+				if e, changed := escapeArg(v); changed {
+					v = e.([]string)
+				}
 				err = duckdb.SetChunkValue(c, ci, i, v)
 			} else {
 				err = c.SetValue(ci, i, nil)
@@ -340,7 +346,7 @@ func insertWith[R any](ctx context.Context, tx *sql.Tx, sc *scan[R], rows []R, v
 	}
 	sc.rows = rows
 	defer func() { sc.rows = nil }()
-	res, err := tx.ExecContext(ctx, fmt.Sprintf("%s %s SELECT %s FROM %s() %s", verb, quote(sc.table.Name()), sel.String(), sc.fn, clause), args...)
+	res, err := tx.ExecContext(ctx, fmt.Sprintf("%s %s SELECT %s FROM %s() %s", verb, quote(sc.table.Name()), sel.String(), sc.fn, clause), utf8Args(args)...)
 	if err != nil {
 		sc.errMu.Lock()
 		if sc.err != nil {

@@ -37,6 +37,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("Flows", func(t *testing.T) { testFlows(t, open(t)) })
 	t.Run("SessionsAfterWrites", func(t *testing.T) { testSessionsAfterWrites(t, open(t)) })
 	t.Run("ExtremeCounts", func(t *testing.T) { testExtremeCounts(t, open(t)) })
+	t.Run("NotUTF8", func(t *testing.T) { testNotUTF8(t, open(t)) })
 }
 
 func closeStore(t *testing.T, s store.Store) {
@@ -415,5 +416,45 @@ func testManyRows(t *testing.T, s store.Store) {
 	l, err := s.Ledger(ctx)
 	if err != nil || len(l) != 1 || l[0].Rows != total {
 		t.Errorf("Ledger = %+v, %v", l, err)
+	}
+}
+
+// testNotUTF8 writes records, indicators and state whose text is not
+// UTF-8, as a writer other than ingest (which escapes it) might: the store
+// keeps them escaped \xNN, and never fails or crashes binding them.
+func testNotUTF8(t *testing.T, s store.Store) {
+	defer closeStore(t, s)
+	ctx := context.Background()
+	a := netip.MustParseAddr
+	t0 := time.Date(2024, 4, 19, 0, 0, 0, 0, time.UTC)
+	b := &event.Batch{DNS: []event.DNS{{TS: t0, UID: "C\xff", SrcIP: a("10.0.0.1"), DstIP: a("10.0.0.53"), Query: "x\xfe.example",
+		Answers: []string{"a\xfd"}, Src: event.Source{Sensor: "s\xfc", File: "/logs/\xfb.log", Line: 1}}}}
+	if err := s.Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.Query(ctx, "SELECT uid, query, answers[1], sensor, source_file FROM dns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		for _, v := range rows.Values() {
+			got = append(got, fmt.Sprint(v))
+		}
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{`C\xff`, `x\xfe.example`, `a\xfd`, `s\xfc`, `/logs/\xfb.log`}; !reflect.DeepEqual(got, want) {
+		t.Errorf("stored %q, want %q", got, want)
+	}
+	if _, _, err := s.PutIndicators(ctx, []event.Indicator{{Source: "f\xff", Type: event.IOCUserAgent, Value: "ua\xfe", Confidence: -1}}); err != nil {
+		t.Errorf("PutIndicators: %v", err)
+	}
+	if err := s.SetState(ctx, "taxii:https://x/\xff", "cursor\xfe"); err != nil {
+		t.Errorf("SetState: %v", err)
+	}
+	if v, err := s.State(ctx, "taxii:https://x/\xff"); err != nil || v != `cursor\xfe` {
+		t.Errorf("State = %q, %v", v, err)
 	}
 }
