@@ -81,6 +81,12 @@ type Store struct {
 	// an earlier count are stale (sessions.go).
 	writes   atomic.Uint64
 	sessions sessionCache
+	// Analysts' queries (query.go): the configuration locked before the
+	// first, and the names of DuckDB's table functions.
+	lockOnce sync.Once
+	lockErr  error
+	tablesMu sync.Mutex
+	tables   map[string]bool
 }
 
 var (

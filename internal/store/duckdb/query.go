@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,8 +16,16 @@ import (
 )
 
 // Query implements store.Reader. It prepares the statement alone (several
-// statements are refused), checks that DuckDB classifies it as a query, and
-// runs it on a connection that cannot reach files or extensions.
+// statements are refused) and lets DuckDB's own parser say what it is: a
+// SELECT, or an EXPLAIN [ANALYZE] of one (EXPLAIN ANALYZE runs what it
+// explains: its inner statement is judged, not the EXPLAIN). The
+// functions a query calls are read from DuckDB's syntax tree
+// (json_serialize_sql): a table function outside tableFunctions (which
+// checkpoint, log to files, run SQL from a string or read files) is
+// refused. It runs on a connection that reaches no file and no extension,
+// with the configuration locked (lock_configuration), on a store opened
+// read-only by dwell query: the checks are a second wall, not the only
+// one.
 func (s *Store) Query(ctx context.Context, query string) (store.Rows, error) {
 	if strings.TrimSpace(query) == "" {
 		return nil, fmt.Errorf("empty query")
@@ -25,35 +34,16 @@ func (s *Store) Query(ctx context.Context, query string) (store.Rows, error) {
 	if err != nil {
 		return nil, err
 	}
-	var stmt driver.Stmt
-	err = rawConn(conn, func(c *duckdb.Conn) error {
-		var err error
-		// Prepare, unlike PrepareContext, refuses more than one statement
-		// instead of running all but the last.
-		stmt, err = c.Prepare(query)
-		return err
-	})
-	if err != nil {
-		_ = conn.Close()
-		if strings.Contains(err.Error(), "context") || strings.Contains(err.Error(), "multiple") {
-			return nil, fmt.Errorf("%w: one statement at a time", store.ErrReadOnly)
-		}
-		return nil, fmt.Errorf("preparing query: %w", err)
-	}
-	st, ok := stmt.(*duckdb.Stmt)
-	if !ok {
-		_ = stmt.Close()
-		_ = conn.Close()
-		return nil, fmt.Errorf("BUG: unexpected statement %T", stmt)
-	}
-	typ, err := st.StatementType()
-	if err == nil && typ != duckdb.STATEMENT_TYPE_SELECT && typ != duckdb.STATEMENT_TYPE_EXPLAIN {
-		err = fmt.Errorf("%w: this is a %s statement", store.ErrReadOnly, stmtName(typ))
-	}
-	_ = st.Close()
-	if err != nil {
+	if err := s.judge(ctx, conn, query); err != nil {
 		_ = conn.Close()
 		return nil, err
+	}
+	s.lockOnce.Do(func() {
+		_, s.lockErr = s.db.ExecContext(ctx, "SET lock_configuration = true")
+	})
+	if s.lockErr != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("locking the store's configuration: %w", s.lockErr)
 	}
 	rows, err := conn.QueryContext(ctx, query) // queryRows checks Err and closes rows
 	if err != nil {
@@ -69,6 +59,194 @@ func (s *Store) Query(ctx context.Context, query string) (store.Rows, error) {
 		r.ptrs[i] = &r.vals[i]
 	}
 	return r, nil
+}
+
+// judge returns nil when query is a SELECT, or an EXPLAIN [ANALYZE] of
+// one, that calls no table function but the harmless ones.
+func (s *Store) judge(ctx context.Context, conn *sql.Conn, query string) error {
+	typ, err := statementType(conn, query)
+	if err != nil {
+		return err
+	}
+	inner := query
+	switch typ {
+	case duckdb.STATEMENT_TYPE_SELECT:
+	case duckdb.STATEMENT_TYPE_EXPLAIN:
+		var ok bool
+		if inner, ok = explained(query); !ok {
+			return fmt.Errorf("%w: EXPLAIN takes a query: EXPLAIN [ANALYZE] SELECT ...", store.ErrReadOnly)
+		}
+		t, err := statementType(conn, inner)
+		if err != nil {
+			return err
+		}
+		if t != duckdb.STATEMENT_TYPE_SELECT {
+			return fmt.Errorf("%w: this explains a %s statement, which EXPLAIN ANALYZE would run", store.ErrReadOnly, stmtName(t))
+		}
+	default:
+		return fmt.Errorf("%w: this is a %s statement", store.ErrReadOnly, stmtName(typ))
+	}
+	var tree string
+	if err := conn.QueryRowContext(ctx, "SELECT json_serialize_sql(?::VARCHAR)::VARCHAR", inner).Scan(&tree); err != nil {
+		return fmt.Errorf("reading the query: %w", err)
+	}
+	names, err := functionNames(tree)
+	if err != nil {
+		return err
+	}
+	tables, err := s.tableFunctions(ctx, conn)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if tables[n] && !harmlessTableFunction(n) {
+			return fmt.Errorf("%w: the table function %s() changes the store or reads beyond it", store.ErrReadOnly, n)
+		}
+	}
+	return nil
+}
+
+// statementType prepares query alone and returns its type.
+func statementType(conn *sql.Conn, query string) (duckdb.StmtType, error) {
+	var stmt driver.Stmt
+	err := rawConn(conn, func(c *duckdb.Conn) error {
+		var err error
+		// Prepare, unlike PrepareContext, refuses more than one statement
+		// instead of running all but the last.
+		stmt, err = c.Prepare(query)
+		return err
+	})
+	if err != nil {
+		if strings.Contains(err.Error(), "context") || strings.Contains(err.Error(), "multiple") {
+			return 0, fmt.Errorf("%w: one statement at a time", store.ErrReadOnly)
+		}
+		return 0, fmt.Errorf("preparing query: %w", err)
+	}
+	defer func() { _ = stmt.Close() }()
+	st, ok := stmt.(*duckdb.Stmt)
+	if !ok {
+		return 0, fmt.Errorf("BUG: unexpected statement %T", stmt)
+	}
+	return st.StatementType()
+}
+
+// explained returns the statement an EXPLAIN statement explains: the text
+// after EXPLAIN and an optional ANALYZE, comments and blanks skipped. ok
+// is false for any other form (options in parentheses): refused.
+func explained(query string) (string, bool) {
+	q := skipSQLComments(query)
+	word, rest := firstWord(q)
+	if !strings.EqualFold(word, "EXPLAIN") {
+		return "", false
+	}
+	q = skipSQLComments(rest)
+	if w, r := firstWord(q); strings.EqualFold(w, "ANALYZE") || strings.EqualFold(w, "ANALYSE") {
+		q = skipSQLComments(r)
+	}
+	return q, q != ""
+}
+
+// firstWord splits q at the end of its leading letters.
+func firstWord(q string) (word, rest string) {
+	i := 0
+	for i < len(q) && (q[i] >= 'a' && q[i] <= 'z' || q[i] >= 'A' && q[i] <= 'Z') {
+		i++
+	}
+	return q[:i], q[i:]
+}
+
+// skipSQLComments returns q after its leading blanks and comments.
+func skipSQLComments(q string) string {
+	for {
+		q = strings.TrimLeft(q, " \t\r\n\f")
+		switch {
+		case strings.HasPrefix(q, "--"):
+			i := strings.IndexByte(q, '\n')
+			if i < 0 {
+				return ""
+			}
+			q = q[i+1:]
+		case strings.HasPrefix(q, "/*"):
+			i := strings.Index(q, "*/")
+			if i < 0 {
+				return ""
+			}
+			q = q[i+2:]
+		default:
+			return q
+		}
+	}
+}
+
+// functionNames returns every function name in a json_serialize_sql tree.
+func functionNames(tree string) ([]string, error) {
+	var doc any
+	if err := json.Unmarshal([]byte(tree), &doc); err != nil {
+		return nil, fmt.Errorf("reading the query's syntax tree: %w", err)
+	}
+	if m, ok := doc.(map[string]any); ok && m["error"] == true {
+		return nil, fmt.Errorf("preparing query: %v", m["error_message"])
+	}
+	var out []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, c := range x {
+				if name, ok := c.(string); ok && k == "function_name" {
+					out = append(out, strings.ToLower(name))
+				}
+				walk(c)
+			}
+		case []any:
+			for _, c := range x {
+				walk(c)
+			}
+		}
+	}
+	walk(doc)
+	return out, nil
+}
+
+// tableFunctions returns the names of DuckDB's table functions, read once.
+func (s *Store) tableFunctions(ctx context.Context, conn *sql.Conn) (map[string]bool, error) {
+	s.tablesMu.Lock()
+	defer s.tablesMu.Unlock()
+	if s.tables != nil {
+		return s.tables, nil
+	}
+	rows, err := conn.QueryContext(ctx, "SELECT DISTINCT lower(function_name) FROM duckdb_functions() WHERE function_type = 'table'")
+	if err != nil {
+		return nil, fmt.Errorf("listing table functions: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	m := map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		m[n] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	s.tables = m
+	return m, nil
+}
+
+// harmlessTableFunction reports the table functions an analyst's query
+// may call: generators, unnesting, JSON walks and the catalog. Deny by
+// default: a table function DuckDB adds later is refused until listed.
+func harmlessTableFunction(name string) bool {
+	switch name {
+	case "range", "generate_series", "unnest", "repeat", "repeat_row", "json_each", "json_tree", "summary",
+		"duckdb_columns", "duckdb_constraints", "duckdb_databases", "duckdb_dependencies", "duckdb_functions", "duckdb_indexes",
+		"duckdb_keywords", "duckdb_schemas", "duckdb_sequences", "duckdb_settings", "duckdb_tables", "duckdb_types", "duckdb_views",
+		"pragma_table_info", "pragma_show", "pragma_version", "pragma_database_size", "pg_timezone_names", "icu_calendar_names":
+		return true
+	}
+	return false
 }
 
 func stmtName(t duckdb.StmtType) string {
