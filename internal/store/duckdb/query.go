@@ -74,7 +74,7 @@ func (s *Store) judge(ctx context.Context, conn *sql.Conn, query string) error {
 	case duckdb.STATEMENT_TYPE_EXPLAIN:
 		var ok bool
 		if inner, ok = explained(query); !ok {
-			return fmt.Errorf("%w: EXPLAIN takes a query: EXPLAIN [ANALYZE] SELECT ...", store.ErrReadOnly)
+			return fmt.Errorf("%w: EXPLAIN takes a query (EXPLAIN [ANALYZE] SELECT)", store.ErrReadOnly)
 		}
 		t, err := statementType(conn, inner)
 		if err != nil {
