@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -68,6 +69,12 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 	if w.Until, err = parseWhen(*until, now); err != nil {
 		return usagef("--until: %v", err)
 	}
+	if !w.Since.IsZero() && !w.Until.IsZero() && !w.Since.Before(w.Until) {
+		return usagef("--since (%s) is not before --until (%s)", w.Since.Format(time.DateTime), w.Until.Format(time.DateTime))
+	}
+	if *minScore != -1 && (*minScore < 0 || *minScore > 1) {
+		return usagef("--min-score: %g is not a score between 0 and 1", *minScore)
+	}
 	cfg, err := co.loadConfig()
 	if err != nil {
 		return err
@@ -122,6 +129,13 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 	} else if empty {
 		return fmt.Errorf("nothing to hunt: the store %s holds no records (ingest Zeek logs or flow captures first: dwell ingest PATH)", cfg.Store)
 	}
+	if err := windowHoldsData(ctx, st, w); err != nil {
+		return err
+	}
+	// Only a hunt of everything (all history, every configured detector,
+	// the configured score floor) becomes the incidents dwell incidents
+	// and the exports show: a narrowed one is printed, not kept.
+	narrowed := !w.Since.IsZero() || !w.Until.IsZero() || *only != "" || *minScore >= 0
 	var stop func()
 	if a.Interactive {
 		start := a.Now()
@@ -146,12 +160,16 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 		}
 	}
 	incidents := correlate.Correlate(findings, correlate.Options{IsLocal: env.IsLocal})
-	if saved {
+	switch {
+	case saved && !narrowed:
 		if err := saveHunt(ctx, st, &savedHunt{At: a.Now().UTC(), Window: w, Detectors: cfg.Hunt.Detectors, Incidents: incidents,
 			Findings: len(findings)}); err != nil {
 			return err
 		}
-	} else if *format == "table" {
+	case narrowed:
+		fmt.Fprintln(a.Stderr, "dwell hunt: a narrowed hunt (--since, --until, --detectors or --min-score): its incidents are printed, "+
+			"not kept; dwell incidents and the exports keep those of the last full hunt")
+	default:
 		fmt.Fprintln(a.Stderr, "dwell hunt: the store is read-only here: these incidents are not kept for dwell incidents")
 	}
 	switch *format {
@@ -179,6 +197,58 @@ func printTimings(w io.Writer, t map[string]time.Duration) {
 	for _, n := range names {
 		fmt.Fprintf(w, "%-18s %6.1f s\n", n, t[n].Seconds())
 	}
+}
+
+// windowHoldsData returns an error naming the span of the data when w,
+// narrowed by --since or --until, holds no connection, flow or DNS
+// record: a window on another year finds nothing, and must say why.
+func windowHoldsData(ctx context.Context, st store.Reader, w store.Window) error {
+	if w.Since.IsZero() && w.Until.IsZero() {
+		return nil
+	}
+	var first, last time.Time
+	for _, conns := range []store.ConnSource{store.ConnLog, store.FlowSessions} {
+		all := store.Window{Conns: conns}
+		if _, _, n, ok, err := st.Span(ctx, store.Window{Since: w.Since, Until: w.Until, Conns: conns}); err != nil {
+			return err
+		} else if ok && n > 0 {
+			return nil
+		}
+		f, l, _, ok, err := st.Span(ctx, all)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if first.IsZero() || f.Before(first) {
+				first = f
+			}
+			last = event.Latest(last, l)
+		}
+	}
+	n := 0
+	if err := st.DNSNames(ctx, w, store.DNSFilter{}, func(*store.DNSName) error { n++; return errStop }); err != nil && !errors.Is(err, errStop) {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	span := "no connections or flows"
+	if !first.IsZero() {
+		span = fmt.Sprintf("connections from %s to %s", first.Format(time.DateTime), last.Format(time.DateTime))
+	}
+	return fmt.Errorf("the window %s holds no records: the store holds %s (times are UTC)", windowText(w), span)
+}
+
+// windowText writes a window as --since and --until gave it.
+func windowText(w store.Window) string {
+	from, to := "the beginning", "the end"
+	if !w.Since.IsZero() {
+		from = w.Since.UTC().Format(time.DateTime)
+	}
+	if !w.Until.IsZero() {
+		to = w.Until.UTC().Format(time.DateTime)
+	}
+	return "from " + from + " to " + to
 }
 
 // storeEmpty reports whether the store holds no records of any kind.

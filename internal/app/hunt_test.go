@@ -14,6 +14,7 @@ import (
 	"github.com/dwell-nsm/dwell/internal/detect"
 	"github.com/dwell-nsm/dwell/internal/ingest"
 	"github.com/dwell-nsm/dwell/internal/ingest/zeek"
+	"github.com/dwell-nsm/dwell/internal/scenario"
 	"github.com/dwell-nsm/dwell/internal/store"
 	"github.com/dwell-nsm/dwell/internal/store/storetest"
 )
@@ -110,5 +111,47 @@ func TestHuntWithoutStore(t *testing.T) {
 	}
 	if _, err := os.Stat(db); err == nil {
 		t.Error("the hunt created a store")
+	}
+}
+
+// TestNarrowedHuntKeepsIncidents: the incidents dwell incidents shows are
+// those of the last full hunt; a hunt narrowed by --since, --detectors or
+// --min-score prints its own and keeps them; a window on another year
+// says it holds nothing; impossible options are refused.
+func TestNarrowedHuntKeepsIncidents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("generates and hunts a scenario; skipped with -short")
+	}
+	cfg := scenario.Default()
+	cfg.Days, cfg.Hosts, cfg.Rate = 4, 40, 10_000
+	dir := t.TempDir()
+	if _, err := scenario.Generate(t.Context(), cfg, dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(t.TempDir(), "d.db")
+	if code, out, errOut := runDwell(t, "hunt", "--db", db, dir); code != ExitOK {
+		t.Fatalf("full hunt: exit %d\n%s%s", code, out, errOut)
+	}
+	_, before, _ := runDwell(t, "incidents", "--db", db, "--format", "json")
+	if !strings.Contains(before, `"id"`) {
+		t.Fatalf("the full hunt kept no incident:\n%s", before)
+	}
+	for _, args := range [][]string{{"--detectors", "iocmatch"}, {"--min-score", "0.99"}, {"--since", "2025-03-04"}} {
+		code, _, errOut := runDwell(t, append([]string{"hunt", "--db", db}, args...)...)
+		if code != ExitOK || !strings.Contains(errOut, "narrowed hunt") {
+			t.Errorf("%v: exit %d, %s", args, code, errOut)
+		}
+		if _, after, _ := runDwell(t, "incidents", "--db", db, "--format", "json"); after != before {
+			t.Errorf("%v changed the kept incidents", args)
+		}
+	}
+	code, _, errOut := runDwell(t, "hunt", "--db", db, "--since", "2030-01-01")
+	if code == ExitOK || !strings.Contains(errOut, "holds no records") || !strings.Contains(errOut, "2025-03-03") {
+		t.Errorf("--since 2030: exit %d, %s", code, errOut)
+	}
+	for _, args := range [][]string{{"--since", "2025-03-05", "--until", "2025-03-04"}, {"--min-score", "5"}, {"--min-score", "-3"}} {
+		if code, _, errOut := runDwell(t, append([]string{"hunt", "--db", db}, args...)...); code != ExitUsage {
+			t.Errorf("%v: exit %d, %s", args, code, errOut)
+		}
 	}
 }
