@@ -192,6 +192,11 @@ func Correlate(findings []detect.Finding, opt Options) []Incident {
 		if f.Dst.IsValid() && !local(f.Dst) {
 			n.infra = append(n.infra, "i:ip:"+f.Dst.String())
 		}
+		for _, a := range f.Infra {
+			if a.IsValid() && !local(a) {
+				n.infra = append(n.infra, "i:ip:"+a.String())
+			}
+		}
 		if f.Domain != "" {
 			n.infra = append(n.infra, "i:domain:"+detect.RegisteredDomain(f.Domain))
 		}
@@ -352,7 +357,7 @@ func build(fs []detect.Finding, local func(netip.Addr) bool) Incident {
 				}
 			}
 		}
-		for _, a := range []netip.Addr{f.Src, f.Dst} {
+		for _, a := range append([]netip.Addr{f.Src, f.Dst}, f.Infra...) {
 			if a.IsValid() && !local(a) {
 				addInfra("ip", a.String(), host, f.Detector)
 			}

@@ -102,6 +102,11 @@ type Finding struct {
 	Sensor    string
 	Src, Dst  netip.Addr
 	Domain    string
+	// Infra lists the other outside addresses the finding names as the
+	// attacker's, beyond Src and Dst: the further operators of a web
+	// shell, the further peers of a peer-to-peer group. Incidents count
+	// them as infrastructure and blocklists take them.
+	Infra     []netip.Addr
 	FirstSeen time.Time
 	LastSeen  time.Time
 	// Attack lists MITRE ATT&CK technique IDs ("T1071.001").
@@ -121,6 +126,7 @@ type findingJSON struct {
 	Src        string             `json:"src"`
 	Dst        string             `json:"dst"`
 	Domain     string             `json:"domain"`
+	Infra      []string           `json:"infrastructure,omitempty"`
 	FirstSeen  string             `json:"first_seen"`
 	LastSeen   string             `json:"last_seen"`
 	Attack     []string           `json:"attack"`
@@ -134,6 +140,17 @@ func addrString(a netip.Addr) string {
 		return ""
 	}
 	return a.String()
+}
+
+func addrStrings(as []netip.Addr) []string {
+	if len(as) == 0 {
+		return nil
+	}
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.String()
+	}
+	return out
 }
 
 func timeString(t time.Time) string {
@@ -158,7 +175,7 @@ func (f Finding) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(findingJSON{
 		Detector: f.Detector, Score: Round(f.Score, 3), Severity: f.Severity, Sensor: f.Sensor,
-		Src: addrString(f.Src), Dst: addrString(f.Dst), Domain: f.Domain,
+		Src: addrString(f.Src), Dst: addrString(f.Dst), Domain: f.Domain, Infra: addrStrings(f.Infra),
 		FirstSeen: timeString(f.FirstSeen), LastSeen: timeString(f.LastSeen),
 		Attack: attack, Summary: f.Summary, Components: comps, Evidence: ev,
 	})
@@ -172,8 +189,14 @@ func (f *Finding) UnmarshalJSON(b []byte) error {
 	}
 	parseAddr := func(s string) netip.Addr { a, _ := netip.ParseAddr(s); return a }
 	parseTime := func(s string) time.Time { t, _ := time.Parse(time.RFC3339Nano, s); return t }
+	var infra []netip.Addr
+	for _, s := range j.Infra {
+		if a := parseAddr(s); a.IsValid() {
+			infra = append(infra, a)
+		}
+	}
 	*f = Finding{Detector: j.Detector, Score: j.Score, Severity: j.Severity, Sensor: j.Sensor,
-		Src: parseAddr(j.Src), Dst: parseAddr(j.Dst), Domain: j.Domain,
+		Src: parseAddr(j.Src), Dst: parseAddr(j.Dst), Domain: j.Domain, Infra: infra,
 		FirstSeen: parseTime(j.FirstSeen), LastSeen: parseTime(j.LastSeen),
 		Attack: j.Attack, Summary: j.Summary, Components: j.Components, Evidence: j.Evidence}
 	return nil

@@ -82,6 +82,7 @@ func merge(fs []Finding, members []int, peers int) Finding {
 	})
 	top := fs[members[0]]
 	g := top
+	g.Infra = slices.Clone(top.Infra)
 	g.Components = map[string]float64{}
 	for k, v := range top.Components {
 		g.Components[k] = v
@@ -110,6 +111,9 @@ func merge(fs []Finding, members []int, peers int) Finding {
 		if !seen[f.Dst] && len(shown) < 10 {
 			seen[f.Dst] = true
 			shown = append(shown, f.Dst.String())
+			if f.Dst != g.Dst {
+				g.Infra = append(g.Infra, f.Dst)
+			}
 		}
 	}
 	g.Attack = g.Attack[:0:0]

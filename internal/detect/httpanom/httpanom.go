@@ -210,6 +210,7 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		for i, s := range srcs {
 			srcText[i] = s.String()
 		}
+		f.Infra = srcs[1:]
 		f.Evidence = map[string]any{"path": a.path, "posts": a.posts, "gets": a.gets, "sources": srcText, "days": len(a.days), "port": a.port}
 		f.Summary = fmt.Sprintf("%d POST(s) to the script %s on internal server %s came from %d outside address(es) only (%s): a web shell is driven this way.",
 			a.posts, a.path, k.dst, len(srcs), strings.Join(srcText[:min(3, len(srcText))], ", "))

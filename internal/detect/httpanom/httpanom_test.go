@@ -2,10 +2,15 @@ package httpanom
 
 import (
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/dwell-nsm/dwell/internal/detect"
 	dt "github.com/dwell-nsm/dwell/internal/detect/detecttest"
+	"github.com/dwell-nsm/dwell/internal/event"
+	"github.com/dwell-nsm/dwell/internal/store"
+	"github.com/dwell-nsm/dwell/internal/store/storetest"
 )
 
 func TestHTTP(t *testing.T) {
@@ -38,4 +43,39 @@ func TestHTTP(t *testing.T) {
 			}
 		}
 	}, New(dt.Env(), Config{}))
+}
+
+// TestWebShellNamesEveryOperator: a web shell driven from three outside
+// addresses names the busiest as its source and the other two as
+// infrastructure, so incidents and blocklists have all three.
+func TestWebShellNamesEveryOperator(t *testing.T) {
+	m := storetest.NewMem()
+	ts := time.Date(2025, 3, 4, 9, 0, 0, 0, time.UTC)
+	var b event.Batch
+	for i := range 9 {
+		b.HTTP = append(b.HTTP, event.HTTP{TS: ts.Add(time.Duration(i) * time.Hour), UID: fmt.Sprintf("C%d", i),
+			SrcIP: netip.MustParseAddr([]string{"192.0.2.10", "192.0.2.10", "192.0.2.11", "192.0.2.12"}[i%4]), SrcPort: 40000,
+			DstIP: netip.MustParseAddr("10.2.0.25"), DstPort: 443, Method: "POST", Host: "mail.ministry.example", URI: "/owa/auth/errorEE.aspx",
+			UserAgent: "python-requests/2.31", RequestBodyLen: event.Some[uint64](900), StatusCode: event.Some[uint64](200),
+			Src: event.Source{Sensor: "s", File: "http.log", Line: int64(i + 1)}})
+	}
+	if err := m.Write(t.Context(), &b); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := New(&detect.Env{Local: detect.DefaultLocal()}, Config{}).Detect(t.Context(), detect.NewCache(m), store.Window{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fs {
+		if f.Evidence["path"] == nil {
+			continue
+		}
+		got := []netip.Addr{f.Src}
+		got = append(got, f.Infra...)
+		if len(got) != 3 || f.Src.String() != "192.0.2.10" {
+			t.Errorf("web shell names %v (src %v)", got, f.Src)
+		}
+		return
+	}
+	t.Fatalf("no web-shell finding: %+v", fs)
 }

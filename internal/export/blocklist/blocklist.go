@@ -91,7 +91,7 @@ func Entries(incs []correlate.Incident, opt Options) ([]Entry, []Skipped) {
 		for j := range inc.Findings {
 			f := &inc.Findings[j]
 			var named [][2]string
-			for _, a := range []netip.Addr{f.Src, f.Dst} {
+			for _, a := range append([]netip.Addr{f.Src, f.Dst}, f.Infra...) {
 				if a.IsValid() && !local(a) {
 					named = append(named, [2]string{"ip", a.Unmap().String()})
 				}

@@ -31,11 +31,15 @@ func f(det string, score float64, src, dst, domain string) detect.Finding {
 func incidents() []correlate.Incident {
 	shared := f("beacon", 0.9, "10.1.1.1", "198.51.100.80", "")
 	shared.Evidence["internal_hosts_contacting"] = 40.0
+	// A web shell driven from three addresses: the finding names the
+	// first as Src and the others as infrastructure (issue #14, item 9).
+	shell := f("httpanom", 0.87, "203.0.113.46", "10.20.0.25", "")
+	shell.Infra = []netip.Addr{netip.MustParseAddr("203.0.113.47"), netip.MustParseAddr("192.168.7.7")}
 	return []correlate.Incident{
 		{ID: "INC-aaaaaaaaaa", Class: correlate.ClassEspionage, Findings: []detect.Finding{
 			f("beacon", 0.93, "10.20.0.25", "198.51.100.23", ""),
 			f("beacon", 0.89, "10.20.0.25", "", "cdn-update.example"),
-			f("httpanom", 0.87, "203.0.113.46", "10.20.0.25", ""),
+			shell,
 			f("rare", 0.6, "10.20.0.25", "198.51.100.99", ""),         // weak only
 			f("beacon", 0.9, "10.20.0.25", "2001:db8:bad::1", ""),     // IPv6
 			f("exfil", 0.8, "10.10.0.63", "192.168.1.1", ""),          // special-purpose
@@ -59,7 +63,7 @@ func TestEntries(t *testing.T) {
 	for _, e := range es {
 		got = append(got, e.Kind+" "+e.Value)
 	}
-	want := []string{"domain cdn-update.example", "ip 198.51.100.23", "ip 203.0.113.46", "ip 2001:db8:bad::1"}
+	want := []string{"domain cdn-update.example", "ip 198.51.100.23", "ip 203.0.113.46", "ip 203.0.113.47", "ip 2001:db8:bad::1"}
 	if !slices.Equal(got, want) {
 		t.Errorf("blocked %v, want %v", got, want)
 	}
@@ -68,6 +72,7 @@ func TestEntries(t *testing.T) {
 		why[s.Value] = s.Reason
 	}
 	for v, reason := range map[string]string{"198.51.100.99": "weak", "192.168.1.1": "special-purpose", "203.0.113.200": "allow-listed",
+		"192.168.7.7": "special-purpose",
 		"bad name.example": "zone file", "198.51.100.80": "shared", "198.51.100.7": "benign-periodic"} {
 		if !strings.Contains(why[v], reason) {
 			t.Errorf("%s: left out for %q, want %q", v, why[v], reason)
@@ -169,7 +174,7 @@ func TestIPSetCrowdSecCSV(t *testing.T) {
 	if err := json.Unmarshal(data, &ds); err != nil {
 		t.Fatal(err)
 	}
-	if len(ds) != 3 || ds[0]["scope"] != "ip" || ds[0]["type"] != "ban" || ds[0]["duration"] != "24h" {
+	if len(ds) != 4 || ds[0]["scope"] != "ip" || ds[0]["type"] != "ban" || ds[0]["duration"] != "24h" {
 		t.Errorf("decisions %v", ds)
 	}
 	if csv := string(CSV(es)); !strings.HasPrefix(csv, "kind,value,incident,class,score\ndomain,cdn-update.example,INC-aaaaaaaaaa,espionage,0.890\n") {
