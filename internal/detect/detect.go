@@ -99,9 +99,9 @@ type Finding struct {
 	Severity   Severity
 	// The entity: the internal (or originating) host, the other end, and
 	// the domain or server name when the finding is about one.
-	Sensor    string
-	Src, Dst  netip.Addr
-	Domain    string
+	Sensor   string
+	Src, Dst netip.Addr
+	Domain   string
 	// Infra lists the other outside addresses the finding names as the
 	// attacker's, beyond Src and Dst: the further operators of a web
 	// shell, the further peers of a peer-to-peer group. Incidents count

@@ -72,7 +72,7 @@ func TestEntries(t *testing.T) {
 		why[s.Value] = s.Reason
 	}
 	for v, reason := range map[string]string{"198.51.100.99": "weak", "192.168.1.1": "special-purpose", "203.0.113.200": "allow-listed",
-		"192.168.7.7": "special-purpose",
+		"192.168.7.7":      "special-purpose",
 		"bad name.example": "zone file", "198.51.100.80": "shared", "198.51.100.7": "benign-periodic"} {
 		if !strings.Contains(why[v], reason) {
 			t.Errorf("%s: left out for %q, want %q", v, why[v], reason)
