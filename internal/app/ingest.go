@@ -55,6 +55,10 @@ func runIngest(ctx context.Context, a *App, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Inputs first: nothing readable, and no store is created for it.
+	if err := anyReadable(paths); err != nil {
+		return err
+	}
 	st, err := openStore(ctx, cfg, false)
 	if err != nil {
 		return err
@@ -77,12 +81,40 @@ func runIngest(ctx context.Context, a *App, args []string) error {
 		return err
 	}
 	if n := explicitFailures(sum); n > 0 {
+		if *quiet { // nothing was printed above: name them
+			for _, f := range sum.Files {
+				if f.Status == ingest.StatusFailed || (f.Status == ingest.StatusRejected && f.Explicit) {
+					fmt.Fprintf(a.Stderr, "dwell ingest: %s: %s\n", sanitize(f.Path, 300), sanitize(f.Err, 300))
+				}
+			}
+			return fmt.Errorf("%d input(s) could not be ingested", n)
+		}
 		return fmt.Errorf("%d input(s) could not be ingested (see above)", n)
 	}
 	if sum != nil && !sum.useful() {
 		return fmt.Errorf("nothing was stored from any input (see above for why)")
 	}
 	return nil
+}
+
+// anyReadable returns an error when not one of paths can be read, naming
+// why for each: a mistyped path must not create an empty store.
+func anyReadable(paths []string) error {
+	cands, err := ingest.Discover(paths)
+	if err != nil {
+		return err
+	}
+	var why []string
+	for _, c := range cands {
+		if c.Err == "" {
+			return nil
+		}
+		why = append(why, sanitize(c.Path, 300)+": "+sanitize(c.Err, 200))
+	}
+	if len(why) == 0 {
+		return fmt.Errorf("no files in %s", sanitize(strings.Join(paths, ", "), 300))
+	}
+	return fmt.Errorf("nothing to read: %s", strings.Join(why, "; "))
 }
 
 // useful reports whether any input gave records: now, or in an earlier

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -319,5 +320,39 @@ func TestHostileIntelStored(t *testing.T) {
 	code, out, _ = runDwell(t, "intel", "list", "--db", db, "--all", "--format", "json")
 	if code != ExitOK || !strings.Contains(out, `Evil\\xffAgent/1.0`) {
 		t.Errorf("stored indicators (exit %d):\n%s", code, out)
+	}
+}
+
+// TestUnreadableInputs: what cannot be read — a missing path, a FIFO —
+// fails alone: the readable input is stored, the exit is 1, and -q still
+// names the failures on standard error; a run with nothing readable
+// creates no store.
+func TestUnreadableInputs(t *testing.T) {
+	dir := t.TempDir()
+	conn := filepath.Join(dir, "conn.log")
+	if err := os.WriteFile(conn, []byte("#separator \\x09\n#path\tconn\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\n"+
+		"1713484800.000000\tC1\t10.0.0.1\t5000\t192.0.2.1\t443\ttcp\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "pipe")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(t.TempDir(), "d.db")
+	code, out, errOut := runDwell(t, "ingest", "-q", "--complete", "--db", db, conn, fifo, filepath.Join(dir, "missing.log"))
+	if code != ExitFail || out != "" || !strings.Contains(errOut, "pipe: not a regular file (a FIFO)") ||
+		!strings.Contains(errOut, "missing.log: no such file") {
+		t.Errorf("exit %d\nstdout %q\nstderr %s", code, out, errOut)
+	}
+	if code, out, _ := runDwell(t, "query", "--db", db, "--format", "csv", "SELECT count(*) FROM conn"); code != ExitOK || !strings.Contains(out, "\n1\n") {
+		t.Errorf("the readable input was not stored (exit %d): %s", code, out)
+	}
+	none := filepath.Join(t.TempDir(), "none.db")
+	code, _, errOut = runDwell(t, "ingest", "--db", none, filepath.Join(dir, "nonexistent"))
+	if code != ExitFail || !strings.Contains(errOut, "nothing to read") {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+	if _, err := os.Stat(none); err == nil {
+		t.Error("an ingest of nothing created a store")
 	}
 }

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -16,22 +17,41 @@ type Candidate struct {
 	Size     int64
 	ModTime  time.Time
 	Explicit bool // named on the command line, not found in a directory
+	// Err says why the input cannot be read at all (a directory it may
+	// not list, a path that does not exist, a FIFO or a device named on
+	// the command line): the run reports it failed and goes on.
+	Err string
 }
 
 // Discover expands paths into the files to ingest, sorted by path so that
 // Zeek's dated directories come in time order. Directories are walked to any
 // depth, following symbolic links (Zeek's current/ is often one) without
 // looping. Hidden files and directories (names starting with '.') are left
-// out. A path that does not exist is an error.
+// out. What cannot be read — a path that does not exist, a directory it
+// may not list (a root-only lost+found), something named that is not a
+// regular file — is a Candidate with Err, never the end of the run.
 func Discover(paths []string) ([]Candidate, error) {
 	seen := map[string]bool{}
 	var out []Candidate
 	add := func(path string, info fs.FileInfo, explicit bool) {
-		if seen[path] || !info.Mode().IsRegular() {
+		if seen[path] {
+			return
+		}
+		if !info.Mode().IsRegular() {
+			if explicit {
+				seen[path] = true
+				out = append(out, Candidate{Path: path, Explicit: true, Err: "not a regular file (" + fileKind(info.Mode()) + ")"})
+			}
 			return
 		}
 		seen[path] = true
 		out = append(out, Candidate{Path: path, Size: info.Size(), ModTime: info.ModTime(), Explicit: explicit})
+	}
+	fail := func(path string, explicit bool, err error) {
+		if !seen[path] {
+			seen[path] = true
+			out = append(out, Candidate{Path: path, Explicit: explicit, Err: err.Error()})
+		}
 	}
 	for _, p := range paths {
 		abs, err := filepath.Abs(p)
@@ -40,34 +60,59 @@ func Discover(paths []string) ([]Candidate, error) {
 		}
 		info, err := os.Stat(abs)
 		if err != nil {
-			return nil, fmt.Errorf("input %s: %w", p, err)
+			fail(abs, true, unwrapPath(err))
+			continue
 		}
 		if !info.IsDir() {
 			add(abs, info, true)
 			continue
 		}
-		if err := walk(abs, map[string]bool{}, func(path string, info fs.FileInfo) { add(path, info, false) }); err != nil {
-			return nil, err
-		}
+		walk(abs, map[string]bool{}, func(path string, info fs.FileInfo) { add(path, info, false) },
+			func(path string, err error) { fail(path, path == abs, err) })
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out, nil
 }
 
+// unwrapPath drops the path an os error repeats: the candidate names it.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// fileKind names what a non-regular file is.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeDevice != 0 || m&fs.ModeCharDevice != 0:
+		return "a device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return m.Type().String()
+}
+
 // walk visits the regular files under dir, following symbolic links to
-// directories once each (visited holds resolved directory paths).
-func walk(dir string, visited map[string]bool, visit func(string, fs.FileInfo)) error {
+// directories once each (visited holds resolved directory paths); a
+// directory it cannot list goes to failed, and the walk goes on.
+func walk(dir string, visited map[string]bool, visit func(string, fs.FileInfo), failed func(string, error)) {
 	real, err := filepath.EvalSymlinks(dir)
 	if err != nil {
-		return fmt.Errorf("input %s: %w", dir, err)
+		failed(dir, fmt.Errorf("cannot follow it: %w", unwrapPath(err)))
+		return
 	}
 	if visited[real] {
-		return nil
+		return
 	}
 	visited[real] = true
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return fmt.Errorf("reading directory %s: %w", dir, err)
+		failed(dir, fmt.Errorf("cannot list the directory: %w", unwrapPath(err)))
+		return
 	}
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), ".") {
@@ -79,12 +124,9 @@ func walk(dir string, visited map[string]bool, visit func(string, fs.FileInfo)) 
 			continue // a dangling link or a file removed meanwhile (rotation)
 		}
 		if info.IsDir() {
-			if err := walk(path, visited, visit); err != nil {
-				return err
-			}
+			walk(path, visited, visit, failed)
 			continue
 		}
 		visit(path, info)
 	}
-	return nil
 }

@@ -432,6 +432,10 @@ func keepIf[R any](rows []R, keep func(event.Source) bool, src func(*R) event.So
 // file reads one input. A non-nil error stops the whole run.
 func (in *Ingester) file(ctx context.Context, c Candidate, batches chan<- *event.Batch, pool chan *event.Batch) (FileResult, error) {
 	res := FileResult{Path: c.Path, Explicit: c.Explicit}
+	if c.Err != "" {
+		res.Status, res.Err = StatusFailed, c.Err
+		return res, nil
+	}
 	o, err := openInput(c.Path)
 	if err != nil {
 		res.Status, res.Err = StatusFailed, err.Error()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -110,8 +111,35 @@ func TestDiscoverZeekLayout(t *testing.T) {
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("got  %v\nwant %v", got, want)
 	}
-	if _, err := ingest.Discover([]string{filepath.Join(dir, "missing")}); err == nil {
-		t.Error("a missing path was accepted")
+	// What cannot be read is a failed candidate, not the end of the run:
+	// a missing path, a FIFO, a directory it may not list.
+	fifo := filepath.Join(dir, "pipe")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	locked := filepath.Join(dir, "2024-04-19", "lost+found")
+	if err := os.Mkdir(locked, 0o000); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Chmod(locked, 0o700) })
+	cands, err = ingest.Discover([]string{filepath.Join(dir, "missing"), fifo, filepath.Join(dir, "2024-04-19")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	why := map[string]string{}
+	readable := 0
+	for _, c := range cands {
+		if c.Err != "" {
+			why[filepath.Base(c.Path)] = c.Err
+		} else {
+			readable++
+		}
+	}
+	if !strings.Contains(why["missing"], "no such file") || !strings.Contains(why["pipe"], "FIFO") || readable != 2 {
+		t.Errorf("candidates %+v", cands)
+	}
+	if os.Getuid() != 0 && !strings.Contains(why["lost+found"], "permission denied") { // root reads any directory
+		t.Errorf("unreadable directory: %+v", cands)
 	}
 	for name, want := range map[string]event.Kind{"conn.log": event.KindConn, "conn.00:00:00-01:00:00.log.gz": event.KindConn,
 		"open_conn.18_00_00-19_00_00.log.gz": event.KindOpenConn, "conn_json.log": event.KindConn, "ssl.json.gz": event.KindTLS,
