@@ -146,6 +146,8 @@ type common struct {
 	config string
 	db     string
 	sensor string
+	wait   time.Duration // --wait: how long to wait for a process holding the store
+	tell   func(string)  // says on standard error that it waits
 }
 
 // newFlags returns a flag set for c with the common options bound to co
@@ -156,6 +158,8 @@ func (a *App) newFlags(c command, co *common) *flag.FlagSet {
 	if co != nil {
 		fs.StringVar(&co.config, "config", "", "configuration `file` (YAML); see docs/config.md")
 		fs.StringVar(&co.db, "db", "", "store: a DuckDB `file` (default ./dwell.db) or a clickhouse:// URL")
+		fs.DurationVar(&co.wait, "wait", 0, "wait up to this `duration` (10m) for another dwell process holding the store")
+		co.tell = func(s string) { fmt.Fprintln(a.Stderr, "dwell: "+s) }
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(a.Stdout, "%s\n\nUsage: dwell %s\n\nOptions:\n", c.summary, c.usage)
@@ -213,8 +217,13 @@ func (co *common) open(ctx context.Context, readOnly bool) (*config.Config, stor
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := openStore(ctx, cfg, readOnly)
+	st, err := co.openStore(ctx, cfg, readOnly)
 	return cfg, st, err
+}
+
+// openStore opens cfg's store, waiting for its holder as --wait says.
+func (co *common) openStore(ctx context.Context, cfg *config.Config, readOnly bool) (store.Store, error) {
+	return openWaiting(ctx, cfg, readOnly, co.wait, co.tell)
 }
 
 // subcommand handles what a command with subcommands gets before its

@@ -100,10 +100,10 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 	// that cannot be written (evidence on read-only media) is hunted all
 	// the same.
 	readOnly := len(paths) == 0 && !storeExists(cfg.Store) // says there is no store, rather than making one
-	st, err := openStore(ctx, cfg, readOnly)
+	st, err := co.openStore(ctx, cfg, readOnly)
 	saved := err == nil && !readOnly
 	if err != nil && len(paths) == 0 && !readOnly {
-		st, err = openStore(ctx, cfg, true)
+		st, err = co.openStore(ctx, cfg, true)
 	}
 	if err != nil {
 		return err

@@ -59,7 +59,7 @@ func runIngest(ctx context.Context, a *App, args []string) error {
 	if err := anyReadable(paths); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, false)
+	st, err := co.openStore(ctx, cfg, false)
 	if err != nil {
 		return err
 	}

@@ -117,3 +117,60 @@ func TestSIGKILLResume(t *testing.T) {
 	}
 	t.Logf("%d kills, then %s", kills, got)
 }
+
+// TestStoreHeldByAnother: a dwell query left open (its output not read,
+// as in a pager) holds the store; an ingest then says who holds it, and
+// with --wait it waits until the query ends.
+func TestStoreHeldByAnother(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a second process; skipped with -short")
+	}
+	db := filepath.Join(t.TempDir(), "d.db")
+	log := filepath.Join(t.TempDir(), "conn.log")
+	if err := os.WriteFile(log, []byte(connFixture(10)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runDwell(t, "ingest", "--complete", "--db", db, log); code != ExitOK {
+		t.Fatalf("%s%s", out, errOut)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), self, "--", "query", "--db", db, "--format", "csv", "SELECT * FROM range(10000000)")
+	cmd.Env = append(os.Environ(), "DWELL_TEST_MAIN=1")
+	out, err := cmd.StdoutPipe() // never read: the query blocks, holding the store
+	if err != nil {
+		t.Fatal(err)
+	}
+	var qerr bytes.Buffer
+	cmd.Stderr = &qerr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	// Once its first rows come out it holds the store, and blocks.
+	if _, err := out.Read(make([]byte, 1)); err != nil {
+		t.Fatalf("the query wrote nothing: %v; %s", err, qerr.String())
+	}
+	code, _, errOut := runDwell(t, "ingest", "--complete", "--db", db, log)
+	if code != ExitFail {
+		t.Errorf("an ingest while the store is held: exit %d", code)
+	}
+	want := fmt.Sprintf("in use by `%s -- query --db %s", filepath.Base(self), db)
+	if !strings.Contains(errOut, want) || !strings.Contains(errOut, fmt.Sprintf("(pid %d, since ", cmd.Process.Pid)) ||
+		!strings.Contains(errOut, "--wait") || strings.Contains(errOut, "readonly") {
+		t.Errorf("the refusal does not name the holder:\n%s\nwant %q\n(the query: %s)", errOut, want, qerr.String())
+	}
+	// With --wait, the ingest waits for the query to end.
+	go func() {
+		time.Sleep(time.Second)
+		_ = out.Close()
+		_ = cmd.Process.Kill()
+	}()
+	var stdout string
+	code, stdout, errOut = runDwell(t, "ingest", "--complete", "--wait", "30s", "--db", db, log)
+	if code != ExitOK || !strings.Contains(errOut, "waiting up to 30s") {
+		t.Errorf("--wait: exit %d\n%s%s", code, stdout, errOut)
+	}
+}

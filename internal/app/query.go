@@ -51,7 +51,7 @@ func runQuery(ctx context.Context, a *App, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, true)
+	st, err := co.openStore(ctx, cfg, true)
 	if err != nil {
 		return err
 	}

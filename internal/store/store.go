@@ -9,6 +9,7 @@
 package store
 
 import (
+	"fmt"
 	"context"
 	"errors"
 
@@ -74,6 +75,21 @@ type Rows interface {
 	Err() error
 	// Close releases the result.
 	Close() error
+}
+
+// InUseError says that another process holds the store (DuckDB lets one
+// process write, or several read, at a time). PID is that process's, 0
+// when the backend does not say.
+type InUseError struct {
+	Path string
+	PID  int
+}
+
+func (e *InUseError) Error() string {
+	if e.PID > 0 {
+		return fmt.Sprintf("store %s is in use by process %d", e.Path, e.PID)
+	}
+	return fmt.Sprintf("store %s is in use by another process", e.Path)
 }
 
 // ErrReadOnly is wrapped by errors from Reader.Query for statements that

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -153,10 +154,22 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 // readOnlyError is what writing to a store opened read-only returns.
 func (s *Store) readOnlyError() error { return fmt.Errorf("store %s is open read-only", s.path) }
 
+// openError makes DuckDB's refusal to lock a file a store.InUseError
+// with the holder's process id, which DuckDB's message gives ("Conflicting
+// lock is held in /usr/bin/dwell (PID 1234)"); its advice (a CLI flag) is
+// not for dwell's users.
 func openError(path string, err error) error {
 	msg := err.Error()
 	if strings.Contains(msg, "Could not set lock") || strings.Contains(msg, "Conflicting lock") {
-		return fmt.Errorf("store %s is in use by another dwell process (an ingest?); try again when it ends: %w", path, err)
+		e := &store.InUseError{Path: path}
+		if _, rest, ok := strings.Cut(msg, "(PID "); ok {
+			n := 0
+			for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+				n++
+			}
+			e.PID, _ = strconv.Atoi(rest[:n])
+		}
+		return e
 	}
 	return fmt.Errorf("opening store %s: %w", path, err)
 }
