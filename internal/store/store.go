@@ -9,9 +9,9 @@
 package store
 
 import (
-	"fmt"
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/dwell-nsm/dwell/internal/event"
 )
