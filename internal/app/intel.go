@@ -3,6 +3,7 @@ package app
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -88,33 +89,39 @@ func runIntelImport(ctx context.Context, a *App, args []string) error {
 		return err
 	}
 	scope := intel.Scope{Local: env.Local, WidestIPv4: cfg.Intel.WidestIPv4, WidestIPv6: cfg.Intel.WidestIPv6}
-	client := &http.Client{Timeout: 5 * time.Minute}
+	client := &http.Client{Timeout: time.Duration(cfg.Intel.TAXIITimeout)}
 	var all []event.Indicator
+	stored, added, updated := 0, 0, 0 // by TAXII imports, page by page
 	for _, src := range srcs {
 		name := cmp.Or(*source, src)
 		var r *intel.Result
 		if *taxii {
-			t := &intel.TAXII{HTTP: client, User: *user, Password: os.Getenv(*passEnv), Token: os.Getenv(*tokenEnv)}
+			t := &intel.TAXII{HTTP: client, User: *user, Password: os.Getenv(*passEnv), Token: os.Getenv(*tokenEnv),
+				MaxPages: cfg.Intel.TAXIIMaxPages, MaxObjects: cfg.Intel.TAXIIMaxObjects, MaxTime: time.Duration(cfg.Intel.TAXIIMaxTime)}
 			if *passEnv != "" && t.Password == "" || *tokenEnv != "" && t.Token == "" {
 				return fmt.Errorf("the environment variable named by --password-env or --token-env is empty")
 			}
-			r, err = importTAXII(ctx, st, t, src, *source)
+			var n taxiiStored
+			r, n, err = importTAXII(ctx, st, t, src, *source, scope)
+			stored, added, updated = stored+n.stored, added+n.added, updated+n.updated
 		} else {
 			r, err = (&intel.Loader{HTTP: client}).Load(ctx, src, name)
+			if err == nil {
+				scope.Vet(r)
+				all = append(all, r.Indicators...)
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", src, err)
 		}
-		scope.Vet(r)
 		printImport(a.Stdout, src, r, *verbose)
-		all = append(all, r.Indicators...)
 	}
 	all = intel.Distinct(all)
-	added, updated, err := st.PutIndicators(ctx, all)
+	a2, u2, err := st.PutIndicators(ctx, all)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.Stdout, "stored %d indicator(s): %d new, %d updated\n", len(all), added, updated)
+	fmt.Fprintf(a.Stdout, "stored %d indicator(s): %d new, %d updated\n", stored+len(all), added+a2, updated+u2)
 	s, err := retrohunt(ctx, st, store.Window{})
 	if err != nil {
 		return err
@@ -123,40 +130,59 @@ func runIntelImport(ctx context.Context, a *App, args []string) error {
 	return nil
 }
 
+// taxiiStored counts what a TAXII import stored.
+type taxiiStored struct{ stored, added, updated int }
+
 // importTAXII reads the collections at u from where the last import
-// stopped, and remembers the new cursors.
-func importTAXII(ctx context.Context, st store.Store, t *intel.TAXII, u, source string) (*intel.Result, error) {
+// stopped and stores each page as it comes: its indicators, vetted, then
+// the collection's cursor, so an import cut short (a crash, a cap of
+// intel.taxii_max_*) goes on from the last page stored. It returns what
+// was read, for the summary, and what was stored.
+func importTAXII(ctx context.Context, st store.Store, t *intel.TAXII, u, source string, scope intel.Scope) (*intel.Result, taxiiStored, error) {
+	var n taxiiStored
 	cols, err := t.Collections(ctx, u)
 	if err != nil {
-		return nil, err
+		return nil, n, err
 	}
 	if len(cols) == 0 {
-		return nil, fmt.Errorf("no readable collection at %s", u)
+		return nil, n, fmt.Errorf("no readable collection at %s", u)
 	}
-	var reads []*intel.TAXIIRead
+	sum := &intel.Result{Format: "taxii"}
 	for _, col := range cols {
-		cursor, err := st.State(ctx, "taxii:"+col.URL)
+		key := "taxii:" + col.URL
+		cursor, err := st.State(ctx, key)
 		if err != nil {
-			return nil, err
+			return nil, n, err
 		}
-		rd, err := t.Read(ctx, col, cursor)
-		if err != nil {
-			return nil, err
-		}
-		reads = append(reads, rd)
-	}
-	r, err := intel.ParseTAXII(reads, func(c intel.Collection) string { return cmp.Or(source, "taxii:"+c.URL) })
-	if err != nil {
-		return nil, err
-	}
-	for _, rd := range reads {
-		if rd.Cursor != "" {
-			if err := st.SetState(ctx, "taxii:"+rd.Collection.URL, rd.Cursor); err != nil {
-				return nil, err
+		name := cmp.Or(source, key)
+		rd, err := t.Read(ctx, col, cursor, func(objects []json.RawMessage, cursor string) error {
+			r, err := intel.ParseTAXII([]*intel.TAXIIRead{{Collection: col, Objects: objects}}, func(intel.Collection) string { return name })
+			if err != nil {
+				return err
 			}
+			r.Notes = nil // one per collection, below
+			scope.Vet(r)
+			inds := intel.Distinct(r.Indicators)
+			a, u, err := st.PutIndicators(ctx, inds)
+			if err != nil {
+				return err
+			}
+			n.stored, n.added, n.updated = n.stored+len(inds), n.added+a, n.updated+u
+			sum.Merge(r)
+			if cursor != "" {
+				return st.SetState(ctx, key, cursor)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, n, err
+		}
+		sum.Notes = append(sum.Notes, fmt.Sprintf("collection %s (%s): %d page(s), read up to %s", col.ID, col.Title, rd.Pages, cmp.Or(rd.Cursor, "the start")))
+		if rd.Stopped != "" {
+			sum.Notes = append(sum.Notes, fmt.Sprintf("collection %s: %s; the next import goes on from there", col.ID, rd.Stopped))
 		}
 	}
-	return r, nil
+	return sum, n, nil
 }
 
 func printImport(w io.Writer, src string, r *intel.Result, verbose bool) {

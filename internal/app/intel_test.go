@@ -2,14 +2,20 @@ package app
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/dwell-nsm/dwell/internal/detect"
 	"github.com/dwell-nsm/dwell/internal/event"
+	"github.com/dwell-nsm/dwell/internal/intel"
 )
 
 // listed returns the indicators of a store as dwell intel list --format
@@ -147,5 +153,78 @@ func TestIntelEndToEnd(t *testing.T) {
 	}
 	if code, _, errOut := runDwell(t, "export", "stix", "--db", db, "--out", "-", "--tlp", "purple"); code != ExitUsage || !strings.Contains(errOut, "not a TLP level") {
 		t.Errorf("bad --tlp: exit %d: %s", code, errOut)
+	}
+}
+
+// endlessTAXII is a TAXII server that always has more: each page holds
+// one new indicator and a new next token, and the date added grows. With
+// failAt set, the page of that number fails.
+type endlessTAXII struct {
+	mu     sync.Mutex
+	pages  int
+	after  []string // added_after of each request
+	failAt int
+}
+
+func (e *endlessTAXII) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", intel.TAXIIMediaType)
+	switch {
+	case strings.HasSuffix(r.URL.Path, "/taxii2/"):
+		fmt.Fprint(w, `{"title":"t","api_roots":["/api/"]}`)
+	case strings.HasSuffix(r.URL.Path, "/api/collections/"):
+		fmt.Fprint(w, `{"collections":[{"id":"c1","title":"endless","can_read":true}]}`)
+	case strings.HasSuffix(r.URL.Path, "/objects/"):
+		e.mu.Lock()
+		e.pages++
+		n := e.pages
+		e.after = append(e.after, r.URL.Query().Get("added_after"))
+		e.mu.Unlock()
+		if n == e.failAt {
+			http.Error(w, `{"title":"overloaded"}`, http.StatusServiceUnavailable)
+			return
+		}
+		added := time.Date(2024, 1, 1, 0, 0, n, 0, time.UTC).Format("2006-01-02T15:04:05.000Z")
+		w.Header().Set("X-TAXII-Date-Added-Last", added)
+		fmt.Fprintf(w, `{"more":true,"next":"n%d","objects":[{"type":"indicator","spec_version":"2.1","id":"indicator--%08d-0000-4000-8000-000000000000",`+
+			`"created":"2024-01-01T00:00:00Z","modified":"2024-01-01T00:00:00Z","valid_from":"2024-01-01T00:00:00Z","pattern_type":"stix",`+
+			`"pattern":"[domain-name:value = 'c2-%d.example']"}]}`, n, n, n)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// TestTAXIIEndless: a server that pages forever is read up to the cap,
+// what was read is stored, and the next import goes on from there; an
+// import cut by a failing page keeps the pages before it.
+func TestTAXIIEndless(t *testing.T) {
+	srv := &endlessTAXII{}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "dwell.yml")
+	if err := os.WriteFile(cfg, []byte("intel:\n  taxii_max_pages: 20\n  taxii_timeout: 10s\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "d.db")
+	code, out, errOut := runDwell(t, "intel", "import", "--config", cfg, "--db", db, "--taxii", ts.URL+"/taxii2/")
+	if code != ExitOK || !strings.Contains(out, "stopped after 20 pages") || !strings.Contains(out, "stored 20 indicator(s)") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	srv.failAt = 25
+	code, out, errOut = runDwell(t, "intel", "import", "--config", cfg, "--db", db, "--taxii", ts.URL+"/taxii2/")
+	if code == ExitOK || !strings.Contains(errOut, "503") {
+		t.Fatalf("a failing page: exit %d\n%s%s", code, out, errOut)
+	}
+	if srv.after[20] != "2024-01-01T00:00:20.000Z" {
+		t.Errorf("the second import did not go on from the first: added_after %q", srv.after[20])
+	}
+	srv.failAt = 0
+	code, out, _ = runDwell(t, "intel", "import", "--config", cfg, "--db", db, "--taxii", ts.URL+"/taxii2/")
+	if code != ExitOK || srv.after[25] != "2024-01-01T00:00:24.000Z" {
+		t.Errorf("after the failure: exit %d, added_after %q\n%s", code, srv.after[25], out)
+	}
+	_, list, _ := runDwell(t, "intel", "list", "--db", db, "--format", "json")
+	if n := strings.Count(list, `"c2-`); n != 44 {
+		t.Errorf("%d indicators stored, want 20 + 4 + 20", n)
 	}
 }

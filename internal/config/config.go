@@ -60,6 +60,15 @@ type Intel struct {
 	WidestIPv4 int `yaml:"widest_ipv4"`
 	// WidestIPv6 is the same for IPv6; default 32.
 	WidestIPv6 int `yaml:"widest_ipv6"`
+	// TAXIITimeout bounds one request to a TAXII server; default 5m.
+	TAXIITimeout Duration `yaml:"taxii_timeout"`
+	// TAXIIMaxPages, TAXIIMaxObjects and TAXIIMaxTime bound what one
+	// import reads from one collection (defaults 1000 pages, 200000
+	// objects, 30m): a server that pages forever stops there, what was
+	// read is kept, and the next import goes on from it.
+	TAXIIMaxPages   int      `yaml:"taxii_max_pages"`
+	TAXIIMaxObjects int      `yaml:"taxii_max_objects"`
+	TAXIIMaxTime    Duration `yaml:"taxii_max_time"`
 }
 
 // Networks describes the defended network.
@@ -208,7 +217,8 @@ func Default() *Config {
 		Store:       "dwell.db",
 		MemoryLimit: "1GB",
 		Sensor:      "default",
-		Intel:       Intel{WidestIPv4: 16, WidestIPv6: 32},
+		Intel: Intel{WidestIPv4: 16, WidestIPv6: 32, TAXIITimeout: Duration(5 * time.Minute), TAXIIMaxPages: 1000,
+			TAXIIMaxObjects: 200_000, TAXIIMaxTime: Duration(30 * time.Minute)},
 		Ingest: Ingest{
 			Workers:     runtime.GOMAXPROCS(0),
 			BatchRows:   122880,
@@ -286,6 +296,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Intel.WidestIPv6 < 0 || c.Intel.WidestIPv6 > 128 {
 		errs = append(errs, fmt.Errorf("intel.widest_ipv6: %d is not a prefix length (0 to 128)", c.Intel.WidestIPv6))
+	}
+	if c.Intel.TAXIITimeout < Duration(time.Second) || c.Intel.TAXIIMaxTime < Duration(time.Second) {
+		errs = append(errs, errors.New("intel.taxii_timeout and intel.taxii_max_time: must be at least 1s"))
+	}
+	if c.Intel.TAXIIMaxPages < 1 || c.Intel.TAXIIMaxObjects < 1 {
+		errs = append(errs, errors.New("intel.taxii_max_pages and intel.taxii_max_objects: must be at least 1"))
 	}
 	if c.Ingest.MaxGap < Duration(time.Hour) {
 		errs = append(errs, errors.New("ingest.max_gap: must be at least 1h"))

@@ -98,7 +98,7 @@ func FuzzTAXII(f *testing.F) {
 		if err != nil || len(cols) == 0 {
 			return
 		}
-		rd, err := c.Read(ctx, cols[0], "")
+		rd, err := c.Read(ctx, cols[0], "", nil)
 		if err != nil {
 			return
 		}

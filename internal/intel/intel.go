@@ -54,8 +54,8 @@ func (r *Result) skip(ref, what, reason string) {
 	r.Skipped = append(r.Skipped, Skipped{Ref: ref, What: what, Reason: reason})
 }
 
-// merge appends o's content to r.
-func (r *Result) merge(o *Result) {
+// Merge appends o's content to r.
+func (r *Result) Merge(o *Result) {
 	r.Indicators = append(r.Indicators, o.Indicators...)
 	r.Skipped = append(r.Skipped, o.Skipped...)
 	r.Notes = append(r.Notes, o.Notes...)

@@ -93,7 +93,7 @@ func (l *Loader) Load(ctx context.Context, src, name string) (*Result, error) {
 			all.Notes = append(all.Notes, fmt.Sprintf("%s: skipped: %v", f, err))
 			continue
 		}
-		all.merge(r)
+		all.Merge(r)
 	}
 	return all, nil
 }
@@ -211,7 +211,7 @@ func Parse(data []byte, source string) (*Result, error) {
 			if err != nil {
 				return nil, fmt.Errorf("item %d: %w", i+1, err)
 			}
-			all.merge(r)
+			all.Merge(r)
 		}
 		return all, nil
 	}

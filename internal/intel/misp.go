@@ -344,7 +344,7 @@ func ReadMISPFeed(ctx context.Context, get func(ctx context.Context, name string
 		if err != nil {
 			return nil, fmt.Errorf("%s.json: %w", u, err)
 		}
-		r.merge(er)
+		r.Merge(er)
 		values = append(values, eventValues(data)...)
 	}
 	if h, err := get(ctx, "hashes.csv"); err == nil {

@@ -1,6 +1,7 @@
 package intel
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,6 +31,14 @@ type TAXII struct {
 	PageSize int
 	// MaxBytes bounds one response (default 64 MiB).
 	MaxBytes int64
+	// MaxPages, MaxObjects and MaxTime bound one Read (defaults 1,000
+	// pages, 200,000 objects, 30 minutes): a server that answers "more"
+	// forever, with a new "next" each time, must not hold an import. A
+	// Read that reaches one stops, keeps what it read and says so
+	// (TAXIIRead.Stopped); the next import goes on from its cursor.
+	MaxPages   int
+	MaxObjects int
+	MaxTime    time.Duration
 }
 
 // Collection is a TAXII collection.
@@ -48,6 +57,9 @@ type TAXIIRead struct {
 	// Cursor is the date added of the last object read: the next read
 	// asks for objects added after it.
 	Cursor string
+	// Stopped says why the read stopped before the server's last page
+	// ("" when it reached it).
+	Stopped string
 }
 
 func (c *TAXII) get(ctx context.Context, u string, out any) (http.Header, error) {
@@ -161,17 +173,28 @@ func ensureSlash(s string) string {
 }
 
 // Read reads a collection's objects added after cursor ("" for all), page
-// by page.
-func (c *TAXII) Read(ctx context.Context, col Collection, cursor string) (*TAXIIRead, error) {
+// by page. With page set, each page's objects go to it with the cursor
+// reached (what an interrupted import resumes from), and are not kept in
+// the TAXIIRead; an error from page ends the read.
+func (c *TAXII) Read(ctx context.Context, col Collection, cursor string, page func(objects []json.RawMessage, cursor string) error) (*TAXIIRead, error) {
 	r := &TAXIIRead{Collection: col, Cursor: cursor}
-	size := c.PageSize
-	if size <= 0 {
-		size = 500
-	}
+	size := cmp.Or(c.PageSize, 500)
+	maxPages, maxObjects, maxTime := cmp.Or(c.MaxPages, 1000), cmp.Or(c.MaxObjects, 200_000), cmp.Or(c.MaxTime, 30*time.Minute)
+	start := time.Now()
+	objects := 0
 	next := ""
-	for page := 0; ; page++ {
-		if page > 100_000 {
-			return nil, errors.New("TAXII: more than 100,000 pages; stopping")
+	seen := map[string]bool{}
+	for {
+		switch {
+		case r.Pages >= maxPages:
+			r.Stopped = fmt.Sprintf("stopped after %d pages (intel.taxii_max_pages)", r.Pages)
+		case objects >= maxObjects:
+			r.Stopped = fmt.Sprintf("stopped after %d objects (intel.taxii_max_objects)", objects)
+		case time.Since(start) >= maxTime:
+			r.Stopped = fmt.Sprintf("stopped after %s (intel.taxii_max_time)", maxTime)
+		}
+		if r.Stopped != "" {
+			return r, nil
 		}
 		q := url.Values{}
 		q.Set("limit", fmt.Sprint(size))
@@ -191,16 +214,25 @@ func (c *TAXII) Read(ctx context.Context, col Collection, cursor string) (*TAXII
 			return nil, err
 		}
 		r.Pages++
-		r.Objects = append(r.Objects, env.Objects...)
+		objects += len(env.Objects)
 		if last := h.Get("X-TAXII-Date-Added-Last"); last != "" {
 			r.Cursor = last
+		}
+		if page != nil {
+			if err := page(env.Objects, r.Cursor); err != nil {
+				return nil, err
+			}
+		} else {
+			r.Objects = append(r.Objects, env.Objects...)
 		}
 		if !env.More || len(env.Objects) == 0 {
 			return r, nil
 		}
-		if env.Next != "" && env.Next == next {
-			return nil, errors.New("TAXII: the server returned the same next page again")
+		if env.Next != "" && seen[env.Next] {
+			r.Stopped = "stopped: the server sent a next page it had sent before"
+			return r, nil
 		}
+		seen[env.Next] = true
 		if env.Next == "" {
 			// No "next": continue after the last object's date added.
 			if r.Cursor == "" || r.Cursor == cursor {
@@ -226,9 +258,12 @@ func ParseTAXII(reads []*TAXIIRead, source func(Collection) string) (*Result, er
 		if err != nil {
 			return nil, fmt.Errorf("collection %s: %w", rd.Collection.ID, err)
 		}
-		r.merge(sr)
+		r.Merge(sr)
 		r.Notes = append(r.Notes, fmt.Sprintf("collection %s (%s): %d objects in %d page(s), read up to %s",
 			rd.Collection.ID, rd.Collection.Title, len(rd.Objects), rd.Pages, firstOf(rd.Cursor, "the start")))
+		if rd.Stopped != "" {
+			r.Notes = append(r.Notes, fmt.Sprintf("collection %s: %s; the next import goes on from there", rd.Collection.ID, rd.Stopped))
+		}
 	}
 	return r, nil
 }

@@ -178,7 +178,7 @@ func TestTAXII(t *testing.T) {
 	if hv == nil {
 		t.Fatalf("high-value collection not found in %v", cols)
 	}
-	rd, err := c.Read(t.Context(), *hv, "")
+	rd, err := c.Read(t.Context(), *hv, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestTAXII(t *testing.T) {
 		t.Errorf("source %q", i.Source)
 	}
 	// Read again from the cursor: nothing new.
-	again, err := c.Read(t.Context(), *hv, rd.Cursor)
+	again, err := c.Read(t.Context(), *hv, rd.Cursor, nil)
 	if err != nil || len(again.Objects) != 0 || again.Cursor != rd.Cursor {
 		t.Errorf("second read: %d objects, cursor %q, %v", len(again.Objects), again.Cursor, err)
 	}
