@@ -131,14 +131,16 @@ func TestRefusedInputIsolated(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the run failed: %v", err)
 	}
-	st := statuses(sum)
-	for path, s := range st {
+	if len(sum.Files) != 3 {
+		t.Fatalf("%d inputs", len(sum.Files))
+	}
+	for _, f := range sum.Files {
 		want := ingest.StatusIngested
-		if strings.Contains(path, "/b/") {
+		if strings.Contains(f.Path, "/b/") {
 			want = ingest.StatusFailed
 		}
-		if s != want {
-			t.Errorf("%s: %s, want %s", path, s, want)
+		if f.Status != want {
+			t.Errorf("%s: %s, want %s", f.Path, f.Status, want)
 		}
 	}
 	if n := sink.Rows(event.KindConn); n != 100 {

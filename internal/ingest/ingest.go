@@ -501,8 +501,9 @@ func (in *Ingester) file(ctx context.Context, c Candidate, batches chan<- *event
 		case prev.Complete && prev.Size == o.size:
 			res.Status = StatusUnchanged
 			return res, nil
-		case prev.Complete:
-			mismatch = fmt.Sprintf("its size differs (%d bytes, not %d)", o.size, prev.Size)
+		// A complete input of another size may be the same content
+		// compressed otherwise, or decompressed (identity is the decoded
+		// content, not its encoding): the checkpoint check below tells.
 		case o.comp == CompressionNone && o.size < prev.Offset && prev.Path == c.Path:
 			res.Status = StatusSkipped
 			res.Notes = append(res.Notes, fmt.Sprintf("file is shorter (%d bytes) than the %d bytes already ingested from it: it was truncated or replaced, so it was not read again", o.size, prev.Offset))
@@ -590,6 +591,13 @@ func (in *Ingester) file(ctx context.Context, c Candidate, batches chan<- *event
 		if b.Len() == 0 && len(b.Quarantine) == 0 && !end {
 			pool <- b
 			continue
+		}
+		if end && b.Len() == 0 && len(b.Quarantine) == 0 && prev != nil && pos.Offset == prev.Offset && rep.Rows == 0 {
+			// Nothing after the checkpoint: the same content as read
+			// before (a copy decompressed or compressed otherwise).
+			pool <- b
+			res.Status = StatusUnchanged
+			break
 		}
 		b.Progress = append(b.Progress, p)
 		in.inflight.Add(1)

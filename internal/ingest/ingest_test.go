@@ -353,3 +353,38 @@ func TestStoreFailureStops(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestSameContentOtherEncoding: a log read as .gz is the same input
+// decompressed, or compressed at another level (identity is the decoded
+// content): nothing is stored twice.
+func TestSameContentOtherEncoding(t *testing.T) {
+	dir := t.TempDir()
+	content := header + rows(0, 124)
+	write(t, filepath.Join(dir, "a", "conn.00:00:00-01:00:00.log.gz"), gz(t, content), true)
+	sink := &ingesttest.Sink{}
+	if sum := run(t, sink, filepath.Join(dir, "a")); sum.Rows != 124 {
+		t.Fatalf("first read: %d rows", sum.Rows)
+	}
+	write(t, filepath.Join(dir, "b", "conn.00:00:00-01:00:00.log"), []byte(content), true)
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := zw.Write([]byte(content)); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dir, "c", "conn.00:00:00-01:00:00.log.gz"), buf.Bytes(), true)
+	for _, d := range []string{"b", "c"} {
+		sum := run(t, sink, filepath.Join(dir, d))
+		if sum.Rows != 0 || sum.Files[0].Status != ingest.StatusUnchanged {
+			t.Errorf("%s: %d rows, %+v", d, sum.Rows, sum.Files[0])
+		}
+	}
+	if d := sink.Doubles(); len(d) > 0 || sink.Rows(event.KindConn) != 124 {
+		t.Errorf("stored %d rows, doubles %v", sink.Rows(event.KindConn), d)
+	}
+}
