@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -66,7 +67,7 @@ func runIntelImport(ctx context.Context, a *App, args []string) error {
 	c := command{name: "intel import", summary: "import indicators from files, directories, URLs or a TAXII server",
 		usage: "intel import [--db FILE] [--source NAME] [--taxii] [--user U --password-env VAR | --token-env VAR] SRC...", example: intelCommand().example}
 	fs := a.newFlags(c, &co)
-	source := fs.String("source", "", "`name` recorded as the indicators' source (default: each SRC as given)")
+	source := fs.String("source", "", "`name` recorded as the indicators' source (default: each file by its absolute path, each URL as given)")
 	taxii := fs.Bool("taxii", false, "SRC are TAXII 2.1 URLs: a discovery URL, an API root or a collection")
 	user := fs.String("user", "", "`user` for HTTP basic authentication (TAXII)")
 	passEnv := fs.String("password-env", "", "environment `variable` holding the password (TAXII)")
@@ -93,7 +94,7 @@ func runIntelImport(ctx context.Context, a *App, args []string) error {
 	var all []event.Indicator
 	stored, added, updated := 0, 0, 0 // by TAXII imports, page by page
 	for _, src := range srcs {
-		name := cmp.Or(*source, src)
+		name := cmp.Or(*source, sourceName(src))
 		var r *intel.Result
 		if *taxii {
 			t := &intel.TAXII{HTTP: client, User: *user, Password: os.Getenv(*passEnv), Token: os.Getenv(*tokenEnv),
@@ -128,6 +129,20 @@ func runIntelImport(ctx context.Context, a *App, args []string) error {
 	}
 	fmt.Fprintf(a.Stdout, "retro-hunt over all history: %d sighting(s); dwell intel retrohunt lists them, dwell hunt scores them\n", len(s))
 	return nil
+}
+
+// sourceName is the source a SRC's indicators are recorded under when
+// --source names none: a file or directory by its absolute path, however
+// it was typed (f.json and ./f.json and /abs/f.json are one source, and
+// a revocation reaches what it revokes), a URL as it is.
+func sourceName(src string) string {
+	if strings.Contains(src, "://") {
+		return src
+	}
+	if abs, err := filepath.Abs(src); err == nil {
+		return abs
+	}
+	return src
 }
 
 // taxiiStored counts what a TAXII import stored.

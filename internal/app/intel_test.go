@@ -228,3 +228,23 @@ func TestTAXIIEndless(t *testing.T) {
 		t.Errorf("%d indicators stored, want 20 + 4 + 20", n)
 	}
 }
+
+// TestIntelSourceIsThePath: a feed imported as f.txt and as /abs/f.txt is
+// one source: its indicators are stored once.
+func TestIntelSourceIsThePath(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f.txt"), []byte("198.51.100.23\nevil.example\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	db := filepath.Join(dir, "d.db")
+	for _, src := range []string{"f.txt", "./f.txt", filepath.Join(dir, "f.txt")} {
+		if code, out, errOut := runDwell(t, "intel", "import", "--db", db, src); code != ExitOK {
+			t.Fatalf("%s: %s%s", src, out, errOut)
+		}
+	}
+	_, out, _ := runDwell(t, "intel", "list", "--db", db, "--format", "json")
+	if n := strings.Count(out, `"value"`); n != 2 || !strings.Contains(out, filepath.Join(dir, "f.txt")) {
+		t.Errorf("%d indicators stored:\n%s", n, out)
+	}
+}
