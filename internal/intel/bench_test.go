@@ -87,3 +87,43 @@ func BenchmarkParseList(b *testing.B) {
 		}
 	}
 }
+
+// mispEventJSON builds a MISP event of n attributes (a few in objects)
+// under 20 event tags, as a large OSINT event is.
+func mispEventJSON(n int) []byte {
+	var b strings.Builder
+	b.WriteString(`{"Event":{"uuid":"5f0c1a2b-0000-4000-8000-000000000001","info":"a large OSINT event","timestamp":"1700000000","Tag":[`)
+	for i := range 20 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"name":"misp-galaxy:threat-actor=\"Actor %d\""}`, i)
+	}
+	b.WriteString(`,{"name":"tlp:amber"}],"Attribute":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"uuid":"5f0c1a2b-%04x-4000-8000-%012x","type":"ip-dst","category":"Network activity","value":"198.%d.%d.%d",`+
+			`"to_ids":true,"timestamp":"1700000000","comment":"C2 server seen in the campaign"}`, i%65536, i, (i>>16)&255, (i>>8)&255, i&255)
+	}
+	b.WriteString(`],"Object":[{"uuid":"5f0c1a2b-0000-4000-8000-00000000ffff","name":"domain-ip","Attribute":[`)
+	b.WriteString(`{"uuid":"5f0c1a2b-0000-4000-8000-00000000fffe","type":"domain","value":"evil.example","to_ids":true}]}]}}`)
+	return []byte(b.String())
+}
+
+// BenchmarkParseMISPEvent reads a 100,000-attribute event; B/op against
+// the event's size is what parsing costs in memory (issue #14: 16-27 times
+// the file's size before streaming).
+func BenchmarkParseMISPEvent(b *testing.B) {
+	data := mispEventJSON(100_000)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		r, err := Parse(data, "bench")
+		if err != nil || len(r.Indicators) != 100_001 {
+			b.Fatalf("%d indicators, %v", len(r.Indicators), err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "ms/event")
+}

@@ -178,22 +178,18 @@ func Parse(data []byte, source string) (*Result, error) {
 	}
 	switch trimmed[0] {
 	case '{':
-		var probe map[string]json.RawMessage
+		// Which keys the top object has, without copying their values: a
+		// MISP event may be hundreds of megabytes.
+		var probe struct {
+			Event, Attribute, Object, Type, Objects present
+		}
 		if err := json.Unmarshal(trimmed, &probe); err != nil {
 			return nil, fmt.Errorf("bad JSON: %w", jsonErr(trimmed, err))
 		}
-		if _, ok := probe["Event"]; ok {
+		if probe.Event || probe.Attribute || probe.Object {
 			return ParseMISPEvent(trimmed, source)
 		}
-		_, attrs := probe["Attribute"]
-		_, objs := probe["Object"]
-		if attrs || objs {
-			return ParseMISPEvent(trimmed, source)
-		}
-		if _, ok := probe["type"]; ok {
-			return ParseSTIX(trimmed, source)
-		}
-		if _, ok := probe["objects"]; ok {
+		if probe.Type || probe.Objects {
 			return ParseSTIX(trimmed, source)
 		}
 		if _, err := ParseMISPManifest(trimmed); err == nil {

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -160,25 +159,32 @@ func mispType(t string) (event.IOCType, bool) {
 var certainty = regexp.MustCompile(`^osint:certainty="?([0-9]+)"?$`)
 
 // ParseMISPEvent reads one MISP event JSON, wrapped in {"Event": ...} or
-// not, as from a feed or the MISP API.
+// not, as from a feed or the MISP API. Events of a million attributes
+// exist: a first pass reads what applies to all attributes (the event's
+// uuid, info, tags and galaxies, which MISP may write after them) and
+// skips the attributes without copying them; a second decodes the
+// attributes one at a time into indicators, which share the event's tags
+// until their attribute adds its own.
 func ParseMISPEvent(data []byte, source string) (*Result, error) {
-	var wrapped struct {
-		Event *mispEvent `json:"Event"`
-	}
-	r := &Result{Format: "misp-event"}
-	if err := json.Unmarshal(data, &wrapped); err != nil {
-		return nil, fmt.Errorf("not a MISP event: %w", jsonErr(data, err))
-	}
-	ev := wrapped.Event
-	if ev == nil {
-		ev = &mispEvent{}
-		if err := json.Unmarshal(data, ev); err != nil {
-			return nil, fmt.Errorf("not a MISP event: %w", jsonErr(data, err))
+	var head struct {
+		mispEvent
+		Attribute, Object present
+		Event             *struct {
+			mispEvent
+			Attribute, Object present
 		}
 	}
-	if ev.UUID == "" && len(ev.Attribute) == 0 && len(ev.Object) == 0 {
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, fmt.Errorf("not a MISP event: %w", jsonErr(data, err))
+	}
+	ev, found := &head.mispEvent, bool(head.Attribute || head.Object)
+	if head.Event != nil {
+		ev, found = &head.Event.mispEvent, bool(head.Event.Attribute || head.Event.Object)
+	}
+	if ev.UUID == "" && !found {
 		return nil, fmt.Errorf("not a MISP event: no uuid, attributes or objects")
 	}
+	r := &Result{Format: "misp-event"}
 	r.count("event")
 	var tlp string
 	var tags, attack []string
@@ -194,18 +200,71 @@ func ParseMISPEvent(data []byte, source string) (*Result, error) {
 		attack = union(attack, galaxyAttack(g))
 	}
 	base := event.Indicator{Source: source, Group: ev.UUID, Name: ev.Info, TLP: tlp, Tags: tags, Attack: attack, Confidence: -1}
-	for _, a := range ev.Attribute {
+	attrs := streamOf(func(a mispAttribute) {
 		r.count("attribute")
 		mispAttr(r, base, a, false)
-	}
-	for _, o := range ev.Object {
+	})
+	objs := streamOf(func(o mispObject) {
 		r.count("object")
 		for _, a := range o.Attribute {
 			r.count("attribute")
 			mispAttr(r, base, a, bool(o.Deleted))
 		}
+	})
+	var body struct {
+		Attribute *stream[mispAttribute]
+		Object    *stream[mispObject]
+		Event     *struct {
+			Attribute *stream[mispAttribute]
+			Object    *stream[mispObject]
+		}
+	}
+	body.Attribute, body.Object = attrs, objs
+	if head.Event != nil {
+		body.Event = &struct {
+			Attribute *stream[mispAttribute]
+			Object    *stream[mispObject]
+		}{attrs, objs}
+		body.Attribute, body.Object = nil, nil
+	}
+	if err := json.Unmarshal(data, &body); err != nil {
+		return nil, fmt.Errorf("not a MISP event: %w", jsonErr(data, err))
 	}
 	return r, nil
+}
+
+// present is true when a JSON key is there; its value is neither decoded
+// nor copied (encoding/json hands an Unmarshaler a slice of its input).
+type present bool
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (p *present) UnmarshalJSON([]byte) error { *p = true; return nil }
+
+// stream decodes a JSON array one element at a time, handing each to fn:
+// the array is never held decoded.
+type stream[T any] struct{ fn func(T) }
+
+func streamOf[T any](fn func(T)) *stream[T] { return &stream[T]{fn: fn} }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (s *stream[T]) UnmarshalJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	t, err := dec.Token()
+	if err != nil || t == nil {
+		return err // null: no elements
+	}
+	if t != json.Delim('[') {
+		return fmt.Errorf("want an array, found %v", t)
+	}
+	for dec.More() {
+		var v T
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		s.fn(v)
+	}
+	_, err = dec.Token()
+	return err
 }
 
 func galaxyAttack(g mispGalaxy) []string {
@@ -223,10 +282,8 @@ func galaxyAttack(g mispGalaxy) []string {
 
 // mispAttr turns one attribute into indicators (two for composite types).
 func mispAttr(r *Result, base event.Indicator, a mispAttribute, objectDeleted bool) {
-	ind := base
+	ind := base // its Tags and Attack are the event's, shared until changed: union copies
 	ind.Ref = a.UUID
-	ind.Tags = slices.Clone(base.Tags)
-	ind.Attack = slices.Clone(base.Attack)
 	if a.Comment != "" {
 		ind.Name = a.Comment
 	}

@@ -3,6 +3,7 @@ package intel
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"golang.org/x/net/publicsuffix"
@@ -98,9 +99,17 @@ func storable(ind *event.Indicator) int {
 	for _, p := range []*string{&ind.Source, &ind.Value, &ind.Ref, &ind.Group, &ind.Name, &ind.TLP} {
 		esc(p)
 	}
-	for _, l := range [][]string{ind.Tags, ind.Attack} {
-		for i := range l {
-			esc(&l[i])
+	// Tags and Attack may be shared with other indicators (a MISP event's
+	// tags): copied before they change.
+	for _, l := range []*[]string{&ind.Tags, &ind.Attack} {
+		copied := false
+		for i, v := range *l {
+			if e, changed := event.EscapeText(v); changed {
+				if !copied {
+					*l, copied = slices.Clone(*l), true
+				}
+				(*l)[i], n = e, n+1
+			}
 		}
 	}
 	for _, t := range []*time.Time{&ind.ValidFrom, &ind.ValidUntil, &ind.Modified} {
