@@ -359,9 +359,14 @@ func printIngestSummary(w io.Writer, r *ingestResult, verbose bool) {
 		fmt.Fprintf(w, "  log types dwell does not store, skipped: %s\n", strings.Join(parts, ", "))
 	}
 	if len(ignored) > 0 {
-		parts := make([]string, 0, len(ignored))
-		for _, fld := range slices.Sorted(maps.Keys(ignored)) {
+		// A log can name thousands of fields: the first few say enough.
+		names := slices.Sorted(maps.Keys(ignored))
+		parts := make([]string, 0, min(len(names), 20)+1)
+		for _, fld := range names[:min(len(names), 20)] {
 			parts = append(parts, fmt.Sprintf("%s (%d file%s)", sanitize(fld, 40), ignored[fld], plural(ignored[fld])))
+		}
+		if len(names) > 20 {
+			parts = append(parts, fmt.Sprintf("and %d more (-v lists the files)", len(names)-20))
 		}
 		fmt.Fprintf(w, "  fields dwell does not store, ignored: %s\n", strings.Join(parts, ", "))
 	}

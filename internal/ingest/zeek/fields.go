@@ -1,7 +1,9 @@
 package zeek
 
 import (
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +46,10 @@ type value struct {
 type field[R any] struct {
 	typ ftype
 	set func(*R, *value)
+	// idx numbers the field within its spec; a field's two spellings
+	// ("id.orig_h", "id_orig_h") share it, so a record that names one
+	// field twice is found out.
+	idx int
 }
 
 // spec describes one record kind: the fields dwell reads and how to add a
@@ -59,47 +65,47 @@ type spec[R any] struct {
 }
 
 func tm[R any](p func(*R) *time.Time) field[R] {
-	return field[R]{fTime, func(r *R, v *value) { *p(r) = v.t }}
+	return field[R]{typ: fTime, set: func(r *R, v *value) { *p(r) = v.t }}
 }
 
 func optTm[R any](p func(*R) *event.Opt[time.Time]) field[R] {
-	return field[R]{fTime, func(r *R, v *value) { *p(r) = event.Some(v.t) }}
+	return field[R]{typ: fTime, set: func(r *R, v *value) { *p(r) = event.Some(v.t) }}
 }
 
 func str[R any](p func(*R) *string) field[R] {
-	return field[R]{fString, func(r *R, v *value) { *p(r) = v.s }}
+	return field[R]{typ: fString, set: func(r *R, v *value) { *p(r) = v.s }}
 }
 
 func addr[R any](p func(*R) *netip.Addr) field[R] {
-	return field[R]{fAddr, func(r *R, v *value) { *p(r) = v.a }}
+	return field[R]{typ: fAddr, set: func(r *R, v *value) { *p(r) = v.a }}
 }
 
 func port[R any](p func(*R) *uint16) field[R] {
-	return field[R]{fPort, func(r *R, v *value) { *p(r) = uint16(v.u) }} //nolint:gosec // G115: parsePort bounds v.u to 65535
+	return field[R]{typ: fPort, set: func(r *R, v *value) { *p(r) = uint16(v.u) }} //nolint:gosec // G115: parsePort bounds v.u to 65535
 }
 
 func cnt[R any](p func(*R) *event.Opt[uint64]) field[R] {
-	return field[R]{fCount, func(r *R, v *value) { *p(r) = event.Some(v.u) }}
+	return field[R]{typ: fCount, set: func(r *R, v *value) { *p(r) = event.Some(v.u) }}
 }
 
 func ival[R any](p func(*R) *event.Opt[time.Duration]) field[R] {
-	return field[R]{fInterval, func(r *R, v *value) { *p(r) = event.Some(v.d) }}
+	return field[R]{typ: fInterval, set: func(r *R, v *value) { *p(r) = event.Some(v.d) }}
 }
 
 func boolean[R any](p func(*R) *event.Opt[bool]) field[R] {
-	return field[R]{fBool, func(r *R, v *value) { *p(r) = event.Some(v.b) }}
+	return field[R]{typ: fBool, set: func(r *R, v *value) { *p(r) = event.Some(v.b) }}
 }
 
 func strs[R any](p func(*R) *[]string) field[R] {
-	return field[R]{fStrings, func(r *R, v *value) { *p(r) = v.ss }}
+	return field[R]{typ: fStrings, set: func(r *R, v *value) { *p(r) = v.ss }}
 }
 
 func addrs[R any](p func(*R) *[]netip.Addr) field[R] {
-	return field[R]{fAddrs, func(r *R, v *value) { *p(r) = v.as }}
+	return field[R]{typ: fAddrs, set: func(r *R, v *value) { *p(r) = v.as }}
 }
 
 func ivals[R any](p func(*R) *[]time.Duration) field[R] {
-	return field[R]{fIntervals, func(r *R, v *value) { *p(r) = v.ds }}
+	return field[R]{typ: fIntervals, set: func(r *R, v *value) { *p(r) = v.ds }}
 }
 
 // specs holds the record kinds dwell reads from Zeek logs. Build it once
@@ -150,7 +156,11 @@ func newSpecs() *specs {
 // Log::default_field_name_map, as Security Onion and Corelight sensors
 // deploy it.
 func underscored[R any](fields map[string]field[R]) {
-	for name, f := range fields {
+	names := slices.Sorted(maps.Keys(fields))
+	for i, name := range names {
+		f := fields[name]
+		f.idx = i
+		fields[name] = f
 		if strings.Contains(name, ".") {
 			fields[strings.ReplaceAll(name, ".", "_")] = f
 		}

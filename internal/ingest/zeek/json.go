@@ -306,6 +306,7 @@ type jsonKind[R any] struct {
 	spec    *spec[R]
 	v       value
 	ignored map[string]bool // keys seen that dwell does not store
+	seen    []bool          // fields set in the record being decoded, by idx
 }
 
 func newJSONKind[R any](s *spec[R]) *jsonKind[R] {
@@ -315,6 +316,10 @@ func newJSONKind[R any](s *spec[R]) *jsonKind[R] {
 func (k *jsonKind[R]) decode(kvs []kv, b *event.Batch, src event.Source) error {
 	r := k.spec.add(b)
 	*k.spec.src(r) = src
+	if len(k.seen) < len(k.spec.fields) {
+		k.seen = make([]bool, len(k.spec.fields))
+	}
+	clear(k.seen)
 	for i := range kvs {
 		e := &kvs[i]
 		f, ok := k.spec.fields[e.key]
@@ -324,6 +329,13 @@ func (k *jsonKind[R]) decode(kvs []kv, b *event.Batch, src event.Source) error {
 			}
 			continue
 		}
+		// The last of two values would win, silently: a line that names a
+		// field twice (or under both spellings) is malformed.
+		if k.seen[f.idx] {
+			k.spec.drop(b)
+			return fmt.Errorf("field %s appears twice", e.key)
+		}
+		k.seen[f.idx] = true
 		if e.val.kind == jNull {
 			continue
 		}

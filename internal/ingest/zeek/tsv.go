@@ -1,6 +1,7 @@
 package zeek
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -84,6 +85,7 @@ type tsvKind[R any] struct {
 	h    *tsvHeader
 	cols []tsvCol[R]
 	v    value
+	dup  string // a field the #fields line names twice: every line is malformed
 }
 
 type tsvCol[R any] struct {
@@ -95,12 +97,18 @@ type tsvCol[R any] struct {
 func newTSVKind[R any](s *spec[R], h *tsvHeader) (*tsvKind[R], []string) {
 	k := &tsvKind[R]{spec: s, h: h, cols: make([]tsvCol[R], len(h.fields))}
 	var ignored []string
+	seen := map[int]string{}
 	for i, name := range h.fields {
 		f, ok := s.fields[name]
 		k.cols[i] = tsvCol[R]{name: name, f: f, ok: ok}
 		if !ok {
 			ignored = append(ignored, name)
+			continue
 		}
+		if first, twice := seen[f.idx]; twice && k.dup == "" {
+			k.dup = fmt.Sprintf("the #fields header names %s twice (as %s and %s): which value to keep is not known", name, first, name)
+		}
+		seen[f.idx] = name
 	}
 	return k, ignored
 }
@@ -108,6 +116,9 @@ func newTSVKind[R any](s *spec[R], h *tsvHeader) (*tsvKind[R], []string) {
 func (k *tsvKind[R]) kind() event.Kind { return k.spec.kind }
 
 func (k *tsvKind[R]) decode(line string, b *event.Batch, src event.Source) error {
+	if k.dup != "" {
+		return errors.New(k.dup)
+	}
 	r := k.spec.add(b)
 	*k.spec.src(r) = src
 	sep := k.h.sep

@@ -327,3 +327,30 @@ func TestUnescape(t *testing.T) {
 		}
 	}
 }
+
+// TestDuplicateFields: a JSON line that names a field twice (or under both
+// spellings), and every line under a #fields header that does, are
+// malformed: which value counts is not known, and the last would win
+// silently.
+func TestDuplicateFields(t *testing.T) {
+	data := `{"_path":"conn","ts":1713484800,"uid":"C1","ts":1.0}
+{"_path":"conn","ts":1713484800,"uid":"C2","id.orig_h":"10.0.0.1","id_orig_h":"10.0.0.66"}
+{"_path":"conn","ts":1713484800,"uid":"C3","id":{"orig_h":"10.0.0.1"},"id.orig_h":"10.0.0.66"}
+{"_path":"conn","ts":1713484800,"uid":"C4","id.orig_h":"10.0.0.1"}
+`
+	b, rep, _ := decode(t, "conn.json", data, true)
+	if rep.Rows != 1 || rep.Bad != 3 || len(b.Conns) != 1 || b.Conns[0].UID != "C4" {
+		t.Fatalf("rows %d bad %d errors %v", rep.Rows, rep.Bad, rep.Errors)
+	}
+	for _, e := range rep.Errors {
+		if !strings.Contains(e.Reason, "appears twice") {
+			t.Errorf("reason %q", e.Reason)
+		}
+	}
+	tsv := "#separator \\x09\n#path\tconn\n#fields\tts\tuid\tts\n1713484800.0\tC1\t1.0\n1713484801.0\tC2\t2.0\n" +
+		"#fields\tts\tuid\n1713484802.0\tC3\n"
+	b, rep, _ = decode(t, "conn.log", tsv, true)
+	if rep.Rows != 1 || rep.Bad != 2 || len(rep.Errors) == 0 || !strings.Contains(rep.Errors[0].Reason, "names ts twice") {
+		t.Fatalf("TSV: rows %d bad %d errors %v", rep.Rows, rep.Bad, rep.Errors)
+	}
+}
