@@ -61,6 +61,7 @@ func commands() []command {
 		incidentsCommand(),
 		incidentCommand(),
 		evalCommand(),
+		statusCommand(),
 		versionCommand(),
 	}
 }
@@ -95,6 +96,10 @@ func (a *App) Main(ctx context.Context, args []string) int {
 		}
 		return ExitOK
 	}
+	switch args[0] {
+	case "--version", "-version", "-v", "-V":
+		args = append([]string{"version"}, args[1:]...)
+	}
 	for _, c := range commands() {
 		if c.name != args[0] {
 			continue
@@ -112,13 +117,30 @@ func (a *App) Main(ctx context.Context, args []string) int {
 		case errors.Is(err, errQuiet):
 			return ExitFail
 		default:
-			fmt.Fprintf(a.Stderr, "dwell %s: %v\n", c.name, err)
+			fmt.Fprintf(a.Stderr, "dwell %s: %s\n", c.name, userMessage(err))
 			return ExitFail
 		}
 	}
 	fmt.Fprintf(a.Stderr, "dwell: unknown command %q\n\n", args[0])
 	a.help(a.Stderr)
 	return ExitUsage
+}
+
+// userMessage is err's text for dwell's user. DuckDB ends some errors
+// with advice for its own shell ("Possible solutions: ... SET threads=X");
+// dwell's user sets these in dwell's configuration, not in SQL.
+func userMessage(err error) string {
+	msg := err.Error()
+	i := strings.Index(msg, "Possible solutions:")
+	if i < 0 {
+		return msg
+	}
+	msg = strings.TrimRight(msg[:i], " \n")
+	if strings.Contains(msg, "Out of Memory") {
+		msg += "\n(the store ran out of its memory_limit: raise memory_limit in dwell's configuration, docs/config.md, " +
+			"or narrow the work with --since or --detectors)"
+	}
+	return msg
 }
 
 // errQuiet is returned by commands that already reported why they failed.
@@ -163,9 +185,7 @@ func (a *App) newFlags(c command, co *common) *flag.FlagSet {
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(a.Stdout, "%s\n\nUsage: dwell %s\n\nOptions:\n", c.summary, c.usage)
-		fs.SetOutput(a.Stdout)
-		fs.PrintDefaults()
-		fs.SetOutput(a.Stderr)
+		printFlags(a.Stdout, fs)
 		if c.example != "" {
 			fmt.Fprintf(a.Stdout, "\nExamples:\n%s", c.example)
 		}
@@ -173,9 +193,47 @@ func (a *App) newFlags(c command, co *common) *flag.FlagSet {
 	return fs
 }
 
+// printFlags lists a command's options as the README writes them, with two
+// dashes (the flag package accepts one or two; its own listing shows one).
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		if len(line) <= 5 { // a short one fits before its text
+			line += "\t"
+		} else {
+			line += "\n    \t"
+		}
+		line += strings.ReplaceAll(usage, "\n", "\n    \t")
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "-1" {
+			line += fmt.Sprintf(" (default %q)", f.DefValue)
+		}
+		fmt.Fprintln(w, line)
+	})
+}
+
 // parse parses flags and positional arguments in any order
 // ("dwell ingest logs/ --db x.db" works as well as the reverse).
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	// An argument with a blank in it is never a flag, unless it is the
+	// value of the flag before it: a query that starts with an SQL
+	// comment ("-- why\nSELECT ...") is a positional argument.
+	for i, a := range args {
+		if strings.HasPrefix(a, "-") && strings.ContainsAny(a, " \t\r\n") && !takesValue(fs, args[:i]) {
+			before, err := parse(fs, args[:i])
+			if err != nil {
+				return nil, err
+			}
+			after, err := parse(fs, args[i+1:])
+			if err != nil {
+				return nil, err
+			}
+			return append(append(before, a), after...), nil
+		}
+	}
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -194,6 +252,28 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+// takesValue reports whether the last of before is a flag that takes the
+// next argument as its value ("--sensor" before "my site").
+func takesValue(fs *flag.FlagSet, before []string) bool {
+	if len(before) == 0 {
+		return false
+	}
+	last := before[len(before)-1]
+	name, ok := strings.CutPrefix(strings.TrimPrefix(last, "-"), "-")
+	if !ok {
+		name = strings.TrimPrefix(last, "-")
+	}
+	if !strings.HasPrefix(last, "-") || strings.Contains(name, "=") {
+		return false
+	}
+	f := fs.Lookup(name)
+	if f == nil {
+		return false
+	}
+	b, isBool := f.Value.(interface{ IsBoolFlag() bool })
+	return !isBool || !b.IsBoolFlag()
 }
 
 // loadConfig reads the configuration and applies the command-line options.

@@ -3,6 +3,8 @@ package app
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -96,6 +98,15 @@ func TestParseInterleaved(t *testing.T) {
 	if filepath.Base(co.db) != "x.db" {
 		t.Error(co.db)
 	}
+	// A query that starts with an SQL comment is an argument, not a flag;
+	// a flag's value with a blank stays the flag's.
+	var co2 common
+	fs = a.newFlags(queryCommand(), &co2)
+	fs.StringVar(&co2.sensor, "sensor", "", "")
+	pos, err = parse(fs, []string{"--db", "y.db", "-- why\nSELECT 1", "--sensor", "-my site-"})
+	if err != nil || strings.Join(pos, "|") != "-- why\nSELECT 1" || co2.db != "y.db" || co2.sensor != "-my site-" {
+		t.Errorf("pos %q db %q sensor %q err %v", pos, co2.db, co2.sensor, err)
+	}
 }
 
 // TestIngestShapes ingests every Zeek log shape of the reader's fixtures
@@ -129,5 +140,60 @@ func TestIngestShapes(t *testing.T) {
 	code, _, errOut = runDwell(t, "hunt", "--db", empty)
 	if code != ExitFail || !strings.Contains(errOut, "nothing to hunt") {
 		t.Errorf("hunt of an empty store: exit %d, %s", code, errOut)
+	}
+}
+
+// TestUserMessage: DuckDB's advice for its own shell is not shown; an
+// out-of-memory error points at dwell's configuration instead.
+func TestUserMessage(t *testing.T) {
+	err := errors.New("hunt: Out of Memory Error: failed to allocate data of size 16.0 MiB (1.0 GiB/1.0 GiB used)\n\n" +
+		"Possible solutions:\n* Reducing the number of threads (SET threads=X)\n* Increasing the memory limit (SET memory_limit='...GB')\n")
+	got := userMessage(err)
+	if strings.Contains(got, "SET ") || !strings.Contains(got, "memory_limit in dwell's configuration") || !strings.Contains(got, "16.0 MiB") {
+		t.Errorf("%q", got)
+	}
+	if plain := errors.New("no store"); userMessage(plain) != "no store" {
+		t.Error(userMessage(plain))
+	}
+}
+
+// TestStatus: dwell status summarises a store: records and time range per
+// table, inputs per sensor, the quarantine, intel and the last hunt.
+func TestStatus(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "d.db")
+	if code, out, errOut := runDwell(t, "status", "--db", db); code != ExitFail || !strings.Contains(errOut, "no store") {
+		t.Errorf("status of no store: exit %d %s%s", code, out, errOut)
+	}
+	if code, out, errOut := runDwell(t, "ingest", "--complete", "--sensor", "brussels", "--db", db, "../../examples/zeek"); code != ExitOK {
+		t.Fatalf("%s%s", out, errOut)
+	}
+	code, out, errOut := runDwell(t, "status", "--db", db, "--format", "json")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var s storeStatus
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Tables) != 8 || s.Tables[0].Table != "conn" || s.Tables[0].Records == 0 || s.Tables[0].First.IsZero() ||
+		!s.Tables[0].Last.After(s.Tables[0].First) || len(s.Sensors) != 1 || s.Sensors[0].Sensor != "brussels" || s.Sensors[0].Records == 0 {
+		t.Errorf("status %+v", s)
+	}
+	if code, out, _ := runDwell(t, "status", "--db", db); code != ExitOK || !strings.Contains(out, "brussels") || !strings.Contains(out, "no hunt kept yet") {
+		t.Errorf("table: %s", out)
+	}
+}
+
+// TestIngestStdin: dwell ingest - reads standard input, once.
+func TestIngestStdin(t *testing.T) {
+	log := "#separator \\x09\n#path\tconn\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\n" +
+		"1713484800.000000\tC1\t10.0.0.1\t5000\t192.0.2.1\t443\ttcp\n1713484801.000000\tC2\t10.0.0.1\t5001\t192.0.2.1\t443\ttcp"
+	db := filepath.Join(t.TempDir(), "d.db")
+	for i, want := range []string{"2 records stored (conn 2)", "1 unchanged"} {
+		var stdout, stderr bytes.Buffer
+		a := &App{Stdin: strings.NewReader(log), Stdout: &stdout, Stderr: &stderr, Logger: slog.New(slog.DiscardHandler), Now: time.Now}
+		if code := a.Main(t.Context(), []string{"ingest", "--db", db, "-"}); code != ExitOK || !strings.Contains(stdout.String(), want) {
+			t.Errorf("run %d: exit %d\n%s%s", i+1, code, stdout.String(), stderr.String())
+		}
 	}
 }

@@ -68,7 +68,7 @@ func runExport(ctx context.Context, a *App, args []string) error {
 	c := exportCommand()
 	c.name = "export " + format
 	fs := a.newFlags(c, &co)
-	out := fs.String("out", "", "write to `file` (\"-\": standard output)")
+	out := fs.String("out", "", "write to `file` (default, or \"-\": standard output)")
 	tlp := fs.String("tlp", "", "leave out what is marked above `level` (clear, green, amber, amber+strict, red)")
 	source := fs.String("source", "", "only indicators whose source contains `text`")
 	sighted := fs.Bool("sighted", false, "only indicators seen in stored telemetry")
@@ -79,7 +79,7 @@ func runExport(ctx context.Context, a *App, args []string) error {
 		return usagef("unexpected argument %q", rest[0])
 	}
 	if *out == "" {
-		return usagef("--out is required (a file, or - for standard output)")
+		*out = "-" // standard output; what is said about it goes to standard error
 	}
 	max := ""
 	if *tlp != "" {
@@ -134,7 +134,8 @@ func runExport(ctx context.Context, a *App, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(*out, a, append(data, '\n')); err != nil {
+	data = append(data, '\n')
+	if err := writeAtomic(*out, a, data); err != nil {
 		return err
 	}
 	if *out != "-" {
@@ -175,7 +176,7 @@ func runExportBlocklist(ctx context.Context, a *App, args []string) error {
 	c.name = "export blocklist"
 	fs := a.newFlags(c, &co)
 	format := fs.String("format", "", "`format`: nft, ipset, rpz, crowdsec or csv")
-	out := fs.String("out", "", "write to `file` (\"-\": standard output)")
+	out := fs.String("out", "", "write to `file` (default, or \"-\": standard output)")
 	incident := fs.String("incident", "", "only this incident's infrastructure (`ID`; default every incident)")
 	timeout := fs.Duration("timeout", 24*time.Hour, "how long nft, ipset and CrowdSec keep an entry (`duration`)")
 	verbose := fs.Bool("v", false, "list everything left out, with the reason")
@@ -185,7 +186,7 @@ func runExportBlocklist(ctx context.Context, a *App, args []string) error {
 		return usagef("unexpected argument %q", rest[0])
 	}
 	if *out == "" {
-		return usagef("--out is required (a file, or - for standard output)")
+		*out = "-" // standard output; what is said about it goes to standard error
 	}
 	if *timeout <= 0 {
 		return usagef("--timeout must be positive")

@@ -99,6 +99,9 @@ func runIncidents(ctx context.Context, a *App, args []string) error {
 	} else if len(rest) > 0 {
 		return usagef("unexpected argument %q (dwell incident ID shows one)", rest[0])
 	}
+	if *format != "table" && *format != "json" {
+		return usagef("unknown format %q: use table or json", *format)
+	}
 	_, st, h, err := co.openHunt(ctx)
 	if err != nil {
 		return err
@@ -125,6 +128,9 @@ func runIncident(ctx context.Context, a *App, args []string) error {
 	}
 	if len(rest) != 1 {
 		return usagef("name one incident: dwell incident ID (dwell incidents lists them)")
+	}
+	if *format != "table" && *format != "json" {
+		return usagef("unknown format %q: use table or json", *format)
 	}
 	_, st, h, err := co.openHunt(ctx)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -22,12 +24,13 @@ func ingestCommand() command {
 	return command{
 		name:    "ingest",
 		summary: "read Zeek logs (TSV or JSON) and flow captures (NetFlow, IPFIX, sFlow in pcap/pcapng) into the store",
-		usage:   "ingest [--db FILE] [--sensor NAME] [-v] PATH...",
+		usage:   "ingest [--db FILE] [--sensor NAME] [-v] PATH... (- reads standard input)",
 		example: `  dwell ingest /nsm/zeek/logs               # every log under it, dated dirs and current/
   dwell ingest --sensor brussels /nsm/zeek/logs/2024-04-19
   dwell ingest --db case42.db conn.log dns.log.gz
   dwell ingest --sensor edge netflow.pcap   # tcpdump -w of a flow collector's port
   dwell ingest --db clickhouse://ch1:8123/dwell /nsm/zeek/logs
+  zcat conn.log.gz | dwell ingest --sensor edge -
 
 Ingest is idempotent: a file read before adds nothing, a growing file adds
 only its new lines, and an interrupted ingest resumes where it stopped.
@@ -54,6 +57,16 @@ func runIngest(ctx context.Context, a *App, args []string) error {
 	cfg, err := co.loadConfig()
 	if err != nil {
 		return err
+	}
+	for i, p := range paths {
+		if p == "-" {
+			tmp, err := spoolStdin(a.Stdin)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = os.RemoveAll(filepath.Dir(tmp)) }()
+			paths[i] = tmp
+		}
 	}
 	// Inputs first: nothing readable, and no store is created for it.
 	if err := anyReadable(paths); err != nil {
@@ -95,6 +108,32 @@ func runIngest(ctx context.Context, a *App, args []string) error {
 		return fmt.Errorf("nothing was stored from any input (see above for why)")
 	}
 	return nil
+}
+
+// spoolStdin copies standard input (dwell ingest -) to a file named
+// "stdin" in a new temporary directory, dated an hour back so that its
+// last line counts even without a newline, and returns its path: ingest
+// reads files (their identity, checkpoints, provenance), and a pipe is
+// read once. The log type comes from the content (#path, _path, fields).
+func spoolStdin(r io.Reader) (string, error) {
+	dir, err := os.MkdirTemp("", "dwell-stdin-")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "stdin")
+	f, err := os.Create(path)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		_ = f.Close()
+		return "", fmt.Errorf("reading standard input: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	past := time.Now().Add(-time.Hour)
+	return path, os.Chtimes(path, past, past)
 }
 
 // anyReadable returns an error when not one of paths can be read, naming

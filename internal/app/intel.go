@@ -25,12 +25,13 @@ func intelCommand() command {
 	return command{
 		name:    "intel",
 		summary: "import threat intelligence (MISP, STIX 2.1, TAXII 2.1, CSV) and retro-hunt it over all history",
-		usage:   "intel import|list|retrohunt [options]",
+		usage:   "intel import|list|delete|retrohunt [options]",
 		example: `  dwell intel import feeds/circl/                       # a MISP feed directory
   dwell intel import https://www.circl.lu/doc/misp/feed-osint/
   dwell intel import --source cert-eu bundle.json iocs.csv
   dwell intel import --taxii https://taxii.example/taxii2/ --token-env TAXII_TOKEN
   dwell intel list
+  dwell intel delete /srv/feeds/withdrawn.json        # a source, as intel list names it
   dwell intel retrohunt --since 2019-01-01
 
 Every import is matched against all stored history at once (retro-hunt);
@@ -42,7 +43,7 @@ is read and how values match.
 }
 
 func runIntel(ctx context.Context, a *App, args []string) error {
-	sub, err := subcommand(a, intelCommand(), args, "a subcommand: import, list or retrohunt")
+	sub, err := subcommand(a, intelCommand(), args, "a subcommand: import, list, delete or retrohunt")
 	if sub == "" {
 		return err
 	}
@@ -51,10 +52,58 @@ func runIntel(ctx context.Context, a *App, args []string) error {
 		return runIntelImport(ctx, a, args[1:])
 	case "list":
 		return runIntelList(ctx, a, args[1:])
+	case "delete":
+		return runIntelDelete(ctx, a, args[1:])
 	case "retrohunt":
 		return runRetrohunt(ctx, a, args[1:])
 	}
-	return usagef("unknown intel subcommand %q: use import, list or retrohunt", args[0])
+	return usagef("unknown intel subcommand %q: use import, list, delete or retrohunt", args[0])
+}
+
+// runIntelDelete removes every indicator of the sources named (as intel
+// list names them) and matches what is left again, so no sighting of a
+// withdrawn feed remains.
+func runIntelDelete(ctx context.Context, a *App, args []string) error {
+	var co common
+	c := command{name: "intel delete", summary: "delete every indicator of a source, and their sightings",
+		usage: "intel delete [--db FILE] SOURCE...", example: intelCommand().example}
+	fs := a.newFlags(c, &co)
+	sources, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(sources) == 0 {
+		return usagef("name the sources to delete, as dwell intel list names them")
+	}
+	_, st, err := co.open(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Close() }()
+	total := 0
+	for _, src := range sources {
+		n, err := st.DeleteIndicators(ctx, src)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			// Typed as imported: a path given relatively then was made absolute.
+			if n, err = st.DeleteIndicators(ctx, sourceName(src)); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(a.Stdout, "%s: %d indicator(s) deleted\n", sanitize(src, 200), n)
+		total += n
+	}
+	if total == 0 {
+		return fmt.Errorf("no indicator of these sources is stored (dwell intel list names the sources)")
+	}
+	s, err := retrohunt(ctx, st, store.Window{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.Stdout, "retro-hunt over all history again: %d sighting(s)\n", len(s))
+	return nil
 }
 
 // usageTo prints a command's help without a flag set.

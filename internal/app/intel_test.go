@@ -248,3 +248,34 @@ func TestIntelSourceIsThePath(t *testing.T) {
 		t.Errorf("%d indicators stored:\n%s", n, out)
 	}
 }
+
+// TestIntelDelete: deleting a source removes its indicators and their
+// sightings; the others stay.
+func TestIntelDelete(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "conn.log")
+	if err := os.WriteFile(log, []byte("#separator \\x09\n#path\tconn\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\n"+
+		"1713484800.000000\tC1\t10.0.0.7\t5000\t198.51.100.23\t443\ttcp\n1713484801.000000\tC2\t10.0.0.8\t5000\t203.0.113.9\t443\ttcp\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, ip := range map[string]string{"a.txt": "198.51.100.23", "b.txt": "203.0.113.9"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(ip+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := filepath.Join(dir, "d.db")
+	if code, out, errOut := runDwell(t, "ingest", "--complete", "--db", db, log); code != ExitOK {
+		t.Fatalf("%s%s", out, errOut)
+	}
+	if code, out, errOut := runDwell(t, "intel", "import", "--db", db, filepath.Join(dir, "a.txt"), filepath.Join(dir, "b.txt")); code != ExitOK ||
+		!strings.Contains(out, "2 sighting(s)") {
+		t.Fatalf("%s%s", out, errOut)
+	}
+	code, out, errOut := runDwell(t, "intel", "delete", "--db", db, filepath.Join(dir, "a.txt"))
+	if code != ExitOK || !strings.Contains(out, "1 indicator(s) deleted") || !strings.Contains(out, "1 sighting(s)") {
+		t.Errorf("delete: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := runDwell(t, "intel", "delete", "--db", db, "nothing-such"); code != ExitFail || !strings.Contains(errOut, "no indicator") {
+		t.Errorf("deleting an unknown source: exit %d %s", code, errOut)
+	}
+}

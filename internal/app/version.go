@@ -27,16 +27,29 @@ func versionCommand() command {
 	}
 }
 
-// versionString describes this build: dwell's version, Go's, and DuckDB's driver.
+// versionString describes this build: dwell's version (a release's tag,
+// or for a build from a checkout the commit Go recorded, its time, and
+// whether the tree had changes), Go's, and DuckDB's driver.
 func versionString() string {
 	v := Version
 	duck := "?"
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if v == "" {
 			v = bi.Main.Version
+			if v == "" || v == "(devel)" {
+				v = "devel"
+			}
+			vcs := map[string]string{}
 			for _, s := range bi.Settings {
-				if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-					v += " (" + s.Value[:12] + ")"
+				vcs[s.Key] = s.Value
+			}
+			if rev := vcs["vcs.revision"]; rev != "" && v == "devel" {
+				v += "+" + rev[:min(len(rev), 12)]
+				if vcs["vcs.modified"] == "true" {
+					v += "-dirty"
+				}
+				if t := vcs["vcs.time"]; t != "" {
+					v += " of " + t
 				}
 			}
 		}
@@ -46,7 +59,7 @@ func versionString() string {
 			}
 		}
 	}
-	if v == "" || v == "(devel)" {
+	if v == "" {
 		v = "devel"
 	}
 	return fmt.Sprintf("dwell %s (%s %s/%s, duckdb-go %s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH, duck)

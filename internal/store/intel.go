@@ -32,6 +32,9 @@ type IntelWriter interface {
 	PutSightings(ctx context.Context, s []event.Sighting) error
 	// SetState remembers a value for a source (a TAXII collection's cursor).
 	SetState(ctx context.Context, key, value string) error
+	// DeleteIndicators removes every indicator of a source and returns
+	// how many there were; the sightings are the retro-hunt's to redo.
+	DeleteIndicators(ctx context.Context, source string) (int, error)
 }
 
 // IntelReader reads what IntelWriter keeps.

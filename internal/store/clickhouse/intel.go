@@ -67,6 +67,29 @@ func (s *Store) PutIndicators(ctx context.Context, inds []event.Indicator) (adde
 	return len(rows) - known, known, nil
 }
 
+// DeleteIndicators implements store.IntelWriter: every version of the
+// source's keys goes, on every node.
+func (s *Store) DeleteIndicators(ctx context.Context, source string) (int, error) {
+	if s.ro {
+		return 0, s.readOnlyError()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	source, _ = event.EscapeText(source) // as stored
+	v, err := s.c.scalar(ctx, "SELECT uniqExact(key) FROM intel_indicator WHERE source = "+quoteString(source))
+	if err != nil {
+		return 0, fmt.Errorf("deleting the indicators of %s: %w", source, err)
+	}
+	n, _ := strconv.Atoi(v)
+	if n == 0 {
+		return 0, nil
+	}
+	if err := s.deleteWhere(ctx, "intel_indicator", "source = "+quoteString(source)); err != nil {
+		return 0, fmt.Errorf("deleting the indicators of %s: %w", source, err)
+	}
+	return n, nil
+}
+
 // Indicators implements store.IntelReader.
 func (s *Store) Indicators(ctx context.Context, fn func(*event.Indicator) error) error {
 	want := []string{"key", "source", "type", "value", "port", "ref", "grp", "name", "valid_from", "valid_until", "confidence", "tlp",

@@ -71,11 +71,16 @@ func (s *Store) recover(ctx context.Context) error {
 	return s.setMeta(ctx, metaDone, pending)
 }
 
-// deleteBatch deletes the rows of write n from table t on every node and
-// waits until ClickHouse has done so.
+// deleteBatch deletes the rows of write n from table t.
 func (s *Store) deleteBatch(ctx context.Context, t string, n uint64) error {
+	return s.deleteWhere(ctx, t, fmt.Sprintf("%s = %d", batchColumn, n))
+}
+
+// deleteWhere deletes the rows of table t that cond keeps on every node
+// and waits until ClickHouse has done so.
+func (s *Store) deleteWhere(ctx context.Context, t, cond string) error {
 	for _, nd := range s.c.nodes {
-		q := fmt.Sprintf("ALTER TABLE %s DELETE WHERE %s = %d", quote(s.localName(t)), batchColumn, n)
+		q := fmt.Sprintf("ALTER TABLE %s DELETE WHERE %s", quote(s.localName(t)), cond)
 		if err := s.c.exec(ctx, nd, q, nil); err != nil {
 			return fmt.Errorf("%s on %s: %w", q, nd.addr, err)
 		}

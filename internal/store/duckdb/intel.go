@@ -172,6 +172,24 @@ func (s *Store) PutIndicators(ctx context.Context, inds []event.Indicator) (adde
 	return len(rows) - known, known, nil
 }
 
+// DeleteIndicators implements store.IntelWriter.
+func (s *Store) DeleteIndicators(ctx context.Context, source string) (int, error) {
+	if s.ro {
+		return 0, s.readOnlyError()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	res, err := s.wconn.ExecContext(ctx, `DELETE FROM intel_indicator WHERE source = ?`, utf8Args([]any{source})...)
+	if err != nil {
+		return 0, fmt.Errorf("deleting the indicators of %s: %w", source, err)
+	}
+	n, _ := res.RowsAffected()
+	s.matchMu.Lock()
+	s.matchSt, s.matchInds = nil, nil // the indicators and their rowids changed
+	s.matchMu.Unlock()
+	return int(n), nil
+}
+
 // PutSightings implements store.IntelWriter.
 func (s *Store) PutSightings(ctx context.Context, sightings []event.Sighting) error {
 	if s.ro {

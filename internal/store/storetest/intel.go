@@ -42,6 +42,20 @@ func (m *Mem) PutIndicators(_ context.Context, inds []event.Indicator) (added, u
 	return added, updated, nil
 }
 
+// DeleteIndicators implements store.IntelWriter.
+func (m *Mem) DeleteIndicators(_ context.Context, source string) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for k, i := range m.intel.indicators {
+		if i.Source == source {
+			delete(m.intel.indicators, k)
+			n++
+		}
+	}
+	return n, nil
+}
+
 // PutSightings implements store.IntelWriter.
 func (m *Mem) PutSightings(_ context.Context, s []event.Sighting) error {
 	m.mu.Lock()

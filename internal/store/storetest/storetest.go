@@ -34,6 +34,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("Analytics", func(t *testing.T) { testAnalytics(t, open(t)) })
 	t.Run("Intel", func(t *testing.T) { testIntel(t, open(t)) })
 	t.Run("IntelRandom", func(t *testing.T) { testIntelRandom(t, open(t)) })
+	t.Run("DeleteIndicators", func(t *testing.T) { testDeleteIndicators(t, open(t)) })
 	t.Run("Flows", func(t *testing.T) { testFlows(t, open(t)) })
 	t.Run("SessionsAfterWrites", func(t *testing.T) { testSessionsAfterWrites(t, open(t)) })
 	t.Run("ExtremeCounts", func(t *testing.T) { testExtremeCounts(t, open(t)) })

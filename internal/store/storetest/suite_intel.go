@@ -188,3 +188,55 @@ func normInd(i event.Indicator) event.Indicator {
 	}
 	return i
 }
+
+// testDeleteIndicators deletes one source's indicators: the others stay,
+// and the retro-hunt no longer sights what was deleted.
+func testDeleteIndicators(t *testing.T, s store.Store) {
+	defer closeStore(t, s)
+	ctx := context.Background()
+	for _, b := range IntelData() {
+		if err := s.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inds := IntelIndicators()
+	gone := slices.Clone(inds)
+	for i := range gone {
+		gone[i].Source = "withdrawn"
+	}
+	if _, _, err := s.PutIndicators(ctx, append(slices.Clone(inds), gone...)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.DeleteIndicators(ctx, "withdrawn")
+	if err != nil || n != len(gone) {
+		t.Fatalf("DeleteIndicators = %d, %v; want %d", n, err, len(gone))
+	}
+	if n, err := s.DeleteIndicators(ctx, "never imported"); err != nil || n != 0 {
+		t.Errorf("deleting an unknown source = %d, %v", n, err)
+	}
+	left := 0
+	if err := s.Indicators(ctx, func(i *event.Indicator) error {
+		left++
+		if i.Source == "withdrawn" {
+			t.Errorf("kept %+v", i)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if left != len(inds) {
+		t.Errorf("%d indicators left, want %d", left, len(inds))
+	}
+	withdrawn := map[string]bool{}
+	for _, i := range gone {
+		withdrawn[i.Key()] = true
+	}
+	if err := s.MatchIndicators(ctx, store.Window{}, func(x *event.Sighting) error {
+		if withdrawn[x.Key] {
+			t.Errorf("a deleted indicator is sighted: %+v", x)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
