@@ -349,7 +349,7 @@ func TestDuplicateFields(t *testing.T) {
 	}
 	tsv := "#separator \\x09\n#path\tconn\n#fields\tts\tuid\tts\n1713484800.0\tC1\t1.0\n1713484801.0\tC2\t2.0\n" +
 		"#fields\tts\tuid\n1713484802.0\tC3\n"
-	b, rep, _ = decode(t, "conn.log", tsv, true)
+	_, rep, _ = decode(t, "conn.log", tsv, true)
 	if rep.Rows != 1 || rep.Bad != 2 || len(rep.Errors) == 0 || !strings.Contains(rep.Errors[0].Reason, "names ts twice") {
 		t.Fatalf("TSV: rows %d bad %d errors %v", rep.Rows, rep.Bad, rep.Errors)
 	}
