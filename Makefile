@@ -50,6 +50,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzStoreZeekTSV$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/app
 	$(GO) test -run '^$$' -fuzz '^FuzzStoreZeekJSON$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/app
 	$(GO) test -run '^$$' -fuzz '^FuzzStoreFlows$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/app
+	$(GO) test -run '^$$' -fuzz '^FuzzStoreIntel$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/app
 
 ## eval: score the detectors on the labelled real captures; rewrites docs/evaluation.md.
 eval:

@@ -8,9 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dwell-nsm/dwell/internal/detect"
+	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/ingest"
 	"github.com/dwell-nsm/dwell/internal/ingest/netflow"
 	"github.com/dwell-nsm/dwell/internal/ingest/zeek"
+	"github.com/dwell-nsm/dwell/internal/intel"
 	"github.com/dwell-nsm/dwell/internal/store/duckdb"
 )
 
@@ -99,4 +102,49 @@ func FuzzStoreFlows(f *testing.F) {
 		}
 	}
 	fuzzIngest(f, "edge.pcap", seeds)
+}
+
+// FuzzStoreIntel: arbitrary intel (a list, CSV, a MISP event, a STIX
+// bundle: intel.Parse tells which) vetted as imports vet it and stored in
+// a DuckDB store: the store never refuses it, and what is stored is
+// listed back.
+func FuzzStoreIntel(f *testing.F) {
+	for _, s := range []string{
+		"198.51.100.7\n10.0.0.0/8\nevil.example\n",
+		"value,type\nEvil\xffAgent,user-agent\n198.51.100.9,ip-dst\n",
+		`{"Event":{"uuid":"5f","timestamp":"99999999999999","Attribute":[{"uuid":"a","type":"ip-dst","value":"203.0.113.9","to_ids":true}]}}`,
+		`{"type":"bundle","id":"bundle--1","objects":[{"type":"indicator","spec_version":"2.1","id":"indicator--1","created":"2024-01-01T00:00:00Z",` +
+			`"modified":"2024-01-01T00:00:00Z","valid_from":"9999-12-31T23:59:59Z","pattern_type":"stix","pattern":"[domain-name:value = 'x.example']"}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	for _, dir := range []string{"misp-events-pymisp-tests", "stix21-oasis-examples"} {
+		paths, _ := filepath.Glob(filepath.Join(datasets, dir, "*.json"))
+		for _, p := range paths[:min(len(paths), 4)] {
+			if data, err := os.ReadFile(p); err == nil && len(data) < 1<<18 {
+				f.Add(data)
+			}
+		}
+	}
+	ctx := context.Background()
+	st, err := duckdb.Open(ctx, ":memory:", duckdb.Options{MemoryLimit: "512MB", Threads: 1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { _ = st.Close() })
+	scope := intel.Scope{Local: detect.DefaultLocal()}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := intel.Parse(data, "fuzz")
+		if err != nil {
+			return
+		}
+		scope.Vet(r)
+		inds := intel.Distinct(r.Indicators)
+		if _, _, err := st.PutIndicators(ctx, inds); err != nil {
+			t.Fatalf("the store refused %d indicators: %v", len(inds), err)
+		}
+		if err := st.Indicators(ctx, func(*event.Indicator) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
