@@ -337,3 +337,40 @@ func chExec(t *testing.T, addr, q string) string {
 	}
 	return string(body)
 }
+
+// TestQueryCannotTouchFilesOrSettings is the ClickHouse side of the
+// DuckDB store's test (issue #14, item 7): analyst queries run with
+// readonly=1, under which the server itself refuses table functions that
+// reach files or the network, setting changes and SYSTEM statements.
+func TestQueryCannotTouchFilesOrSettings(t *testing.T) {
+	need(t)
+	s := open(t, servers.SingleURL())
+	defer func() { _ = s.Close() }()
+	ctx := context.Background()
+	for _, q := range []string{
+		"SELECT * FROM file('/etc/passwd', 'TSV', 'a String')",
+		"SELECT * FROM url('http://127.0.0.1:1/', 'TSV', 'a String')",
+		"SELECT * FROM remote('127.0.0.1:1', system.one)",
+		"SET readonly = 0",
+		"SYSTEM SHUTDOWN",
+		"KILL QUERY WHERE 1",
+		"OPTIMIZE TABLE conn",
+		"SELECT 1 SETTINGS readonly = 0",
+	} {
+		rows, err := s.Query(ctx, q)
+		if err == nil {
+			for rows.Next() {
+			}
+			err = rows.Err()
+			_ = rows.Close()
+		}
+		if !errors.Is(err, store.ErrReadOnly) {
+			t.Errorf("%q: %v, want a refusal (store.ErrReadOnly)", q, err)
+		}
+	}
+	rows, err := s.Query(ctx, "SELECT count() FROM system.one")
+	if err != nil {
+		t.Fatalf("a plain query was refused: %v", err)
+	}
+	_ = rows.Close()
+}
