@@ -62,6 +62,7 @@ func commands() []command {
 		incidentCommand(),
 		evalCommand(),
 		statusCommand(),
+		deleteCommand(),
 		versionCommand(),
 	}
 }

@@ -197,3 +197,37 @@ func TestIngestStdin(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteSensor: dwell delete says what it would delete, and with
+// --yes deletes one sensor's records; the other sensor's stay.
+func TestDeleteSensor(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "d.db")
+	drop := filepath.Join(t.TempDir(), "conn.log")
+	if err := os.WriteFile(drop, []byte("#separator \\x09\n#path\tconn\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\n"+
+		"1713484800.000000\tC1\t10.0.0.1\t5000\t192.0.2.1\t443\ttcp\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for sensor, dir := range map[string]string{"keep": "../../examples/zeek", "drop": drop} {
+		if code, out, errOut := runDwell(t, "ingest", "--complete", "--sensor", sensor, "--db", db, dir); code != ExitOK {
+			t.Fatalf("%s%s", out, errOut)
+		}
+	}
+	code, out, _ := runDwell(t, "delete", "--db", db, "--sensor", "drop")
+	if code != ExitOK || !strings.Contains(out, "add --yes") {
+		t.Fatalf("dry run: exit %d %s", code, out)
+	}
+	if code, out, errOut := runDwell(t, "delete", "--db", db, "--sensor", "drop", "--yes"); code != ExitOK || !strings.Contains(out, "records and the progress") {
+		t.Fatalf("exit %d %s%s", code, out, errOut)
+	}
+	_, out, _ = runDwell(t, "status", "--db", db, "--format", "json")
+	var s storeStatus
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Sensors) != 1 || s.Sensors[0].Sensor != "keep" || s.Tables[0].Records == 0 {
+		t.Errorf("after delete: %+v", s)
+	}
+	if code, _, errOut := runDwell(t, "delete", "--db", db, "--sensor", "drop", "--yes"); code != ExitFail || !strings.Contains(errOut, "no input of sensor") {
+		t.Errorf("deleting it again: exit %d %s", code, errOut)
+	}
+}

@@ -30,6 +30,11 @@ type Writer interface {
 	// last path is path (a growing file shorter than event.HeadSize changes
 	// its ID as it grows; the path finds it again).
 	Inputs(ctx context.Context, id event.InputID, path string) ([]event.Progress, error)
+	// DeleteSensor removes every record of a sensor (quarantined ones
+	// too), its part of the intel summary and the progress of its inputs
+	// (read again, they are stored again), and returns how many records
+	// it removed. The sightings are the retro-hunt's to redo.
+	DeleteSensor(ctx context.Context, sensor string) (int64, error)
 }
 
 // Reader answers questions about stored telemetry.

@@ -305,6 +305,67 @@ func (s *Store) readLedger(ctx context.Context, where, order string) ([]event.Pr
 	return out, err
 }
 
+// DeleteSensor implements store.Writer: the records, quarantined ones and
+// the summary rows go by mutation on every node, the ledger entries by
+// tombstones.
+func (s *Store) DeleteSensor(ctx context.Context, sensor string) (int64, error) {
+	if s.ro {
+		return 0, s.readOnlyError()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sensor, _ = event.EscapeText(sensor) // as stored
+	cond := "ifNull(sensor, '') = " + quoteString(sensor)
+	var n int64
+	for _, t := range s.schema.Tables() {
+		if t.Kind != 0 {
+			v, err := s.c.scalar(ctx, "SELECT count() FROM "+quote(t.Name)+" WHERE "+cond)
+			if err != nil {
+				return 0, fmt.Errorf("deleting sensor %s: %w", sensor, err)
+			}
+			k, _ := strconv.ParseInt(v, 10, 64)
+			n += k
+		}
+		if err := s.deleteWhere(ctx, t.Name, cond); err != nil {
+			return 0, fmt.Errorf("deleting sensor %s from %s: %w", sensor, t.Name, err)
+		}
+	}
+	if err := s.deleteWhere(ctx, s.intel.Daily.Name(), "sensor = "+quoteString(sensor)); err != nil {
+		return 0, fmt.Errorf("deleting sensor %s from the summary: %w", sensor, err)
+	}
+	inputs, err := s.readLedger(ctx, "v_sensor = "+quoteString(sensor), "")
+	if err != nil {
+		return 0, err
+	}
+	var tombs []event.Progress
+	for _, p := range inputs {
+		tombs = append(tombs, event.Progress{ID: p.ID, Updated: time.Now().UTC()})
+	}
+	if err := s.tombstones(ctx, tombs); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// tombstones marks ledger entries deleted.
+func (s *Store) tombstones(ctx context.Context, ps []event.Progress) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	var values strings.Builder
+	for i, p := range ps {
+		if i > 0 {
+			values.WriteString(", ")
+		}
+		fmt.Fprintf(&values, "(%s, 0, '', '', '', '', 0, 0, '', 0, 0, 0, 0, %d, 1, %d)", quoteString(string(p.ID)), p.Updated.UnixMicro(), s.version())
+	}
+	q := "INSERT INTO ingest_ledger (" + strings.Join(append(ledgerCols, "deleted", "version"), ", ") + ") VALUES " + values.String()
+	if err := s.c.exec(ctx, s.c.nodes[0], q, syncInsert); err != nil {
+		return fmt.Errorf("updating the ingest ledger: %w", err)
+	}
+	return nil
+}
+
 // Inputs implements store.Writer.
 func (s *Store) Inputs(ctx context.Context, id event.InputID, path string) ([]event.Progress, error) {
 	return s.readLedger(ctx, "v_id = "+quoteString(string(id))+" OR v_path = "+quoteString(path), "v_id")

@@ -519,6 +519,48 @@ func scanProgress(rows *sql.Rows) ([]event.Progress, error) {
 	return out, rows.Err()
 }
 
+// DeleteSensor implements store.Writer, in one transaction.
+func (s *Store) DeleteSensor(ctx context.Context, sensor string) (int64, error) {
+	if s.ro {
+		return 0, s.readOnlyError()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.wconn.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = tx.Rollback() }() // no-op after Commit
+	args := utf8Args([]any{sensor})
+	var n int64
+	for _, t := range s.schema.Tables() {
+		res, err := tx.ExecContext(ctx, `DELETE FROM `+quote(t.Name)+` WHERE coalesce(sensor, '') = ?`, args...)
+		if err != nil {
+			return 0, fmt.Errorf("deleting sensor %s from %s: %w", sensor, t.Name, err)
+		}
+		if t.Kind != 0 { // records, not the quarantine
+			k, _ := res.RowsAffected()
+			n += k
+		}
+	}
+	for _, t := range []string{"obs_daily", "obs_value"} {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+t+` WHERE sensor = ?`, args...); err != nil {
+			return 0, fmt.Errorf("deleting sensor %s from %s: %w", sensor, t, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM ingest_ledger WHERE coalesce(sensor, '') = ?`, toLedger(sensor)); err != nil {
+		return 0, fmt.Errorf("deleting sensor %s from the ingest ledger: %w", sensor, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	s.writes.Add(1) // the flow sessions kept are stale
+	s.matchMu.Lock()
+	s.matchSt, s.matchInds = nil, nil // the summary changed
+	s.matchMu.Unlock()
+	return n, nil
+}
+
 // Inputs implements store.Writer.
 func (s *Store) Inputs(ctx context.Context, id event.InputID, path string) ([]event.Progress, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+ledgerColumns+` FROM ingest_ledger WHERE id = ? OR path = ?`, string(id), toLedger(path))

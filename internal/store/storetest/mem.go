@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -46,6 +47,30 @@ func (m *Mem) Write(_ context.Context, b *event.Batch) error {
 	}
 	m.b.Progress = nil
 	return nil
+}
+
+// DeleteSensor implements store.Writer.
+func (m *Mem) DeleteSensor(_ context.Context, sensor string) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := int64(m.b.Len())
+	keep := func(s event.Source) bool { return s.Sensor != sensor }
+	b := &m.b
+	b.Conns = slices.DeleteFunc(b.Conns, func(r event.Conn) bool { return !keep(r.Src) })
+	b.OpenConns = slices.DeleteFunc(b.OpenConns, func(r event.Conn) bool { return !keep(r.Src) })
+	b.DNS = slices.DeleteFunc(b.DNS, func(r event.DNS) bool { return !keep(r.Src) })
+	b.HTTP = slices.DeleteFunc(b.HTTP, func(r event.HTTP) bool { return !keep(r.Src) })
+	b.TLS = slices.DeleteFunc(b.TLS, func(r event.TLS) bool { return !keep(r.Src) })
+	b.X509 = slices.DeleteFunc(b.X509, func(r event.X509) bool { return !keep(r.Src) })
+	b.Files = slices.DeleteFunc(b.Files, func(r event.File) bool { return !keep(r.Src) })
+	b.Flows = slices.DeleteFunc(b.Flows, func(r event.Flow) bool { return !keep(r.Src) })
+	b.Quarantine = slices.DeleteFunc(b.Quarantine, func(r event.Quarantined) bool { return !keep(r.Src) })
+	for id, p := range m.progress {
+		if p.Sensor == sensor {
+			delete(m.progress, id)
+		}
+	}
+	return n - int64(m.b.Len()), nil
 }
 
 // Inputs implements store.Writer.

@@ -35,6 +35,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("Intel", func(t *testing.T) { testIntel(t, open(t)) })
 	t.Run("IntelRandom", func(t *testing.T) { testIntelRandom(t, open(t)) })
 	t.Run("DeleteIndicators", func(t *testing.T) { testDeleteIndicators(t, open(t)) })
+	t.Run("DeleteSensor", func(t *testing.T) { testDeleteSensor(t, open(t)) })
 	t.Run("Flows", func(t *testing.T) { testFlows(t, open(t)) })
 	t.Run("SessionsAfterWrites", func(t *testing.T) { testSessionsAfterWrites(t, open(t)) })
 	t.Run("ExtremeCounts", func(t *testing.T) { testExtremeCounts(t, open(t)) })
@@ -457,5 +458,62 @@ func testNotUTF8(t *testing.T, s store.Store) {
 	}
 	if v, err := s.State(ctx, "taxii:https://x/\xff"); err != nil || v != `cursor\xfe` {
 		t.Errorf("State = %q, %v", v, err)
+	}
+}
+
+// testDeleteSensor stores two sensors' records and progress, deletes one
+// sensor: its records, quarantined records, summary rows and progress go,
+// the other's stay, and its sightings are no more.
+func testDeleteSensor(t *testing.T, s store.Store) {
+	defer closeStore(t, s)
+	ctx := context.Background()
+	a := Sample() // sensor brussels, with progress below
+	a.Progress = []event.Progress{{ID: "b1", HeadLen: 10, Path: "/b/conn.log", Sensor: "brussels", Format: "zeek-tsv", Offset: 10, Line: 1,
+		Updated: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	other := Sample()
+	retag := func(src *event.Source) { src.Sensor = "antwerp" }
+	for i := range other.Conns {
+		retag(&other.Conns[i].Src)
+	}
+	other.OpenConns, other.DNS, other.HTTP, other.TLS, other.X509, other.Files, other.Flows, other.Quarantine = nil, nil, nil, nil, nil, nil, nil, nil
+	other.Progress = []event.Progress{{ID: "a1", HeadLen: 10, Path: "/a/conn.log", Sensor: "antwerp", Format: "zeek-tsv", Offset: 10, Line: 1,
+		Updated: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	for _, b := range []*event.Batch{a, other} {
+		if err := s.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.DeleteSensor(ctx, "brussels")
+	if err != nil || n != int64(Sample().Len()) {
+		t.Fatalf("DeleteSensor = %d, %v; want %d", n, err, Sample().Len())
+	}
+	if c, err := s.Count(ctx, event.KindConn); err != nil || c != int64(len(other.Conns)) {
+		t.Errorf("conn left: %d, %v; want %d", c, err, len(other.Conns))
+	}
+	if c, err := s.Count(ctx, event.KindDNS); err != nil || c != 0 {
+		t.Errorf("dns left: %d, %v", c, err)
+	}
+	ledger, err := s.Ledger(ctx)
+	if err != nil || len(ledger) != 1 || ledger[0].Sensor != "antwerp" {
+		t.Errorf("ledger %+v, %v", ledger, err)
+	}
+	if q, err := s.Query(ctx, "SELECT count(*) AS n FROM quarantine"); err == nil {
+		for q.Next() {
+			if fmt.Sprint(q.Values()[0]) != "0" {
+				t.Errorf("quarantine left: %v", q.Values()[0])
+			}
+		}
+		_ = q.Close()
+	}
+	if _, _, err := s.PutIndicators(ctx, []event.Indicator{{Source: "t", Type: event.IOCIP, Value: a.Conns[0].DstIP.String(), Confidence: -1, Actionable: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MatchIndicators(ctx, store.Window{}, func(x *event.Sighting) error {
+		if x.Sensor == "brussels" {
+			t.Errorf("a deleted sensor is sighted: %+v", x)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
