@@ -18,6 +18,7 @@ type Batch struct {
 	X509      []X509
 	Files     []File
 	Flows     []Flow
+	Host      []HostEvent
 
 	// Quarantine holds records held out of the hunt (Quarantined); they
 	// are not counted by Len.
@@ -30,7 +31,7 @@ type Batch struct {
 
 // Len returns the number of records in b.
 func (b *Batch) Len() int {
-	return len(b.Conns) + len(b.OpenConns) + len(b.DNS) + len(b.HTTP) + len(b.TLS) + len(b.X509) + len(b.Files) + len(b.Flows)
+	return len(b.Conns) + len(b.OpenConns) + len(b.DNS) + len(b.HTTP) + len(b.TLS) + len(b.X509) + len(b.Files) + len(b.Flows) + len(b.Host)
 }
 
 // Count returns the number of records of kind k in b.
@@ -52,6 +53,8 @@ func (b *Batch) Count(k Kind) int {
 		return len(b.Files)
 	case KindFlow:
 		return len(b.Flows)
+	case KindWinlog:
+		return len(b.Host)
 	}
 	return 0
 }
@@ -66,6 +69,7 @@ func (b *Batch) Append(o *Batch) {
 	b.X509 = append(b.X509, o.X509...)
 	b.Files = append(b.Files, o.Files...)
 	b.Flows = append(b.Flows, o.Flows...)
+	b.Host = append(b.Host, o.Host...)
 	b.Quarantine = append(b.Quarantine, o.Quarantine...)
 	b.Progress = append(b.Progress, o.Progress...)
 }
@@ -82,6 +86,7 @@ func (b *Batch) Reset() {
 	b.X509 = b.X509[:0]
 	b.Files = b.Files[:0]
 	b.Flows = b.Flows[:0]
+	b.Host = b.Host[:0]
 	b.Quarantine = b.Quarantine[:0]
 	b.Progress = b.Progress[:0]
 }

@@ -1,6 +1,6 @@
 // Package event defines dwell's canonical telemetry records: one struct per
 // kind of record (connection, DNS query, HTTP request, TLS handshake,
-// certificate, file transfer, exported flow), the Batch that carries them from a source to a
+// certificate, file transfer, exported flow, Windows event), the Batch that carries them from a source to a
 // store, and the provenance every record keeps for evidence.
 //
 // Field names follow Zeek's semantics so that Zeek users recognise them:
@@ -32,10 +32,11 @@ const (
 	KindX509                     // x509.log: one certificate seen on the wire
 	KindFile                     // files.log: one file transfer
 	KindFlow                     // a NetFlow/IPFIX flow record from a router or probe
+	KindWinlog                   // a Windows event (HostEvent), from EVTX or a JSON export
 )
 
 // Kinds lists every record kind in a fixed order.
-var Kinds = [...]Kind{KindConn, KindOpenConn, KindDNS, KindHTTP, KindTLS, KindX509, KindFile, KindFlow}
+var Kinds = [...]Kind{KindConn, KindOpenConn, KindDNS, KindHTTP, KindTLS, KindX509, KindFile, KindFlow, KindWinlog}
 
 var kindNames = [...]string{
 	KindConn:     "conn",
@@ -46,6 +47,7 @@ var kindNames = [...]string{
 	KindX509:     "x509",
 	KindFile:     "files",
 	KindFlow:     "flow",
+	KindWinlog:   "winlog",
 }
 
 // String returns the Zeek log name of k ("conn", "dns", "ssl", ...).

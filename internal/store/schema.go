@@ -157,6 +157,7 @@ type Schema struct {
 	X509     *Table[event.X509]
 	Files    *Table[event.File]
 	Flow     *Table[event.Flow]
+	Winlog   *Table[event.HostEvent]
 	// Quarantine keeps the records held out of the hunt.
 	Quarantine *Table[event.Quarantined]
 }
@@ -172,6 +173,7 @@ func NewSchema() *Schema {
 		X509:       x509Table(),
 		Files:      filesTable(),
 		Flow:       flowTable(),
+		Winlog:     winlogTable(),
 		Quarantine: quarantineTable(),
 	}
 }
@@ -179,7 +181,7 @@ func NewSchema() *Schema {
 // Tables returns the description of every table, in a fixed order.
 func (s *Schema) Tables() []TableInfo {
 	return []TableInfo{s.Conn.Info(), s.OpenConn.Info(), s.DNS.Info(), s.HTTP.Info(), s.TLS.Info(), s.X509.Info(), s.Files.Info(), s.Flow.Info(),
-		s.Quarantine.Info()}
+		s.Winlog.Info(), s.Quarantine.Info()}
 }
 
 // Column constructors keep the table definitions below to one line a field.

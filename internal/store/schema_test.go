@@ -41,8 +41,9 @@ func TestSchemaIsConsistent(t *testing.T) {
 	check("x509", s.X509.Info().Columns, func(i int) (Type, int) { return getters(&s.X509.Columns[i]) })
 	check("files", s.Files.Info().Columns, func(i int) (Type, int) { return getters(&s.Files.Columns[i]) })
 	check("flow", s.Flow.Info().Columns, func(i int) (Type, int) { return getters(&s.Flow.Columns[i]) })
+	check("winlog", s.Winlog.Info().Columns, func(i int) (Type, int) { return getters(&s.Winlog.Columns[i]) })
 	check("quarantine", s.Quarantine.Info().Columns, func(i int) (Type, int) { return getters(&s.Quarantine.Columns[i]) })
-	if len(s.Tables()) != 9 {
+	if len(s.Tables()) != 10 {
 		t.Errorf("%d tables", len(s.Tables()))
 	}
 }

@@ -61,6 +61,7 @@ func (s *Store) Query(ctx context.Context, query string) (store.Rows, error) {
 	kinds := schemaKinds(s)
 	for i, name := range rows.cols {
 		rows.conv = append(rows.conv, converter(rows.types[i], kinds[name]))
+		rows.array = append(rows.array, isArray(rows.types[i]))
 	}
 	rows.vals = make([]any, len(rows.cols))
 	return rows, nil
@@ -115,6 +116,7 @@ type queryRows struct {
 	cols  []string
 	types []string
 	conv  []func(string) (any, error)
+	array []bool // the column is an array: converted from its raw text
 	vals  []any
 	err   error
 }
@@ -130,7 +132,11 @@ func (q *queryRows) Next() bool {
 			q.vals[i] = nil
 			continue
 		}
-		v, err := q.conv[i](q.r.fields[i])
+		f := q.r.fields[i]
+		if q.array[i] {
+			f = string(q.r.raw[i])
+		}
+		v, err := q.conv[i](f)
 		if err != nil {
 			q.err = fmt.Errorf("column %s (%s): %w", q.cols[i], q.types[i], err)
 			return false
@@ -196,6 +202,11 @@ func converter(typ string, kind store.Type) func(string) (any, error) {
 		}
 	}
 	return func(f string) (any, error) { return f, nil }
+}
+
+// isArray reports whether a ClickHouse type is an array (or a nullable one).
+func isArray(typ string) bool {
+	return strings.HasPrefix(strings.TrimPrefix(typ, "Nullable("), "Array(")
 }
 
 // parseArray splits ClickHouse's text form of an array ([1,2], ['a','b\'c'],

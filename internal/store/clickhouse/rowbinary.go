@@ -47,6 +47,7 @@ type encoders struct {
 	x509           *encoder[event.X509]
 	files          *encoder[event.File]
 	flow           *encoder[event.Flow]
+	winlog         *encoder[event.HostEvent]
 	held           *encoder[event.Quarantined]
 	daily          *encoder[store.DailyRow]
 	indicators     *encoder[store.IndicatorRow]
@@ -59,7 +60,7 @@ func newEncoders(s *store.Schema, in *store.IntelSchema) *encoders {
 		dns: newEncoder(s.DNS, lay, batchColumn), http: newEncoder(s.HTTP, lay, batchColumn),
 		tls: newEncoder(s.TLS, lay, batchColumn), x509: newEncoder(s.X509, lay, batchColumn),
 		files: newEncoder(s.Files, lay, batchColumn), flow: newEncoder(s.Flow, lay, batchColumn),
-		held:  newEncoder(s.Quarantine, lay, batchColumn),
+		held: newEncoder(s.Quarantine, lay, batchColumn), winlog: newEncoder(s.Winlog, lay, batchColumn),
 		daily: newEncoder(in.Daily, lay, batchColumn), indicators: newEncoder(in.Indicators, lay, "version"),
 	}
 }

@@ -20,6 +20,10 @@ type tsvReader struct {
 	br     *bufio.Reader
 	fields []string
 	nulls  []bool
+	// raw holds the current row's fields as received, still escaped:
+	// arrays are parsed from it, since their elements carry the escapes
+	// of their own quoted strings (['a\'b'] is the text of ['a''b']).
+	raw [][]byte
 	line   []byte
 	row    int
 	err    error
@@ -61,13 +65,14 @@ func (r *tsvReader) Next() bool {
 
 // split unescapes the tab-separated fields of line.
 func (r *tsvReader) split(line []byte) {
-	r.fields, r.nulls = r.fields[:0], r.nulls[:0]
+	r.fields, r.nulls, r.raw = r.fields[:0], r.nulls[:0], r.raw[:0]
 	for {
 		i := 0
 		for i < len(line) && line[i] != '\t' {
 			i++
 		}
 		f := line[:i]
+		r.raw = append(r.raw, f)
 		if len(f) == 2 && f[0] == '\\' && f[1] == 'N' {
 			r.fields, r.nulls = append(r.fields, ""), append(r.nulls, true)
 		} else {

@@ -12,7 +12,7 @@ import (
 
 // schemaVersion is the version of the on-disk layout this code writes.
 // Raise it with a new entry in migrations whenever the layout changes.
-const schemaVersion = 5
+const schemaVersion = 6
 
 // sqlType maps a store column type to DuckDB's.
 func sqlType(t store.Type) string {
@@ -126,6 +126,14 @@ func (s *Store) migrations() []func(context.Context, *sql.Tx) error {
 		// 5: records held out of the hunt (ingest's clock screen).
 		func(ctx context.Context, tx *sql.Tx) error {
 			q := createTable(s.schema.Quarantine.Info())
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+			return nil
+		},
+		// 6: Windows events (EVTX, JSON exports).
+		func(ctx context.Context, tx *sql.Tx) error {
+			q := createTable(s.schema.Winlog.Info())
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("%s: %w", q, err)
 			}

@@ -235,6 +235,7 @@ type scans struct {
 	x509     *scan[event.X509]
 	files    *scan[event.File]
 	flow     *scan[event.Flow]
+	winlog   *scan[event.HostEvent]
 	held     *scan[event.Quarantined]
 }
 
@@ -261,6 +262,8 @@ func (s *Store) prepareWriter(ctx context.Context) error {
 	mk(err)
 	sc.flow, err = newScan(s.schema.Flow)
 	mk(err)
+	sc.winlog, err = newScan(s.schema.Winlog)
+	mk(err)
 	sc.held, err = newScan(s.schema.Quarantine)
 	mk(err)
 	if err := errors.Join(errs...); err != nil {
@@ -282,6 +285,7 @@ func (s *Store) prepareWriter(ctx context.Context) error {
 		{sc.dns.fn, sc.dns.function()}, {sc.http.fn, sc.http.function()},
 		{sc.tls.fn, sc.tls.function()}, {sc.x509.fn, sc.x509.function()},
 		{sc.files.fn, sc.files.function()}, {sc.flow.fn, sc.flow.function()}, {sc.held.fn, sc.held.function()},
+		{sc.winlog.fn, sc.winlog.function()},
 		{is.daily.fn, is.daily.function()}, {is.indicators.fn, is.indicators.function()},
 	} {
 		if err := duckdb.RegisterTableUDF(conn, r.name, r.fn); err != nil {
@@ -406,6 +410,7 @@ func (s *Store) Write(ctx context.Context, b *event.Batch) error {
 		insert(ctx, tx, sc.x509, b.X509),
 		insert(ctx, tx, sc.files, b.Files),
 		insert(ctx, tx, sc.flow, b.Flows),
+		insert(ctx, tx, sc.winlog, b.Host),
 		insert(ctx, tx, sc.held, b.Quarantine),
 	} {
 		if err != nil {

@@ -64,6 +64,7 @@ func (m *Mem) DeleteSensor(_ context.Context, sensor string) (int64, error) {
 	b.X509 = slices.DeleteFunc(b.X509, func(r event.X509) bool { return !keep(r.Src) })
 	b.Files = slices.DeleteFunc(b.Files, func(r event.File) bool { return !keep(r.Src) })
 	b.Flows = slices.DeleteFunc(b.Flows, func(r event.Flow) bool { return !keep(r.Src) })
+	b.Host = slices.DeleteFunc(b.Host, func(r event.HostEvent) bool { return !keep(r.Src) })
 	b.Quarantine = slices.DeleteFunc(b.Quarantine, func(r event.Quarantined) bool { return !keep(r.Src) })
 	for id, p := range m.progress {
 		if p.Sensor == sensor {

@@ -128,6 +128,15 @@ func Sample() *event.Batch {
 		TS: t0, End: t0.Add(59 * time.Second), SrcIP: a("192.0.2.44"), SrcPort: 53, DstIP: a("10.20.0.40"), DstPort: 61000, Proto: "udp",
 		TCPFlags: 0, Packets: 30000, Bytes: 43500000, Sampling: 100, Exporter: a("10.20.0.1"), Export: event.ExportIPFIX, Src: src(70),
 	}, {TS: t0, SrcIP: a("2001:db8::5"), DstIP: a("2001:db8::6"), Proto: "47", Packets: 1, Bytes: 60, Export: event.ExportNetFlow9, Src: src(71)}}
+	b.Host = []event.HostEvent{{
+		TS: t0, Channel: "Security", Provider: "Microsoft-Windows-Security-Auditing", EventID: 4624, Computer: "dc1.ministry.example",
+		RecordID: 1 << 40, Level: 0, Task: 12544, Opcode: 0, Keywords: 0x8020000000000000, UserID: "S-1-5-18", ProcessID: 612, ThreadID: 4120,
+		Fields: []event.Field{{Name: "TargetUserName", Value: "jdupont"}, {Name: "LogonType", Value: "10"}, {Name: "IpAddress", Value: "10.1.2.3"},
+			{Name: "AuthenticationPackageName", Value: "NTLM"}, {Name: "Data", Value: "a\tb \"quoted\" O'Brien \\ \u00e9"}, {Name: "Data", Value: ""}},
+		Src: src(4608),
+	}, {TS: t0.Add(time.Millisecond), Channel: "Microsoft-Windows-Sysmon/Operational", EventID: 1, Computer: "ws042", Carved: true,
+		Fields: []event.Field{{Name: "Image", Value: `C:\Windows\System32\cmd.exe`}, {Name: "ParentImage", Value: `c:\windows\system32\inetsrv\w3wp.exe`}},
+		Src: src(4609)}}
 	b.Quarantine = []event.Quarantined{{
 		Kind: event.KindConn, TS: time.Unix(1, 0).UTC(), Claimed: "1970-01-01T00:00:01Z", Reason: "before ingest.earliest (1995-01-01)",
 		Record: `{"TS":"1970-01-01T00:00:01Z","UID":"Cq"}`, Src: src(80),
@@ -151,6 +160,7 @@ func testRoundTrip(t *testing.T, s store.Store) {
 	checkTable(t, s, sc.X509, b.X509)
 	checkTable(t, s, sc.Files, b.Files)
 	checkTable(t, s, sc.Flow, b.Flows)
+	checkTable(t, s, sc.Winlog, b.Host)
 	checkTable(t, s, sc.Quarantine, b.Quarantine)
 }
 
@@ -475,7 +485,7 @@ func testDeleteSensor(t *testing.T, s store.Store) {
 	for i := range other.Conns {
 		retag(&other.Conns[i].Src)
 	}
-	other.OpenConns, other.DNS, other.HTTP, other.TLS, other.X509, other.Files, other.Flows, other.Quarantine = nil, nil, nil, nil, nil, nil, nil, nil
+	other.OpenConns, other.DNS, other.HTTP, other.TLS, other.X509, other.Files, other.Flows, other.Host, other.Quarantine = nil, nil, nil, nil, nil, nil, nil, nil, nil
 	other.Progress = []event.Progress{{ID: "a1", HeadLen: 10, Path: "/a/conn.log", Sensor: "antwerp", Format: "zeek-tsv", Offset: 10, Line: 1,
 		Updated: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	for _, b := range []*event.Batch{a, other} {
