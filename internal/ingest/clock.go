@@ -90,6 +90,10 @@ func newScreen(c Clock, now time.Time) *screen { return &screen{clock: c.withDef
 type fact struct {
 	start, end time.Time
 	big        string
+	// alone is set for records judged only by their own bounds, never by
+	// their distance from the others: a Windows event log holds years of
+	// sparse records, written by the host's own event log service.
+	alone bool
 }
 
 // apply escapes the text of b's records that is not UTF-8 (text.go) and
@@ -106,7 +110,9 @@ func (s *screen) apply(b *event.Batch) {
 			return
 		}
 		doubt = doubt || f.start.Before(s.clock.Earliest)
-		s.keys = append(s.keys, f.end.UnixMicro())
+		if !f.alone {
+			s.keys = append(s.keys, f.end.UnixMicro())
+		}
 	}
 	each(b.Conns, connFact, collect)
 	each(b.OpenConns, connFact, collect)
@@ -116,6 +122,7 @@ func (s *screen) apply(b *event.Batch) {
 	each(b.X509, x509Fact, collect)
 	each(b.Files, fileFact, collect)
 	each(b.Flows, flowFact, collect)
+	each(b.Host, hostFact, collect)
 	far, early := s.outliers()
 	if !doubt && len(far) == 0 {
 		// The usual batch: every record kept, in place.
@@ -142,6 +149,9 @@ func (s *screen) apply(b *event.Batch) {
 			}
 		}
 		k := f.end.UnixMicro()
+		if f.alone {
+			return ""
+		}
 		for _, g := range far {
 			if k >= g.from && k <= g.to {
 				return s.apart(f)
@@ -157,6 +167,7 @@ func (s *screen) apply(b *event.Batch) {
 	b.X509 = hold(s, b, event.KindX509, b.X509, x509Fact, judge, func(r *event.X509) *event.Source { return &r.Src })
 	b.Files = hold(s, b, event.KindFile, b.Files, fileFact, judge, func(r *event.File) *event.Source { return &r.Src })
 	b.Flows = hold(s, b, event.KindFlow, b.Flows, flowFact, judge, func(r *event.Flow) *event.Source { return &r.Src })
+	b.Host = hold(s, b, event.KindWinlog, b.Host, hostFact, judge, func(r *event.HostEvent) *event.Source { return &r.Src })
 }
 
 // maxCount is the largest byte or packet count a record may carry: 2^53,
@@ -182,7 +193,7 @@ func counts(cs ...count) string {
 }
 
 func connFact(r *event.Conn) fact {
-	return fact{r.TS, r.TS.Add(r.Duration.V), counts(count{"orig_bytes", r.SrcBytes}, count{"resp_bytes", r.DstBytes},
+	return fact{start: r.TS, end: r.TS.Add(r.Duration.V), big: counts(count{"orig_bytes", r.SrcBytes}, count{"resp_bytes", r.DstBytes},
 		count{"missed_bytes", r.MissedBytes}, count{"orig_pkts", r.SrcPkts}, count{"orig_ip_bytes", r.SrcIPBytes}, count{"resp_pkts", r.DstPkts},
 		count{"resp_ip_bytes", r.DstIPBytes})}
 }
@@ -190,7 +201,7 @@ func connFact(r *event.Conn) fact {
 func dnsFact(r *event.DNS) fact { return fact{start: r.TS, end: r.TS} }
 
 func httpFact(r *event.HTTP) fact {
-	return fact{r.TS, r.TS, counts(count{"request_body_len", r.RequestBodyLen}, count{"response_body_len", r.ResponseBodyLen})}
+	return fact{start: r.TS, end: r.TS, big: counts(count{"request_body_len", r.RequestBodyLen}, count{"response_body_len", r.ResponseBodyLen})}
 }
 
 func tlsFact(r *event.TLS) fact { return fact{start: r.TS, end: r.TS} }
@@ -198,7 +209,7 @@ func tlsFact(r *event.TLS) fact { return fact{start: r.TS, end: r.TS} }
 func x509Fact(r *event.X509) fact { return fact{start: r.TS, end: r.TS} }
 
 func fileFact(r *event.File) fact {
-	return fact{r.TS, r.TS.Add(r.Duration.V), counts(count{"seen_bytes", r.SeenBytes}, count{"total_bytes", r.TotalBytes},
+	return fact{start: r.TS, end: r.TS.Add(r.Duration.V), big: counts(count{"seen_bytes", r.SeenBytes}, count{"total_bytes", r.TotalBytes},
 		count{"missing_bytes", r.MissingBytes}, count{"overflow_bytes", r.OverflowBytes})}
 }
 
@@ -215,6 +226,8 @@ func flowFact(r *event.Flow) fact {
 	}
 	return f
 }
+
+func hostFact(r *event.HostEvent) fact { return fact{start: r.TS, end: r.TS, alone: true} }
 
 func each[R any](rows []R, fa func(*R) fact, fn func(fact)) {
 	for i := range rows {

@@ -74,12 +74,15 @@ type Report struct {
 // ParseError is one malformed record: where it is and what is wrong.
 type ParseError struct {
 	File   string
-	Line   int64 // 1-based
+	Line   int64 // 1-based; 0 in binary formats, where Offset says where
 	Offset int64 // decoded byte offset of the line's start
 	Reason string
 }
 
 func (e ParseError) Error() string {
+	if e.Line == 0 { // binary formats: where is the byte offset
+		return fmt.Sprintf("%s: byte %d: %s", e.File, e.Offset, e.Reason)
+	}
 	return fmt.Sprintf("%s:%d (byte %d): %s", e.File, e.Line, e.Offset, e.Reason)
 }
 

@@ -73,6 +73,16 @@ func flowTexts(r *event.Flow, str func(*string), _ func([]string)) {
 	}
 }
 
+func hostTexts(r *event.HostEvent, str func(*string), _ func([]string)) {
+	for _, p := range []*string{&r.Channel, &r.Provider, &r.Computer, &r.UserID, &r.Src.Sensor, &r.Src.File} {
+		str(p)
+	}
+	for i := range r.Fields {
+		str(&r.Fields[i].Name)
+		str(&r.Fields[i].Value)
+	}
+}
+
 // escapeAll escapes the text of rows in place and returns how many
 // values it changed. Lists are changed in place too: a record's lists
 // are its own (decoders do not share them between records).
@@ -100,5 +110,5 @@ func escapeAll[R any](rows []R, visit texts[R]) int64 {
 func escapeBatch(b *event.Batch) int64 {
 	return escapeAll(b.Conns, connTexts) + escapeAll(b.OpenConns, connTexts) + escapeAll(b.DNS, dnsTexts) +
 		escapeAll(b.HTTP, httpTexts) + escapeAll(b.TLS, tlsTexts) + escapeAll(b.X509, x509Texts) +
-		escapeAll(b.Files, fileTexts) + escapeAll(b.Flows, flowTexts)
+		escapeAll(b.Files, fileTexts) + escapeAll(b.Flows, flowTexts) + escapeAll(b.Host, hostTexts)
 }

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -198,11 +199,12 @@ type Reader struct {
 	// Problems receives each problem as it is found; nil drops them.
 	Problems func(Problem)
 
-	p    parser
-	r    renderer
-	buf  []byte
-	live []IDRange
-	seen map[uint64]bool // records read from the current chunk
+	p      parser
+	r      renderer
+	buf    []byte
+	live   []IDRange
+	liveAt map[int64]bool  // chunk offsets in live
+	seen   map[uint64]bool // records read from the current chunk
 }
 
 // ReadAll reads a whole EVTX file from r (size bytes) and calls fn for
@@ -239,7 +241,7 @@ func (rd *Reader) ReadAll(ctx context.Context, r io.ReaderAt, size int64, worker
 // the layout says of the file as a whole: an untrusted header, and (in st)
 // the unused space at the end.
 func (rd *Reader) Start(l Layout, st *Stats) {
-	rd.live = l.Live
+	rd.live, rd.liveAt = l.Live, nil
 	if !l.Header.ChecksumOK {
 		rd.problem(Problem{Offset: 0, Reason: "file header checksum mismatch (the header is not trusted; every chunk is read)"})
 	}
@@ -271,7 +273,7 @@ func (rd *Reader) readParallel(ctx context.Context, r io.ReaderAt, l Layout, wor
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := &Reader{File: rd.File, live: rd.live}
+			w := &Reader{File: rd.File, live: slices.Clip(rd.live)}
 			for i := range jobs {
 				res := results[i]
 				w.Problems = func(p Problem) { res.problems = append(res.problems, p) }
@@ -329,8 +331,16 @@ func (rd *Reader) ReadChunk(r io.ReaderAt, off int64, fn func(*event.HostEvent) 
 	if err != nil && !errors.Is(err, io.EOF) {
 		return st, err
 	}
+	return rd.Chunk(rd.buf[:n], off, fn)
+}
+
+// Chunk reads the records of a chunk already in memory (buf, at file
+// offset off; shorter than a chunk when the file is cut short) and calls
+// fn for each. fn must not keep buf.
+func (rd *Reader) Chunk(buf []byte, off int64, fn func(*event.HostEvent) error) (Stats, error) {
+	var st Stats
+	n := len(buf)
 	st.Bytes = int64(n)
-	buf := rd.buf[:n]
 	if n < chunkHeaderSize {
 		if !allZero(buf) {
 			st.BadChunks++
@@ -366,6 +376,10 @@ func (rd *Reader) ReadChunk(r io.ReaderAt, off int64, fn func(*event.HostEvent) 
 		free = n // no usable end of records: read every record found
 	}
 	first, last := le.Uint64(buf[24:]), le.Uint64(buf[32:])
+	if headerOK && !rd.known(off) {
+		// Read as a stream, the file's later chunks are learnt as they come.
+		rd.live = append(rd.live, IDRange{first, last, off})
+	}
 	rd.p.reset(buf)
 	rd.r.p = &rd.p
 	pos := chunkHeaderSize
@@ -508,6 +522,21 @@ func (rd *Reader) resync(buf []byte, pos int, first, last uint64) int {
 		pos++
 	}
 	return len(buf)
+}
+
+// known reports whether the chunk at off is among the live ranges.
+func (rd *Reader) known(off int64) bool {
+	if rd.liveAt == nil {
+		rd.liveAt = make(map[int64]bool, len(rd.live))
+		for _, r := range rd.live {
+			rd.liveAt[r.Chunk] = true
+		}
+	}
+	if rd.liveAt[off] {
+		return true
+	}
+	rd.liveAt[off] = true
+	return false
 }
 
 // stale reports whether carved record id is a copy of a record the file

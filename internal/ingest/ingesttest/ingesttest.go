@@ -71,6 +71,9 @@ func (s *Sink) Write(_ context.Context, b *event.Batch) error {
 	for i := range b.Files {
 		note(b.Files[i].Src)
 	}
+	for i := range b.Host {
+		note(b.Host[i].Src)
+	}
 	for i := range b.Flows {
 		note(b.Flows[i].Src)
 	}

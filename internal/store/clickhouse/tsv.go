@@ -23,10 +23,10 @@ type tsvReader struct {
 	// raw holds the current row's fields as received, still escaped:
 	// arrays are parsed from it, since their elements carry the escapes
 	// of their own quoted strings (['a\'b'] is the text of ['a''b']).
-	raw [][]byte
-	line   []byte
-	row    int
-	err    error
+	raw  [][]byte
+	line []byte
+	row  int
+	err  error
 }
 
 func newTSVReader(rc io.ReadCloser) *tsvReader {

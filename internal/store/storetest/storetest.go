@@ -136,7 +136,7 @@ func Sample() *event.Batch {
 		Src: src(4608),
 	}, {TS: t0.Add(time.Millisecond), Channel: "Microsoft-Windows-Sysmon/Operational", EventID: 1, Computer: "ws042", Carved: true,
 		Fields: []event.Field{{Name: "Image", Value: `C:\Windows\System32\cmd.exe`}, {Name: "ParentImage", Value: `c:\windows\system32\inetsrv\w3wp.exe`}},
-		Src: src(4609)}}
+		Src:    src(4609)}}
 	b.Quarantine = []event.Quarantined{{
 		Kind: event.KindConn, TS: time.Unix(1, 0).UTC(), Claimed: "1970-01-01T00:00:01Z", Reason: "before ingest.earliest (1995-01-01)",
 		Record: `{"TS":"1970-01-01T00:00:01Z","UID":"Cq"}`, Src: src(80),

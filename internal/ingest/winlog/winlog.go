@@ -1,0 +1,524 @@
+// Package winlog reads Windows events exported as JSON lines, in the shapes
+// investigators receive them, into event.HostEvent — the model the EVTX
+// reader (ingest/evtx) fills too:
+//
+//   - flat objects with the System fields and the event data side by side:
+//     NXLog's im_msvistalog output (EventTime, Hostname, SourceName,
+//     RecordNumber, ...), the OTRF Security Datasets (Mordor) built from it,
+//     and dwell's own scenario (TimeCreated, Computer, Provider, ...);
+//   - Winlogbeat 7+ and Elastic Agent (ECS): winlog.channel,
+//     winlog.event_id, winlog.event_data, ...; and Winlogbeat 6: log_name,
+//     event_id, event_data at the top;
+//   - evtx_dump's JSON (the Rust evtx crate, used by Chainsaw and
+//     Hayabusa): Event.System and Event.EventData.
+//
+// A line that is not a JSON object, or has no event identifier, is skipped,
+// counted and reported with its file and line; the lines around it are kept.
+package winlog
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dwell-nsm/dwell/internal/event"
+	"github.com/dwell-nsm/dwell/internal/ingest"
+)
+
+// FormatName names the format in reports and the ingest ledger.
+const FormatName = "winlog-json"
+
+// Formats returns the JSON Windows event format for ingest.
+func Formats() []ingest.Format {
+	return []ingest.Format{{Name: FormatName, Detect: detect, Open: open}}
+}
+
+// detect claims JSON lines whose first object (as far as the head holds
+// it) names a Windows event id, or Winlogbeat, in one of the shapes the
+// package reads.
+func detect(in *ingest.Input) bool {
+	l := in.Head
+	if i := bytes.IndexByte(l, '\n'); i >= 0 {
+		l = l[:i]
+	}
+	l = bytes.TrimSpace(l)
+	if len(l) == 0 || l[0] != '{' {
+		return false
+	}
+	for _, k := range []string{`"EventID"`, `"event_id"`, `"winlog"`, `"winlogbeat"`} {
+		if bytes.Contains(l, []byte(k)) {
+			return true
+		}
+	}
+	return bytes.Contains(l, []byte(`"Event"`)) && bytes.Contains(l, []byte(`"System"`))
+}
+
+type source struct {
+	in   *ingest.Input
+	lr   *ingest.LineReader
+	pos  ingest.Position
+	rep  ingest.Report
+	done bool
+}
+
+func open(r io.Reader, in *ingest.Input) (ingest.Source, error) {
+	s := &source{in: in, lr: ingest.NewLineReader(r, in.Resume.Offset, in.Before), pos: in.Resume}
+	s.rep.Format = FormatName
+	s.rep.Kinds = []event.Kind{event.KindWinlog}
+	return s, nil
+}
+
+// Next implements ingest.Source.
+func (s *source) Next(ctx context.Context, b *event.Batch, max int) error {
+	if s.done {
+		return io.EOF
+	}
+	for n := 0; n < max; n++ {
+		if n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		line, start, err := s.lr.Next()
+		if errors.Is(err, ingest.ErrLineTooLong) {
+			s.pos.Line++
+			s.bad(start, "line longer than the maximum; skipped")
+			continue
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				return err
+			}
+			if t := s.lr.Tail(); t != "" {
+				if !s.in.Final {
+					s.rep.Pending = int64(len(t))
+					s.done = true
+					return io.EOF
+				}
+				line, start = s.lr.ConsumeTail(), s.lr.Offset()-int64(len(t))
+				s.take(b, line, start)
+			}
+			s.sync()
+			s.done = true
+			return io.EOF
+		}
+		s.take(b, line, start)
+		s.sync()
+	}
+	return nil
+}
+
+func (s *source) sync() {
+	s.pos.Offset = s.lr.Offset()
+	s.pos.Check = s.lr.Check()
+}
+
+// take decodes one line into b.
+func (s *source) take(b *event.Batch, line string, start int64) {
+	s.pos.Line++
+	if strings.TrimSpace(line) == "" {
+		return
+	}
+	e, err := Decode([]byte(line))
+	if err != nil {
+		s.bad(start, err.Error())
+		return
+	}
+	e.Src = event.Source{Sensor: s.in.Sensor, File: s.in.Path, Line: s.pos.Line}
+	b.Host = append(b.Host, e)
+	s.rep.Rows++
+}
+
+func (s *source) bad(start int64, why string) {
+	s.rep.Bad++
+	if len(s.rep.Errors) < ingest.MaxParseErrors {
+		s.rep.Errors = append(s.rep.Errors, ingest.ParseError{File: s.in.Path, Line: s.pos.Line, Offset: start, Reason: why})
+	}
+}
+
+// Position implements ingest.Source.
+func (s *source) Position() ingest.Position { return s.pos }
+
+// Report implements ingest.Source.
+func (s *source) Report() ingest.Report { return s.rep }
+
+// member is one member of a JSON object, in document order.
+type member struct {
+	key string
+	raw json.RawMessage
+}
+
+// object returns the members of a JSON object, in document order; ok is
+// false when raw is not an object. raw must be valid JSON (Decode checks
+// the whole line once with json.Valid): the scan only finds boundaries.
+func object(raw []byte) ([]member, bool, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, false, nil
+	}
+	var out []member
+	i := skipSpace(raw, 1)
+	if i < len(raw) && raw[i] == '}' {
+		return out, true, nil
+	}
+	for i < len(raw) {
+		if raw[i] != '"' {
+			return nil, true, errors.New("malformed object")
+		}
+		end := skipString(raw, i)
+		key, err := unquote(raw[i:end])
+		if err != nil {
+			return nil, true, err
+		}
+		i = skipSpace(raw, end)
+		if i >= len(raw) || raw[i] != ':' {
+			return nil, true, errors.New("malformed object")
+		}
+		i = skipSpace(raw, i+1)
+		vend := skipValue(raw, i)
+		out = append(out, member{key, raw[i:vend]})
+		i = skipSpace(raw, vend)
+		if i < len(raw) && raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+			continue
+		}
+		break
+	}
+	return out, true, nil
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at b[i] ('"').
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b)
+}
+
+// skipValue returns the index after the value starting at b[i].
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\n' && b[i] != '\t' && b[i] != '\r' {
+		i++
+	}
+	return i
+}
+
+// unquote returns the text of a JSON string literal.
+func unquote(q []byte) (string, error) {
+	if len(q) >= 2 && bytes.IndexByte(q, '\\') < 0 {
+		return string(q[1 : len(q)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(q, &s)
+	return s, err
+}
+
+// get returns the member named key.
+func get(ms []member, key string) (json.RawMessage, bool) {
+	for _, m := range ms {
+		if m.key == key {
+			return m.raw, true
+		}
+	}
+	return nil, false
+}
+
+// text returns a JSON value as text: strings unquoted, numbers and
+// booleans as written, null as "" (ok false), objects and arrays compact.
+func text(raw json.RawMessage) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", false
+	}
+	if raw[0] == '"' {
+		if s, err := unquote(raw); err == nil {
+			return s, true
+		}
+	}
+	if raw[0] == '{' || raw[0] == '[' {
+		var b bytes.Buffer
+		if json.Compact(&b, raw) == nil {
+			return b.String(), true
+		}
+	}
+	return string(raw), true
+}
+
+// str returns the text of the first of keys present.
+func str(ms []member, keys ...string) string {
+	for _, k := range keys {
+		if raw, ok := get(ms, k); ok {
+			if s, ok := text(raw); ok {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+// num reads a decimal or 0x-hexadecimal number from the first of keys
+// present; 0 when absent or not a number.
+func num(ms []member, keys ...string) uint64 {
+	s := strings.TrimSpace(str(ms, keys...))
+	if h, ok := strings.CutPrefix(strings.ToLower(s), "0x"); ok {
+		v, _ := strconv.ParseUint(h, 16, 64)
+		return v
+	}
+	v, _ := strconv.ParseUint(s, 10, 64)
+	return v
+}
+
+// timeLayouts are the time forms exports use: RFC 3339 (any precision),
+// and the space-separated forms of NXLog and Sysmon.
+var timeLayouts = []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00"}
+
+func parseTime(s string) (time.Time, bool) {
+	for _, l := range timeLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// skipFlat are the members of a flat export that are not event data: the
+// System fields (read into HostEvent's own fields) and what the shipper
+// added (rendered message, receive time, shipper metadata).
+var skipFlat = map[string]bool{
+	"EventTime": true, "TimeCreated": true, "@timestamp": true, "@version": true, "EventReceivedTime": true,
+	"EventID": true, "Channel": true, "Provider": true, "SourceName": true, "ProviderName": true, "ProviderGuid": true,
+	"Computer": true, "Hostname": true, "EventRecordID": true, "RecordNumber": true, "Level": true, "Task": true,
+	"Opcode": true, "OpcodeValue": true, "Keywords": true, "Version": true, "ExecutionProcessID": true, "ExecutionThreadID": true,
+	"Message": true, "EventType": true, "Severity": true, "SeverityValue": true, "SourceModuleName": true, "SourceModuleType": true,
+	"Category": true, "ActivityID": true, "RelatedActivityID": true, "UserID": true, "AccountName": true, "AccountType": true,
+	"Domain": true, "host": true, "port": true, "tags": true, "beat": true, "agent": true, "ecs": true, "log": true,
+}
+
+// Decode reads one Windows event from a JSON object in any of the shapes
+// the package reads.
+func Decode(line []byte) (event.HostEvent, error) {
+	var e event.HostEvent
+	if !json.Valid(line) {
+		return e, errors.New("not valid JSON")
+	}
+	ms, isObj, err := object(line)
+	if err != nil {
+		return e, fmt.Errorf("not JSON: %w", err)
+	}
+	if !isObj {
+		return e, errors.New("not a JSON object")
+	}
+	switch {
+	case has(ms, "winlog"):
+		err = ecs(&e, ms)
+	case has(ms, "Event"):
+		err = evtxDump(&e, ms)
+	case has(ms, "event_data") || has(ms, "log_name"):
+		err = beat6(&e, ms)
+	default:
+		err = flat(&e, ms)
+	}
+	if err != nil {
+		return e, err
+	}
+	if e.TS.IsZero() {
+		return e, errors.New("no event time (TimeCreated, EventTime or @timestamp)")
+	}
+	return e, nil
+}
+
+func has(ms []member, key string) bool { _, ok := get(ms, key); return ok }
+
+// eventID reads an event id that must be there.
+func eventID(ms []member, keys ...string) (uint32, error) {
+	s := strings.TrimSpace(str(ms, keys...))
+	v, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("no event id (%s): %q", strings.Join(keys, ", "), s)
+	}
+	return uint32(v), nil
+}
+
+func flat(e *event.HostEvent, ms []member) error {
+	id, err := eventID(ms, "EventID")
+	if err != nil {
+		return err
+	}
+	e.EventID = id
+	e.TS, _ = parseTime(str(ms, "TimeCreated", "EventTime", "@timestamp"))
+	e.Channel = str(ms, "Channel")
+	e.Provider = str(ms, "Provider", "SourceName", "ProviderName")
+	e.Computer = str(ms, "Computer", "Hostname")
+	e.RecordID = num(ms, "EventRecordID", "RecordNumber")
+	e.Level = uint8(min(num(ms, "Level"), 255))
+	e.Task = uint16(min(num(ms, "Task"), 65535))
+	e.Opcode = uint8(min(num(ms, "OpcodeValue", "Opcode"), 255))
+	e.Keywords = num(ms, "Keywords")
+	e.UserID = str(ms, "UserID")
+	e.ProcessID = uint32(min(num(ms, "ExecutionProcessID"), 1<<32-1))
+	e.ThreadID = uint32(min(num(ms, "ExecutionThreadID"), 1<<32-1))
+	for _, m := range ms {
+		if skipFlat[m.key] {
+			continue
+		}
+		addField(e, m.key, m.raw)
+	}
+	return nil
+}
+
+// addField appends one event data member; a nested object's members
+// become fields of their own (UserData's shape).
+func addField(e *event.HostEvent, key string, raw json.RawMessage) {
+	if inner, ok, _ := object(raw); ok {
+		for _, m := range inner {
+			addField(e, m.key, m.raw)
+		}
+		return
+	}
+	if v, ok := text(raw); ok {
+		e.Fields = append(e.Fields, event.Field{Name: key, Value: v})
+	}
+}
+
+func sub(ms []member, key string) []member {
+	raw, ok := get(ms, key)
+	if !ok {
+		return nil
+	}
+	inner, _, _ := object(raw)
+	return inner
+}
+
+func ecs(e *event.HostEvent, ms []member) error {
+	w := sub(ms, "winlog")
+	id, err := eventID(w, "event_id")
+	if err != nil {
+		if id, err = eventID(sub(ms, "event"), "code"); err != nil {
+			return err
+		}
+	}
+	e.EventID = id
+	e.TS, _ = parseTime(str(ms, "@timestamp"))
+	e.Channel = str(w, "channel")
+	e.Provider = str(w, "provider_name")
+	e.Computer = str(w, "computer_name")
+	if e.Computer == "" {
+		e.Computer = str(sub(ms, "host"), "name", "hostname")
+	}
+	e.RecordID = num(w, "record_id")
+	e.UserID = str(sub(w, "user"), "identifier")
+	p := sub(w, "process")
+	e.ProcessID = uint32(min(num(p, "pid"), 1<<32-1))
+	e.ThreadID = uint32(min(num(sub(p, "thread"), "id"), 1<<32-1))
+	for _, section := range []string{"event_data", "user_data"} {
+		for _, m := range sub(w, section) {
+			addField(e, m.key, m.raw)
+		}
+	}
+	return nil
+}
+
+func beat6(e *event.HostEvent, ms []member) error {
+	id, err := eventID(ms, "event_id")
+	if err != nil {
+		return err
+	}
+	e.EventID = id
+	e.TS, _ = parseTime(str(ms, "@timestamp"))
+	e.Channel = str(ms, "log_name")
+	e.Provider = str(ms, "source_name")
+	e.Computer = str(ms, "computer_name")
+	e.RecordID = num(ms, "record_number")
+	e.ProcessID = uint32(min(num(ms, "process_id"), 1<<32-1))
+	e.ThreadID = uint32(min(num(ms, "thread_id"), 1<<32-1))
+	e.UserID = str(sub(ms, "user"), "identifier")
+	for _, section := range []string{"event_data", "user_data"} {
+		for _, m := range sub(ms, section) {
+			addField(e, m.key, m.raw)
+		}
+	}
+	return nil
+}
+
+// evtxDump reads the evtx crate's JSON: attributes under "#attributes",
+// element text under "#text" when the element has attributes too.
+func evtxDump(e *event.HostEvent, ms []member) error {
+	ev := sub(ms, "Event")
+	sys := sub(ev, "System")
+	if sys == nil {
+		return errors.New("no Event.System")
+	}
+	attr := func(el []member, name string) string { return str(sub(el, "#attributes"), name) }
+	idRaw, _ := get(sys, "EventID")
+	idText, _ := text(idRaw)
+	if inner, ok, _ := object(idRaw); ok {
+		idText = str(inner, "#text")
+	}
+	id, err := strconv.ParseUint(strings.TrimSpace(idText), 10, 32)
+	if err != nil {
+		return fmt.Errorf("no event id (Event.System.EventID): %q", idText)
+	}
+	e.EventID = uint32(id)
+	e.TS, _ = parseTime(attr(sub(sys, "TimeCreated"), "SystemTime"))
+	e.Channel = str(sys, "Channel")
+	e.Provider = attr(sub(sys, "Provider"), "Name")
+	e.Computer = str(sys, "Computer")
+	e.RecordID = num(sys, "EventRecordID")
+	e.Level = uint8(min(num(sys, "Level"), 255))
+	e.Task = uint16(min(num(sys, "Task"), 65535))
+	e.Opcode = uint8(min(num(sys, "Opcode"), 255))
+	e.Keywords = num(sys, "Keywords")
+	e.UserID = attr(sub(sys, "Security"), "UserID")
+	x := sub(sys, "Execution")
+	e.ProcessID = uint32(min(num(sub(x, "#attributes"), "ProcessID"), 1<<32-1))
+	e.ThreadID = uint32(min(num(sub(x, "#attributes"), "ThreadID"), 1<<32-1))
+	for _, section := range []string{"EventData", "UserData"} {
+		for _, m := range sub(ev, section) {
+			if m.key == "#attributes" {
+				continue
+			}
+			addField(e, m.key, m.raw)
+		}
+	}
+	return nil
+}
