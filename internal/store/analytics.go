@@ -92,6 +92,9 @@ type Analytics interface {
 	// certificate), with the certificate's subject, issuer, validity and
 	// DNS names from x509 when known, ordered by those keys.
 	TLSSessions(ctx context.Context, w Window, fn func(*TLSSession) error) error
+	// HostEvents streams the Windows events (winlog) f keeps, ordered by
+	// (computer, ts, record_id, source_file, source_line).
+	HostEvents(ctx context.Context, w Window, f HostFilter, fn func(*event.HostEvent) error) error
 	// HTTPRequests aggregates http records per (sensor, src, dst, host,
 	// method, URI path without the query string, user agent), ordered by
 	// those keys.

@@ -131,6 +131,26 @@ func (r *tsvReader) Field(i int) string {
 	return r.fields[i]
 }
 
+// Strings returns field i, an Array(String) (or a nullable one), as
+// strings: parsed from the raw field, whose elements carry their own
+// escapes. NULL elements are "".
+func (r *tsvReader) Strings(i int) ([]string, error) {
+	if i >= len(r.raw) || r.nulls[i] {
+		return nil, nil
+	}
+	items, err := parseArray(string(r.raw[i]))
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: row %d field %d: %w", r.row, i+1, err)
+	}
+	out := make([]string, len(items))
+	for j, it := range items {
+		if it != nil {
+			out[j] = *it
+		}
+	}
+	return out, nil
+}
+
 // Null reports whether field i is NULL.
 func (r *tsvReader) Null(i int) bool { return i < len(r.nulls) && r.nulls[i] }
 

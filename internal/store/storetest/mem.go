@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/netip"
@@ -260,4 +261,22 @@ func (m *Mem) Uploads(_ context.Context, w store.Window, f store.UploadFilter, f
 	r := refUploads(&m.b, m.conns(w), w, f)
 	m.mu.RUnlock()
 	return each(r, fn)
+}
+
+// HostEvents implements store.Analytics.
+func (m *Mem) HostEvents(_ context.Context, w store.Window, f store.HostFilter, fn func(*event.HostEvent) error) error {
+	m.mu.RLock()
+	var out []event.HostEvent
+	for _, e := range m.b.Host {
+		if !w.Contains(e.TS) || (e.Carved && !f.Carved) || (len(f.EventIDs) > 0 && !slices.Contains(f.EventIDs, e.EventID)) {
+			continue
+		}
+		out = append(out, e)
+	}
+	m.mu.RUnlock()
+	slices.SortStableFunc(out, func(a, b event.HostEvent) int {
+		return cmp.Or(cmp.Compare(a.Computer, b.Computer), a.TS.Compare(b.TS), cmp.Compare(a.RecordID, b.RecordID),
+			cmp.Compare(a.Src.File, b.Src.File), cmp.Compare(a.Src.Line, b.Src.Line))
+	})
+	return each(out, fn)
 }

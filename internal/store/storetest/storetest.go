@@ -40,6 +40,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("SessionsAfterWrites", func(t *testing.T) { testSessionsAfterWrites(t, open(t)) })
 	t.Run("ExtremeCounts", func(t *testing.T) { testExtremeCounts(t, open(t)) })
 	t.Run("NotUTF8", func(t *testing.T) { testNotUTF8(t, open(t)) })
+	t.Run("HostEvents", func(t *testing.T) { testHostEvents(t, open(t)) })
 }
 
 func closeStore(t *testing.T, s store.Store) {
