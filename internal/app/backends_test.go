@@ -15,7 +15,9 @@ import (
 	"github.com/dwell-nsm/dwell/internal/config"
 	"github.com/dwell-nsm/dwell/internal/detect"
 	"github.com/dwell-nsm/dwell/internal/ingest"
+	"github.com/dwell-nsm/dwell/internal/ingest/evtx"
 	"github.com/dwell-nsm/dwell/internal/ingest/netflow"
+	"github.com/dwell-nsm/dwell/internal/ingest/winlog"
 	"github.com/dwell-nsm/dwell/internal/ingest/zeek"
 	"github.com/dwell-nsm/dwell/internal/scenario"
 	"github.com/dwell-nsm/dwell/internal/store"
@@ -89,6 +91,9 @@ func TestBackendsAgree(t *testing.T) {
 			if dir == sc && !slices.ContainsFunc(slices.Collect(maps.Keys(ref)), func(k string) bool { return strings.HasPrefix(k, "ddos ") }) {
 				t.Error("the reference found no DDoS in the scenario's flows")
 			}
+			if dir == sc && !slices.ContainsFunc(slices.Collect(maps.Keys(ref)), func(k string) bool { return strings.HasPrefix(k, "host ") }) {
+				t.Error("the reference found nothing in the scenario's host events")
+			}
 			for name, open := range map[string]func() (store.Store, error){
 				"duckdb": func() (store.Store, error) { return duckdb.Open(t.Context(), ":memory:", duckdb.Options{}) },
 				"clickhouse": func() (store.Store, error) {
@@ -119,7 +124,8 @@ func huntOn(t *testing.T, st store.Store, dir string) map[string]float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ingest.New(st, ingest.Options{Formats: append(zeek.Formats(), netflow.Formats()...), Sensor: "test"}).Run(ctx, cands); err != nil {
+	formats := slices.Concat(winlog.Formats(), zeek.Formats(), netflow.Formats(), evtx.Formats())
+	if _, err := ingest.New(st, ingest.Options{Formats: formats, Sensor: "test"}).Run(ctx, cands); err != nil {
 		t.Fatal(err)
 	}
 	env := &detect.Env{Local: detect.DefaultLocal()}
@@ -133,7 +139,7 @@ func huntOn(t *testing.T, st store.Store, dir string) map[string]float64 {
 	}
 	out := map[string]float64{}
 	for _, f := range res.Findings {
-		k := fmt.Sprintf("%s %s %v>%v %s %v %s..%s %s", f.Detector, f.Sensor, f.Src, f.Dst, f.Domain, f.Severity,
+		k := fmt.Sprintf("%s %s %v>%v %s %s %v %s..%s %s", f.Detector, f.Sensor, f.Src, f.Dst, f.Domain, f.Host, f.Severity,
 			f.FirstSeen.Format("2006-01-02T15:04:05.000000"), f.LastSeen.Format("2006-01-02T15:04:05.000000"), f.Summary)
 		out[k] = f.Score
 	}

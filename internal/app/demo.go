@@ -130,7 +130,7 @@ func (a *App) demo(ctx context.Context, cfg scenario.Config, dir string, kept bo
 	if err != nil {
 		return err
 	}
-	inputs := append(zeekDays(data, truth), filepath.Join(data, filepath.FromSlash(truth.DDoS.FlowFile)))
+	inputs := append(zeekDays(data, truth), filepath.Join(data, filepath.FromSlash(truth.DDoS.FlowFile)), filepath.Join(data, "hostlogs"))
 	sum, err := a.ingest(ctx, st, dcfg, inputs, ingestMode{})
 	if err != nil {
 		_ = st.Close()
@@ -181,7 +181,6 @@ func (a *App) demo(ctx context.Context, cfg scenario.Config, dir string, kept bo
 	printDemoIncidents(w, incidents, truth)
 	fmt.Fprintf(w, "\ntotal %s (generate %s, ingest %s, hunt %s, score %s)\n", secs(a.Now().Sub(began)+tGen+tIngest+tHunt),
 		secs(tGen), secs(tIngest), secs(tHunt), secs(a.Now().Sub(began)))
-	fmt.Fprintf(w, "not shown: the host events (data/hostlogs/): dwell does not read Windows events yet\n")
 	if kept {
 		fmt.Fprintf(w, "\nkept in %s: the scenario in data/ (ground truth: data/truth.json) and the store dwell.db. Try:\n", dir)
 		fmt.Fprintf(w, "  dwell hunt --db %s\n  dwell incidents --db %s\n  dwell export report --db %s --out report.html\n"+

@@ -97,7 +97,7 @@ func readTruth(t *testing.T, path string) *scenario.Truth {
 // TestScore checks the scorecard's matching on findings built from the
 // truth: each technique found by its finding, one removed and reported
 // missed, a benign finding above the last true one counted as a false
-// positive, a host-log technique never claimed.
+// positive, a host technique not claimed by network findings.
 func TestScore(t *testing.T) {
 	dir := t.TempDir()
 	truth, err := scenario.Generate(t.Context(), scenario.Config{Days: 6, Hosts: 30, Rate: 2000, Seed: 5}, dir, nil)
@@ -132,8 +132,8 @@ func TestScore(t *testing.T) {
 	for _, ts := range sc.Techniques {
 		switch {
 		case ts.Technique.Detector == "":
-			if ts.Result != resultHostOnly {
-				t.Errorf("%s: host-log technique scored %s", ts.Technique.ID, ts.Result)
+			if ts.Result != resultMissed {
+				t.Errorf("%s: host technique scored %s without a host finding", ts.Technique.ID, ts.Result)
 			}
 		case ts.Technique.ID == dropped:
 			if ts.Result != resultMissed || ts.Finding != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/dwell-nsm/dwell/internal/detect/dga"
 	"github.com/dwell-nsm/dwell/internal/detect/dnstunnel"
 	"github.com/dwell-nsm/dwell/internal/detect/exfil"
+	"github.com/dwell-nsm/dwell/internal/detect/hostlog"
 	"github.com/dwell-nsm/dwell/internal/detect/httpanom"
 	"github.com/dwell-nsm/dwell/internal/detect/iocmatch"
 	"github.com/dwell-nsm/dwell/internal/detect/lateral"
@@ -50,6 +51,7 @@ func detectorRegistry() map[string]detectorFactory {
 		"deadc2":    func(env *detect.Env) detect.Detector { return deadc2.New(env, deadc2.Config{}) },
 		"scan":      func(env *detect.Env) detect.Detector { return scan.New(env, scan.Config{}) },
 		"dga":       func(env *detect.Env) detect.Detector { return dga.New(env, dga.Config{}) },
+		"host":      func(env *detect.Env) detect.Detector { return hostlog.New(env, hostlog.Config{}) },
 	}
 }
 

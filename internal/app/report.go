@@ -96,6 +96,9 @@ func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") 
 // connection, query, request or handshake it was made from. seen holds the
 // answers of queries already run.
 func supportingRecord(ctx context.Context, st store.Reader, f *detect.Finding, seen map[string]*report.Evidence) (*report.Evidence, error) {
+	if f.Detector == "host" {
+		return hostEvidence(f), nil
+	}
 	since := "TIMESTAMP " + sqlString(f.FirstSeen.UTC().Format("2006-01-02 15:04:05.000000"))
 	src, dst := "", ""
 	if f.Src.IsValid() {
@@ -170,6 +173,37 @@ func supportingRecord(ctx context.Context, st store.Reader, f *detect.Finding, s
 		}
 	}
 	return nil, nil
+}
+
+// hostEvidence is the first Windows event a host finding names: its file,
+// its record id, and the offset (EVTX) or line (JSON) where it is.
+func hostEvidence(f *detect.Finding) *report.Evidence {
+	var first map[string]any
+	switch rs := f.Evidence["records"].(type) {
+	case []map[string]any: // in process
+		if len(rs) > 0 {
+			first = rs[0]
+		}
+	case []any: // read back from a saved hunt
+		if len(rs) > 0 {
+			first, _ = rs[0].(map[string]any)
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	file, _ := first["source_file"].(string)
+	line, _ := first["offset_or_line"].(float64)
+	if n, ok := first["offset_or_line"].(int64); ok {
+		line = float64(n)
+	}
+	rec := fmt.Sprintf("computer=%s event_id=%v record_id=%v time=%v", f.Host, first["event_id"], first["record_id"], first["time"])
+	if d, ok := f.Evidence["details"].([]string); ok && len(d) > 0 {
+		rec += " " + d[0]
+	} else if d, ok := f.Evidence["details"].([]any); ok && len(d) > 0 {
+		rec += fmt.Sprintf(" %v", d[0])
+	}
+	return &report.Evidence{Table: "winlog", SourceFile: file, SourceLine: int64(line), Record: rec}
 }
 
 // manifest lists the ingested files with the SHA-256 of each as it is now.

@@ -26,10 +26,9 @@ const (
 
 // Technique results.
 const (
-	resultFound    = "found"     // by the expected detector or one citing the technique
-	resultOther    = "found*"    // its entity flagged, by another detector
-	resultMissed   = "MISSED"    // nothing points at it
-	resultHostOnly = "host logs" // shows in host events only; not hunted on network data
+	resultFound  = "found"  // by the expected detector or one citing the technique
+	resultOther  = "found*" // its entity flagged, by another detector
+	resultMissed = "MISSED" // nothing points at it
 )
 
 // techniqueScore is one planted technique's line.
@@ -56,11 +55,17 @@ type scorecard struct {
 	DDoSRank int
 }
 
-// networkTechniques counts the techniques hunted on network data, and how
-// many of them were found.
-func (s *scorecard) networkTechniques() (found, total int) {
+// networkTechniques counts the techniques that show on the network (those
+// with an expected detector), and how many of them were found.
+func (s *scorecard) networkTechniques() (found, total int) { return s.techniques(false) }
+
+// hostTechniques counts the techniques that show only in host events, and
+// how many of them were found.
+func (s *scorecard) hostTechniques() (found, total int) { return s.techniques(true) }
+
+func (s *scorecard) techniques(host bool) (found, total int) {
 	for _, t := range s.Techniques {
-		if t.Result == resultHostOnly {
+		if (t.Technique.Detector == "") != host {
 			continue
 		}
 		total++
@@ -100,7 +105,7 @@ func score(truth *scenario.Truth, findings []detect.Finding, top int) *scorecard
 			class = classCommodity
 		}
 		for _, t := range c.Techniques {
-			if t.Detector != "" && matches(f, t) {
+			if (t.Detector != "" && matches(f, t)) || hostMatches(f, t) {
 				class = classCampaign
 			}
 		}
@@ -108,14 +113,13 @@ func score(truth *scenario.Truth, findings []detect.Finding, top int) *scorecard
 	}
 	for _, t := range c.Techniques {
 		ts := techniqueScore{Technique: t, Result: resultMissed}
-		if t.Detector == "" {
-			ts.Result = resultHostOnly
-			sc.Techniques = append(sc.Techniques, ts)
-			continue
-		}
 		for i := range findings {
 			f := &findings[i]
-			if !matches(f, t) {
+			if hostMatches(f, t) {
+				ts.Result, ts.Rank, ts.Finding = resultFound, i+1, f
+				break
+			}
+			if t.Detector == "" || !matches(f, t) {
 				continue
 			}
 			if f.Detector == t.Detector || slices.Contains(f.Attack, t.ID) {
@@ -159,6 +163,23 @@ func matches(f *detect.Finding, t scenario.Technique) bool {
 	default:
 		return hosts[f.Src] && hosts[f.Dst]
 	}
+}
+
+// hostMatches reports whether host finding f is about t: on one of its
+// hosts, at an overlapping time, citing its technique (or its parent or a
+// sub-technique).
+func hostMatches(f *detect.Finding, t scenario.Technique) bool {
+	const slack = 24 * time.Hour
+	if f.Detector != "host" || f.LastSeen.Before(t.From.Add(-slack)) || f.FirstSeen.After(t.To.Add(slack)) {
+		return false
+	}
+	hosts := addrSet(t.Hosts)
+	if !hosts[f.Src] && !hosts[f.Dst] {
+		return false
+	}
+	return slices.ContainsFunc(f.Attack, func(a string) bool {
+		return a == t.ID || strings.HasPrefix(a, t.ID+".") || strings.HasPrefix(t.ID, a+".")
+	})
 }
 
 // registered returns the last two labels of a .example name: the zone an
@@ -216,8 +237,6 @@ func (s *scorecard) print(w io.Writer, findings []detect.Finding) {
 				peer = f.Domain
 			}
 			line += fmt.Sprintf(" %5d %5.2f  %s %s -> %s", t.Rank, f.Score, f.Detector, sanitize(addr(f.Src), 40), sanitize(peer, 50))
-		case t.Result == resultHostOnly:
-			line += "              " + sanitize(t.Technique.Note, 90)
 		default:
 			line += "     -     -  no finding about " + strings.Join(t.Technique.Hosts, ", ")
 		}
@@ -229,9 +248,8 @@ func (s *scorecard) print(w io.Writer, findings []detect.Finding) {
 		fmt.Fprint(w, " (MISSED ones are listed above)")
 	}
 	fmt.Fprintln(w)
-	hostOnly := len(s.Techniques) - total
-	if hostOnly > 0 {
-		fmt.Fprintf(w, "host-log techniques: %d planted in hostlogs/, not hunted: dwell does not read Windows events yet\n", hostOnly)
+	if found, total := s.hostTechniques(); total > 0 {
+		fmt.Fprintf(w, "host techniques found (Windows events): %d of %d\n", found, total)
 	}
 	if s.DDoSRank > 0 {
 		f := findings[s.DDoSRank-1]

@@ -109,18 +109,20 @@ type Infra struct {
 
 // Incident is a group of findings about the same intrusion or activity.
 type Incident struct {
-	ID             string          `json:"id"`
-	Class          Class           `json:"class"`
-	Score          float64         `json:"score"`
-	Severity       detect.Severity `json:"severity"`
-	Summary        string          `json:"summary"`
-	Hosts          []netip.Addr    `json:"hosts"`
-	Accounts       []string        `json:"accounts"`
-	Infrastructure []Infra         `json:"infrastructure"`
-	DwellStart     time.Time       `json:"dwell_start"`
-	LastSeen       time.Time       `json:"last_seen"`
-	BytesOut       []Transfer      `json:"bytes_out"`
-	Attack         []string        `json:"attack"`
+	ID       string          `json:"id"`
+	Class    Class           `json:"class"`
+	Score    float64         `json:"score"`
+	Severity detect.Severity `json:"severity"`
+	Summary  string          `json:"summary"`
+	Hosts    []netip.Addr    `json:"hosts"`
+	// HostNames are the computers host findings name (Windows events).
+	HostNames      []string   `json:"host_names"`
+	Accounts       []string   `json:"accounts"`
+	Infrastructure []Infra    `json:"infrastructure"`
+	DwellStart     time.Time  `json:"dwell_start"`
+	LastSeen       time.Time  `json:"last_seen"`
+	BytesOut       []Transfer `json:"bytes_out"`
+	Attack         []string   `json:"attack"`
 	// Findings is the timeline: the incident's findings by first time.
 	Findings []detect.Finding `json:"findings"`
 }
@@ -153,6 +155,7 @@ func (d dsu) union(a, b string) {
 // node is a finding's place in the graph.
 type node struct {
 	host  string   // "h:" key of its internal host, "" when none
+	name  string   // "h:name:" key of the computer a host finding names
 	infra []string // "i:" keys of the outside infrastructure it names
 	peer  string   // the other internal host of a lateral edge
 }
@@ -185,6 +188,14 @@ func Correlate(findings []detect.Finding, opt Options) []Incident {
 			}
 		case f.Dst.IsValid() && local(f.Dst):
 			n.host = "h:" + f.Dst.String()
+		}
+		if f.Host != "" {
+			// A computer is known by name in its events and by address on
+			// the wire: a host finding that gives both joins the two.
+			n.name = "h:name:" + strings.ToLower(f.Host)
+			if n.host == "" {
+				n.host = n.name
+			}
 		}
 		if f.Src.IsValid() && !local(f.Src) {
 			n.infra = append(n.infra, "i:ip:"+f.Src.String())
@@ -231,6 +242,9 @@ func Correlate(findings []detect.Finding, opt Options) []Incident {
 			anchor = n.infra[0]
 		}
 		d.find(anchor)
+		if a := hostAddr(f); n.name != "" && a.IsValid() && local(a) {
+			d.union("h:"+a.String(), n.name)
+		}
 		for _, k := range n.infra {
 			if linking[k] {
 				d.union(anchor, k)
@@ -295,6 +309,19 @@ func Correlate(findings []detect.Finding, opt Options) []Incident {
 	return out
 }
 
+// hostAddr returns the address of the computer a host finding names, when
+// the finding knows it: its Src, or for a logon from a new source (Src is
+// that source) its Dst.
+func hostAddr(f *detect.Finding) netip.Addr {
+	if f.Detector != "host" || f.Host == "" {
+		return netip.Addr{}
+	}
+	if f.Evidence["rule"] == "new-source" {
+		return f.Dst
+	}
+	return f.Src
+}
+
 // isSweep reports a lateral finding about many hosts rather than an edge.
 func isSweep(f *detect.Finding) bool {
 	_, sweep := f.Evidence["admin_service_hosts"]
@@ -320,8 +347,9 @@ func build(fs []detect.Finding, local func(netip.Addr) bool) Incident {
 	sum := sha256.Sum256([]byte(findingKey(&fs[0])))
 	// Empty lists, not nulls, in JSON.
 	inc := Incident{ID: "INC-" + hex.EncodeToString(sum[:])[:10], Findings: fs, DwellStart: fs[0].FirstSeen, Accounts: []string{},
-		Infrastructure: []Infra{}, BytesOut: []Transfer{}}
+		HostNames: []string{}, Infrastructure: []Infra{}, BytesOut: []Transfer{}}
 	hosts := map[netip.Addr]bool{}
+	names, accounts := map[string]bool{}, map[string]bool{}
 	type infraAgg struct {
 		hosts     map[netip.Addr]bool
 		detectors map[string]bool
@@ -345,6 +373,12 @@ func build(fs []detect.Finding, local func(netip.Addr) bool) Incident {
 	for i := range fs {
 		f := &fs[i]
 		maxScore = max(maxScore, f.Score)
+		if f.Host != "" {
+			names[f.Host] = true
+		}
+		for _, a := range f.Accounts {
+			accounts[a] = true
+		}
 		if f.LastSeen.After(inc.LastSeen) {
 			inc.LastSeen = f.LastSeen
 		}
@@ -376,6 +410,8 @@ func build(fs []detect.Finding, local func(netip.Addr) bool) Incident {
 		}
 	}
 	inc.Hosts = slices.SortedFunc(maps.Keys(hosts), func(a, b netip.Addr) int { return a.Compare(b) })
+	inc.HostNames = append(inc.HostNames, slices.Sorted(maps.Keys(names))...)
+	inc.Accounts = append(inc.Accounts, slices.Sorted(maps.Keys(accounts))...)
 	for k, a := range infra {
 		inc.Infrastructure = append(inc.Infrastructure, Infra{Kind: k[0], Value: k[1], Hosts: len(a.hosts),
 			Detectors: slices.Sorted(maps.Keys(a.detectors))})
@@ -387,7 +423,7 @@ func build(fs []detect.Finding, local func(netip.Addr) bool) Incident {
 		return cmp.Or(cmp.Compare(b.Bytes, a.Bytes), a.Dst.Compare(b.Dst), a.Src.Compare(b.Src))
 	})
 	inc.Attack = OrderByTactic(slices.Collect(maps.Keys(attack)))
-	inc.Class = classify(fs, stages, len(inc.Hosts))
+	inc.Class = classify(fs, stages, max(len(inc.Hosts), len(inc.HostNames)))
 	// Every further stage and host makes it more serious.
 	inc.Score = detect.Round(min(1, maxScore+0.05*float64(max(len(stages)-1, 0))+0.02*float64(max(len(inc.Hosts)-1, 0))), 3)
 	if inc.Class == ClassBenign {
@@ -401,6 +437,9 @@ func build(fs []detect.Finding, local func(netip.Addr) bool) Incident {
 // stage names the step of an intrusion a finding shows.
 func stage(f *detect.Finding) string {
 	switch f.Detector {
+	case "host":
+		s, _ := f.Evidence["stage"].(string)
+		return s
 	case "httpanom":
 		return "initial-access"
 	case "beacon", "dnstunnel", "tlsanom", "longconn", "iocmatch", "c2", "deadc2", "dga":
@@ -509,6 +548,18 @@ func classify(fs []detect.Finding, stages map[string]bool, hosts int) Class {
 	case stages["scanning"] && !stages["lateral-movement"] && !stages["exfiltration"]:
 		return ClassScanning
 	}
+	// Hands on a keyboard: two or more steps of an intrusion on the hosts
+	// (a foothold, stolen credentials, movement, persistence, erased
+	// traces) is a targeted intrusion, not an automated infection.
+	steps := 0
+	for _, s := range []string{"initial-access", "lateral-movement", "persistence", "credential-access", "defense-evasion", "exfiltration"} {
+		if stages[s] {
+			steps++
+		}
+	}
+	if steps >= 2 {
+		return ClassEspionage
+	}
 	return ClassSuspicious
 }
 
@@ -530,7 +581,7 @@ func marked(fs []detect.Finding) bool {
 
 func summary(inc *Incident, stages map[string]bool) string {
 	var parts []string
-	for _, s := range []string{"initial-access", "c2", "lateral-movement", "exfiltration", "scanning", "ddos"} {
+	for _, s := range []string{"initial-access", "c2", "credential-access", "lateral-movement", "persistence", "defense-evasion", "exfiltration", "scanning", "ddos"} {
 		if stages[s] {
 			parts = append(parts, s)
 		}
@@ -539,8 +590,15 @@ func summary(inc *Incident, stages map[string]bool) string {
 	for _, t := range inc.BytesOut {
 		out += t.Bytes
 	}
-	s := fmt.Sprintf("%s on %d internal host(s) since %s (%s), %d finding(s)", inc.Class, len(inc.Hosts),
-		inc.DwellStart.UTC().Format("2006-01-02 15:04"), strings.Join(parts, ", "), len(inc.Findings))
+	steps := ""
+	if len(parts) > 0 {
+		steps = " (" + strings.Join(parts, ", ") + ")"
+	}
+	s := fmt.Sprintf("%s on %d internal host(s) since %s%s, %d finding(s)", inc.Class, max(len(inc.Hosts), len(inc.HostNames)),
+		inc.DwellStart.UTC().Format("2006-01-02 15:04"), steps, len(inc.Findings))
+	if len(inc.Accounts) > 0 {
+		s += fmt.Sprintf("; accounts %s", strings.Join(inc.Accounts[:min(len(inc.Accounts), 5)], ", "))
+	}
 	if out > 0 {
 		s += fmt.Sprintf("; %s sent out to %d destination(s)", detect.HumanBytes(out), len(inc.BytesOut))
 	}

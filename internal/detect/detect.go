@@ -106,7 +106,12 @@ type Finding struct {
 	// attacker's, beyond Src and Dst: the further operators of a web
 	// shell, the further peers of a peer-to-peer group. Incidents count
 	// them as infrastructure and blocklists take them.
-	Infra     []netip.Addr
+	Infra []netip.Addr
+	// Host is the computer a host finding is about, as its Windows events
+	// name it ("" for network findings); Accounts are the accounts it
+	// involves (DOMAIN\user or user).
+	Host      string
+	Accounts  []string
 	FirstSeen time.Time
 	LastSeen  time.Time
 	// Attack lists MITRE ATT&CK technique IDs ("T1071.001").
@@ -127,6 +132,8 @@ type findingJSON struct {
 	Dst        string             `json:"dst"`
 	Domain     string             `json:"domain"`
 	Infra      []string           `json:"infrastructure,omitempty"`
+	Host       string             `json:"host,omitempty"`
+	Accounts   []string           `json:"accounts,omitempty"`
 	FirstSeen  string             `json:"first_seen"`
 	LastSeen   string             `json:"last_seen"`
 	Attack     []string           `json:"attack"`
@@ -175,7 +182,7 @@ func (f Finding) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(findingJSON{
 		Detector: f.Detector, Score: Round(f.Score, 3), Severity: f.Severity, Sensor: f.Sensor,
-		Src: addrString(f.Src), Dst: addrString(f.Dst), Domain: f.Domain, Infra: addrStrings(f.Infra),
+		Src: addrString(f.Src), Dst: addrString(f.Dst), Domain: f.Domain, Infra: addrStrings(f.Infra), Host: f.Host, Accounts: f.Accounts,
 		FirstSeen: timeString(f.FirstSeen), LastSeen: timeString(f.LastSeen),
 		Attack: attack, Summary: f.Summary, Components: comps, Evidence: ev,
 	})
@@ -196,7 +203,7 @@ func (f *Finding) UnmarshalJSON(b []byte) error {
 		}
 	}
 	*f = Finding{Detector: j.Detector, Score: j.Score, Severity: j.Severity, Sensor: j.Sensor,
-		Src: parseAddr(j.Src), Dst: parseAddr(j.Dst), Domain: j.Domain, Infra: infra,
+		Src: parseAddr(j.Src), Dst: parseAddr(j.Dst), Domain: j.Domain, Infra: infra, Host: j.Host, Accounts: j.Accounts,
 		FirstSeen: parseTime(j.FirstSeen), LastSeen: parseTime(j.LastSeen),
 		Attack: j.Attack, Summary: j.Summary, Components: j.Components, Evidence: j.Evidence}
 	return nil
@@ -217,6 +224,12 @@ func Sort(fs []Finding) {
 			return c < 0
 		}
 		if c := a.Dst.Compare(b.Dst); c != 0 {
+			return c < 0
+		}
+		if a.Host != b.Host {
+			return a.Host < b.Host
+		}
+		if c := a.FirstSeen.Compare(b.FirstSeen); c != 0 {
 			return c < 0
 		}
 		return strings.Compare(a.Domain, b.Domain) < 0

@@ -1,0 +1,315 @@
+// Package hostlog finds intrusion steps in Windows host events (the winlog
+// table): web-server processes starting shells (the Exchange web-shell
+// pattern), commands sent over WMI and WinRM, services installed to run
+// commands (PsExec and its kin), pass-the-hash and Kerberoasting
+// signatures, explicit credentials used against other machines, logons
+// from sources an account never used, persistence (services, scheduled
+// tasks, Run keys), cleared logs and weakened auditing, and credential
+// theft (LSASS read, dumps, DCSync).
+//
+// Each rule judges one event; repeated hits of a rule on one host, for
+// one account and one subject, make one finding that keeps the first and
+// last time, the count, and where the evidence is (file, record id). A
+// finding names the host by its computer name and, when the host's own
+// Sysmon network events give it, by its address, so that incidents join
+// host and network evidence of one intrusion.
+package hostlog
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dwell-nsm/dwell/internal/detect"
+	"github.com/dwell-nsm/dwell/internal/event"
+	"github.com/dwell-nsm/dwell/internal/store"
+)
+
+// Config tunes the detector.
+type Config struct {
+	// Baseline is how much of the start of the data shows the sources each
+	// account logs on from (7 days, or 30 % of the data when shorter; no
+	// new-source findings on less than 2 days of data).
+	Baseline time.Duration
+}
+
+// Detector is the host events detector.
+type Detector struct {
+	env *detect.Env
+	cfg Config
+}
+
+// New returns a host events detector.
+func New(env *detect.Env, cfg Config) *Detector {
+	if cfg.Baseline <= 0 {
+		cfg.Baseline = 7 * 24 * time.Hour
+	}
+	return &Detector{env: env, cfg: cfg}
+}
+
+// Name implements detect.Detector.
+func (d *Detector) Name() string { return "host" }
+
+// maxExamples is how many events a finding points to.
+const maxExamples = 5
+
+type key struct {
+	rule, sensor, computer, subject string
+}
+
+type agg struct {
+	rule        *rule
+	h           hit
+	n           int
+	first, last time.Time
+	details     []string
+	accounts    map[string]bool
+	sources     map[string]bool
+	examples    []map[string]any
+}
+
+type logonKey struct{ account, computer, src string }
+
+// state gathers one pass over the events.
+type state struct {
+	d      *Detector
+	aggs   map[key]*agg
+	addrs  map[string]map[netip.Addr]int // computer -> its own addresses (Sysmon 3)
+	logons map[logonKey]time.Time        // first network logon per account, host and source
+	first  time.Time
+	last   time.Time
+}
+
+// Detect implements detect.Detector.
+func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) ([]detect.Finding, error) {
+	ids := map[uint32]bool{3: true}
+	for i := range rules {
+		for _, id := range rules[i].ids {
+			ids[id] = true
+		}
+	}
+	ids[4624] = true
+	st := &state{d: d, aggs: map[key]*agg{}, addrs: map[string]map[netip.Addr]int{}, logons: map[logonKey]time.Time{}}
+	err := r.HostEvents(ctx, w, store.HostFilter{EventIDs: slices.Sorted(maps.Keys(ids))}, func(e *event.HostEvent) error {
+		st.add(e)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("host events: %w", err)
+	}
+	return st.findings(), nil
+}
+
+func (st *state) add(e *event.HostEvent) {
+	if st.first.IsZero() || e.TS.Before(st.first) {
+		st.first = e.TS
+	}
+	st.last = event.Latest(st.last, e.TS)
+	switch e.EventID {
+	case 3:
+		if strings.Contains(e.Channel, "Sysmon") && strings.EqualFold(field(e, "Initiated"), "true") {
+			if a, err := netip.ParseAddr(field(e, "SourceIp")); err == nil && !a.IsLoopback() && !a.IsUnspecified() && !a.IsLinkLocalUnicast() {
+				m := st.addrs[e.Computer]
+				if m == nil {
+					m = map[netip.Addr]int{}
+					st.addrs[e.Computer] = m
+				}
+				m[a.Unmap()]++
+			}
+		}
+	case 4624:
+		st.logon(e)
+	}
+	for i := range rules {
+		r := &rules[i]
+		if !slices.Contains(r.ids, e.EventID) {
+			continue
+		}
+		h, ok := r.judge(e)
+		if !ok {
+			continue
+		}
+		k := key{r.name, e.Src.Sensor, e.Computer, h.subject}
+		a := st.aggs[k]
+		if a == nil {
+			a = &agg{rule: r, h: h, first: e.TS, sources: map[string]bool{}, accounts: map[string]bool{}}
+			st.aggs[k] = a
+		}
+		if person(h.account) {
+			a.accounts[h.account] = true
+		}
+		a.n++
+		if e.TS.Before(a.first) {
+			a.first = e.TS
+		}
+		a.last = event.Latest(a.last, e.TS)
+		if h.score > a.h.score {
+			a.h = h
+		}
+		if h.detail != "" && len(a.details) < maxExamples && !slices.Contains(a.details, h.detail) {
+			a.details = append(a.details, h.detail)
+		}
+		if h.src != "" && h.src != "-" {
+			a.sources[h.src] = true
+		}
+		if len(a.examples) < maxExamples {
+			a.examples = append(a.examples, map[string]any{"source_file": e.Src.File, "record_id": e.RecordID, "offset_or_line": e.Src.Line,
+				"event_id": e.EventID, "time": e.TS.UTC().Format(time.RFC3339Nano)})
+		}
+	}
+}
+
+// logon keeps the first network or remote-interactive logon of each
+// account from each source to each host.
+func (st *state) logon(e *event.HostEvent) {
+	lt := field(e, "LogonType")
+	if lt != "3" && lt != "10" {
+		return
+	}
+	user := field(e, "TargetUserName")
+	src := field(e, "IpAddress")
+	if user == "" || strings.HasSuffix(user, "$") || strings.EqualFold(user, "ANONYMOUS LOGON") || src == "" || src == "-" ||
+		src == "127.0.0.1" || src == "::1" {
+		return
+	}
+	acct := strings.ToLower(account(field(e, "TargetDomainName"), user))
+	k := logonKey{acct + "|" + lt, e.Computer, src}
+	if t, ok := st.logons[k]; !ok || e.TS.Before(t) {
+		st.logons[k] = e.TS
+	}
+}
+
+// person reports an account a person (or an intruder) uses: not a
+// computer's own account (NAME$) nor one of Windows' service identities.
+func person(acct string) bool {
+	if acct == "" || acct == "-" || strings.HasSuffix(acct, "$") {
+		return false
+	}
+	_, user, ok := strings.Cut(acct, `\`)
+	if !ok {
+		user = acct
+	}
+	switch strings.ToUpper(user) {
+	case "SYSTEM", "LOCAL SERVICE", "NETWORK SERVICE", "ANONYMOUS LOGON":
+		return false
+	}
+	return true
+}
+
+// hostAddr returns the address a computer's own network events show most.
+func (st *state) hostAddr(computer string) netip.Addr {
+	var best netip.Addr
+	n := 0
+	for a, c := range st.addrs[computer] {
+		if a.Is4() {
+			c += 1 << 30 // IPv4 first: what the network sensors see of a ministry's hosts
+		}
+		if c > n || (c == n && a.Less(best)) {
+			best, n = a, c
+		}
+	}
+	return best
+}
+
+func (st *state) findings() []detect.Finding {
+	var out []detect.Finding
+	for k, a := range st.aggs {
+		f := detect.Finding{Detector: "host", Sensor: k.sensor, Host: k.computer, FirstSeen: a.first, LastSeen: a.last,
+			Attack: slices.Clone(a.h.attack)}
+		if len(a.accounts) > 0 {
+			f.Accounts = slices.Sorted(maps.Keys(a.accounts))
+		}
+		f.Src = st.hostAddr(k.computer)
+		score := a.h.score
+		if k.rule == "kerberoast" {
+			// One RC4 ticket is an old client; many services asked for at once is a sweep.
+			score = min(0.9, score+0.1*float64(len(a.details)-1))
+		}
+		f.Score = detect.Round(score, 3)
+		f.Components = map[string]float64{k.rule: f.Score}
+		f.Severity = detect.SeverityOf(f.Score)
+		f.Evidence = map[string]any{"rule": k.rule, "stage": a.rule.stage, "computer": k.computer, "events": a.n, "records": a.examples}
+		if k.subject != "" {
+			f.Evidence["subject"] = k.subject
+		}
+		if len(a.details) > 0 {
+			f.Evidence["details"] = a.details
+		}
+		if len(a.sources) > 0 {
+			f.Evidence["sources"] = slices.Sorted(maps.Keys(a.sources))
+		}
+		times := ""
+		if a.n > 1 {
+			times = fmt.Sprintf(" (%d times, %s)", a.n, detect.Span(a.last.Sub(a.first)))
+		}
+		f.Summary = "On " + k.computer + ", " + a.h.why + times + "."
+		out = append(out, f)
+	}
+	out = append(out, st.newSources(out)...)
+	slices.SortFunc(out, func(a, b detect.Finding) int {
+		return cmp.Or(cmp.Compare(b.Score, a.Score), strings.Compare(a.Host, b.Host), a.FirstSeen.Compare(b.FirstSeen), strings.Compare(a.Summary, b.Summary))
+	})
+	return out
+}
+
+// newSources reports network and remote-interactive logons from a source
+// an account had not used during the baseline (or by an account the
+// baseline never saw log on over the network): lateral movement with
+// stolen credentials looks like that.
+//
+// A logon followed, on the same host within two hours, by a step of an
+// intrusion (a service, a task, a shell under a server process, stolen
+// credentials) is what an operator does on arrival: it scores higher.
+func (st *state) newSources(rulesFound []detect.Finding) []detect.Finding {
+	span := st.last.Sub(st.first)
+	if span < 48*time.Hour {
+		return nil
+	}
+	base := min(st.d.cfg.Baseline, time.Duration(float64(span)*0.3))
+	cut := st.first.Add(base)
+	used := map[string]bool{} // account|type|source seen during the baseline
+	for k, t := range st.logons {
+		if t.Before(cut) {
+			used[k.account+"|"+k.src] = true
+		}
+	}
+	var out []detect.Finding
+	for k, t := range st.logons {
+		acct, lt, _ := strings.Cut(k.account, "|")
+		if t.Before(cut) || used[k.account+"|"+k.src] {
+			continue
+		}
+		score, technique, what := 0.45, "T1021.002", "a network logon"
+		if lt == "10" {
+			score, technique, what = 0.55, "T1021.001", "a remote desktop logon"
+		}
+		f := detect.Finding{Detector: "host", Host: k.computer, Accounts: []string{acct}, FirstSeen: t, LastSeen: t,
+			Score: score, Severity: detect.SeverityOf(score), Components: map[string]float64{"new-source": score},
+			Attack: []string{technique, "T1078"}}
+		f.Dst = st.hostAddr(k.computer)
+		if a, err := netip.ParseAddr(k.src); err == nil {
+			f.Src = a.Unmap()
+		}
+		f.Evidence = map[string]any{"rule": "new-source", "stage": "lateral-movement", "computer": k.computer, "source": k.src,
+			"logon_type": lt, "baseline_until": cut.UTC().Format(time.RFC3339)}
+		for i := range rulesFound {
+			g := &rulesFound[i]
+			if g.Host == k.computer && g.Score >= 0.5 && !g.FirstSeen.Before(t) && g.FirstSeen.Sub(t) <= 2*time.Hour {
+				f.Score = max(f.Score, 0.8)
+				f.Components["followed_by"] = g.Score
+				f.Evidence["followed_by"] = g.Summary
+				what += ", followed by " + fmt.Sprint(g.Evidence["rule"]) + " " + detect.Span(g.FirstSeen.Sub(t)) + " later"
+				break
+			}
+		}
+		f.Severity = detect.SeverityOf(f.Score)
+		f.Summary = fmt.Sprintf("On %s, %s logged on from %s (%s), a source it had not used during the baseline.", k.computer, acct, k.src, what)
+		out = append(out, f)
+	}
+	return out
+}
