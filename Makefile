@@ -6,7 +6,7 @@ FUZZTIME ?= 2m
 GOLANGCI_VERSION ?= v2.15.0
 GOBIN    ?= $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build test test-short race lint vet fuzz eval bench bench-ingest bench-scenario bench-retrohunt bench-retrohunt-ab bench-clickhouse bench-flows tools clean
+.PHONY: all build test test-short race lint vet fuzz eval bench bench-ingest bench-scenario bench-retrohunt bench-retrohunt-ab bench-clickhouse bench-flows bench-evtx tools clean
 
 all: build test
 
@@ -51,6 +51,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzStoreZeekJSON$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/app
 	$(GO) test -run '^$$' -fuzz '^FuzzStoreFlows$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/app
 	$(GO) test -run '^$$' -fuzz '^FuzzStoreIntel$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/app
+	$(GO) test -run '^$$' -fuzz '^FuzzFile$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/evtx
+	$(GO) test -run '^$$' -fuzz '^FuzzRecords$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/evtx
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/winlog
 
 ## eval: score the detectors on the labelled real captures; rewrites docs/evaluation.md.
 eval:
@@ -80,6 +83,10 @@ bench-clickhouse:
 ## bench-flows: NetFlow/IPFIX decoding beside goflow2 (bench/goflowpeer) on the same capture.
 bench-flows:
 	bench/flows.sh
+
+## bench-evtx: EVTX reading beside libevtx's evtxexport, agreement and speed (needs libevtx-utils).
+bench-evtx:
+	bench/evtx.sh
 
 ## bench-scenario: generation, ingest and hunt of 30 days x 1 M conn/day (~8 min, ~8 GB of disk).
 bench-scenario:
