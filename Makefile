@@ -51,6 +51,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzStoreZeekJSON$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/app
 	$(GO) test -run '^$$' -fuzz '^FuzzStoreFlows$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/app
 	$(GO) test -run '^$$' -fuzz '^FuzzStoreIntel$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/app
+	$(GO) test -run '^$$' -fuzz '^FuzzStoreHostJSON$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/app
+	$(GO) test -run '^$$' -fuzz '^FuzzStoreEVTX$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/app
 	$(GO) test -run '^$$' -fuzz '^FuzzFile$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/evtx
 	$(GO) test -run '^$$' -fuzz '^FuzzRecords$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/evtx
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/winlog

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +12,9 @@ import (
 	"github.com/dwell-nsm/dwell/internal/detect"
 	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/ingest"
+	"github.com/dwell-nsm/dwell/internal/ingest/evtx"
 	"github.com/dwell-nsm/dwell/internal/ingest/netflow"
+	"github.com/dwell-nsm/dwell/internal/ingest/winlog"
 	"github.com/dwell-nsm/dwell/internal/ingest/zeek"
 	"github.com/dwell-nsm/dwell/internal/intel"
 	"github.com/dwell-nsm/dwell/internal/store/duckdb"
@@ -35,7 +38,7 @@ func fuzzIngest(f *testing.F, name string, seeds [][]byte) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { _ = st.Close() })
-	formats := append(zeek.Formats(), netflow.Formats()...)
+	formats := slices.Concat(winlog.Formats(), zeek.Formats(), netflow.Formats(), evtx.Formats())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		path := filepath.Join(t.TempDir(), name)
 		if err := os.WriteFile(path, data, 0o644); err != nil {
@@ -147,4 +150,38 @@ func FuzzStoreIntel(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// FuzzStoreHostJSON: JSON lines of Windows events, in every shape dwell
+// reads, with absurd times, ids and counts.
+func FuzzStoreHostJSON(f *testing.F) {
+	fuzzIngest(f, "host.jsonl", [][]byte{
+		[]byte(`{"EventTime":"2020-12-19 06:59:28","Hostname":"WS6","EventID":4624,"SourceName":"Microsoft-Windows-Security-Auditing",` +
+			`"RecordNumber":52,"Channel":"Security","TargetUserName":"pgustavo","LogonType":"3","IpAddress":"172.18.39.5"}` + "\n"),
+		[]byte(`{"@timestamp":"9999-12-31T23:59:59Z","winlog":{"channel":"Security","event_id":"4294967295","record_id":18446744073709551615,` +
+			`"computer_name":"x","event_data":{"A":"\u0000\udfff"}}}` + "\n" +
+			`{"TimeCreated":"0001-01-01T00:00:00Z","EventID":1,"Channel":"S","Keywords":"0xffffffffffffffffff"}` + "\n"),
+		[]byte(`{"Event":{"System":{"EventID":{"#text":"7045","#attributes":{"Qualifiers":16384}},"TimeCreated":{"#attributes":` +
+			`{"SystemTime":"2021-01-01T00:00:00Z"}},"Channel":"System","Computer":"h"},"EventData":{"ServiceName":"s","ImagePath":"c"}}}` + "\n"),
+	})
+}
+
+// FuzzStoreEVTX: EVTX files, from the EVTX reader's test builder (a file
+// of logon events) and the first chunk of the edge-case samples.
+func FuzzStoreEVTX(f *testing.F) {
+	var seeds [][]byte
+	paths, _ := filepath.Glob(filepath.Join("..", "..", "..", "shared", "datasets", "evtx-parser-edgecases", "*.evtx"))
+	for _, p := range paths {
+		if data, err := os.ReadFile(p); err == nil && len(data) > 4096+65536 {
+			seeds = append(seeds, data[:4096+65536])
+		}
+	}
+	if len(seeds) == 0 {
+		// Without the datasets: an EVTX file header alone, so that the
+		// fuzzer starts from the format's signature.
+		head := make([]byte, 4096)
+		copy(head, "ElfFile\x00")
+		seeds = append(seeds, head)
+	}
+	fuzzIngest(f, "x.evtx", seeds)
 }
