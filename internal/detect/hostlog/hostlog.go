@@ -216,7 +216,64 @@ func (st *state) hostAddr(computer string) netip.Addr {
 	return best
 }
 
+// maxSubjects is how many findings one rule makes on one host before the
+// rest fold into one: a tool that installs a hundred random services is
+// one finding, not a hundred.
+const maxSubjects = 5
+
+// fold merges, per rule and host, the aggregates beyond maxSubjects
+// subjects into one.
+func (st *state) fold() {
+	type group struct{ rule, sensor, computer string }
+	byGroup := map[group][]key{}
+	for k := range st.aggs {
+		g := group{k.rule, k.sensor, k.computer}
+		byGroup[g] = append(byGroup[g], k)
+	}
+	for g, ks := range byGroup {
+		if len(ks) <= maxSubjects {
+			continue
+		}
+		slices.SortFunc(ks, func(a, b key) int { return cmp.Compare(a.subject, b.subject) })
+		var m *agg
+		for _, k := range ks {
+			a := st.aggs[k]
+			delete(st.aggs, k)
+			if m == nil {
+				m = &agg{rule: a.rule, h: a.h, first: a.first, last: a.last, accounts: map[string]bool{}, sources: map[string]bool{}}
+			}
+			if a.h.score > m.h.score {
+				m.h = a.h
+			}
+			m.n += a.n
+			if a.first.Before(m.first) {
+				m.first = a.first
+			}
+			m.last = event.Latest(m.last, a.last)
+			for x := range a.accounts {
+				m.accounts[x] = true
+			}
+			for x := range a.sources {
+				m.sources[x] = true
+			}
+			for _, d := range a.details {
+				if len(m.details) < maxExamples && !slices.Contains(m.details, d) {
+					m.details = append(m.details, d)
+				}
+			}
+			for _, x := range a.examples {
+				if len(m.examples) < maxExamples {
+					m.examples = append(m.examples, x)
+				}
+			}
+		}
+		m.h.why += fmt.Sprintf(", and %d more like it", len(ks)-1)
+		st.aggs[key{g.rule, g.sensor, g.computer, fmt.Sprintf("%d subjects", len(ks))}] = m
+	}
+}
+
 func (st *state) findings() []detect.Finding {
+	st.fold()
 	var out []detect.Finding
 	for k, a := range st.aggs {
 		f := detect.Finding{Detector: "host", Sensor: k.sensor, Host: k.computer, FirstSeen: a.first, LastSeen: a.last,

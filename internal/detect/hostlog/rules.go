@@ -208,6 +208,17 @@ var rules = []rule{
 		return hit{score: 0.75, attack: []string{"T1567.002"}, account: user, subject: base(image), detail: cmd,
 			why: "a file sync tool (rclone or a renamed copy) sent files out: " + clip(cmd, 120)}, true
 	}},
+	{name: "admin-share", stage: "lateral-movement", ids: []uint32{5140}, judge: func(e *event.HostEvent) (hit, bool) {
+		share := strings.ToUpper(field(e, "ShareName"))
+		src := field(e, "IpAddress")
+		user := account(field(e, "SubjectDomainName"), field(e, "SubjectUserName"))
+		if !strings.HasSuffix(share, `\ADMIN$`) && !strings.HasSuffix(share, `\C$`) || src == "" || src == "127.0.0.1" || src == "::1" ||
+			!person(user) {
+			return hit{}, false
+		}
+		return hit{score: 0.45, attack: []string{"T1021.002"}, account: user, subject: share + " from " + src, src: src,
+			why: user + " opened the administrative share " + share + " from " + src}, true
+	}},
 	{name: "service", stage: "lateral-movement", ids: []uint32{7045, 4697}, judge: func(e *event.HostEvent) (hit, bool) {
 		name := field(e, "ServiceName")
 		path := field(e, "ImagePath", "ServiceFileName")
