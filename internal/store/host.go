@@ -13,6 +13,16 @@ type HostFilter struct {
 	Carved bool
 }
 
+// IDList returns the event ids as SQL's comma-separated list ("" when
+// the filter keeps every id).
+func (f HostFilter) IDList() string {
+	ids := make([]string, len(f.EventIDs))
+	for i, id := range f.EventIDs {
+		ids[i] = strconv.FormatUint(uint64(id), 10)
+	}
+	return strings.Join(ids, ", ")
+}
+
 // hostColumns are the winlog columns HostEvents reads, in the order the
 // backends select them.
 const hostColumns = "ts, channel, provider, event_id, computer, record_id, level, task, opcode, keywords, user_sid, process_id, thread_id, " +

@@ -12,6 +12,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"unicode"
 
 	"github.com/dwell-nsm/dwell/internal/event"
 )
@@ -100,3 +102,28 @@ func (e *InUseError) Error() string {
 // ErrReadOnly is wrapped by errors from Reader.Query for statements that
 // are not read-only queries.
 var ErrReadOnly = errors.New("only read-only queries (SELECT, EXPLAIN, DESCRIBE, SHOW) are allowed")
+
+// SkipComments returns an analyst's SQL after its leading blanks and
+// comments (-- to the end of the line, /* to */): where the statement's
+// first word is, for the read-only guards of both backends.
+func SkipComments(q string) string {
+	for {
+		q = strings.TrimLeftFunc(q, unicode.IsSpace)
+		switch {
+		case strings.HasPrefix(q, "--"):
+			i := strings.IndexByte(q, '\n')
+			if i < 0 {
+				return ""
+			}
+			q = q[i+1:]
+		case strings.HasPrefix(q, "/*"):
+			i := strings.Index(q, "*/")
+			if i < 0 {
+				return ""
+			}
+			q = q[i+2:]
+		default:
+			return q
+		}
+	}
+}

@@ -450,12 +450,17 @@ func ecs(e *event.HostEvent, ms []member) error {
 	p := sub(w, "process")
 	e.ProcessID = uint32(min(num(p, "pid"), 1<<32-1))
 	e.ThreadID = uint32(min(num(sub(p, "thread"), "id"), 1<<32-1))
+	eventData(e, w)
+	return nil
+}
+
+// eventData adds the members of a Beat's event_data and user_data.
+func eventData(e *event.HostEvent, ms []member) {
 	for _, section := range []string{"event_data", "user_data"} {
-		for _, m := range sub(w, section) {
+		for _, m := range sub(ms, section) {
 			addField(e, m.key, m.raw)
 		}
 	}
-	return nil
 }
 
 func beat6(e *event.HostEvent, ms []member) error {
@@ -472,11 +477,7 @@ func beat6(e *event.HostEvent, ms []member) error {
 	e.ProcessID = uint32(min(num(ms, "process_id"), 1<<32-1))
 	e.ThreadID = uint32(min(num(ms, "thread_id"), 1<<32-1))
 	e.UserID = str(sub(ms, "user"), "identifier")
-	for _, section := range []string{"event_data", "user_data"} {
-		for _, m := range sub(ms, section) {
-			addField(e, m.key, m.raw)
-		}
-	}
+	eventData(e, ms)
 	return nil
 }
 

@@ -2,8 +2,6 @@ package clickhouse
 
 import (
 	"context"
-	"fmt"
-	"strings"
 
 	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/store"
@@ -13,11 +11,7 @@ import (
 func (s *Store) HostEvents(ctx context.Context, w store.Window, f store.HostFilter, fn func(*event.HostEvent) error) error {
 	cond := where(w, "ts")
 	if len(f.EventIDs) > 0 {
-		ids := make([]string, len(f.EventIDs))
-		for i, id := range f.EventIDs {
-			ids[i] = fmt.Sprint(id)
-		}
-		cond += " AND ifNull(event_id, 0) IN (" + strings.Join(ids, ", ") + ")"
+		cond += " AND ifNull(event_id, 0) IN (" + f.IDList() + ")"
 	}
 	if !f.Carved {
 		cond += " AND ifNull(carved, 0) = 0"

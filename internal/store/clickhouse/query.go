@@ -26,7 +26,7 @@ func (s *Store) Query(ctx context.Context, query string) (store.Rows, error) {
 	if q == "" {
 		return nil, fmt.Errorf("empty query")
 	}
-	words := strings.FieldsFunc(skipComments(q), func(r rune) bool { return r == ' ' || r == '\n' || r == '\t' || r == '(' || r == '\r' })
+	words := strings.FieldsFunc(store.SkipComments(q), func(r rune) bool { return r == ' ' || r == '\n' || r == '\t' || r == '(' || r == '\r' })
 	first := ""
 	if len(words) > 0 {
 		first = strings.ToUpper(words[0])
@@ -67,28 +67,6 @@ func (s *Store) Query(ctx context.Context, query string) (store.Rows, error) {
 	return rows, nil
 }
 
-// skipComments returns q after its leading comments and blanks.
-func skipComments(q string) string {
-	for {
-		q = strings.TrimSpace(q)
-		switch {
-		case strings.HasPrefix(q, "--"):
-			i := strings.IndexByte(q, '\n')
-			if i < 0 {
-				return ""
-			}
-			q = q[i+1:]
-		case strings.HasPrefix(q, "/*"):
-			i := strings.Index(q, "*/")
-			if i < 0 {
-				return ""
-			}
-			q = q[i+2:]
-		default:
-			return q
-		}
-	}
-}
 
 // schemaKinds maps the column names of dwell's tables to their types,
 // where a name has one type in all tables.

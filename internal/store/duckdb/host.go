@@ -3,8 +3,6 @@ package duckdb
 import (
 	"context"
 	"database/sql"
-	"fmt"
-	"strings"
 
 	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/store"
@@ -14,11 +12,7 @@ import (
 func (s *Store) HostEvents(ctx context.Context, w store.Window, f store.HostFilter, fn func(*event.HostEvent) error) error {
 	cond, args := where(w, "")
 	if len(f.EventIDs) > 0 {
-		ids := make([]string, len(f.EventIDs))
-		for i, id := range f.EventIDs {
-			ids[i] = fmt.Sprint(id)
-		}
-		cond += " AND event_id IN (" + strings.Join(ids, ", ") + ")"
+		cond += " AND event_id IN (" + f.IDList() + ")"
 	}
 	if !f.Carved {
 		cond += " AND NOT coalesce(carved, false)"

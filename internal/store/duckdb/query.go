@@ -134,14 +134,14 @@ func statementType(conn *sql.Conn, query string) (duckdb.StmtType, error) {
 // after EXPLAIN and an optional ANALYZE, comments and blanks skipped. ok
 // is false for any other form (options in parentheses): refused.
 func explained(query string) (string, bool) {
-	q := skipSQLComments(query)
+	q := store.SkipComments(query)
 	word, rest := firstWord(q)
 	if !strings.EqualFold(word, "EXPLAIN") {
 		return "", false
 	}
-	q = skipSQLComments(rest)
+	q = store.SkipComments(rest)
 	if w, r := firstWord(q); strings.EqualFold(w, "ANALYZE") || strings.EqualFold(w, "ANALYSE") {
-		q = skipSQLComments(r)
+		q = store.SkipComments(r)
 	}
 	return q, q != ""
 }
@@ -155,28 +155,6 @@ func firstWord(q string) (word, rest string) {
 	return q[:i], q[i:]
 }
 
-// skipSQLComments returns q after its leading blanks and comments.
-func skipSQLComments(q string) string {
-	for {
-		q = strings.TrimLeft(q, " \t\r\n\f")
-		switch {
-		case strings.HasPrefix(q, "--"):
-			i := strings.IndexByte(q, '\n')
-			if i < 0 {
-				return ""
-			}
-			q = q[i+1:]
-		case strings.HasPrefix(q, "/*"):
-			i := strings.Index(q, "*/")
-			if i < 0 {
-				return ""
-			}
-			q = q[i+2:]
-		default:
-			return q
-		}
-	}
-}
 
 // functionNames returns every function name in a json_serialize_sql tree.
 func functionNames(tree string) ([]string, error) {
