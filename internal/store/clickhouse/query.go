@@ -67,7 +67,6 @@ func (s *Store) Query(ctx context.Context, query string) (store.Rows, error) {
 	return rows, nil
 }
 
-
 // schemaKinds maps the column names of dwell's tables to their types,
 // where a name has one type in all tables.
 func schemaKinds(s *Store) map[string]store.Type {

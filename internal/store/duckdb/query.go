@@ -155,7 +155,6 @@ func firstWord(q string) (word, rest string) {
 	return q[:i], q[i:]
 }
 
-
 // functionNames returns every function name in a json_serialize_sql tree.
 func functionNames(tree string) ([]string, error) {
 	var doc any
