@@ -244,5 +244,8 @@ func printDemoIncidents(w io.Writer, incs []correlate.Incident, truth *scenario.
 				inc.DwellStart.Sub(truth.Campaign.FirstEvent).Abs().Round(time.Minute), detect.HumanBytes(uint64(max(planted, 0))))
 		}
 		fmt.Fprintln(w)
+		if len(inc.Accounts) > 0 {
+			fmt.Fprintf(w, "    accounts: %s\n", sanitize(strings.Join(inc.Accounts, ", "), 200))
+		}
 	}
 }

@@ -325,6 +325,13 @@ func writeIncidentsTable(w io.Writer, incs []correlate.Incident, findings, limit
 			hosts[j] = h.String()
 		}
 		fmt.Fprintf(w, "    hosts: %s\n", shortList(hosts, 12))
+		if len(inc.Accounts) > 0 {
+			accounts := make([]string, len(inc.Accounts))
+			for j, acct := range inc.Accounts {
+				accounts[j] = sanitize(acct, 60)
+			}
+			fmt.Fprintf(w, "    accounts: %s\n", shortList(accounts, 8))
+		}
 		var infra []string
 		for _, x := range inc.Infrastructure {
 			infra = append(infra, sanitize(x.Value, 80))

@@ -167,6 +167,12 @@ func writeIncident(a *App, inc *correlate.Incident) error {
 		hosts[i] = h.String()
 	}
 	fmt.Fprintf(w, "hosts        %s\n", strings.Join(hosts, ", "))
+	if len(inc.HostNames) > 0 {
+		fmt.Fprintf(w, "host names   %s\n", sanitize(strings.Join(inc.HostNames, ", "), 400))
+	}
+	if len(inc.Accounts) > 0 {
+		fmt.Fprintf(w, "accounts     %s\n", sanitize(strings.Join(inc.Accounts, ", "), 400))
+	}
 	if len(inc.Attack) > 0 {
 		fmt.Fprintf(w, "ATT&CK       %s\n", strings.Join(inc.Attack, " "))
 	}

@@ -373,8 +373,8 @@ func build(fs []detect.Finding, local func(netip.Addr) bool) Incident {
 	for i := range fs {
 		f := &fs[i]
 		maxScore = max(maxScore, f.Score)
-		if f.Host != "" {
-			names[f.Host] = true
+		if f.Host != "" && !slices.ContainsFunc(slices.Collect(maps.Keys(names)), func(n string) bool { return strings.EqualFold(n, f.Host) }) {
+			names[f.Host] = true // one spelling per computer: the first
 		}
 		for _, a := range f.Accounts {
 			accounts[a] = true
@@ -552,7 +552,7 @@ func classify(fs []detect.Finding, stages map[string]bool, hosts int) Class {
 	// (a foothold, stolen credentials, movement, persistence, erased
 	// traces) is a targeted intrusion, not an automated infection.
 	steps := 0
-	for _, s := range []string{"initial-access", "lateral-movement", "persistence", "credential-access", "defense-evasion", "exfiltration"} {
+	for _, s := range []string{"initial-access", "lateral-movement", "persistence", "credential-access", "defense-evasion", "collection", "exfiltration"} {
 		if stages[s] {
 			steps++
 		}
@@ -581,7 +581,8 @@ func marked(fs []detect.Finding) bool {
 
 func summary(inc *Incident, stages map[string]bool) string {
 	var parts []string
-	for _, s := range []string{"initial-access", "c2", "credential-access", "lateral-movement", "persistence", "defense-evasion", "exfiltration", "scanning", "ddos"} {
+	for _, s := range []string{"initial-access", "c2", "credential-access", "lateral-movement", "persistence", "defense-evasion", "collection",
+		"exfiltration", "scanning", "ddos"} {
 		if stages[s] {
 			parts = append(parts, s)
 		}

@@ -170,3 +170,32 @@ func BenchmarkCorrelate(b *testing.B) {
 	b.ReportMetric(float64(n), "incidents")
 	b.ReportMetric(float64(len(fs))*float64(b.N)/b.Elapsed().Seconds(), "findings/s")
 }
+
+// TestHostFindings joins host and network evidence of one host: a host
+// finding that knows the computer's address ties its name to it, a host
+// finding that knows only the name joins through that, and the incident
+// lists the names and accounts and counts the host stages.
+func TestHostFindings(t *testing.T) {
+	beacon := finding("beacon", 0.9, "10.20.0.25", "198.51.100.23", "", time.Hour)
+	shell := finding("host", 0.92, "10.20.0.25", "", "", 0)
+	shell.Host, shell.Accounts = "MAIL01", []string{`MIN\svc`}
+	shell.Evidence = map[string]any{"rule": "webshell", "stage": "initial-access"}
+	dump := finding("host", 0.9, "", "", "", 2*time.Hour)
+	dump.Host, dump.Accounts = "mail01", []string{`MIN\admin`}
+	dump.Evidence = map[string]any{"rule": "credential-dump", "stage": "credential-access"}
+	other := finding("host", 0.8, "", "", "", 0)
+	other.Host = "WS9"
+	other.Evidence = map[string]any{"rule": "log-cleared", "stage": "defense-evasion"}
+	incs := Correlate([]detect.Finding{beacon, shell, dump, other}, Options{IsLocal: local})
+	if len(incs) != 2 {
+		t.Fatalf("%d incidents: %+v", len(incs), incs)
+	}
+	inc := incs[0]
+	if len(inc.Findings) != 3 || inc.Class != ClassEspionage || !slices.Equal(inc.Accounts, []string{`MIN\admin`, `MIN\svc`}) ||
+		!slices.Equal(inc.HostNames, []string{"MAIL01"}) || len(inc.Hosts) != 1 || !inc.DwellStart.Equal(t0) {
+		t.Errorf("incident %+v", inc)
+	}
+	if incs[1].Findings[0].Host != "WS9" || incs[1].Class != ClassSuspicious {
+		t.Errorf("the other host's incident: %+v", incs[1])
+	}
+}

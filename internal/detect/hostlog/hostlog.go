@@ -81,6 +81,7 @@ type state struct {
 	aggs   map[key]*agg
 	addrs  map[string]map[netip.Addr]int // computer -> its own addresses (Sysmon 3)
 	logons map[logonKey]time.Time        // first network logon per account, host and source
+	names  map[string]string             // an account as first written, by its lower-case form
 	first  time.Time
 	last   time.Time
 }
@@ -94,7 +95,8 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		}
 	}
 	ids[4624] = true
-	st := &state{d: d, aggs: map[key]*agg{}, addrs: map[string]map[netip.Addr]int{}, logons: map[logonKey]time.Time{}}
+	st := &state{d: d, aggs: map[key]*agg{}, addrs: map[string]map[netip.Addr]int{}, logons: map[logonKey]time.Time{},
+		names: map[string]string{}}
 	err := r.HostEvents(ctx, w, store.HostFilter{EventIDs: slices.Sorted(maps.Keys(ids))}, func(e *event.HostEvent) error {
 		st.add(e)
 		return nil
@@ -177,7 +179,11 @@ func (st *state) logon(e *event.HostEvent) {
 		src == "127.0.0.1" || src == "::1" {
 		return
 	}
-	acct := strings.ToLower(account(field(e, "TargetDomainName"), user))
+	name := account(field(e, "TargetDomainName"), user)
+	acct := strings.ToLower(name)
+	if _, ok := st.names[acct]; !ok {
+		st.names[acct] = name
+	}
 	k := logonKey{acct + "|" + lt, e.Computer, src}
 	if t, ok := st.logons[k]; !ok || e.TS.Before(t) {
 		st.logons[k] = e.TS
@@ -338,6 +344,7 @@ func (st *state) newSources(rulesFound []detect.Finding) []detect.Finding {
 	var out []detect.Finding
 	for k, t := range st.logons {
 		acct, lt, _ := strings.Cut(k.account, "|")
+		acct = st.names[acct]
 		if t.Before(cut) || used[k.account+"|"+k.src] {
 			continue
 		}
