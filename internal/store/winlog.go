@@ -130,7 +130,9 @@ func winlogTable() *Table[event.HostEvent] {
 	prov[2].Doc = "byte offset of the record in its EVTX file, or its line in a JSON file"
 	return &Table[R]{Kind: event.KindWinlog,
 		Doc: "One row per Windows event, from EVTX files or JSON exports (Winlogbeat, Elastic Agent, NXLog, Security Datasets): " +
-			"its System fields, the data fields hunts use most as columns, and every data field in data_names/data_values.",
+			"its System fields, the data fields hunts use most as columns, and every data field in data_names/data_values " +
+			"(a field by name: data_values[list_position(data_names, 'LogonGuid')] in DuckDB, " +
+			"data_values[indexOf(data_names, 'LogonGuid')] in ClickHouse).",
 		Columns: append(cols, prov...), Rows: func(b *event.Batch) []R { return b.Host }, Source: src,
 		Time: func(r *R) time.Time { return r.TS }}
 }
