@@ -1,0 +1,241 @@
+package sigma
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/dwell-nsm/dwell/internal/event"
+)
+
+// Config maps rules' log sources onto Windows channels and event ids: the
+// format of THOR's and SigmaHQ's CI configuration (logsources: entries of
+// category/product/service with conditions on EventID, a rewrite to a
+// service, the service's sources "WinEventLog:CHANNEL", field mappings).
+type Config struct {
+	Logsources map[string]lsEntry `yaml:"logsources"`
+}
+
+type lsEntry struct {
+	Category      string            `yaml:"category"`
+	Product       string            `yaml:"product"`
+	Service       string            `yaml:"service"`
+	Conditions    map[string]any    `yaml:"conditions"`
+	Rewrite       Logsource         `yaml:"rewrite"`
+	Sources       []string          `yaml:"sources"`
+	FieldMappings map[string]string `yaml:"fieldmappings"`
+}
+
+// LoadConfig reads a log-source configuration file.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var c Config
+	if err := yaml.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &c, nil
+}
+
+// gate is where a rule applies: channels (lower case; none: any), event
+// ids (none: any), and the renames of its fields for those events.
+type gate struct {
+	channels map[string]bool
+	ids      map[uint32]bool
+	fields   map[string]string
+}
+
+// gates returns the gates of a log source; ok is false when the
+// configuration does not map it.
+func (c *Config) gates(ls Logsource) ([]gate, bool) {
+	channelsOf := func(product, service string) map[string]bool {
+		out := map[string]bool{}
+		for _, e := range c.Logsources {
+			if e.Service == service && e.Category == "" && (e.Product == "" || product == "" || e.Product == product) {
+				for _, s := range e.Sources {
+					out[strings.ToLower(strings.TrimPrefix(s, "WinEventLog:"))] = true
+				}
+			}
+		}
+		return out
+	}
+	var out []gate
+	switch {
+	case ls.Category != "":
+		for _, e := range c.Logsources {
+			if e.Category != ls.Category || (e.Product != "" && ls.Product != "" && e.Product != ls.Product) {
+				continue
+			}
+			g := gate{ids: eventIDs(e.Conditions["EventID"]), fields: e.FieldMappings}
+			if e.Rewrite.Service != "" {
+				g.channels = channelsOf(e.Rewrite.Product, e.Rewrite.Service)
+			}
+			out = append(out, g)
+		}
+	case ls.Service != "":
+		ch := channelsOf(ls.Product, ls.Service)
+		if len(ch) == 0 {
+			return nil, false
+		}
+		ids := map[uint32]bool{}
+		for _, e := range c.Logsources {
+			if e.Service == ls.Service && e.Category == "" {
+				for id := range eventIDs(e.Conditions["EventID"]) {
+					ids[id] = true
+				}
+			}
+		}
+		out = append(out, gate{channels: ch, ids: ids})
+	case ls.Product != "":
+		out = append(out, gate{})
+	}
+	return out, len(out) > 0
+}
+
+// eventIDs reads the EventID condition: a number or a list of them.
+func eventIDs(v any) map[uint32]bool {
+	out := map[uint32]bool{}
+	add := func(x any) {
+		if n, err := strconv.ParseUint(fmt.Sprint(x), 10, 32); err == nil {
+			out[uint32(n)] = true
+		}
+	}
+	switch x := v.(type) {
+	case nil:
+	case []any:
+		for _, y := range x {
+			add(y)
+		}
+	default:
+		add(x)
+	}
+	return out
+}
+
+// Engine runs compiled rules over Windows events.
+type Engine struct {
+	byChannel map[string][]*gated
+	anywhere  []*gated
+}
+
+// gated is a rule with one of its gates.
+type gated struct {
+	r *Rule
+	g gate
+}
+
+// NewEngine indexes rules by the channels their log sources map to. A
+// rule whose log source the configuration does not map is refused.
+func NewEngine(rules []*Rule, cfg *Config) (*Engine, []error) {
+	en := &Engine{byChannel: map[string][]*gated{}}
+	var errs []error
+	for _, r := range rules {
+		gs, ok := cfg.gates(r.Logsource)
+		if !ok {
+			errs = append(errs, &LoadError{File: r.File, Reason: fmt.Sprintf("rule %s: log source %+v is not mapped to Windows channels", r.ID, r.Logsource)})
+			continue
+		}
+		for _, g := range gs {
+			gr := &gated{r: r, g: g}
+			if len(g.channels) == 0 {
+				en.anywhere = append(en.anywhere, gr)
+				continue
+			}
+			for ch := range g.channels {
+				en.byChannel[ch] = append(en.byChannel[ch], gr)
+			}
+		}
+	}
+	return en, errs
+}
+
+// Match calls fn for each rule that matches e (once per rule).
+func (en *Engine) Match(e *event.HostEvent, fn func(*Rule)) {
+	ev := NewEvent(e)
+	seen := map[*Rule]bool{}
+	try := func(gs []*gated) {
+		for _, g := range gs {
+			if seen[g.r] || (len(g.g.ids) > 0 && !g.g.ids[e.EventID]) {
+				continue
+			}
+			ev.rename = g.g.fields
+			if g.r.cond.eval(ev, g.r) {
+				seen[g.r] = true
+				fn(g.r)
+			}
+		}
+	}
+	try(en.byChannel[strings.ToLower(e.Channel)])
+	try(en.anywhere)
+}
+
+// HostEvent adapts an event.HostEvent to Event: its data fields by name
+// (also with spaces taken out: "Threat Name" is ThreatName) and its System
+// fields by the names Sigma rules use (EventID, Channel, Provider_Name,
+// Computer, ...).
+type HostEvent struct {
+	e      *event.HostEvent
+	rename map[string]string // rule field -> event field, for the gate in use
+}
+
+// NewEvent returns the Event view of a host event.
+func NewEvent(e *event.HostEvent) *HostEvent { return &HostEvent{e: e} }
+
+// Get implements Event.
+func (h *HostEvent) Get(name string) (string, bool) {
+	if to, ok := h.rename[name]; ok {
+		name = to
+	}
+	e := h.e
+	for _, f := range e.Fields {
+		if f.Name == name {
+			return f.Value, true
+		}
+	}
+	switch name {
+	case "EventID":
+		return strconv.FormatUint(uint64(e.EventID), 10), true
+	case "Channel":
+		return e.Channel, true
+	case "Provider_Name", "Provider":
+		return e.Provider, true
+	case "Computer":
+		return e.Computer, true
+	case "EventRecordID":
+		return strconv.FormatUint(e.RecordID, 10), true
+	case "Level":
+		return strconv.Itoa(int(e.Level)), true
+	case "Task":
+		return strconv.Itoa(int(e.Task)), true
+	case "Keywords":
+		return "0x" + strconv.FormatUint(e.Keywords, 16), true
+	case "Execution_ProcessID":
+		return strconv.FormatUint(uint64(e.ProcessID), 10), true
+	case "Execution_ThreadID":
+		return strconv.FormatUint(uint64(e.ThreadID), 10), true
+	case "Security_UserID":
+		return e.UserID, e.UserID != ""
+	}
+	if !strings.Contains(name, " ") {
+		for _, f := range e.Fields {
+			if strings.Contains(f.Name, " ") && strings.ReplaceAll(f.Name, " ", "") == name {
+				return f.Value, true
+			}
+		}
+	}
+	return "", false
+}
+
+// Each implements Event.
+func (h *HostEvent) Each(fn func(string) bool) {
+	for _, f := range h.e.Fields {
+		if !fn(f.Value) {
+			return
+		}
+	}
+}

@@ -1,0 +1,109 @@
+package sigma
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// mapEvent is an Event of fixed fields.
+type mapEvent map[string]string
+
+func (m mapEvent) Get(f string) (string, bool) { v, ok := m[f]; return v, ok }
+func (m mapEvent) Each(fn func(string) bool) {
+	for _, v := range m {
+		if !fn(v) {
+			return
+		}
+	}
+}
+
+// rule compiles a detection given as YAML lines.
+func rule(t *testing.T, detection string) *Rule {
+	t.Helper()
+	y := "title: t\nid: 1\nlogsource: {product: windows}\ndetection:\n" + detection
+	rs, errs := Parse("t.yml", []byte(y), Options{Placeholders: map[string][]string{"admins": {"alice", "bob"}}})
+	if len(errs) > 0 {
+		t.Fatalf("%s: %v", detection, errs[0])
+	}
+	return rs[0]
+}
+
+func TestModifiers(t *testing.T) {
+	cmd := `"C:\Windows\System32\cmd.exe" /c whoami`
+	cases := []struct {
+		detection string
+		ev        mapEvent
+		want      bool
+	}{
+		{"  s:\n    Image|endswith: '\\cmd.exe'\n  condition: s", mapEvent{"Image": `C:\Windows\System32\CMD.EXE`}, true},
+		{"  s:\n    Image|endswith|cased: '\\cmd.exe'\n  condition: s", mapEvent{"Image": `C:\Windows\System32\CMD.EXE`}, false},
+		// \* is a literal star; \\* a backslash, then the wildcard.
+		{"  s:\n    Image: 'C:\\Windows\\*\\cmd.exe'\n  condition: s", mapEvent{"Image": `C:\Windows\System32\cmd.exe`}, false},
+		{"  s:\n    Image: 'C:\\Windows\\\\*\\cmd.exe'\n  condition: s", mapEvent{"Image": `C:\Windows\System32\cmd.exe`}, true},
+		{"  s:\n    Image: 'C:\\Windows\\\\?ystem32\\cmd.exe'\n  condition: s", mapEvent{"Image": `C:\Windows\System32\cmd.exe`}, true},
+		{"  s:\n    Name: 'a\\*b'\n  condition: s", mapEvent{"Name": `a*b`}, true},
+		{"  s:\n    Name: 'a\\*b'\n  condition: s", mapEvent{"Name": `axb`}, false},
+		{"  s:\n    CommandLine|contains|all: [whoami, '/c']\n  condition: s", mapEvent{"CommandLine": cmd}, true},
+		{"  s:\n    CommandLine|contains|all: [whoami, '/q']\n  condition: s", mapEvent{"CommandLine": cmd}, false},
+		{"  s:\n    CommandLine|windash|contains: ' -c '\n  condition: s", mapEvent{"CommandLine": cmd}, true},
+		{"  s:\n    CommandLine|windash|contains: ' -c '\n  condition: s", mapEvent{"CommandLine": "cmd \u2013c x"}, true},
+		{"  s:\n    CommandLine|base64offset|contains: 'http://'\n  condition: s", mapEvent{"CommandLine": "powershell -enc aHR0cDovL2V2aWwK"}, true},
+		{"  s:\n    CommandLine|base64offset|contains: 'http://'\n  condition: s", mapEvent{"CommandLine": "x Imh0dHA6Ly9ldmls"}, true},
+		{"  s:\n    CommandLine|base64offset|contains: 'http://'\n  condition: s", mapEvent{"CommandLine": "x ICJodHRwOi8vZXZpbA"}, true},
+		{"  s:\n    CommandLine|base64|contains: 'IEX'\n  condition: s", mapEvent{"CommandLine": "SUVY"}, true},
+		{"  s:\n    CommandLine|wide|base64offset|contains: 'IEX'\n  condition: s", mapEvent{"CommandLine": "-e SQBFAFgA"}, true},
+		{"  s:\n    CommandLine|re: 'who[a-z]+$'\n  condition: s", mapEvent{"CommandLine": cmd}, true},
+		{"  s:\n    CommandLine|re: 'WHOAMI'\n  condition: s", mapEvent{"CommandLine": cmd}, false},
+		{"  s:\n    CommandLine|re|i: 'WHOAMI'\n  condition: s", mapEvent{"CommandLine": cmd}, true},
+		{"  s:\n    SourceIp|cidr: '10.0.0.0/8'\n  condition: s", mapEvent{"SourceIp": "10.1.2.3"}, true},
+		{"  s:\n    SourceIp|cidr: '10.0.0.0/8'\n  condition: s", mapEvent{"SourceIp": "192.168.1.1"}, false},
+		{"  s:\n    User|exists: true\n  condition: s", mapEvent{"User": ""}, true},
+		{"  s:\n    User|exists: false\n  condition: s", mapEvent{"Image": "x"}, true},
+		{"  s:\n    User: null\n  condition: s", mapEvent{"Image": "x"}, true},
+		{"  s:\n    User: null\n  condition: s", mapEvent{"User": "bob"}, false},
+		{"  s:\n    User: ''\n  condition: s", mapEvent{"User": ""}, true},
+		{"  s:\n    TargetUserName|fieldref: SubjectUserName\n  condition: s", mapEvent{"TargetUserName": "Bob", "SubjectUserName": "bob"}, true},
+		{"  s:\n    TargetUserName|fieldref: SubjectUserName\n  condition: s", mapEvent{"TargetUserName": "alice", "SubjectUserName": "bob"}, false},
+		{"  s:\n    User|expand: '%admins%'\n  condition: s", mapEvent{"User": "BOB"}, true},
+		{"  s:\n    LogonType|gte: 9\n  condition: s", mapEvent{"LogonType": "10"}, true},
+		{"  s:\n    LogonType|lt: 9\n  condition: s", mapEvent{"LogonType": "10"}, false},
+		{"  s:\n    LogonType|neq: 3\n  condition: s", mapEvent{"LogonType": "10"}, true},
+		{"  s:\n    UtcTime|hour: 3\n  condition: s", mapEvent{"UtcTime": "2024-01-02 03:04:05.000"}, true},
+		{"  s:\n    EventID: 4624\n  condition: s", mapEvent{"EventID": "4624"}, true},
+		{"  k:\n    - mimikatz\n    - 'sekurlsa::*'\n  condition: k", mapEvent{"CommandLine": "run Sekurlsa::logonpasswords"}, true},
+		{"  k:\n    - mimikatz\n  condition: k", mapEvent{"CommandLine": "whoami"}, false},
+		{"  a:\n    Image|endswith: cmd.exe\n  f:\n    User: SYSTEM\n  condition: a and not f", mapEvent{"Image": "cmd.exe", "User": "SYSTEM"}, false},
+		{"  sel_a:\n    Image|endswith: cmd.exe\n  sel_b:\n    User: x\n  condition: 1 of sel_*", mapEvent{"Image": "cmd.exe"}, true},
+		{"  sel_a:\n    Image|endswith: cmd.exe\n  sel_b:\n    User: x\n  condition: all of sel_*", mapEvent{"Image": "cmd.exe"}, false},
+		{"  a:\n    Image|endswith: cmd.exe\n  _helper:\n    User: x\n  condition: all of them", mapEvent{"Image": "cmd.exe"}, true},
+		{"  a:\n    - Image|endswith: cmd.exe\n    - User: x\n  condition: a", mapEvent{"User": "X"}, true},
+		{"  a:\n    Image|endswith: [cmd.exe, pwsh.exe]\n    User: [x, null]\n  condition: a", mapEvent{"Image": "pwsh.exe"}, true},
+		{"  a:\n    Image: cmd.exe\n  b:\n    User: x\n  c:\n    User: y\n  condition: a and (b or c)", mapEvent{"Image": "cmd.exe", "User": "y"}, true},
+	}
+	for _, c := range cases {
+		r := rule(t, c.detection)
+		if got := r.cond.eval(c.ev, r); got != c.want {
+			t.Errorf("%s\non %v: %v, want %v", c.detection, c.ev, got, c.want)
+		}
+	}
+}
+
+func TestRefusedWithReasons(t *testing.T) {
+	for _, c := range []struct{ yaml, reason string }{
+		{"title: t\nid: 1\nlogsource: {}\ndetection:\n  s:\n    A|nope: x\n  condition: s\n", "unknown modifier"},
+		{"title: t\nid: 1\nlogsource: {}\ndetection:\n  s:\n    A: x\n  condition: s and t\n", `unknown search "t"`},
+		{"title: t\nid: 1\nlogsource: {}\ndetection:\n  s:\n    A: x\n  condition: s | count() > 5\n", "aggregations"},
+		{"title: t\nid: 1\nlogsource: {}\ndetection:\n  s:\n    A|re: '('\n  condition: s\n", "re:"},
+		{"title: t\nid: 1\nlogsource: {}\ndetection:\n  s:\n    A|expand: '%nope%'\n  condition: s\n", "placeholder"},
+		{"title: t\nid: 1\nlogsource: {}\ndetection:\n  s:\n    A: x\n", "no condition"},
+		{"title: t\nid: 1\ncorrelation:\n  type: event_count\n", "correlation"},
+		{"title: t\n: :\n", "not YAML"},
+	} {
+		_, errs := Parse("r.yml", []byte(c.yaml), Options{})
+		var le *LoadError
+		if len(errs) != 1 || !errors.As(errs[0], &le) || !strings.Contains(le.Error(), c.reason) || !strings.HasPrefix(le.Error(), "r.yml:") {
+			t.Errorf("%q: errors %v, want one naming %q", c.yaml, errs, c.reason)
+		}
+	}
+}
