@@ -63,6 +63,7 @@ func commands() []command {
 		evalCommand(),
 		statusCommand(),
 		deleteCommand(),
+		rulesCommand(),
 		versionCommand(),
 	}
 }

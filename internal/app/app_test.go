@@ -231,3 +231,28 @@ func TestDeleteSensor(t *testing.T) {
 		t.Errorf("deleting it again: exit %d %s", code, errOut)
 	}
 }
+
+// TestRulesCommands lists a rules directory and tests a rule against its
+// own regression sample and another rule's.
+func TestRulesCommands(t *testing.T) {
+	root := filepath.Join(datasets, "sigma-regression")
+	if _, err := os.Stat(root); err != nil {
+		t.Skipf("shared dataset absent (%v): skipping", err)
+	}
+	code, out, errOut := runDwell(t, "rules", "list", "--rules", filepath.Join(root, "rules"))
+	if code != ExitOK || !strings.Contains(out, "192 rule(s) loaded, 1 refused") || !strings.Contains(out, "cisco_cli_dot1x_disabled.yml") {
+		t.Errorf("list: exit %d %s%s", code, out, errOut)
+	}
+	rule := filepath.Join(root, "rules/windows/process_creation/proc_creation_win_amsi_registry_tampering.yml")
+	own, _ := filepath.Glob(filepath.Join(root, "regression_data/rules/windows/process_creation/proc_creation_win_amsi_registry_tampering/*.evtx"))
+	other, _ := filepath.Glob(filepath.Join(root, "regression_data/rules/windows/process_creation/proc_creation_win_bitsadmin_download/*.evtx"))
+	if code, out, errOut := runDwell(t, "rules", "test", rule, "--match", own[0], "--no-match", other[0]); code != ExitOK || strings.Contains(out, "FAIL") {
+		t.Errorf("test: exit %d %s%s", code, out, errOut)
+	}
+	if code, out, _ := runDwell(t, "rules", "test", rule, "--no-match", own[0]); code != ExitFail || !strings.Contains(out, "FAIL") {
+		t.Errorf("a sample the rule fires on, given as --no-match: exit %d %s", code, out)
+	}
+	if code, _, _ := runDwell(t, "rules", "test", rule); code != ExitUsage {
+		t.Errorf("test without samples: exit %d", code)
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"github.com/dwell-nsm/dwell/internal/detect/longconn"
 	"github.com/dwell-nsm/dwell/internal/detect/rare"
 	"github.com/dwell-nsm/dwell/internal/detect/scan"
+	"github.com/dwell-nsm/dwell/internal/detect/sigma"
 	"github.com/dwell-nsm/dwell/internal/detect/tlsanom"
 	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/store"
@@ -52,6 +53,7 @@ func detectorRegistry() map[string]detectorFactory {
 		"scan":      func(env *detect.Env) detect.Detector { return scan.New(env, scan.Config{}) },
 		"dga":       func(env *detect.Env) detect.Detector { return dga.New(env, dga.Config{}) },
 		"host":      func(env *detect.Env) detect.Detector { return hostlog.New(env, hostlog.Config{}) },
+		"sigma":     func(env *detect.Env) detect.Detector { return sigma.New(env) },
 	}
 }
 
@@ -76,6 +78,7 @@ func environment(cfg *config.Config) (*detect.Env, error) {
 		env.Allow.Nets = append(env.Allow.Nets, p)
 	}
 	env.Allow.Domains = slices.Clone(cfg.Allow.Domains)
+	env.Sigma = detect.SigmaSetup{Rules: slices.Clone(cfg.Sigma.Rules), Logsources: cfg.Sigma.Logsources, Placeholders: cfg.Sigma.Placeholders}
 	for _, s := range cfg.Allow.Pairs {
 		p, err := detect.ParsePair(s)
 		if err != nil {

@@ -96,7 +96,7 @@ func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") 
 // connection, query, request or handshake it was made from. seen holds the
 // answers of queries already run.
 func supportingRecord(ctx context.Context, st store.Reader, f *detect.Finding, seen map[string]*report.Evidence) (*report.Evidence, error) {
-	if f.Detector == "host" {
+	if f.Detector == "host" || f.Detector == "sigma" {
 		return hostEvidence(f), nil
 	}
 	since := "TIMESTAMP " + sqlString(f.FirstSeen.UTC().Format("2006-01-02 15:04:05.000000"))

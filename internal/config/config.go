@@ -47,6 +47,22 @@ type Config struct {
 	Hunt Hunt `yaml:"hunt"`
 	// Intel tunes the import of threat intelligence.
 	Intel Intel `yaml:"intel"`
+	// Sigma configures the Sigma rules dwell hunt runs over Windows events.
+	Sigma Sigma `yaml:"sigma"`
+}
+
+// Sigma configures the sigma detector (docs/sigma.md).
+type Sigma struct {
+	// Rules are directories (or files) of Sigma rules; none: the detector
+	// has nothing to run.
+	Rules []string `yaml:"rules"`
+	// Logsources is a log-source configuration in SigmaHQ's CI format
+	// (thor.yml); empty: dwell's own mapping of the Windows categories
+	// and services.
+	Logsources string `yaml:"logsources"`
+	// Placeholders give the values of %name% placeholders (the expand
+	// modifier).
+	Placeholders map[string][]string `yaml:"placeholders"`
 }
 
 // Intel tunes the import of threat intelligence. Indicators that would
@@ -189,7 +205,7 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 
 // DetectorNames returns the detectors dwell has, in the order hunts run them.
 func DetectorNames() []string {
-	return []string{"beacon", "deadc2", "c2", "longconn", "dnstunnel", "dga", "exfil", "scan", "rare", "tlsanom", "httpanom", "lateral", "iocmatch", "ddos", "host"}
+	return []string{"beacon", "deadc2", "c2", "longconn", "dnstunnel", "dga", "exfil", "scan", "rare", "tlsanom", "httpanom", "lateral", "iocmatch", "ddos", "host", "sigma"}
 }
 
 // parsePrefix reads an address or a CIDR prefix.

@@ -313,7 +313,7 @@ func Correlate(findings []detect.Finding, opt Options) []Incident {
 // the finding knows it: its Src, or for a logon from a new source (Src is
 // that source) its Dst.
 func hostAddr(f *detect.Finding) netip.Addr {
-	if f.Detector != "host" || f.Host == "" {
+	if (f.Detector != "host" && f.Detector != "sigma") || f.Host == "" {
 		return netip.Addr{}
 	}
 	if f.Evidence["rule"] == "new-source" {
@@ -437,7 +437,7 @@ func build(fs []detect.Finding, local func(netip.Addr) bool) Incident {
 // stage names the step of an intrusion a finding shows.
 func stage(f *detect.Finding) string {
 	switch f.Detector {
-	case "host":
+	case "host", "sigma":
 		s, _ := f.Evidence["stage"].(string)
 		return s
 	case "httpanom":

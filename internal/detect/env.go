@@ -14,6 +14,15 @@ type Env struct {
 	Local []netip.Prefix
 	// Allow suppresses findings about known-good infrastructure.
 	Allow Allowlist
+	// Sigma names the rules the sigma detector runs.
+	Sigma SigmaSetup
+}
+
+// SigmaSetup names the Sigma rules to run and how to read them.
+type SigmaSetup struct {
+	Rules        []string            // directories or files of rules
+	Logsources   string              // a log-source configuration file; "" for the built-in mapping
+	Placeholders map[string][]string // values of %name% placeholders
 }
 
 // DefaultLocal are the networks counted as internal unless configured:

@@ -79,9 +79,9 @@ type logonKey struct{ account, computer, src string }
 type state struct {
 	d      *Detector
 	aggs   map[key]*agg
-	addrs  map[string]map[netip.Addr]int // computer -> its own addresses (Sysmon 3)
-	logons map[logonKey]time.Time        // first network logon per account, host and source
-	names  map[string]string             // an account as first written, by its lower-case form
+	addrs  detect.HostAddrs       // computers' own addresses (Sysmon 3)
+	logons map[logonKey]time.Time // first network logon per account, host and source
+	names  map[string]string      // an account as first written, by its lower-case form
 	first  time.Time
 	last   time.Time
 }
@@ -95,7 +95,7 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		}
 	}
 	ids[4624] = true
-	st := &state{d: d, aggs: map[key]*agg{}, addrs: map[string]map[netip.Addr]int{}, logons: map[logonKey]time.Time{},
+	st := &state{d: d, aggs: map[key]*agg{}, logons: map[logonKey]time.Time{},
 		names: map[string]string{}}
 	err := r.HostEvents(ctx, w, store.HostFilter{EventIDs: slices.Sorted(maps.Keys(ids))}, func(e *event.HostEvent) error {
 		st.add(e)
@@ -112,18 +112,8 @@ func (st *state) add(e *event.HostEvent) {
 		st.first = e.TS
 	}
 	st.last = event.Latest(st.last, e.TS)
+	st.addrs.Add(e)
 	switch e.EventID {
-	case 3:
-		if strings.Contains(e.Channel, "Sysmon") && strings.EqualFold(field(e, "Initiated"), "true") {
-			if a, err := netip.ParseAddr(field(e, "SourceIp")); err == nil && !a.IsLoopback() && !a.IsUnspecified() && !a.IsLinkLocalUnicast() {
-				m := st.addrs[e.Computer]
-				if m == nil {
-					m = map[netip.Addr]int{}
-					st.addrs[e.Computer] = m
-				}
-				m[a.Unmap()]++
-			}
-		}
 	case 4624:
 		st.logon(e)
 	}
@@ -207,20 +197,8 @@ func person(acct string) bool {
 	return true
 }
 
-// hostAddr returns the address a computer's own network events show most.
-func (st *state) hostAddr(computer string) netip.Addr {
-	var best netip.Addr
-	n := 0
-	for a, c := range st.addrs[computer] {
-		if a.Is4() {
-			c += 1 << 30 // IPv4 first: what the network sensors see of a ministry's hosts
-		}
-		if c > n || (c == n && a.Less(best)) {
-			best, n = a, c
-		}
-	}
-	return best
-}
+// hostAddr returns the address a computer's own network events show.
+func (st *state) hostAddr(computer string) netip.Addr { return st.addrs.Addr(computer) }
 
 // maxSubjects is how many findings one rule makes on one host before the
 // rest fold into one: a tool that installs a hundred random services is

@@ -3,8 +3,10 @@ package sigma
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 
@@ -121,6 +123,7 @@ func eventIDs(v any) map[uint32]bool {
 type Engine struct {
 	byChannel map[string][]*gated
 	anywhere  []*gated
+	pool      sync.Pool // of *HostEvent
 }
 
 // gated is a rule with one of its gates.
@@ -133,6 +136,7 @@ type gated struct {
 // rule whose log source the configuration does not map is refused.
 func NewEngine(rules []*Rule, cfg *Config) (*Engine, []error) {
 	en := &Engine{byChannel: map[string][]*gated{}}
+	en.pool.New = func() any { return &HostEvent{} }
 	var errs []error
 	for _, r := range rules {
 		gs, ok := cfg.gates(r.Logsource)
@@ -154,49 +158,119 @@ func NewEngine(rules []*Rule, cfg *Config) (*Engine, []error) {
 	return en, errs
 }
 
-// Match calls fn for each rule that matches e (once per rule).
+// Match calls fn for each rule that matches e (once per rule). It may be
+// called from many goroutines at once.
 func (en *Engine) Match(e *event.HostEvent, fn func(*Rule)) {
-	ev := NewEvent(e)
-	seen := map[*Rule]bool{}
+	ev := en.pool.Get().(*HostEvent)
+	ev.reset(e)
+	matched := ev.matched[:0]
 	try := func(gs []*gated) {
 		for _, g := range gs {
-			if seen[g.r] || (len(g.g.ids) > 0 && !g.g.ids[e.EventID]) {
+			if (len(g.g.ids) > 0 && !g.g.ids[e.EventID]) || slices.Contains(matched, g.r) {
 				continue
 			}
 			ev.rename = g.g.fields
 			if g.r.cond.eval(ev, g.r) {
-				seen[g.r] = true
+				matched = append(matched, g.r)
 				fn(g.r)
 			}
 		}
 	}
-	try(en.byChannel[strings.ToLower(e.Channel)])
+	try(en.byChannel[lowerChannel(e.Channel)])
 	try(en.anywhere)
+	ev.matched = matched[:0]
+	ev.e = nil
+	en.pool.Put(ev)
+}
+
+// lowerChannel returns a channel's name in lower case; the usual ones
+// without allocating.
+func lowerChannel(c string) string {
+	switch c {
+	case "Security":
+		return "security"
+	case "System":
+		return "system"
+	case "Microsoft-Windows-Sysmon/Operational":
+		return "microsoft-windows-sysmon/operational"
+	}
+	return strings.ToLower(c)
 }
 
 // HostEvent adapts an event.HostEvent to Event: its data fields by name
 // (also with spaces taken out: "Threat Name" is ThreatName) and its System
 // fields by the names Sigma rules use (EventID, Channel, Provider_Name,
-// Computer, ...).
+// Computer, ...). It keeps each value's lower-case form once computed.
 type HostEvent struct {
-	e      *event.HostEvent
-	rename map[string]string // rule field -> event field, for the gate in use
+	e       *event.HostEvent
+	rename  map[string]string // rule field -> event field, for the gate in use
+	low     []string          // lower-case values of e.Fields, once computed
+	lowOK   []bool
+	matched []*Rule
 }
 
 // NewEvent returns the Event view of a host event.
-func NewEvent(e *event.HostEvent) *HostEvent { return &HostEvent{e: e} }
+func NewEvent(e *event.HostEvent) *HostEvent {
+	h := &HostEvent{}
+	h.reset(e)
+	return h
+}
+
+func (h *HostEvent) reset(e *event.HostEvent) {
+	h.e, h.rename = e, nil
+	n := len(e.Fields)
+	if cap(h.low) < n {
+		h.low, h.lowOK = make([]string, n), make([]bool, n)
+	}
+	h.low, h.lowOK = h.low[:n], h.lowOK[:n]
+	clear(h.lowOK)
+}
+
+// field returns the index of a data field, or -1.
+func (h *HostEvent) field(name string) int {
+	for i := range h.e.Fields {
+		if h.e.Fields[i].Name == name {
+			return i
+		}
+	}
+	if !strings.Contains(name, " ") {
+		for i, f := range h.e.Fields {
+			if strings.Contains(f.Name, " ") && strings.ReplaceAll(f.Name, " ", "") == name {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+func (h *HostEvent) lowAt(i int) string {
+	if !h.lowOK[i] {
+		h.low[i], h.lowOK[i] = lower(h.e.Fields[i].Value), true
+	}
+	return h.low[i]
+}
 
 // Get implements Event.
 func (h *HostEvent) Get(name string) (string, bool) {
+	v, _, ok := h.GetFold(name)
+	return v, ok
+}
+
+// GetFold returns a field's value as written and in lower case.
+func (h *HostEvent) GetFold(name string) (string, string, bool) {
 	if to, ok := h.rename[name]; ok {
 		name = to
 	}
-	e := h.e
-	for _, f := range e.Fields {
-		if f.Name == name {
-			return f.Value, true
-		}
+	if i := h.field(name); i >= 0 {
+		return h.e.Fields[i].Value, h.lowAt(i), true
 	}
+	v, ok := h.system(name)
+	return v, lower(v), ok
+}
+
+// system returns the System fields by their Sigma names.
+func (h *HostEvent) system(name string) (string, bool) {
+	e := h.e
 	switch name {
 	case "EventID":
 		return strconv.FormatUint(uint64(e.EventID), 10), true
@@ -221,13 +295,6 @@ func (h *HostEvent) Get(name string) (string, bool) {
 	case "Security_UserID":
 		return e.UserID, e.UserID != ""
 	}
-	if !strings.Contains(name, " ") {
-		for _, f := range e.Fields {
-			if strings.Contains(f.Name, " ") && strings.ReplaceAll(f.Name, " ", "") == name {
-				return f.Value, true
-			}
-		}
-	}
 	return "", false
 }
 
@@ -235,6 +302,15 @@ func (h *HostEvent) Get(name string) (string, bool) {
 func (h *HostEvent) Each(fn func(string) bool) {
 	for _, f := range h.e.Fields {
 		if !fn(f.Value) {
+			return
+		}
+	}
+}
+
+// EachFold calls fn with every data value as written and in lower case.
+func (h *HostEvent) EachFold(fn func(raw, low string) bool) {
+	for i := range h.e.Fields {
+		if !fn(h.e.Fields[i].Value, h.lowAt(i)) {
 			return
 		}
 	}

@@ -24,6 +24,23 @@ type Event interface {
 	Each(fn func(value string) bool)
 }
 
+// folder is an Event that keeps its values in lower case too, so that
+// case-insensitive matching lowers each value once per event, not once
+// per rule.
+type folder interface {
+	GetFold(field string) (raw, low string, ok bool)
+	EachFold(fn func(raw, low string) bool)
+}
+
+// get returns a field's value and its lower-case form.
+func get(e Event, field string) (string, string, bool) {
+	if f, ok := e.(folder); ok {
+		return f.GetFold(field)
+	}
+	v, ok := e.Get(field)
+	return v, lower(v), ok
+}
+
 // search is one search identifier of a detection: fields matched
 // together (all of them), alternatives (any), or keywords.
 type search struct {
@@ -43,15 +60,20 @@ func (s *search) match(e Event) bool {
 		return false
 	case s.keywords != nil:
 		hit := false
-		e.Each(func(v string) bool {
+		each := func(v, low string) bool {
 			for _, k := range s.keywords {
-				if k.match(v) {
+				if k.match(v, low) {
 					hit = true
 					return false
 				}
 			}
 			return true
-		})
+		}
+		if f, ok := e.(folder); ok {
+			f.EachFold(each)
+		} else {
+			e.Each(func(v string) bool { return each(v, lower(v)) })
+		}
 		return hit
 	}
 	for _, f := range s.fields {
@@ -75,7 +97,7 @@ type fieldMatcher struct {
 }
 
 func (f *fieldMatcher) match(e Event) bool {
-	v, ok := e.Get(f.field)
+	v, low, ok := get(e, f.field)
 	if f.exists != nil {
 		return ok == *f.exists
 	}
@@ -100,7 +122,7 @@ func (f *fieldMatcher) match(e Event) bool {
 	}
 	if f.neq {
 		for _, m := range f.values {
-			if m.match(v) {
+			if m.match(v, low) {
 				return false
 			}
 		}
@@ -108,14 +130,14 @@ func (f *fieldMatcher) match(e Event) bool {
 	}
 	if f.all {
 		for _, m := range f.values {
-			if !m.match(v) {
+			if !m.match(v, low) {
 				return false
 			}
 		}
 		return len(f.values) > 0
 	}
 	for _, m := range f.values {
-		if m.match(v) {
+		if m.match(v, low) {
 			return true
 		}
 	}
@@ -136,7 +158,8 @@ type valueMatcher struct {
 	part     int
 }
 
-func (m *valueMatcher) match(v string) bool {
+// match judges a value given as written and in lower case.
+func (m *valueMatcher) match(v, low string) bool {
 	switch {
 	case m.re != nil:
 		return m.re.MatchString(v)
@@ -162,7 +185,12 @@ func (m *valueMatcher) match(v string) bool {
 		return x >= m.num
 	}
 	for i := range m.patterns {
-		if m.patterns[i].match(v) {
+		p := &m.patterns[i]
+		if p.fold {
+			if p.match(low) {
+				return true
+			}
+		} else if p.match(v) {
 			return true
 		}
 	}

@@ -91,10 +91,8 @@ func compilePattern(v string, escaped bool, kind string, fold bool) pattern {
 	return p
 }
 
+// match judges v, which the caller has put in lower case when p.fold.
 func (p *pattern) match(v string) bool {
-	if p.fold {
-		v = lower(v)
-	}
 	switch p.shape {
 	case shapeExact:
 		return v == p.lit

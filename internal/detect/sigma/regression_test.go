@@ -58,10 +58,16 @@ func readEVTX(t *testing.T, path string) []event.HostEvent {
 // on (the configuration SigmaHQ's CI uses).
 func TestSigmaRegression(t *testing.T) {
 	root := filepath.Join(datasets, "sigma-regression")
-	cfg, err := LoadConfig(filepath.Join(root, "config", "thor.yml"))
+	thor, err := LoadConfig(filepath.Join(root, "config", "thor.yml"))
 	if err != nil {
 		t.Skipf("shared dataset sigma-regression absent (%v): skipping", err)
 	}
+	t.Run("thor.yml", func(t *testing.T) { regression(t, root, thor) })
+	t.Run("built-in", func(t *testing.T) { regression(t, root, DefaultConfig()) })
+}
+
+// regression runs the suite with one log-source configuration.
+func regression(t *testing.T, root string, cfg *Config) {
 	byID := map[string]*Rule{}
 	var loadErrs []error
 	for _, d := range []string{"rules", "rules-emerging-threats", "rules-threat-hunting"} {

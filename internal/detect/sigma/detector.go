@@ -1,0 +1,221 @@
+package sigma
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dwell-nsm/dwell/internal/detect"
+	"github.com/dwell-nsm/dwell/internal/event"
+	"github.com/dwell-nsm/dwell/internal/store"
+)
+
+// Detector runs the configured Sigma rules over the stored Windows events
+// (detect.Env.Sigma): one finding per rule and computer, with the rule's
+// title, id, level and ATT&CK tags, the fields it matched and the events
+// (file, record id) it matched.
+type Detector struct {
+	env *detect.Env
+}
+
+// New returns the sigma detector.
+func New(env *detect.Env) *Detector { return &Detector{env: env} }
+
+// Name implements detect.Detector.
+func (d *Detector) Name() string { return "sigma" }
+
+// Load reads the rules of a setup and builds their engine; it returns the
+// rules loaded and every refusal.
+func Load(setup detect.SigmaSetup) (*Engine, []*Rule, []error) {
+	cfg := DefaultConfig()
+	var errs []error
+	if setup.Logsources != "" {
+		c, err := LoadConfig(setup.Logsources)
+		if err != nil {
+			return nil, nil, []error{err}
+		}
+		cfg = c
+	}
+	var rules []*Rule
+	seen := map[string]bool{}
+	for _, p := range setup.Rules {
+		rs, es := LoadDir(p, Options{Placeholders: setup.Placeholders})
+		errs = append(errs, es...)
+		for _, r := range rs {
+			if seen[r.ID] {
+				errs = append(errs, &LoadError{File: r.File, Reason: "rule " + r.ID + " is loaded already (from another file): this copy is left out"})
+				continue
+			}
+			seen[r.ID] = true
+			rules = append(rules, r)
+		}
+	}
+	en, es := NewEngine(rules, cfg)
+	mapped := rules[:0]
+	for _, r := range rules {
+		if _, ok := cfg.gates(r.Logsource); ok {
+			mapped = append(mapped, r)
+		}
+	}
+	return en, mapped, append(errs, es...)
+}
+
+type findingKey struct {
+	rule     *Rule
+	sensor   string
+	computer string
+}
+
+type hits struct {
+	n           int
+	first, last time.Time
+	fields      map[string]string
+	records     []map[string]any
+	accounts    map[string]bool
+}
+
+// Detect implements detect.Detector. Rules that cannot be loaded do not
+// stop the hunt; they are for `dwell rules` to report.
+func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) ([]detect.Finding, error) {
+	if len(d.env.Sigma.Rules) == 0 {
+		return nil, nil
+	}
+	en, _, _ := Load(d.env.Sigma)
+	if en == nil {
+		return nil, nil
+	}
+	var addrs detect.HostAddrs
+	found := map[findingKey]*hits{}
+	err := r.HostEvents(ctx, w, store.HostFilter{}, func(e *event.HostEvent) error {
+		addrs.Add(e)
+		en.Match(e, func(rule *Rule) {
+			k := findingKey{rule, e.Src.Sensor, e.Computer}
+			h := found[k]
+			if h == nil {
+				h = &hits{first: e.TS, fields: rule.matchedFields(e), accounts: map[string]bool{}}
+				found[k] = h
+			}
+			h.n++
+			if e.TS.Before(h.first) {
+				h.first = e.TS
+			}
+			h.last = event.Latest(h.last, e.TS)
+			for _, name := range []string{"User", "SubjectUserName", "TargetUserName"} {
+				if v, ok := e.Field(name); ok && v != "" && v != "-" && !strings.HasSuffix(v, "$") {
+					h.accounts[v] = true
+				}
+			}
+			if len(h.records) < 5 {
+				h.records = append(h.records, map[string]any{"source_file": e.Src.File, "record_id": e.RecordID,
+					"offset_or_line": e.Src.Line, "event_id": e.EventID, "time": e.TS.UTC().Format(time.RFC3339Nano)})
+			}
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("host events: %w", err)
+	}
+	out := make([]detect.Finding, 0, len(found))
+	for k, h := range found {
+		rule := k.rule
+		score := levelScore(rule.Level)
+		f := detect.Finding{Detector: "sigma", Sensor: k.sensor, Host: k.computer, Src: addrs.Addr(k.computer), Score: score,
+			Severity: detect.SeverityOf(score), Components: map[string]float64{"level": score}, FirstSeen: h.first, LastSeen: h.last,
+			Attack: rule.techniques()}
+		if len(h.accounts) > 0 {
+			f.Accounts = slices.Sorted(maps.Keys(h.accounts))
+		}
+		f.Evidence = map[string]any{"rule_id": rule.ID, "rule_title": rule.Title, "level": rule.Level, "rule_file": rule.File,
+			"events": h.n, "fields": h.fields, "records": h.records, "stage": rule.stage(), "computer": k.computer}
+		times := ""
+		if h.n > 1 {
+			times = fmt.Sprintf(" (%d events, %s)", h.n, detect.Span(h.last.Sub(h.first)))
+		}
+		f.Summary = fmt.Sprintf("On %s, Sigma rule %q (%s) matched%s.", k.computer, rule.Title, rule.Level, times)
+		out = append(out, f)
+	}
+	slices.SortFunc(out, func(a, b detect.Finding) int {
+		return cmp.Or(cmp.Compare(b.Score, a.Score), strings.Compare(a.Host, b.Host), strings.Compare(a.Summary, b.Summary))
+	})
+	return out, nil
+}
+
+// levelScore maps a rule's level to a finding's score.
+func levelScore(level string) float64 {
+	switch strings.ToLower(level) {
+	case "critical":
+		return 0.9
+	case "high":
+		return 0.75
+	case "medium":
+		return 0.55
+	case "low":
+		return 0.35
+	}
+	return 0.2
+}
+
+// techniques returns the ATT&CK technique ids of the rule's tags
+// ("attack.t1059.001" is T1059.001).
+func (r *Rule) techniques() []string {
+	var out []string
+	for _, t := range r.Tags {
+		if id, ok := strings.CutPrefix(strings.ToLower(t), "attack.t"); ok && id != "" && id[0] >= '0' && id[0] <= '9' {
+			out = append(out, "T"+strings.ToUpper(id))
+		}
+	}
+	return out
+}
+
+// stage names the intrusion step of the rule's first ATT&CK tactic tag.
+func (r *Rule) stage() string {
+	for _, t := range r.Tags {
+		switch strings.ToLower(t) {
+		case "attack.initial-access", "attack.initial_access":
+			return "initial-access"
+		case "attack.credential-access", "attack.credential_access":
+			return "credential-access"
+		case "attack.lateral-movement", "attack.lateral_movement":
+			return "lateral-movement"
+		case "attack.persistence":
+			return "persistence"
+		case "attack.defense-evasion", "attack.defense_evasion", "attack.defense-impairment":
+			return "defense-evasion"
+		case "attack.collection":
+			return "collection"
+		case "attack.exfiltration":
+			return "exfiltration"
+		case "attack.command-and-control", "attack.command_and_control":
+			return "c2"
+		}
+	}
+	return ""
+}
+
+// matchedFields returns the values an event has for the fields the rule
+// names.
+func (r *Rule) matchedFields(e *event.HostEvent) map[string]string {
+	out := map[string]string{}
+	ev := NewEvent(e)
+	for _, s := range r.searches {
+		s.fieldNames(func(name string) {
+			if v, ok := ev.Get(name); ok {
+				out[name] = v
+			}
+		})
+	}
+	return out
+}
+
+func (s *search) fieldNames(fn func(string)) {
+	for _, a := range s.any {
+		a.fieldNames(fn)
+	}
+	for _, f := range s.fields {
+		fn(f.field)
+	}
+}
