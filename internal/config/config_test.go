@@ -20,7 +20,9 @@ func TestGood(t *testing.T) {
 		Allow:    Allow{Nets: []string{"10.9.9.9"}, Domains: []string{"windowsupdate.com", "=ntp.example.org"}, Pairs: []string{"10.0.0.0/8->198.51.100.10"}},
 		Hunt:     Hunt{Detectors: []string{"beacon", "exfil"}, MinScore: 0.5},
 		Intel: Intel{WidestIPv4: 20, WidestIPv6: 40, TAXIITimeout: Duration(time.Minute), TAXIIMaxPages: 50, TAXIIMaxObjects: 9000,
-			TAXIIMaxTime: Duration(10 * time.Minute)}}
+			TAXIIMaxTime: Duration(10 * time.Minute)},
+		Sigma: Sigma{Rules: []string{"/etc/dwell/sigma/windows"}, Logsources: "/etc/dwell/sigma/thor.yml",
+			Placeholders: map[string][]string{"admins": {"alice.adm", "bob.adm"}}}}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("got %+v, want %+v", *c, want)
 	}
