@@ -55,13 +55,37 @@ func Load(setup detect.SigmaSetup) (*Engine, []*Rule, []error) {
 		}
 	}
 	en, es := NewEngine(rules, cfg)
+	errs = append(errs, es...)
+	known := map[string]bool{}
+	for _, r := range rules {
+		if r.Corr == nil {
+			known[r.ID] = true
+			if r.Name != "" {
+				known[r.Name] = true
+			}
+		}
+	}
 	mapped := rules[:0]
 	for _, r := range rules {
+		if r.Corr != nil {
+			var missing []string
+			for _, ref := range r.Corr.Rules {
+				if !known[ref] {
+					missing = append(missing, ref)
+				}
+			}
+			if len(missing) > 0 {
+				errs = append(errs, &LoadError{File: r.File, Reason: fmt.Sprintf("correlation %s names rules not loaded: %s", r.ID, strings.Join(missing, ", "))})
+				continue
+			}
+			mapped = append(mapped, r)
+			continue
+		}
 		if _, ok := cfg.gates(r.Logsource); ok {
 			mapped = append(mapped, r)
 		}
 	}
-	return en, mapped, append(errs, es...)
+	return en, mapped, errs
 }
 
 type findingKey struct {
@@ -84,15 +108,49 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 	if len(d.env.Sigma.Rules) == 0 {
 		return nil, nil
 	}
-	en, _, _ := Load(d.env.Sigma)
+	en, rules, _ := Load(d.env.Sigma)
 	if en == nil {
 		return nil, nil
 	}
+	var corrs []*Rule
+	for _, r := range rules {
+		if r.Corr != nil {
+			corrs = append(corrs, r)
+		}
+	}
 	var addrs detect.HostAddrs
 	found := map[findingKey]*hits{}
+	var corrHits []Hit
 	err := r.HostEvents(ctx, w, store.HostFilter{}, func(e *event.HostEvent) error {
 		addrs.Add(e)
 		en.Match(e, func(rule *Rule) {
+			// A rule a correlation reads makes findings of its own only
+			// when one of those correlations says generate: true.
+			referenced, generate := false, false
+			var values map[string]string
+			for _, c := range corrs {
+				if c.Corr.refers(rule) < 0 {
+					continue
+				}
+				referenced, generate = true, generate || c.Corr.Generate
+				if values == nil {
+					values = map[string]string{}
+				}
+				ev := NewEvent(e)
+				for name, field := range c.Corr.Fields(rule) {
+					if v, ok := ev.Get(field); ok {
+						values[name] = v
+					}
+				}
+			}
+			if values != nil {
+				corrHits = append(corrHits, Hit{TS: e.TS, Rule: rule, Values: values, Computer: e.Computer,
+					Record: map[string]any{"source_file": e.Src.File, "record_id": e.RecordID, "offset_or_line": e.Src.Line,
+						"event_id": e.EventID, "time": e.TS.UTC().Format(time.RFC3339Nano), "computer": e.Computer}})
+			}
+			if referenced && !generate {
+				return
+			}
 			k := findingKey{rule, e.Src.Sensor, e.Computer}
 			h := found[k]
 			if h == nil {
@@ -120,6 +178,7 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		return nil, fmt.Errorf("host events: %w", err)
 	}
 	out := make([]detect.Finding, 0, len(found))
+	out = append(out, correlationFindings(corrs, corrHits, &addrs)...)
 	for k, h := range found {
 		rule := k.rule
 		score := levelScore(rule.Level)
@@ -142,6 +201,62 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		return cmp.Or(cmp.Compare(b.Score, a.Score), strings.Compare(a.Host, b.Host), strings.Compare(a.Summary, b.Summary))
 	})
 	return out, nil
+}
+
+// correlationFindings runs the correlation rules over their rules' hits:
+// one finding per correlation and group, from its first firing to its
+// last.
+func correlationFindings(corrs []*Rule, hs []Hit, addrs *detect.HostAddrs) []detect.Finding {
+	slices.SortStableFunc(hs, func(a, b Hit) int { return a.TS.Compare(b.TS) })
+	var out []detect.Finding
+	for _, c := range corrs {
+		type agg struct {
+			first, last Fired
+			n           int
+			computers   map[string]bool
+		}
+		byGroup := map[string]*agg{}
+		var order []string
+		for _, f := range Correlate(c, hs) {
+			k := strings.Join(f.Group, "\x00")
+			a := byGroup[k]
+			if a == nil {
+				a = &agg{first: f, computers: map[string]bool{}}
+				byGroup[k] = a
+				order = append(order, k)
+			}
+			a.last = f
+			a.n++
+			a.computers[f.Last.Computer] = true
+		}
+		for _, k := range order {
+			a := byGroup[k]
+			score := levelScore(c.Level)
+			group := map[string]string{}
+			for i, g := range c.Corr.GroupBy {
+				group[g] = a.first.Group[i]
+			}
+			host := ""
+			if len(a.computers) == 1 {
+				for h := range a.computers {
+					host = h
+				}
+			}
+			f := detect.Finding{Detector: "sigma", Host: host, Src: addrs.Addr(host), Score: score, Severity: detect.SeverityOf(score),
+				Components: map[string]float64{"level": score}, FirstSeen: a.first.From, LastSeen: a.last.At, Attack: c.techniques()}
+			f.Evidence = map[string]any{"rule_id": c.ID, "rule_title": c.Title, "level": c.Level, "rule_file": c.File,
+				"correlation": c.Corr.Type, "group": group, "fired": a.n, "value": a.last.Value, "timespan": c.Corr.Timespan.String(),
+				"records": []map[string]any{a.first.Last.Record, a.last.Last.Record}, "stage": c.stage(), "computer": host}
+			var parts []string
+			for _, g := range c.Corr.GroupBy {
+				parts = append(parts, g+"="+group[g])
+			}
+			f.Summary = fmt.Sprintf("Sigma correlation %q (%s, %s within %s) met for %s, %d time(s).", c.Title, c.Level, c.Corr.Type,
+				c.Corr.Timespan, strings.Join(parts, ", "), a.n)
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // levelScore maps a rule's level to a finding's score.

@@ -139,6 +139,9 @@ func NewEngine(rules []*Rule, cfg *Config) (*Engine, []error) {
 	en.pool.New = func() any { return &HostEvent{} }
 	var errs []error
 	for _, r := range rules {
+		if r.Corr != nil {
+			continue // correlations read what their rules match
+		}
 		gs, ok := cfg.gates(r.Logsource)
 		if !ok {
 			errs = append(errs, &LoadError{File: r.File, Reason: fmt.Sprintf("rule %s: log source %+v is not mapped to Windows channels", r.ID, r.Logsource)})

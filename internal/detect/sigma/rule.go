@@ -23,6 +23,7 @@ import (
 // Rule is one loaded, compiled Sigma rule.
 type Rule struct {
 	ID          string
+	Name        string // the rule's name, by which correlations may refer to it
 	Title       string
 	Level       string // informational, low, medium, high, critical
 	Status      string
@@ -30,6 +31,8 @@ type Rule struct {
 	Tags        []string // "attack.t1059.001", "attack.execution", ...
 	Logsource   Logsource
 	File        string // where it was read
+	// Corr is set for a correlation rule, which has no detection.
+	Corr *Correlation
 
 	cond     node // the compiled condition
 	searches map[string]*search
@@ -144,6 +147,8 @@ func compile(file string, n *yaml.Node, opt Options) (*Rule, error) {
 		switch k {
 		case "id":
 			r.ID = v.Value
+		case "name":
+			r.Name = v.Value
 		case "title":
 			r.Title = v.Value
 		case "level":
@@ -163,10 +168,26 @@ func compile(file string, n *yaml.Node, opt Options) (*Rule, error) {
 		case "detection":
 			detection = v
 		case "correlation":
-			return nil, fail(v, "correlation rules are not supported yet")
+			c, err := parseCorrelation(v)
+			if err != nil {
+				return nil, fail(v, "correlation: %v", err)
+			}
+			r.Corr = c
 		case "filter":
 			return nil, fail(v, "filter rules are not supported yet")
 		}
+	}
+	if r.Corr != nil {
+		if detection != nil {
+			return nil, fail(detection, "a correlation rule has no detection")
+		}
+		if r.ID == "" && r.Name == "" {
+			return nil, fail(n, "no id")
+		}
+		if r.ID == "" {
+			r.ID = r.Name
+		}
+		return r, nil
 	}
 	if detection == nil {
 		return nil, fail(n, "no detection section")
