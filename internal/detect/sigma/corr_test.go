@@ -137,3 +137,51 @@ func TestCorrelationRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestFilters adds a meta-filter to a rule: the administrators' own use of
+// the tool no longer fires it; a filter naming a rule not loaded is
+// refused.
+func TestFilters(t *testing.T) {
+	y := `title: Whoami
+id: w1
+name: whoami
+logsource: {product: windows, category: process_creation}
+detection:
+  s:
+    Image|endswith: '\whoami.exe'
+  condition: s
+---
+title: Not the admins
+id: f1
+logsource: {product: windows, category: process_creation}
+filter:
+  rules: [whoami]
+  admins:
+    User|startswith: 'MIN\adm-'
+  condition: not admins
+---
+title: Dangling
+id: f2
+logsource: {product: windows}
+filter:
+  rules: [nope]
+  s:
+    User: x
+  condition: not s
+`
+	rs, errs := Parse("f.yml", []byte(y), Options{})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	rules, errs := ApplyFilters(rs)
+	if len(rules) != 1 || len(errs) != 1 || !strings.Contains(errs[0].Error(), "names rule nope") {
+		t.Fatalf("rules %d, errors %v", len(rules), errs)
+	}
+	r := rules[0]
+	if !r.cond.eval(mapEvent{"Image": `C:\Windows\System32\whoami.exe`, "User": `MIN\jdoe`}, r) {
+		t.Error("an ordinary user's whoami was filtered")
+	}
+	if r.cond.eval(mapEvent{"Image": `C:\Windows\System32\whoami.exe`, "User": `MIN\adm-jdoe`}, r) {
+		t.Error("an administrator's whoami was not filtered")
+	}
+}

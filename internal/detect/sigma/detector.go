@@ -54,6 +54,8 @@ func Load(setup detect.SigmaSetup) (*Engine, []*Rule, []error) {
 			rules = append(rules, r)
 		}
 	}
+	rules, es := ApplyFilters(rules)
+	errs = append(errs, es...)
 	en, es := NewEngine(rules, cfg)
 	errs = append(errs, es...)
 	known := map[string]bool{}

@@ -33,6 +33,9 @@ type Rule struct {
 	File        string // where it was read
 	// Corr is set for a correlation rule, which has no detection.
 	Corr *Correlation
+	// Filters lists, for a filter rule (a meta-filter), the rules its
+	// condition is added to; a filter makes no finding of its own.
+	Filters []string
 
 	cond     node // the compiled condition
 	searches map[string]*search
@@ -128,6 +131,38 @@ func LoadDir(dir string, opt Options) ([]*Rule, []error) {
 	return rules, errs
 }
 
+// ApplyFilters adds each filter rule's condition to the rules it names
+// (the rule fires only when the filter's condition holds too) and returns
+// the rules that are not filters, with an error for each filter naming a
+// rule not loaded.
+func ApplyFilters(rules []*Rule) ([]*Rule, []error) {
+	byRef := map[string][]*Rule{}
+	var out []*Rule
+	for _, r := range rules {
+		if r.Filters != nil {
+			continue
+		}
+		out = append(out, r)
+		byRef[r.ID] = append(byRef[r.ID], r)
+		if r.Name != "" {
+			byRef[r.Name] = append(byRef[r.Name], r)
+		}
+	}
+	var errs []error
+	for _, f := range rules {
+		for _, ref := range f.Filters {
+			targets := byRef[ref]
+			if len(targets) == 0 {
+				errs = append(errs, &LoadError{File: f.File, Reason: fmt.Sprintf("filter %s names rule %s, which is not loaded", f.ID, ref)})
+			}
+			for _, t := range targets {
+				t.cond = andNode{t.cond, f.cond}
+			}
+		}
+	}
+	return out, errs
+}
+
 // compile builds a rule from its YAML mapping.
 func compile(file string, n *yaml.Node, opt Options) (*Rule, error) {
 	fail := func(at *yaml.Node, format string, args ...any) error {
@@ -174,7 +209,20 @@ func compile(file string, n *yaml.Node, opt Options) (*Rule, error) {
 			}
 			r.Corr = c
 		case "filter":
-			return nil, fail(v, "filter rules are not supported yet")
+			if v.Kind != yaml.MappingNode {
+				return nil, fail(v, "filter is not a mapping")
+			}
+			detection = v
+			for j := 0; j+1 < len(v.Content); j += 2 {
+				if v.Content[j].Value == "rules" {
+					if err := v.Content[j+1].Decode(&r.Filters); err != nil || len(r.Filters) == 0 {
+						return nil, fail(v.Content[j+1], "filter: rules is a list of rule ids or names")
+					}
+				}
+			}
+			if len(r.Filters) == 0 {
+				return nil, fail(v, "filter: no rules to filter")
+			}
 		}
 	}
 	if r.Corr != nil {
@@ -200,6 +248,15 @@ func compile(file string, n *yaml.Node, opt Options) (*Rule, error) {
 	for i := 0; i+1 < len(detection.Content); i += 2 {
 		k, v := detection.Content[i], detection.Content[i+1]
 		switch k.Value {
+		case "rules":
+			if r.Filters != nil {
+				continue // a filter's targets, not a search
+			}
+			s, err := compileSearch(v, opt)
+			if err != nil {
+				return nil, fail(v, "%s: %v", k.Value, err)
+			}
+			r.searches[k.Value] = s
 		case "condition":
 			condition = v
 		case "timeframe":
