@@ -256,3 +256,58 @@ func TestRulesCommands(t *testing.T) {
 		t.Errorf("test without samples: exit %d", code)
 	}
 }
+
+// TestSigmaNetworkRules hunts Zeek logs with Sigma rules of the network
+// log sources: a Zeek DNS rule, a proxy rule over the http table, and a
+// DNS category rule that must not fire.
+func TestSigmaNetworkRules(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "d.db")
+	rules := filepath.Join(dir, "rules")
+	if err := os.Mkdir(rules, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, y := range map[string]string{
+		"zeek_dns.yml": "title: Update domain queried\nid: n1\nlogsource: {product: zeek, service: dns}\n" +
+			"detection:\n  s:\n    query|endswith: '.example.org'\n  condition: s\nlevel: low\n",
+		"proxy.yml": "title: Gate script\nid: n2\nlogsource: {category: proxy}\ndetection:\n  s:\n    c-uri|endswith: '/gate.php'\n" +
+			"  condition: s\nlevel: high\ntags: [attack.command-and-control, attack.t1071.001]\n",
+		"dns_none.yml": "title: Nothing\nid: n3\nlogsource: {category: dns}\ndetection:\n  s:\n    query: 'never.invalid'\n  condition: s\n",
+	} {
+		if err := os.WriteFile(filepath.Join(rules, name), []byte(y), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := filepath.Join(dir, "dwell.yml")
+	if err := os.WriteFile(cfg, []byte("sigma:\n  rules: ["+rules+"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runDwell(t, "ingest", "--complete", "--db", db, "../../examples/zeek"); code != ExitOK {
+		t.Fatalf("%s%s", out, errOut)
+	}
+	code, out, errOut := runDwell(t, "hunt", "--config", cfg, "--db", db, "--detectors", "sigma", "--findings", "--format", "json")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var res struct {
+		Findings []struct {
+			Detector string         `json:"detector"`
+			Src      string         `json:"src"`
+			Attack   []string       `json:"attack"`
+			Evidence map[string]any `json:"evidence"`
+		} `json:"findings"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	fired := map[string]bool{}
+	for _, f := range res.Findings {
+		fired[f.Evidence["rule_id"].(string)] = true
+		if f.Detector != "sigma" || f.Src == "" || f.Evidence["record"] == nil {
+			t.Errorf("finding %+v", f)
+		}
+	}
+	if !fired["n1"] || !fired["n2"] || fired["n3"] {
+		t.Errorf("rules fired: %v", fired)
+	}
+}

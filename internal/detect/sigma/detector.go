@@ -85,6 +85,8 @@ func Load(setup detect.SigmaSetup) (*Engine, []*Rule, []error) {
 		}
 		if _, ok := cfg.gates(r.Logsource); ok {
 			mapped = append(mapped, r)
+		} else if _, _, ok := networkGate(r.Logsource); ok {
+			mapped = append(mapped, r)
 		}
 	}
 	return en, mapped, errs
@@ -181,6 +183,11 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 	}
 	out := make([]detect.Finding, 0, len(found))
 	out = append(out, correlationFindings(corrs, corrHits, &addrs)...)
+	net, err := networkFindings(ctx, r, w, rules)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, net...)
 	for k, h := range found {
 		rule := k.rule
 		score := levelScore(rule.Level)

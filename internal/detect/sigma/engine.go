@@ -142,6 +142,9 @@ func NewEngine(rules []*Rule, cfg *Config) (*Engine, []error) {
 		if r.Corr != nil {
 			continue // correlations read what their rules match
 		}
+		if _, _, ok := networkGate(r.Logsource); ok {
+			continue // run over the network tables (network.go)
+		}
 		gs, ok := cfg.gates(r.Logsource)
 		if !ok {
 			errs = append(errs, &LoadError{File: r.File, Reason: fmt.Sprintf("rule %s: log source %+v is not mapped to Windows channels", r.ID, r.Logsource)})
