@@ -311,3 +311,31 @@ func TestSigmaNetworkRules(t *testing.T) {
 		t.Errorf("rules fired: %v", fired)
 	}
 }
+
+// TestRulesImport imports a rule into an empty rules directory and
+// retro-hunts it at once over the stored Windows events.
+func TestRulesImport(t *testing.T) {
+	root := filepath.Join(datasets, "sigma-regression")
+	if _, err := os.Stat(root); err != nil {
+		t.Skipf("shared dataset absent (%v): skipping", err)
+	}
+	dir := t.TempDir()
+	db := filepath.Join(dir, "d.db")
+	sample, _ := filepath.Glob(filepath.Join(root, "regression_data/rules/windows/process_creation/proc_creation_win_amsi_registry_tampering/*.evtx"))
+	if code, out, errOut := runDwell(t, "ingest", "--db", db, sample[0]); code != ExitOK {
+		t.Fatalf("%s%s", out, errOut)
+	}
+	rules := filepath.Join(dir, "rules")
+	src := filepath.Join(root, "rules/windows/process_creation/proc_creation_win_amsi_registry_tampering.yml")
+	code, out, errOut := runDwell(t, "rules", "import", "--db", db, "--to", rules, src)
+	if code != ExitOK || !strings.Contains(out, "1 file(s) imported") || !strings.Contains(out, "1 finding(s)") ||
+		!strings.Contains(out, "AMSI Related Registry Tampering") {
+		t.Errorf("exit %d: %s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(rules, filepath.Base(src))); err != nil {
+		t.Errorf("not copied: %v", err)
+	}
+	if code, _, _ := runDwell(t, "rules", "import", "--db", db, src); code != ExitUsage {
+		t.Errorf("no rules directory anywhere: exit %d", code)
+	}
+}

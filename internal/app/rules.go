@@ -6,29 +6,36 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/dwell-nsm/dwell/internal/detect"
 	"github.com/dwell-nsm/dwell/internal/detect/sigma"
 	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/ingest/evtx"
 	"github.com/dwell-nsm/dwell/internal/ingest/winlog"
+	"github.com/dwell-nsm/dwell/internal/store"
 )
 
 func rulesCommand() command {
 	return command{
 		name:    "rules",
 		summary: "list the Sigma rules dwell hunt runs, and test a rule against sample events",
-		usage:   "rules list|test [options]",
+		usage:   "rules list|test|import [options]",
 		example: `  dwell rules list                                  # the rules of sigma.rules in the config
   dwell rules list --rules ~/sigma/rules/windows
   dwell rules test rule.yml --match attack.evtx --no-match baseline.evtx
+  dwell rules import cert-advisory-2026-17/          # into the first sigma.rules directory, then retro-hunted
 
 list loads every rule and names each one it refuses, with the file, the
 line and the reason. test runs the rules of one file over sample events
 (EVTX files, or JSON lines of Windows events): every --match file must
 make each rule fire, no --no-match file may; the exit code says which.
+import copies the rules that load into the first directory of sigma.rules
+(or --to DIR) and hunts them at once over all stored history: did this
+ever happen here?
 docs/sigma.md says what is supported.
 `,
 		run: runRules,
@@ -36,7 +43,7 @@ docs/sigma.md says what is supported.
 }
 
 func runRules(ctx context.Context, a *App, args []string) error {
-	sub, err := subcommand(a, rulesCommand(), args, "a subcommand: list or test")
+	sub, err := subcommand(a, rulesCommand(), args, "a subcommand: list, test or import")
 	if sub == "" {
 		return err
 	}
@@ -45,8 +52,10 @@ func runRules(ctx context.Context, a *App, args []string) error {
 		return runRulesList(a, args[1:])
 	case "test":
 		return runRulesTest(ctx, a, args[1:])
+	case "import":
+		return runRulesImport(ctx, a, args[1:])
 	}
-	return usagef("unknown subcommand %q: list or test", sub)
+	return usagef("unknown subcommand %q: list, test or import", sub)
 }
 
 // listFlag collects a repeated flag's values.
@@ -194,4 +203,105 @@ func readSampleEvents(path string) ([]event.HostEvent, error) {
 		out = append(out, e)
 	}
 	return out, sc.Err()
+}
+
+func runRulesImport(ctx context.Context, a *App, args []string) error {
+	var co common
+	c := rulesCommand()
+	c.name = "rules import"
+	fs := a.newFlags(c, &co)
+	to := fs.String("to", "", "the rules `directory` to import into; default the first of sigma.rules")
+	rest, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) == 0 {
+		return usagef("name rule files or directories to import")
+	}
+	cfg, err := co.loadConfig()
+	if err != nil {
+		return err
+	}
+	dest := *to
+	if dest == "" && len(cfg.Sigma.Rules) > 0 {
+		dest = cfg.Sigma.Rules[0]
+	}
+	if dest == "" {
+		return usagef("no rules directory: set sigma.rules in the configuration, or give --to DIR")
+	}
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		return err
+	}
+	w := a.Stdout
+	var copied []string
+	refused := 0
+	for _, src := range rest {
+		err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() || (filepath.Ext(p) != ".yml" && filepath.Ext(p) != ".yaml") {
+				return nil
+			}
+			rules, errs := sigma.ParseFile(p, sigma.Options{Placeholders: cfg.Sigma.Placeholders})
+			if len(errs) > 0 {
+				refused++
+				for _, e := range errs {
+					fmt.Fprintf(w, "refused: %s\n", sanitize(e.Error(), 300))
+				}
+				return nil
+			}
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			target := filepath.Join(dest, filepath.Base(p))
+			if err := os.WriteFile(target, data, 0o644); err != nil {
+				return err
+			}
+			copied = append(copied, target)
+			for _, r := range rules {
+				fmt.Fprintf(w, "imported %s %s\n", r.ID, sanitize(r.Title, 100))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(w, "%d file(s) imported into %s, %d refused\n", len(copied), dest, refused)
+	if len(copied) == 0 || !storeExists(cfg.Store) {
+		return nil
+	}
+	// The retro-hunt: the new rules over all stored history, with the
+	// rules already there (correlations and filters may name them).
+	st, err := co.openStore(ctx, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Close() }()
+	env, err := environment(cfg)
+	if err != nil {
+		return err
+	}
+	env.Sigma.Rules = copied
+	began := a.Now()
+	fs2, err := sigma.New(env).Detect(ctx, st, store.Window{})
+	if err != nil {
+		return err
+	}
+	n, err := st.Count(ctx, event.KindWinlog)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "retro-hunt: the imported rules over all %d stored Windows events in %s: %d finding(s)\n", n,
+		a.Now().Sub(began).Round(time.Millisecond), len(fs2))
+	for i, f := range fs2 {
+		if i == 10 {
+			fmt.Fprintf(w, "  ... and %d more (dwell hunt --detectors sigma)\n", len(fs2)-i)
+			break
+		}
+		fmt.Fprintf(w, "  %.2f %s %s\n", f.Score, f.FirstSeen.UTC().Format("2006-01-02 15:04"), sanitize(f.Summary, 200))
+	}
+	return nil
 }
