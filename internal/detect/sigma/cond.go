@@ -76,44 +76,33 @@ func (p *condParser) peek() string {
 	return ""
 }
 
-func (p *condParser) or() (node, error) {
-	n, err := p.and()
+// chain parses next (word next)*: the operands of one operator, joined.
+func (p *condParser) chain(word string, next func() (node, error), join func([]node) node) (node, error) {
+	n, err := next()
 	if err != nil {
 		return nil, err
 	}
-	out := orNode{n}
-	for p.peek() == "or" {
+	parts := []node{n}
+	for p.peek() == word {
 		p.i++
-		m, err := p.and()
+		m, err := next()
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, m)
+		parts = append(parts, m)
 	}
-	if len(out) == 1 {
+	if len(parts) == 1 {
 		return n, nil
 	}
-	return out, nil
+	return join(parts), nil
+}
+
+func (p *condParser) or() (node, error) {
+	return p.chain("or", p.and, func(ns []node) node { return orNode(ns) })
 }
 
 func (p *condParser) and() (node, error) {
-	n, err := p.not()
-	if err != nil {
-		return nil, err
-	}
-	out := andNode{n}
-	for p.peek() == "and" {
-		p.i++
-		m, err := p.not()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	if len(out) == 1 {
-		return n, nil
-	}
-	return out, nil
+	return p.chain("and", p.not, func(ns []node) node { return andNode(ns) })
 }
 
 func (p *condParser) not() (node, error) {
