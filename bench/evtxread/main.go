@@ -2,7 +2,7 @@
 // record as one JSON line, as evtxexport writes each as XML: the process
 // to time beside evtxexport (bench/evtx.sh).
 //
-//	evtxread [-j FILES_IN_PARALLEL] [-chunks WORKERS] [-count] FILE...
+//	evtxread [-j FILES_IN_PARALLEL] [-chunks WORKERS] [-count] [-rules DIR] FILE...
 package main
 
 import (
@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 
+	"github.com/dwell-nsm/dwell/internal/detect/sigma"
 	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/ingest/evtx"
 )
@@ -22,7 +24,17 @@ func main() {
 	files := flag.Int("j", 1, "files read at once")
 	chunks := flag.Int("chunks", 1, "chunk workers per file")
 	count := flag.Bool("count", false, "count records instead of writing them")
+	rules := flag.String("rules", "", "match the records with the Sigma rules under this `directory` (dwell's log-source mapping) instead of writing them")
 	flag.Parse()
+	var en *sigma.Engine
+	if *rules != "" {
+		rs, errs := sigma.LoadDir(*rules, sigma.Options{})
+		var nerrs []error
+		en, nerrs = sigma.NewEngine(rs, sigma.DefaultConfig())
+		fmt.Fprintf(os.Stderr, "%d rules, %d refused\n", len(rs), len(errs)+len(nerrs))
+		*count = true
+	}
+	var matches atomic.Int64
 	out := bufio.NewWriterSize(os.Stdout, 1<<20)
 	var mu sync.Mutex
 	var total evtx.Stats
@@ -43,6 +55,9 @@ func main() {
 				rd := evtx.Reader{File: path}
 				var lines []byte
 				st, err := rd.ReadAll(context.Background(), f, fi.Size(), *chunks, func(e *event.HostEvent) error {
+					if en != nil {
+						en.Match(e, func(*sigma.Rule) { matches.Add(1) })
+					}
 					if *count {
 						return nil
 					}
@@ -74,5 +89,5 @@ func main() {
 		fmt.Fprintln(os.Stderr, "evtxread:", err)
 		os.Exit(1)
 	}
-	fmt.Fprintf(os.Stderr, "%d records (%d carved), %d bad, %d bytes\n", total.Records, total.Carved, total.BadRecords, total.Bytes)
+	fmt.Fprintf(os.Stderr, "%d records (%d carved), %d bad, %d bytes, %d rule matches\n", total.Records, total.Carved, total.BadRecords, total.Bytes, matches.Load())
 }
