@@ -213,6 +213,7 @@ type HostEvent struct {
 	low     []string          // lower-case values of e.Fields, once computed
 	lowOK   []bool
 	matched []*Rule
+	ids     map[uint32]string // event ids as text, kept across events
 }
 
 // NewEvent returns the Event view of a host event.
@@ -279,7 +280,15 @@ func (h *HostEvent) system(name string) (string, bool) {
 	e := h.e
 	switch name {
 	case "EventID":
-		return strconv.FormatUint(uint64(e.EventID), 10), true
+		t, ok := h.ids[e.EventID]
+		if !ok {
+			if h.ids == nil || len(h.ids) > 4096 {
+				h.ids = map[uint32]string{}
+			}
+			t = strconv.FormatUint(uint64(e.EventID), 10)
+			h.ids[e.EventID] = t
+		}
+		return t, true
 	case "Channel":
 		return e.Channel, true
 	case "Provider_Name", "Provider":

@@ -69,7 +69,14 @@ func (s *search) match(e Event) bool {
 			}
 			return true
 		}
-		if f, ok := e.(folder); ok {
+		if h, ok := e.(*HostEvent); ok {
+			// The usual case, without a callback through an interface.
+			for i := range h.e.Fields {
+				if !each(h.e.Fields[i].Value, h.lowAt(i)) {
+					break
+				}
+			}
+		} else if f, ok := e.(folder); ok {
 			f.EachFold(each)
 		} else {
 			e.Each(func(v string) bool { return each(v, lower(v)) })
