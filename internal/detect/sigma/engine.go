@@ -121,7 +121,9 @@ func eventIDs(v any) map[uint32]bool {
 
 // Engine runs compiled rules over Windows events.
 type Engine struct {
-	byChannel map[string][]*gated
+	// byChannel indexes the gated rules by channel, then by event id (0:
+	// rules for any event id of the channel).
+	byChannel map[string]map[uint32][]*gated
 	anywhere  []*gated
 	pool      sync.Pool // of *HostEvent
 }
@@ -135,7 +137,7 @@ type gated struct {
 // NewEngine indexes rules by the channels their log sources map to. A
 // rule whose log source the configuration does not map is refused.
 func NewEngine(rules []*Rule, cfg *Config) (*Engine, []error) {
-	en := &Engine{byChannel: map[string][]*gated{}}
+	en := &Engine{byChannel: map[string]map[uint32][]*gated{}}
 	en.pool.New = func() any { return &HostEvent{} }
 	var errs []error
 	for _, r := range rules {
@@ -157,7 +159,17 @@ func NewEngine(rules []*Rule, cfg *Config) (*Engine, []error) {
 				continue
 			}
 			for ch := range g.channels {
-				en.byChannel[ch] = append(en.byChannel[ch], gr)
+				m := en.byChannel[ch]
+				if m == nil {
+					m = map[uint32][]*gated{}
+					en.byChannel[ch] = m
+				}
+				if len(g.ids) == 0 {
+					m[0] = append(m[0], gr)
+				}
+				for id := range g.ids {
+					m[id] = append(m[id], gr)
+				}
 			}
 		}
 	}
@@ -182,7 +194,12 @@ func (en *Engine) Match(e *event.HostEvent, fn func(*Rule)) {
 			}
 		}
 	}
-	try(en.byChannel[lowerChannel(e.Channel)])
+	if m := en.byChannel[lowerChannel(e.Channel)]; m != nil {
+		try(m[e.EventID])
+		if e.EventID != 0 {
+			try(m[0])
+		}
+	}
 	try(en.anywhere)
 	ev.matched = matched[:0]
 	ev.e = nil
