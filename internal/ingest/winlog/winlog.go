@@ -26,6 +26,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/ingest"
@@ -243,14 +245,92 @@ func skipValue(b []byte, i int) int {
 	return i
 }
 
-// unquote returns the text of a JSON string literal.
+// unquote returns the text of a JSON string literal (the line was
+// validated whole: the escapes are well formed). An unpaired surrogate
+// becomes U+FFFD, as encoding/json does.
 func unquote(q []byte) (string, error) {
-	if len(q) >= 2 && bytes.IndexByte(q, '\\') < 0 {
-		return string(q[1 : len(q)-1]), nil
+	if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
+		return "", errors.New("not a JSON string")
 	}
-	var s string
-	err := json.Unmarshal(q, &s)
-	return s, err
+	q = q[1 : len(q)-1]
+	i := bytes.IndexByte(q, '\\')
+	if i < 0 {
+		return string(q), nil
+	}
+	out := make([]byte, 0, len(q))
+	out = append(out, q[:i]...)
+	for i < len(q) {
+		c := q[i]
+		if c != '\\' {
+			out = append(out, c)
+			i++
+			continue
+		}
+		if i+1 >= len(q) {
+			return "", errors.New("a JSON string ends in a backslash")
+		}
+		switch e := q[i+1]; e {
+		case '"', '\\', '/':
+			out = append(out, e)
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, n := hex4(q[i+2:])
+			if n == 0 {
+				return "", errors.New("a bad \\u escape")
+			}
+			i += 2 + n
+			if utf16.IsSurrogate(r) {
+				r2 := rune(-1)
+				if i+1 < len(q) && q[i] == '\\' && q[i+1] == 'u' {
+					if x, n2 := hex4(q[i+2:]); n2 > 0 {
+						r2 = x
+						if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+							out = utf8.AppendRune(out, d)
+							i += 2 + n2
+							continue
+						}
+					}
+				}
+				r = utf8.RuneError
+			}
+			out = utf8.AppendRune(out, r)
+			continue
+		default:
+			return "", fmt.Errorf("a bad escape \\%c", e)
+		}
+		i += 2
+	}
+	return string(out), nil
+}
+
+// hex4 reads the four hex digits of a \u escape; n is 0 when they are not.
+func hex4(b []byte) (rune, int) {
+	if len(b) < 4 {
+		return 0, 0
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, 0
+		}
+	}
+	return r, 4
 }
 
 // get returns the member named key.
