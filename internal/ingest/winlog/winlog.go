@@ -289,10 +289,8 @@ func unquote(q []byte) (string, error) {
 			}
 			i += 2 + n
 			if utf16.IsSurrogate(r) {
-				r2 := rune(-1)
 				if i+1 < len(q) && q[i] == '\\' && q[i+1] == 'u' {
-					if x, n2 := hex4(q[i+2:]); n2 > 0 {
-						r2 = x
+					if r2, n2 := hex4(q[i+2:]); n2 > 0 {
 						if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
 							out = utf8.AppendRune(out, d)
 							i += 2 + n2
