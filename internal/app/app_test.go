@@ -261,8 +261,14 @@ func TestRulesCommands(t *testing.T) {
 // log sources: a Zeek DNS rule, a proxy rule over the http table, and a
 // DNS category rule that must not fire.
 func TestSigmaNetworkRules(t *testing.T) {
+	sigmaNetworkRules(t, filepath.Join(t.TempDir(), "d.db"))
+}
+
+// sigmaNetworkRules runs the network rules' test on the store db (a path
+// or a clickhouse:// URL).
+func sigmaNetworkRules(t *testing.T, db string) {
+	t.Helper()
 	dir := t.TempDir()
-	db := filepath.Join(dir, "d.db")
 	rules := filepath.Join(dir, "rules")
 	if err := os.Mkdir(rules, 0o755); err != nil {
 		t.Fatal(err)

@@ -223,3 +223,14 @@ func TestClickHouseCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestClickHouseSigmaNetwork runs Sigma's network rules over Zeek logs
+// stored in ClickHouse, one server and the cluster.
+func TestClickHouseSigmaNetwork(t *testing.T) {
+	if chServers == nil {
+		t.Skip(chSkip)
+	}
+	for _, db := range []string{chServers.SingleURL(), chServers.ClusterURL()} {
+		sigmaNetworkRules(t, db)
+	}
+}
