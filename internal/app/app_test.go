@@ -279,6 +279,7 @@ func sigmaNetworkRules(t *testing.T, db string) {
 		"proxy.yml": "title: Gate script\nid: n2\nlogsource: {category: proxy}\ndetection:\n  s:\n    c-uri|endswith: '/gate.php'\n" +
 			"  condition: s\nlevel: high\ntags: [attack.command-and-control, attack.t1071.001]\n",
 		"dns_none.yml": "title: Nothing\nid: n3\nlogsource: {category: dns}\ndetection:\n  s:\n    query: 'never.invalid'\n  condition: s\n",
+		"broken.yml":   "title: Broken\nid: n4\nlogsource: {category: dns}\ndetection:\n  s:\n    query|nope: x\n  condition: s\n",
 	} {
 		if err := os.WriteFile(filepath.Join(rules, name), []byte(y), 0o644); err != nil {
 			t.Fatal(err)
@@ -294,6 +295,9 @@ func sigmaNetworkRules(t *testing.T, db string) {
 	code, out, errOut := runDwell(t, "hunt", "--config", cfg, "--db", db, "--detectors", "sigma", "--findings", "--format", "json")
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(errOut, "1 Sigma rule(s) or file(s) refused") {
+		t.Errorf("the refused rule is not mentioned: %q", errOut)
 	}
 	var res struct {
 		Findings []struct {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dwell-nsm/dwell/internal/correlate"
 	"github.com/dwell-nsm/dwell/internal/detect"
+	"github.com/dwell-nsm/dwell/internal/detect/sigma"
 	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/store"
 )
@@ -96,6 +97,7 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 	if err != nil {
 		return err
 	}
+	warnRefusedRules(a, env, ds)
 	// Open for writing, to keep the result for dwell incidents; a store
 	// that cannot be written (evidence on read-only media) is hunted all
 	// the same.
@@ -418,4 +420,16 @@ func stamp(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// warnRefusedRules says, before a hunt that runs the sigma detector, how
+// many of the configured rules cannot be loaded: the hunt runs the others,
+// and dwell rules list says why.
+func warnRefusedRules(a *App, env *detect.Env, ds []detect.Detector) {
+	if len(env.Sigma.Rules) == 0 || !slices.ContainsFunc(ds, func(d detect.Detector) bool { return d.Name() == "sigma" }) {
+		return
+	}
+	if _, _, errs := sigma.Load(env.Sigma); len(errs) > 0 {
+		fmt.Fprintf(a.Stderr, "dwell hunt: %d Sigma rule(s) or file(s) refused, hunted without them: dwell rules list says why\n", len(errs))
+	}
 }
