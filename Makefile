@@ -23,7 +23,7 @@ test-short:
 
 ## race: the concurrent packages under the race detector.
 race:
-	$(GO) test -race -count=1 ./internal/ingest/... ./internal/store/... ./internal/scenario/... ./internal/app/...
+	$(GO) test -race -count=1 ./internal/ingest/... ./internal/store/... ./internal/scenario/... ./internal/detect/sigma/... ./internal/app/...
 
 vet:
 	$(GO) vet $(PKGS)

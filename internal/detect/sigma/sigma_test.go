@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/dwell-nsm/dwell/internal/event"
 )
 
 // mapEvent is an Event of fixed fields.
@@ -105,5 +107,42 @@ func TestRefusedWithReasons(t *testing.T) {
 		if len(errs) != 1 || !errors.As(errs[0], &le) || !strings.Contains(le.Error(), c.reason) || !strings.HasPrefix(le.Error(), "r.yml:") {
 			t.Errorf("%q: errors %v, want one naming %q", c.yaml, errs, c.reason)
 		}
+	}
+}
+
+// TestMatchConcurrent runs one engine from several goroutines, as its
+// documentation allows (go test -race checks it).
+func TestMatchConcurrent(t *testing.T) {
+	rs, errs := Parse("c.yml", []byte("title: t\nid: 1\nlogsource: {product: windows, category: process_creation}\n"+
+		"detection:\n  s:\n    CommandLine|contains: whoami\n  k:\n    - mimikatz\n  condition: s or k\n"), Options{})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	en, errs := NewEngine(rs, DefaultConfig())
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	done := make(chan int)
+	for g := range 4 {
+		go func() {
+			n := 0
+			for i := range 2000 {
+				cmd := "cmd /c dir"
+				if (i+g)%3 == 0 {
+					cmd = "cmd /c WHOAMI /all"
+				}
+				e := &event.HostEvent{Channel: "Microsoft-Windows-Sysmon/Operational", EventID: 1,
+					Fields: []event.Field{{Name: "CommandLine", Value: cmd}}}
+				en.Match(e, func(*Rule) { n++ })
+			}
+			done <- n
+		}()
+	}
+	total := 0
+	for range 4 {
+		total += <-done
+	}
+	if total != 2667 { // the i in [0, 2000) with (i+g)%3 == 0, for g = 0..3
+		t.Errorf("%d matches, want 2,667", total)
 	}
 }
