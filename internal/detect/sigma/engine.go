@@ -123,9 +123,13 @@ func eventIDs(v any) map[uint32]bool {
 type Engine struct {
 	// byChannel indexes the gated rules by channel, then by event id (0:
 	// rules for any event id of the channel).
-	byChannel map[string]map[uint32][]*gated
-	anywhere  []*gated
+	byChannel map[string]map[uint32]*prefiltered
+	anywhere  *prefiltered
 	pool      sync.Pool // of *HostEvent
+	// Unfiltered evaluates every gated rule (tests compare it with the
+	// prefilter).
+	Unfiltered bool
+	lists      map[*prefiltered][]*gated
 }
 
 // gated is a rule with one of its gates.
@@ -137,7 +141,9 @@ type gated struct {
 // NewEngine indexes rules by the channels their log sources map to. A
 // rule whose log source the configuration does not map is refused.
 func NewEngine(rules []*Rule, cfg *Config) (*Engine, []error) {
-	en := &Engine{byChannel: map[string]map[uint32][]*gated{}}
+	en := &Engine{byChannel: map[string]map[uint32]*prefiltered{}, lists: map[*prefiltered][]*gated{}}
+	byChannel := map[string]map[uint32][]*gated{}
+	var anywhere []*gated
 	en.pool.New = func() any { return &HostEvent{} }
 	var errs []error
 	for _, r := range rules {
@@ -155,14 +161,14 @@ func NewEngine(rules []*Rule, cfg *Config) (*Engine, []error) {
 		for _, g := range gs {
 			gr := &gated{r: r, g: g}
 			if len(g.channels) == 0 {
-				en.anywhere = append(en.anywhere, gr)
+				anywhere = append(anywhere, gr)
 				continue
 			}
 			for ch := range g.channels {
-				m := en.byChannel[ch]
+				m := byChannel[ch]
 				if m == nil {
 					m = map[uint32][]*gated{}
-					en.byChannel[ch] = m
+					byChannel[ch] = m
 				}
 				if len(g.ids) == 0 {
 					m[0] = append(m[0], gr)
@@ -173,6 +179,18 @@ func NewEngine(rules []*Rule, cfg *Config) (*Engine, []error) {
 			}
 		}
 	}
+	index := func(gs []*gated) *prefiltered {
+		p := buildPrefilter(gs)
+		en.lists[p] = gs
+		return p
+	}
+	for ch, m := range byChannel {
+		en.byChannel[ch] = map[uint32]*prefiltered{}
+		for id, gs := range m {
+			en.byChannel[ch][id] = index(gs)
+		}
+	}
+	en.anywhere = index(anywhere)
 	return en, errs
 }
 
@@ -182,17 +200,28 @@ func (en *Engine) Match(e *event.HostEvent, fn func(*Rule)) {
 	ev := en.pool.Get().(*HostEvent)
 	ev.reset(e)
 	matched := ev.matched[:0]
-	try := func(gs []*gated) {
-		for _, g := range gs {
-			if (len(g.g.ids) > 0 && !g.g.ids[e.EventID]) || slices.Contains(matched, g.r) {
-				continue
-			}
-			ev.rename = g.g.fields
-			if g.r.cond.eval(ev, g.r) {
-				matched = append(matched, g.r)
-				fn(g.r)
-			}
+	one := func(g *gated) {
+		if (len(g.g.ids) > 0 && !g.g.ids[e.EventID]) || slices.Contains(matched, g.r) {
+			return
 		}
+		ev.rename = g.g.fields
+		if g.r.cond.eval(ev, g.r) {
+			matched = append(matched, g.r)
+			fn(g.r)
+		}
+	}
+	try := func(p *prefiltered) {
+		if p == nil {
+			return
+		}
+		if en.Unfiltered {
+			for _, g := range en.lists[p] {
+				one(g)
+			}
+			return
+		}
+		ev.rename = nil
+		ev.seen = p.candidates(ev, ev.seen, one)
 	}
 	if m := en.byChannel[lowerChannel(e.Channel)]; m != nil {
 		try(m[e.EventID])
@@ -230,6 +259,7 @@ type HostEvent struct {
 	low     []string          // lower-case values of e.Fields, once computed
 	lowOK   []bool
 	matched []*Rule
+	seen    []bool            // the prefilter's scratch
 	ids     map[uint32]string // event ids as text, kept across events
 }
 

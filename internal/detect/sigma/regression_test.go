@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -130,5 +131,50 @@ func regression(t *testing.T, root string, cfg *Config) {
 	t.Logf("SigmaHQ regression suite: %d of %d pass", pass, total)
 	if total != 202 {
 		t.Errorf("%d runnable tests, the suite has 202", total)
+	}
+}
+
+// TestPrefilterChangesNothing matches every event of the shared datasets
+// with the suite's rules twice, with and without the prefilter: the same
+// rules must fire on the same events.
+func TestPrefilterChangesNothing(t *testing.T) {
+	root := filepath.Join(datasets, "sigma-regression")
+	if _, err := os.Stat(root); err != nil {
+		t.Skipf("shared dataset absent (%v): skipping", err)
+	}
+	var rules []*Rule
+	for _, d := range []string{"rules", "rules-emerging-threats", "rules-threat-hunting"} {
+		rs, _ := LoadDir(filepath.Join(root, d), Options{})
+		rules = append(rules, rs...)
+	}
+	fast, _ := NewEngine(rules, DefaultConfig())
+	slow, _ := NewEngine(rules, DefaultConfig())
+	slow.Unfiltered = true
+	var evtxs []string
+	_ = filepath.WalkDir(datasets, func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".evtx") {
+			evtxs = append(evtxs, p)
+		}
+		return nil
+	})
+	diff, total := 0, 0
+	for _, p := range evtxs {
+		for _, e := range readEVTX(t, p) {
+			var a, b []string
+			fast.Match(&e, func(r *Rule) { a = append(a, r.ID) })
+			slow.Match(&e, func(r *Rule) { b = append(b, r.ID) })
+			slices.Sort(a)
+			slices.Sort(b)
+			total += len(b)
+			if !slices.Equal(a, b) {
+				diff++
+				if diff < 5 {
+					t.Errorf("%s record %d: prefiltered %v, unfiltered %v", p, e.RecordID, a, b)
+				}
+			}
+		}
+	}
+	if diff > 0 || total == 0 {
+		t.Errorf("%d events differ (%d matches unfiltered)", diff, total)
 	}
 }
