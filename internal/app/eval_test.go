@@ -11,9 +11,11 @@ import (
 // TestEvaluation scores the detectors on the labelled real captures of
 // ../shared/datasets/labelled-network (truth.json), as bench/eval.sh does
 // for docs/evaluation.md, with floors: every expected finding of every
-// case dwell reads ranks in its case's top 5, no benign case and no
-// negative control has a high finding, and no case that is read today
-// stops being read. A detector change that loses a case fails here.
+// Zeek-log and flow case ranks in its case's top 5, the packet-capture
+// cases (read by ingest/pcap, which has no HTTP analysis yet) find at
+// least as many as they do today, no benign case and no negative control
+// has a high finding, and no case stops being read. A detector change that
+// loses a case fails here.
 func TestEvaluation(t *testing.T) {
 	truth := filepath.Join(datasets, "labelled-network", "truth.json")
 	if _, err := os.Stat(truth); err != nil {
@@ -23,15 +25,22 @@ func TestEvaluation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pcapFound, pcapExpected := 0, 0
 	for _, c := range rep.Cases {
 		if !c.Read {
-			if c.Format != "pcap" {
-				t.Errorf("%s (%s) is not read: %s", c.Case, c.Format, c.Why)
-			}
+			t.Errorf("%s (%s) is not read: %s", c.Case, c.Format, c.Why)
 			continue
 		}
 		for _, e := range c.Expect {
-			if !e.Found {
+			switch {
+			case c.Format == "pcap":
+				pcapExpected++
+				if e.Found {
+					pcapFound++
+				} else {
+					t.Logf("pcap %s: %s %s", c.Case, e.String(), e.outcome(rep.Top))
+				}
+			case !e.Found:
 				t.Errorf("%s: %s %s", c.Case, e.String(), e.outcome(rep.Top))
 			}
 		}
@@ -39,9 +48,12 @@ func TestEvaluation(t *testing.T) {
 			t.Errorf("%s: %d high or critical finding(s) on a benign case or negative control", c.Case, c.High)
 		}
 	}
+	if pcapFound < 12 {
+		t.Errorf("packet captures: %d of %d expected findings in the top 5, fewer than the 12 found when they were first read", pcapFound, pcapExpected)
+	}
 	s := rep.Summary
-	if s.CasesRead < 21 || s.Expected < 26 {
-		t.Errorf("%d cases read with %d expected findings; the evaluation covered 21 and 26", s.CasesRead, s.Expected)
+	if s.CasesRead < 38 || s.Expected < 46 {
+		t.Errorf("%d cases read with %d expected findings; the evaluation covered 38 and 46", s.CasesRead, s.Expected)
 	}
 	if s.PrecisionHigh < 0.9 {
 		t.Errorf("precision at high %.3f, below 0.9", s.PrecisionHigh)

@@ -17,6 +17,7 @@ import (
 	"github.com/dwell-nsm/dwell/internal/ingest"
 	"github.com/dwell-nsm/dwell/internal/ingest/evtx"
 	"github.com/dwell-nsm/dwell/internal/ingest/netflow"
+	"github.com/dwell-nsm/dwell/internal/ingest/pcap"
 	"github.com/dwell-nsm/dwell/internal/ingest/winlog"
 	"github.com/dwell-nsm/dwell/internal/ingest/zeek"
 	"github.com/dwell-nsm/dwell/internal/store"
@@ -243,7 +244,7 @@ func (a *App) ingest(ctx context.Context, st store.Writer, cfg *config.Config, p
 		Clock: ingest.Clock{Earliest: time.Time(cfg.Ingest.Earliest), Skew: time.Duration(cfg.Ingest.ClockSkew),
 			Gap: time.Duration(cfg.Ingest.MaxGap), MaxDuration: time.Duration(cfg.Ingest.MaxDuration)},
 		// JSON Windows events first: Zeek's JSON detection is looser.
-		Formats: slices.Concat(winlog.Formats(), zeek.Formats(), netflow.Formats(), evtx.Formats()),
+		Formats: slices.Concat(winlog.Formats(), zeek.Formats(), netflow.Formats(), pcap.Formats(), evtx.Formats()),
 		Logger:  a.Logger,
 		Now:     a.Now,
 	})

@@ -13,6 +13,8 @@ import (
 
 	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/ingest"
+	"github.com/dwell-nsm/dwell/internal/ingest/capture"
+	"github.com/dwell-nsm/dwell/internal/ingest/capture/capturetest"
 )
 
 // ipfixMessage builds a small IPFIX message: a template with a variable-
@@ -93,14 +95,11 @@ func FuzzSource(f *testing.F) {
 		if data, err := os.ReadFile(p); err == nil {
 			f.Add(data)
 			if i == 0 {
-				f.Add(toPcapNG(f, data, binary.BigEndian))
+				f.Add(capturetest.ToPcapNG(f, data, binary.BigEndian))
 			}
 		}
 	}
-	var hdr [pcapHeaderLen]byte
-	binary.LittleEndian.PutUint32(hdr[0:], 0xa1b2c3d4)
-	binary.LittleEndian.PutUint32(hdr[20:], linkRaw)
-	f.Add(hdr[:])
+	f.Add(capturetest.Pcap(capture.LinkRaw, nil, nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := &ingest.Input{Path: "fuzz.pcap", Head: data[:min(len(data), event.HeadSize)], Final: true}
 		src, err := open(bytes.NewReader(data), in)

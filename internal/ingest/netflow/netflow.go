@@ -25,6 +25,7 @@ import (
 
 	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/ingest"
+	"github.com/dwell-nsm/dwell/internal/ingest/capture"
 )
 
 // FormatName names the format in reports.
@@ -36,26 +37,23 @@ func Formats() []ingest.Format {
 }
 
 func detect(in *ingest.Input) bool {
-	if in.Resume.Offset > 0 {
+	if in.Resume.Header != "" {
 		return strings.HasPrefix(in.Resume.Header, `{"pcap"`)
 	}
-	return isPcap(in.Head) || isPcapNG(in.Head)
+	return capture.IsCapture(in.Head) && flowCapture(in.Head)
 }
 
 // source reads one capture.
 type source struct {
-	in     *ingest.Input
-	cr     *countingReader
-	pr     *pcapReader
-	ng     *ngReader // a pcapng file: pr is not used
-	dec    *decoder
-	base   int64 // offset of the first record read (after the file header)
-	pos    ingest.Position
-	rep    ingest.Report
-	other  int64 // packets that are not flow messages
-	done   bool
-	flows  []event.Flow
-	header bool // the file header is read
+	in    *ingest.Input
+	cr    *countingReader
+	pr    *capture.Reader
+	dec   *decoder
+	pos   ingest.Position
+	rep   ingest.Report
+	other int64 // packets that are not flow messages
+	done  bool
+	flows []event.Flow
 }
 
 type countingReader struct {
@@ -72,15 +70,12 @@ func (c *countingReader) Read(p []byte) (int, error) {
 func open(r io.Reader, in *ingest.Input) (ingest.Source, error) {
 	s := &source{in: in, cr: &countingReader{r: r}, dec: newDecoder(), pos: in.Resume}
 	s.rep.Format = FormatName
-	s.pr = &pcapReader{r: s.cr}
-	if in.Resume.Offset == 0 && isPcapNG(in.Head) {
-		s.ng, s.header = &ngReader{r: s.cr}, true
+	if in.Resume.Offset == 0 {
+		s.pr = capture.NewReader(s.cr)
+		return s, nil
 	}
-	if in.Resume.Offset > 0 {
-		if err := s.restore(in.Resume.Header); err != nil {
-			return nil, fmt.Errorf("%s: resuming at byte %d: %w", in.Path, in.Resume.Offset, err)
-		}
-		s.header, s.base = true, in.Resume.Offset
+	if err := s.restore(in.Resume.Header); err != nil {
+		return nil, fmt.Errorf("%s: resuming at byte %d: %w", in.Path, in.Resume.Offset, err)
 	}
 	return s, nil
 }
@@ -99,25 +94,6 @@ func (s *source) Next(ctx context.Context, b *event.Batch, max int) error {
 	if s.done {
 		return io.EOF
 	}
-	if !s.header {
-		var h [pcapHeaderLen]byte
-		if _, err := io.ReadFull(s.cr, h[:]); err != nil {
-			return s.finish(fmt.Errorf("reading the pcap header: %w", err))
-		}
-		f, err := parsePcapHeader(h[:])
-		if err != nil {
-			s.bad(0, 0, err.Error())
-			return s.finish(io.EOF)
-		}
-		s.pr.f, s.header, s.base = f, true, pcapHeaderLen
-		s.pos.Offset = pcapHeaderLen
-		switch f.link {
-		case linkEthernet, linkRaw, linkIPv4, linkIPv6, linkLinuxSLL, linkNull:
-		default:
-			s.note(fmt.Sprintf("link type %d is not one dwell reads datagrams from (Ethernet, raw IP, Linux cooked, BSD loopback)", f.link))
-			return s.finish(io.EOF)
-		}
-	}
 	start := b.Len()
 	for i := 0; b.Len()-start < max; i++ {
 		if i&1023 == 1023 {
@@ -126,14 +102,14 @@ func (s *source) Next(ctx context.Context, b *event.Batch, max int) error {
 			}
 		}
 		off := s.pos.Offset
-		pkt, read, err := s.nextPacket()
+		pkt, err := s.pr.Next()
 		if err != nil {
 			return s.finish(err)
 		}
 		s.pos.Line++
-		s.pos.Offset = s.base + read
-		dg, ok := udp(pkt.link, pkt.data)
-		dg.ts = pkt.ts
+		s.pos.Offset = s.in.Resume.Offset + s.pr.Offset()
+		dg, ok := udp(pkt.Link, pkt.Data)
+		dg.ts = pkt.TS
 		if !ok || !isFlowDatagram(dg.payload) {
 			s.other++
 			continue
@@ -166,9 +142,11 @@ func (s *source) finish(err error) error {
 			s.rep.Pending = pending
 			s.note(fmt.Sprintf("last record incomplete (%d bytes) and the file was written to recently: left for the next run (--complete reads what is there now)", pending))
 		}
-	case errors.Is(err, errCorrupt):
+	case errors.Is(err, capture.ErrCorrupt):
 		s.rep.Truncated = true
 		s.bad(s.pos.Line+1, s.pos.Offset, err.Error()+": the rest of the file cannot be read")
+	case s.pos.Line == 0 && s.pr.Offset() == 0 && s.in.Resume.Offset == 0:
+		s.bad(0, 0, err.Error()) // not a capture after all
 	default:
 		s.rep.Truncated = true
 		s.note(fmt.Sprintf("read error after byte %d, kept what was read before it: %v", s.pos.Offset, err))
@@ -201,26 +179,9 @@ func (s *source) Position() ingest.Position {
 // Report implements ingest.Source.
 func (s *source) Report() ingest.Report { return s.rep }
 
-// nextPacket returns the capture's next packet and the bytes of records
-// read so far, from the pcapng reader or the classic one.
-func (s *source) nextPacket() (packet, int64, error) {
-	if s.ng != nil {
-		p, err := s.ng.next()
-		return p, s.ng.read, err
-	}
-	p, err := s.pr.next()
-	return p, s.pr.read, err
-}
-
 // savedState is the decoder's state in a checkpoint.
 type savedState struct {
-	Pcap struct {
-		BigEndian bool      `json:"be"`
-		Nanos     bool      `json:"ns"`
-		Link      uint32    `json:"link"`
-		NG        bool      `json:"ng,omitempty"`     // pcapng
-		Ifaces    []ngIface `json:"ifaces,omitempty"` // pcapng's interfaces so far
-	} `json:"pcap"`
+	Pcap      capture.State   `json:"pcap"`
 	Templates []savedTemplate `json:"t,omitempty"`
 	Sampling  []savedSampling `json:"s,omitempty"`
 }
@@ -242,16 +203,10 @@ type savedSampling struct {
 }
 
 func (s *source) state() string {
-	if !s.header {
+	if s.pos.Offset == 0 {
 		return ""
 	}
-	var st savedState
-	if s.ng != nil {
-		st.Pcap.NG, st.Pcap.Ifaces = true, s.ng.ifaces
-		st.Pcap.BigEndian = s.ng.order != nil && s.ng.order.String() == "BigEndian"
-	} else {
-		st.Pcap.BigEndian, st.Pcap.Nanos, st.Pcap.Link = s.pr.f.order.String() == "BigEndian", s.pr.f.nanos, s.pr.f.link
-	}
+	st := savedState{Pcap: s.pr.State()}
 	for k, t := range s.dec.templates {
 		sv := savedTemplate{Exporter: k.exporter, Domain: k.domain, ID: k.id, Version: k.version, Options: t.options}
 		for _, f := range t.fields {
@@ -277,10 +232,7 @@ func (s *source) restore(h string) error {
 	if err := json.Unmarshal([]byte(h), &st); err != nil {
 		return fmt.Errorf("bad checkpoint state: %w", err)
 	}
-	s.pr.f = pcapFile{order: orderOf(st.Pcap.BigEndian), nanos: st.Pcap.Nanos, link: st.Pcap.Link}
-	if st.Pcap.NG {
-		s.ng = &ngReader{r: s.cr, order: orderOf(st.Pcap.BigEndian), ifaces: st.Pcap.Ifaces}
-	}
+	s.pr = capture.Resume(s.cr, st.Pcap)
 	for _, t := range st.Templates {
 		tp := &template{options: t.Options}
 		for _, f := range t.Fields {

@@ -16,6 +16,8 @@ import (
 
 	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/ingest"
+	"github.com/dwell-nsm/dwell/internal/ingest/capture"
+	"github.com/dwell-nsm/dwell/internal/ingest/capture/capturetest"
 	"github.com/dwell-nsm/dwell/internal/scenario"
 )
 
@@ -101,8 +103,8 @@ func TestAkvoradoFixtures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		eachPacket(t, f, data, func(p packet) {
-			dg, ok := udp(p.link, p.data)
+		capturetest.Each(t, f, data, func(p capture.Packet) {
+			dg, ok := udp(p.Link, p.Data)
 			if !ok || !isFlowDatagram(dg.payload) {
 				t.Fatalf("%s: a packet that is not a flow message", f)
 			}
@@ -220,7 +222,7 @@ func TestScenarioCapture(t *testing.T) {
 	// A record header that claims a huge length ends the file with a
 	// parse error; what came before is kept.
 	bad := bytes.Clone(data)
-	recAt := pcapHeaderLen + pcapRecordLen + int(uint32(bad[pcapHeaderLen+8])|uint32(bad[pcapHeaderLen+9])<<8)
+	recAt := 24 + 16 + int(uint32(bad[24+8])|uint32(bad[24+9])<<8) // file header, first record
 	bad[recAt+8], bad[recAt+9], bad[recAt+10], bad[recAt+11] = 0xff, 0xff, 0xff, 0x7f
 	kept, rep, _ = readAll(t, path, bad, ingest.Position{}, true)
 	if rep.Bad != 1 || len(rep.Errors) != 1 || rep.Errors[0].Line != 2 || len(kept) == 0 || !rep.Truncated {
@@ -228,17 +230,26 @@ func TestScenarioCapture(t *testing.T) {
 	}
 }
 
-// A capture of attack traffic itself (not flows) is skipped with a note.
-func TestTrafficCaptureSkipped(t *testing.T) {
+// Captures of traffic itself (not flows) are not this format's: they
+// are ingest/pcap's. The flow captures are.
+func TestTrafficCaptureNotDetected(t *testing.T) {
 	dir := dataset(t, "ddos-stopddos")
-	path := filepath.Join(dir, "pkt.TCP.synflood.spoofed.pcap")
+	for _, name := range []string{"pkt.TCP.synflood.spoofed.pcap", "amp.UDP.snmp.src161.pcapng", "amp.dns.RRSIG.fragmented.pcap", "amp.UDP.isakmp.pcap"} {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if detect(&ingest.Input{Head: data[:min(len(data), event.HeadSize)]}) {
+			t.Errorf("%s: traffic detected as a flow capture", name)
+		}
+	}
+	path, _ := scenarioCapture(t)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	flows, rep, _ := readAll(t, path, data, ingest.Position{}, true)
-	if len(flows) != 0 || !rep.Skipped || len(rep.Notes) == 0 || !strings.Contains(rep.Notes[len(rep.Notes)-1], "run Zeek") {
-		t.Errorf("traffic capture: %d flows, report %+v", len(flows), rep)
+	if !detect(&ingest.Input{Head: data[:event.HeadSize]}) {
+		t.Errorf("%s: flow capture not detected", path)
 	}
 }
 
@@ -295,81 +306,6 @@ func TestAkvoradoSFlow(t *testing.T) {
 	}
 }
 
-// byteOrder reads and appends.
-type byteOrder interface {
-	binary.ByteOrder
-	binary.AppendByteOrder
-}
-
-// toPcapNG rewrites a classic little-endian pcap as pcapng in byte order
-// order: a section, an interface with nanosecond timestamps, and an
-// enhanced packet block per packet.
-func toPcapNG(t testing.TB, classic []byte, order byteOrder) []byte {
-	t.Helper()
-	pf, err := parsePcapHeader(classic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []byte
-	block := func(typ uint32, body []byte) {
-		for len(body)%4 != 0 {
-			body = append(body, 0)
-		}
-		total := uint32(12 + len(body))
-		out = order.AppendUint32(out, typ)
-		out = order.AppendUint32(out, total)
-		out = append(out, body...)
-		out = order.AppendUint32(out, total)
-	}
-	var shb []byte
-	shb = order.AppendUint32(shb, 0x1A2B3C4D)
-	shb = order.AppendUint16(shb, 1)
-	shb = order.AppendUint16(shb, 0)
-	shb = order.AppendUint64(shb, ^uint64(0))
-	block(ngSection, shb)
-	var idb []byte
-	idb = order.AppendUint16(idb, uint16(pf.link))
-	idb = order.AppendUint16(idb, 0)
-	idb = order.AppendUint32(idb, 0)
-	idb = order.AppendUint16(idb, 9) // if_tsresol: 10^-9
-	idb = order.AppendUint16(idb, 1)
-	idb = append(idb, 9, 0, 0, 0)
-	idb = order.AppendUint32(idb, 0) // opt_endofopt
-	block(ngInterface, idb)
-	eachPacket(t, "classic pcap", classic, func(p packet) {
-		ns := uint64(p.ts.UnixNano())
-		var epb []byte
-		epb = order.AppendUint32(epb, 0)
-		epb = order.AppendUint32(epb, uint32(ns>>32))
-		epb = order.AppendUint32(epb, uint32(ns))
-		epb = order.AppendUint32(epb, uint32(len(p.data)))
-		epb = order.AppendUint32(epb, uint32(len(p.data)))
-		block(ngEnhanced, append(epb, p.data...))
-	})
-	return out
-}
-
-// eachPacket calls fn with each packet of the classic pcap capture data
-// (named name in failures). A packet's data is valid during the call.
-func eachPacket(t testing.TB, name string, data []byte, fn func(packet)) {
-	t.Helper()
-	pf, err := parsePcapHeader(data)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	pr := &pcapReader{r: bytes.NewReader(data[pcapHeaderLen:]), f: pf}
-	for {
-		p, err := pr.next()
-		if errors.Is(err, io.EOF) {
-			return
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		fn(p)
-	}
-}
-
 // The scenario's capture rewritten as pcapng, in either byte order, gives
 // the same flows, and resumes from a checkpoint.
 func TestPcapNG(t *testing.T) {
@@ -379,8 +315,8 @@ func TestPcapNG(t *testing.T) {
 		t.Fatal(err)
 	}
 	want, _, _ := readAll(t, path, classic, ingest.Position{}, true)
-	for _, order := range []byteOrder{binary.LittleEndian, binary.BigEndian} {
-		ng := toPcapNG(t, classic, order)
+	for _, order := range []capturetest.ByteOrder{binary.LittleEndian, binary.BigEndian} {
+		ng := capturetest.ToPcapNG(t, classic, order)
 		got, rep, pos := readAll(t, "ddos.pcapng", ng, ingest.Position{}, true)
 		if len(got) != len(want) || rep.Bad != 0 || pos.Offset != int64(len(ng)) {
 			t.Fatalf("%v: %d flows (report %+v), classic %d", order, len(got), rep, len(want))
@@ -403,16 +339,5 @@ func TestPcapNG(t *testing.T) {
 		if len(b.Flows)+len(rest) != len(want) {
 			t.Errorf("%v: resumed: %d + %d flows, want %d", order, len(b.Flows), len(rest), len(want))
 		}
-	}
-	// A pcapng of attack traffic, not flows, is skipped with a note.
-	dir := dataset(t, "ddos-stopddos")
-	p := filepath.Join(dir, "amp.UDP.snmp.src161.pcapng")
-	data, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	flows, rep, _ := readAll(t, p, data, ingest.Position{}, true)
-	if len(flows) != 0 || !rep.Skipped || rep.Bad != 0 {
-		t.Errorf("traffic pcapng: %d flows, report %+v", len(flows), rep)
 	}
 }

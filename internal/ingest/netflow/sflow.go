@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/dwell-nsm/dwell/internal/ingest/capture"
 	"net/netip"
 	"time"
 
@@ -183,7 +184,7 @@ func packetFlow(f *event.Flow, proto uint32, b []byte) bool {
 	switch proto {
 	case headerEthernet:
 		var ok bool
-		if b, ok = etherIP(b); !ok {
+		if b, ok = capture.Network(capture.LinkEthernet, b); !ok {
 			return false
 		}
 	case headerIPv4, headerIPv6:

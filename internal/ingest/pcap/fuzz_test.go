@@ -1,0 +1,101 @@
+package pcap
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/dwell-nsm/dwell/internal/event"
+	"github.com/dwell-nsm/dwell/internal/ingest"
+	"github.com/dwell-nsm/dwell/internal/ingest/capture/capturetest"
+)
+
+// seeds returns small real captures for the fuzz corpora.
+func seeds(f *testing.F) [][]byte {
+	var out [][]byte
+	for _, g := range []string{"zeek-btest-pcap-to-logs/traces/dns/*.pcap", "zeek-btest-pcap-to-logs/traces/http/get.pcap",
+		"zeek-btest-pcap-to-logs/traces/q-in-q.pcap", "zeek-btest-pcap-to-logs/traces/irc-dcc-send.pcapng",
+		"chrissanders-packets/dns_tcp.pcapng", "chrissanders-packets/ipv4frags.pcap"} {
+		files, _ := filepath.Glob(filepath.Join(datasets, g))
+		for _, p := range files[:min(len(files), 4)] {
+			if data, err := os.ReadFile(p); err == nil && len(data) < 64<<10 {
+				out = append(out, data)
+			}
+		}
+	}
+	return out
+}
+
+// FuzzSource feeds arbitrary captures through the ingest Source: it never
+// panics, ends, and never reports a position past its input.
+func FuzzSource(f *testing.F) {
+	for i, s := range seeds(f) {
+		f.Add(s)
+		if i == 0 {
+			f.Add(capturetest.ToPcapNG(f, s, binary.BigEndian))
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in := &ingest.Input{Path: "fuzz.pcap", Head: data[:min(len(data), event.HeadSize)], Final: true}
+		src, err := open(bytes.NewReader(data), in)
+		if err != nil {
+			return
+		}
+		var b event.Batch
+		for range 100000 {
+			err := src.Next(context.Background(), &b, 100)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if p := src.Position(); p.Offset > int64(len(data)) {
+			t.Fatalf("position %d past the end (%d)", p.Offset, len(data))
+		}
+		for i := range b.Conns {
+			if c := &b.Conns[i]; c.UID == "" || c.Proto == "" {
+				t.Fatalf("conn record without uid or proto: %+v", c)
+			}
+		}
+	})
+}
+
+// FuzzDNS parses arbitrary DNS messages.
+func FuzzDNS(f *testing.F) {
+	f.Add([]byte("\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01"))
+	f.Add([]byte("\x12\x34\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00\x07example\x03com\x00\x00\x10\x00\x01\xc0\x0c\x00\x10\x00\x01\x00\x00\x00\x3c\x00\x04\x03abc"))
+	f.Add([]byte("\x00\x00\x81\x80\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := parseDNS(b)
+		if err == nil && len(m.answers) != len(m.ttls) {
+			t.Fatalf("%d answers, %d TTLs", len(m.answers), len(m.ttls))
+		}
+	})
+}
+
+// FuzzIP decodes arbitrary IP datagrams, fragments included.
+func FuzzIP(f *testing.F) {
+	f.Add([]byte("\x45\x00\x00\x1c\x00\x01\x20\x00\x40\x11\x00\x00\x0a\x00\x00\x01\x0a\x00\x00\x02\x00\x35\x00\x35\x00\x08\x00\x00"))
+	f.Add([]byte("\x60\x00\x00\x00\x00\x10\x2c\x40" + string(make([]byte, 32)) + "\x11\x00\x00\x01\x00\x00\x00\x07\x00\x35\x00\x35\x00\x08\x00\x00"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := newReassembler()
+		tb := newTable("s", "f", 1)
+		for range 3 {
+			var p packet
+			if err := decodeIP(b, &p, r); err == nil {
+				if len(p.l4) > 65535+40 {
+					t.Fatalf("datagram of %d bytes", len(p.l4))
+				}
+				tb.packet(&p)
+			}
+		}
+		tb.flush()
+	})
+}

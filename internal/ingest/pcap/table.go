@@ -1,0 +1,348 @@
+package pcap
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/dwell-nsm/dwell/internal/event"
+)
+
+// table follows a capture's connections and collects the records of
+// those that ended. It is bounded: at most maxConns connections are
+// followed at once; beyond that the longest idle are ended early
+// (counted in evicted).
+type table struct {
+	conns   map[connKey]*conn
+	frags   *reassembler
+	salt    uint64
+	sensor  string
+	file    string
+	now     time.Time // the current packet's time
+	num     int64     // the current packet's number
+	created int64
+	sweptAt time.Time
+	// records of ended connections, in the order they ended
+	conn []event.Conn
+	dns  []event.DNS
+	// counts for the report
+	evicted, dnsBad, nonIP, short, frag int64
+	maxConns                            int
+	// serverPorts are the ports that decide the originator of a
+	// connection whose first packet is not a SYN (likelyServerPorts).
+	serverPorts map[uint16]bool
+	// checksums drops packets whose IP, TCP or UDP checksum is wrong, as
+	// Zeek does without -C. Off: a capture taken on a host with checksum
+	// offloading has wrong checksums on all it sent.
+	checksums bool
+	badSum    int64
+}
+
+const defaultMaxConns = 1 << 19
+
+func newTable(sensor, file string, salt uint64) *table {
+	return &table{conns: map[connKey]*conn{}, frags: newReassembler(), salt: salt, sensor: sensor, file: file,
+		maxConns: defaultMaxConns, serverPorts: likelyServerPorts}
+}
+
+func (t *table) source(num int64) event.Source {
+	return event.Source{Sensor: t.sensor, File: t.file, Line: num}
+}
+
+// packet follows one IP datagram.
+func (t *table) packet(p *packet) {
+	t.now, t.num = p.ts, p.num
+	if p.ts.Sub(t.sweptAt) >= 10*time.Second || p.ts.Before(t.sweptAt) {
+		t.sweep(p.ts)
+	}
+	if t.checksums && !p.checksumOK() {
+		t.badSum++
+		return
+	}
+	switch p.proto {
+	case protoTCP:
+		t.tcp(p)
+	case protoUDP:
+		t.udp(p)
+	case protoICMP, protoICMPv6:
+		t.icmp(p)
+	}
+}
+
+// lookup returns the connection of the packet's endpoints, ending one
+// that timed out, and creating one (with Zeek's choice of originator)
+// when there is none.
+func (t *table) lookup(p *packet, sp, dp uint16, flipOK func() bool, timeout time.Duration) (*conn, bool) {
+	k := makeKey(p.src, p.dst, sp, dp, p.proto)
+	c := t.conns[k]
+	if c != nil && (p.ts.Sub(c.last) > timeout || (!c.closing.IsZero() && p.ts.After(c.closing))) {
+		t.end(c)
+		c = nil
+	}
+	if c != nil {
+		return c, c.isOrig(p.src, sp)
+	}
+	if len(t.conns) >= t.maxConns {
+		t.evict()
+	}
+	c = &conn{key: k, orig: p.src, resp: p.dst, origPort: sp, respPt: dp, proto: p.proto, start: p.ts, last: p.ts, num: p.num, seq: t.created}
+	t.created++
+	if p.proto == protoTCP {
+		c.tcp = &tcpState{o: newTCPEnd(), r: newTCPEnd()}
+	}
+	if flipOK() {
+		c.flip()
+	}
+	c.uid = uid(t.salt, c)
+	t.conns[k] = c
+	return c, c.isOrig(p.src, sp)
+}
+
+// isOrig reports whether a packet from src:sp comes from c's originator.
+func (c *conn) isOrig(src netip.Addr, sp uint16) bool { return c.orig == src && c.origPort == sp }
+
+func (t *table) count(c *conn, isOrig bool, p *packet) {
+	e := &c.r
+	if isOrig {
+		e = &c.o
+	}
+	e.pkts++
+	e.ipBytes += uint64(p.ipLen) //nolint:gosec // G115: a datagram's length
+}
+
+func (t *table) udp(p *packet) {
+	if len(p.l4) < 8 {
+		t.short++
+		return
+	}
+	sp, dp := binary.BigEndian.Uint16(p.l4), binary.BigEndian.Uint16(p.l4[2:])
+	c, isOrig := t.lookup(p, sp, dp, func() bool { return t.serverPorts[sp] && !t.serverPorts[dp] }, udpInactivity)
+	c.last = p.ts
+	t.count(c, isOrig, p)
+	ulen := int(binary.BigEndian.Uint16(p.l4[4:]))
+	if ulen < 8 || ulen > p.l4Len {
+		ulen = p.l4Len
+	}
+	n := max(ulen-8, 0)
+	e := &c.r
+	if isOrig {
+		e = &c.o
+		c.checkHistory(true, histData, 'D')
+	} else {
+		c.checkHistory(false, histData, 'D')
+	}
+	e.active = true
+	e.bytes += uint64(n)
+	if dnsPort(c.respPt) || dnsPort(c.origPort) {
+		if c.dns == nil {
+			c.dns = &dnsConn{c: c, t: t}
+		}
+		payload := p.l4[8:]
+		if len(payload) > n {
+			payload = payload[:n]
+		}
+		c.dns.message(payload, p.ts, p.num)
+	}
+}
+
+func (t *table) icmp(p *packet) {
+	if len(p.l4) < 4 {
+		t.short++
+		return
+	}
+	typ, code := p.l4[0], p.l4[1]
+	v6 := p.proto == protoICMPv6
+	// Zeek keys an ICMP "connection" by type and counterpart type; a
+	// reply belongs to its request's connection.
+	sp, dp := uint16(typ), uint16(code)
+	if ct, ok := icmpCounterpart(v6, typ, code); ok {
+		dp = ct
+	}
+	c, _ := t.lookup(p, sp, dp, func() bool { return false }, icmpInactivity)
+	c.icmp = true
+	if c.o.pkts+c.r.pkts == 0 {
+		c.respPt = uint16(code) // logged: type and code of the first message
+	}
+	isOrig := c.orig == p.src
+	c.last = p.ts
+	t.count(c, isOrig, p)
+	n := max(p.l4Len-8, 0)
+	e := &c.r
+	if isOrig {
+		e = &c.o
+	}
+	e.active = true
+	e.bytes += uint64(n)
+}
+
+func (t *table) tcp(p *packet) {
+	h := p.l4
+	if len(h) < 20 {
+		t.short++
+		return
+	}
+	off := int(h[12]>>4) * 4
+	if off < 20 || off > len(h) {
+		t.short++
+		return
+	}
+	seg := tcpSegment{
+		flags:  h[13],
+		seq:    binary.BigEndian.Uint32(h[4:]),
+		ack:    binary.BigEndian.Uint32(h[8:]),
+		window: binary.BigEndian.Uint16(h[14:]),
+		wscale: -1,
+	}
+	seg.payload = h[off:]
+	seg.length = max(p.l4Len-off, 0)
+	if seg.flags&tcpSYN != 0 {
+		seg.wscale = windowScale(h[20:off])
+	}
+	sp, dp := binary.BigEndian.Uint16(h), binary.BigEndian.Uint16(h[2:])
+	k := makeKey(p.src, p.dst, sp, dp, protoTCP)
+	if c := t.conns[k]; c != nil && c.tcpReuse(p.src, sp, &seg) {
+		t.end(c)
+	}
+	c, isOrig := t.lookup(p, sp, dp, func() bool { return tcpFlip(t.serverPorts, seg.flags, sp, dp) }, tcpInactivity)
+	t.count(c, isOrig, p)
+	var a analyzer
+	if c.dns != nil {
+		a = c.dns
+	} else if dnsPort(c.respPt) && c.o.pkts+c.r.pkts == 1 {
+		c.dns = &dnsConn{c: c, t: t}
+		a = c.dns
+	}
+	c.processTCP(isOrig, &seg, p.ts, a)
+}
+
+// tcpFlip is Zeek's choice for a connection whose first packet is not a
+// plain SYN: the side on a likely server port is the responder.
+func tcpFlip(servers map[uint16]bool, flags uint8, sp, dp uint16) bool {
+	if flags&tcpSYN != 0 && flags&tcpACK == 0 {
+		return false
+	}
+	if !servers[sp] {
+		return false
+	}
+	if servers[dp] {
+		return flags&tcpSYN == 0 && sp < dp
+	}
+	return true
+}
+
+// tcpReuse reports whether a SYN starts a new connection on the same
+// endpoints as c (Zeek's IsReuse).
+func (c *conn) tcpReuse(src netip.Addr, sp uint16, s *tcpSegment) bool {
+	if s.flags&tcpSYN == 0 {
+		return false
+	}
+	t := c.tcp
+	origEnd := t.o
+	if s.flags&tcpACK != 0 {
+		if t.o.state != tcpInactive {
+			return false
+		}
+		origEnd = t.r
+	}
+	closed := (t.o.state == tcpClosed || t.o.state == tcpReset) && (t.r.state == tcpClosed || t.r.state == tcpReset || t.r.state == tcpInactive)
+	if !closed {
+		if int64(s.seq) == origEnd.start || uint32(origEnd.start) == s.seq { //nolint:gosec // G115: 32-bit sequence numbers
+			return false
+		}
+		if s.flags&tcpACK == 0 && origEnd.state == tcpSynAckSent && t.r.state == tcpInactive && uint32(t.r.start) == s.seq { //nolint:gosec // G115: 32-bit sequence numbers
+			return false
+		}
+		if origEnd.state == tcpInactive {
+			return false
+		}
+	}
+	return true
+}
+
+// windowScale reads the window scale option of a SYN; -1 without one.
+func windowScale(opts []byte) int {
+	for len(opts) > 0 {
+		switch opts[0] {
+		case 0:
+			return -1
+		case 1:
+			opts = opts[1:]
+			continue
+		}
+		if len(opts) < 2 || opts[1] < 2 || int(opts[1]) > len(opts) {
+			return -1
+		}
+		if opts[0] == 3 && opts[1] >= 3 {
+			return int(opts[2])
+		}
+		opts = opts[opts[1]:]
+	}
+	return -1
+}
+
+// end finishes a connection: its records are kept for output.
+func (t *table) end(c *conn) {
+	if t.conns[c.key] == c {
+		delete(t.conns, c.key)
+	}
+	if c.dns != nil {
+		c.dns.end()
+	}
+	t.conn = append(t.conn, c.record(t.source(c.num)))
+}
+
+// sweep ends the connections that timed out or finished closing by now.
+func (t *table) sweep(now time.Time) {
+	t.sweptAt = now
+	var done []*conn
+	for _, c := range t.conns {
+		if now.Sub(c.last) > c.timeout() || (!c.closing.IsZero() && now.After(c.closing)) {
+			done = append(done, c)
+		}
+	}
+	t.endAll(done)
+	t.frags.expire(now)
+}
+
+func (c *conn) timeout() time.Duration {
+	switch {
+	case c.tcp != nil:
+		return tcpInactivity
+	case c.proto == protoUDP:
+		return udpInactivity
+	}
+	return icmpInactivity
+}
+
+// endAll ends connections in the order they began, so that output does
+// not depend on map order.
+func (t *table) endAll(cs []*conn) {
+	slices.SortFunc(cs, func(a, b *conn) int {
+		return int(a.seq - b.seq)
+	})
+	for _, c := range cs {
+		t.end(c)
+	}
+}
+
+// evict ends the longest-idle tenth of the followed connections.
+func (t *table) evict() {
+	all := make([]*conn, 0, len(t.conns))
+	for _, c := range t.conns {
+		all = append(all, c)
+	}
+	slices.SortFunc(all, func(a, b *conn) int { return a.last.Compare(b.last) })
+	n := max(len(all)/10, 1)
+	t.evicted += int64(n)
+	t.endAll(all[:n])
+}
+
+// flush ends every connection: the end of the capture.
+func (t *table) flush() {
+	all := make([]*conn, 0, len(t.conns))
+	for _, c := range t.conns {
+		all = append(all, c)
+	}
+	t.endAll(all)
+}

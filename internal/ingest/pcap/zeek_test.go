@@ -1,0 +1,350 @@
+package pcap
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dwell-nsm/dwell/internal/event"
+	"github.com/dwell-nsm/dwell/internal/ingest"
+)
+
+const datasets = "../../../../shared/datasets"
+
+func dataset(t testing.TB, dir string) string {
+	t.Helper()
+	p := filepath.Join(datasets, dir)
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("dataset %s is not here (%v); skipping", dir, err)
+	}
+	return p
+}
+
+// readCapture reads a whole capture through the ingest Source.
+func readCapture(t testing.TB, path string, opts ...func(*table)) (*event.Batch, ingest.Report) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &ingest.Input{Path: path, Head: data[:min(len(data), event.HeadSize)], Final: true}
+	src, err := open(strings.NewReader(string(data)), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range opts {
+		o(src.(*source).t)
+	}
+	var all event.Batch
+	for {
+		var b event.Batch
+		err := src.Next(context.Background(), &b, 1000)
+		all.Append(&b)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &all, src.Report()
+}
+
+// zeekLog is a Zeek TSV log as a list of rows by field name.
+type zeekLog struct {
+	fields []string
+	rows   []map[string]string
+}
+
+// fieldAliases maps the renamed columns of some baselines back.
+var fieldAliases = map[string]string{
+	"src": "id.orig_h", "src_ip": "id.orig_h", "id_orig_h": "id.orig_h", "src_port": "id.orig_p", "id_orig_p": "id.orig_p",
+	"dst": "id.resp_h", "dst_ip": "id.resp_h", "id_resp_h": "id.resp_h", "dst_port": "id.resp_p", "id_resp_p": "id.resp_p",
+}
+
+func readZeekLog(t testing.TB, path string) zeekLog {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var l zeekLog
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, "#fields\t"); ok {
+			l.fields = strings.Split(rest, "\t")
+			for i, f := range l.fields {
+				if a, ok := fieldAliases[f]; ok {
+					l.fields[i] = a
+				}
+			}
+			continue
+		}
+		if strings.HasPrefix(line, "#") || line == "" {
+			continue
+		}
+		vals := strings.Split(line, "\t")
+		row := map[string]string{}
+		for i, f := range l.fields {
+			if i < len(vals) {
+				row[f] = vals[i]
+			}
+		}
+		l.rows = append(l.rows, row)
+	}
+	return l
+}
+
+// btest is one test of the dataset's index.
+type btest struct {
+	Test    string   `json:"zeek_test"`
+	Command string   `json:"zeek_command"`
+	Bare    bool     `json:"bare_mode"`
+	Trace   string   `json:"trace"`
+	Logs    []string `json:"expected_logs"`
+}
+
+func loadIndex(t testing.TB) (string, []btest) {
+	dir := dataset(t, "zeek-btest-pcap-to-logs")
+	data, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx []btest
+	if err := json.Unmarshal(data, &idx); err != nil {
+		t.Fatal(err)
+	}
+	return dir, idx
+}
+
+// Key fields compared per log type, as the issue names them.
+var connKeys = []string{"id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto", "duration", "orig_bytes", "resp_bytes",
+	"conn_state", "missed_bytes", "history", "orig_pkts", "orig_ip_bytes", "resp_pkts", "resp_ip_bytes"}
+
+var dnsKeys = []string{"id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto", "trans_id", "rtt", "query", "qclass", "qtype",
+	"rcode", "AA", "TC", "RD", "RA", "Z", "answers", "TTLs", "rejected"}
+
+func tsv(b bool) string {
+	if b {
+		return "T"
+	}
+	return "F"
+}
+
+func optU(o event.Opt[uint64]) string {
+	if !o.Valid {
+		return "-"
+	}
+	return strconv.FormatUint(o.V, 10)
+}
+
+func optB(o event.Opt[bool]) string {
+	if !o.Valid {
+		return "-"
+	}
+	return tsv(o.V)
+}
+
+func optD(o event.Opt[time.Duration]) string {
+	if !o.Valid {
+		return "-"
+	}
+	return fmt.Sprintf("%.6f", o.V.Seconds())
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func connRow(c *event.Conn) map[string]string {
+	return map[string]string{
+		"id.orig_h": c.SrcIP.String(), "id.orig_p": strconv.Itoa(int(c.SrcPort)), "id.resp_h": c.DstIP.String(),
+		"id.resp_p": strconv.Itoa(int(c.DstPort)), "proto": c.Proto, "duration": optD(c.Duration),
+		"orig_bytes": optU(c.SrcBytes), "resp_bytes": optU(c.DstBytes), "conn_state": c.ConnState,
+		"missed_bytes": optU(c.MissedBytes), "history": orDash(c.History), "orig_pkts": optU(c.SrcPkts),
+		"orig_ip_bytes": optU(c.SrcIPBytes), "resp_pkts": optU(c.DstPkts), "resp_ip_bytes": optU(c.DstIPBytes),
+	}
+}
+
+func dnsRow(d *event.DNS) map[string]string {
+	ans, ttls := "-", "-"
+	if len(d.Answers) > 0 {
+		ans = strings.Join(d.Answers, ",")
+		var ts []string
+		for _, x := range d.TTLs {
+			ts = append(ts, fmt.Sprintf("%.6f", x.Seconds()))
+		}
+		ttls = strings.Join(ts, ",")
+	}
+	return map[string]string{
+		"id.orig_h": d.SrcIP.String(), "id.orig_p": strconv.Itoa(int(d.SrcPort)), "id.resp_h": d.DstIP.String(),
+		"id.resp_p": strconv.Itoa(int(d.DstPort)), "proto": d.Proto, "trans_id": optU(d.TransID), "rtt": optD(d.RTT),
+		"query": orDash(d.Query), "qclass": optU(d.QClass), "qtype": optU(d.QType), "rcode": optU(d.RCode),
+		"AA": optB(d.AA), "TC": optB(d.TC), "RD": optB(d.RD), "RA": optB(d.RA), "Z": optU(d.Z),
+		"answers": ans, "TTLs": ttls, "rejected": optB(d.Rejected),
+	}
+}
+
+// match pairs Zeek's rows with dwell's on the 5-tuple (and the order
+// within it), and counts those whose key fields all agree.
+func match(want, got []map[string]string, keys []string) (same int, diffs []string) {
+	tuple := func(r map[string]string) string {
+		return r["id.orig_h"] + " " + r["id.orig_p"] + " " + r["id.resp_h"] + " " + r["id.resp_p"] + " " + r["proto"]
+	}
+	pool := map[string][]map[string]string{}
+	for _, r := range got {
+		pool[tuple(r)] = append(pool[tuple(r)], r)
+	}
+	for _, w := range want {
+		cands := pool[tuple(w)]
+		best, bestDiff := -1, []string(nil)
+		for i, g := range cands {
+			var d []string
+			for _, k := range keys {
+				if wv, ok := w[k]; ok && wv != g[k] {
+					d = append(d, fmt.Sprintf("%s: zeek %q dwell %q", k, wv, g[k]))
+				}
+			}
+			if best < 0 || len(d) < len(bestDiff) {
+				best, bestDiff = i, d
+			}
+		}
+		if best < 0 {
+			diffs = append(diffs, "missing "+tuple(w))
+			continue
+		}
+		pool[tuple(w)] = append(cands[:best], cands[best+1:]...)
+		if len(bestDiff) == 0 {
+			same++
+		} else {
+			diffs = append(diffs, tuple(w)+": "+strings.Join(bestDiff, "; "))
+		}
+	}
+	return same, diffs
+}
+
+// conformance measures, per log type and trace, the share of Zeek's
+// records dwell reproduces.
+type conformance struct {
+	log, test, trace string
+	want, same       int
+	diffs            []string
+}
+
+func measureConformance(t testing.TB) []conformance {
+	dir, idx := loadIndex(t)
+	var out []conformance
+	cache := map[string]*event.Batch{}
+	for _, e := range idx {
+		for _, lp := range e.Logs {
+			kind := strings.TrimSuffix(filepath.Base(lp), ".log")
+			if kind != "conn" && kind != "dns" {
+				continue
+			}
+			emulate := zeekRun(e)
+			ck := e.Trace + " " + fmt.Sprint(emulate)
+			b := cache[ck]
+			if b == nil {
+				b, _ = readCapture(t, filepath.Join(dir, e.Trace), func(tb *table) {
+					tb.checksums, tb.serverPorts = emulate.checksums, emulate.ports
+				})
+				cache[ck] = b
+			}
+			want := readZeekLog(t, filepath.Join(dir, lp)).rows
+			var got []map[string]string
+			keys := connKeys
+			switch kind {
+			case "conn":
+				for i := range b.Conns {
+					got = append(got, connRow(&b.Conns[i]))
+				}
+			case "dns":
+				keys = dnsKeys
+				for i := range b.DNS {
+					got = append(got, dnsRow(&b.DNS[i]))
+				}
+			}
+			same, diffs := match(want, got, keys)
+			out = append(out, conformance{log: kind, test: filepath.Base(filepath.Dir(lp)), trace: e.Trace, want: len(want), same: same, diffs: diffs})
+		}
+	}
+	return out
+}
+
+// zeekSettings is how Zeek ran a test: whether it verified checksums
+// (without -C) and which ports its loaded analyzers registered (all of
+// them normally; in bare mode only those of the scripts the test loads).
+type zeekSettings struct {
+	checksums bool
+	ports     map[uint16]bool
+}
+
+var bareModePorts = map[string][]uint16{
+	"dns": {53, 137, 5353, 5355}, "dhcp": {67, 68}, "ftp": {21, 2811}, "http": {80, 81, 631, 1080, 3128, 8000, 8080, 8888},
+	"ssl": {443, 563, 585, 614, 636, 989, 990, 992, 993, 995, 5223}, "smtp": {25, 587}, "pop3": {110}, "ssh": {22},
+	"ntp": {123}, "rdp": {3389}, "irc": {6666, 6667, 6668, 6669}, "krb": {88, 750}, "mysql": {1434, 3306},
+	"redis": {6379}, "modbus": {502}, "imap": {143}, "xmpp": {5222, 5269},
+}
+
+func zeekRun(e btest) zeekSettings {
+	var s zeekSettings
+	s.checksums = true
+	for _, f := range strings.Fields(e.Command) {
+		if strings.HasPrefix(f, "-") && !strings.HasPrefix(f, "--") && strings.Contains(f, "C") {
+			s.checksums = false
+		}
+	}
+	if !e.Bare {
+		s.ports = likelyServerPorts
+		return s
+	}
+	s.ports = map[uint16]bool{}
+	if _, rest, ok := strings.Cut(e.Test, "/protocols/"); ok {
+		proto, _, _ := strings.Cut(rest, "/")
+		for _, p := range bareModePorts[proto] {
+			s.ports[p] = true
+		}
+	}
+	return s
+}
+
+func TestZeekConformance(t *testing.T) {
+	res := measureConformance(t)
+	tot := map[string][2]int{}
+	for _, r := range res {
+		x := tot[r.log]
+		x[0] += r.want
+		x[1] += r.same
+		tot[r.log] = x
+		if testing.Verbose() && r.same < r.want {
+			t.Logf("%s %s (%s): %d/%d", r.log, r.test, r.trace, r.same, r.want)
+			for _, d := range r.diffs[:min(len(r.diffs), 6)] {
+				t.Logf("    %s", d)
+			}
+		}
+	}
+	var logs []string
+	for k := range tot {
+		logs = append(logs, k)
+	}
+	sort.Strings(logs)
+	for _, k := range logs {
+		t.Logf("%s: %d of %d Zeek records reproduced (%.1f%%)", k, tot[k][1], tot[k][0], 100*float64(tot[k][1])/float64(max(tot[k][0], 1)))
+	}
+}
