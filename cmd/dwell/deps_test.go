@@ -22,6 +22,12 @@ var allowed = []struct {
 	{"internal/config", nil},
 	{"internal/ingest", []string{"internal/event"}},
 	{"internal/ingest/", []string{"internal/event", "internal/ingest"}},
+	// The capture readers are shared by the formats that take packet
+	// captures (traffic and flow exports).
+	{"internal/ingest/capture", nil},
+	{"internal/ingest/capture/capturetest", []string{"internal/ingest/capture"}},
+	{"internal/ingest/pcap", []string{"internal/event", "internal/ingest", "internal/ingest/capture"}},
+	{"internal/ingest/netflow", []string{"internal/event", "internal/ingest", "internal/ingest/capture"}},
 	{"internal/intel", []string{"internal/event"}},
 	{"internal/store", []string{"internal/event"}},
 	{"internal/store/", []string{"internal/event", "internal/store"}},
