@@ -160,3 +160,16 @@ func NamesOf(ctx context.Context, r store.Reader, w store.Window, env *Env) (*Na
 		return n, err
 	})
 }
+
+// HostLiteral returns the address a host name is when it is an IP
+// literal, as HTTP Host headers and TLS names to bare addresses are
+// ("192.0.2.7", "192.0.2.7:8888", "[2001:db8::1]:443"); false for names.
+func HostLiteral(name string) (netip.Addr, bool) {
+	if ap, err := netip.ParseAddrPort(name); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	if a, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil {
+		return a.Unmap(), true
+	}
+	return netip.Addr{}, false
+}

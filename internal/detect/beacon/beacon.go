@@ -168,6 +168,14 @@ func (a *pairAgg) channel() (factor, answered, onePort float64) {
 func (d *Detector) score(s *store.Series, kind store.SeriesKind, dataSpan time.Duration, histMin, histMax, rowsFrom int64,
 	prev *detect.Prevalence, names *detect.Names, pi *pairAgg) (detect.Finding, bool) {
 	f := detect.Finding{Detector: "beacon", Sensor: s.Sensor, Src: s.Src, Dst: s.Dst, Domain: s.Name}
+	if a, ok := detect.HostLiteral(s.Name); ok && kind != store.SeriesConn {
+		// A check-in to a bare address is a channel to that address,
+		// not to a domain.
+		f.Domain = ""
+		if !f.Dst.IsValid() {
+			f.Dst = a
+		}
+	}
 	if d.env.Allowed(&f) {
 		return f, false
 	}

@@ -52,9 +52,13 @@ type conn struct {
 	closing time.Time
 	tcp     *tcpState
 	dns     *dnsConn
-	service string
-	icmp    bool  // an ICMP "connection": ports are type and code
-	seq     int64 // order of creation, for deterministic output
+	http    *httpConn
+	// appChecked is set once the first payload was looked at for an
+	// application protocol.
+	appChecked bool
+	service    string
+	icmp       bool  // an ICMP "connection": ports are type and code
+	seq        int64 // order of creation, for deterministic output
 }
 
 // endpoint counts what one side sent.
@@ -146,22 +150,29 @@ var likelyServerPorts = func() map[uint16]bool {
 // characters, derived from where the connection starts in its input so
 // that reading the same capture again gives the same uids.
 func uid(salt uint64, c *conn) string {
-	h := sha1.New() //nolint:gosec // G401: an identifier, not a signature
-	var b [8]byte
+	var b [8 + 8 + 16 + 16 + 5]byte
 	binary.BigEndian.PutUint64(b[:], salt)
-	h.Write(b[:])
-	binary.BigEndian.PutUint64(b[:], uint64(c.num)) //nolint:gosec // G115: packet numbers are positive
-	h.Write(b[:])
-	h.Write(c.orig.AsSlice())
-	h.Write(c.resp.AsSlice())
-	binary.BigEndian.PutUint16(b[:], c.origPort)
-	binary.BigEndian.PutUint16(b[2:], c.respPt)
-	b[4] = c.proto
-	h.Write(b[:5])
+	binary.BigEndian.PutUint64(b[8:], uint64(c.num)) //nolint:gosec // G115: packet numbers are positive
+	o, r := c.orig.As16(), c.resp.As16()
+	copy(b[16:], o[:])
+	copy(b[32:], r[:])
+	binary.BigEndian.PutUint16(b[48:], c.origPort)
+	binary.BigEndian.PutUint16(b[50:], c.respPt)
+	b[52] = c.proto
+	return zeekID('C', b[:])
+}
+
+// zeekID makes an identifier in Zeek's shape: a letter and 17 base-62
+// characters of a hash of parts.
+func zeekID(letter byte, parts ...[]byte) string {
+	h := sha1.New() //nolint:gosec // G401: an identifier, not a signature
+	for _, p := range parts {
+		h.Write(p)
+	}
 	sum := h.Sum(nil)
 	const digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	out := make([]byte, 18)
-	out[0] = 'C'
+	out[0] = letter
 	x, y := binary.BigEndian.Uint64(sum), binary.BigEndian.Uint64(sum[8:])
 	for i := 1; i < 18; i++ {
 		if i < 10 {

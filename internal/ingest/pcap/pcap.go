@@ -124,7 +124,7 @@ func (s *source) Next(ctx context.Context, b *event.Batch, max int) error {
 		}
 		s.packets++
 		s.frame(&pk)
-		if len(s.t.conn)+len(s.t.dns) > 0 {
+		if len(s.t.conn)+len(s.t.dns)+len(s.t.http)+len(s.t.files) > 0 {
 			s.drain(b)
 		}
 	}
@@ -166,7 +166,19 @@ func (s *source) drain(b *event.Batch) {
 			s.rep.Rows++
 		}
 	}
-	s.t.conn, s.t.dns = s.t.conn[:0], s.t.dns[:0]
+	for _, r := range s.t.http {
+		if s.keep("http") {
+			b.HTTP = append(b.HTTP, r)
+			s.rep.Rows++
+		}
+	}
+	for _, r := range s.t.files {
+		if s.keep("files") {
+			b.Files = append(b.Files, r)
+			s.rep.Rows++
+		}
+	}
+	s.t.conn, s.t.dns, s.t.http, s.t.files = s.t.conn[:0], s.t.dns[:0], s.t.http[:0], s.t.files[:0]
 }
 
 func (s *source) keep(kind string) bool {
@@ -210,7 +222,7 @@ func (s *source) finish(b *event.Batch, err error) error {
 	if t.dnsBad > 0 {
 		s.note(fmt.Sprintf("%d DNS messages could not be parsed", t.dnsBad))
 	}
-	for _, k := range []event.Kind{event.KindConn, event.KindDNS} {
+	for _, k := range []event.Kind{event.KindConn, event.KindDNS, event.KindHTTP, event.KindFile} {
 		if s.emitted[k.String()] > 0 {
 			s.rep.Kinds = append(s.rep.Kinds, k)
 		}

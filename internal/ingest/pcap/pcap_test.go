@@ -74,7 +74,7 @@ func TestProvenance(t *testing.T) {
 	if !reflect.DeepEqual(a, b) {
 		t.Error("two reads differ")
 	}
-	if rep.Bad != 0 || len(rep.Kinds) != 2 {
+	if rep.Bad != 0 || len(rep.Kinds) < 3 || rep.Kinds[0] != event.KindConn || rep.Kinds[1] != event.KindDNS {
 		t.Errorf("report %+v", rep)
 	}
 	seen := map[string]bool{}

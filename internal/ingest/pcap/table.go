@@ -24,8 +24,11 @@ type table struct {
 	created int64
 	sweptAt time.Time
 	// records of ended connections, in the order they ended
-	conn []event.Conn
-	dns  []event.DNS
+	conn    []event.Conn
+	dns     []event.DNS
+	http    []event.HTTP
+	files   []event.File
+	fileSeq int64
 	// counts for the report
 	evicted, dnsBad, nonIP, short, frag int64
 	maxConns                            int
@@ -206,15 +209,42 @@ func (t *table) tcp(p *packet) {
 	}
 	c, isOrig := t.lookup(p, sp, dp, func() bool { return tcpFlip(t.serverPorts, seg.flags, sp, dp) }, tcpInactivity)
 	t.count(c, isOrig, p)
-	var a analyzer
-	if c.dns != nil {
-		a = c.dns
-	} else if dnsPort(c.respPt) && c.o.pkts+c.r.pkts == 1 {
-		c.dns = &dnsConn{c: c, t: t}
-		a = c.dns
-	}
-	c.processTCP(isOrig, &seg, p.ts, a)
+	c.processTCP(isOrig, &seg, p.ts, t.analyzerFor(c, isOrig, &seg))
 }
+
+// analyzerFor returns the application analyzer of a TCP connection:
+// DNS by its port, HTTP on any port by its first bytes. A connection
+// whose first payload is neither gets none (and its payload is not kept).
+func (t *table) analyzerFor(c *conn, isOrig bool, s *tcpSegment) analyzer {
+	switch {
+	case c.dns != nil:
+		return c.dns
+	case c.http != nil:
+		if c.http.done {
+			return nil
+		}
+		return c.http
+	case c.appChecked:
+		return nil
+	case dnsPort(c.respPt) && !c.icmp:
+		c.dns = &dnsConn{c: c, t: t}
+		return c.dns
+	}
+	n := min(len(s.payload), s.length)
+	if n == 0 || s.flags&tcpRST != 0 {
+		return nil
+	}
+	c.appChecked = true
+	if looksHTTP(isOrig, s.payload[:n]) || (httpPorts[c.respPt] && isOrig) {
+		c.http = newHTTP(c, t)
+		return c.http
+	}
+	return nil
+}
+
+// httpPorts are the ports Zeek's HTTP analyzer is attached to whatever
+// the first bytes; elsewhere a request or reply line is looked for.
+var httpPorts = map[uint16]bool{80: true, 81: true, 631: true, 1080: true, 3128: true, 8000: true, 8080: true, 8888: true}
 
 // tcpFlip is Zeek's choice for a connection whose first packet is not a
 // plain SYN: the side on a likely server port is the responder.
@@ -288,6 +318,9 @@ func (t *table) end(c *conn) {
 	}
 	if c.dns != nil {
 		c.dns.end()
+	}
+	if c.http != nil {
+		c.http.end()
 	}
 	t.conn = append(t.conn, c.record(t.source(c.num)))
 }

@@ -137,6 +137,18 @@ var connKeys = []string{"id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "pro
 var dnsKeys = []string{"id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto", "trans_id", "rtt", "query", "qclass", "qtype",
 	"rcode", "AA", "TC", "RD", "RA", "Z", "answers", "TTLs", "rejected"}
 
+var httpKeys = []string{"id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "trans_depth", "method", "host", "uri", "status_code",
+	"request_body_len", "response_body_len"}
+
+func httpRow(h *event.HTTP) map[string]string {
+	return map[string]string{
+		"id.orig_h": h.SrcIP.String(), "id.orig_p": strconv.Itoa(int(h.SrcPort)), "id.resp_h": h.DstIP.String(),
+		"id.resp_p": strconv.Itoa(int(h.DstPort)), "proto": "tcp", "trans_depth": optU(h.TransDepth), "method": orDash(h.Method),
+		"host": orDash(h.Host), "uri": orDash(h.URI), "status_code": optU(h.StatusCode), "request_body_len": optU(h.RequestBodyLen),
+		"response_body_len": optU(h.ResponseBodyLen), "version": orDash(h.Version), "resp_mime_types": orDash(strings.Join(h.RespMIMETypes, ",")),
+	}
+}
+
 func tsv(b bool) string {
 	if b {
 		return "T"
@@ -254,7 +266,7 @@ func measureConformance(t testing.TB) []conformance {
 	for _, e := range idx {
 		for _, lp := range e.Logs {
 			kind := strings.TrimSuffix(filepath.Base(lp), ".log")
-			if kind != "conn" && kind != "dns" {
+			if kind != "conn" && kind != "dns" && kind != "http" {
 				continue
 			}
 			emulate := zeekRun(e)
@@ -267,12 +279,26 @@ func measureConformance(t testing.TB) []conformance {
 				cache[ck] = b
 			}
 			want := readZeekLog(t, filepath.Join(dir, lp)).rows
+			if kind == "http" {
+				for _, w := range want {
+					w["proto"] = "tcp"
+					if w["uri"] == "(empty)" {
+						w["uri"] = "-" // an empty URI: dwell's record cannot tell it from none
+					}
+				}
+			}
 			var got []map[string]string
 			keys := connKeys
 			switch kind {
 			case "conn":
 				for i := range b.Conns {
 					got = append(got, connRow(&b.Conns[i]))
+				}
+			case "http":
+				keys = httpKeys
+				for i := range b.HTTP {
+					r := httpRow(&b.HTTP[i])
+					got = append(got, r)
 				}
 			case "dns":
 				keys = dnsKeys

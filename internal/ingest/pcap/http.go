@@ -1,0 +1,551 @@
+package pcap
+
+import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"compress/zlib"
+	"encoding/base64"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/dwell-nsm/dwell/internal/event"
+)
+
+// httpConn parses HTTP/1.x on one TCP connection into http.log records,
+// as Zeek does: requests and replies paired in order (pipelining gives
+// trans_depth 2, 3, ...), interim 1xx replies kept as info_code, bodies
+// measured after de-chunking, and each body a file (files.log) with its
+// hashes and MIME type. A CONNECT that succeeds and a protocol upgrade
+// end the parsing: what follows is not HTTP.
+type httpConn struct {
+	c       *conn
+	t       *table
+	p       [2]httpParser // requests (0) and replies (1)
+	pending []*httpTxn
+	depth   int
+	done    bool
+}
+
+type httpTxn struct {
+	rec        event.HTTP
+	head       bool // a HEAD request: its reply has no body
+	connect    bool
+	v09        bool // HTTP/0.9: the reply is the body alone
+	reqDone    bool
+	files      [2]*fileState
+	replyFirst bool // a reply that came without a request
+}
+
+// Parser states.
+const (
+	httpLine = iota
+	httpHeaders
+	httpBody
+	httpChunkSize
+	httpChunkData
+	httpChunkEnd
+	httpTrailers
+	httpUntilClose
+)
+
+type httpParser struct {
+	state   int
+	line    []byte
+	remain  int64
+	chunked bool
+	txn     *httpTxn
+	hdr     msgHeaders
+	encoded []byte // a gzip or deflate body, decoded at its end
+	dead    bool   // the side sent something that is not HTTP: ignored from then on
+}
+
+const (
+	maxEncodedBody = 8 << 20  // encoded bodies decoded up to this size
+	maxDecodedBody = 64 << 20 // and to at most this much (a decompression bomb stops there)
+)
+
+// decodeBody undoes a body's content encoding; what cannot be decoded is
+// returned as far as it was.
+func decodeBody(enc string, b []byte) []byte {
+	var r io.Reader
+	switch enc {
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(bytes.NewReader(b))
+		if err != nil {
+			return b
+		}
+		zr.Multistream(true)
+		r = zr
+	case "deflate":
+		// Servers send zlib-wrapped or raw deflate alike.
+		if zr, err := zlib.NewReader(bytes.NewReader(b)); err == nil {
+			r = zr
+		} else {
+			r = flate.NewReader(bytes.NewReader(b))
+		}
+	default:
+		return b
+	}
+	out, _ := io.ReadAll(io.LimitReader(r, maxDecodedBody))
+	return out
+}
+
+// msgHeaders are the headers one message gave that the log keeps.
+type msgHeaders struct {
+	length        int64 // Content-Length, -1 when absent
+	chunked       bool
+	disposition   string
+	encoding      string
+	sawHeaderLine int
+}
+
+const (
+	maxHTTPLine    = 16 << 10
+	maxHTTPHeaders = 256
+)
+
+func newHTTP(c *conn, t *table) *httpConn { return &httpConn{c: c, t: t} }
+
+// looksHTTP reports whether a connection's first bytes from one side are
+// HTTP: a request line from the originator, a status line from the responder.
+func looksHTTP(isOrig bool, b []byte) bool {
+	if !isOrig {
+		return bytes.HasPrefix(b, []byte("HTTP/1.")) || bytes.HasPrefix(b, []byte("HTTP/0.9"))
+	}
+	for _, m := range []string{"GET ", "POST ", "HEAD ", "PUT ", "DELETE ", "OPTIONS ", "CONNECT ", "TRACE ", "PATCH ",
+		"PROPFIND ", "PROPPATCH ", "MKCOL ", "COPY ", "MOVE ", "LOCK ", "UNLOCK ", "SEARCH ", "REPORT ", "SUBSCRIBE ", "NOTIFY "} {
+		if bytes.HasPrefix(b, []byte(m)) || (len(b) < len(m) && strings.HasPrefix(m, string(b))) {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *httpConn) gap(isOrig bool) {
+	// After lost bytes the message boundaries are unknown: stop, as
+	// Zeek's HTTP analyzer does on a content gap.
+	h.stop()
+}
+
+func (h *httpConn) stop() { h.done = true }
+
+// deliver implements analyzer.
+func (h *httpConn) deliver(isOrig bool, b []byte) {
+	i := b2i(!isOrig)
+	p := &h.p[i]
+	for len(b) > 0 && !h.done && !p.dead {
+		switch p.state {
+		case httpLine, httpHeaders, httpChunkSize, httpChunkEnd, httpTrailers:
+			nl := bytes.IndexByte(b, '\n')
+			if nl < 0 {
+				if len(p.line)+len(b) > maxHTTPLine {
+					h.stop()
+					return
+				}
+				p.line = append(p.line, b...)
+				return
+			}
+			line := b[:nl]
+			if len(p.line) > 0 {
+				p.line = append(p.line, line...)
+				line = p.line
+			}
+			b = b[nl+1:]
+			line = bytes.TrimSuffix(line, []byte("\r"))
+			h.lineIn(isOrig, p, line)
+			p.line = p.line[:0]
+		case httpBody, httpChunkData:
+			n := min(int64(len(b)), p.remain)
+			h.body(isOrig, p, b[:n])
+			b = b[n:]
+			p.remain -= n
+			if p.remain == 0 {
+				if p.state == httpChunkData {
+					p.state = httpChunkEnd
+				} else {
+					h.messageEnd(isOrig, p)
+				}
+			}
+		case httpUntilClose:
+			h.body(isOrig, p, b)
+			return
+		}
+	}
+}
+
+// lineIn handles one line of a message's head or chunk framing.
+func (h *httpConn) lineIn(isOrig bool, p *httpParser, line []byte) {
+	switch p.state {
+	case httpLine:
+		if len(line) == 0 {
+			return // blank lines between messages
+		}
+		if isOrig {
+			h.requestLine(p, line)
+		} else {
+			h.statusLine(p, line)
+		}
+	case httpHeaders:
+		if len(line) == 0 {
+			h.headersEnd(isOrig, p)
+			return
+		}
+		p.hdr.sawHeaderLine++
+		if p.hdr.sawHeaderLine > maxHTTPHeaders {
+			h.stop()
+			return
+		}
+		h.header(isOrig, p, line)
+	case httpChunkSize:
+		s := string(line)
+		if i := strings.IndexByte(s, ';'); i >= 0 {
+			s = s[:i]
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(s), 16, 64)
+		if err != nil || n < 0 {
+			h.stop()
+			return
+		}
+		if n == 0 {
+			p.state = httpTrailers
+			return
+		}
+		p.state, p.remain = httpChunkData, n
+	case httpChunkEnd:
+		p.state = httpChunkSize
+	case httpTrailers:
+		if len(line) == 0 {
+			h.messageEnd(isOrig, p)
+		}
+	}
+}
+
+func (h *httpConn) requestLine(p *httpParser, line []byte) {
+	f := strings.SplitN(strings.TrimRight(string(line), " "), " ", 3)
+	if len(f) == 3 {
+		f[2] = strings.TrimSpace(f[2])
+		if !strings.HasPrefix(f[2], "HTTP/") {
+			// A space inside the URI: the version is the last word.
+			if i := strings.LastIndexByte(f[2], ' '); i >= 0 && strings.HasPrefix(f[2][i+1:], "HTTP/") {
+				f[1], f[2] = f[1]+" "+f[2][:i], f[2][i+1:]
+			} else {
+				f = []string{f[0], f[1] + " " + f[2]}
+			}
+		}
+	}
+	if len(f) == 2 && strings.HasPrefix(f[1], "HTTP/") {
+		f = []string{f[0], "", f[1]} // no URI
+	}
+	if len(f) < 2 || !isToken(f[0]) {
+		// Not a request: the requests are lost from here on, but the
+		// replies are still read, as Zeek does.
+		p.dead = true
+		return
+	}
+	h.depth++
+	t := &httpTxn{}
+	t.rec = h.newRecord()
+	t.rec.TransDepth = event.Some(uint64(h.depth)) //nolint:gosec // G115: a count
+	t.rec.Method, t.rec.URI = f[0], unescapeURI(f[1])
+	t.head, t.connect = f[0] == "HEAD", f[0] == "CONNECT"
+	if len(f) == 2 {
+		t.v09, t.rec.Version = true, "0.9"
+	}
+	h.pending = append(h.pending, t)
+	p.txn = t
+	p.hdr = msgHeaders{length: -1}
+	if r := &h.p[1]; t.v09 && r.state == httpLine && r.txn == nil && len(h.pending) == 1 {
+		// The reply to HTTP/0.9 is its body alone, up to the close.
+		t.rec.StatusCode, t.rec.StatusMsg = event.Some(uint64(0)), "<empty>"
+		r.txn, r.state, r.hdr = t, httpUntilClose, msgHeaders{length: -1}
+	}
+	p.state = httpHeaders
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110 tchar).
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// unescapeURI decodes %XX escapes, as Zeek's http.log shows URIs; a
+// malformed escape is kept as it is.
+func unescapeURI(u string) string {
+	if strings.IndexByte(u, '%') < 0 {
+		return u
+	}
+	b := make([]byte, 0, len(u))
+	for i := 0; i < len(u); i++ {
+		if u[i] == '%' && i+2 < len(u) && ishex(u[i+1]) && ishex(u[i+2]) {
+			b = append(b, unhex(u[i+1])<<4|unhex(u[i+2]))
+			i += 2
+			continue
+		}
+		b = append(b, u[i])
+	}
+	return string(b)
+}
+
+func ishex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
+
+func (h *httpConn) newRecord() event.HTTP {
+	c := h.c
+	return event.HTTP{TS: event.Micro(h.t.now), UID: c.uid, SrcIP: c.orig, SrcPort: c.origPort, DstIP: c.resp, DstPort: c.respPt,
+		RequestBodyLen: event.Some(uint64(0)), ResponseBodyLen: event.Some(uint64(0)), Src: h.t.source(h.t.num)}
+}
+
+// current returns the transaction a reply answers: the oldest request
+// without a reply, or a new transaction for a reply without request.
+func (h *httpConn) current() *httpTxn {
+	if len(h.pending) > 0 {
+		return h.pending[0]
+	}
+	h.depth++
+	t := &httpTxn{rec: h.newRecord(), replyFirst: true, reqDone: true}
+	t.rec.TransDepth = event.Some(uint64(h.depth)) //nolint:gosec // G115: a count
+	h.pending = append(h.pending, t)
+	return t
+}
+
+func (h *httpConn) statusLine(p *httpParser, line []byte) {
+	t := h.current()
+	p.txn = t
+	p.hdr = msgHeaders{length: -1}
+	s := string(line)
+	if !strings.HasPrefix(s, "HTTP/") {
+		h.stop()
+		return
+	}
+	ver, rest, _ := strings.Cut(s[5:], " ")
+	code, msg, _ := strings.Cut(strings.TrimLeft(rest, " "), " ")
+	n, err := strconv.Atoi(code)
+	if err != nil || n < 0 || n > 999 {
+		h.stop()
+		return
+	}
+	if n >= 100 && n < 200 && n != 101 {
+		t.rec.InfoCode, t.rec.InfoMsg = event.Some(uint64(n)), msg //nolint:gosec // G115: checked above
+	} else {
+		t.rec.StatusCode, t.rec.StatusMsg = event.Some(uint64(n)), msg //nolint:gosec // G115: checked above
+	}
+	t.rec.Version = ver
+	p.state = httpHeaders
+}
+
+func (h *httpConn) header(isOrig bool, p *httpParser, line []byte) {
+	name, val, ok := strings.Cut(string(line), ":")
+	if !ok {
+		return
+	}
+	name, val = strings.ToUpper(strings.TrimSpace(name)), strings.TrimSpace(val)
+	r := &p.txn.rec
+	switch name {
+	case "CONTENT-LENGTH":
+		if n, err := strconv.ParseInt(val, 10, 64); err == nil && n >= 0 {
+			p.hdr.length = n
+		}
+	case "TRANSFER-ENCODING":
+		p.hdr.chunked = strings.Contains(strings.ToLower(val), "chunked")
+	case "CONTENT-DISPOSITION":
+		p.hdr.disposition = val
+	case "CONTENT-ENCODING":
+		p.hdr.encoding = strings.ToLower(val)
+	}
+	if !isOrig {
+		return
+	}
+	switch name {
+	case "HOST":
+		r.Host = val
+	case "REFERER":
+		r.Referrer = val
+	case "USER-AGENT":
+		r.UserAgent = val
+	case "ORIGIN":
+		r.Origin = val
+	case "AUTHORIZATION":
+		if kind, cred, ok := strings.Cut(val, " "); ok && strings.EqualFold(kind, "basic") {
+			if dec, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cred)); err == nil {
+				u, pw, _ := strings.Cut(string(dec), ":")
+				r.Username, r.Password = u, pw
+			}
+		}
+	case "FORWARDED", "X-FORWARDED-FOR", "X-FORWARDED-FROM", "CLIENT-IP", "VIA", "XROXY-CONNECTION", "PROXY-CONNECTION":
+		r.Proxied = append(r.Proxied, name+" -> "+val)
+	}
+}
+
+// headersEnd decides how the message's body is framed.
+func (h *httpConn) headersEnd(isOrig bool, p *httpParser) {
+	t := p.txn
+	if !isOrig {
+		code := int(t.rec.StatusCode.V) //nolint:gosec // G115: at most 999
+		if t.rec.InfoCode.Valid && !t.rec.StatusCode.Valid {
+			p.state = httpLine // an interim reply: the real one follows
+			return
+		}
+		switch {
+		case code == 101 || (t.connect && code >= 200 && code < 300):
+			h.messageEnd(false, p)
+			h.stop() // the connection is no longer HTTP
+			return
+		case t.head || code == 204 || code == 304 || (code >= 100 && code < 200):
+			h.messageEnd(false, p)
+			return
+		}
+	}
+	switch {
+	case p.hdr.chunked:
+		p.state = httpChunkSize
+	case p.hdr.length > 0:
+		p.state, p.remain = httpBody, p.hdr.length
+	case p.hdr.length == 0 || isOrig:
+		h.messageEnd(isOrig, p)
+	default:
+		p.state = httpUntilClose
+	}
+}
+
+// body takes bytes of a message's body.
+func (h *httpConn) body(isOrig bool, p *httpParser, b []byte) {
+	if len(b) == 0 || p.txn == nil {
+		return
+	}
+	if p.hdr.encoding == "gzip" || p.hdr.encoding == "x-gzip" || p.hdr.encoding == "deflate" {
+		// Zeek measures and hashes the decoded body: keep the encoded
+		// one (bounded) and decode it at the end of the message.
+		if len(p.encoded)+len(b) <= maxEncodedBody {
+			p.encoded = append(p.encoded, b...)
+			return
+		}
+		p.hdr.encoding = "" // too large to decode: measured as sent
+		b = append(p.encoded, b...)
+		p.encoded = nil
+	}
+	h.bodyData(isOrig, p, b)
+}
+
+// bodyData takes decoded bytes of a message's body.
+func (h *httpConn) bodyData(isOrig bool, p *httpParser, b []byte) {
+	t := p.txn
+	if len(b) == 0 {
+		return
+	}
+	i := b2i(!isOrig)
+	if isOrig {
+		t.rec.RequestBodyLen.V += uint64(len(b))
+	} else {
+		t.rec.ResponseBodyLen.V += uint64(len(b))
+	}
+	f := t.files[i]
+	if f == nil {
+		f = h.t.newFile(h.c, isOrig, "HTTP", uint64(h.depth), p.hdr.length) //nolint:gosec // G115: a count
+		f.filename = dispositionName(p.hdr.disposition)
+		t.files[i] = f
+	}
+	f.write(b, h.t.now)
+}
+
+// messageEnd closes a request or a reply; a transaction whose reply
+// ended is logged.
+func (h *httpConn) messageEnd(isOrig bool, p *httpParser) {
+	t := p.txn
+	if t != nil && len(p.encoded) > 0 {
+		h.bodyData(isOrig, p, decodeBody(p.hdr.encoding, p.encoded))
+	}
+	p.encoded = p.encoded[:0]
+	p.state, p.txn = httpLine, nil
+	if t == nil {
+		return
+	}
+	i := b2i(!isOrig)
+	if f := t.files[i]; f != nil {
+		rec := h.t.endFile(f)
+		if isOrig {
+			t.rec.OrigFUIDs = append(t.rec.OrigFUIDs, rec.FUID)
+			t.rec.OrigMIMETypes = appendIf(t.rec.OrigMIMETypes, rec.MIMEType)
+			t.rec.OrigFilenames = appendIf(t.rec.OrigFilenames, rec.Filename)
+		} else {
+			t.rec.RespFUIDs = append(t.rec.RespFUIDs, rec.FUID)
+			t.rec.RespMIMETypes = appendIf(t.rec.RespMIMETypes, rec.MIMEType)
+			t.rec.RespFilenames = appendIf(t.rec.RespFilenames, rec.Filename)
+		}
+		t.files[i] = nil
+	}
+	if isOrig {
+		t.reqDone = true
+		return
+	}
+	for j, x := range h.pending {
+		if x == t {
+			h.pending = append(h.pending[:j], h.pending[j+1:]...)
+			break
+		}
+	}
+	h.c.service = "http"
+	h.t.http = append(h.t.http, t.rec)
+}
+
+func appendIf(l []string, s string) []string {
+	if s == "" {
+		return l
+	}
+	return append(l, s)
+}
+
+// end logs what is left at the connection's end: bodies read to the
+// close, requests without a reply.
+func (h *httpConn) end() {
+	for i := range h.p {
+		p := &h.p[i]
+		if p.txn != nil && (p.state == httpUntilClose || p.state == httpBody || p.state == httpChunkData || p.state == httpChunkSize) {
+			h.messageEnd(i == 0, p)
+		}
+	}
+	for _, t := range h.pending {
+		for i, f := range t.files {
+			if f != nil {
+				rec := h.t.endFile(f)
+				if i == 0 {
+					t.rec.OrigFUIDs = append(t.rec.OrigFUIDs, rec.FUID)
+					t.rec.OrigMIMETypes = appendIf(t.rec.OrigMIMETypes, rec.MIMEType)
+				} else {
+					t.rec.RespFUIDs = append(t.rec.RespFUIDs, rec.FUID)
+					t.rec.RespMIMETypes = appendIf(t.rec.RespMIMETypes, rec.MIMEType)
+				}
+			}
+		}
+		h.t.http = append(h.t.http, t.rec)
+	}
+	h.pending = nil
+}
+
+// dispositionName returns the file name a Content-Disposition header gives.
+func dispositionName(v string) string {
+	for _, part := range strings.Split(v, ";") {
+		k, val, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if ok && strings.EqualFold(strings.TrimSpace(k), "filename") {
+			return strings.Trim(strings.TrimSpace(val), `"`)
+		}
+	}
+	return ""
+}
