@@ -17,15 +17,14 @@ import (
 // fileState is one file (an HTTP body) being transferred: hashed and
 // measured as it goes, its type told from its first bytes.
 type fileState struct {
-	rec        event.File
-	md5, sha1  hash.Hash
-	sha256     hash.Hash
-	head       []byte
-	first      time.Time
-	last       time.Time
-	filename   string
-	seen       uint64
-	headFilled bool
+	rec       event.File
+	md5, sha1 hash.Hash
+	sha256    hash.Hash
+	head      []byte
+	first     time.Time
+	last      time.Time
+	filename  string
+	seen      uint64
 }
 
 const mimeHead = 512

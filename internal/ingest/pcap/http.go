@@ -54,7 +54,6 @@ type httpParser struct {
 	state   int
 	line    []byte
 	remain  int64
-	chunked bool
 	txn     *httpTxn
 	hdr     msgHeaders
 	encoded []byte // a gzip or deflate body, decoded at its end
@@ -343,9 +342,9 @@ func (h *httpConn) statusLine(p *httpParser, line []byte) {
 		return
 	}
 	if n >= 100 && n < 200 && n != 101 {
-		t.rec.InfoCode, t.rec.InfoMsg = event.Some(uint64(n)), msg //nolint:gosec // G115: checked above
+		t.rec.InfoCode, t.rec.InfoMsg = event.Some(uint64(n)), msg
 	} else {
-		t.rec.StatusCode, t.rec.StatusMsg = event.Some(uint64(n)), msg //nolint:gosec // G115: checked above
+		t.rec.StatusCode, t.rec.StatusMsg = event.Some(uint64(n)), msg
 	}
 	t.rec.Version = ver
 	p.state = httpHeaders
