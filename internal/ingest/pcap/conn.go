@@ -53,6 +53,8 @@ type conn struct {
 	tcp     *tcpState
 	dns     *dnsConn
 	http    *httpConn
+	tls     *tlsConn
+	watch   *startTLS
 	// appChecked is set once the first payload was looked at for an
 	// application protocol.
 	appChecked bool

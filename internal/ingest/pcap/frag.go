@@ -69,6 +69,10 @@ func (r *reassembler) add(p *packet, id uint32, off int, more bool, hdr int) err
 		r.pending[k] = d
 	}
 	payload := p.l4
+	if p.l4Len < 0 {
+		r.dropped++
+		return errNotFirst
+	}
 	if len(payload) > p.l4Len {
 		payload = payload[:p.l4Len]
 	}

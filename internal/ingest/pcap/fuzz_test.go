@@ -12,6 +12,7 @@ import (
 
 	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/ingest"
+	"github.com/dwell-nsm/dwell/internal/ingest/capture"
 	"github.com/dwell-nsm/dwell/internal/ingest/capture/capturetest"
 )
 
@@ -97,5 +98,87 @@ func FuzzIP(f *testing.F) {
 			}
 		}
 		tb.flush()
+	})
+}
+
+// newTestConn returns a TCP connection for feeding an analyzer directly.
+func newTestConn(tb *table) *conn {
+	c := &conn{orig: mustAddr("10.0.0.1"), resp: mustAddr("192.0.2.1"), origPort: 40000, respPt: 80, proto: protoTCP}
+	c.uid = uid(1, c)
+	tb.conns[makeKey(c.orig, c.resp, c.origPort, c.respPt, protoTCP)] = c
+	return c
+}
+
+// FuzzHTTP feeds arbitrary request and reply streams, cut at an
+// arbitrary point, to the HTTP analyzer.
+func FuzzHTTP(f *testing.F) {
+	f.Add([]byte("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"), []byte("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"), uint8(7))
+	f.Add([]byte("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"), []byte("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\n\x1f\x8b\x08"), uint8(3))
+	f.Add([]byte("GET /zeek.html\n"), []byte("<html>hi</html>"), uint8(0))
+	f.Fuzz(func(t *testing.T, req, rep []byte, cut uint8) {
+		tb := newTable("s", "f", 1)
+		c := newTestConn(tb)
+		h := newHTTP(c, tb)
+		c.http = h
+		k := min(int(cut), len(req))
+		h.deliver(true, req[:k])
+		h.deliver(false, rep)
+		h.deliver(true, req[k:])
+		tb.end(c)
+		for _, r := range tb.http {
+			if r.UID != c.uid {
+				t.Fatalf("record of another connection: %+v", r)
+			}
+		}
+	})
+}
+
+// FuzzTLS feeds arbitrary client and server streams to the TLS analyzer,
+// certificates included.
+func FuzzTLS(f *testing.F) {
+	dir := filepath.Join(datasets, "zeek-btest-pcap-to-logs/traces/tls")
+	files, _ := filepath.Glob(filepath.Join(dir, "*.pcap"))
+	for _, p := range files[:min(len(files), 4)] {
+		data, err := os.ReadFile(p)
+		if err != nil || len(data) > 256<<10 {
+			continue
+		}
+		var cli, srv []byte
+		capturetest.Each(f, p, data, func(pk capture.Packet) {
+			ip, ok := capture.Network(pk.Link, pk.Data)
+			var q packet
+			if !ok || decodeIP(ip, &q, newReassembler()) != nil || q.proto != protoTCP || len(q.l4) < 20 {
+				return
+			}
+			off := int(q.l4[12]>>4) * 4
+			if off > len(q.l4) {
+				return
+			}
+			if binary.BigEndian.Uint16(q.l4[2:]) == 443 {
+				cli = append(cli, q.l4[off:]...)
+			} else {
+				srv = append(srv, q.l4[off:]...)
+			}
+		})
+		f.Add(cli[:min(len(cli), 4096)], srv[:min(len(srv), 8192)])
+	}
+	f.Fuzz(func(t *testing.T, cli, srv []byte) {
+		tb := newTable("s", "f", 1)
+		c := newTestConn(tb)
+		s := newTLS(c, tb)
+		c.tls = s
+		s.deliver(true, cli)
+		s.deliver(false, srv)
+		s.deliver(true, cli)
+		tb.end(c)
+	})
+}
+
+// FuzzX509 parses arbitrary certificates.
+func FuzzX509(f *testing.F) {
+	f.Add([]byte{0x30, 0x82, 0x01, 0x00})
+	f.Fuzz(func(t *testing.T, der []byte) {
+		x := parseX509(der)
+		_ = certMatches(&x, "example.com")
 	})
 }

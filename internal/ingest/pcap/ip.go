@@ -125,6 +125,9 @@ func decodeIPv6(b []byte, p *packet, frags *reassembler) error {
 			id := binary.BigEndian.Uint32(rest[4:])
 			p.proto = rest[0]
 			p.l4, p.l4Len = rest[8:], p.ipLen-hdr-8
+			if p.l4Len < 0 {
+				return errBadIP // a payload length shorter than its own headers
+			}
 			if more || off > 0 {
 				return frags.add(p, id, off, more, hdr+8)
 			}

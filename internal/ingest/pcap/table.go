@@ -27,6 +27,8 @@ type table struct {
 	conn    []event.Conn
 	dns     []event.DNS
 	http    []event.HTTP
+	tls     []event.TLS
+	x509    []event.X509
 	files   []event.File
 	fileSeq int64
 	// counts for the report
@@ -224,6 +226,16 @@ func (t *table) analyzerFor(c *conn, isOrig bool, s *tcpSegment) analyzer {
 			return nil
 		}
 		return c.http
+	case c.tls != nil:
+		if c.tls.done {
+			return nil
+		}
+		return c.tls
+	case c.watch != nil:
+		if c.watch.given {
+			return nil
+		}
+		return c.watch
 	case c.appChecked:
 		return nil
 	case dnsPort(c.respPt) && !c.icmp:
@@ -235,12 +247,48 @@ func (t *table) analyzerFor(c *conn, isOrig bool, s *tcpSegment) analyzer {
 		return nil
 	}
 	c.appChecked = true
+	if isOrig && looksTLS(s.payload[:n]) {
+		c.tls = newTLS(c, t)
+		return c.tls
+	}
 	if looksHTTP(isOrig, s.payload[:n]) || (httpPorts[c.respPt] && isOrig) {
 		c.http = newHTTP(c, t)
 		return c.http
 	}
-	return nil
+	// A plaintext protocol may turn to TLS later (STARTTLS, AUTH TLS,
+	// MySQL's SSL request): watch for a ClientHello for a while.
+	c.watch = &startTLS{c: c, t: t}
+	return c.watch
 }
+
+// startTLS watches a connection's first bytes for a TLS ClientHello
+// after a plaintext exchange, and hands the connection to the TLS
+// analyzer from there.
+type startTLS struct {
+	c     *conn
+	t     *table
+	seen  int
+	given bool
+}
+
+const startTLSWatch = 64 << 10
+
+func (w *startTLS) deliver(isOrig bool, b []byte) {
+	if w.given {
+		return
+	}
+	if isOrig && len(b) >= 6 && looksTLS(b) && b[5] == 1 {
+		w.c.tls = newTLS(w.c, w.t)
+		w.c.tls.deliver(isOrig, b)
+		return
+	}
+	w.seen += len(b)
+	if w.seen > startTLSWatch {
+		w.given = true
+	}
+}
+
+func (w *startTLS) gap(bool) { w.given = true }
 
 // httpPorts are the ports Zeek's HTTP analyzer is attached to whatever
 // the first bytes; elsewhere a request or reply line is looked for.
@@ -321,6 +369,9 @@ func (t *table) end(c *conn) {
 	}
 	if c.http != nil {
 		c.http.end()
+	}
+	if c.tls != nil {
+		c.tls.end()
 	}
 	t.conn = append(t.conn, c.record(t.source(c.num)))
 }

@@ -2,6 +2,8 @@ package pcap
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,6 +38,15 @@ func readCapture(t testing.TB, path string, opts ...func(*table)) (*event.Batch,
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if strings.HasSuffix(path, ".gz") {
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if data, err = io.ReadAll(zr); err != nil {
+			t.Fatal(err)
+		}
 	}
 	in := &ingest.Input{Path: path, Head: data[:min(len(data), event.HeadSize)], Final: true}
 	src, err := open(strings.NewReader(string(data)), in)
@@ -149,6 +160,52 @@ func httpRow(h *event.HTTP) map[string]string {
 	}
 }
 
+var sslKeys = []string{"id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "version", "cipher", "curve", "server_name", "resumed",
+	"last_alert", "next_protocol", "established", "ssl_history", "cert_chain_fps"}
+
+func list(l []string) string {
+	if len(l) == 0 {
+		return "-"
+	}
+	return strings.Join(l, ",")
+}
+
+func sslRow(s *event.TLS) map[string]string {
+	return map[string]string{
+		"id.orig_h": s.SrcIP.String(), "id.orig_p": strconv.Itoa(int(s.SrcPort)), "id.resp_h": s.DstIP.String(),
+		"id.resp_p": strconv.Itoa(int(s.DstPort)), "proto": "tcp", "version": orDash(s.Version), "cipher": orDash(s.Cipher),
+		"curve": orDash(s.Curve), "server_name": orDash(s.ServerName), "resumed": optB(s.Resumed), "last_alert": orDash(s.LastAlert),
+		"next_protocol": orDash(s.NextProtocol), "established": optB(s.Established), "ssl_history": orDash(s.SSLHistory),
+		"cert_chain_fps": list(s.CertChainFPs),
+	}
+}
+
+var x509Keys = []string{"fingerprint", "certificate.version", "certificate.serial", "certificate.subject", "certificate.issuer",
+	"certificate.not_valid_before", "certificate.not_valid_after", "certificate.key_alg", "certificate.sig_alg",
+	"certificate.key_type", "certificate.key_length", "certificate.exponent", "certificate.curve", "san.dns", "san.email",
+	"san.ip", "basic_constraints.ca", "basic_constraints.path_len"}
+
+func x509Row(x *event.X509) map[string]string {
+	t := func(o event.Opt[time.Time]) string {
+		if !o.Valid {
+			return "-"
+		}
+		return fmt.Sprintf("%d.000000", o.V.Unix())
+	}
+	var ips []string
+	for _, a := range x.SANIP {
+		ips = append(ips, a.String())
+	}
+	return map[string]string{
+		"fingerprint": x.Fingerprint, "certificate.version": optU(x.Version), "certificate.serial": orDash(x.Serial),
+		"certificate.subject": orDash(x.Subject), "certificate.issuer": orDash(x.Issuer), "certificate.not_valid_before": t(x.NotValidBefore),
+		"certificate.not_valid_after": t(x.NotValidAfter), "certificate.key_alg": orDash(x.KeyAlg), "certificate.sig_alg": orDash(x.SigAlg),
+		"certificate.key_type": orDash(x.KeyType), "certificate.key_length": optU(x.KeyLength), "certificate.exponent": orDash(x.Exponent),
+		"certificate.curve": orDash(x.Curve), "san.dns": list(x.SANDNS), "san.email": list(x.SANEmail), "san.ip": list(ips),
+		"basic_constraints.ca": optB(x.BasicConstraintCA), "basic_constraints.path_len": optU(x.BasicConstraintPL),
+	}
+}
+
 func tsv(b bool) string {
 	if b {
 		return "T"
@@ -217,6 +274,9 @@ func dnsRow(d *event.DNS) map[string]string {
 // within it), and counts those whose key fields all agree.
 func match(want, got []map[string]string, keys []string) (same int, diffs []string) {
 	tuple := func(r map[string]string) string {
+		if fp, ok := r["fingerprint"]; ok {
+			return fp // x509: no endpoints
+		}
 		return r["id.orig_h"] + " " + r["id.orig_p"] + " " + r["id.resp_h"] + " " + r["id.resp_p"] + " " + r["proto"]
 	}
 	pool := map[string][]map[string]string{}
@@ -266,7 +326,7 @@ func measureConformance(t testing.TB) []conformance {
 	for _, e := range idx {
 		for _, lp := range e.Logs {
 			kind := strings.TrimSuffix(filepath.Base(lp), ".log")
-			if kind != "conn" && kind != "dns" && kind != "http" {
+			if kind != "conn" && kind != "dns" && kind != "http" && kind != "ssl" && kind != "x509" {
 				continue
 			}
 			emulate := zeekRun(e)
@@ -279,6 +339,11 @@ func measureConformance(t testing.TB) []conformance {
 				cache[ck] = b
 			}
 			want := readZeekLog(t, filepath.Join(dir, lp)).rows
+			if kind == "ssl" {
+				for _, w := range want {
+					w["proto"] = "tcp"
+				}
+			}
 			if kind == "http" {
 				for _, w := range want {
 					w["proto"] = "tcp"
@@ -299,6 +364,16 @@ func measureConformance(t testing.TB) []conformance {
 				for i := range b.HTTP {
 					r := httpRow(&b.HTTP[i])
 					got = append(got, r)
+				}
+			case "ssl":
+				keys = sslKeys
+				for i := range b.TLS {
+					got = append(got, sslRow(&b.TLS[i]))
+				}
+			case "x509":
+				keys = x509Keys
+				for i := range b.X509 {
+					got = append(got, x509Row(&b.X509[i]))
 				}
 			case "dns":
 				keys = dnsKeys
