@@ -44,6 +44,7 @@ var allowed = []struct {
 	{"bench/", nil},
 	// Measuring tools of one reader: they read files with it, nothing more.
 	{"bench/evtxagree", []string{"internal/event", "internal/ingest/evtx"}},
+	{"bench/pcapbuild", []string{"internal/ingest/capture"}},
 	{"bench/evtxread", []string{"internal/event", "internal/ingest/evtx", "internal/detect/sigma"}},
 }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/sha1" //nolint:gosec // G505: Community ID v1 is defined over SHA-1
 	"encoding/base64"
 	"encoding/binary"
+	"hash/fnv"
 	"net/netip"
 	"time"
 
@@ -61,6 +62,10 @@ type conn struct {
 	service    string
 	icmp       bool  // an ICMP "connection": ports are type and code
 	seq        int64 // order of creation, for deterministic output
+	// the expiry list the connection is on (expire.go)
+	prev, next *conn
+	list       int
+	listed     bool
 }
 
 // endpoint counts what one side sent.
@@ -165,13 +170,14 @@ func uid(salt uint64, c *conn) string {
 }
 
 // zeekID makes an identifier in Zeek's shape: a letter and 17 base-62
-// characters of a hash of parts.
+// characters of a (non-cryptographic, 128-bit) hash of parts.
 func zeekID(letter byte, parts ...[]byte) string {
-	h := sha1.New() //nolint:gosec // G401: an identifier, not a signature
+	h := fnv.New128a()
 	for _, p := range parts {
 		h.Write(p)
 	}
-	sum := h.Sum(nil)
+	var buf [16]byte
+	sum := h.Sum(buf[:0])
 	const digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	out := make([]byte, 18)
 	out[0] = letter

@@ -22,7 +22,9 @@ type table struct {
 	now     time.Time // the current packet's time
 	num     int64     // the current packet's number
 	created int64
-	sweptAt time.Time
+	lists   [numLists]connList
+	// fragSwept is when fragments in reassembly were last expired.
+	fragSwept time.Time
 	// records of ended connections, in the order they ended
 	conn    []event.Conn
 	dns     []event.DNS
@@ -58,8 +60,10 @@ func (t *table) source(num int64) event.Source {
 // packet follows one IP datagram.
 func (t *table) packet(p *packet) {
 	t.now, t.num = p.ts, p.num
-	if p.ts.Sub(t.sweptAt) >= 10*time.Second || p.ts.Before(t.sweptAt) {
-		t.sweep(p.ts)
+	t.expire(p.ts)
+	if p.ts.Sub(t.fragSwept) >= 10*time.Second {
+		t.fragSwept = p.ts
+		t.frags.expire(p.ts)
 	}
 	if t.checksums && !p.checksumOK() {
 		t.badSum++
@@ -124,6 +128,7 @@ func (t *table) udp(p *packet) {
 	sp, dp := binary.BigEndian.Uint16(p.l4), binary.BigEndian.Uint16(p.l4[2:])
 	c, isOrig := t.lookup(p, sp, dp, func() bool { return t.serverPorts[sp] && !t.serverPorts[dp] }, udpInactivity)
 	c.last = p.ts
+	t.touch(c)
 	t.count(c, isOrig, p)
 	ulen := int(binary.BigEndian.Uint16(p.l4[4:]))
 	if ulen < 8 || ulen > p.l4Len {
@@ -171,6 +176,7 @@ func (t *table) icmp(p *packet) {
 	}
 	isOrig := c.orig == p.src
 	c.last = p.ts
+	t.touch(c)
 	t.count(c, isOrig, p)
 	n := max(p.l4Len-8, 0)
 	e := &c.r
@@ -212,6 +218,7 @@ func (t *table) tcp(p *packet) {
 	c, isOrig := t.lookup(p, sp, dp, func() bool { return tcpFlip(t.serverPorts, seg.flags, sp, dp) }, tcpInactivity)
 	t.count(c, isOrig, p)
 	c.processTCP(isOrig, &seg, p.ts, t.analyzerFor(c, isOrig, &seg))
+	t.touch(c)
 }
 
 // analyzerFor returns the application analyzer of a TCP connection:
@@ -364,6 +371,10 @@ func (t *table) end(c *conn) {
 	if t.conns[c.key] == c {
 		delete(t.conns, c.key)
 	}
+	if c.listed {
+		t.lists[c.list].remove(c)
+		c.listed = false
+	}
 	if c.dns != nil {
 		c.dns.end()
 	}
@@ -374,19 +385,6 @@ func (t *table) end(c *conn) {
 		c.tls.end()
 	}
 	t.conn = append(t.conn, c.record(t.source(c.num)))
-}
-
-// sweep ends the connections that timed out or finished closing by now.
-func (t *table) sweep(now time.Time) {
-	t.sweptAt = now
-	var done []*conn
-	for _, c := range t.conns {
-		if now.Sub(c.last) > c.timeout() || (!c.closing.IsZero() && now.After(c.closing)) {
-			done = append(done, c)
-		}
-	}
-	t.endAll(done)
-	t.frags.expire(now)
 }
 
 func (c *conn) timeout() time.Duration {
@@ -408,18 +406,6 @@ func (t *table) endAll(cs []*conn) {
 	for _, c := range cs {
 		t.end(c)
 	}
-}
-
-// evict ends the longest-idle tenth of the followed connections.
-func (t *table) evict() {
-	all := make([]*conn, 0, len(t.conns))
-	for _, c := range t.conns {
-		all = append(all, c)
-	}
-	slices.SortFunc(all, func(a, b *conn) int { return a.last.Compare(b.last) })
-	n := max(len(all)/10, 1)
-	t.evicted += int64(n)
-	t.endAll(all[:n])
 }
 
 // flush ends every connection: the end of the capture.
