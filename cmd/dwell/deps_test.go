@@ -45,6 +45,7 @@ var allowed = []struct {
 	// Measuring tools of one reader: they read files with it, nothing more.
 	{"bench/evtxagree", []string{"internal/event", "internal/ingest/evtx"}},
 	{"bench/pcapbuild", []string{"internal/ingest/capture"}},
+	{"bench/pcapread", []string{"internal/event", "internal/ingest", "internal/ingest/pcap"}},
 	{"bench/evtxread", []string{"internal/event", "internal/ingest/evtx", "internal/detect/sigma"}},
 }
 

@@ -25,6 +25,7 @@ type dnsConn struct {
 	pending []dnsPending
 	tcp     [2][]byte // TCP: bytes of an incomplete message per direction
 	bad     bool      // a message that could not be parsed: the connection is not DNS
+	seen    bool      // a message was read
 }
 
 type dnsPending struct {
@@ -44,12 +45,19 @@ func (d *dnsConn) record(ts time.Time, num int64) event.DNS {
 }
 
 // message takes one DNS message.
-func (d *dnsConn) message(b []byte, ts time.Time, num int64) {
+func (d *dnsConn) message(isOrig bool, b []byte, ts time.Time, num int64) {
 	m, err := parseDNS(b)
 	if err != nil {
 		d.t.dnsBad++
 		return
 	}
+	if !d.seen && m.response && isOrig && d.c.tcp == nil && !groupAddr(d.c.resp) {
+		// The first message is an answer from the originator: the
+		// capture missed the query, and the roles are the other way
+		// round (Zeek flips them too).
+		d.c.flip()
+	}
+	d.seen = true
 	d.c.service = "dns"
 	if !m.response {
 		r := d.record(ts, num)
@@ -127,7 +135,7 @@ func (d *dnsConn) deliver(isOrig bool, b []byte) {
 		if len(buf) < 2+n {
 			break
 		}
-		d.message(buf[2:2+n], d.t.now, d.t.num)
+		d.message(isOrig, buf[2:2+n], d.t.now, d.t.num)
 		buf = buf[2+n:]
 	}
 	if len(buf) > 1<<16+2 {

@@ -85,7 +85,7 @@ func (t *table) packet(p *packet) {
 func (t *table) lookup(p *packet, sp, dp uint16, flipOK func() bool, timeout time.Duration) (*conn, bool) {
 	k := makeKey(p.src, p.dst, sp, dp, p.proto)
 	c := t.conns[k]
-	if c != nil && (p.ts.Sub(c.last) > timeout || (!c.closing.IsZero() && p.ts.After(c.closing))) {
+	if c != nil && (p.ts.Sub(c.last) > timeout || (!c.closing.IsZero() && p.ts.After(c.closing)) || c.attemptOver(p.ts)) {
 		t.end(c)
 		c = nil
 	}
@@ -100,12 +100,18 @@ func (t *table) lookup(p *packet, sp, dp uint16, flipOK func() bool, timeout tim
 	if p.proto == protoTCP {
 		c.tcp = &tcpState{o: newTCPEnd(), r: newTCPEnd()}
 	}
-	if flipOK() {
+	if flipOK() && !groupAddr(p.dst) {
 		c.flip()
 	}
 	c.uid = uid(t.salt, c)
 	t.conns[k] = c
 	return c, c.isOrig(p.src, sp)
+}
+
+// groupAddr reports whether a is a multicast or the limited broadcast
+// address, which never originates a connection.
+func groupAddr(a netip.Addr) bool {
+	return a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255})
 }
 
 // isOrig reports whether a packet from src:sp comes from c's originator.
@@ -152,7 +158,7 @@ func (t *table) udp(p *packet) {
 		if len(payload) > n {
 			payload = payload[:n]
 		}
-		c.dns.message(payload, p.ts, p.num)
+		c.dns.message(isOrig, payload, p.ts, p.num)
 	}
 }
 
@@ -330,7 +336,7 @@ func (c *conn) tcpReuse(src netip.Addr, sp uint16, s *tcpSegment) bool {
 		}
 		origEnd = t.r
 	}
-	closed := (t.o.state == tcpClosed || t.o.state == tcpReset) && (t.r.state == tcpClosed || t.r.state == tcpReset || t.r.state == tcpInactive)
+	closed := t.o.state == tcpClosed || t.o.state == tcpReset || t.r.state == tcpClosed || t.r.state == tcpReset
 	if !closed {
 		if int64(s.seq) == origEnd.start || uint32(origEnd.start) == s.seq { //nolint:gosec // G115: 32-bit sequence numbers
 			return false

@@ -350,6 +350,19 @@ func (c *conn) tcpStateMachine(isOrig bool, ep, peer *tcpEnd, f uint8, n int, de
 	return doClose, genEvent
 }
 
+// tcpAttemptDelay is how long Zeek waits for an answer to a SYN
+// (tcp_attempt_delay): a connection whose originator is still in its
+// handshake and whose responder never spoke is then ended as an attempt,
+// and later packets of the same endpoints make a new connection.
+const tcpAttemptDelay = 5 * time.Second
+
+// attemptOver reports whether an unanswered connection attempt ended by now.
+func (c *conn) attemptOver(now time.Time) bool {
+	t := c.tcp
+	return t != nil && (t.o.state == tcpSynSent || t.o.state == tcpSynAckSent) && t.r.state == tcpInactive &&
+		now.Sub(c.start) > tcpAttemptDelay
+}
+
 // tcpClosed records that a side closed; once the close is complete the
 // connection is removed tcpCloseDelay after its last packet.
 func (c *conn) tcpClosed(ep, peer *tcpEnd) {

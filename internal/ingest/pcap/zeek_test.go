@@ -397,7 +397,7 @@ type zeekSettings struct {
 }
 
 var bareModePorts = map[string][]uint16{
-	"dns": {53, 137, 5353, 5355}, "dhcp": {67, 68}, "ftp": {21, 2811}, "http": {80, 81, 631, 1080, 3128, 8000, 8080, 8888},
+	"dns": {53, 137, 5353, 5355}, "dhcp": {67}, "ftp": {21, 2811}, "http": {80, 81, 631, 1080, 3128, 8000, 8080, 8888},
 	"ssl": {443, 563, 585, 614, 636, 989, 990, 992, 993, 995, 5223}, "smtp": {25, 587}, "pop3": {110}, "ssh": {22},
 	"ntp": {123}, "rdp": {3389}, "irc": {6666, 6667, 6668, 6669}, "krb": {88, 750}, "mysql": {1434, 3306},
 	"redis": {6379}, "modbus": {502}, "imap": {143}, "xmpp": {5222, 5269},
@@ -425,10 +425,25 @@ func zeekRun(e btest) zeekSettings {
 	return s
 }
 
+// excludedTests are the Zeek tests whose own script changes what Zeek
+// reads from the trace, so that its logs are not what Zeek writes for the
+// trace: they are reported apart and not counted.
+var excludedTests = map[string]string{
+	"scripts.base.frameworks.netcontrol.packetfilter": "the test installs a packet filter that drops the connections' packets after the first",
+	"scripts.policy.protocols.ssl.decryption":         "the test gives Zeek the TLS session keys, and the log is of the decrypted HTTP",
+}
+
+// conformanceFloor is the share of Zeek's records, per log type, that
+// dwell reproduces today: a change that loses one fails.
+var conformanceFloor = map[string]float64{"conn": 0.99, "dns": 0.885, "http": 0.905, "ssl": 0.933, "x509": 0.888}
+
 func TestZeekConformance(t *testing.T) {
 	res := measureConformance(t)
 	tot := map[string][2]int{}
 	for _, r := range res {
+		if _, ok := excludedTests[r.test]; ok {
+			continue
+		}
 		x := tot[r.log]
 		x[0] += r.want
 		x[1] += r.same
@@ -446,6 +461,33 @@ func TestZeekConformance(t *testing.T) {
 	}
 	sort.Strings(logs)
 	for _, k := range logs {
-		t.Logf("%s: %d of %d Zeek records reproduced (%.1f%%)", k, tot[k][1], tot[k][0], 100*float64(tot[k][1])/float64(max(tot[k][0], 1)))
+		share := float64(tot[k][1]) / float64(max(tot[k][0], 1))
+		t.Logf("%s: %d of %d Zeek records reproduced (%.1f%%)", k, tot[k][1], tot[k][0], 100*share)
+		if share < conformanceFloor[k] {
+			t.Errorf("%s: %.3f of Zeek's records reproduced, below the floor of %.3f", k, share, conformanceFloor[k])
+		}
 	}
+	if p := os.Getenv("DWELL_CONFORMANCE_MD"); p != "" {
+		if err := os.WriteFile(p, []byte(conformanceMarkdown(res, tot, logs)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// conformanceMarkdown renders the measurement for docs/pcap.md.
+func conformanceMarkdown(res []conformance, tot map[string][2]int, logs []string) string {
+	var b strings.Builder
+	b.WriteString("| log | Zeek records | reproduced | share |\n|---|---:|---:|---:|\n")
+	for _, k := range logs {
+		fmt.Fprintf(&b, "| %s | %d | %d | %.1f %% |\n", k, tot[k][0], tot[k][1], 100*float64(tot[k][1])/float64(max(tot[k][0], 1)))
+	}
+	b.WriteString("\nPer test and log (Zeek's test, its trace, records reproduced of Zeek's):\n\n| test | trace | log | reproduced |\n|---|---|---|---:|\n")
+	for _, r := range res {
+		note := ""
+		if why, ok := excludedTests[r.test]; ok {
+			note = " (not counted: " + why + ")"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %d / %d%s |\n", strings.TrimPrefix(r.test, "scripts."), strings.TrimPrefix(r.trace, "traces/"), r.log, r.same, r.want, note)
+	}
+	return b.String()
 }
