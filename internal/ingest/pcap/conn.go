@@ -56,6 +56,7 @@ type conn struct {
 	http    *httpConn
 	tls     *tlsConn
 	watch   *startTLS
+	gsi     *gsiFTP
 	// appChecked is set once the first payload was looked at for an
 	// application protocol.
 	appChecked bool

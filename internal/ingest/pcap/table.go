@@ -1,6 +1,7 @@
 package pcap
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net/netip"
 	"slices"
@@ -239,6 +240,11 @@ func (t *table) analyzerFor(c *conn, isOrig bool, s *tcpSegment) analyzer {
 			return nil
 		}
 		return c.http
+	case c.gsi != nil:
+		if c.gsi.done {
+			return nil
+		}
+		return c.gsi
 	case c.tls != nil:
 		if c.tls.done {
 			return nil
@@ -293,6 +299,11 @@ func (w *startTLS) deliver(isOrig bool, b []byte) {
 	if isOrig && len(b) >= 6 && looksTLS(b) && b[5] == 1 {
 		w.c.tls = newTLS(w.c, w.t)
 		w.c.tls.deliver(isOrig, b)
+		return
+	}
+	if isOrig && bytes.HasPrefix(b, []byte("AUTH GSSAPI")) {
+		w.c.tls = newTLS(w.c, w.t)
+		w.c.gsi = &gsiFTP{tls: w.c.tls}
 		return
 	}
 	w.seen += len(b)
