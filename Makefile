@@ -58,6 +58,13 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/winlog
 	$(GO) test -run '^$$' -fuzz '^FuzzUnquote$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/winlog
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/detect/sigma
+	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/capture
+	$(GO) test -run '^$$' -fuzz '^FuzzSource$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/pcap
+	$(GO) test -run '^$$' -fuzz '^FuzzIP$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/pcap
+	$(GO) test -run '^$$' -fuzz '^FuzzDNS$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/pcap
+	$(GO) test -run '^$$' -fuzz '^FuzzHTTP$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/pcap
+	$(GO) test -run '^$$' -fuzz '^FuzzTLS$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/pcap
+	$(GO) test -run '^$$' -fuzz '^FuzzX509$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/pcap
 
 ## eval: score the detectors on the labelled real captures; rewrites docs/evaluation.md.
 eval:

@@ -26,12 +26,13 @@ import (
 func ingestCommand() command {
 	return command{
 		name:    "ingest",
-		summary: "read Zeek logs (TSV or JSON) and flow captures (NetFlow, IPFIX, sFlow in pcap/pcapng) into the store",
+		summary: "read Zeek logs (TSV or JSON), packet captures (pcap/pcapng, analysed as Zeek would), flow exports and Windows events into the store",
 		usage:   "ingest [--db FILE] [--sensor NAME] [-v] PATH... (- reads standard input)",
 		example: `  dwell ingest /nsm/zeek/logs               # every log under it, dated dirs and current/
   dwell ingest --sensor brussels /nsm/zeek/logs/2024-04-19
   dwell ingest --db case42.db conn.log dns.log.gz
   dwell ingest --sensor edge netflow.pcap   # tcpdump -w of a flow collector's port
+  dwell ingest --sensor span1 capture.pcapng.gz   # packets: conn, dns, http, ssl, x509, files, flow
   dwell ingest --db clickhouse://ch1:8123/dwell /nsm/zeek/logs
   zcat conn.log.gz | dwell ingest --sensor edge -
 

@@ -230,4 +230,9 @@ const (
 	ExportNetFlow9 = "netflow-v9"
 	ExportIPFIX    = "ipfix"
 	ExportSFlow5   = "sflow-v5" // a sampled packet: Packets is 1, Bytes its frame length
+	// ExportPcap marks flows dwell made itself from a packet capture,
+	// beside the capture's connections: they feed the analyses of flows
+	// (floods) but are not stitched into sessions, which would count the
+	// capture's connections twice.
+	ExportPcap = "pcap"
 )

@@ -164,7 +164,10 @@ type Fanout struct {
 	Targets int64      // distinct destinations (FanoutByPort) or ports (FanoutByHost)
 	Conns   int64
 	// Probes counts connections refused or unanswered with nothing sent
-	// back: a conn_state of ProbeStates and no resp_bytes.
+	// back: a conn_state of ProbeStates and no resp_bytes. Connections
+	// whose originator sent no packet (orig_pkts 0: Zeek guessed the roles
+	// from the ports, as for the SYN-ACKs a reflection attack sends its
+	// victim) are not anyone's fan-out and not counted.
 	Probes      int64
 	First, Last time.Time
 }

@@ -30,6 +30,8 @@ import (
 //     flags tell it (SessionState).
 //
 // Each session keeps the sensor and provenance of its first record.
+// Flows made from packet captures (event.ExportPcap) are left out: the
+// capture's connections are in conn already.
 
 // SessionGap is the longest silence inside one session.
 const SessionGap = 60 * time.Second
@@ -44,6 +46,9 @@ func Sessions(flows []event.Flow) []event.Conn {
 	groups := map[key][]int{}
 	for i := range flows {
 		f := &flows[i]
+		if f.Export == event.ExportPcap {
+			continue
+		}
 		x, y := netip.AddrPortFrom(f.SrcIP, f.SrcPort), netip.AddrPortFrom(f.DstIP, f.DstPort)
 		if compareEndpoints(y, x) < 0 {
 			x, y = y, x

@@ -250,7 +250,7 @@ func flowTable() *Table[event.Flow] {
 			return u64(uint64(r.Sampling))
 		}),
 		addrCol("exporter", "", "the router or probe that exported the record", func(r *R) netip.Addr { return r.Exporter }),
-		strCol("export_format", "", "export protocol: netflow-v5, netflow-v9, ipfix, sflow-v5", func(r *R) string { return r.Export }),
+		strCol("export_format", "", "export protocol: netflow-v5, netflow-v9, ipfix, sflow-v5, or pcap (made by dwell from a packet capture)", func(r *R) string { return r.Export }),
 	}
 	src := func(r *R) *event.Source { return &r.Src }
 	return &Table[R]{Kind: event.KindFlow, Doc: "One row per exported flow record (NetFlow v5, v9, IPFIX); source_line is the record's packet in the capture.",

@@ -74,6 +74,7 @@ type endpoint struct {
 	pkts, ipBytes uint64
 	bytes         uint64 // UDP/ICMP payload bytes
 	active        bool
+	flow          flowPart // the flow record being counted
 }
 
 // history bits, as Zeek's Connection::CheckHistory keeps them: the

@@ -124,7 +124,7 @@ func (s *source) Next(ctx context.Context, b *event.Batch, max int) error {
 		}
 		s.packets++
 		s.frame(&pk)
-		if len(s.t.conn)+len(s.t.dns)+len(s.t.http)+len(s.t.tls)+len(s.t.x509)+len(s.t.files) > 0 {
+		if len(s.t.conn)+len(s.t.dns)+len(s.t.http)+len(s.t.tls)+len(s.t.x509)+len(s.t.files)+len(s.t.flows) > 0 {
 			s.drain(b)
 		}
 	}
@@ -184,6 +184,12 @@ func (s *source) drain(b *event.Batch) {
 			s.rep.Rows++
 		}
 	}
+	for _, r := range s.t.flows {
+		if s.keep("flow") {
+			b.Flows = append(b.Flows, r)
+			s.rep.Rows++
+		}
+	}
 	for _, r := range s.t.files {
 		if s.keep("files") {
 			b.Files = append(b.Files, r)
@@ -191,7 +197,7 @@ func (s *source) drain(b *event.Batch) {
 		}
 	}
 	s.t.conn, s.t.dns, s.t.http, s.t.files = s.t.conn[:0], s.t.dns[:0], s.t.http[:0], s.t.files[:0]
-	s.t.tls, s.t.x509 = s.t.tls[:0], s.t.x509[:0]
+	s.t.tls, s.t.x509, s.t.flows = s.t.tls[:0], s.t.x509[:0], s.t.flows[:0]
 }
 
 func (s *source) keep(kind string) bool {
@@ -235,7 +241,7 @@ func (s *source) finish(b *event.Batch, err error) error {
 	if t.dnsBad > 0 {
 		s.note(fmt.Sprintf("%d DNS messages could not be parsed", t.dnsBad))
 	}
-	for _, k := range []event.Kind{event.KindConn, event.KindDNS, event.KindHTTP, event.KindTLS, event.KindX509, event.KindFile} {
+	for _, k := range []event.Kind{event.KindConn, event.KindDNS, event.KindHTTP, event.KindTLS, event.KindX509, event.KindFile, event.KindFlow} {
 		if s.emitted[k.String()] > 0 {
 			s.rep.Kinds = append(s.rep.Kinds, k)
 		}

@@ -33,6 +33,7 @@ type table struct {
 	tls     []event.TLS
 	x509    []event.X509
 	files   []event.File
+	flows   []event.Flow
 	fileSeq int64
 	// counts for the report
 	evicted, dnsBad, nonIP, short, frag int64
@@ -125,6 +126,7 @@ func (t *table) count(c *conn, isOrig bool, p *packet) {
 	}
 	e.pkts++
 	e.ipBytes += uint64(p.ipLen) //nolint:gosec // G115: a datagram's length
+	t.flowPacket(c, isOrig, e, p)
 }
 
 func (t *table) udp(p *packet) {
@@ -401,6 +403,8 @@ func (t *table) end(c *conn) {
 	if c.tls != nil {
 		c.tls.end()
 	}
+	t.endFlow(c, true, &c.o)
+	t.endFlow(c, false, &c.r)
 	t.conn = append(t.conn, c.record(t.source(c.num)))
 }
 

@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"strconv"
 
+	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/store"
 )
 
@@ -88,7 +89,7 @@ func connsFrom(w store.Window) string {
 						toUInt64(ifNull(packets, 0)) AS f_pk, toUInt64(ifNull(bytes, 0)) AS f_nb,
 						toUInt64(greatest(ifNull(sampling, 1), 1)) AS f_smp, ifNull(source_file, '') AS f_file,
 						toUInt64(ifNull(source_line, 0)) AS f_line, f_sa < f_da OR (f_sa = f_da AND f_sp <= f_dp) AS f_fwd
-					FROM flow WHERE ` + until + `)
+					FROM flow WHERE ` + until + ` AND ifNull(export_format, '') != '` + event.ExportPcap + `')
 				GROUP BY g_s, g_e, g_p, g_a, g_pa, g_b, g_pb))
 		ARRAY JOIN g_fl AS fl, h_sid AS sid
 		GROUP BY g_s, g_e, g_p, g_a, g_pa, g_b, g_pb, sid))))`

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/store"
 )
 
@@ -118,7 +119,7 @@ func sessionsSQL(w store.Window) string {
 				coalesce(proto, '') AS proto, coalesce(src_addr, '') AS sa, coalesce(src_port, 0) AS sp, coalesce(dst_addr, '') AS da,
 				coalesce(dst_port, 0) AS dp, coalesce(tcp_flags, 0) AS flags, coalesce(packets, 0) AS pk, coalesce(bytes, 0) AS nb,
 				greatest(coalesce(sampling, 1), 1) AS smp, source_file, source_line
-			FROM flow WHERE ` + until + `),
+			FROM flow WHERE ` + until + ` AND coalesce(export_format, '') <> '` + event.ExportPcap + `'),
 		k AS (
 			SELECT *, CASE WHEN (sa, sp) <= (da, dp) THEN sa ELSE da END AS ka, CASE WHEN (sa, sp) <= (da, dp) THEN sp ELSE dp END AS kpa,
 				CASE WHEN (sa, sp) <= (da, dp) THEN da ELSE sa END AS kb, CASE WHEN (sa, sp) <= (da, dp) THEN dp ELSE sp END AS kpb

@@ -113,6 +113,11 @@ func AnalyticsData() *event.Batch {
 		b.Conns = append(b.Conns, event.Conn{TS: day.Add(21*time.Hour + time.Duration(i)*time.Second), UID: fmt.Sprintf("W%d", i), SrcIP: hosts[2],
 			SrcPort: uint16(46000 + i), DstIP: netip.AddrFrom4([4]byte{198, 51, 100, byte(100 + i%12)}), DstPort: 23, Proto: "tcp", ConnState: st,
 			DstBytes: event.Some(uint64(i % 3)), Src: src("/logs/conn.log")})
+		// Backscatter: SYN-ACKs from port 80 to a victim, whose roles
+		// Zeek turned (the "originator" sent nothing): not its fan-out.
+		b.Conns = append(b.Conns, event.Conn{TS: day.Add(22*time.Hour + time.Duration(i)*time.Second), UID: fmt.Sprintf("B%d", i), SrcIP: hosts[0],
+			SrcPort: uint16(47000 + i), DstIP: netip.AddrFrom4([4]byte{203, 0, 113, byte(10 + i)}), DstPort: 80, Proto: "tcp", ConnState: "OTH",
+			History: "^h", SrcPkts: event.Some(uint64(0)), DstPkts: event.Some(uint64(1)), Src: src("/logs/conn.log")})
 	}
 	b.Flows = SessionFlows()
 	return b
@@ -192,6 +197,10 @@ func SessionFlows() []event.Flow {
 	add("edge", e1, s.Add(time.Minute), 2*time.Second, "2001:db8::5", 51000, "2001:db8:1::7", 443, "tcp", 0x1b, 10, 10_000, 0)
 	add("core", e1, s.Add(2*time.Minute), time.Minute, "10.0.0.5", 51001, "10.0.0.17", 445, "tcp", 0x1b, 30, 40_000, 0)
 	add("core", e1, s.Add(2*time.Minute), time.Minute, "10.0.0.17", 445, "10.0.0.5", 51001, "tcp", 0x1b, 20, 2_000, 0)
+	// Flows made from a packet capture: never a session (the capture's
+	// connections are in conn).
+	add("edge", e1, s.Add(3*time.Minute), time.Second, "10.0.0.5", 51002, "198.51.100.8", 443, "tcp", 0x1b, 5, 900, 0)
+	out[len(out)-1].Export, out[len(out)-1].Exporter = event.ExportPcap, netip.Addr{}
 	return out
 }
 

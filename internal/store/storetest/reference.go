@@ -75,7 +75,7 @@ func refFanout(b *event.Batch, w store.Window, f store.FanoutFilter) []store.Fan
 	m := map[string]*acc{}
 	for i := range b.Conns {
 		c := &b.Conns[i]
-		if !w.Contains(c.TS) || !c.SrcIP.IsValid() || !c.DstIP.IsValid() {
+		if !w.Contains(c.TS) || !c.SrcIP.IsValid() || !c.DstIP.IsValid() || (c.SrcPkts.Valid && c.SrcPkts.V == 0) {
 			continue
 		}
 		var k, target string
