@@ -81,7 +81,9 @@ func run(out, sizeArg string, args []string) error {
 	hdr = o.AppendUint64(hdr, 0)
 	hdr = o.AppendUint32(hdr, capture.MaxCapLen)
 	hdr = o.AppendUint32(hdr, capture.LinkEthernet)
-	w.Write(hdr)
+	if _, err := w.Write(hdr); err != nil {
+		return err
+	}
 	written, packets := int64(len(hdr)), 0
 	cursor := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	for written < want {
@@ -110,8 +112,12 @@ func run(out, sizeArg string, args []string) error {
 				rec = o.AppendUint32(rec, uint32(ts.Nanosecond()))
 				rec = o.AppendUint32(rec, uint32(len(pk.Data)))
 				rec = o.AppendUint32(rec, uint32(pk.Length))
-				w.Write(rec)
-				w.Write(pk.Data)
+				if _, err := w.Write(rec); err != nil {
+					return err
+				}
+				if _, err := w.Write(pk.Data); err != nil {
+					return err
+				}
 				written += int64(len(rec) + len(pk.Data))
 				packets++
 			}
@@ -127,6 +133,7 @@ func run(out, sizeArg string, args []string) error {
 		}
 	}
 	if err := w.Flush(); err != nil {
+		f.Close() //nolint:errcheck // the write error is the one to report
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "%s: %d packets, %d bytes, from %d captures\n", out, packets, written, len(files))
@@ -138,7 +145,7 @@ func readHead(p string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read only
 	b := make([]byte, 64)
 	n, err := io.ReadFull(f, b)
 	if errors.Is(err, io.ErrUnexpectedEOF) {

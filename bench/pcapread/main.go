@@ -41,7 +41,7 @@ func run(path string, count bool) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read only
 	head := make([]byte, event.HeadSize)
 	n, _ := f.ReadAt(head, 0)
 	in := &ingest.Input{Path: path, Head: head[:n], Final: true}
@@ -49,8 +49,8 @@ func run(path string, count bool) error {
 	if err != nil {
 		return err
 	}
+	// A bufio.Writer keeps its first error, and Flush returns it.
 	out := bufio.NewWriterSize(os.Stdout, 1<<20)
-	defer out.Flush()
 	var b event.Batch
 	var line []byte
 	for {
@@ -58,34 +58,34 @@ func run(path string, count bool) error {
 		if !count {
 			for i := range b.Conns {
 				line = appendConn(line[:0], &b.Conns[i])
-				out.Write(line)
+				_, _ = out.Write(line)
 			}
 			for i := range b.DNS {
 				d := &b.DNS[i]
 				line = fmt.Appendf(line[:0], "dns\t%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\t%s\n", d.UID, d.SrcIP, d.SrcPort, d.DstIP, d.DstPort,
 					d.Query, d.QTypeName, d.RCodeName, strings.Join(d.Answers, ","))
-				out.Write(line)
+				_, _ = out.Write(line)
 			}
 			for i := range b.HTTP {
 				h := &b.HTTP[i]
 				line = fmt.Appendf(line[:0], "http\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", h.UID, h.Method, h.Host, h.URI, h.UserAgent,
 					h.StatusCode.V, h.RequestBodyLen.V, h.ResponseBodyLen.V)
-				out.Write(line)
+				_, _ = out.Write(line)
 			}
 			for i := range b.TLS {
 				s := &b.TLS[i]
 				line = fmt.Appendf(line[:0], "ssl\t%s\t%s\t%s\t%s\t%s\t%s\n", s.UID, s.Version, s.Cipher, s.ServerName, s.JA3, s.JA4)
-				out.Write(line)
+				_, _ = out.Write(line)
 			}
 			for i := range b.X509 {
 				x := &b.X509[i]
 				line = fmt.Appendf(line[:0], "x509\t%s\t%s\t%s\n", x.Fingerprint, x.Subject, x.Issuer)
-				out.Write(line)
+				_, _ = out.Write(line)
 			}
 			for i := range b.Files {
 				x := &b.Files[i]
 				line = fmt.Appendf(line[:0], "files\t%s\t%s\t%s\t%s\t%d\n", x.FUID, x.UID, x.MIMEType, x.SHA256, x.SeenBytes.V)
-				out.Write(line)
+				_, _ = out.Write(line)
 			}
 		}
 		b.Reset()
@@ -98,7 +98,7 @@ func run(path string, count bool) error {
 	}
 	rep := src.Report()
 	fmt.Fprintf(os.Stderr, "%d records, %d bad\n", rep.Rows, rep.Bad)
-	return nil
+	return out.Flush()
 }
 
 // appendConn writes a conn record's Zeek fields.
@@ -135,4 +135,3 @@ func appendConn(b []byte, c *event.Conn) []byte {
 	b = append(b, c.CommunityID...)
 	return append(b, '\n')
 }
-

@@ -272,6 +272,7 @@ type OpenConn struct {
 type DNSName struct {
 	Sensor      string
 	Src         netip.Addr
+	Dst         netip.Addr // the server asked (the resolver, or the name's own server)
 	Query       string
 	QType       string
 	RCode       string

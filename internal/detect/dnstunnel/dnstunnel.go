@@ -62,6 +62,7 @@ type domainAgg struct {
 	labelLen    float64 // sum over distinct names of the subdomain part's length
 	entropy     float64 // sum over distinct names of its entropy
 	hosts       map[netip.Addr]int64
+	servers     map[[2]netip.Addr]int64 // (client, server asked) -> queries
 	first, last time.Time
 }
 
@@ -88,7 +89,8 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		reg := detect.RegisteredDomain(name)
 		a := domains[reg]
 		if a == nil {
-			a = &domainAgg{sensor: q.Sensor, names: map[string]bool{}, hosts: map[netip.Addr]int64{}, first: q.First, last: q.Last}
+			a = &domainAgg{sensor: q.Sensor, names: map[string]bool{}, hosts: map[netip.Addr]int64{}, servers: map[[2]netip.Addr]int64{},
+				first: q.First, last: q.Last}
 			domains[reg] = a
 		}
 		if !a.names[name] {
@@ -107,6 +109,9 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 			a.nx += q.Count
 		}
 		a.hosts[q.Src] += q.Count
+		if q.Dst.IsValid() {
+			a.servers[[2]netip.Addr{q.Src, q.Dst}] += q.Count
+		}
 		if q.First.Before(a.first) {
 			a.first = q.First
 		}
@@ -149,6 +154,17 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 				top, topN = h, q
 			}
 		}
+		// The channel's other end on the network, when the top client
+		// asked an outside server itself rather than an internal
+		// resolver: the tunnel's own name server, infrastructure to block.
+		// (An internal resolver is no party to the tunnel.)
+		var server netip.Addr
+		serverN := int64(0)
+		for k, n := range a.servers {
+			if k[0] == top && (n > serverN || (n == serverN && k[1].Less(server))) {
+				server, serverN = k[1], n
+			}
+		}
 		for k, v := range c {
 			c[k] = detect.Round(v, 3)
 		}
@@ -165,6 +181,10 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		}
 		f.Summary = fmt.Sprintf("%d distinct names (mean %.0f characters, entropy %.1f bits) were queried under %s by %d host(s), most by %s: data carried in DNS.",
 			unique, avgLen, avgEnt, reg, len(a.hosts), top)
+		if server.IsValid() && !d.env.IsLocal(server) {
+			f.Dst = server
+			f.Summary += fmt.Sprintf(" %s asked %s directly, not an internal resolver.", top, server)
+		}
 		out = append(out, f)
 	}
 	return out, nil

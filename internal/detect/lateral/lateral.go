@@ -68,6 +68,12 @@ var admin = map[uint16]struct {
 	135:  {"RPC", "T1021.003", 0.75},
 }
 
+// habitualPeers is how many hosts a client must have reached on an admin
+// protocol in the baseline for the protocol to be its habit: every
+// Windows client speaks SMB and RPC to its domain controllers, and that
+// makes it no administrator of other workstations.
+const habitualPeers = 3
+
 type edgeKey struct {
 	sensor   string
 	src, dst netip.Addr
@@ -82,13 +88,15 @@ type edge struct {
 }
 
 type srcAgg struct {
-	adminDsts    map[netip.Addr]bool
-	portsPerDst  map[netip.Addr]map[uint16]bool
-	failed       int64
-	failedDsts   map[netip.Addr]bool
-	conns        int64
-	first, last  time.Time
-	baselinePort map[uint16]bool // admin ports this host used as a client in the baseline
+	adminDsts   map[netip.Addr]bool
+	portsPerDst map[netip.Addr]map[uint16]bool
+	failed      int64
+	failedDsts  map[netip.Addr]bool
+	conns       int64
+	first, last time.Time
+	// baselinePort holds, per admin port, the hosts this one reached on
+	// it in the baseline.
+	baselinePort map[uint16]map[netip.Addr]bool
 }
 
 // Detect implements detect.Detector.
@@ -101,6 +109,11 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 	// "New" means little after a baseline of minutes: a short capture
 	// shows every edge for the first time.
 	history := detect.Ramp(baseEnd.Sub(first).Hours(), 1, 24)
+	if history == 0 {
+		// Under an hour of data shows no normal to hold edges against:
+		// every edge is judged, at the weight a missing history gives.
+		baseEnd = first
+	}
 	edges := map[edgeKey]*edge{}
 	type portKey struct {
 		edgeKey
@@ -120,7 +133,7 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		s := srcs[sk]
 		if s == nil {
 			s = &srcAgg{adminDsts: map[netip.Addr]bool{}, portsPerDst: map[netip.Addr]map[uint16]bool{}, failedDsts: map[netip.Addr]bool{},
-				baselinePort: map[uint16]bool{}, first: p.First, last: p.Last}
+				baselinePort: map[uint16]map[netip.Addr]bool{}, first: p.First, last: p.Last}
 			srcs[sk] = s
 		}
 		s.conns += p.Conns
@@ -142,7 +155,10 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		ek := edgeKey{p.Sensor, p.Src, p.Dst}
 		if p.First.Before(baseEnd) {
 			baseline[portKey{ek, p.DstPort}] = true
-			s.baselinePort[p.DstPort] = true
+			if s.baselinePort[p.DstPort] == nil {
+				s.baselinePort[p.DstPort] = map[netip.Addr]bool{}
+			}
+			s.baselinePort[p.DstPort][p.Dst] = true
 			return nil
 		}
 		if baseline[portKey{ek, p.DstPort}] {
@@ -181,7 +197,7 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 			names = append(names, fmt.Sprintf("%s/%d", svc.name, p))
 			techniques = append(techniques, svc.technique)
 			weight = max(weight, svc.weight)
-			if s.baselinePort[p] {
+			if len(s.baselinePort[p]) >= habitualPeers {
 				newClient = min(newClient, 0.3) // an admin host using its usual protocol
 			}
 		}

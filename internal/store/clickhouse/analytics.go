@@ -355,12 +355,12 @@ func (s *Store) DNSNames(ctx context.Context, w store.Window, f store.DNSFilter,
 		cond += " AND ifNull(id_orig_h, '') IN " + addrList(f.Srcs)
 	}
 	q := `SELECT ifNull(sensor, '') AS k_s, ifNull(id_orig_h, '') AS k_a, assumeNotNull(query) AS k_q, ifNull(qtype_name, '') AS k_t,
-		ifNull(rcode_name, '') AS k_r, count(), min(ts), max(ts)
-		FROM dns WHERE ` + cond + ` AND isNotNull(query) GROUP BY k_s, k_a, k_q, k_t, k_r ORDER BY k_s, k_a, k_q, k_t, k_r`
+		ifNull(rcode_name, '') AS k_r, ifNull(id_resp_h, '') AS k_d, count(), min(ts), max(ts)
+		FROM dns WHERE ` + cond + ` AND isNotNull(query) GROUP BY k_s, k_a, k_q, k_t, k_r, k_d ORDER BY k_s, k_a, k_q, k_t, k_r, k_d`
 	var d store.DNSName
 	return s.c.each(ctx, "dns names", q, func(r *tsvReader) error {
-		d = store.DNSName{Sensor: r.Field(0), Src: r.Addr(1), Query: r.Field(2), QType: r.Field(3), RCode: r.Field(4),
-			Count: r.Int(5), First: r.Time(6), Last: r.Time(7)}
+		d = store.DNSName{Sensor: r.Field(0), Src: r.Addr(1), Query: r.Field(2), QType: r.Field(3), RCode: r.Field(4), Dst: r.Addr(5),
+			Count: r.Int(6), First: r.Time(7), Last: r.Time(8)}
 		return fn(&d)
 	})
 }

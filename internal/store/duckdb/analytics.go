@@ -396,16 +396,16 @@ func (s *Store) DNSNames(ctx context.Context, w store.Window, f store.DNSFilter,
 		cond += " AND id_orig_h IN (SELECT unnest(?::VARCHAR[]))"
 		args = append(args, addrList(f.Srcs))
 	}
-	q := `SELECT coalesce(sensor, ''), id_orig_h, query, coalesce(qtype_name, ''), coalesce(rcode_name, ''),
+	q := `SELECT coalesce(sensor, ''), id_orig_h, query, coalesce(qtype_name, ''), coalesce(rcode_name, ''), coalesce(id_resp_h, ''),
 		count(*), min(ts), max(ts)
-		FROM dns WHERE ` + cond + ` AND query IS NOT NULL GROUP BY ALL ORDER BY 1, 2, 3, 4, 5`
+		FROM dns WHERE ` + cond + ` AND query IS NOT NULL GROUP BY ALL ORDER BY 1, 2, 3, 4, 5, 6`
 	var d store.DNSName
 	return s.each(ctx, "dns names", q, args, func(r *sql.Rows) error {
-		var src sql.NullString
-		if err := r.Scan(&d.Sensor, &src, &d.Query, &d.QType, &d.RCode, &d.Count, &d.First, &d.Last); err != nil {
+		var src, dst sql.NullString
+		if err := r.Scan(&d.Sensor, &src, &d.Query, &d.QType, &d.RCode, &dst, &d.Count, &d.First, &d.Last); err != nil {
 			return err
 		}
-		d.Src = addr(src)
+		d.Src, d.Dst = addr(src), addr(dst)
 		d.First, d.Last = d.First.UTC(), d.Last.UTC()
 		return fn(&d)
 	})

@@ -726,10 +726,10 @@ func refDNS(b *event.Batch, w store.Window, f store.DNSFilter) []store.DNSName {
 		if !w.Contains(d.TS) || d.Query == "" || (f.RCode != "" && d.RCodeName != f.RCode) || (f.Srcs != nil && !slices.Contains(f.Srcs, d.SrcIP)) {
 			continue
 		}
-		k := strings.Join([]string{d.Src.Sensor, d.SrcIP.String(), d.Query, d.QTypeName, d.RCodeName}, "|")
+		k := strings.Join([]string{d.Src.Sensor, d.SrcIP.String(), d.Query, d.QTypeName, d.RCodeName, addrStr(d.DstIP)}, "|")
 		n := m[k]
 		if n == nil {
-			n = &store.DNSName{Sensor: d.Src.Sensor, Src: d.SrcIP, Query: d.Query, QType: d.QTypeName, RCode: d.RCodeName, First: d.TS, Last: d.TS}
+			n = &store.DNSName{Sensor: d.Src.Sensor, Src: d.SrcIP, Query: d.Query, QType: d.QTypeName, RCode: d.RCodeName, Dst: d.DstIP, First: d.TS, Last: d.TS}
 			m[k] = n
 		}
 		n.Count++
@@ -851,4 +851,12 @@ func sortedValues[T any](m map[string]*T) []T {
 		out = append(out, *m[k])
 	}
 	return out
+}
+
+// addrStr is an address as the stores order it: "" when unset.
+func addrStr(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }
