@@ -65,6 +65,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzHTTP$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/pcap
 	$(GO) test -run '^$$' -fuzz '^FuzzTLS$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/pcap
 	$(GO) test -run '^$$' -fuzz '^FuzzX509$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/pcap
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/eve
 
 ## eval: score the detectors on the labelled real captures; rewrites docs/evaluation.md.
 eval:

@@ -26,6 +26,7 @@ import (
 	"github.com/dwell-nsm/dwell/internal/detect/rare"
 	"github.com/dwell-nsm/dwell/internal/detect/scan"
 	"github.com/dwell-nsm/dwell/internal/detect/sigma"
+	"github.com/dwell-nsm/dwell/internal/detect/suricata"
 	"github.com/dwell-nsm/dwell/internal/detect/tlsanom"
 	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/store"
@@ -54,6 +55,7 @@ func detectorRegistry() map[string]detectorFactory {
 		"dga":       func(env *detect.Env) detect.Detector { return dga.New(env, dga.Config{}) },
 		"host":      func(env *detect.Env) detect.Detector { return hostlog.New(env, hostlog.Config{}) },
 		"sigma":     func(env *detect.Env) detect.Detector { return sigma.New(env) },
+		"suricata":  func(env *detect.Env) detect.Detector { return suricata.New(env) },
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/dwell-nsm/dwell/internal/config"
 	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/ingest"
+	"github.com/dwell-nsm/dwell/internal/ingest/eve"
 	"github.com/dwell-nsm/dwell/internal/ingest/evtx"
 	"github.com/dwell-nsm/dwell/internal/ingest/netflow"
 	"github.com/dwell-nsm/dwell/internal/ingest/pcap"
@@ -33,6 +34,7 @@ func ingestCommand() command {
   dwell ingest --db case42.db conn.log dns.log.gz
   dwell ingest --sensor edge netflow.pcap   # tcpdump -w of a flow collector's port
   dwell ingest --sensor span1 capture.pcapng.gz   # packets: conn, dns, http, ssl, x509, files, flow
+  dwell ingest --sensor ids1 /var/log/suricata/eve.json   # Suricata: alerts, flow, dns, http, tls, fileinfo
   dwell ingest --db clickhouse://ch1:8123/dwell /nsm/zeek/logs
   zcat conn.log.gz | dwell ingest --sensor edge -
 
@@ -245,7 +247,7 @@ func (a *App) ingest(ctx context.Context, st store.Writer, cfg *config.Config, p
 		Clock: ingest.Clock{Earliest: time.Time(cfg.Ingest.Earliest), Skew: time.Duration(cfg.Ingest.ClockSkew),
 			Gap: time.Duration(cfg.Ingest.MaxGap), MaxDuration: time.Duration(cfg.Ingest.MaxDuration)},
 		// JSON Windows events first: Zeek's JSON detection is looser.
-		Formats: slices.Concat(winlog.Formats(), zeek.Formats(), netflow.Formats(), pcap.Formats(), evtx.Formats()),
+		Formats: slices.Concat(winlog.Formats(), eve.Formats(), zeek.Formats(), netflow.Formats(), pcap.Formats(), evtx.Formats()),
 		Logger:  a.Logger,
 		Now:     a.Now,
 	})

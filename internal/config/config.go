@@ -205,7 +205,7 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 
 // DetectorNames returns the detectors dwell has, in the order hunts run them.
 func DetectorNames() []string {
-	return []string{"beacon", "deadc2", "c2", "longconn", "dnstunnel", "dga", "exfil", "scan", "rare", "tlsanom", "httpanom", "lateral", "iocmatch", "ddos", "host", "sigma"}
+	return []string{"beacon", "deadc2", "c2", "longconn", "dnstunnel", "dga", "exfil", "scan", "rare", "tlsanom", "httpanom", "lateral", "iocmatch", "ddos", "host", "sigma", "suricata"}
 }
 
 // parsePrefix reads an address or a CIDR prefix.

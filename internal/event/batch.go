@@ -19,6 +19,7 @@ type Batch struct {
 	Files     []File
 	Flows     []Flow
 	Host      []HostEvent
+	Alerts    []Alert
 
 	// Quarantine holds records held out of the hunt (Quarantined); they
 	// are not counted by Len.
@@ -31,7 +32,8 @@ type Batch struct {
 
 // Len returns the number of records in b.
 func (b *Batch) Len() int {
-	return len(b.Conns) + len(b.OpenConns) + len(b.DNS) + len(b.HTTP) + len(b.TLS) + len(b.X509) + len(b.Files) + len(b.Flows) + len(b.Host)
+	return len(b.Conns) + len(b.OpenConns) + len(b.DNS) + len(b.HTTP) + len(b.TLS) + len(b.X509) + len(b.Files) + len(b.Flows) + len(b.Host) +
+		len(b.Alerts)
 }
 
 // Count returns the number of records of kind k in b.
@@ -55,6 +57,8 @@ func (b *Batch) Count(k Kind) int {
 		return len(b.Flows)
 	case KindWinlog:
 		return len(b.Host)
+	case KindAlert:
+		return len(b.Alerts)
 	}
 	return 0
 }
@@ -70,6 +74,7 @@ func (b *Batch) Append(o *Batch) {
 	b.Files = append(b.Files, o.Files...)
 	b.Flows = append(b.Flows, o.Flows...)
 	b.Host = append(b.Host, o.Host...)
+	b.Alerts = append(b.Alerts, o.Alerts...)
 	b.Quarantine = append(b.Quarantine, o.Quarantine...)
 	b.Progress = append(b.Progress, o.Progress...)
 }
@@ -87,6 +92,7 @@ func (b *Batch) Reset() {
 	b.Files = b.Files[:0]
 	b.Flows = b.Flows[:0]
 	b.Host = b.Host[:0]
+	b.Alerts = b.Alerts[:0]
 	b.Quarantine = b.Quarantine[:0]
 	b.Progress = b.Progress[:0]
 }

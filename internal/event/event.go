@@ -1,6 +1,6 @@
 // Package event defines dwell's canonical telemetry records: one struct per
 // kind of record (connection, DNS query, HTTP request, TLS handshake,
-// certificate, file transfer, exported flow, Windows event), the Batch that carries them from a source to a
+// certificate, file transfer, exported flow, Windows event, IDS alert), the Batch that carries them from a source to a
 // store, and the provenance every record keeps for evidence.
 //
 // Field names follow Zeek's semantics so that Zeek users recognise them:
@@ -33,10 +33,11 @@ const (
 	KindFile                     // files.log: one file transfer
 	KindFlow                     // a NetFlow/IPFIX flow record from a router or probe
 	KindWinlog                   // a Windows event (HostEvent), from EVTX or a JSON export
+	KindAlert                    // an IDS alert (Suricata's EVE alert event)
 )
 
 // Kinds lists every record kind in a fixed order.
-var Kinds = [...]Kind{KindConn, KindOpenConn, KindDNS, KindHTTP, KindTLS, KindX509, KindFile, KindFlow, KindWinlog}
+var Kinds = [...]Kind{KindConn, KindOpenConn, KindDNS, KindHTTP, KindTLS, KindX509, KindFile, KindFlow, KindWinlog, KindAlert}
 
 var kindNames = [...]string{
 	KindConn:     "conn",
@@ -48,6 +49,7 @@ var kindNames = [...]string{
 	KindFile:     "files",
 	KindFlow:     "flow",
 	KindWinlog:   "winlog",
+	KindAlert:    "alert",
 }
 
 // String returns the Zeek log name of k ("conn", "dns", "ssl", ...).

@@ -236,3 +236,27 @@ const (
 	// capture's connections twice.
 	ExportPcap = "pcap"
 )
+
+// Alert is one alert of a network IDS (Suricata's EVE "alert" event): a
+// signature that matched the traffic of a flow.
+type Alert struct {
+	TS          time.Time
+	FlowID      string // the IDS's flow id, shared by the flow's other events
+	SrcIP       netip.Addr
+	SrcPort     uint16
+	DstIP       netip.Addr
+	DstPort     uint16
+	Proto       string // tcp, udp, icmp, ...
+	AppProto    string // the application protocol the IDS saw (http, tls, dns, ...)
+	Action      string // allowed or blocked
+	SignatureID Opt[uint64]
+	Rev         Opt[uint64]
+	Signature   string
+	Category    string
+	Severity    Opt[uint64] // 1 (highest) to 4
+	// Attack holds the ATT&CK technique ids the rule's metadata names
+	// (mitre_technique_id), when it does.
+	Attack      []string
+	CommunityID string
+	Src         Source
+}

@@ -123,6 +123,7 @@ func (s *screen) apply(b *event.Batch) {
 	each(b.Files, fileFact, collect)
 	each(b.Flows, flowFact, collect)
 	each(b.Host, hostFact, collect)
+	each(b.Alerts, alertFact, collect)
 	far, early := s.outliers()
 	if !doubt && len(far) == 0 {
 		// The usual batch: every record kept, in place.
@@ -168,6 +169,7 @@ func (s *screen) apply(b *event.Batch) {
 	b.Files = hold(s, b, event.KindFile, b.Files, fileFact, judge, func(r *event.File) *event.Source { return &r.Src })
 	b.Flows = hold(s, b, event.KindFlow, b.Flows, flowFact, judge, func(r *event.Flow) *event.Source { return &r.Src })
 	b.Host = hold(s, b, event.KindWinlog, b.Host, hostFact, judge, func(r *event.HostEvent) *event.Source { return &r.Src })
+	b.Alerts = hold(s, b, event.KindAlert, b.Alerts, alertFact, judge, func(r *event.Alert) *event.Source { return &r.Src })
 }
 
 // maxCount is the largest byte or packet count a record may carry: 2^53,
@@ -228,6 +230,8 @@ func flowFact(r *event.Flow) fact {
 }
 
 func hostFact(r *event.HostEvent) fact { return fact{start: r.TS, end: r.TS, alone: true} }
+
+func alertFact(r *event.Alert) fact { return fact{start: r.TS, end: r.TS} }
 
 func each[R any](rows []R, fa func(*R) fact, fn func(fact)) {
 	for i := range rows {

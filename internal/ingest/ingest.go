@@ -675,5 +675,5 @@ func notRecognised(path string, head []byte) string {
 	if len(l) > 60 {
 		l = l[:60]
 	}
-	return fmt.Sprintf("not a format dwell reads (no Zeek #separator header, not JSON lines with \"ts\", not Zeek TSV data with a log type in its name, not a packet capture, not an EVTX file, not JSON lines of Windows events); it starts %q", l)
+	return fmt.Sprintf("not a format dwell reads (no Zeek #separator header, not JSON lines with \"ts\", not Zeek TSV data with a log type in its name, not a packet capture, not an EVTX file, not JSON lines of Windows events or of Suricata's EVE); it starts %q", l)
 }

@@ -83,6 +83,13 @@ func hostTexts(r *event.HostEvent, str func(*string), _ func([]string)) {
 	}
 }
 
+func alertTexts(r *event.Alert, str func(*string), list func([]string)) {
+	for _, p := range []*string{&r.FlowID, &r.Proto, &r.AppProto, &r.Action, &r.Signature, &r.Category, &r.CommunityID, &r.Src.Sensor, &r.Src.File} {
+		str(p)
+	}
+	list(r.Attack)
+}
+
 // escapeAll escapes the text of rows in place and returns how many
 // values it changed. Lists are changed in place too: a record's lists
 // are its own (decoders do not share them between records).
@@ -110,5 +117,5 @@ func escapeAll[R any](rows []R, visit texts[R]) int64 {
 func escapeBatch(b *event.Batch) int64 {
 	return escapeAll(b.Conns, connTexts) + escapeAll(b.OpenConns, connTexts) + escapeAll(b.DNS, dnsTexts) +
 		escapeAll(b.HTTP, httpTexts) + escapeAll(b.TLS, tlsTexts) + escapeAll(b.X509, x509Texts) +
-		escapeAll(b.Files, fileTexts) + escapeAll(b.Flows, flowTexts) + escapeAll(b.Host, hostTexts)
+		escapeAll(b.Files, fileTexts) + escapeAll(b.Flows, flowTexts) + escapeAll(b.Host, hostTexts) + escapeAll(b.Alerts, alertTexts)
 }

@@ -95,6 +95,9 @@ type Analytics interface {
 	// HostEvents streams the Windows events (winlog) f keeps, ordered by
 	// (computer, ts, record_id, source_file, source_line).
 	HostEvents(ctx context.Context, w Window, f HostFilter, fn func(*event.HostEvent) error) error
+	// Alerts streams the IDS alerts in w, ordered by (sensor, src, dst,
+	// signature id, ts, source_file, source_line).
+	Alerts(ctx context.Context, w Window, fn func(*event.Alert) error) error
 	// HTTPRequests aggregates http records per (sensor, src, dst, host,
 	// method, URI path without the query string, user agent), ordered by
 	// those keys.

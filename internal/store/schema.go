@@ -158,6 +158,7 @@ type Schema struct {
 	Files    *Table[event.File]
 	Flow     *Table[event.Flow]
 	Winlog   *Table[event.HostEvent]
+	Alert    *Table[event.Alert]
 	// Quarantine keeps the records held out of the hunt.
 	Quarantine *Table[event.Quarantined]
 }
@@ -174,6 +175,7 @@ func NewSchema() *Schema {
 		Files:      filesTable(),
 		Flow:       flowTable(),
 		Winlog:     winlogTable(),
+		Alert:      alertTable(),
 		Quarantine: quarantineTable(),
 	}
 }
@@ -181,7 +183,7 @@ func NewSchema() *Schema {
 // Tables returns the description of every table, in a fixed order.
 func (s *Schema) Tables() []TableInfo {
 	return []TableInfo{s.Conn.Info(), s.OpenConn.Info(), s.DNS.Info(), s.HTTP.Info(), s.TLS.Info(), s.X509.Info(), s.Files.Info(), s.Flow.Info(),
-		s.Winlog.Info(), s.Quarantine.Info()}
+		s.Winlog.Info(), s.Alert.Info(), s.Quarantine.Info()}
 }
 
 // Column constructors keep the table definitions below to one line a field.

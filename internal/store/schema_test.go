@@ -42,8 +42,9 @@ func TestSchemaIsConsistent(t *testing.T) {
 	check("files", s.Files.Info().Columns, func(i int) (Type, int) { return getters(&s.Files.Columns[i]) })
 	check("flow", s.Flow.Info().Columns, func(i int) (Type, int) { return getters(&s.Flow.Columns[i]) })
 	check("winlog", s.Winlog.Info().Columns, func(i int) (Type, int) { return getters(&s.Winlog.Columns[i]) })
+	check("alert", s.Alert.Info().Columns, func(i int) (Type, int) { return getters(&s.Alert.Columns[i]) })
 	check("quarantine", s.Quarantine.Info().Columns, func(i int) (Type, int) { return getters(&s.Quarantine.Columns[i]) })
-	if len(s.Tables()) != 10 {
+	if len(s.Tables()) != 11 {
 		t.Errorf("%d tables", len(s.Tables()))
 	}
 }

@@ -48,6 +48,7 @@ type encoders struct {
 	files          *encoder[event.File]
 	flow           *encoder[event.Flow]
 	winlog         *encoder[event.HostEvent]
+	alert          *encoder[event.Alert]
 	held           *encoder[event.Quarantined]
 	daily          *encoder[store.DailyRow]
 	indicators     *encoder[store.IndicatorRow]
@@ -61,6 +62,7 @@ func newEncoders(s *store.Schema, in *store.IntelSchema) *encoders {
 		tls: newEncoder(s.TLS, lay, batchColumn), x509: newEncoder(s.X509, lay, batchColumn),
 		files: newEncoder(s.Files, lay, batchColumn), flow: newEncoder(s.Flow, lay, batchColumn),
 		held: newEncoder(s.Quarantine, lay, batchColumn), winlog: newEncoder(s.Winlog, lay, batchColumn),
+		alert: newEncoder(s.Alert, lay, batchColumn),
 		daily: newEncoder(in.Daily, lay, batchColumn), indicators: newEncoder(in.Indicators, lay, "version"),
 	}
 }

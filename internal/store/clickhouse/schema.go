@@ -14,8 +14,8 @@ import (
 
 // schemaVersion is the version of the layout this code writes: 2 added
 // the match keys (mkey, bkey) of obs_daily and intel_indicator, 3 the
-// quarantine table, 4 the winlog table.
-const schemaVersion = 4
+// quarantine table, 4 the winlog table, 5 the alert table.
+const schemaVersion = 5
 
 // batchColumn numbers the Write that stored a row: a write cut short is
 // found and removed by it (write.go). It is not part of store.Schema.
@@ -100,6 +100,8 @@ func layouts() map[string]layout {
 		// one host's sequence of events.
 		"winlog": {notNull: []string{"ts"}, partition: dayOf("ts"), order: "ifNull(computer, ''), ifNull(event_id, 0), ts",
 			shard: "cityHash64(ifNull(computer, ''))", extra: batchColumn + " UInt64"},
+		"alert": {notNull: []string{"ts"}, partition: dayOf("ts"), order: "ifNull(src_addr, ''), ifNull(signature_id, 0), ts",
+			shard: "cityHash64(ifNull(src_addr, ''))", extra: batchColumn + " UInt64"},
 		"obs_daily": {notNull: []string{"day", "id", "kind", "value", "log", "sensor", "port"}, partition: dayOf("day"),
 			order: "kind, value, day", shard: "id", extra: batchColumn + " UInt64"},
 		"intel_indicator": {notNull: []string{"key"}, order: "key", shard: "cityHash64(key)", extra: "version UInt64"},
@@ -188,7 +190,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err := s.addMatchKeys(ctx); err != nil {
 			return err
 		}
-	case err == nil && (v == "2" || v == "3"):
+	case err == nil && (v == "2" || v == "3" || v == "4"):
 		// The tables added since, created as for a new database.
 	case err == nil && v != "":
 		return fmt.Errorf("database %s has dwell schema %s; this dwell knows %d", s.c.database, v, schemaVersion)

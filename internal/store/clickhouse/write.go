@@ -193,6 +193,7 @@ func (s *Store) Write(ctx context.Context, b *event.Batch) error {
 		writeTable(ctx, s, e.files, b.Files, n),
 		writeTable(ctx, s, e.flow, b.Flows, n),
 		writeTable(ctx, s, e.winlog, b.Host, n),
+		writeTable(ctx, s, e.alert, b.Alerts, n),
 		writeTable(ctx, s, e.held, b.Quarantine, n),
 	} {
 		if err != nil {

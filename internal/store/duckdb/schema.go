@@ -12,7 +12,7 @@ import (
 
 // schemaVersion is the version of the on-disk layout this code writes.
 // Raise it with a new entry in migrations whenever the layout changes.
-const schemaVersion = 6
+const schemaVersion = 7
 
 // sqlType maps a store column type to DuckDB's.
 func sqlType(t store.Type) string {
@@ -134,6 +134,14 @@ func (s *Store) migrations() []func(context.Context, *sql.Tx) error {
 		// 6: Windows events (EVTX, JSON exports).
 		func(ctx context.Context, tx *sql.Tx) error {
 			q := createTable(s.schema.Winlog.Info())
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+			return nil
+		},
+		// 7: IDS alerts (Suricata's EVE).
+		func(ctx context.Context, tx *sql.Tx) error {
+			q := createTable(s.schema.Alert.Info())
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("%s: %w", q, err)
 			}

@@ -236,6 +236,7 @@ type scans struct {
 	files    *scan[event.File]
 	flow     *scan[event.Flow]
 	winlog   *scan[event.HostEvent]
+	alert    *scan[event.Alert]
 	held     *scan[event.Quarantined]
 }
 
@@ -264,6 +265,8 @@ func (s *Store) prepareWriter(ctx context.Context) error {
 	mk(err)
 	sc.winlog, err = newScan(s.schema.Winlog)
 	mk(err)
+	sc.alert, err = newScan(s.schema.Alert)
+	mk(err)
 	sc.held, err = newScan(s.schema.Quarantine)
 	mk(err)
 	if err := errors.Join(errs...); err != nil {
@@ -285,7 +288,7 @@ func (s *Store) prepareWriter(ctx context.Context) error {
 		{sc.dns.fn, sc.dns.function()}, {sc.http.fn, sc.http.function()},
 		{sc.tls.fn, sc.tls.function()}, {sc.x509.fn, sc.x509.function()},
 		{sc.files.fn, sc.files.function()}, {sc.flow.fn, sc.flow.function()}, {sc.held.fn, sc.held.function()},
-		{sc.winlog.fn, sc.winlog.function()},
+		{sc.winlog.fn, sc.winlog.function()}, {sc.alert.fn, sc.alert.function()},
 		{is.daily.fn, is.daily.function()}, {is.indicators.fn, is.indicators.function()},
 	} {
 		if err := duckdb.RegisterTableUDF(conn, r.name, r.fn); err != nil {
@@ -411,6 +414,7 @@ func (s *Store) Write(ctx context.Context, b *event.Batch) error {
 		insert(ctx, tx, sc.files, b.Files),
 		insert(ctx, tx, sc.flow, b.Flows),
 		insert(ctx, tx, sc.winlog, b.Host),
+		insert(ctx, tx, sc.alert, b.Alerts),
 		insert(ctx, tx, sc.held, b.Quarantine),
 	} {
 		if err != nil {

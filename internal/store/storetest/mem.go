@@ -280,3 +280,11 @@ func (m *Mem) HostEvents(_ context.Context, w store.Window, f store.HostFilter, 
 	})
 	return each(out, fn)
 }
+
+// Alerts implements store.Analytics.
+func (m *Mem) Alerts(_ context.Context, w store.Window, fn func(*event.Alert) error) error {
+	m.mu.RLock()
+	out := refAlerts(&m.b, w)
+	m.mu.RUnlock()
+	return each(out, fn)
+}

@@ -41,6 +41,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("ExtremeCounts", func(t *testing.T) { testExtremeCounts(t, open(t)) })
 	t.Run("NotUTF8", func(t *testing.T) { testNotUTF8(t, open(t)) })
 	t.Run("HostEvents", func(t *testing.T) { testHostEvents(t, open(t)) })
+	t.Run("Alerts", func(t *testing.T) { testAlerts(t, open(t)) })
 }
 
 func closeStore(t *testing.T, s store.Store) {
@@ -138,6 +139,12 @@ func Sample() *event.Batch {
 	}, {TS: t0.Add(time.Millisecond), Channel: "Microsoft-Windows-Sysmon/Operational", EventID: 1, Computer: "ws042", Carved: true,
 		Fields: []event.Field{{Name: "Image", Value: `C:\Windows\System32\cmd.exe`}, {Name: "ParentImage", Value: `c:\windows\system32\inetsrv\w3wp.exe`}},
 		Src:    src(4609)}}
+	b.Alerts = []event.Alert{{
+		TS: t0, FlowID: "1234567890123456", SrcIP: a("10.55.100.105"), SrcPort: 49801, DstIP: a("205.204.101.182"), DstPort: 80, Proto: "tcp",
+		AppProto: "http", Action: "allowed", SignatureID: event.Some(uint64(2024897)), Rev: event.Some(uint64(3)),
+		Signature: "ET USER_AGENTS Go HTTP Client User-Agent", Category: "A Network Trojan was detected", Severity: event.Some(uint64(1)),
+		Attack: []string{"T1071.001", "T1105"}, CommunityID: "1:LQU9qZlK+B5F3KDmev6m5PMibrg=", Src: src(90),
+	}, {TS: t0.Add(time.Second), SrcIP: a("2001:db8::5"), DstIP: a("2001:db8::6"), Proto: "icmp", Signature: "GPL ICMP PING", Src: src(91)}}
 	b.Quarantine = []event.Quarantined{{
 		Kind: event.KindConn, TS: time.Unix(1, 0).UTC(), Claimed: "1970-01-01T00:00:01Z", Reason: "before ingest.earliest (1995-01-01)",
 		Record: `{"TS":"1970-01-01T00:00:01Z","UID":"Cq"}`, Src: src(80),
@@ -162,6 +169,7 @@ func testRoundTrip(t *testing.T, s store.Store) {
 	checkTable(t, s, sc.Files, b.Files)
 	checkTable(t, s, sc.Flow, b.Flows)
 	checkTable(t, s, sc.Winlog, b.Host)
+	checkTable(t, s, sc.Alert, b.Alerts)
 	checkTable(t, s, sc.Quarantine, b.Quarantine)
 }
 
@@ -487,6 +495,7 @@ func testDeleteSensor(t *testing.T, s store.Store) {
 		retag(&other.Conns[i].Src)
 	}
 	other.OpenConns, other.DNS, other.HTTP, other.TLS, other.X509, other.Files, other.Flows, other.Host, other.Quarantine = nil, nil, nil, nil, nil, nil, nil, nil, nil
+	other.Alerts = nil
 	other.Progress = []event.Progress{{ID: "a1", HeadLen: 10, Path: "/a/conn.log", Sensor: "antwerp", Format: "zeek-tsv", Offset: 10, Line: 1,
 		Updated: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	for _, b := range []*event.Batch{a, other} {
