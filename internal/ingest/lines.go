@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"strings"
@@ -157,4 +158,49 @@ func (lr *LineReader) ConsumeTail() string {
 	lr.recent2, lr.recent = lr.recent[:len(lr.recent)-len(lr.chunk)], t
 	lr.chunk = ""
 	return t
+}
+
+// ReadLines is the reading loop of a line-oriented Source: it reads up to
+// max lines from lr, counting each in pos.Line and handing it to take
+// with its start offset (a line too long goes to bad instead), and keeps
+// pos at the line boundary after each. At the end of the stream an
+// unterminated last line is taken when the input is final, and left
+// pending in rep otherwise; ReadLines then returns io.EOF. Any other
+// error is the read error or the context's.
+func ReadLines(ctx context.Context, lr *LineReader, in *Input, pos *Position, rep *Report, max int,
+	take func(line string, start int64), bad func(start int64, why string)) error {
+	sync := func() { pos.Offset, pos.Check = lr.Offset(), lr.Check() }
+	for n := 0; n < max; n++ {
+		if n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		line, start, err := lr.Next()
+		if errors.Is(err, ErrLineTooLong) {
+			pos.Line++
+			bad(start, "line longer than the maximum; skipped")
+			continue
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				return err
+			}
+			if t := lr.Tail(); t != "" {
+				if !in.Final {
+					rep.Pending = int64(len(t))
+					return io.EOF
+				}
+				line, start = lr.ConsumeTail(), lr.Offset()-int64(len(t))
+				pos.Line++
+				take(line, start)
+			}
+			sync()
+			return io.EOF
+		}
+		pos.Line++
+		take(line, start)
+		sync()
+	}
+	return nil
 }

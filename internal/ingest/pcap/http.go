@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"compress/zlib"
 	"encoding/base64"
+	"encoding/hex"
 	"io"
 	"strconv"
 	"strings"
@@ -282,28 +283,16 @@ func unescapeURI(u string) string {
 	}
 	b := make([]byte, 0, len(u))
 	for i := 0; i < len(u); i++ {
-		if u[i] == '%' && i+2 < len(u) && ishex(u[i+1]) && ishex(u[i+2]) {
-			b = append(b, unhex(u[i+1])<<4|unhex(u[i+2]))
-			i += 2
-			continue
+		if u[i] == '%' && i+2 < len(u) {
+			if x, err := hex.DecodeString(u[i+1 : i+3]); err == nil {
+				b = append(b, x[0])
+				i += 2
+				continue
+			}
 		}
 		b = append(b, u[i])
 	}
 	return string(b)
-}
-
-func ishex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c <= '9':
-		return c - '0'
-	case c >= 'a':
-		return c - 'a' + 10
-	}
-	return c - 'A' + 10
 }
 
 func (h *httpConn) newRecord() event.HTTP {

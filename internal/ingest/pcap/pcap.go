@@ -60,7 +60,6 @@ type checkpoint struct {
 
 type source struct {
 	in      *ingest.Input
-	cr      *countingReader
 	r       *capture.Reader
 	t       *table
 	pos     ingest.Position
@@ -72,25 +71,14 @@ type source struct {
 	pkt     packet
 }
 
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
 func open(r io.Reader, in *ingest.Input) (ingest.Source, error) {
-	s := &source{in: in, cr: &countingReader{r: r}, pos: in.Resume, emitted: map[string]int64{}}
+	s := &source{in: in, pos: in.Resume, emitted: map[string]int64{}}
 	s.rep.Format = FormatName
 	h := sha256.Sum256(append([]byte(in.Path+"\x00"), in.Head...))
 	salt := binary.BigEndian.Uint64(h[:]) ^ uint64(in.Resume.Offset) //nolint:gosec // G115: mixing bits
 	s.t = newTable(in.Sensor, in.Path, salt)
 	if in.Resume.Header == "" {
-		s.r = capture.NewReader(s.cr)
+		s.r = capture.NewReader(r)
 		return s, nil
 	}
 	var cp checkpoint
@@ -99,9 +87,9 @@ func open(r io.Reader, in *ingest.Input) (ingest.Source, error) {
 	}
 	s.skip = cp.Skip
 	if in.Resume.Offset == 0 {
-		s.r = capture.NewReader(s.cr)
+		s.r = capture.NewReader(r)
 	} else {
-		s.r = capture.Resume(s.cr, cp.Capture)
+		s.r = capture.Resume(r, cp.Capture)
 	}
 	return s, nil
 }
@@ -124,9 +112,7 @@ func (s *source) Next(ctx context.Context, b *event.Batch, max int) error {
 		}
 		s.packets++
 		s.frame(&pk)
-		if len(s.t.conn)+len(s.t.dns)+len(s.t.http)+len(s.t.tls)+len(s.t.x509)+len(s.t.files)+len(s.t.flows) > 0 {
-			s.drain(b)
-		}
+		s.drain(b)
 	}
 	return nil
 }
@@ -154,50 +140,26 @@ func (s *source) frame(pk *capture.Packet) {
 // drain moves the ended connections' records into b, skipping those a
 // previous pass stored.
 func (s *source) drain(b *event.Batch) {
-	for _, r := range s.t.conn {
-		if s.keep("conn") {
-			b.Conns = append(b.Conns, r)
+	t := s.t
+	b.Conns, t.conn = move(s, event.KindConn, b.Conns, t.conn)
+	b.DNS, t.dns = move(s, event.KindDNS, b.DNS, t.dns)
+	b.HTTP, t.http = move(s, event.KindHTTP, b.HTTP, t.http)
+	b.TLS, t.tls = move(s, event.KindTLS, b.TLS, t.tls)
+	b.X509, t.x509 = move(s, event.KindX509, b.X509, t.x509)
+	b.Flows, t.flows = move(s, event.KindFlow, b.Flows, t.flows)
+	b.Files, t.files = move(s, event.KindFile, b.Files, t.files)
+}
+
+// move appends the records of from a previous pass did not store to to,
+// and returns to and from emptied.
+func move[R any](s *source, k event.Kind, to, from []R) ([]R, []R) {
+	for _, r := range from {
+		if s.keep(k.String()) {
+			to = append(to, r)
 			s.rep.Rows++
 		}
 	}
-	for _, r := range s.t.dns {
-		if s.keep("dns") {
-			b.DNS = append(b.DNS, r)
-			s.rep.Rows++
-		}
-	}
-	for _, r := range s.t.http {
-		if s.keep("http") {
-			b.HTTP = append(b.HTTP, r)
-			s.rep.Rows++
-		}
-	}
-	for _, r := range s.t.tls {
-		if s.keep("ssl") {
-			b.TLS = append(b.TLS, r)
-			s.rep.Rows++
-		}
-	}
-	for _, r := range s.t.x509 {
-		if s.keep("x509") {
-			b.X509 = append(b.X509, r)
-			s.rep.Rows++
-		}
-	}
-	for _, r := range s.t.flows {
-		if s.keep("flow") {
-			b.Flows = append(b.Flows, r)
-			s.rep.Rows++
-		}
-	}
-	for _, r := range s.t.files {
-		if s.keep("files") {
-			b.Files = append(b.Files, r)
-			s.rep.Rows++
-		}
-	}
-	s.t.conn, s.t.dns, s.t.http, s.t.files = s.t.conn[:0], s.t.dns[:0], s.t.http[:0], s.t.files[:0]
-	s.t.tls, s.t.x509, s.t.flows = s.t.tls[:0], s.t.x509[:0], s.t.flows[:0]
+	return to, from[:0]
 }
 
 func (s *source) keep(kind string) bool {

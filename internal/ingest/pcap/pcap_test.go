@@ -102,3 +102,36 @@ func TestCommunityID(t *testing.T) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// Every capture of the packet datasets is read without a malformed
+// record, and gives connections.
+func TestDatasetCaptures(t *testing.T) {
+	for _, dir := range []string{"chrissanders-packets", "dns-tunnels-dmachard"} {
+		root := dataset(t, dir)
+		n := 0
+		err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			if !detect(&ingest.Input{Head: data[:min(len(data), event.HeadSize)]}) {
+				return nil
+			}
+			n++
+			_, rep := readCapture(t, p)
+			if rep.Bad != 0 {
+				t.Errorf("%s: %d bad: %+v", p, rep.Bad, rep.Errors)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n < 5 {
+			t.Errorf("%s: only %d captures", dir, n)
+		}
+	}
+}

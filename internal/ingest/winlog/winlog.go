@@ -81,49 +81,13 @@ func (s *source) Next(ctx context.Context, b *event.Batch, max int) error {
 	if s.done {
 		return io.EOF
 	}
-	for n := 0; n < max; n++ {
-		if n%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		line, start, err := s.lr.Next()
-		if errors.Is(err, ingest.ErrLineTooLong) {
-			s.pos.Line++
-			s.bad(start, "line longer than the maximum; skipped")
-			continue
-		}
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				return err
-			}
-			if t := s.lr.Tail(); t != "" {
-				if !s.in.Final {
-					s.rep.Pending = int64(len(t))
-					s.done = true
-					return io.EOF
-				}
-				line, start = s.lr.ConsumeTail(), s.lr.Offset()-int64(len(t))
-				s.take(b, line, start)
-			}
-			s.sync()
-			s.done = true
-			return io.EOF
-		}
-		s.take(b, line, start)
-		s.sync()
-	}
-	return nil
-}
-
-func (s *source) sync() {
-	s.pos.Offset = s.lr.Offset()
-	s.pos.Check = s.lr.Check()
+	err := ingest.ReadLines(ctx, s.lr, s.in, &s.pos, &s.rep, max, func(line string, start int64) { s.take(b, line, start) }, s.bad)
+	s.done = errors.Is(err, io.EOF)
+	return err
 }
 
 // take decodes one line into b.
 func (s *source) take(b *event.Batch, line string, start int64) {
-	s.pos.Line++
 	if strings.TrimSpace(line) == "" {
 		return
 	}
