@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/dwell-nsm/dwell/internal/event"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -175,7 +176,7 @@ func TestStatus(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &s); err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Tables) != 9 || s.Tables[0].Table != "conn" || s.Tables[0].Records == 0 || s.Tables[0].First.IsZero() ||
+	if len(s.Tables) != len(event.Kinds) || s.Tables[0].Table != "conn" || s.Tables[0].Records == 0 || s.Tables[0].First.IsZero() ||
 		!s.Tables[0].Last.After(s.Tables[0].First) || len(s.Sensors) != 1 || s.Sensors[0].Sensor != "brussels" || s.Sensors[0].Records == 0 {
 		t.Errorf("status %+v", s)
 	}
