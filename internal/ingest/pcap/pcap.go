@@ -200,6 +200,9 @@ func (s *source) finish(b *event.Batch, err error) error {
 	if t.evicted > 0 {
 		s.note(fmt.Sprintf("%d connections ended early: more than %d were open at once", t.evicted, t.maxConns))
 	}
+	if t.reasmDropped > 0 {
+		s.note(fmt.Sprintf("%d out-of-order TCP segments dropped at the reassembly limits (%d segments or %d bytes held per direction)", t.reasmDropped, maxBlocks, maxBuffered))
+	}
 	if t.dnsBad > 0 {
 		s.note(fmt.Sprintf("%d DNS messages could not be parsed", t.dnsBad))
 	}

@@ -37,6 +37,7 @@ type table struct {
 	fileSeq int64
 	// counts for the report
 	evicted, dnsBad, nonIP, short, frag int64
+	reasmDropped                        int64 // out-of-order segments dropped at the reassembly limits
 	maxConns                            int
 	// serverPorts are the ports that decide the originator of a
 	// connection whose first packet is not a SYN (likelyServerPorts).
@@ -221,7 +222,7 @@ func (t *table) tcp(p *packet) {
 	}
 	sp, dp := binary.BigEndian.Uint16(h), binary.BigEndian.Uint16(h[2:])
 	k := makeKey(p.src, p.dst, sp, dp, protoTCP)
-	if c := t.conns[k]; c != nil && c.tcpReuse(p.src, sp, &seg) {
+	if c := t.conns[k]; c != nil && c.tcpReuse(&seg) {
 		t.end(c)
 	}
 	c, isOrig := t.lookup(p, sp, dp, func() bool { return tcpFlip(t.serverPorts, seg.flags, sp, dp) }, tcpInactivity)
@@ -337,7 +338,7 @@ func tcpFlip(servers map[uint16]bool, flags uint8, sp, dp uint16) bool {
 
 // tcpReuse reports whether a SYN starts a new connection on the same
 // endpoints as c (Zeek's IsReuse).
-func (c *conn) tcpReuse(src netip.Addr, sp uint16, s *tcpSegment) bool {
+func (c *conn) tcpReuse(s *tcpSegment) bool {
 	if s.flags&tcpSYN == 0 {
 		return false
 	}
@@ -351,8 +352,8 @@ func (c *conn) tcpReuse(src netip.Addr, sp uint16, s *tcpSegment) bool {
 	}
 	closed := t.o.state == tcpClosed || t.o.state == tcpReset || t.r.state == tcpClosed || t.r.state == tcpReset
 	if !closed {
-		if int64(s.seq) == origEnd.start || uint32(origEnd.start) == s.seq { //nolint:gosec // G115: 32-bit sequence numbers
-			return false
+		if uint32(origEnd.start) == s.seq { //nolint:gosec // G115: 32-bit sequence numbers
+			return false // a retransmitted SYN
 		}
 		if s.flags&tcpACK == 0 && origEnd.state == tcpSynAckSent && t.r.state == tcpInactive && uint32(t.r.start) == s.seq { //nolint:gosec // G115: 32-bit sequence numbers
 			return false
@@ -405,6 +406,9 @@ func (t *table) end(c *conn) {
 	}
 	t.endFlow(c, true, &c.o)
 	t.endFlow(c, false, &c.r)
+	if c.tcp != nil {
+		t.reasmDropped += c.tcp.o.stream.overflow + c.tcp.r.stream.overflow
+	}
 	t.conn = append(t.conn, c.record(t.source(c.num)))
 }
 

@@ -241,8 +241,7 @@ func (c *conn) processTCP(isOrig bool, s *tcpSegment, ts time.Time, a analyzer) 
 	case n > 0:
 		c.scaledHistory(isOrig, 'T', &ep.rxmit[0], &ep.rxmit[1])
 	}
-	doClose, genEvent := c.tcpStateMachine(isOrig, ep, peer, f, n, deltaLast)
-	_ = genEvent
+	doClose := c.tcpStateMachine(isOrig, ep, peer, f, n)
 	if ack {
 		peer.ackReceived(c, !isOrig, relAck, a)
 	}
@@ -271,7 +270,7 @@ func b2i(b bool) int {
 
 // tcpStateMachine moves the endpoint's state, as Zeek's
 // UpdateStateMachine; it reports whether the side closed.
-func (c *conn) tcpStateMachine(isOrig bool, ep, peer *tcpEnd, f uint8, n int, deltaLast int64) (doClose, genEvent bool) {
+func (c *conn) tcpStateMachine(isOrig bool, ep, peer *tcpEnd, f uint8, n int) (doClose bool) {
 	syn, fin, rst, ack := f&tcpSYN != 0, f&tcpFIN != 0, f&tcpRST != 0, f&tcpACK != 0
 	switch ep.state {
 	case tcpInactive:
@@ -296,12 +295,11 @@ func (c *conn) tcpStateMachine(isOrig bool, ep, peer *tcpEnd, f uint8, n int, de
 		}
 		if fin {
 			ep.setState(tcpClosed)
-			doClose, genEvent = true, true
+			doClose = true
 		}
 		if rst {
 			ep.setState(tcpReset)
-			isReject := (isOrig && peer.state == tcpEstablished) || (!isOrig && (peer.state == tcpSynSent || peer.state == tcpSynAckSent))
-			doClose, genEvent = true, !isReject
+			doClose = true
 		}
 		if ep.state == tcpInactive {
 			switch {
@@ -316,7 +314,7 @@ func (c *conn) tcpStateMachine(isOrig bool, ep, peer *tcpEnd, f uint8, n int, de
 	case tcpSynSent, tcpSynAckSent:
 		if fin {
 			ep.setState(tcpClosed)
-			doClose, genEvent = true, true
+			doClose = true
 		}
 		if rst {
 			ep.setState(tcpReset)
@@ -331,7 +329,7 @@ func (c *conn) tcpStateMachine(isOrig bool, ep, peer *tcpEnd, f uint8, n int, de
 			if peer.state == tcpReset && peer.prev == tcpClosed {
 				peer.setState(tcpClosed) // FIN then RST: a normal close after all
 			}
-			doClose, genEvent = true, true
+			doClose = true
 		}
 		if rst {
 			ep.setState(tcpReset)
@@ -346,8 +344,7 @@ func (c *conn) tcpStateMachine(isOrig bool, ep, peer *tcpEnd, f uint8, n int, de
 		}
 	case tcpReset:
 	}
-	_ = deltaLast
-	return doClose, genEvent
+	return doClose
 }
 
 // tcpAttemptDelay is how long Zeek waits for an answer to a SYN
