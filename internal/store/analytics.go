@@ -313,8 +313,18 @@ type HTTPRequest struct {
 	UserAgent    string
 	Count        int64
 	RequestBytes int64
-	First, Last  time.Time
-	Statuses     []int64 // distinct status codes, ascending
+	// Executables counts the requests whose response carried a program
+	// (resp_mime_types holds one of ExecutableMIME).
+	Executables int64
+	First, Last time.Time
+	Statuses    []int64 // distinct status codes, ascending
+}
+
+// ExecutableMIME returns the MIME types Zeek and dwell give programs:
+// Windows PE, ELF and Mach-O executables and libraries.
+func ExecutableMIME() []string {
+	return []string{"application/x-dosexec", "application/x-executable", "application/x-sharedlib", "application/x-pie-executable",
+		"application/x-elf", "application/x-mach-o-executable", "application/x-msdownload", "application/vnd.microsoft.portable-executable"}
 }
 
 // ServerName is the records of one client reaching one name.

@@ -274,6 +274,7 @@ type HTTP struct {
 	Status    int
 	MIME      string // of the request body (orig_mime_types)
 	Filename  string // of the request body (orig_filenames)
+	RespMIME  string // of the response body (resp_mime_types)
 }
 
 // HTTP adds an http.log record.
@@ -300,6 +301,9 @@ func (g *Gen) HTTP(h HTTP) {
 	}
 	if h.Filename != "" {
 		rec["orig_filenames"] = []string{h.Filename}
+	}
+	if h.RespMIME != "" {
+		rec["resp_mime_types"] = []string{h.RespMIME}
 	}
 	g.logs["http"] = append(g.logs["http"], rec)
 }

@@ -1,7 +1,10 @@
 // Package httpanom finds HTTP that people and ordinary software do not
 // make. Outbound, from internal hosts: requests without a Host header,
-// requests to bare IP addresses, user agents no other host uses, to
-// destinations few hosts visit. Inbound, to internal servers: POSTs to
+// requests to bare IP addresses, user agents no other host uses, programs
+// (PE, ELF, Mach-O by their content) downloaded in clear text — more so
+// by a command-line client such as wget or curl, the way droppers fetch
+// their payload (ingress tool transfer, T1105) — to destinations and
+// names few hosts visit. Inbound, to internal servers: POSTs to
 // script pages (.aspx, .php, .jsp, ...) from a handful of outside
 // addresses, the way a web shell on an internet-facing server is driven.
 package httpanom
@@ -49,6 +52,8 @@ type outAgg struct {
 	port        uint16
 	count       int64
 	noHost      int64
+	executables int64
+	scripted    bool
 	bareIP      bool
 	agents      map[string]bool
 	paths       map[string]bool
@@ -77,6 +82,7 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 	shells := map[shellKey]*shellAgg{}
 	uaHosts := map[string]map[netip.Addr]bool{}
 	dstHosts := map[netip.Addr]map[netip.Addr]bool{}
+	nameHosts := map[string]map[netip.Addr]bool{}
 	httpHosts := map[netip.Addr]bool{}
 	err := r.HTTPRequests(ctx, w, func(h *store.HTTPRequest) error {
 		srcLocal, dstLocal := d.env.IsLocal(h.Src), d.env.IsLocal(h.Dst)
@@ -90,6 +96,11 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 				dstHosts[h.Dst] = map[netip.Addr]bool{}
 			}
 			dstHosts[h.Dst][h.Src] = true
+			name := strings.ToLower(store.HostOnly(h.Host))
+			if nameHosts[name] == nil {
+				nameHosts[name] = map[netip.Addr]bool{}
+			}
+			nameHosts[name][h.Src] = true
 			k := outKey{h.Sensor, h.Src, h.Dst, strings.ToLower(h.Host)}
 			a := out[k]
 			if a == nil {
@@ -102,6 +113,10 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 			}
 			if _, err := netip.ParseAddr(strings.Trim(store.HostOnly(h.Host), "[]")); err == nil {
 				a.bareIP = true
+			}
+			if h.Executables > 0 {
+				a.executables += h.Executables
+				a.scripted = a.scripted || scriptedClient(h.UserAgent)
 			}
 			a.agents[h.UserAgent] = true
 			if len(a.paths) < 5 {
@@ -155,6 +170,16 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 				break
 			}
 		}
+		attack := []string{"T1071.001"}
+		if a.executables > 0 {
+			c["executable"] = 0.35
+			why = append(why, fmt.Sprintf("%d program(s) downloaded in clear text", a.executables))
+			attack = []string{"T1105", "T1071.001"}
+			if a.scripted {
+				c["scripted_client"] = 0.15
+				why = append(why, "by a command-line client")
+			}
+		}
 		raw := 0.0
 		for _, v := range c {
 			raw += v
@@ -164,17 +189,24 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		}
 		rarity := 1.0
 		if population >= 10 {
-			rarity = 1 - detect.Ramp(float64(len(dstHosts[k.dst])), 1, 6)
+			// An address or a name many hosts use is no one's channel:
+			// content networks put many names on one address, and one
+			// name on many addresses.
+			reach := len(dstHosts[k.dst])
+			if name := store.HostOnly(k.host); name != "" && !a.bareIP {
+				reach = max(reach, len(nameHosts[name]))
+			}
+			rarity = 1 - detect.Ramp(float64(reach), 1, 6)
 		}
 		c["rarity"] = rarity
 		score := min(raw, 1) * (0.35 + 0.65*rarity)
 		f := detect.Finding{Detector: d.Name(), Sensor: k.sensor, Src: k.src, Dst: k.dst, Domain: store.HostOnly(k.host), Score: score,
-			Severity: detect.SeverityOf(score), FirstSeen: a.first, LastSeen: a.last, Components: round(c), Attack: []string{"T1071.001"}}
+			Severity: detect.SeverityOf(score), FirstSeen: a.first, LastSeen: a.last, Components: round(c), Attack: attack}
 		if score < 0.25 || d.env.Allowed(&f) {
 			continue
 		}
 		f.Evidence = map[string]any{"requests": a.count, "without_host": a.noHost, "user_agents": keys(a.agents, 3), "paths": keys(a.paths, 5),
-			"port": a.port, "proto": "tcp",
+			"port": a.port, "proto": "tcp", "programs_downloaded": a.executables,
 			"internal_hosts_contacting": len(dstHosts[k.dst])}
 		f.Summary = fmt.Sprintf("%s sent %d HTTP request(s) to %s with %s.", k.src, a.count, k.dst, strings.Join(why, ", "))
 		fs = append(fs, f)
@@ -217,6 +249,20 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		fs = append(fs, f)
 	}
 	return fs, nil
+}
+
+// scriptedClient reports whether a user agent is a command-line or
+// scripting client rather than a browser or an updater: what a dropper
+// runs to fetch its payload.
+func scriptedClient(ua string) bool {
+	ua = strings.ToLower(ua)
+	for _, p := range []string{"wget", "curl", "python", "powershell", "windowspowershell", "certutil", "microsoft bits", "go-http-client",
+		"libwww-perl", "lwp::", "busybox", "java/", "winhttp", "bitsadmin", "ruby", "perl"} {
+		if strings.Contains(ua, p) {
+			return true
+		}
+	}
+	return ua == "" || ua == "-"
 }
 
 func clip(s string) string {

@@ -36,6 +36,20 @@ func TestHTTP(t *testing.T) {
 				g.HTTP(dt.HTTP{TS: ts.Add(time.Duration(10+i) * time.Hour), Src: []string{"192.0.2.10", "192.0.2.11"}[i%2], Dst: "10.2.0.25", DstPort: 443,
 					Method: "POST", Host: "mail.ministry.example", URI: "/owa/auth/errorEE.aspx?x=1", UserAgent: "python-requests/2.31", ReqBytes: 900, Status: 200})
 			}
+			// Every host's antivirus fetches its signature updates, a
+			// program, over HTTP from content-network addresses that
+			// change: one name, many addresses.
+			for i, h := range hosts {
+				g.HTTP(dt.HTTP{TS: ts.Add(time.Duration(i)*time.Minute + 2*time.Hour), Src: h, Dst: fmt.Sprintf("23.32.%d.%d", d, i%7+1),
+					Method: "GET", Host: "definitionupdates.example-av.com", URI: "/mpam-fe.exe", UserAgent: "AV-Updater/4.18",
+					RespBytes: 120_000_000, RespMIME: "application/x-dosexec", Status: 200})
+			}
+			// A dropper on one server: wget fetches an ELF from a name
+			// no other host uses, once.
+			if d == 4 {
+				g.HTTP(dt.HTTP{TS: ts.Add(5 * time.Hour), Src: "10.1.0.60", Dst: "104.24.97.120", Method: "GET", Host: "skiddump.example",
+					URI: "/c/mxnjks", UserAgent: "Wget/1.18 (linux-gnueabihf)", RespBytes: 18_716, RespMIME: "application/x-executable", Status: 200})
+			}
 			// An implant: no Host header, its own user agent, straight to an IP.
 			for i := range 8 {
 				g.HTTP(dt.HTTP{TS: ts.Add(time.Duration(i) * 3 * time.Hour), Src: "10.1.0.50", Dst: "198.51.100.77", Method: "POST",

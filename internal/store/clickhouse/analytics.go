@@ -418,6 +418,7 @@ func (s *Store) HTTPRequests(ctx context.Context, w store.Window, fn func(*store
 	q := `SELECT ifNull(sensor, '') AS k_s, ifNull(id_orig_h, '') AS k_a, ifNull(id_resp_h, '') AS k_b, ifNull(id_resp_p, 0) AS k_p,
 		ifNull(host, '') AS k_h, ifNull(method, '') AS k_m, splitByChar('?', ifNull(uri, ''))[1] AS k_u, ifNull(user_agent, '') AS k_ua,
 		count(), ifNull(sum(request_body_len), 0), min(ts), max(ts),
+		countIf(arrayExists(x -> x IN ('` + strings.Join(store.ExecutableMIME(), "', '") + `'), resp_mime_types)),
 		arrayStringConcat(arrayMap(x -> toString(x), arraySort(groupUniqArrayIf(assumeNotNull(status_code), isNotNull(status_code)))), ',')
 		FROM http WHERE ` + where(w, "ts") + ` GROUP BY k_s, k_a, k_b, k_p, k_h, k_m, k_u, k_ua
 		ORDER BY k_s, k_a, k_b, k_p, k_h, k_m, k_u, k_ua`
@@ -425,8 +426,8 @@ func (s *Store) HTTPRequests(ctx context.Context, w store.Window, fn func(*store
 	return s.c.each(ctx, "http requests", q, func(r *tsvReader) error {
 		h = store.HTTPRequest{Sensor: r.Field(0), Src: r.Addr(1), Dst: r.Addr(2), DstPort: uint16(r.Int(3)), Host: r.Field(4), //nolint:gosec // G115: UInt16 column
 			Method: r.Field(5), Path: r.Field(6), UserAgent: r.Field(7), Count: r.Int(8), RequestBytes: r.Int(9), First: r.Time(10),
-			Last: r.Time(11), Statuses: h.Statuses[:0]}
-		for _, v := range splitList(r.Field(12)) {
+			Last: r.Time(11), Executables: r.Int(12), Statuses: h.Statuses[:0]}
+		for _, v := range splitList(r.Field(13)) {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
 				return err

@@ -482,7 +482,8 @@ func (s *Store) HTTPRequests(ctx context.Context, w store.Window, fn func(*store
 	cond, args := where(w, "")
 	q := `SELECT coalesce(sensor, ''), id_orig_h, id_resp_h, coalesce(id_resp_p, 0), coalesce(host, ''), coalesce(method, ''),
 		coalesce(split_part(uri, '?', 1), ''), coalesce(user_agent, ''),
-		count(*), least(coalesce(sum(request_body_len), 0), 9223372036854775807)::BIGINT, min(ts), max(ts),
+		count(*), least(coalesce(sum(request_body_len), 0), 9223372036854775807)::BIGINT,
+		count(*) FILTER (WHERE list_has_any(resp_mime_types, ['` + strings.Join(store.ExecutableMIME(), "', '") + `'])), min(ts), max(ts),
 		list(DISTINCT status_code ORDER BY status_code) FILTER (WHERE status_code IS NOT NULL)
 		FROM http WHERE ` + cond + ` GROUP BY ALL ORDER BY 1, 2, 3, 4, 5, 6, 7, 8`
 	var h store.HTTPRequest
@@ -491,7 +492,7 @@ func (s *Store) HTTPRequests(ctx context.Context, w store.Window, fn func(*store
 		var port int64
 		var statuses any
 		if err := r.Scan(&h.Sensor, &src, &dst, &port, &h.Host, &h.Method, &h.Path, &h.UserAgent, &h.Count, &h.RequestBytes,
-			&h.First, &h.Last, &statuses); err != nil {
+			&h.Executables, &h.First, &h.Last, &statuses); err != nil {
 			return err
 		}
 		h.Src, h.Dst, h.DstPort = addr(src), addr(dst), uint16(port) //nolint:gosec // G115: USMALLINT column

@@ -84,6 +84,9 @@ func AnalyticsData() *event.Batch {
 			h.Method, h.RequestBodyLen, h.ResponseBodyLen = "PUT", event.Some(uint64(i*100_000)), event.Some[uint64](120)
 			h.OrigMIMETypes, h.OrigFilenames = []string{"application/zip"}, []string{"q3.zip"}
 		}
+		if i%4 == 3 {
+			h.RespMIMETypes = [][]string{{"text/html", "application/x-dosexec"}, {"application/x-executable"}, {"text/plain"}}[i%3]
+		}
 		b.HTTP = append(b.HTTP, h)
 	}
 	// DNS answers: addresses of both families, names, data and a text
@@ -829,6 +832,9 @@ func refHTTP(b *event.Batch, w store.Window) []store.HTTPRequest {
 		}
 		r.Count++
 		r.RequestBytes += int64(h.RequestBodyLen.V)
+		if slices.ContainsFunc(h.RespMIMETypes, func(m string) bool { return slices.Contains(store.ExecutableMIME(), m) }) {
+			r.Executables++
+		}
 		r.First, r.Last = event.Earliest(r.First, h.TS), event.Latest(r.Last, h.TS)
 		if h.StatusCode.Valid && !slices.Contains(r.Statuses, int64(h.StatusCode.V)) {
 			r.Statuses = append(r.Statuses, int64(h.StatusCode.V))
