@@ -38,6 +38,9 @@ type App struct {
 	Interactive bool
 	Logger      *slog.Logger
 	Now         func() time.Time
+	// served is set in the commands dwell serve runs: they use its store
+	// and configuration.
+	served *served
 }
 
 // command is one dwell subcommand.
@@ -64,6 +67,7 @@ func commands() []command {
 		statusCommand(),
 		deleteCommand(),
 		rulesCommand(),
+		serveCommand(),
 		versionCommand(),
 	}
 }
@@ -106,7 +110,15 @@ func (a *App) Main(ctx context.Context, args []string) int {
 		if c.name != args[0] {
 			continue
 		}
-		err := c.run(ctx, a, args[1:])
+		remote, rargs, err := a.remoteFor(c.name, args[1:])
+		if err != nil {
+			fmt.Fprintf(a.Stderr, "dwell %s: %v\n", c.name, err)
+			return ExitFail
+		}
+		if remote != nil {
+			return remote.run(ctx, a, append([]string{c.name}, rargs...))
+		}
+		err = c.run(ctx, a, args[1:])
 		var ue *usageError
 		switch {
 		case err == nil:
@@ -172,6 +184,7 @@ type common struct {
 	sensor string
 	wait   time.Duration // --wait: how long to wait for a process holding the store
 	tell   func(string)  // says on standard error that it waits
+	served *served       // inside dwell serve: its store and configuration
 }
 
 // newFlags returns a flag set for c with the common options bound to co
@@ -184,6 +197,7 @@ func (a *App) newFlags(c command, co *common) *flag.FlagSet {
 		fs.StringVar(&co.db, "db", "", "store: a DuckDB `file` (default ./dwell.db) or a clickhouse:// URL")
 		fs.DurationVar(&co.wait, "wait", 0, "wait up to this `duration` (10m) for another dwell process holding the store")
 		co.tell = func(s string) { fmt.Fprintln(a.Stderr, "dwell: "+s) }
+		co.served = a.served
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(a.Stdout, "%s\n\nUsage: dwell %s\n\nOptions:\n", c.summary, c.usage)
@@ -280,6 +294,15 @@ func takesValue(fs *flag.FlagSet, before []string) bool {
 
 // loadConfig reads the configuration and applies the command-line options.
 func (co *common) loadConfig() (*config.Config, error) {
+	if co.served != nil {
+		// The server's configuration and store, whatever the command
+		// line that came through it says.
+		c := *co.served.cfg.Load()
+		if co.sensor != "" {
+			c.Sensor = co.sensor
+		}
+		return &c, c.Validate()
+	}
 	cfg, err := config.Load(co.config)
 	if err != nil {
 		return nil, err
@@ -290,7 +313,8 @@ func (co *common) loadConfig() (*config.Config, error) {
 	if co.sensor != "" {
 		cfg.Sensor = co.sensor
 	}
-	return cfg, cfg.Validate()
+	cfg.ServeDefaults()
+	return cfg, errors.Join(cfg.Validate(), cfg.ValidateServe())
 }
 
 // open loads the configuration and opens its store.
@@ -305,6 +329,9 @@ func (co *common) open(ctx context.Context, readOnly bool) (*config.Config, stor
 
 // openStore opens cfg's store, waiting for its holder as --wait says.
 func (co *common) openStore(ctx context.Context, cfg *config.Config, readOnly bool) (store.Store, error) {
+	if co.served != nil {
+		return co.served.store(), nil
+	}
 	return openWaiting(ctx, cfg, readOnly, co.wait, co.tell)
 }
 

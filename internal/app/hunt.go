@@ -80,6 +80,11 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 	if err != nil {
 		return err
 	}
+	if co.served != nil {
+		// One hunt at a time: they share the store's flow sessions.
+		co.served.huntMu.Lock()
+		defer co.served.huntMu.Unlock()
+	}
 	if *only != "" {
 		cfg.Hunt.Detectors = strings.Split(*only, ",")
 		if err := cfg.Validate(); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dwell-nsm/dwell/internal/config"
 	"github.com/dwell-nsm/dwell/internal/correlate"
+	"github.com/dwell-nsm/dwell/internal/detect"
 	"github.com/dwell-nsm/dwell/internal/store"
 )
 
@@ -68,7 +69,7 @@ func incidentsCommand() command {
 	return command{
 		name:    "incidents",
 		summary: "list the incidents of the last dwell hunt",
-		usage:   "incidents [--db FILE] [--format table|json]",
+		usage:   "incidents [--db FILE] [--format table|json] [--findings]",
 		example: `  dwell hunt >/dev/null && dwell incidents
   dwell incidents --format json | jq '.incidents[] | {id, class, dwell_start}'
 
@@ -94,6 +95,7 @@ func runIncidents(ctx context.Context, a *App, args []string) error {
 	var co common
 	fs := a.newFlags(incidentsCommand(), &co)
 	format := fs.String("format", "table", "output `format`: table or json")
+	listFindings := fs.Bool("findings", false, "list the incidents' findings instead, highest score first")
 	if rest, err := parse(fs, args); err != nil {
 		return err
 	} else if len(rest) > 0 {
@@ -107,6 +109,17 @@ func runIncidents(ctx context.Context, a *App, args []string) error {
 		return err
 	}
 	defer func() { _ = st.Close() }()
+	if *listFindings {
+		var fs []detect.Finding
+		for _, inc := range h.Incidents {
+			fs = append(fs, inc.Findings...)
+		}
+		detect.Sort(fs)
+		if *format == "json" {
+			return writeIndented(a.Stdout, map[string]any{"hunted_at": h.At, "findings": fs})
+		}
+		return writeFindingsTable(a.Stdout, fs, 0)
+	}
 	if *format == "json" {
 		return writeIndented(a.Stdout, map[string]any{"hunted_at": h.At, "incidents": h.Incidents})
 	}

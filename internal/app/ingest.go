@@ -232,6 +232,11 @@ type ingestMode struct {
 
 // ingest reads paths into st with progress on the terminal.
 func (a *App) ingest(ctx context.Context, st store.Writer, cfg *config.Config, paths []string, mode ingestMode) (*ingestResult, error) {
+	if a.served != nil {
+		// Two ingests of one file at once would both store it.
+		a.served.ingestMu.Lock()
+		defer a.served.ingestMu.Unlock()
+	}
 	cands, err := ingest.Discover(paths)
 	if err != nil {
 		return nil, err

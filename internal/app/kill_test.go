@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -27,7 +28,11 @@ func TestMain(m *testing.M) {
 				break
 			}
 		}
-		os.Exit(Main(context.Background(), args, os.Stdin, os.Stdout, os.Stderr))
+		// As cmd/dwell does: SIGINT and SIGTERM end the command cleanly.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := Main(ctx, args, os.Stdin, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
 	}
 	os.Exit(withClickHouse(m))
 }

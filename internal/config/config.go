@@ -49,6 +49,9 @@ type Config struct {
 	Intel Intel `yaml:"intel"`
 	// Sigma configures the Sigma rules dwell hunt runs over Windows events.
 	Sigma Sigma `yaml:"sigma"`
+	// Serve configures dwell serve (docs/serve.md); other commands read
+	// it to find a server that holds the store.
+	Serve Serve `yaml:"serve"`
 }
 
 // Sigma configures the sigma detector (docs/sigma.md).

@@ -1,0 +1,326 @@
+// Package server is dwell serve's HTTP side: the JSON API under /api/v1,
+// authenticated by a bearer token, through which the command line and
+// other programs use the store the server owns; /healthz, /readyz and
+// /metrics for operations. What each request does is one dwell command
+// run in the server against its store (Runner): the API gives the same
+// answers as the command line, because it is the command line.
+//
+// docs/serve.md describes the API; /api/v1/openapi.json serves its
+// OpenAPI document.
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	_ "embed" // the OpenAPI document
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Runner runs one dwell command line (without the program name) against
+// the served store, writing what it prints to stdout and stderr, and
+// returns its exit code: 0 done, 1 failed, 2 a usage error.
+type Runner interface {
+	Run(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+// Options configure a Server.
+type Options struct {
+	// Token is the bearer token every /api/ request must carry.
+	Token string
+	// Runner runs the commands requests ask for.
+	Runner Runner
+	// Gatherer is what /metrics exposes; nil exposes nothing.
+	Gatherer prometheus.Gatherer
+	// Ready reports why the server cannot serve yet (nil: it can).
+	Ready func() error
+	// Logger logs each request (method, path, status, duration).
+	Logger *slog.Logger
+}
+
+// Server is the API's http.Handler.
+type Server struct {
+	o   Options
+	mux *http.ServeMux
+}
+
+// MaxBody is the largest request body the API reads.
+const MaxBody = 1 << 20
+
+//go:embed openapi.json
+var openAPI []byte
+
+// New returns the API handler.
+func New(o Options) *Server {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Ready == nil {
+		o.Ready = func() error { return nil }
+	}
+	s := &Server{o: o, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	s.mux.HandleFunc("GET /readyz", s.ready)
+	if o.Gatherer != nil {
+		s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
+	}
+	s.mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openAPI)
+	})
+	s.api("POST /api/v1/run", s.run)
+	s.api("GET /api/v1/status", s.command(func(*http.Request) ([]string, error) { return []string{"status", "--format", "json"}, nil }))
+	s.api("GET /api/v1/incidents", s.command(func(*http.Request) ([]string, error) { return []string{"incidents", "--format", "json"}, nil }))
+	s.api("GET /api/v1/incidents/{id}", s.command(func(r *http.Request) ([]string, error) {
+		return []string{"incident", "--format", "json", "--", r.PathValue("id")}, nil
+	}))
+	s.api("GET /api/v1/findings", s.command(func(*http.Request) ([]string, error) {
+		return []string{"incidents", "--findings", "--format", "json"}, nil
+	}))
+	s.api("POST /api/v1/hunt", s.command(func(*http.Request) ([]string, error) { return []string{"hunt", "--format", "json"}, nil }))
+	s.api("POST /api/v1/query", s.command(func(r *http.Request) ([]string, error) {
+		var q struct {
+			SQL string `json:"sql"`
+		}
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		if strings.TrimSpace(q.SQL) == "" {
+			return nil, errors.New(`the body wants {"sql": "SELECT ..."}`)
+		}
+		return []string{"query", "--format", "json", "--", q.SQL}, nil
+	}))
+	s.api("GET /api/v1/intel", s.command(func(*http.Request) ([]string, error) { return []string{"intel", "list", "--format", "json"}, nil }))
+	s.api("POST /api/v1/intel/import", s.command(func(r *http.Request) ([]string, error) {
+		var q struct {
+			Source string `json:"source"`
+		}
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		if q.Source == "" {
+			return nil, errors.New(`the body wants {"source": "FILE or URL"}`)
+		}
+		return []string{"intel", "import", "--", q.Source}, nil
+	}))
+	s.api("POST /api/v1/ingest", s.command(func(r *http.Request) ([]string, error) {
+		var q struct {
+			Paths  []string `json:"paths"`
+			Sensor string   `json:"sensor"`
+		}
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		if len(q.Paths) == 0 {
+			return nil, errors.New(`the body wants {"paths": ["/nsm/zeek/logs"]}`)
+		}
+		args := []string{"ingest"}
+		if q.Sensor != "" {
+			args = append(args, "--sensor", q.Sensor)
+		}
+		return append(append(args, "--"), q.Paths...), nil
+	}))
+	s.api("GET /api/v1/export/{what}", s.command(func(r *http.Request) ([]string, error) {
+		what := r.PathValue("what")
+		if what != "blocklist" && what != "stix" && what != "misp" {
+			return nil, fmt.Errorf("%q: export blocklist, stix or misp here (a report is written to a file: POST /api/v1/run)", what)
+		}
+		args := []string{"export", what, "--out", "-"}
+		for _, k := range []string{"format", "incident", "timeout", "tlp", "source", "producer"} {
+			if v := r.URL.Query().Get(k); v != "" {
+				args = append(args, "--"+k, v)
+			}
+		}
+		if r.URL.Query().Get("sighted") == "true" {
+			args = append(args, "--sighted")
+		}
+		return args, nil
+	}))
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rw := &recorder{ResponseWriter: w, status: http.StatusOK}
+	s.mux.ServeHTTP(rw, r)
+	s.o.Logger.Info("request", "method", r.Method, "path", r.URL.Path, "status", rw.status, "duration", time.Since(start).Round(time.Millisecond))
+}
+
+// api registers an authenticated route.
+func (s *Server) api(pattern string, h http.HandlerFunc) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorized(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="dwell"`)
+			writeError(w, http.StatusUnauthorized, "a bearer token is needed: the one in the server's state_dir/token (docs/serve.md)")
+			return
+		}
+		if err := s.o.Ready(); err != nil {
+			writeError(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+		h(w, r)
+	})
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && s.o.Token != "" && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(s.o.Token)) == 1
+}
+
+func (s *Server) ready(w http.ResponseWriter, _ *http.Request) {
+	if err := s.o.Ready(); err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = io.WriteString(w, "ready\n")
+}
+
+// RunRequest is the body of POST /api/v1/run.
+type RunRequest struct {
+	// Args is the command line without the program name.
+	Args []string `json:"args"`
+}
+
+// Frame is one line of POST /api/v1/run's answer (JSON lines): a piece of
+// the command's standard output or standard error as it is written, and,
+// last, its exit code.
+type Frame struct {
+	Out  string `json:"out,omitempty"`
+	Err  string `json:"err,omitempty"`
+	Exit *int   `json:"exit,omitempty"`
+}
+
+// run runs a whole command line and streams what it prints.
+func (s *Server) run(w http.ResponseWriter, r *http.Request) {
+	var q RunRequest
+	if err := decode(r, &q); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if len(q.Args) == 0 {
+		writeError(w, http.StatusBadRequest, `the body wants {"args": ["query", "SELECT 1"]}`)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	fw := &frameWriter{w: w, enc: json.NewEncoder(w)}
+	if f, ok := w.(http.Flusher); ok {
+		fw.flush = f.Flush
+	}
+	code := s.o.Runner.Run(r.Context(), q.Args, fw.stream(false), fw.stream(true))
+	fw.exit(code)
+}
+
+// command returns a handler that runs the command line args gives for a
+// request and answers with what it printed: its output with status 200,
+// or its error with 400 (a usage error) or 500.
+func (s *Server) command(args func(*http.Request) ([]string, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a, err := args(r)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		var out, errs strings.Builder
+		code := s.o.Runner.Run(r.Context(), a, &out, &errs)
+		switch code {
+		case 0:
+			body := out.String()
+			if strings.HasPrefix(strings.TrimSpace(body), "{") || strings.HasPrefix(strings.TrimSpace(body), "[") {
+				w.Header().Set("Content-Type", "application/json")
+			} else {
+				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			}
+			_, _ = io.WriteString(w, body)
+		case 2:
+			writeError(w, http.StatusBadRequest, strings.TrimSpace(errs.String()))
+		default:
+			writeError(w, http.StatusInternalServerError, strings.TrimSpace(errs.String()))
+		}
+	}
+}
+
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("reading the request body: %w", err)
+	}
+	return nil
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// frameWriter turns the two output streams of a command into frames; the
+// streams may be written from several goroutines (progress and output).
+type frameWriter struct {
+	mu    sync.Mutex
+	w     io.Writer
+	enc   *json.Encoder
+	flush func()
+}
+
+type streamWriter struct {
+	f   *frameWriter
+	err bool
+}
+
+func (f *frameWriter) stream(isErr bool) io.Writer { return &streamWriter{f: f, err: isErr} }
+
+func (s *streamWriter) Write(p []byte) (int, error) {
+	s.f.mu.Lock()
+	defer s.f.mu.Unlock()
+	fr := Frame{Out: string(p)}
+	if s.err {
+		fr = Frame{Err: string(p)}
+	}
+	if err := s.f.enc.Encode(fr); err != nil {
+		return 0, err
+	}
+	if s.f.flush != nil {
+		s.f.flush()
+	}
+	return len(p), nil
+}
+
+func (f *frameWriter) exit(code int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_ = f.enc.Encode(Frame{Exit: &code})
+	if f.flush != nil {
+		f.flush()
+	}
+}
+
+// recorder keeps the status a handler wrote, for the request log.
+type recorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// Flush implements http.Flusher, so that streamed answers stream.
+func (r *recorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
