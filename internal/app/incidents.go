@@ -1,11 +1,13 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -69,7 +71,7 @@ func incidentsCommand() command {
 	return command{
 		name:    "incidents",
 		summary: "list the incidents of the last dwell hunt",
-		usage:   "incidents [--db FILE] [--format table|json] [--findings]",
+		usage:   "incidents [--db FILE] [--format table|json] [--findings | --history]",
 		example: `  dwell hunt >/dev/null && dwell incidents
   dwell incidents --format json | jq '.incidents[] | {id, class, dwell_start}'
 
@@ -96,6 +98,7 @@ func runIncidents(ctx context.Context, a *App, args []string) error {
 	fs := a.newFlags(incidentsCommand(), &co)
 	format := fs.String("format", "table", "output `format`: table or json")
 	listFindings := fs.Bool("findings", false, "list the incidents' findings instead, highest score first")
+	history := fs.Bool("history", false, "list every incident dwell serve has tracked, with its changes (new, updated, escalated, gone)")
 	if rest, err := parse(fs, args); err != nil {
 		return err
 	} else if len(rest) > 0 {
@@ -103,6 +106,12 @@ func runIncidents(ctx context.Context, a *App, args []string) error {
 	}
 	if *format != "table" && *format != "json" {
 		return usagef("unknown format %q: use table or json", *format)
+	}
+	if *history {
+		if *listFindings {
+			return usagef("--findings or --history, not both")
+		}
+		return runIncidentHistory(ctx, a, &co, *format)
 	}
 	_, st, h, err := co.openHunt(ctx)
 	if err != nil {
@@ -205,6 +214,43 @@ func writeIncident(a *App, inc *correlate.Incident) error {
 	fmt.Fprintf(w, "\ntimeline (%d finding(s)):\n", len(inc.Findings))
 	for _, f := range inc.Findings {
 		fmt.Fprintf(w, "  %s  %.2f %-9s %s\n", f.FirstSeen.UTC().Format("2006-01-02 15:04"), f.Score, f.Detector, sanitize(f.Summary, 300))
+	}
+	return nil
+}
+
+// runIncidentHistory prints the incidents dwell serve tracks, most
+// recently changed first.
+func runIncidentHistory(ctx context.Context, a *App, co *common, format string) error {
+	_, st, err := co.open(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Close() }()
+	state, err := loadTracked(ctx, st)
+	if err != nil {
+		return err
+	}
+	list := make([]*tracked, 0, len(state))
+	for _, t := range state {
+		list = append(list, t)
+	}
+	slices.SortFunc(list, func(x, y *tracked) int {
+		return cmp.Or(y.LastChanged.Compare(x.LastChanged), strings.Compare(x.ID, y.ID))
+	})
+	if format == "json" {
+		return writeIndented(a.Stdout, map[string]any{"incidents": list})
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(a.Stdout, "no incident history: dwell serve keeps it, hunt after hunt")
+		return nil
+	}
+	for _, t := range list {
+		status := t.History[len(t.History)-1].Event
+		fmt.Fprintf(a.Stdout, "%s  %-9s %-8s %-15s %2d host(s)  first reported %s, last changed %s\n", t.ID, status, t.Severity, t.Class, t.Hosts,
+			t.FirstReported.Format("2006-01-02 15:04"), t.LastChanged.Format("2006-01-02 15:04"))
+		for _, e := range t.History {
+			fmt.Fprintf(a.Stdout, "    %s  %-9s %s\n", e.At.Format("2006-01-02 15:04:05"), e.Event, sanitize(strings.Join(e.Changes, "; "), 200))
+		}
 	}
 	return nil
 }

@@ -111,6 +111,12 @@ func (a *App) remoteFor(name string, args []string) (*remoteTarget, []string, er
 			stateDir = cfg.Serve.StateDir
 		}
 	}
+	if certFile == "" && stateDir != "" {
+		// The certificate a server of this store generated, if any.
+		if c := filepath.Join(stateDir, "cert.pem"); fileExists(c) {
+			certFile = c
+		}
+	}
 	token, err := readToken(tokenFile, stateDir)
 	if err != nil {
 		return nil, nil, err
@@ -174,7 +180,10 @@ func httpClient(certFile string) (*http.Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("the server's certificate: %w", err)
 		}
-		pool := x509.NewCertPool()
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
 		if !pool.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("the server's certificate %s holds no certificate", certFile)
 		}
@@ -282,4 +291,9 @@ func (r *remoteTarget) alive(ctx context.Context) bool {
 	}
 	_ = resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -268,7 +268,10 @@ func runServe(ctx context.Context, a *App, args []string) error {
 	g.Go(func() error { return s.hunts(gctx) })
 	g.Go(func() error { return s.pollIntel(gctx) })
 	cli := cfg.Serve.Follow[len(cfg.Serve.Follow)-len(follow):]
-	g.Go(func() error { return s.reloads(gctx, co.config, co.db, cli) })
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	g.Go(func() error { return s.reloads(gctx, hup, co.config, co.db, cli) })
 	s.ready.Store(true)
 	err = g.Wait()
 	logger.Info("stopped", "store", cfg.Store)
@@ -281,10 +284,7 @@ func runServe(ctx context.Context, a *App, args []string) error {
 // reloads reads the configuration file again on SIGHUP: followed paths,
 // schedules, intel sources and alert channels change at once; the store,
 // the address and TLS need a restart.
-func (s *served) reloads(ctx context.Context, path, db string, cli []config.Follow) error {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+func (s *served) reloads(ctx context.Context, hup <-chan os.Signal, path, db string, cli []config.Follow) error {
 	for {
 		select {
 		case <-ctx.Done():

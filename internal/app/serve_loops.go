@@ -87,10 +87,21 @@ func (s *served) followOnce(ctx context.Context, cfg *config.Config, missing map
 		}
 		s.metrics.bad.WithLabelValues(sensor).Add(float64(sum.Bad))
 		s.metrics.held.WithLabelValues(sensor).Add(float64(sum.Held))
+		lag := time.Duration(0)
 		for _, f := range sum.Files {
 			if f.Err != "" {
 				s.logger.Warn("live ingest: input not read", "sensor", sensor, "path", f.Path, "err", f.Err)
 			}
+			// A file that gave records was last written at its
+			// modification time: its newest lines waited this long.
+			if f.Rows > 0 {
+				if fi, err := os.Stat(f.Path); err == nil {
+					lag = max(lag, time.Since(fi.ModTime()))
+				}
+			}
+		}
+		if lag > 0 {
+			s.metrics.lag.WithLabelValues(sensor).Set(lag.Seconds())
 		}
 		if sum.Rows > 0 {
 			now := s.now()
@@ -232,6 +243,7 @@ type serveMetrics struct {
 	records     *prometheus.CounterVec
 	bad, held   *prometheus.CounterVec
 	lastData    *prometheus.GaugeVec
+	lag         *prometheus.GaugeVec
 	pollSeconds prometheus.Histogram
 	pollErrors  prometheus.Counter
 	hunts       *prometheus.CounterVec
@@ -256,6 +268,9 @@ func newServeMetrics(s *served) *prometheus.Registry {
 			Help: "Records live ingest held in quarantine (bad clocks), per sensor."}, []string{"sensor"}),
 		lastData: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dwell_ingest_last_data_timestamp_seconds",
 			Help: "When live ingest last stored records of a sensor (time() minus it is the sensor's silence)."}, []string{"sensor"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dwell_ingest_lag_seconds",
+			Help: "For the last read of a sensor that stored records: the longest a file's newest line waited, from its last write to stored."},
+			[]string{"sensor"}),
 		pollSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dwell_ingest_poll_seconds",
 			Help: "Time one read of a sensor's followed paths took.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)}),
 		pollErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "dwell_ingest_poll_errors_total", Help: "Live ingest reads that failed."}),
@@ -276,7 +291,7 @@ func newServeMetrics(s *served) *prometheus.Registry {
 	storeBytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dwell_store_bytes",
 		Help: "Size of the embedded store's files (DuckDB: the database and its write-ahead log; 0 for ClickHouse)."},
 		func() float64 { return float64(storeSize(s.cfg.Load().Store)) })
-	reg.MustRegister(m.records, m.bad, m.held, m.lastData, m.pollSeconds, m.pollErrors, m.hunts, m.huntSeconds, m.incidents, m.findings,
+	reg.MustRegister(m.records, m.bad, m.held, m.lastData, m.lag, m.pollSeconds, m.pollErrors, m.hunts, m.huntSeconds, m.incidents, m.findings,
 		m.alerts, m.intelPolls, m.commands, m.reloads, storeBytes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = m

@@ -10,9 +10,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -247,6 +249,31 @@ serve:
 	if code != ExitOK || !strings.Contains(incidents, a.Incident) {
 		t.Fatalf("incidents through the server: %d %s %s", code, incidents, errOut)
 	}
+	if code, out, errOut := runDwell(t, "incidents", "--db", db, "--history"); code != ExitOK || !strings.Contains(out, a.Incident+"  ") ||
+		!regexp.MustCompile(`(?m)^    \S+ \S+  new `).MatchString(out) {
+		t.Errorf("incident history: %d %s %s", code, out, errOut)
+	}
+
+	// SIGHUP: the configuration is read again; a directory added to it is
+	// followed from then on.
+	second := filepath.Join(dir, "zeek2")
+	if err := os.MkdirAll(second, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(second, "http.log"), []byte(lines[1]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg = strings.Replace(cfg, "  follow:\n", fmt.Sprintf("  follow:\n    - path: %s\n      sensor: dmz2\n", second), 1)
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the reloaded configuration's directory", func() bool {
+		_, out, _ := runDwell(t, "query", "--db", db, "--format", "csv", "SELECT count(*) AS n FROM http WHERE sensor = 'dmz2'")
+		return strings.TrimSpace(out) == "n\n1"
+	})
 
 	if code := stop(); code != ExitOK {
 		t.Fatalf("serve ended with %d:\n%s", code, log.String())
@@ -258,5 +285,54 @@ serve:
 	code, direct, errOut := runDwell(t, "incidents", "--db", db, "--format", "json")
 	if code != ExitOK || direct != incidents {
 		t.Errorf("incidents without the server differ (%d %s):\n%s\n---\n%s", code, errOut, direct, incidents)
+	}
+}
+
+// TestServeTLS: on a generated certificate the server's file names it, a
+// command that finds the server through the store pins it, and one that
+// names the server with --server and --token-file does too; a wrong
+// token is refused.
+func TestServeTLS(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "dwell.db")
+	cfgFile := filepath.Join(dir, "dwell.yaml")
+	if err := os.WriteFile(cfgFile, []byte("store: "+db+"\nserve:\n  listen: 127.0.0.1:0\n  tls: auto\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startServe(t, "--config", cfgFile)
+	raw, err := os.ReadFile(filepath.Join(db+".serve", serverFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sf serverFile
+	if err := json.Unmarshal(raw, &sf); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(sf.URL, "https://") || sf.Cert == "" {
+		t.Fatalf("server file %+v", sf)
+	}
+	if code, out, errOut := runDwell(t, "ingest", "--db", db, "--complete", "../../examples/zeek"); code != ExitOK {
+		t.Fatalf("ingest through the TLS server: %s %s", out, errOut)
+	}
+	code, out, errOut := runDwell(t, "query", "--server", sf.URL, "--token-file", filepath.Join(db+".serve", "token"), "--db", db,
+		"--format", "csv", "SELECT count(*) > 0 AS ok FROM conn")
+	if code != ExitOK || strings.TrimSpace(out) != "ok\ntrue" {
+		t.Errorf("query with --server: %d %s %s", code, out, errOut)
+	}
+	bad := filepath.Join(dir, "bad-token")
+	if err := os.WriteFile(bad, []byte("not-the-token"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runDwell(t, "status", "--server", sf.URL, "--token-file", bad, "--db", db); code != ExitFail || !strings.Contains(errOut, "401") {
+		t.Errorf("a wrong token: %d %s", code, errOut)
+	}
+	// A client that does not trust the certificate is refused by TLS.
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", sf.URL+"/healthz", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err == nil {
+		_ = resp.Body.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("an untrusted client reached the server: %v", err)
 	}
 }

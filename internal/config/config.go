@@ -264,7 +264,11 @@ func Load(path string) (*Config, error) {
 	if err := c.decode(data); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	if err := c.Validate(); err != nil {
+	// The serve section is checked with its defaults filled in, on a copy:
+	// the store the defaults depend on may still be changed (--db).
+	withServe := *c
+	withServe.ServeDefaults()
+	if err := errors.Join(c.Validate(), withServe.ValidateServe()); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -44,6 +45,10 @@ func TestBad(t *testing.T) {
 		"two_docs.bad.yml":     {"more than one YAML document"},
 		"networks.bad.yml": {"networks.local[0]: \"10.0.0.0/33\"", "allow.nets[0]", "allow.domains[0]", "allow.pairs[0]: \"10.0.0.1\": want SRC->DST",
 			"hunt.detectors[0]: unknown detector \"becaon\"", "hunt.min_score: 2"},
+		"serve.bad.yml": {"serve.tls: off on 0.0.0.0:7878, which is not loopback", "serve.poll", "serve.follow[0]: path", "serve.intel[0]: every",
+			"serve.alerts.min_severity: \"urgent\"", "serve.alerts.webhooks[0]: \"ftp://x\"", "serve.alerts.syslog[0]: address \"siem\"",
+			"network \"sctp\"", "format \"leef\"", "tlp \"purple\"", "serve.alerts.email[0]: from", "serve.alerts.email[0]: to: no recipient",
+			"serve.log_level: \"loud\""},
 	} {
 		_, err := Load(filepath.Join("testdata", file))
 		if err == nil {
@@ -58,6 +63,69 @@ func TestBad(t *testing.T) {
 		if !strings.Contains(err.Error(), file) {
 			t.Errorf("%s: error %q does not name the file", file, err)
 		}
+	}
+}
+
+// TestServeDefaults: a serve section gets its defaults from the store and
+// the address: TLS off on loopback only, the state beside the DuckDB file.
+func TestServeDefaults(t *testing.T) {
+	c, err := Load(filepath.Join("testdata", "serve.good.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ServeDefaults()
+	s := c.Serve
+	if s.TLS != "auto" || s.StateDir != "/var/lib/dwell/serve" || s.Poll != Duration(5*time.Second) || s.Intel[0].Every != Duration(time.Hour) ||
+		s.Alerts.Webhooks[0].TLP != "red" || s.Alerts.Email[0].TLP != "amber" || s.Alerts.Syslog[0].Network != "tls" ||
+		s.Alerts.DeadLetter != "/var/lib/dwell/serve/dead-letter.jsonl" || s.LogFormat != "json" || s.LogLevel != "info" {
+		t.Errorf("serve %+v", s)
+	}
+	d := Default()
+	d.Store = "case42.db"
+	d.ServeDefaults()
+	if d.Serve.Listen != "127.0.0.1:7878" || d.Serve.TLS != "off" || d.Serve.StateDir != "case42.db.serve" || d.Serve.HuntEvery != Duration(time.Hour) {
+		t.Errorf("defaults %+v", d.Serve)
+	}
+	if err := d.ValidateServe(); err != nil {
+		t.Error(err)
+	}
+	d.Store = "clickhouse://ch1:9000/dwell"
+	d.Serve = Serve{}
+	d.ServeDefaults()
+	if d.Serve.StateDir != "dwell-serve" {
+		t.Errorf("ClickHouse state dir %q", d.Serve.StateDir)
+	}
+	for _, tc := range []struct {
+		tlp  string
+		rank int
+	}{{"TLP:RED", 4}, {"white", 0}, {"Amber+Strict", 3}, {"pink", -1}} {
+		if r := TLPRank(tc.tlp); r != tc.rank {
+			t.Errorf("TLPRank(%q) = %d", tc.tlp, r)
+		}
+	}
+}
+
+// TestDocumentedExample: the example in docs/config.md is a valid file.
+func TestDocumentedExample(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "config.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```yaml\n")
+	example, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/config.md has no YAML example")
+	}
+	path := filepath.Join(t.TempDir(), "dwell.yaml")
+	if err := os.WriteFile(path, []byte(example), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Serve.Follow) != 2 || len(c.Serve.Alerts.Email) != 1 {
+		t.Errorf("serve section not read: %+v", c.Serve)
 	}
 }
 
