@@ -42,6 +42,8 @@ var allowed = []struct {
 	// dwell serve's HTTP side runs commands through an interface app
 	// implements; alerts are built from the configuration's channels.
 	{"internal/server", nil},
+	// The web console renders incidents and findings.
+	{"internal/console", []string{"internal/correlate", "internal/detect"}},
 	{"internal/alert", []string{"internal/config"}},
 	{"internal/alert/alerttest", nil},
 	{"internal/app", []string{"internal/"}},

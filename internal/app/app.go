@@ -68,6 +68,9 @@ func commands() []command {
 		deleteCommand(),
 		rulesCommand(),
 		serveCommand(),
+		triageCommand(),
+		usersCommand(),
+		auditCommand(),
 		versionCommand(),
 	}
 }

@@ -24,11 +24,12 @@ func demoCommand() command {
 	return command{
 		name:    "demo",
 		summary: "generate a ministry network with a planted intrusion, ingest it, hunt, and score the findings against the truth",
-		usage:   "demo [--keep DIR] [--days N] [--hosts N] [--seed S] [--rate CONN_PER_DAY] [--top N] [--detectors LIST]",
+		usage:   "demo [--keep DIR] [--days N] [--hosts N] [--seed S] [--rate CONN_PER_DAY] [--top N] [--detectors LIST] [--serve [--listen ADDR]]",
 		example: `  dwell demo                       # everything in a temporary directory, removed after
   dwell demo --keep /tmp/ministry  # keep the data and the store, then:
   dwell hunt --db /tmp/ministry/dwell.db
   dwell query --db /tmp/ministry/dwell.db "SELECT count(*) FROM conn"
+  dwell demo --serve               # then the web console on it, with a printed first password
 
 The scorecard is computed from the hunt's actual findings and the
 scenario's truth.json: each planted technique found or missed, with the
@@ -53,6 +54,8 @@ func runDemo(ctx context.Context, a *App, args []string) error {
 	keep := fs.String("keep", "", "keep the data and the store in `directory` (created; must be empty)")
 	top := fs.Int("top", 10, "how many top findings to check for benign hosts")
 	only := fs.String("detectors", "", "comma-separated `list` of detectors to run (default all): see what a missing one misses")
+	serve := fs.Bool("serve", false, "then serve the result: the web console on the demo's store, until interrupted")
+	listen := fs.String("listen", "127.0.0.1:7878", "with --serve: the console's `address`")
 	cfg, start := scenarioFlags(fs, demoDefaults())
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -85,7 +88,24 @@ func runDemo(ctx context.Context, a *App, args []string) error {
 			}
 		}
 	}
-	return a.demo(ctx, *cfg, dir, *keep != "", *top, names)
+	if err := a.demo(ctx, *cfg, dir, *keep != "", *top, names); err != nil || !*serve {
+		return err
+	}
+	return a.serveDemo(ctx, dir, *listen)
+}
+
+// serveDemo serves the demo's store with a first admin account whose
+// generated password it prints with the console's URL.
+func (a *App) serveDemo(ctx context.Context, dir, listen string) error {
+	db := filepath.Join(dir, "dwell.db")
+	var out strings.Builder
+	sub := &App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: a.Stderr, Logger: a.Logger, Now: a.Now}
+	if code := sub.Main(ctx, []string{"users", "add", "--db", db, "--role", "admin", "admin"}); code != ExitOK {
+		return errQuiet
+	}
+	_, password, _ := strings.Cut(strings.TrimSpace(out.String()), "password: ")
+	fmt.Fprintf(a.Stdout, "\nthe web console: http://%s/  (user admin, password %s); Ctrl-C stops it\n", listen, password)
+	return runServe(ctx, a, []string{"--db", db, "--listen", listen})
 }
 
 // emptyDir creates dir, or accepts it if it exists and is empty.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -99,6 +100,7 @@ func runIncidents(ctx context.Context, a *App, args []string) error {
 	format := fs.String("format", "table", "output `format`: table or json")
 	listFindings := fs.Bool("findings", false, "list the incidents' findings instead, highest score first")
 	history := fs.Bool("history", false, "list every incident dwell serve has tracked, with its changes (new, updated, escalated, gone)")
+	as := fs.String("as", "", "leave out the TLP:RED incidents `user` is not named on (the console's view)")
 	if rest, err := parse(fs, args); err != nil {
 		return err
 	} else if len(rest) > 0 {
@@ -118,6 +120,14 @@ func runIncidents(ctx context.Context, a *App, args []string) error {
 		return err
 	}
 	defer func() { _ = st.Close() }()
+	tri, err := triages(ctx, st, h)
+	if err != nil {
+		return err
+	}
+	if *as != "" {
+		h.Incidents = slices.DeleteFunc(h.Incidents, func(inc correlate.Incident) bool { return !tri[inc.ID].Visible(*as) })
+		maps.DeleteFunc(tri, func(id string, t *triage) bool { return !t.Visible(*as) })
+	}
 	if *listFindings {
 		var fs []detect.Finding
 		for _, inc := range h.Incidents {
@@ -130,7 +140,7 @@ func runIncidents(ctx context.Context, a *App, args []string) error {
 		return writeFindingsTable(a.Stdout, fs, 0)
 	}
 	if *format == "json" {
-		return writeIndented(a.Stdout, map[string]any{"hunted_at": h.At, "incidents": h.Incidents})
+		return writeIndented(a.Stdout, map[string]any{"hunted_at": h.At, "incidents": h.Incidents, "triage": tri})
 	}
 	fmt.Fprintf(a.Stdout, "%d incident(s) from the hunt of %s (%d finding(s))\n", len(h.Incidents), h.At.Format("2006-01-02 15:04 UTC"), h.Findings)
 	for _, inc := range h.Incidents {
@@ -144,6 +154,7 @@ func runIncident(ctx context.Context, a *App, args []string) error {
 	var co common
 	fs := a.newFlags(incidentCommand(), &co)
 	format := fs.String("format", "table", "output `format`: table or json")
+	as := fs.String("as", "", "refuse a TLP:RED incident `user` is not named on (the console's view)")
 	rest, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -164,7 +175,17 @@ func runIncident(ctx context.Context, a *App, args []string) error {
 		if !strings.EqualFold(inc.ID, rest[0]) {
 			continue
 		}
+		t, err := loadTriage(ctx, st, inc.ID)
+		if err != nil {
+			return err
+		}
+		if *as != "" && !t.Visible(*as) {
+			break // as if it did not exist
+		}
 		if *format == "json" {
+			if *as != "" {
+				return writeIndented(a.Stdout, map[string]any{"incident": inc, "triage": t})
+			}
 			return writeIndented(a.Stdout, inc)
 		}
 		return writeIncident(a, inc)

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dwell-nsm/dwell/internal/config"
+	"github.com/dwell-nsm/dwell/internal/console"
 	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/server"
 	"github.com/dwell-nsm/dwell/internal/store"
@@ -66,7 +67,7 @@ type served struct {
 }
 
 // remoteCommands are the commands that run through a server.
-var remoteCommands = []string{"ingest", "query", "hunt", "intel", "export", "incidents", "incident", "status", "delete", "rules", "version"}
+var remoteCommands = []string{"ingest", "query", "hunt", "intel", "export", "incidents", "incident", "triage", "status", "delete", "rules", "version"}
 
 // sharedStore is the served store as one command sees it: its writes
 // wait for each other, and Close leaves it open for the others.
@@ -158,6 +159,8 @@ type serverFile struct {
 const (
 	serverFileName = "server.json"
 	tokenFileName  = "token"
+	usersFileName  = "users.json"
+	auditFileName  = "audit.jsonl"
 )
 
 func runServe(ctx context.Context, a *App, args []string) error {
@@ -226,8 +229,19 @@ func runServe(ctx context.Context, a *App, args []string) error {
 		scheme, certFile = "https", cf
 	}
 	url := scheme + "://" + ln.Addr().String()
+	audit, err := console.OpenAudit(filepath.Join(cfg.Serve.StateDir, auditFileName))
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("the audit trail: %w (dwell audit verify shows where)", err)
+	}
+	web, err := console.New(console.Options{Runner: s, Users: console.OpenUsers(filepath.Join(cfg.Serve.StateDir, usersFileName)), Audit: audit,
+		Secure: scheme == "https", Now: a.Now, Logger: logger})
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 	srv := &http.Server{
-		Handler: server.New(server.Options{Token: token, Runner: s, Gatherer: reg, Logger: logger,
+		Handler: server.New(server.Options{Token: token, Runner: s, Gatherer: reg, Logger: logger, Console: web,
 			Ready: func() error {
 				if !s.ready.Load() {
 					return errors.New("starting")

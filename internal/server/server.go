@@ -46,6 +46,9 @@ type Options struct {
 	Ready func() error
 	// Logger logs each request (method, path, status, duration).
 	Logger *slog.Logger
+	// Console, when set, serves every path outside /api/, /healthz,
+	// /readyz and /metrics: the web console.
+	Console http.Handler
 }
 
 // Server is the API's http.Handler.
@@ -78,6 +81,9 @@ func New(o Options) *Server {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)
 	})
+	if o.Console != nil {
+		s.mux.Handle("/", o.Console)
+	}
 	s.api("POST /api/v1/run", s.run)
 	s.api("GET /api/v1/status", s.command(func(*http.Request) ([]string, error) { return []string{"status", "--format", "json"}, nil }))
 	s.api("GET /api/v1/incidents", s.command(func(*http.Request) ([]string, error) { return []string{"incidents", "--format", "json"}, nil }))

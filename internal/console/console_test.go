@@ -1,0 +1,356 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dwell-nsm/dwell/internal/correlate"
+	"github.com/dwell-nsm/dwell/internal/detect"
+)
+
+// hostile is what an attacker puts in the fields dwell shows.
+const hostile = `<script>alert(1)</script><img src=x onerror=alert(2)>"'><svg onload=alert(3)>javascript:alert(4)` + "\x00\x1b[31m"
+
+// fakeDwell answers the console's commands from two incidents, one of
+// them TLP:RED for alice only; it records the triage commands it runs.
+type fakeDwell struct {
+	mu     sync.Mutex
+	triage []string
+}
+
+func (f *fakeDwell) incidents() []correlate.Incident {
+	t0 := time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)
+	mk := func(id, summary string) correlate.Incident {
+		return correlate.Incident{ID: id, Class: correlate.ClassEspionage, Score: 0.9, Severity: detect.SeverityCritical, Summary: summary,
+			Hosts: []netip.Addr{netip.MustParseAddr("10.1.0.50")}, HostNames: []string{hostile}, DwellStart: t0, LastSeen: t0.Add(72 * time.Hour),
+			Attack: []string{"T1071.001"}, Infrastructure: []correlate.Infra{{Kind: "domain", Value: hostile, Hosts: 1, Detectors: []string{"beacon"}}},
+			BytesOut: []correlate.Transfer{{Dst: netip.MustParseAddr("198.51.100.7"), Domain: hostile, Bytes: 3 << 20,
+				PerDay: []correlate.DayBytes{{Day: "2025-03-03", Bytes: 1 << 20}, {Day: "2025-03-05", Bytes: 2 << 20}}}},
+			Findings: []detect.Finding{{Detector: "beacon", Score: 0.9, Severity: detect.SeverityCritical, Src: netip.MustParseAddr("10.1.0.50"),
+				Dst: netip.MustParseAddr("198.51.100.7"), Domain: hostile, FirstSeen: t0, LastSeen: t0.Add(72 * time.Hour), Summary: hostile,
+				Evidence: map[string]any{"user_agent": hostile}}}}
+	}
+	return []correlate.Incident{mk("INC-aaaa", "an espionage campaign "+hostile), mk("INC-bbbb", "the secret one")}
+}
+
+func (f *fakeDwell) triageOf(id string) map[string]any {
+	t := map[string]any{"status": "new", "tlp": "amber", "notes": []map[string]any{{"at": time.Now(), "by": "bob", "text": "**bold** " + hostile +
+		"\n\n[click](javascript:alert(5)) <iframe src=x></iframe>"}}}
+	if id == "INC-bbbb" {
+		t["tlp"], t["people"] = "red", []string{"alice"}
+	}
+	return t
+}
+
+func (f *fakeDwell) Run(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	as := ""
+	if i := slices.Index(args, "--as"); i >= 0 {
+		as = args[i+1]
+	}
+	visible := func(id string) bool { return id != "INC-bbbb" || as == "alice" }
+	switch args[0] {
+	case "incidents":
+		incs := slices.DeleteFunc(f.incidents(), func(i correlate.Incident) bool { return !visible(i.ID) })
+		tri := map[string]any{}
+		for _, i := range incs {
+			tri[i.ID] = f.triageOf(i.ID)
+		}
+		_ = json.NewEncoder(stdout).Encode(map[string]any{"hunted_at": time.Now(), "incidents": incs, "triage": tri})
+	case "incident":
+		id := args[len(args)-1]
+		for _, i := range f.incidents() {
+			if i.ID == id && visible(id) {
+				_ = json.NewEncoder(stdout).Encode(map[string]any{"incident": i, "triage": f.triageOf(id)})
+				return 0
+			}
+		}
+		fmt.Fprintf(stderr, "dwell incident: no incident %s in the last hunt\n", id)
+		return 1
+	case "triage":
+		f.mu.Lock()
+		f.triage = append(f.triage, strings.Join(args, " "))
+		f.mu.Unlock()
+		fmt.Fprintln(stdout, "{}")
+	case "query":
+		if slices.Contains(args, "csv") {
+			fmt.Fprint(stdout, "n,v\n1,"+hostile+"\n")
+			return 0
+		}
+		fmt.Fprint(stdout, `[{"n": 1, "v": `+strconvQuote(hostile)+`}]`)
+	}
+	return 0
+}
+
+func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// site is a console under test with its accounts.
+type site struct {
+	*httptest.Server
+	f     *fakeDwell
+	audit string
+}
+
+func newSite(t *testing.T) *site {
+	t.Helper()
+	dir := t.TempDir()
+	users := OpenUsers(filepath.Join(dir, "users.json"))
+	for name, role := range map[string]string{"alice": RoleAnalyst, "victor": RoleViewer, "ada": RoleAdmin} {
+		if err := users.Set(name, role, "correct horse battery "+name, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	audit, err := OpenAudit(filepath.Join(dir, "audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeDwell{}
+	c, err := New(Options{Runner: f, Users: users, Audit: audit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &site{Server: httptest.NewServer(c), f: f, audit: filepath.Join(dir, "audit.jsonl")}
+}
+
+// client is a browser: it keeps cookies, does not follow redirects, and
+// sends Origin like one.
+func (s *site) client(t *testing.T) *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// answer is what a request got (its body read and closed).
+type answer struct {
+	StatusCode int
+	Status     string
+	Header     http.Header
+	cookies    []*http.Cookie
+}
+
+func (a *answer) Cookies() []*http.Cookie { return a.cookies }
+
+func read(t *testing.T, resp *http.Response) (*answer, string) {
+	t.Helper()
+	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	return &answer{StatusCode: resp.StatusCode, Status: resp.Status, Header: resp.Header, cookies: resp.Cookies()}, string(b)
+}
+
+func (s *site) post(t *testing.T, c *http.Client, path string, form url.Values, origin string) (*answer, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", s.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return read(t, resp)
+}
+
+func (s *site) get(t *testing.T, c *http.Client, path string) (*answer, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", s.URL+path, nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return read(t, resp)
+}
+
+func (s *site) login(t *testing.T, name string) (*http.Client, string) {
+	t.Helper()
+	c := s.client(t)
+	resp, _ := s.post(t, c, "/login", url.Values{"user": {name}, "password": {"correct horse battery " + name}}, s.URL)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/incidents" {
+		t.Fatalf("login %s: %s", name, resp.Status)
+	}
+	_, page := s.get(t, c, "/incidents")
+	m := csrfRe.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF token on the page")
+	}
+	return c, m[1]
+}
+
+var csrfRe = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func TestLoginAndLockout(t *testing.T) {
+	s := newSite(t)
+	c := s.client(t)
+	if resp, _ := s.get(t, c, "/incidents"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
+		t.Fatalf("unauthenticated: %s", resp.Status)
+	}
+	for i := range 5 {
+		resp, body := s.post(t, c, "/login", url.Values{"user": {"alice"}, "password": {"wrong"}}, s.URL)
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "Wrong user name or password") {
+			t.Fatalf("attempt %d: %s", i, resp.Status)
+		}
+	}
+	// Locked: even the right password is refused now.
+	resp, body := s.post(t, c, "/login", url.Values{"user": {"alice"}, "password": {"correct horse battery alice"}}, s.URL)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "Too many failed logins") {
+		t.Fatalf("after five failures: %s %s", resp.Status, body)
+	}
+	// The address is locked out too now; the rest runs on a new console.
+	s = newSite(t)
+	u, _ := url.Parse(s.URL)
+	// A login from another site's page is refused.
+	resp, _ = s.post(t, s.client(t), "/login", url.Values{"user": {"ada"}, "password": {"correct horse battery ada"}}, "https://evil.example")
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("cross-site login: %s", resp.Status)
+	}
+	// Session fixation: a session id planted before login is not the one
+	// after it, and it opens nothing.
+	c2 := s.client(t)
+	c2.Jar.SetCookies(u, []*http.Cookie{{Name: cookieName, Value: "planted-by-attacker"}})
+	resp, _ = s.post(t, c2, "/login", url.Values{"user": {"ada"}, "password": {"correct horse battery ada"}}, s.URL)
+	var sid string
+	for _, ck := range resp.Cookies() {
+		if ck.Name == cookieName {
+			sid = ck.Value
+			if !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode {
+				t.Errorf("cookie flags: %+v", ck)
+			}
+		}
+	}
+	if sid == "" || sid == "planted-by-attacker" {
+		t.Errorf("session id after login: %q", sid)
+	}
+	attacker := s.client(t)
+	attacker.Jar.SetCookies(u, []*http.Cookie{{Name: cookieName, Value: "planted-by-attacker"}})
+	if resp, _ := s.get(t, attacker, "/incidents"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the planted id opened a session: %s", resp.Status)
+	}
+}
+
+func TestRolesCSRFAndNeedToKnow(t *testing.T) {
+	s := newSite(t)
+	victor, vtok := s.login(t, "victor")
+	alice, atok := s.login(t, "alice")
+	ada, _ := s.login(t, "ada")
+
+	// TLP:RED: alice is named, victor and ada are not.
+	if _, page := s.get(t, alice, "/incidents"); !strings.Contains(page, "INC-bbbb") {
+		t.Errorf("alice does not see the RED incident she is named on")
+	}
+	if resp, page := s.get(t, alice, "/incidents/INC-bbbb"); resp.StatusCode != 200 || !strings.Contains(page, "TLP:RED") {
+		t.Errorf("alice's view of the RED incident: %s", resp.Status)
+	}
+	for _, c := range []*http.Client{victor, ada} {
+		if _, page := s.get(t, c, "/incidents"); strings.Contains(page, "INC-bbbb") || strings.Contains(page, "secret") {
+			t.Errorf("the RED incident is listed for someone not named on it")
+		}
+		if resp, page := s.get(t, c, "/incidents/INC-bbbb"); resp.StatusCode != http.StatusNotFound || strings.Contains(page, "secret") {
+			t.Errorf("the RED incident's page: %s", resp.Status)
+		}
+	}
+	// A viewer cannot change anything, even with a valid token.
+	if resp, _ := s.post(t, victor, "/incidents/INC-aaaa/triage", url.Values{"csrf": {vtok}, "status": {"closed"}}, s.URL); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("viewer triage: %s", resp.Status)
+	}
+	if resp, _ := s.get(t, victor, "/sql"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("viewer SQL: %s", resp.Status)
+	}
+	// CSRF: no token, a wrong token, or another origin change nothing.
+	for _, tc := range []struct{ tok, origin string }{{"", s.URL}, {"forged", s.URL}, {atok, "https://evil.example"}, {atok, ""}} {
+		resp, _ := s.post(t, alice, "/incidents/INC-aaaa/triage", url.Values{"csrf": {tc.tok}, "status": {"closed"}, "reason": {"x"}}, tc.origin)
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("token %q origin %q: %s", tc.tok, tc.origin, resp.Status)
+		}
+	}
+	if len(s.f.triage) != 0 {
+		t.Fatalf("triage ran: %v", s.f.triage)
+	}
+	// The analyst's real change goes through, as her.
+	resp, _ := s.post(t, alice, "/incidents/INC-aaaa/triage", url.Values{"csrf": {atok}, "status": {"investigating"}, "assignee": {"alice"},
+		"note": {"seen"}}, s.URL)
+	if resp.StatusCode != http.StatusSeeOther || len(s.f.triage) != 1 ||
+		s.f.triage[0] != "triage --format json --by alice --status investigating --assignee alice --note seen -- INC-aaaa" {
+		t.Errorf("triage: %s %v", resp.Status, s.f.triage)
+	}
+	// Logout ends the session.
+	s.post(t, alice, "/logout", url.Values{"csrf": {atok}}, s.URL)
+	if resp, _ := s.get(t, alice, "/incidents"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("after logout: %s", resp.Status)
+	}
+
+	// The audit trail has it all, and an edit is caught.
+	n, _, err := VerifyFile(s.audit)
+	if err != nil || n < 5 {
+		t.Fatalf("audit: %d entries, %v", n, err)
+	}
+	b, _ := os.ReadFile(s.audit)
+	text := string(b)
+	for _, want := range []string{`"action":"login","object"`, `"action":"view_red","object":"INC-bbbb"`, `"action":"triage"`, `"action":"logout"`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("audit lacks %s", want)
+		}
+	}
+	edited := strings.Replace(text, `"user":"alice","action":"triage"`, `"user":"victor","action":"triage"`, 1)
+	_ = os.WriteFile(s.audit, []byte(edited), 0o600)
+	if _, _, err := VerifyFile(s.audit); err == nil || !strings.Contains(err.Error(), "edited") {
+		t.Errorf("an edited entry: %v", err)
+	}
+	lines := strings.SplitAfter(strings.TrimSpace(text), "\n")
+	_ = os.WriteFile(s.audit, []byte(strings.Join(append(lines[:1], lines[2:]...), "")), 0o600)
+	if _, _, err := VerifyFile(s.audit); err == nil || !strings.Contains(err.Error(), "removed") {
+		t.Errorf("a removed entry: %v", err)
+	}
+	swapped := append([]string{lines[1], lines[0]}, lines[2:]...)
+	_ = os.WriteFile(s.audit, []byte(strings.Join(swapped, "")), 0o600)
+	if _, _, err := VerifyFile(s.audit); err == nil {
+		t.Errorf("reordered entries pass")
+	}
+}
+
+// TestHostileValuesEscaped: what an attacker wrote in logs, intel or
+// notes reaches the page as text; the browser test runs the same pages.
+func TestHostileValuesEscaped(t *testing.T) {
+	s := newSite(t)
+	ada, tok := s.login(t, "ada")
+	for _, path := range []string{"/incidents", "/incidents/INC-aaaa"} {
+		resp, page := s.get(t, ada, path)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %s", path, resp.Status)
+		}
+		csp := resp.Header.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "unsafe") || resp.Header.Get("X-Frame-Options") != "DENY" {
+			t.Errorf("%s headers: %v", path, resp.Header)
+		}
+		for _, bad := range []string{"<script>alert", "<img src=x onerror", "<svg onload", `href="javascript:`, "<iframe", "\x1b["} {
+			if strings.Contains(page, bad) {
+				t.Errorf("%s carries %q", path, bad)
+			}
+		}
+	}
+	_, page := s.get(t, ada, "/incidents/INC-aaaa")
+	if !strings.Contains(page, "<strong>bold</strong>") || !strings.Contains(page, "&lt;script&gt;") || !strings.Contains(page, "<svg class=\"plot\"") {
+		t.Errorf("the incident page lost its note's Markdown, the escaped text or the plot")
+	}
+	_, page = s.post(t, ada, "/sql", url.Values{"csrf": {tok}, "q": {"SELECT 1"}, "format": {"table"}}, s.URL)
+	if strings.Contains(page, "<script>alert") || !strings.Contains(page, "&lt;script&gt;") {
+		t.Errorf("SQL results not escaped")
+	}
+	resp, csv := s.post(t, ada, "/sql", url.Values{"csrf": {tok}, "q": {"SELECT 1"}, "format": {"csv"}}, s.URL)
+	if resp.Header.Get("Content-Type") != "text/csv; charset=utf-8" || !strings.Contains(resp.Header.Get("Content-Disposition"), "attachment") ||
+		!strings.HasPrefix(csv, "n,v\n") {
+		t.Errorf("CSV download: %v %q", resp.Header, csv)
+	}
+}

@@ -1,0 +1,199 @@
+package console
+
+import (
+	"cmp"
+	"fmt"
+	"html"
+	"html/template"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dwell-nsm/dwell/internal/correlate"
+)
+
+// Plots are drawn here as SVG, in the page: nothing to load, nothing that
+// runs, readable when printed. Every text from the data is escaped.
+
+const (
+	plotWidth = 900
+	labelW    = 150 // the left column of row labels
+	rowH      = 22
+)
+
+// palette gives each detector a colour (by its order of appearance).
+func palette(i int) string {
+	return []string{"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"}[i%10]
+}
+
+// span is the time axis of a plot.
+type span struct{ from, to time.Time }
+
+func (s span) x(t time.Time) float64 {
+	d := s.to.Sub(s.from)
+	if d <= 0 {
+		return labelW
+	}
+	return labelW + float64(plotWidth-labelW-10)*float64(t.Sub(s.from))/float64(d)
+}
+
+// axis draws date ticks under a plot of height h.
+func (s span) axis(b *strings.Builder, h int) {
+	days := s.to.Sub(s.from).Hours() / 24
+	step := 1
+	for _, st := range []int{1, 2, 7, 14, 30, 61, 91, 182, 365, 730} {
+		step = st
+		if days/float64(st) <= 8 {
+			break
+		}
+	}
+	fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#888"/>`, labelW, h, plotWidth-10, h)
+	for t := s.from.Truncate(24 * time.Hour); !t.After(s.to); t = t.AddDate(0, 0, step) {
+		if t.Before(s.from) {
+			continue
+		}
+		x := s.x(t)
+		fmt.Fprintf(b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#888"/><text x="%.1f" y="%d" font-size="11" text-anchor="middle" fill="#444">%s</text>`,
+			x, h, x, h+4, x, h+16, t.Format("2006-01-02"))
+	}
+}
+
+// timeline plots an incident's findings from its dwell start to its last
+// sighting: a row per detector, a bar per finding from its first to its
+// last time, a dot where it began.
+func timeline(inc *correlate.Incident) template.HTML {
+	if len(inc.Findings) == 0 {
+		return ""
+	}
+	s := span{inc.DwellStart, inc.LastSeen}
+	for _, f := range inc.Findings {
+		s.from = minTime(s.from, f.FirstSeen)
+		s.to = maxTime(s.to, f.LastSeen)
+	}
+	if !s.to.After(s.from) {
+		s.to = s.from.Add(time.Hour)
+	}
+	var rows []string
+	for _, f := range inc.Findings {
+		if !slices.Contains(rows, f.Detector) {
+			rows = append(rows, f.Detector)
+		}
+	}
+	h := len(rows)*rowH + 10
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="plot" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="findings over time, by detector">`,
+		plotWidth, h+24, plotWidth, h+24)
+	fmt.Fprintf(&b, `<title>Findings from %s to %s, one row per detector</title>`, s.from.UTC().Format(time.DateTime), s.to.UTC().Format(time.DateTime))
+	for i, r := range rows {
+		y := 5 + i*rowH
+		fmt.Fprintf(&b, `<text x="4" y="%d" font-size="12" fill="#222">%s</text>`, y+15, html.EscapeString(r))
+		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#eee"/>`, labelW, y+rowH/2, plotWidth-10, y+rowH/2)
+	}
+	for _, f := range inc.Findings {
+		i := slices.Index(rows, f.Detector)
+		y := 5 + i*rowH
+		x1, x2 := s.x(f.FirstSeen), s.x(f.LastSeen)
+		c := palette(i)
+		title := html.EscapeString(fmt.Sprintf("%s %.2f %s: %s → %s", f.Detector, f.Score, f.Severity, f.FirstSeen.UTC().Format(time.DateTime),
+			f.LastSeen.UTC().Format(time.DateTime)))
+		fmt.Fprintf(&b, `<g><title>%s</title><rect x="%.1f" y="%d" width="%.1f" height="8" fill="%s" fill-opacity="0.6"/><circle cx="%.1f" cy="%d" r="4" fill="%s"/></g>`,
+			title, x1, y+7, math.Max(x2-x1, 2), c, x1, y+11, c)
+	}
+	s.axis(&b, h)
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String()) //nolint:gosec // G203: built here with every text escaped
+}
+
+// bytesOut plots the bytes sent to each destination per day, the five
+// largest destinations, on the same days as the timeline.
+func bytesOut(inc *correlate.Incident) template.HTML {
+	ts := slices.Clone(inc.BytesOut)
+	ts = slices.DeleteFunc(ts, func(t correlate.Transfer) bool { return len(t.PerDay) == 0 })
+	if len(ts) == 0 {
+		return ""
+	}
+	slices.SortFunc(ts, func(a, b correlate.Transfer) int { return cmp.Compare(b.Bytes, a.Bytes) })
+	ts = ts[:min(5, len(ts))]
+	s := span{}
+	var peak uint64
+	for _, t := range ts {
+		for _, d := range t.PerDay {
+			day, err := time.Parse(time.DateOnly, d.Day)
+			if err != nil {
+				continue
+			}
+			if s.from.IsZero() || day.Before(s.from) {
+				s.from = day
+			}
+			s.to = maxTime(s.to, day.Add(24*time.Hour))
+			peak = max(peak, d.Bytes)
+		}
+	}
+	if peak == 0 || s.from.IsZero() {
+		return ""
+	}
+	const barH = 40
+	h := len(ts)*(barH+8) + 6
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="plot" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="bytes out per day per destination">`,
+		plotWidth, h+24, plotWidth, h+24)
+	fmt.Fprintf(&b, `<title>Bytes sent per day to the %d largest destinations (peak %s a day)</title>`, len(ts), humanBytes(peak))
+	dayW := s.x(s.from.Add(24*time.Hour)) - s.x(s.from)
+	for i, t := range ts {
+		y := 4 + i*(barH+8)
+		label := t.Dst.String()
+		if t.Domain != "" {
+			label = t.Domain
+		}
+		fmt.Fprintf(&b, `<text x="4" y="%d" font-size="12" fill="#222">%s</text><text x="4" y="%d" font-size="10" fill="#666">%s</text>`,
+			y+16, html.EscapeString(clip(label, 22)), y+30, html.EscapeString(humanBytes(t.Bytes)))
+		for _, d := range t.PerDay {
+			day, err := time.Parse(time.DateOnly, d.Day)
+			if err != nil {
+				continue
+			}
+			bh := float64(barH) * float64(d.Bytes) / float64(peak)
+			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s: %s</title></rect>`,
+				s.x(day), float64(y+barH)-bh, math.Max(dayW-1, 1), math.Max(bh, 1), palette(i), html.EscapeString(label), d.Day, humanBytes(d.Bytes))
+		}
+	}
+	s.axis(&b, h)
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String()) //nolint:gosec // G203: built here with every text escaped
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func humanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
