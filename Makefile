@@ -23,7 +23,8 @@ test-short:
 
 ## race: the concurrent packages under the race detector.
 race:
-	$(GO) test -race -count=1 ./internal/ingest/... ./internal/store/... ./internal/scenario/... ./internal/detect/sigma/... ./internal/app/...
+	$(GO) test -race -count=1 ./internal/ingest/... ./internal/store/... ./internal/scenario/... ./internal/detect/sigma/... ./internal/app/... \
+		./internal/server/... ./internal/console/... ./internal/alert/...
 
 vet:
 	$(GO) vet $(PKGS)

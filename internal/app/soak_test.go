@@ -45,6 +45,9 @@ func TestServeSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a server process for minutes; skipped with -short")
 	}
+	if raceDetector {
+		t.Skip("measures lag and memory, which mean nothing under the race detector (TestServe covers the server's concurrency)")
+	}
 	days, rate, hour := envInt("DWELL_SOAK_DAYS", 14), envInt("DWELL_SOAK_RATE", 20_000), time.Duration(envInt("DWELL_SOAK_HOUR_MS", 250))*time.Millisecond
 	dir := t.TempDir()
 	data := filepath.Join(dir, "scenario")

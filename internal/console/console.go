@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -85,7 +86,7 @@ func New(o Options) (*Console, error) {
 		"evidence": evidenceText,
 		"list":     func(xs ...string) []string { return xs },
 	}
-	for _, p := range []string{"login", "incidents", "incident", "sql", "error"} {
+	for _, p := range []string{"login", "incidents", "incident", "finding", "sql", "error"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(web, "web/layout.html", "web/"+p+".html")
 		if err != nil {
 			return nil, err
@@ -104,6 +105,7 @@ func New(o Options) (*Console, error) {
 	c.mux.HandleFunc("GET /incidents", c.auth(RoleViewer, c.incidents))
 	c.mux.HandleFunc("GET /incidents/{id}", c.auth(RoleViewer, c.incident))
 	c.mux.HandleFunc("POST /incidents/{id}/triage", c.auth(RoleAnalyst, c.triage))
+	c.mux.HandleFunc("GET /incidents/{id}/findings/{n}", c.auth(RoleViewer, c.finding))
 	c.mux.HandleFunc("GET /sql", c.auth(RoleAdmin, c.sql))
 	c.mux.HandleFunc("POST /sql", c.auth(RoleAdmin, c.sql))
 	return c, nil
@@ -390,12 +392,15 @@ func (c *Console) incidents(w http.ResponseWriter, r *http.Request, u *user) {
 		"HuntedAt": doc.HuntedAt, "Total": len(doc.Incidents)})
 }
 
+// incidentDoc is dwell incident --as's JSON.
+type incidentDoc struct {
+	Incident correlate.Incident `json:"incident"`
+	Triage   triageView         `json:"triage"`
+}
+
 func (c *Console) incident(w http.ResponseWriter, r *http.Request, u *user) {
 	id := r.PathValue("id")
-	var doc struct {
-		Incident correlate.Incident `json:"incident"`
-		Triage   triageView         `json:"triage"`
-	}
+	var doc incidentDoc
 	if err := c.run(r.Context(), &doc, "incident", "--format", "json", "--as", u.Name, "--", id); err != nil {
 		c.fail(w, r, u, http.StatusNotFound, err.Error())
 		return
@@ -471,55 +476,40 @@ func (c *Console) sql(w http.ResponseWriter, r *http.Request, u *user) {
 			_, _ = out.WriteTo(w)
 			return
 		}
-		var rows []map[string]any
-		var out, errs bytes.Buffer
-		if code := c.o.Runner.Run(r.Context(), []string{"query", "--format", "json", "--", q}, &out, &errs); code != 0 {
-			data["Error"] = strings.TrimSpace(errs.String())
-		} else if err := json.Unmarshal(out.Bytes(), &rows); err != nil {
+		cols, cells, n, err := c.table(r.Context(), q, 1000)
+		if err != nil {
 			data["Error"] = err.Error()
 		} else {
-			var cols []string
-			if len(rows) > 0 {
-				cols = columnsOf(out.Bytes())
-			}
-			cells := make([][]string, 0, min(len(rows), 1000))
-			for _, row := range rows[:min(len(rows), 1000)] {
-				line := make([]string, len(cols))
-				for i, col := range cols {
-					line[i] = cellText(row[col])
-				}
-				cells = append(cells, line)
-			}
-			data["Columns"], data["Cells"], data["Rows"] = cols, cells, len(rows)
+			data["Columns"], data["Cells"], data["Rows"] = cols, cells, n
 		}
 	}
 	c.render(w, http.StatusOK, "sql", data)
 }
 
-// columnsOf returns the keys of the first object of a JSON array, in order.
-func columnsOf(b []byte) []string {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	var cols []string
-	if t, err := dec.Token(); err != nil || t != json.Delim('[') {
-		return nil
-	}
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil
-	}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return cols
+// table runs a query and returns its columns, up to limit rows as text
+// and the number of rows (CSV keeps the statement's column order).
+func (c *Console) table(ctx context.Context, q string, limit int) ([]string, [][]string, int, error) {
+	var out, errs bytes.Buffer
+	if code := c.o.Runner.Run(ctx, []string{"query", "--format", "csv", "--", q}, &out, &errs); code != 0 {
+		msg := strings.TrimSpace(errs.String())
+		if i := strings.Index(msg, ": "); strings.HasPrefix(msg, "dwell ") && i > 0 {
+			msg = msg[i+2:]
 		}
-		if k, ok := t.(string); ok {
-			cols = append(cols, k)
-		}
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return cols
+		return nil, nil, 0, errors.New(msg)
+	}
+	rd := csv.NewReader(&out)
+	rd.FieldsPerRecord = -1
+	recs, err := rd.ReadAll()
+	if err != nil || len(recs) == 0 {
+		return nil, nil, 0, err
+	}
+	rows := recs[1:]
+	for _, r := range rows[:min(len(rows), limit)] {
+		for i := range r {
+			r[i] = clip(r[i], 500)
 		}
 	}
-	return cols
+	return recs[0], rows[:min(len(rows), limit)], len(rows), nil
 }
 
 func cellText(v any) string {

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -87,16 +88,11 @@ func (f *fakeDwell) Run(_ context.Context, args []string, stdout, stderr io.Writ
 		f.mu.Unlock()
 		fmt.Fprintln(stdout, "{}")
 	case "query":
-		if slices.Contains(args, "csv") {
-			fmt.Fprint(stdout, "n,v\n1,"+hostile+"\n")
-			return 0
-		}
-		fmt.Fprint(stdout, `[{"n": 1, "v": `+strconvQuote(hostile)+`}]`)
+		w := csv.NewWriter(stdout)
+		_ = w.WriteAll([][]string{{"n", "v"}, {"1", hostile}})
 	}
 	return 0
 }
-
-func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
 
 // site is a console under test with its accounts.
 type site struct {

@@ -197,3 +197,79 @@ func clip(s string, n int) string {
 	}
 	return s
 }
+
+// checkIns plots the times of a pair's connections: the day across, the
+// time of day up. A beacon is a row of dots at the same height, or a
+// slanted one when its period is not a day's divisor; people's traffic
+// is a band in working hours.
+func checkIns(ts []time.Time) template.HTML {
+	if len(ts) < 2 {
+		return ""
+	}
+	s := span{ts[0].Truncate(24 * time.Hour), ts[len(ts)-1].Truncate(24 * time.Hour).Add(24 * time.Hour)}
+	const h = 240
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="plot" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="check-in times: day across, time of day up">`,
+		plotWidth, h+24, plotWidth, h+24)
+	fmt.Fprintf(&b, `<title>%d connections: the day across, the time of day (UTC) up</title>`, len(ts))
+	for _, hr := range []int{0, 6, 12, 18, 24} {
+		y := float64(h) - float64(h-10)*float64(hr)/24
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#eee"/><text x="%d" y="%.1f" font-size="11" text-anchor="end" fill="#444">%02d:00</text>`,
+			labelW, y, plotWidth-10, y, labelW-6, y+4, hr)
+	}
+	for _, t := range ts {
+		day := t.Truncate(24 * time.Hour)
+		frac := float64(t.Sub(day)) / float64(24*time.Hour)
+		y := float64(h) - float64(h-10)*frac
+		fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="2" fill="#1f77b4" fill-opacity="0.7"/>`, s.x(day.Add(12*time.Hour)), y)
+	}
+	s.axis(&b, h)
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String()) //nolint:gosec // G203: numbers only
+}
+
+// intervals plots how long passed between a pair's connections, on a
+// logarithmic scale from a second to a week: a beacon is one tall bar.
+func intervals(ts []time.Time) template.HTML {
+	if len(ts) < 3 {
+		return ""
+	}
+	const bins, lo, hi = 60, 0.0, 5.78 // log10 seconds: 1 s to 7 days
+	counts := make([]int, bins)
+	peak := 0
+	for i := 1; i < len(ts); i++ {
+		d := ts[i].Sub(ts[i-1]).Seconds()
+		if d < 1 {
+			d = 1
+		}
+		k := int((math.Log10(d) - lo) / (hi - lo) * bins)
+		k = min(max(k, 0), bins-1)
+		counts[k]++
+		peak = max(peak, counts[k])
+	}
+	const h = 160
+	w := float64(plotWidth-labelW-10) / bins
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="plot" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="intervals between connections">`,
+		plotWidth, h+24, plotWidth, h+24)
+	fmt.Fprintf(&b, `<title>%d intervals between connections, 1 s to 7 days on a logarithmic scale</title>`, len(ts)-1)
+	for k, n := range counts {
+		if n == 0 {
+			continue
+		}
+		bh := float64(h-10) * float64(n) / float64(peak)
+		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#9467bd"><title>%d</title></rect>`,
+			labelW+float64(k)*w, float64(h)-bh, math.Max(w-1, 1), bh, n)
+	}
+	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#888"/>`, labelW, h, plotWidth-10, h)
+	for _, m := range []struct {
+		s    float64
+		text string
+	}{{1, "1 s"}, {60, "1 min"}, {600, "10 min"}, {3600, "1 h"}, {6 * 3600, "6 h"}, {86400, "1 day"}, {7 * 86400, "7 days"}} {
+		x := labelW + (math.Log10(m.s)-lo)/(hi-lo)*float64(plotWidth-labelW-10)
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#888"/><text x="%.1f" y="%d" font-size="11" text-anchor="middle" fill="#444">%s</text>`,
+			x, h, x, h+4, x, h+16, m.text)
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String()) //nolint:gosec // G203: numbers and constants only
+}
