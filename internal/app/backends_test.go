@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/dwell-nsm/dwell/internal/config"
+	"github.com/dwell-nsm/dwell/internal/console"
 	"github.com/dwell-nsm/dwell/internal/detect"
 	"github.com/dwell-nsm/dwell/internal/ingest"
 	"github.com/dwell-nsm/dwell/internal/ingest/evtx"
@@ -220,6 +222,18 @@ func TestClickHouseCommands(t *testing.T) {
 		}
 		if code, _, errOut := runDwell(t, "incidents", "--db", db); code != ExitOK {
 			t.Errorf("incidents: exit %d: %s", code, errOut)
+		}
+		// The web console's own queries run on ClickHouse too.
+		qs := console.HostQueries(netip.MustParseAddr("10.55.100.105"))
+		for _, f := range []detect.Finding{{Src: netip.MustParseAddr("10.55.100.105"), Dst: netip.MustParseAddr("165.227.88.15")},
+			{Src: netip.MustParseAddr("10.55.100.105"), Domain: "example.com"}} {
+			q, kind := console.RecordsQuery(&f)
+			qs = append(qs, [2]string{kind, q})
+		}
+		for _, q := range qs {
+			if code, out, errOut := runDwell(t, "query", "--db", db, "--format", "csv", q[1]); code != ExitOK || !strings.Contains(out, "\n") {
+				t.Errorf("console query %s: exit %d: %s%s", q[0], code, out, errOut)
+			}
 		}
 	}
 }

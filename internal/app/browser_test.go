@@ -144,6 +144,16 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	do("scroll to the check-ins", chromedp.ScrollIntoView(chromedp.ID("checkins")))
 	shot("finding")
+	do("a host's page", chromedp.Click(chromedp.CSS("#finding-src")), chromedp.WaitVisible(chromedp.ID("host")))
+	hostText, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("main")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(hostText, "Peers") || !strings.Contains(hostText, "INC-") {
+		t.Errorf("the host's page: %s", hostText[:min(400, len(hostText))])
+	}
+	shot("host")
+	do("the intel page", chromedp.Navigate(sf.URL+"/intel"), chromedp.WaitVisible(chromedp.ID("intel-counts")))
 	do("back to the incident", chromedp.Navigate(incidentURL), chromedp.WaitVisible(chromedp.ID("set-status")))
 	do("triage", chromedp.SetValue(chromedp.ID("set-status"), "investigating"), chromedp.SendKeys(chromedp.ID("set-assignee"), "ada"),
 		chromedp.SendKeys(chromedp.ID("note"), hostileNote), chromedp.Click(chromedp.ID("save")), chromedp.WaitVisible(chromedp.CSS("#notes article")))

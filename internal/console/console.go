@@ -85,8 +85,17 @@ func New(o Options) (*Console, error) {
 		"clip":     clip,
 		"evidence": evidenceText,
 		"list":     func(xs ...string) []string { return xs },
+		"dict": func(kv ...any) map[string]any {
+			m := map[string]any{}
+			for i := 0; i+1 < len(kv); i += 2 {
+				if k, ok := kv[i].(string); ok {
+					m[k] = kv[i+1]
+				}
+			}
+			return m
+		},
 	}
-	for _, p := range []string{"login", "incidents", "incident", "finding", "sql", "error"} {
+	for _, p := range []string{"login", "incidents", "incident", "finding", "host", "intel", "sql", "error"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(web, "web/layout.html", "web/"+p+".html")
 		if err != nil {
 			return nil, err
@@ -106,6 +115,9 @@ func New(o Options) (*Console, error) {
 	c.mux.HandleFunc("GET /incidents/{id}", c.auth(RoleViewer, c.incident))
 	c.mux.HandleFunc("POST /incidents/{id}/triage", c.auth(RoleAnalyst, c.triage))
 	c.mux.HandleFunc("GET /incidents/{id}/findings/{n}", c.auth(RoleViewer, c.finding))
+	c.mux.HandleFunc("GET /hosts/{addr}", c.auth(RoleViewer, c.host))
+	c.mux.HandleFunc("GET /intel", c.auth(RoleViewer, c.intel))
+	c.mux.HandleFunc("POST /intel/import", c.auth(RoleAnalyst, c.importIntel))
 	c.mux.HandleFunc("GET /sql", c.auth(RoleAdmin, c.sql))
 	c.mux.HandleFunc("POST /sql", c.auth(RoleAdmin, c.sql))
 	return c, nil
@@ -160,7 +172,7 @@ func (c *Console) auth(role string, h handler) http.HandlerFunc {
 		}
 		u := &user{User: acct, csrf: s.csrf, sid: ck.Value}
 		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+			r.Body = http.MaxBytesReader(w, r.Body, maxUpload+1<<20)
 			if !sameOrigin(r) || r.PostFormValue("csrf") != s.csrf {
 				c.fail(w, r, u, http.StatusForbidden, "This request did not come from this console's own page (a missing or wrong CSRF token): nothing was changed.")
 				return

@@ -1,11 +1,13 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -82,6 +84,17 @@ func (f *fakeDwell) Run(_ context.Context, args []string, stdout, stderr io.Writ
 		}
 		fmt.Fprintf(stderr, "dwell incident: no incident %s in the last hunt\n", id)
 		return 1
+	case "intel":
+		if args[1] == "import" {
+			f.mu.Lock()
+			f.triage = append(f.triage, strings.Join(args[:4], " "))
+			f.mu.Unlock()
+			fmt.Fprintln(stdout, "imported 1 indicator")
+			return 0
+		}
+		_ = json.NewEncoder(stdout).Encode(map[string]any{"indicators": []map[string]any{
+			{"Source": "cert.example", "Type": "ip", "Value": "203.0.113.9", "Name": hostile, "TLP": "amber"},
+			{"Source": "partner", "Type": "domain", "Value": "red-secret.example", "Name": "the partner's source", "TLP": "red"}}})
 	case "triage":
 		f.mu.Lock()
 		f.triage = append(f.triage, strings.Join(args, " "))
@@ -348,5 +361,58 @@ func TestHostileValuesEscaped(t *testing.T) {
 	if resp.Header.Get("Content-Type") != "text/csv; charset=utf-8" || !strings.Contains(resp.Header.Get("Content-Disposition"), "attachment") ||
 		!strings.HasPrefix(csv, "n,v\n") {
 		t.Errorf("CSV download: %v %q", resp.Header, csv)
+	}
+}
+
+// TestHostAndIntelPages: a host's page lists only the incidents the user
+// may see; TLP:RED indicators' values are for admins; importing intel
+// needs an analyst and the CSRF token, and names the importer.
+func TestHostAndIntelPages(t *testing.T) {
+	s := newSite(t)
+	victor, vtok := s.login(t, "victor")
+	alice, atok := s.login(t, "alice")
+	ada, _ := s.login(t, "ada")
+	if _, page := s.get(t, alice, "/hosts/10.1.0.50"); !strings.Contains(page, "INC-aaaa") || !strings.Contains(page, "INC-bbbb") {
+		t.Errorf("alice's host page lacks an incident")
+	}
+	if _, page := s.get(t, victor, "/hosts/10.1.0.50"); !strings.Contains(page, "INC-aaaa") || strings.Contains(page, "INC-bbbb") {
+		t.Errorf("victor's host page shows the RED incident or misses the other")
+	}
+	if resp, _ := s.get(t, victor, "/hosts/10.1.0.50';DROP"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a host that is no address: %s", resp.Status)
+	}
+	if _, page := s.get(t, victor, "/intel"); strings.Contains(page, "red-secret.example") || !strings.Contains(page, "(TLP:RED)") ||
+		strings.Contains(page, "<script>alert") {
+		t.Errorf("victor's intel page shows a RED value or unescaped text")
+	}
+	if _, page := s.get(t, ada, "/intel"); !strings.Contains(page, "red-secret.example") {
+		t.Errorf("the admin does not see the RED indicator")
+	}
+	upload := func(c *http.Client, tok string) *answer {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		_ = mw.WriteField("csrf", tok)
+		fw, _ := mw.CreateFormFile("file", "feed.csv")
+		_, _ = fw.Write([]byte("indicator,type\n203.0.113.9,ip\n"))
+		_ = mw.Close()
+		req, _ := http.NewRequestWithContext(t.Context(), "POST", s.URL+"/intel/import", &body)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		req.Header.Set("Origin", s.URL)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _ := read(t, resp)
+		return a
+	}
+	if a := upload(victor, vtok); a.StatusCode != http.StatusForbidden {
+		t.Errorf("viewer import: %s", a.Status)
+	}
+	if a := upload(alice, "forged"); a.StatusCode != http.StatusForbidden {
+		t.Errorf("import with a forged token: %s", a.Status)
+	}
+	if a := upload(alice, atok); a.StatusCode != http.StatusSeeOther || len(s.f.triage) != 1 ||
+		s.f.triage[0] != "intel import --source console:alice:feed.csv" {
+		t.Errorf("analyst import: %s %v", a.Status, s.f.triage)
 	}
 }

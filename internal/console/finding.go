@@ -36,18 +36,7 @@ func (c *Console) finding(w http.ResponseWriter, r *http.Request, u *user) {
 	}
 	f := &fs[n]
 	data := map[string]any{"User": u, "I": &doc.Incident, "T": &doc.Triage, "F": f, "N": n, "Evidence": evidenceText(f.Evidence)}
-	var q, kind string
-	switch {
-	case f.Src.IsValid() && f.Dst.IsValid():
-		// Addresses are parsed values: their text holds no quote.
-		q = fmt.Sprintf(`SELECT ts, id_resp_p AS port, proto, orig_bytes, resp_bytes, conn_state, source_file, source_line FROM conn
-			WHERE id_orig_h = '%s' AND id_resp_h = '%s' ORDER BY ts LIMIT 5000`, f.Src, f.Dst)
-		kind = "conn"
-	case f.Src.IsValid() && safeDomain.MatchString(f.Domain):
-		q = fmt.Sprintf(`SELECT ts, query, qtype_name, rcode_name, source_file, source_line FROM dns
-			WHERE id_orig_h = '%s' AND (query = '%s' OR query LIKE '%%.%s') ORDER BY ts LIMIT 5000`, f.Src, f.Domain, f.Domain)
-		kind = "dns"
-	}
+	q, kind := RecordsQuery(f)
 	if q != "" {
 		cols, rows, total, err := c.table(r.Context(), q, 5000)
 		if err != nil {
@@ -73,6 +62,24 @@ func (c *Console) finding(w http.ResponseWriter, r *http.Request, u *user) {
 		}
 	}
 	c.render(w, http.StatusOK, "finding", data)
+}
+
+// RecordsQuery returns the query for the records behind a finding and
+// their kind: the connections of a pair ("conn"), or a client's queries
+// for a name and its subdomains ("dns"); "" when the finding names
+// neither. Addresses are parsed values and names are checked against
+// safeDomain, so their text can be a literal; the SQL is the subset both
+// stores take.
+func RecordsQuery(f *detect.Finding) (sql, kind string) {
+	switch {
+	case f.Src.IsValid() && f.Dst.IsValid():
+		return fmt.Sprintf(`SELECT ts, id_resp_p AS port, proto, orig_bytes, resp_bytes, conn_state, source_file, source_line FROM conn
+			WHERE id_orig_h = '%s' AND id_resp_h = '%s' ORDER BY ts LIMIT 5000`, f.Src, f.Dst), "conn"
+	case f.Src.IsValid() && safeDomain.MatchString(f.Domain):
+		return fmt.Sprintf(`SELECT ts, query, qtype_name, rcode_name, source_file, source_line FROM dns
+			WHERE id_orig_h = '%s' AND (query = '%s' OR query LIKE '%%.%s') ORDER BY ts LIMIT 5000`, f.Src, f.Domain, f.Domain), "dns"
+	}
+	return "", ""
 }
 
 // lengthPlot is a histogram of DNS query lengths: a tunnel's names are
