@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -71,7 +72,7 @@ const maxUpload = 64 << 20
 // source named after the user and the file.
 func (c *Console) importIntel(w http.ResponseWriter, r *http.Request, u *user) {
 	back := func(msg string) {
-		http.Redirect(w, r, "/intel?message="+strings.ReplaceAll(msg, "\n", " "), http.StatusSeeOther)
+		http.Redirect(w, r, "/intel?message="+url.QueryEscape(msg), http.StatusSeeOther)
 	}
 	f, hdr, err := r.FormFile("file")
 	if err != nil {
