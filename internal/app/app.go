@@ -70,6 +70,7 @@ func commands() []command {
 		serveCommand(),
 		triageCommand(),
 		usersCommand(),
+		allowCommand(),
 		auditCommand(),
 		versionCommand(),
 	}

@@ -139,6 +139,9 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 	if err := windowHoldsData(ctx, st, w); err != nil {
 		return err
 	}
+	if err := withStoredAllow(ctx, st, env); err != nil {
+		return err
+	}
 	// Only a hunt of everything (all history, every configured detector,
 	// the configured score floor) becomes the incidents dwell incidents
 	// and the exports show: a narrowed one is printed, not kept.

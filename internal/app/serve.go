@@ -67,7 +67,7 @@ type served struct {
 }
 
 // remoteCommands are the commands that run through a server.
-var remoteCommands = []string{"ingest", "query", "hunt", "intel", "export", "incidents", "incident", "triage", "status", "delete", "rules", "version"}
+var remoteCommands = []string{"ingest", "query", "hunt", "intel", "export", "incidents", "incident", "triage", "allow", "status", "delete", "rules", "version"}
 
 // sharedStore is the served store as one command sees it: its writes
 // wait for each other, and Close leaves it open for the others.

@@ -222,7 +222,12 @@ func (s *served) track(ctx context.Context, h *savedHunt) ([]*alert.Alert, error
 	for _, inc := range due {
 		t := state[inc.ID]
 		ev := t.History[len(t.History)-1]
-		out = append(out, incidentAlert(inc, ev, now))
+		a := incidentAlert(inc, ev, now)
+		// An analyst's marking (dwell triage --tlp) holds when stricter.
+		if tr, err := loadTriage(ctx, st, inc.ID); err == nil && config.TLPRank(tr.TLP) > config.TLPRank(a.TLP) {
+			a.TLP = tr.TLP
+		}
+		out = append(out, a)
 	}
 	return out, nil
 }

@@ -64,7 +64,7 @@ func loadTriage(ctx context.Context, st interface {
 		return nil, err
 	}
 	if v == "" {
-		return &triage{ID: strings.ToUpper(id), Status: "new", TLP: "amber", Notes: []note{}, History: []change{}}, nil
+		return &triage{ID: id, Status: "new", TLP: "amber", Notes: []note{}, History: []change{}}, nil
 	}
 	var t triage
 	if err := json.Unmarshal([]byte(v), &t); err != nil {
@@ -146,14 +146,18 @@ func runTriage(ctx context.Context, a *App, args []string) error {
 	if changing && strings.TrimSpace(*by) == "" {
 		return usagef("--by NAME: who makes the change")
 	}
-	_, st, h, err := co.openHunt(ctx)
+	_, st, err := co.open(ctx, !changing)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = st.Close() }()
-	id := strings.ToUpper(rest[0])
-	if !incidentKnown(h, id) {
-		return fmt.Errorf("no incident %s in the last hunt (dwell incidents lists them)", sanitize(id, 40))
+	h, err := loadHunt(ctx, st)
+	if err != nil {
+		return err
+	}
+	id := incidentID(h, rest[0])
+	if id == "" {
+		return fmt.Errorf("no incident %s in the last hunt (dwell incidents lists them)", sanitize(rest[0], 40))
 	}
 	t, err := loadTriage(ctx, st, id)
 	if err != nil {
@@ -191,13 +195,15 @@ func runTriage(ctx context.Context, a *App, args []string) error {
 	return nil
 }
 
-func incidentKnown(h *savedHunt, id string) bool {
+// incidentID returns the id of the last hunt's incident named id (in any
+// case), "" when there is none.
+func incidentID(h *savedHunt, id string) string {
 	for i := range h.Incidents {
 		if strings.EqualFold(h.Incidents[i].ID, id) {
-			return true
+			return h.Incidents[i].ID
 		}
 	}
-	return false
+	return ""
 }
 
 func orNone(s string) string {

@@ -115,6 +115,7 @@ func New(o Options) (*Console, error) {
 	c.mux.HandleFunc("GET /incidents/{id}", c.auth(RoleViewer, c.incident))
 	c.mux.HandleFunc("POST /incidents/{id}/triage", c.auth(RoleAnalyst, c.triage))
 	c.mux.HandleFunc("GET /incidents/{id}/findings/{n}", c.auth(RoleViewer, c.finding))
+	c.mux.HandleFunc("POST /incidents/{id}/allow", c.auth(RoleAnalyst, c.allow))
 	c.mux.HandleFunc("GET /hosts/{addr}", c.auth(RoleViewer, c.host))
 	c.mux.HandleFunc("GET /intel", c.auth(RoleViewer, c.intel))
 	c.mux.HandleFunc("POST /intel/import", c.auth(RoleAnalyst, c.importIntel))
@@ -468,6 +469,47 @@ func (c *Console) triage(w http.ResponseWriter, r *http.Request, u *user) {
 		}
 		c.audit(u.Name, "triage", id, strings.Join(changed, ","))
 	}
+	http.Redirect(w, r, dest, http.StatusSeeOther)
+}
+
+// allow turns a false-positive verdict into allow-list entries: the
+// infrastructure values of the incident the analyst ticked, after an
+// explicit confirmation, through dwell allow add.
+func (c *Console) allow(w http.ResponseWriter, r *http.Request, u *user) {
+	id := r.PathValue("id")
+	dest := "/incidents/" + url.PathEscape(id)
+	var doc incidentDoc
+	if err := c.run(r.Context(), &doc, "incident", "--format", "json", "--as", u.Name, "--", id); err != nil {
+		c.fail(w, r, u, http.StatusNotFound, err.Error())
+		return
+	}
+	back := func(msg string) { http.Redirect(w, r, dest+"?error="+url.QueryEscape(msg), http.StatusSeeOther) }
+	if doc.Triage.Status != "false_positive" {
+		back("only an incident closed as a false positive gives allow-list entries")
+		return
+	}
+	if r.PostFormValue("confirm") != "yes" {
+		back("nothing allow-listed: tick the confirmation")
+		return
+	}
+	_ = r.ParseForm()
+	var values []string
+	for _, v := range r.PostForm["value"] {
+		if slices.ContainsFunc(doc.Incident.Infrastructure, func(i correlate.Infra) bool { return i.Value == v }) {
+			values = append(values, v)
+		}
+	}
+	if len(values) == 0 {
+		back("nothing allow-listed: tick the infrastructure to allow")
+		return
+	}
+	args := append([]string{"allow", "add", "--by", u.Name, "--incident", doc.Incident.ID, "--reason",
+		clip("false positive: "+doc.Triage.Reason, 500), "--"}, values...)
+	if err := c.run(r.Context(), nil, args...); err != nil {
+		back(err.Error())
+		return
+	}
+	c.audit(u.Name, "allow", doc.Incident.ID, strings.Join(values, ","))
 	http.Redirect(w, r, dest, http.StatusSeeOther)
 }
 

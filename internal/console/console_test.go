@@ -56,6 +56,8 @@ func (f *fakeDwell) triageOf(id string) map[string]any {
 		"\n\n[click](javascript:alert(5)) <iframe src=x></iframe>"}}}
 	if id == "INC-bbbb" {
 		t["tlp"], t["people"] = "red", []string{"alice"}
+	} else {
+		t["status"], t["reason"] = "false_positive", "an authorised test"
 	}
 	return t
 }
@@ -95,7 +97,7 @@ func (f *fakeDwell) Run(_ context.Context, args []string, stdout, stderr io.Writ
 		_ = json.NewEncoder(stdout).Encode(map[string]any{"indicators": []map[string]any{
 			{"Source": "cert.example", "Type": "ip", "Value": "203.0.113.9", "Name": hostile, "TLP": "amber"},
 			{"Source": "partner", "Type": "domain", "Value": "red-secret.example", "Name": "the partner's source", "TLP": "red"}}})
-	case "triage":
+	case "allow", "triage":
 		f.mu.Lock()
 		f.triage = append(f.triage, strings.Join(args, " "))
 		f.mu.Unlock()
@@ -414,5 +416,34 @@ func TestHostAndIntelPages(t *testing.T) {
 	if a := upload(alice, atok); a.StatusCode != http.StatusSeeOther || len(s.f.triage) != 1 ||
 		s.f.triage[0] != "intel import --source console:alice:feed.csv" {
 		t.Errorf("analyst import: %s %v", a.Status, s.f.triage)
+	}
+}
+
+// TestAllowFromVerdict: an analyst turns a false-positive verdict into
+// allow-list entries only with the confirmation ticked, and only for the
+// incident's own infrastructure.
+func TestAllowFromVerdict(t *testing.T) {
+	s := newSite(t)
+	alice, tok := s.login(t, "alice")
+	victor, vtok := s.login(t, "victor")
+	if _, page := s.get(t, alice, "/incidents/INC-aaaa"); !strings.Contains(page, `id="allow-confirm"`) {
+		t.Fatalf("no allow-list form on a false positive")
+	}
+	if _, page := s.get(t, victor, "/incidents/INC-aaaa"); strings.Contains(page, `id="allow-confirm"`) {
+		t.Errorf("a viewer gets the allow-list form")
+	}
+	post := func(c *http.Client, form url.Values) *answer {
+		a, _ := s.post(t, c, "/incidents/INC-aaaa/allow", form, s.URL)
+		return a
+	}
+	if a := post(victor, url.Values{"csrf": {vtok}, "value": {hostile}, "confirm": {"yes"}}); a.StatusCode != http.StatusForbidden {
+		t.Errorf("viewer: %s", a.Status)
+	}
+	post(alice, url.Values{"csrf": {tok}, "value": {hostile}})                                     // not confirmed
+	post(alice, url.Values{"csrf": {tok}, "value": {"8.8.8.8"}, "confirm": {"yes"}})               // not the incident's
+	a := post(alice, url.Values{"csrf": {tok}, "value": {hostile, "8.8.8.8"}, "confirm": {"yes"}}) // one of each
+	if a.StatusCode != http.StatusSeeOther || len(s.f.triage) != 1 ||
+		s.f.triage[0] != "allow add --by alice --incident INC-aaaa --reason false positive: an authorised test -- "+hostile {
+		t.Errorf("allow: %s %q", a.Status, s.f.triage)
 	}
 }

@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -150,6 +151,12 @@ func (l *Allowlist) DomainAllowed(name string) bool {
 // Allowed reports whether a finding is about allowed infrastructure.
 func (e *Env) Allowed(f *Finding) bool {
 	if f.Dst.IsValid() && e.Allow.PairAllowed(f.Src, f.Dst) {
+		return true
+	}
+	// Inbound (a web shell driven from outside): the other end is the
+	// source, and every outside address the finding names must be allowed.
+	if f.Src.IsValid() && !e.IsLocal(f.Src) && e.Allow.AddrAllowed(f.Src) &&
+		!slices.ContainsFunc(f.Infra, func(a netip.Addr) bool { return !e.IsLocal(a) && !e.Allow.AddrAllowed(a) }) {
 		return true
 	}
 	return f.Domain != "" && e.Allow.DomainAllowed(f.Domain)
