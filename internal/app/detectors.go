@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -117,6 +118,8 @@ func detectors(env *detect.Env, names []string) ([]detect.Detector, error) {
 type huntResult struct {
 	Findings []detect.Finding
 	Timings  map[string]time.Duration
+	// Reused counts the detector runs taken from the memo.
+	Reused int
 }
 
 // job is one detector over one window.
@@ -135,6 +138,20 @@ type job struct {
 // (detect.GroupPeers), and so are the findings of several detectors about
 // one channel (detect.MergeChannels). Findings come back sorted by score.
 func runDetectors(ctx context.Context, st store.Reader, env *detect.Env, ds []detect.Detector, w store.Window) (*huntResult, error) {
+	return runDetectorsMemo(ctx, st, env, ds, w, nil)
+}
+
+// runDetectorsMemo is runDetectors that, given a memo and a hunt of all
+// history, takes a detector's findings from the memo when none of its
+// inputs changed since it ran (dwell serve).
+func runDetectorsMemo(ctx context.Context, st store.Reader, env *detect.Env, ds []detect.Detector, w store.Window, m *memo) (*huntResult, error) {
+	if !w.Since.IsZero() || !w.Until.IsZero() {
+		m = nil
+	}
+	var now map[string]uint64
+	if m != nil {
+		now = m.gens.snapshot()
+	}
 	cache := detect.NewCache(st)
 	var jobs []job
 	for _, d := range ds {
@@ -157,7 +174,16 @@ func runDetectors(ctx context.Context, st store.Reader, env *detect.Env, ds []de
 	timings := make([]time.Duration, len(jobs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(2, runtime.GOMAXPROCS(0)))
+	var reused atomic.Int32
 	for i, j := range jobs {
+		key := j.d.Name() + "|" + j.w.Conns.String()
+		if m != nil {
+			if fs, ok := m.lookup(key, j.d.Name(), now); ok {
+				results[i] = fs
+				reused.Add(1)
+				continue
+			}
+		}
 		g.Go(func() error {
 			start := time.Now()
 			fs, err := j.d.Detect(gctx, cache, j.w)
@@ -170,13 +196,16 @@ func runDetectors(ctx context.Context, st store.Reader, env *detect.Env, ds []de
 				return fmt.Errorf("detector %s (%s): %w", j.d.Name(), j.w.Conns, err)
 			}
 			results[i], timings[i] = fs, time.Since(start)
+			if m != nil {
+				m.keep(key, now, fs)
+			}
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	res := &huntResult{Timings: map[string]time.Duration{}}
+	res := &huntResult{Timings: map[string]time.Duration{}, Reused: int(reused.Load())}
 	seen := map[string]bool{}
 	for i, fs := range results {
 		if jobs[i].w.Conns == store.ConnLog {

@@ -153,7 +153,11 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 			return fmt.Sprintf("hunt: %d detectors, %s", len(ds), a.Now().Sub(start).Round(time.Second))
 		})
 	}
-	res, err := runDetectors(ctx, st, env, ds, w)
+	var m *memo
+	if co.served != nil {
+		m = &co.served.memo
+	}
+	res, err := runDetectorsMemo(ctx, st, env, ds, w, m)
 	if stop != nil {
 		stop()
 	}
@@ -162,6 +166,9 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 	}
 	if *timings {
 		printTimings(a.Stderr, res.Timings)
+		if res.Reused > 0 {
+			fmt.Fprintf(a.Stderr, "%d detector run(s) taken from the last hunt: their inputs did not change\n", res.Reused)
+		}
 	}
 	findings := res.Findings[:0:0]
 	for _, f := range res.Findings {

@@ -64,58 +64,74 @@ type served struct {
 	ready atomic.Bool
 	// alertBackoff is the first wait before an alert is sent again (0: 1s).
 	alertBackoff time.Duration
+	// memo keeps detectors' findings between hunts, with the generations
+	// of their inputs that the shared store's writes bump.
+	memo memo
 }
 
 // remoteCommands are the commands that run through a server.
 var remoteCommands = []string{"ingest", "query", "hunt", "intel", "export", "incidents", "incident", "triage", "allow", "status", "delete", "rules", "version"}
 
 // sharedStore is the served store as one command sees it: its writes
-// wait for each other, and Close leaves it open for the others.
+// wait for each other and count as changes of their inputs (the memo's
+// generations), and Close leaves it open for the others.
 type sharedStore struct {
 	store.Store
-	mu *sync.Mutex
+	mu   *sync.Mutex
+	gens *generations
 }
 
 func (s sharedStore) Write(ctx context.Context, b *event.Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.Store.Write(ctx, b)
+	err := s.Store.Write(ctx, b)
+	if err == nil {
+		s.gens.bumpBatch(b)
+	}
+	return err
 }
 
 func (s sharedStore) DeleteSensor(ctx context.Context, sensor string) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.gens.bumpAll()
 	return s.Store.DeleteSensor(ctx, sensor)
 }
 
 func (s sharedStore) PutIndicators(ctx context.Context, inds []event.Indicator) (int, int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.gens.bump(inputIntel)
 	return s.Store.PutIndicators(ctx, inds)
 }
 
 func (s sharedStore) PutSightings(ctx context.Context, sg []event.Sighting) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.gens.bump(inputIntel)
 	return s.Store.PutSightings(ctx, sg)
 }
 
 func (s sharedStore) SetState(ctx context.Context, key, value string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if key == allowKey {
+		defer s.gens.bump(inputAllow)
+	}
 	return s.Store.SetState(ctx, key, value)
 }
 
 func (s sharedStore) DeleteIndicators(ctx context.Context, source string) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.gens.bump(inputIntel)
 	return s.Store.DeleteIndicators(ctx, source)
 }
 
 // Close implements store.Store: the server closes the store, not a command.
 func (s sharedStore) Close() error { return nil }
 
-func (s *served) store() sharedStore { return sharedStore{Store: s.st, mu: &s.writeMu} }
+func (s *served) store() sharedStore { return sharedStore{Store: s.st, mu: &s.writeMu, gens: &s.memo.gens} }
 
 // app returns an App that runs commands against the served store.
 func (s *served) app(stdout, stderr io.Writer) *App {
@@ -329,6 +345,7 @@ func (s *served) reloads(ctx context.Context, hup <-chan os.Signal, path, db str
 		// Paths given on the command line stay followed.
 		cfg.Serve.Follow = append(cfg.Serve.Follow, cli...)
 		s.cfg.Store(cfg)
+		s.memo.forget() // detectors' settings may have changed
 		s.metrics.reloads.Inc()
 		s.logger.Info("configuration reloaded", "file", path, "follow", len(cfg.Serve.Follow), "intel", len(cfg.Serve.Intel))
 	}
