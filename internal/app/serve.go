@@ -131,7 +131,9 @@ func (s sharedStore) DeleteIndicators(ctx context.Context, source string) (int, 
 // Close implements store.Store: the server closes the store, not a command.
 func (s sharedStore) Close() error { return nil }
 
-func (s *served) store() sharedStore { return sharedStore{Store: s.st, mu: &s.writeMu, gens: &s.memo.gens} }
+func (s *served) store() sharedStore {
+	return sharedStore{Store: s.st, mu: &s.writeMu, gens: &s.memo.gens}
+}
 
 // app returns an App that runs commands against the served store.
 func (s *served) app(stdout, stderr io.Writer) *App {
