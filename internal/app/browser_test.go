@@ -124,6 +124,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tactics, err := chromedp.Run(bctx, chromedp.Text(chromedp.ID("attack")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.ToLower(tactics), "command-and-control") || !strings.Contains(tactics, "T1071") {
+		t.Errorf("the ATT&CK matrix: %q", tactics)
+	}
 	shot("incident")
 	incidentURL, err := chromedp.Run(bctx, chromedp.Location())
 	if err != nil {

@@ -116,6 +116,7 @@ func New(o Options) (*Console, error) {
 	c.mux.HandleFunc("POST /incidents/{id}/triage", c.auth(RoleAnalyst, c.triage))
 	c.mux.HandleFunc("GET /incidents/{id}/findings/{n}", c.auth(RoleViewer, c.finding))
 	c.mux.HandleFunc("POST /incidents/{id}/allow", c.auth(RoleAnalyst, c.allow))
+	c.mux.HandleFunc("GET /incidents/{id}/export/{what}", c.auth(RoleViewer, c.export))
 	c.mux.HandleFunc("GET /hosts/{addr}", c.auth(RoleViewer, c.host))
 	c.mux.HandleFunc("GET /intel", c.auth(RoleViewer, c.intel))
 	c.mux.HandleFunc("POST /intel/import", c.auth(RoleAnalyst, c.importIntel))
@@ -428,7 +429,7 @@ func (c *Console) incident(w http.ResponseWriter, r *http.Request, u *user) {
 	fs := slices.Clone(doc.Incident.Findings)
 	detect.Sort(fs)
 	c.render(w, http.StatusOK, "incident", map[string]any{"User": u, "I": &doc.Incident, "T": &doc.Triage, "Notes": notes, "Findings": fs,
-		"Timeline": timeline(&doc.Incident), "BytesOut": bytesOut(&doc.Incident), "Statuses": []string{"new", "investigating", "contained", "closed", "false_positive"},
+		"Timeline": timeline(&doc.Incident), "BytesOut": bytesOut(&doc.Incident), "Matrix": matrix(&doc.Incident), "Statuses": []string{"new", "investigating", "contained", "closed", "false_positive"},
 		"TLPs": []string{"clear", "green", "amber", "amber+strict", "red"}, "CanEdit": u.Can(RoleAnalyst), "Error": r.URL.Query().Get("error")})
 }
 

@@ -97,6 +97,13 @@ func (f *fakeDwell) Run(_ context.Context, args []string, stdout, stderr io.Writ
 		_ = json.NewEncoder(stdout).Encode(map[string]any{"indicators": []map[string]any{
 			{"Source": "cert.example", "Type": "ip", "Value": "203.0.113.9", "Name": hostile, "TLP": "amber"},
 			{"Source": "partner", "Type": "domain", "Value": "red-secret.example", "Name": "the partner's source", "TLP": "red"}}})
+	case "export":
+		if args[1] == "report" {
+			out := args[slices.Index(args, "--out")+1]
+			_ = os.WriteFile(out, []byte("<html>report of "+args[3]+"</html>"), 0o600)
+			return 0
+		}
+		fmt.Fprintln(stdout, "value,kind\n198.51.100.7,ip")
 	case "allow", "triage":
 		f.mu.Lock()
 		f.triage = append(f.triage, strings.Join(args, " "))
@@ -445,5 +452,30 @@ func TestAllowFromVerdict(t *testing.T) {
 	if a.StatusCode != http.StatusSeeOther || len(s.f.triage) != 1 ||
 		s.f.triage[0] != "allow add --by alice --incident INC-aaaa --reason false positive: an authorised test -- "+hostile {
 		t.Errorf("allow: %s %q", a.Status, s.f.triage)
+	}
+}
+
+// TestExports: an incident's report and blocklist download for whoever
+// may see it, and are audited; a TLP:RED incident's are refused to others.
+func TestExports(t *testing.T) {
+	s := newSite(t)
+	victor, _ := s.login(t, "victor")
+	a, body := s.get(t, victor, "/incidents/INC-aaaa/export/blocklist?format=csv")
+	if a.StatusCode != 200 || !strings.Contains(a.Header.Get("Content-Disposition"), `INC-aaaa-blocklist.csv`) || !strings.Contains(body, "198.51.100.7") {
+		t.Errorf("blocklist: %s %v %q", a.Status, a.Header, body)
+	}
+	a, body = s.get(t, victor, "/incidents/INC-aaaa/export/report")
+	if a.StatusCode != 200 || body != "<html>report of INC-aaaa</html>" || !strings.Contains(a.Header.Get("Content-Disposition"), "attachment") {
+		t.Errorf("report: %s %q", a.Status, body)
+	}
+	if a, _ := s.get(t, victor, "/incidents/INC-bbbb/export/report"); a.StatusCode != http.StatusNotFound {
+		t.Errorf("the RED incident's report for someone not named: %s", a.Status)
+	}
+	if a, _ := s.get(t, victor, "/incidents/INC-aaaa/export/blocklist?format=../../x"); a.StatusCode != http.StatusBadRequest {
+		t.Errorf("a bad blocklist format: %s", a.Status)
+	}
+	b, _ := os.ReadFile(s.audit)
+	if strings.Count(string(b), `"action":"export"`) != 2 {
+		t.Errorf("exports audited: %s", b)
 	}
 }

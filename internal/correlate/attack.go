@@ -52,3 +52,6 @@ func OrderByTactic(ids []string) []string {
 	slices.SortFunc(out, func(a, b string) int { return cmp.Or(cmp.Compare(rank(a), rank(b)), strings.Compare(a, b)) })
 	return slices.Compact(out)
 }
+
+// Tactics returns the ATT&CK tactics in the order of an intrusion.
+func Tactics() []string { return slices.Clone(tactics) }
