@@ -101,6 +101,7 @@ func runIncidents(ctx context.Context, a *App, args []string) error {
 	listFindings := fs.Bool("findings", false, "list the incidents' findings instead, highest score first")
 	history := fs.Bool("history", false, "list every incident dwell serve has tracked, with its changes (new, updated, escalated, gone)")
 	as := fs.String("as", "", "leave out the TLP:RED incidents `user` is not named on (the console's view)")
+	external := fs.Bool("external", false, "with --as: the user is of another organisation (leaves out TLP:AMBER+STRICT too)")
 	if rest, err := parse(fs, args); err != nil {
 		return err
 	} else if len(rest) > 0 {
@@ -125,8 +126,8 @@ func runIncidents(ctx context.Context, a *App, args []string) error {
 		return err
 	}
 	if *as != "" {
-		h.Incidents = slices.DeleteFunc(h.Incidents, func(inc correlate.Incident) bool { return !tri[inc.ID].Visible(*as) })
-		maps.DeleteFunc(tri, func(id string, t *triage) bool { return !t.Visible(*as) })
+		h.Incidents = slices.DeleteFunc(h.Incidents, func(inc correlate.Incident) bool { return !tri[inc.ID].Visible(*as, *external) })
+		maps.DeleteFunc(tri, func(id string, t *triage) bool { return !t.Visible(*as, *external) })
 	}
 	if *listFindings {
 		var fs []detect.Finding
@@ -155,6 +156,7 @@ func runIncident(ctx context.Context, a *App, args []string) error {
 	fs := a.newFlags(incidentCommand(), &co)
 	format := fs.String("format", "table", "output `format`: table or json")
 	as := fs.String("as", "", "refuse a TLP:RED incident `user` is not named on (the console's view)")
+	external := fs.Bool("external", false, "with --as: the user is of another organisation (refuses TLP:AMBER+STRICT too)")
 	rest, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -179,7 +181,7 @@ func runIncident(ctx context.Context, a *App, args []string) error {
 		if err != nil {
 			return err
 		}
-		if *as != "" && !t.Visible(*as) {
+		if *as != "" && !t.Visible(*as, *external) {
 			break // as if it did not exist
 		}
 		if *format == "json" {

@@ -75,12 +75,18 @@ func loadTriage(ctx context.Context, st interface {
 
 // Visible reports whether user may see an incident with this triage:
 // anyone unless it is TLP:RED, then only the people named on it and its
-// assignee.
-func (t *triage) Visible(user string) bool {
-	if t == nil || t.TLP != "red" {
+// assignee; TLP:AMBER+STRICT only people of the organisation that runs
+// dwell (external is true for an account of another organisation).
+func (t *triage) Visible(user string, external bool) bool {
+	switch {
+	case t == nil:
 		return true
+	case t.TLP == "red":
+		return user != "" && (t.Assignee == user || slices.Contains(t.People, user))
+	case t.TLP == "amber+strict":
+		return !external
 	}
-	return user != "" && (t.Assignee == user || slices.Contains(t.People, user))
+	return true
 }
 
 func triageCommand() command {

@@ -24,6 +24,7 @@ func usersCommand() command {
 		usage:   "users add|list|remove [--config FILE] [--db FILE] [--role viewer|analyst|admin] [NAME]",
 		example: `  dwell users add --role analyst alice          # prints a generated password
   echo 'a long passphrase here' | dwell users add --role admin --password-stdin bob
+  dwell users add --role viewer --org cert.partner.example pierre   # a partner: no TLP:AMBER+STRICT
   dwell users list
   dwell users remove alice
 
@@ -45,6 +46,7 @@ func runUsers(ctx context.Context, a *App, args []string) error {
 	fs := a.newFlags(c, &co)
 	role := fs.String("role", console.RoleViewer, "the account's `role`: viewer, analyst or admin")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from standard input instead of generating one")
+	org := fs.String("org", "", "the `organisation` of a partner's account (TLP:AMBER+STRICT is not shown to it); none for your own")
 	rest, err := parse(fs, args[1:])
 	if err != nil {
 		return err
@@ -64,7 +66,11 @@ func runUsers(ctx context.Context, a *App, args []string) error {
 			fmt.Fprintln(a.Stdout, "no accounts: dwell users add --role admin NAME makes the first")
 		}
 		for _, u := range list {
-			fmt.Fprintf(a.Stdout, "%-24s %-8s since %s\n", u.Name, u.Role, u.Created.Format(time.DateOnly))
+			org := ""
+			if u.Org != "" {
+				org = "  of " + u.Org
+			}
+			fmt.Fprintf(a.Stdout, "%-24s %-8s since %s%s\n", u.Name, u.Role, u.Created.Format(time.DateOnly), sanitize(org, 80))
 		}
 		return nil
 	case "add", "remove":
@@ -98,6 +104,9 @@ func runUsers(ctx context.Context, a *App, args []string) error {
 	}
 	if err := users.Set(name, *role, password, a.Now()); err != nil {
 		return usagef("%v", err)
+	}
+	if err := users.SetOrg(name, *org); err != nil {
+		return err
 	}
 	fmt.Fprintf(a.Stdout, "%s is a %s", name, *role)
 	if generated {

@@ -34,6 +34,13 @@ type User struct {
 	// Hash is the password's argon2id hash in the PHC string format.
 	Hash    string    `json:"hash"`
 	Created time.Time `json:"created"`
+	// Org names another organisation the user belongs to (a partner CERT);
+	// empty for the organisation that runs dwell. TLP:AMBER+STRICT is for
+	// the latter only.
+	Org string `json:"org,omitempty"`
+	// LastLogin is when the user last logged in (the console marks what
+	// changed since the login before the current one).
+	LastLogin time.Time `json:"last_login,omitzero"`
 }
 
 // Can reports whether the user's role reaches role.
@@ -122,6 +129,35 @@ func ValidName(name string) bool {
 		}
 	}
 	return true
+}
+
+// SetOrg sets the organisation of an account ("" for the one that runs
+// dwell).
+func (u *Users) SetOrg(name, org string) error {
+	return u.update(name, func(x *User) { x.Org = org })
+}
+
+// Visited records a login at now and returns the one before it.
+func (u *Users) Visited(name string, now time.Time) (time.Time, error) {
+	var prev time.Time
+	err := u.update(name, func(x *User) { prev, x.LastLogin = x.LastLogin, now.UTC() })
+	return prev, err
+}
+
+func (u *Users) update(name string, fn func(*User)) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	list, err := u.load()
+	if err != nil {
+		return err
+	}
+	for i := range list {
+		if list[i].Name == name {
+			fn(&list[i])
+			return u.save(list)
+		}
+	}
+	return fmt.Errorf("no user %q", name)
 }
 
 // Set adds an account or changes its role and password.
@@ -263,6 +299,7 @@ type session struct {
 	user    string
 	csrf    string
 	expires time.Time
+	since   time.Time // the user's login before this one
 }
 
 // sessions are kept in memory: a restart logs everyone out.

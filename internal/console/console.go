@@ -143,12 +143,17 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // user is who a request comes from.
 type user struct {
 	*User
-	csrf string
-	sid  string
+	csrf  string
+	sid   string
+	since time.Time // the login before this session's
 }
 
 // CSRF is the token a page's forms carry.
 func (u *user) CSRF() string { return u.csrf }
+
+// external is the option that tells dwell's commands whether the user is
+// of another organisation (TLP:AMBER+STRICT is not for them).
+func (u *user) external() string { return fmt.Sprintf("--external=%t", u.Org != "") }
 
 type handler func(w http.ResponseWriter, r *http.Request, u *user)
 
@@ -172,7 +177,7 @@ func (c *Console) auth(role string, h handler) http.HandlerFunc {
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
 		}
-		u := &user{User: acct, csrf: s.csrf, sid: ck.Value}
+		u := &user{User: acct, csrf: s.csrf, sid: ck.Value, since: s.since}
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, maxUpload+1<<20)
 			if !sameOrigin(r) || r.PostFormValue("csrf") != s.csrf {
@@ -296,7 +301,10 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	if old, err := r.Cookie(cookieName); err == nil {
 		c.sessions.end(old.Value)
 	}
-	sid, _ := c.sessions.start(acct.Name, now)
+	sid, sess := c.sessions.start(acct.Name, now)
+	if prev, err := c.o.Users.Visited(acct.Name, now); err == nil {
+		sess.since = prev
+	}
 	// Secure when the server speaks TLS; on plain loopback a Secure cookie
 	// would not come back.
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: sid, Path: "/", HttpOnly: true, Secure: c.o.Secure, SameSite: http.SameSiteStrictMode, //nolint:gosec // G124: as above
@@ -354,6 +362,7 @@ type triageView struct {
 type row struct {
 	*correlate.Incident
 	Triage *triageView
+	Fresh  string // "new" or "changed" since the user's previous login
 }
 
 func (c *Console) incidents(w http.ResponseWriter, r *http.Request, u *user) {
@@ -362,9 +371,29 @@ func (c *Console) incidents(w http.ResponseWriter, r *http.Request, u *user) {
 		Incidents []correlate.Incident   `json:"incidents"`
 		Triage    map[string]*triageView `json:"triage"`
 	}
-	if err := c.run(r.Context(), &doc, "incidents", "--format", "json", "--as", u.Name); err != nil {
+	if err := c.run(r.Context(), &doc, "incidents", "--format", "json", "--as", u.Name, u.external()); err != nil {
 		c.fail(w, r, u, http.StatusServiceUnavailable, err.Error())
 		return
+	}
+	// What changed since the user's previous login (dwell serve's
+	// incident history).
+	var hist struct {
+		Incidents []struct {
+			ID            string    `json:"id"`
+			FirstReported time.Time `json:"first_reported"`
+			LastChanged   time.Time `json:"last_changed"`
+		} `json:"incidents"`
+	}
+	fresh := map[string]string{}
+	if !u.since.IsZero() && c.run(r.Context(), &hist, "incidents", "--history", "--format", "json") == nil {
+		for _, h := range hist.Incidents {
+			switch {
+			case h.FirstReported.After(u.since):
+				fresh[h.ID] = "new"
+			case h.LastChanged.After(u.since):
+				fresh[h.ID] = "changed"
+			}
+		}
 	}
 	q := r.URL.Query()
 	f := map[string]string{"class": q.Get("class"), "severity": q.Get("severity"), "status": q.Get("status"), "assignee": q.Get("assignee"),
@@ -387,7 +416,7 @@ func (c *Console) incidents(w http.ResponseWriter, r *http.Request, u *user) {
 			(f["tlp"] != "" && t.TLP != f["tlp"]) || (f["host"] != "" && !slices.Contains(hosts, f["host"]) && !slices.Contains(inc.HostNames, f["host"])) {
 			continue
 		}
-		rows = append(rows, row{Incident: inc, Triage: t})
+		rows = append(rows, row{Incident: inc, Triage: t, Fresh: fresh[inc.ID]})
 	}
 	switch q.Get("sort") {
 	case "start":
@@ -403,7 +432,7 @@ func (c *Console) incidents(w http.ResponseWriter, r *http.Request, u *user) {
 	}
 	slices.Sort(classes)
 	c.render(w, http.StatusOK, "incidents", map[string]any{"User": u, "Rows": rows, "Counts": counts, "Classes": classes, "Filter": f,
-		"HuntedAt": doc.HuntedAt, "Total": len(doc.Incidents)})
+		"HuntedAt": doc.HuntedAt, "Total": len(doc.Incidents), "Since": u.since})
 }
 
 // incidentDoc is dwell incident --as's JSON.
@@ -415,7 +444,7 @@ type incidentDoc struct {
 func (c *Console) incident(w http.ResponseWriter, r *http.Request, u *user) {
 	id := r.PathValue("id")
 	var doc incidentDoc
-	if err := c.run(r.Context(), &doc, "incident", "--format", "json", "--as", u.Name, "--", id); err != nil {
+	if err := c.run(r.Context(), &doc, "incident", "--format", "json", "--as", u.Name, u.external(), "--", id); err != nil {
 		c.fail(w, r, u, http.StatusNotFound, err.Error())
 		return
 	}
@@ -446,7 +475,7 @@ func (c *Console) markdown(text string) template.HTML {
 func (c *Console) triage(w http.ResponseWriter, r *http.Request, u *user) {
 	id := r.PathValue("id")
 	// The user must see the incident to change it.
-	if err := c.run(r.Context(), nil, "incident", "--format", "json", "--as", u.Name, "--", id); err != nil {
+	if err := c.run(r.Context(), nil, "incident", "--format", "json", "--as", u.Name, u.external(), "--", id); err != nil {
 		c.fail(w, r, u, http.StatusNotFound, err.Error())
 		return
 	}
@@ -480,7 +509,7 @@ func (c *Console) allow(w http.ResponseWriter, r *http.Request, u *user) {
 	id := r.PathValue("id")
 	dest := "/incidents/" + url.PathEscape(id)
 	var doc incidentDoc
-	if err := c.run(r.Context(), &doc, "incident", "--format", "json", "--as", u.Name, "--", id); err != nil {
+	if err := c.run(r.Context(), &doc, "incident", "--format", "json", "--as", u.Name, u.external(), "--", id); err != nil {
 		c.fail(w, r, u, http.StatusNotFound, err.Error())
 		return
 	}

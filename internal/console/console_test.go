@@ -48,7 +48,7 @@ func (f *fakeDwell) incidents() []correlate.Incident {
 				Dst: netip.MustParseAddr("198.51.100.7"), Domain: hostile, FirstSeen: t0, LastSeen: t0.Add(72 * time.Hour), Summary: hostile,
 				Evidence: map[string]any{"user_agent": hostile}}}}
 	}
-	return []correlate.Incident{mk("INC-aaaa", "an espionage campaign "+hostile), mk("INC-bbbb", "the secret one")}
+	return []correlate.Incident{mk("INC-aaaa", "an espionage campaign "+hostile), mk("INC-bbbb", "the secret one"), mk("INC-cccc", "for the ministry only")}
 }
 
 func (f *fakeDwell) triageOf(id string) map[string]any {
@@ -56,6 +56,8 @@ func (f *fakeDwell) triageOf(id string) map[string]any {
 		"\n\n[click](javascript:alert(5)) <iframe src=x></iframe>"}}}
 	if id == "INC-bbbb" {
 		t["tlp"], t["people"] = "red", []string{"alice"}
+	} else if id == "INC-cccc" {
+		t["tlp"] = "amber+strict"
 	} else {
 		t["status"], t["reason"] = "false_positive", "an authorised test"
 	}
@@ -67,9 +69,16 @@ func (f *fakeDwell) Run(_ context.Context, args []string, stdout, stderr io.Writ
 	if i := slices.Index(args, "--as"); i >= 0 {
 		as = args[i+1]
 	}
-	visible := func(id string) bool { return id != "INC-bbbb" || as == "alice" }
+	external := slices.Contains(args, "--external=true")
+	visible := func(id string) bool { return (id != "INC-bbbb" || as == "alice") && (id != "INC-cccc" || !external) }
 	switch args[0] {
 	case "incidents":
+		if slices.Contains(args, "--history") {
+			_ = json.NewEncoder(stdout).Encode(map[string]any{"incidents": []map[string]any{
+				{"id": "INC-aaaa", "first_reported": time.Now().Add(time.Hour), "last_changed": time.Now().Add(time.Hour)},
+				{"id": "INC-bbbb", "first_reported": time.Now().Add(-time.Hour), "last_changed": time.Now().Add(time.Hour)}}})
+			return 0
+		}
 		incs := slices.DeleteFunc(f.incidents(), func(i correlate.Incident) bool { return !visible(i.ID) })
 		tri := map[string]any{}
 		for _, i := range incs {
@@ -127,10 +136,13 @@ func newSite(t *testing.T) *site {
 	t.Helper()
 	dir := t.TempDir()
 	users := OpenUsers(filepath.Join(dir, "users.json"))
-	for name, role := range map[string]string{"alice": RoleAnalyst, "victor": RoleViewer, "ada": RoleAdmin} {
+	for name, role := range map[string]string{"alice": RoleAnalyst, "victor": RoleViewer, "ada": RoleAdmin, "pierre": RoleViewer} {
 		if err := users.Set(name, role, "correct horse battery "+name, time.Now()); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := users.SetOrg("pierre", "cert.partner.example"); err != nil {
+		t.Fatal(err)
 	}
 	audit, err := OpenAudit(filepath.Join(dir, "audit.jsonl"))
 	if err != nil {
@@ -477,5 +489,28 @@ func TestExports(t *testing.T) {
 	b, _ := os.ReadFile(s.audit)
 	if strings.Count(string(b), `"action":"export"`) != 2 {
 		t.Errorf("exports audited: %s", b)
+	}
+}
+
+// TestOrganisationsAndNewSinceLastLogin: TLP:AMBER+STRICT stays within the
+// organisation that runs dwell; the list marks what is new or changed
+// since the user's previous login, and nothing at a first login.
+func TestOrganisationsAndNewSinceLastLogin(t *testing.T) {
+	s := newSite(t)
+	pierre, _ := s.login(t, "pierre")
+	if _, page := s.get(t, pierre, "/incidents"); strings.Contains(page, "INC-cccc") || !strings.Contains(page, "INC-aaaa") {
+		t.Errorf("a partner's list shows the AMBER+STRICT incident or misses the AMBER one")
+	}
+	if a, _ := s.get(t, pierre, "/incidents/INC-cccc"); a.StatusCode != http.StatusNotFound {
+		t.Errorf("a partner opens the AMBER+STRICT incident: %s", a.Status)
+	}
+	victor, _ := s.login(t, "victor")
+	if _, page := s.get(t, victor, "/incidents"); !strings.Contains(page, "INC-cccc") || strings.Contains(page, `class="fresh"`) {
+		t.Errorf("victor's first login: AMBER+STRICT missing or something marked")
+	}
+	victor, _ = s.login(t, "victor")
+	_, page := s.get(t, victor, "/incidents")
+	if !strings.Contains(page, `INC-aaaa</a> <span class="fresh">new</span>`) || strings.Contains(page, `INC-bbbb</a> <span`) {
+		t.Errorf("second login: new and changed marks wrong:\n%s", page)
 	}
 }

@@ -18,7 +18,7 @@ import (
 func (c *Console) export(w http.ResponseWriter, r *http.Request, u *user) {
 	id, what := r.PathValue("id"), r.PathValue("what")
 	var doc incidentDoc
-	if err := c.run(r.Context(), &doc, "incident", "--format", "json", "--as", u.Name, "--", id); err != nil {
+	if err := c.run(r.Context(), &doc, "incident", "--format", "json", "--as", u.Name, u.external(), "--", id); err != nil {
 		c.fail(w, r, u, http.StatusNotFound, err.Error())
 		return
 	}

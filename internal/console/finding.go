@@ -23,7 +23,7 @@ var safeDomain = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$`)
 func (c *Console) finding(w http.ResponseWriter, r *http.Request, u *user) {
 	id := r.PathValue("id")
 	var doc incidentDoc
-	if err := c.run(r.Context(), &doc, "incident", "--format", "json", "--as", u.Name, "--", id); err != nil {
+	if err := c.run(r.Context(), &doc, "incident", "--format", "json", "--as", u.Name, u.external(), "--", id); err != nil {
 		c.fail(w, r, u, http.StatusNotFound, err.Error())
 		return
 	}

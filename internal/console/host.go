@@ -32,7 +32,7 @@ func (c *Console) host(w http.ResponseWriter, r *http.Request, u *user) {
 	var doc struct {
 		Incidents []correlate.Incident `json:"incidents"`
 	}
-	if err := c.run(r.Context(), &doc, "incidents", "--format", "json", "--as", u.Name); err == nil {
+	if err := c.run(r.Context(), &doc, "incidents", "--format", "json", "--as", u.Name, u.external()); err == nil {
 		type hit struct {
 			ID, Class, Severity string
 			Findings            []string
