@@ -54,11 +54,12 @@ func (f *fakeDwell) incidents() []correlate.Incident {
 func (f *fakeDwell) triageOf(id string) map[string]any {
 	t := map[string]any{"status": "new", "tlp": "amber", "notes": []map[string]any{{"at": time.Now(), "by": "bob", "text": "**bold** " + hostile +
 		"\n\n[click](javascript:alert(5)) <iframe src=x></iframe>"}}}
-	if id == "INC-bbbb" {
+	switch id {
+	case "INC-bbbb":
 		t["tlp"], t["people"] = "red", []string{"alice"}
-	} else if id == "INC-cccc" {
+	case "INC-cccc":
 		t["tlp"] = "amber+strict"
-	} else {
+	default:
 		t["status"], t["reason"] = "false_positive", "an authorised test"
 	}
 	return t
