@@ -159,6 +159,10 @@ func (s *served) Run(ctx context.Context, args []string, stdout, stderr io.Write
 		}
 	}
 	code := s.app(stdout, stderr).Main(ctx, args)
+	if args[0] == "rules" {
+		// Imported Sigma rules change what sigma finds in unchanged events.
+		s.memo.forget()
+	}
 	s.metrics.commands.WithLabelValues(args[0], fmt.Sprint(code)).Inc()
 	return code
 }
