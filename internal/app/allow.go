@@ -129,23 +129,6 @@ func runAllow(ctx context.Context, a *App, args []string) error {
 	}
 	switch sub {
 	case "list":
-		_, st, err := co.open(ctx, true)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = st.Close() }()
-		list, err := loadAllow(ctx, st)
-		if err != nil {
-			return err
-		}
-		if len(list) == 0 {
-			fmt.Fprintln(a.Stdout, "no allow-list entries in the store (the configuration may have its own)")
-		}
-		for _, e := range list {
-			fmt.Fprintf(a.Stdout, "%-40s %-6s %s by %s: %s%s\n", sanitize(e.Value, 40), e.Kind, e.At.Format(time.DateOnly), sanitize(e.By, 30),
-				sanitize(e.Reason, 200), map[bool]string{true: " (" + e.Incident + ")"}[e.Incident != ""])
-		}
-		return nil
 	case "add", "remove":
 		if len(values) == 0 {
 			return usagef("name the values to %s", sub)
@@ -163,7 +146,7 @@ func runAllow(ctx context.Context, a *App, args []string) error {
 			}
 		}
 	}
-	_, st, err := co.open(ctx, false)
+	_, st, err := co.open(ctx, sub == "list")
 	if err != nil {
 		return err
 	}
@@ -171,6 +154,16 @@ func runAllow(ctx context.Context, a *App, args []string) error {
 	list, err := loadAllow(ctx, st)
 	if err != nil {
 		return err
+	}
+	if sub == "list" {
+		if len(list) == 0 {
+			fmt.Fprintln(a.Stdout, "no allow-list entries in the store (the configuration may have its own)")
+		}
+		for _, e := range list {
+			fmt.Fprintf(a.Stdout, "%-40s %-6s %s by %s: %s%s\n", sanitize(e.Value, 40), e.Kind, e.At.Format(time.DateOnly), sanitize(e.By, 30),
+				sanitize(e.Reason, 200), map[bool]string{true: " (" + e.Incident + ")"}[e.Incident != ""])
+		}
+		return nil
 	}
 	for _, v := range values {
 		i := slices.IndexFunc(list, func(e allowEntry) bool { return e.Value == v })

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,14 +41,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("users add: %s %s", out, errOut)
 	}
 	startServe(t, "--db", db, "--listen", "127.0.0.1:0")
-	raw, err := os.ReadFile(filepath.Join(db+".serve", serverFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sf serverFile
-	if err := json.Unmarshal(raw, &sf); err != nil {
-		t.Fatal(err)
-	}
+	sf := readServerFile(t, db)
 	shots := t.TempDir()
 	if os.Getenv("DWELL_SCREENSHOTS") == "1" {
 		shots = filepath.Join("..", "..", "docs", "images")

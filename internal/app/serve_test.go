@@ -77,6 +77,20 @@ func startServe(t *testing.T, args ...string) (*lockedBuffer, func() int) {
 	return nil, nil
 }
 
+// readServerFile reads the server file a dwell serve of store db wrote.
+func readServerFile(t *testing.T, db string) serverFile {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(db+".serve", serverFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sf serverFile
+	if err := json.Unmarshal(raw, &sf); err != nil {
+		t.Fatal(err)
+	}
+	return sf
+}
+
 // waitFor polls cond until it holds or a minute passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -187,14 +201,7 @@ serve:
 		t.Errorf("ingest - through the server: %d %s", code, errOut)
 	}
 	// The API itself, with the token and without.
-	var sf serverFile
-	raw, err := os.ReadFile(filepath.Join(db+".serve", serverFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(raw, &sf); err != nil {
-		t.Fatal(err)
-	}
+	sf := readServerFile(t, db)
 	token, _ := os.ReadFile(filepath.Join(db+".serve", "token"))
 	req, _ := http.NewRequestWithContext(t.Context(), "GET", sf.URL+"/api/v1/incidents/"+a.Incident, nil)
 	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
@@ -300,14 +307,7 @@ func TestServeTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	startServe(t, "--config", cfgFile)
-	raw, err := os.ReadFile(filepath.Join(db+".serve", serverFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sf serverFile
-	if err := json.Unmarshal(raw, &sf); err != nil {
-		t.Fatal(err)
-	}
+	sf := readServerFile(t, db)
 	if !strings.HasPrefix(sf.URL, "https://") || sf.Cert == "" {
 		t.Fatalf("server file %+v", sf)
 	}

@@ -144,20 +144,31 @@ func (u *Users) Visited(name string, now time.Time) (time.Time, error) {
 	return prev, err
 }
 
-func (u *Users) update(name string, fn func(*User)) error {
+// modify loads the accounts, lets fn change the list, and saves it, all
+// under the lock.
+func (u *Users) modify(fn func([]User) ([]User, error)) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	list, err := u.load()
 	if err != nil {
 		return err
 	}
-	for i := range list {
-		if list[i].Name == name {
-			fn(&list[i])
-			return u.save(list)
-		}
+	if list, err = fn(list); err != nil {
+		return err
 	}
-	return fmt.Errorf("no user %q", name)
+	return u.save(list)
+}
+
+func (u *Users) update(name string, fn func(*User)) error {
+	return u.modify(func(list []User) ([]User, error) {
+		for i := range list {
+			if list[i].Name == name {
+				fn(&list[i])
+				return list, nil
+			}
+		}
+		return nil, fmt.Errorf("no user %q", name)
+	})
 }
 
 // Set adds an account or changes its role and password.
@@ -175,35 +186,27 @@ func (u *Users) Set(name, role, password string, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	list, err := u.load()
-	if err != nil {
-		return err
-	}
-	for i := range list {
-		if list[i].Name == name {
-			list[i].Role, list[i].Hash = role, hash
-			return u.save(list)
+	return u.modify(func(list []User) ([]User, error) {
+		for i := range list {
+			if list[i].Name == name {
+				list[i].Role, list[i].Hash = role, hash
+				return list, nil
+			}
 		}
-	}
-	return u.save(append(list, User{Name: name, Role: role, Hash: hash, Created: now.UTC()}))
+		return append(list, User{Name: name, Role: role, Hash: hash, Created: now.UTC()}), nil
+	})
 }
 
 // Remove deletes an account.
 func (u *Users) Remove(name string) error {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	list, err := u.load()
-	if err != nil {
-		return err
-	}
-	n := len(list)
-	list = slices.DeleteFunc(list, func(x User) bool { return x.Name == name })
-	if len(list) == n {
-		return fmt.Errorf("no user %q", name)
-	}
-	return u.save(list)
+	return u.modify(func(list []User) ([]User, error) {
+		n := len(list)
+		list = slices.DeleteFunc(list, func(x User) bool { return x.Name == name })
+		if len(list) == n {
+			return nil, fmt.Errorf("no user %q", name)
+		}
+		return list, nil
+	})
 }
 
 // argon2id parameters: RFC 9106's second recommended option (64 MiB,
