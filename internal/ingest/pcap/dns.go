@@ -61,7 +61,12 @@ func (d *dnsConn) message(isOrig bool, b []byte, ts time.Time, num int64) {
 	d.c.service = "dns"
 	if !m.response {
 		r := d.record(ts, num)
-		if m.hasQuestion {
+		switch {
+		case m.opcode == 5:
+			// An update: Zeek logs the name updated and the changes, no
+			// question (the zone is not one).
+			r.Query, r.Answers, r.TTLs = m.updated, m.changes, m.cttls
+		case m.hasQuestion:
 			r.Query = m.qname
 			r.QType, r.QTypeName = event.Some(uint64(m.qtype)), qtypeName(m.qtype)
 			r.QClass, r.QClassNm = event.Some(uint64(m.qclass)), qclassName(m.qclass)
@@ -92,10 +97,10 @@ func (d *dnsConn) message(isOrig bool, b []byte, ts time.Time, num int64) {
 	if !matched {
 		r = d.record(ts, num)
 		r.TransID = event.Some(uint64(m.id))
-		r.Query = m.qname
-		if !m.hasQuestion {
-			r.Query = m.firstOwner
-		}
+		// As Zeek: a reply without its query names what its first answer
+		// is about, and nothing when it has no answer (its question is
+		// not read: only a query's is).
+		r.Query = strings.ToLower(m.firstOwner)
 		r.AA, r.RA, r.RD, r.Z = event.Some(false), event.Some(false), event.Some(false), event.Some(uint64(0))
 	}
 	// As Zeek: the response's rcode and TC; its AA, RA and the round trip
@@ -108,8 +113,10 @@ func (d *dnsConn) message(isOrig bool, b []byte, ts time.Time, num int64) {
 			r.RTT = event.Some(event.Micro(ts).Sub(r.TS))
 		}
 	}
-	r.Answers, r.TTLs = m.answers, m.ttls
-	r.Rejected = event.Some(m.rcode != 0 && m.rcode != 3 && m.ancount == 0)
+	if m.opcode != 5 || len(r.Answers) == 0 {
+		r.Answers, r.TTLs = m.answers, m.ttls
+	}
+	r.Rejected = event.Some(m.rcode != 0 && m.rcode != 3 && m.ancount == 0 && m.opcode != 5)
 	d.t.dns = append(d.t.dns, r)
 }
 
@@ -161,6 +168,12 @@ type dnsMessage struct {
 	firstOwner     string // the first answer\'s name
 	answers        []string
 	ttls           []time.Duration
+	// opcode 5 (UPDATE, RFC 2136): the name updated and each
+	// prerequisite and update as Zeek writes them.
+	opcode  uint8
+	updated string
+	changes []string
+	cttls   []time.Duration
 }
 
 type dnsError string
@@ -178,6 +191,7 @@ func parseDNS(b []byte) (*dnsMessage, error) {
 	m.aa, m.tc, m.rd, m.ra = fl&0x0400 != 0, fl&0x0200 != 0, fl&0x0100 != 0, fl&0x0080 != 0
 	m.z = uint8(fl >> 4 & 7)
 	m.rcode = uint8(fl & 0xf)
+	m.opcode = uint8(fl >> 11 & 0xf)
 	qd, an := int(binary.BigEndian.Uint16(b[4:])), int(binary.BigEndian.Uint16(b[6:]))
 	m.ancount = an
 	off := 12
@@ -216,6 +230,17 @@ func parseDNS(b []byte) (*dnsMessage, error) {
 		if i == 0 {
 			m.firstOwner = owner
 		}
+		if m.opcode == 5 && !m.response {
+			class := binary.BigEndian.Uint16(b[off-8:])
+			if m.updated == "" {
+				m.updated = owner
+			}
+			v, _ := dnsAnswer(b, off, rdlen, typ, owner)
+			m.changes = append(m.changes, prerequisite(class, typ, owner, v))
+			m.cttls = append(m.cttls, time.Duration(ttl)*time.Second)
+			off += rdlen
+			continue
+		}
 		if typ != 249 && typ != 250 && typ != 41 {
 			m.answered = true
 		}
@@ -225,7 +250,67 @@ func parseDNS(b []byte) (*dnsMessage, error) {
 		}
 		off += rdlen
 	}
+	if m.opcode == 5 && !m.response {
+		readUpdates(b, off, int(binary.BigEndian.Uint16(b[8:])), m)
+	}
 	return m, nil
+}
+
+// readUpdates reads an UPDATE message's updates (its authority section;
+// its prerequisites were read as answers) into m.changes, after the
+// prerequisites, in Zeek's words: "pre: NoRRSet CNAME name", "del: RRSet
+// A", "add: A name 192.0.2.1". Transaction signatures are left out.
+func readUpdates(b []byte, off, ns int, m *dnsMessage) {
+	for i := 0; i < ns; i++ {
+		owner, n, err := dnsName(b, off)
+		if err != nil || n+10 > len(b) {
+			return
+		}
+		off = n
+		typ, class := binary.BigEndian.Uint16(b[off:]), binary.BigEndian.Uint16(b[off+2:])
+		ttl := binary.BigEndian.Uint32(b[off+4:])
+		rdlen := int(binary.BigEndian.Uint16(b[off+8:]))
+		off += 10
+		if off+rdlen > len(b) {
+			return
+		}
+		if typ != 250 && typ != 41 {
+			if m.updated == "" {
+				m.updated = owner
+			}
+			var s string
+			switch {
+			case class == 255 && typ == 255: // delete every RRset of a name
+				s = "del: all RRSets " + owner
+			case class == 255: // delete an RRset
+				s = "del: RRSet " + qtypeName(typ)
+			case class == 254: // delete an RR from an RRset
+				v, _ := dnsAnswer(b, off, rdlen, typ, owner)
+				s = strings.TrimSpace("del: RR " + qtypeName(typ) + " " + owner + " " + v)
+			default: // add to an RRset
+				v, _ := dnsAnswer(b, off, rdlen, typ, owner)
+				s = strings.TrimSpace("add: " + qtypeName(typ) + " " + owner + " " + v)
+			}
+			m.changes = append(m.changes, s)
+			m.cttls = append(m.cttls, time.Duration(ttl)*time.Second)
+		}
+		off += rdlen
+	}
+}
+
+// prerequisite is an UPDATE prerequisite (RFC 2136 2.4) in Zeek's words.
+func prerequisite(class, typ uint16, owner, value string) string {
+	switch {
+	case class == 255 && typ == 255:
+		return "pre: NameInUse " + owner
+	case class == 254 && typ == 255:
+		return "pre: NameNotInUse " + owner
+	case class == 255:
+		return "pre: RRSet " + qtypeName(typ) + " " + owner
+	case class == 254:
+		return "pre: NoRRSet " + qtypeName(typ) + " " + owner
+	}
+	return strings.TrimSpace("pre: RRSet " + qtypeName(typ) + " " + owner + " " + value)
 }
 
 // dnsName reads a (possibly compressed) name at off; it returns the name
@@ -346,6 +431,10 @@ func dnsAnswer(b []byte, off, n int, typ uint16, owner string) (string, bool) {
 	case 257: // CAA
 		if n >= 2 && 2+int(rd[1]) <= n {
 			return fmt.Sprintf("CAA %d %s %s", rd[0], rd[2:2+int(rd[1])], rd[2+int(rd[1]):]), true
+		}
+	case 29: // LOC (RFC 1876): Zeek gives size and precisions as encoded
+		if n >= 4 {
+			return fmt.Sprintf("LOC:  %d %d %d", rd[1], rd[2], rd[3]), true
 		}
 	case 65534:
 		return "BIND9 signing signal", true
