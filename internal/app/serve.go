@@ -256,14 +256,21 @@ func runServe(ctx context.Context, a *App, args []string) error {
 		_ = ln.Close()
 		return fmt.Errorf("the audit trail: %w (dwell audit verify shows where)", err)
 	}
-	web, err := console.New(console.Options{Runner: s, Users: console.OpenUsers(filepath.Join(cfg.Serve.StateDir, usersFileName)), Audit: audit,
-		Secure: scheme == "https", Now: a.Now, Logger: logger})
+	users := console.OpenUsers(filepath.Join(cfg.Serve.StateDir, usersFileName))
+	web, err := console.New(console.Options{Runner: s, Users: users, Audit: audit, Secure: scheme == "https", Now: a.Now, Logger: logger})
 	if err != nil {
 		_ = ln.Close()
 		return err
 	}
 	srv := &http.Server{
 		Handler: server.New(server.Options{Token: token, Runner: s, Gatherer: reg, Logger: logger, Console: web,
+			UserToken: func(t string) (server.Identity, bool) {
+				u, ok := users.ByToken(t)
+				if !ok {
+					return server.Identity{}, false
+				}
+				return server.Identity{Name: u.Name, Role: u.Role, External: u.Org != ""}, true
+			},
 			Ready: func() error {
 				if !s.ready.Load() {
 					return errors.New("starting")

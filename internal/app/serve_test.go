@@ -214,6 +214,34 @@ serve:
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"web shell`) && !strings.Contains(string(body), a.Incident) {
 		t.Errorf("GET incident: %d %s", resp.StatusCode, body)
 	}
+	// An account's API token: what its role allows, as the account sees it.
+	if code, out, errOut := runDwell(t, "users", "add", "--db", db, "--role", "viewer", "victor"); code != ExitOK {
+		t.Fatalf("users add: %s %s", out, errOut)
+	}
+	code, out, errOut := runDwell(t, "users", "token", "--db", db, "--label", "report", "victor")
+	userToken := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+	if code != ExitOK || !strings.HasPrefix(userToken, "dwl_") {
+		t.Fatalf("users token: %q %s", out, errOut)
+	}
+	for path, want := range map[string]int{"/api/v1/incidents": 200, "/api/v1/status": 200} {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", sf.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+userToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s with victor's token: %s", path, resp.Status)
+		}
+	}
+	req, _ = http.NewRequestWithContext(t.Context(), "POST", sf.URL+"/api/v1/query", strings.NewReader(`{"sql": "SELECT 1"}`))
+	req.Header.Set("Authorization", "Bearer "+userToken)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a viewer's token ran SQL: %v %v", resp, err)
+	} else {
+		_ = resp.Body.Close()
+	}
 	req, _ = http.NewRequestWithContext(t.Context(), "GET", sf.URL+"/metrics", nil)
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {

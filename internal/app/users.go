@@ -20,13 +20,14 @@ import (
 func usersCommand() command {
 	return command{
 		name:    "users",
-		summary: "manage the web console's accounts: add (or change), list, remove",
-		usage:   "users add|list|remove [--config FILE] [--db FILE] [--role viewer|analyst|admin] [NAME]",
+		summary: "manage the web console's accounts: add (or change), list, remove, and their API tokens",
+		usage:   "users add|list|remove|token [--config FILE] [--db FILE] [--role viewer|analyst|admin] [--org ORG] [--label L] [NAME]",
 		example: `  dwell users add --role analyst alice          # prints a generated password
   echo 'a long passphrase here' | dwell users add --role admin --password-stdin bob
   dwell users add --role viewer --org cert.partner.example pierre   # a partner: no TLP:AMBER+STRICT
   dwell users list
   dwell users remove alice
+  dwell users token --label nightly-report alice   # an API token for a script, shown once
 
 Roles: viewer (reads what TLP lets them), analyst (triages: status,
 assignee, TLP, notes), admin (the SQL console too). Passwords are kept
@@ -38,7 +39,7 @@ as argon2id hashes in the server's state directory (docs/console.md).
 
 func runUsers(ctx context.Context, a *App, args []string) error {
 	c := usersCommand()
-	sub, err := subcommand(a, c, args, "add, list or remove")
+	sub, err := subcommand(a, c, args, "add, list, remove or token")
 	if err != nil || sub == "" {
 		return err
 	}
@@ -46,6 +47,7 @@ func runUsers(ctx context.Context, a *App, args []string) error {
 	fs := a.newFlags(c, &co)
 	role := fs.String("role", console.RoleViewer, "the account's `role`: viewer, analyst or admin")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from standard input instead of generating one")
+	label := fs.String("label", "", "what an API token is for (`text`)")
 	org := fs.String("org", "", "the `organisation` of a partner's account (TLP:AMBER+STRICT is not shown to it); none for your own")
 	rest, err := parse(fs, args[1:])
 	if err != nil {
@@ -70,17 +72,25 @@ func runUsers(ctx context.Context, a *App, args []string) error {
 			if u.Org != "" {
 				org = "  of " + u.Org
 			}
-			fmt.Fprintf(a.Stdout, "%-24s %-8s since %s%s\n", u.Name, u.Role, u.Created.Format(time.DateOnly), sanitize(org, 80))
+			fmt.Fprintf(a.Stdout, "%-24s %-8s since %s%s, %d API token(s)\n", u.Name, u.Role, u.Created.Format(time.DateOnly), sanitize(org, 80), len(u.Tokens))
 		}
 		return nil
-	case "add", "remove":
+	case "add", "remove", "token":
 		if len(rest) != 1 {
 			return usagef("name one account: dwell users %s NAME", sub)
 		}
 	default:
-		return usagef("unknown subcommand %q: add, list or remove", sub)
+		return usagef("unknown subcommand %q: add, list, remove or token", sub)
 	}
 	name := rest[0]
+	if sub == "token" {
+		t, err := users.AddToken(name, *label, a.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.Stdout, "an API token for %s (Authorization: Bearer ...; shown once, kept only as a hash):\n%s\n", name, t)
+		return nil
+	}
 	if sub == "remove" {
 		if err := users.Remove(name); err != nil {
 			return err

@@ -2,8 +2,10 @@ package console
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +43,57 @@ type User struct {
 	// LastLogin is when the user last logged in (the console marks what
 	// changed since the login before the current one).
 	LastLogin time.Time `json:"last_login,omitzero"`
+	// Tokens are the account's API tokens for scripts, kept as SHA-256.
+	Tokens []APIToken `json:"tokens,omitempty"`
+}
+
+// APIToken is one API token of an account.
+type APIToken struct {
+	Label   string    `json:"label"`
+	Hash    string    `json:"sha256"`
+	Created time.Time `json:"created"`
+}
+
+// tokenPrefix marks dwell's account tokens (and tells them from the
+// server's own token).
+const tokenPrefix = "dwl_"
+
+func tokenHash(t string) string {
+	sum := sha256.Sum256([]byte(t))
+	return hex.EncodeToString(sum[:])
+}
+
+// AddToken makes an API token for an account and returns it; only its
+// hash is kept.
+func (u *Users) AddToken(name, label string, now time.Time) (string, error) {
+	t := tokenPrefix + randomToken()
+	err := u.update(name, func(x *User) {
+		x.Tokens = append(x.Tokens, APIToken{Label: label, Hash: tokenHash(t), Created: now.UTC()})
+	})
+	return t, err
+}
+
+// ByToken returns the account an API token belongs to.
+func (u *Users) ByToken(token string) (*User, bool) {
+	if !strings.HasPrefix(token, tokenPrefix) {
+		return nil, false
+	}
+	h := []byte(tokenHash(token))
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	list, err := u.load()
+	if err != nil {
+		return nil, false
+	}
+	var found *User
+	for i := range list {
+		for _, t := range list[i].Tokens {
+			if subtle.ConstantTimeCompare(h, []byte(t.Hash)) == 1 && found == nil {
+				found = &list[i]
+			}
+		}
+	}
+	return found, found != nil
 }
 
 // Can reports whether the user's role reaches role.
@@ -95,6 +148,9 @@ func (u *Users) List() ([]User, error) {
 	list, err := u.load()
 	for i := range list {
 		list[i].Hash = ""
+		for j := range list[i].Tokens {
+			list[i].Tokens[j].Hash = ""
+		}
 	}
 	return list, err
 }

@@ -49,6 +49,41 @@ type Options struct {
 	// Console, when set, serves every path outside /api/, /healthz,
 	// /readyz and /metrics: the web console.
 	Console http.Handler
+	// UserToken, when set, tells whose a bearer token other than Token is
+	// (a console account's API token, for scripts); such a caller gets
+	// the endpoints its role allows, and sees incidents as the account
+	// would.
+	UserToken func(token string) (Identity, bool)
+}
+
+// Identity is who a request comes from.
+type Identity struct {
+	Name string
+	// Role is viewer, analyst or admin; the server's own token is the
+	// owner, above them all.
+	Role string
+	// External is true for an account of another organisation.
+	External bool
+	Owner    bool
+}
+
+// roleRank orders the roles; the owner is above them all.
+func roleRank(id Identity) int {
+	if id.Owner {
+		return 4
+	}
+	return map[string]int{"viewer": 1, "analyst": 2, "admin": 3}[id.Role]
+}
+
+type identityKey struct{}
+
+// asUser is the options that make a command see what the caller may see.
+func asUser(r *http.Request) []string {
+	id, _ := r.Context().Value(identityKey{}).(Identity)
+	if id.Owner {
+		return nil
+	}
+	return []string{"--as", id.Name, fmt.Sprintf("--external=%t", id.External)}
 }
 
 // Server is the API's http.Handler.
@@ -84,17 +119,19 @@ func New(o Options) *Server {
 	if o.Console != nil {
 		s.mux.Handle("/", o.Console)
 	}
-	s.api("POST /api/v1/run", s.run)
-	s.api("GET /api/v1/status", s.command(func(*http.Request) ([]string, error) { return []string{"status", "--format", "json"}, nil }))
-	s.api("GET /api/v1/incidents", s.command(func(*http.Request) ([]string, error) { return []string{"incidents", "--format", "json"}, nil }))
-	s.api("GET /api/v1/incidents/{id}", s.command(func(r *http.Request) ([]string, error) {
-		return []string{"incident", "--format", "json", "--", r.PathValue("id")}, nil
+	s.api("POST /api/v1/run", "owner", s.run)
+	s.api("GET /api/v1/status", "viewer", s.command(func(*http.Request) ([]string, error) { return []string{"status", "--format", "json"}, nil }))
+	s.api("GET /api/v1/incidents", "viewer", s.command(func(r *http.Request) ([]string, error) {
+		return append([]string{"incidents", "--format", "json"}, asUser(r)...), nil
 	}))
-	s.api("GET /api/v1/findings", s.command(func(*http.Request) ([]string, error) {
-		return []string{"incidents", "--findings", "--format", "json"}, nil
+	s.api("GET /api/v1/incidents/{id}", "viewer", s.command(func(r *http.Request) ([]string, error) {
+		return append(append([]string{"incident", "--format", "json"}, asUser(r)...), "--", r.PathValue("id")), nil
 	}))
-	s.api("POST /api/v1/hunt", s.command(func(*http.Request) ([]string, error) { return []string{"hunt", "--format", "json"}, nil }))
-	s.api("POST /api/v1/query", s.command(func(r *http.Request) ([]string, error) {
+	s.api("GET /api/v1/findings", "viewer", s.command(func(r *http.Request) ([]string, error) {
+		return append([]string{"incidents", "--findings", "--format", "json"}, asUser(r)...), nil
+	}))
+	s.api("POST /api/v1/hunt", "analyst", s.command(func(*http.Request) ([]string, error) { return []string{"hunt", "--format", "json"}, nil }))
+	s.api("POST /api/v1/query", "admin", s.command(func(r *http.Request) ([]string, error) {
 		var q struct {
 			SQL string `json:"sql"`
 		}
@@ -106,8 +143,8 @@ func New(o Options) *Server {
 		}
 		return []string{"query", "--format", "json", "--", q.SQL}, nil
 	}))
-	s.api("GET /api/v1/intel", s.command(func(*http.Request) ([]string, error) { return []string{"intel", "list", "--format", "json"}, nil }))
-	s.api("POST /api/v1/intel/import", s.command(func(r *http.Request) ([]string, error) {
+	s.api("GET /api/v1/intel", "admin", s.command(func(*http.Request) ([]string, error) { return []string{"intel", "list", "--format", "json"}, nil }))
+	s.api("POST /api/v1/intel/import", "admin", s.command(func(r *http.Request) ([]string, error) {
 		var q struct {
 			Source string `json:"source"`
 		}
@@ -119,7 +156,7 @@ func New(o Options) *Server {
 		}
 		return []string{"intel", "import", "--", q.Source}, nil
 	}))
-	s.api("POST /api/v1/ingest", s.command(func(r *http.Request) ([]string, error) {
+	s.api("POST /api/v1/ingest", "admin", s.command(func(r *http.Request) ([]string, error) {
 		var q struct {
 			Paths  []string `json:"paths"`
 			Sensor string   `json:"sensor"`
@@ -136,7 +173,7 @@ func New(o Options) *Server {
 		}
 		return append(append(args, "--"), q.Paths...), nil
 	}))
-	s.api("GET /api/v1/export/{what}", s.command(func(r *http.Request) ([]string, error) {
+	s.api("GET /api/v1/export/{what}", "admin", s.command(func(r *http.Request) ([]string, error) {
 		what := r.PathValue("what")
 		if what != "blocklist" && what != "stix" && what != "misp" {
 			return nil, fmt.Errorf("%q: export blocklist, stix or misp here (a report is written to a file: POST /api/v1/run)", what)
@@ -163,14 +200,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.o.Logger.Info("request", "method", r.Method, "path", r.URL.Path, "status", rw.status, "duration", time.Since(start).Round(time.Millisecond))
 }
 
-// api registers an authenticated route.
-func (s *Server) api(pattern string, h http.HandlerFunc) {
+// api registers an authenticated route that needs at least role
+// ("owner": the server's own token only).
+func (s *Server) api(pattern, role string, h http.HandlerFunc) {
+	need := roleRank(Identity{Role: role, Owner: role == "owner"})
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		if !s.authorized(r) {
+		id, ok := s.identify(r)
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="dwell"`)
-			writeError(w, http.StatusUnauthorized, "a bearer token is needed: the one in the server's state_dir/token (docs/serve.md)")
+			writeError(w, http.StatusUnauthorized, "a bearer token is needed: the one in the server's state_dir/token, or an account's (dwell users token) (docs/serve.md)")
 			return
 		}
+		if roleRank(id) < need {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("this needs the %s role; %s is a %s", role, id.Name, id.Role))
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
 		if err := s.o.Ready(); err != nil {
 			writeError(w, http.StatusServiceUnavailable, err.Error())
 			return
@@ -180,9 +225,20 @@ func (s *Server) api(pattern string, h http.HandlerFunc) {
 	})
 }
 
-func (s *Server) authorized(r *http.Request) bool {
+// identify tells who a request's bearer token belongs to.
+func (s *Server) identify(r *http.Request) (Identity, bool) {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && s.o.Token != "" && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(s.o.Token)) == 1
+	if !ok {
+		return Identity{}, false
+	}
+	got = strings.TrimSpace(got)
+	if s.o.Token != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.o.Token)) == 1 {
+		return Identity{Name: "owner", Owner: true}, true
+	}
+	if s.o.UserToken != nil && got != "" {
+		return s.o.UserToken(got)
+	}
+	return Identity{}, false
 }
 
 func (s *Server) ready(w http.ResponseWriter, _ *http.Request) {

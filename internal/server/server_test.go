@@ -64,6 +64,15 @@ func newTest(t *testing.T) (*httptest.Server, *fakeRunner, *bool) {
 	reg.MustRegister(c)
 	c.Inc()
 	s := httptest.NewServer(New(Options{Token: "t0ken-t0ken-t0ken-t0ken-t0ken-t0ken", Runner: r, Gatherer: reg,
+		UserToken: func(tok string) (Identity, bool) {
+			switch tok {
+			case "dwl_viewer":
+				return Identity{Name: "victor", Role: "viewer"}, true
+			case "dwl_partner":
+				return Identity{Name: "pierre", Role: "analyst", External: true}, true
+			}
+			return Identity{}, false
+		},
 		Ready: func() error {
 			if notReady {
 				return errors.New("starting")
@@ -236,6 +245,45 @@ func TestMetricsAndOpenAPI(t *testing.T) {
 		"/api/v1/findings", "/api/v1/hunt", "/api/v1/query", "/api/v1/intel", "/api/v1/intel/import", "/api/v1/ingest", "/api/v1/export/{what}"} {
 		if doc.Paths[p] == nil {
 			t.Errorf("%s is not in the OpenAPI document", p)
+		}
+	}
+}
+
+// TestAccountTokens: an account's token reaches what its role allows, sees
+// incidents as the account would, and never the whole command line.
+func TestAccountTokens(t *testing.T) {
+	s, r, _ := newTest(t)
+	cases := []struct {
+		token, method, path, body string
+		code                      int
+		args                      []string
+	}{
+		{"dwl_viewer", "GET", "/api/v1/incidents", "", 200, []string{"incidents", "--format", "json", "--as", "victor", "--external=false"}},
+		{"dwl_viewer", "GET", "/api/v1/incidents/INC-1", "", 200, []string{"incident", "--format", "json", "--as", "victor", "--external=false", "--", "INC-1"}},
+		{"dwl_partner", "GET", "/api/v1/findings", "", 200, []string{"incidents", "--findings", "--format", "json", "--as", "pierre", "--external=true"}},
+		{"dwl_partner", "POST", "/api/v1/hunt", "", 200, []string{"hunt", "--format", "json"}},
+		{"dwl_viewer", "POST", "/api/v1/hunt", "", 403, nil},
+		{"dwl_viewer", "POST", "/api/v1/query", `{"sql": "SELECT 1"}`, 403, nil},
+		{"dwl_partner", "GET", "/api/v1/export/stix", "", 403, nil},
+		{"dwl_partner", "POST", "/api/v1/run", `{"args": ["status"]}`, 403, nil},
+		{"dwl_nobody", "GET", "/api/v1/status", "", 401, nil},
+		{tok, "GET", "/api/v1/incidents", "", 200, []string{"incidents", "--format", "json"}},
+	}
+	for _, c := range cases {
+		n := len(r.args)
+		code, body, _ := do(t, c.method, s.URL+c.path, c.token, c.body)
+		if code != c.code {
+			t.Errorf("%s %s %s: %d %s", c.token, c.method, c.path, code, body)
+			continue
+		}
+		if c.args == nil {
+			if len(r.args) != n {
+				t.Errorf("%s %s ran %v", c.token, c.path, r.last())
+			}
+			continue
+		}
+		if !slices.Equal(r.last(), c.args) {
+			t.Errorf("%s %s ran %q, want %q", c.token, c.path, r.last(), c.args)
 		}
 	}
 }
