@@ -25,12 +25,13 @@ func intelCommand() command {
 	return command{
 		name:    "intel",
 		summary: "import threat intelligence (MISP, STIX 2.1, TAXII 2.1, CSV) and retro-hunt it over all history",
-		usage:   "intel import|list|delete|retrohunt [options]",
+		usage:   "intel import|list|sightings|delete|retrohunt [options]",
 		example: `  dwell intel import feeds/circl/                       # a MISP feed directory
   dwell intel import https://www.circl.lu/doc/misp/feed-osint/
   dwell intel import --source cert-eu bundle.json iocs.csv
   dwell intel import --taxii https://taxii.example/taxii2/ --token-env TAXII_TOKEN
   dwell intel list
+  dwell intel sightings                                 # the stored sightings, without matching again
   dwell intel delete /srv/feeds/withdrawn.json        # a source, as intel list names it
   dwell intel retrohunt --since 2019-01-01
 
@@ -43,7 +44,7 @@ is read and how values match.
 }
 
 func runIntel(ctx context.Context, a *App, args []string) error {
-	sub, err := subcommand(a, intelCommand(), args, "a subcommand: import, list, delete or retrohunt")
+	sub, err := subcommand(a, intelCommand(), args, "a subcommand: import, list, sightings, delete or retrohunt")
 	if sub == "" {
 		return err
 	}
@@ -56,8 +57,10 @@ func runIntel(ctx context.Context, a *App, args []string) error {
 		return runIntelDelete(ctx, a, args[1:])
 	case "retrohunt":
 		return runRetrohunt(ctx, a, args[1:])
+	case "sightings":
+		return runSightings(ctx, a, args[1:])
 	}
-	return usagef("unknown intel subcommand %q: use import, list, delete or retrohunt", args[0])
+	return usagef("unknown intel subcommand %q: use import, list, sightings, delete or retrohunt", args[0])
 }
 
 // runIntelDelete removes every indicator of the sources named (as intel
@@ -479,4 +482,59 @@ func shortList(s []string, n int) string {
 		return strings.Join(s, ", ")
 	}
 	return strings.Join(s[:n], ", ") + fmt.Sprintf(" and %d more", len(s)-n)
+}
+
+// runSightings lists the stored sightings with their indicators, as the
+// last retro-hunt left them (read-only: nothing is matched again).
+func runSightings(ctx context.Context, a *App, args []string) error {
+	var co common
+	c := command{name: "intel sightings", summary: "list the stored sightings of indicators", usage: "intel sightings [--db FILE] [--format table|json]"}
+	fs := a.newFlags(c, &co)
+	format := fs.String("format", "table", "output `format`: table or json")
+	if rest, err := parse(fs, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("unexpected argument %q", rest[0])
+	}
+	if *format != "table" && *format != "json" {
+		return usagef("unknown format %q: use table or json", *format)
+	}
+	_, st, err := co.open(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Close() }()
+	inds := map[string]event.Indicator{}
+	if err := st.Indicators(ctx, func(i *event.Indicator) error { inds[i.Key()] = *i; return nil }); err != nil {
+		return err
+	}
+	type row struct {
+		event.Sighting
+		Type   string `json:"type"`
+		Value  string `json:"value"`
+		Name   string `json:"name"`
+		Source string `json:"source"`
+		TLP    string `json:"tlp"`
+	}
+	var rows []row
+	err = st.Sightings(ctx, func(s *event.Sighting) error {
+		i := inds[s.Key]
+		rows = append(rows, row{Sighting: *s, Type: string(i.Type), Value: i.Value, Name: i.Name, Source: i.Source, TLP: i.TLP})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if *format == "json" {
+		return writeIndented(a.Stdout, map[string]any{"sightings": rows})
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(a.Stdout, "no sightings stored")
+		return nil
+	}
+	for _, r := range rows {
+		fmt.Fprintf(a.Stdout, "%-8s %-40s %-6s %-12s %s .. %s  %d record(s) on %d day(s)  %s\n", r.Type, sanitize(r.Observed, 40), r.Log, sanitize(r.Sensor, 12),
+			r.First.Format(time.DateOnly), r.Last.Format(time.DateOnly), r.Count, r.Days, sanitize(r.Source, 60))
+	}
+	return nil
 }

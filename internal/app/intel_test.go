@@ -98,6 +98,17 @@ func TestIntelEndToEnd(t *testing.T) {
 	if conn == nil || conn.Count != 105753 || conn.Days != 4 || conn.First.Year() != 2024 {
 		t.Fatalf("conn sighting of the C2: %+v", conn)
 	}
+	// The stored sightings, read back without matching again.
+	code, out, errOut = runDwell(t, "intel", "sightings", "--db", db, "--format", "json")
+	var stored struct {
+		Sightings []struct {
+			event.Sighting
+			Value string `json:"value"`
+		} `json:"sightings"`
+	}
+	if code != ExitOK || json.Unmarshal([]byte(out), &stored) != nil || len(stored.Sightings) != len(rh.Sightings) {
+		t.Errorf("intel sightings: %d %s %s", code, tail(out, 300), errOut)
+	}
 	if !logs["dns"] || !logs["http"] {
 		t.Errorf("sightings only in %v (want the domain in dns, the address as an HTTP Host)", logs)
 	}

@@ -97,6 +97,12 @@ func (f *fakeDwell) Run(_ context.Context, args []string, stdout, stderr io.Writ
 		fmt.Fprintf(stderr, "dwell incident: no incident %s in the last hunt\n", id)
 		return 1
 	case "intel":
+		if args[1] == "sightings" {
+			_ = json.NewEncoder(stdout).Encode(map[string]any{"sightings": []map[string]any{
+				{"type": "ip", "observed": "203.0.113.9", "log": "conn", "sensor": "s", "count": 3, "peers": []string{"10.1.0.50"}, "tlp": "amber"},
+				{"type": "domain", "observed": "red-secret.example", "log": "dns", "sensor": "s", "count": 1, "tlp": "red"}}})
+			return 0
+		}
 		if args[1] == "import" {
 			f.mu.Lock()
 			f.triage = append(f.triage, strings.Join(args[:4], " "))
@@ -409,6 +415,9 @@ func TestHostAndIntelPages(t *testing.T) {
 	}
 	if _, page := s.get(t, ada, "/intel"); !strings.Contains(page, "red-secret.example") {
 		t.Errorf("the admin does not see the RED indicator")
+	}
+	if _, page := s.get(t, victor, "/intel"); !strings.Contains(page, "10.1.0.50") || strings.Count(page, "red-secret.example") != 0 {
+		t.Errorf("victor's sightings: the AMBER one missing or the RED one shown")
 	}
 	upload := func(c *http.Client, tok string) *answer {
 		var body bytes.Buffer

@@ -61,8 +61,36 @@ func (c *Console) intel(w http.ResponseWriter, r *http.Request, u *user) {
 	slices.SortFunc(list, func(a, b count) int {
 		return strings.Compare(a.Source+"\x00"+a.Type+"\x00"+a.TLP, b.Source+"\x00"+b.Type+"\x00"+b.TLP)
 	})
+	var seen struct {
+		Sightings []struct {
+			Type     string    `json:"type"`
+			Observed string    `json:"observed"`
+			Log      string    `json:"log"`
+			Sensor   string    `json:"sensor"`
+			First    time.Time `json:"first"`
+			Last     time.Time `json:"last"`
+			Count    int64     `json:"count"`
+			Peers    []string  `json:"peers"`
+			Source   string    `json:"source"`
+			TLP      string    `json:"tlp"`
+		} `json:"sightings"`
+	}
+	var sightings [][]string
+	if err := c.run(r.Context(), &seen, "intel", "sightings", "--format", "json"); err == nil {
+		for _, x := range seen.Sightings {
+			if len(sightings) >= 500 {
+				break
+			}
+			observed, peers := x.Observed, strings.Join(x.Peers[:min(len(x.Peers), 5)], ", ")
+			if strings.EqualFold(x.TLP, "red") && !u.Can(RoleAdmin) {
+				observed, peers = "(TLP:RED)", ""
+			}
+			sightings = append(sightings, []string{x.Type, clip(observed, 120), x.Log, x.Sensor, x.First.UTC().Format("2006-01-02"),
+				x.Last.UTC().Format("2006-01-02"), fmt.Sprint(x.Count), clip(peers, 120), clip(x.Source, 60)})
+		}
+	}
 	c.render(w, http.StatusOK, "intel", map[string]any{"User": u, "Counts": list, "Rows": rows, "Total": len(doc.Indicators),
-		"CanImport": u.Can(RoleAnalyst), "Message": r.URL.Query().Get("message")})
+		"Sightings": sightings, "CanImport": u.Can(RoleAnalyst), "Message": r.URL.Query().Get("message")})
 }
 
 // maxUpload bounds an intel file imported through the console.
