@@ -257,7 +257,19 @@ func runServe(ctx context.Context, a *App, args []string) error {
 		return fmt.Errorf("the audit trail: %w (dwell audit verify shows where)", err)
 	}
 	users := console.OpenUsers(filepath.Join(cfg.Serve.StateDir, usersFileName))
-	web, err := console.New(console.Options{Runner: s, Users: users, Audit: audit, Secure: scheme == "https", Now: a.Now, Logger: logger})
+	var sso *console.OIDC
+	if o := cfg.Serve.OIDC; o.Issuer != "" {
+		sso = &console.OIDC{Issuer: o.Issuer, ClientID: o.ClientID, RedirectURL: o.RedirectURL, Claim: o.Claim, Label: o.Label}
+		if o.ClientSecretFile != "" {
+			b, err := os.ReadFile(o.ClientSecretFile)
+			if err != nil {
+				_ = ln.Close()
+				return fmt.Errorf("serve.oidc.client_secret_file: %w", err)
+			}
+			sso.ClientSecret = strings.TrimSpace(string(b))
+		}
+	}
+	web, err := console.New(console.Options{Runner: s, Users: users, Audit: audit, Secure: scheme == "https", OIDC: sso, Now: a.Now, Logger: logger})
 	if err != nil {
 		_ = ln.Close()
 		return err

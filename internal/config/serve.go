@@ -48,10 +48,30 @@ type Serve struct {
 	Intel []Poll `yaml:"intel"`
 	// Alerts are where new and escalated incidents are announced.
 	Alerts Alerts `yaml:"alerts"`
+	// OIDC offers the web console's login through an OpenID Connect
+	// provider; the claim must name an existing account (dwell users add).
+	OIDC OIDC `yaml:"oidc"`
 	// LogFormat is "text" (default) or "json"; LogLevel "debug", "info"
 	// (default), "warn" or "error".
 	LogFormat string `yaml:"log_format"`
 	LogLevel  string `yaml:"log_level"`
+}
+
+// OIDC is an OpenID Connect provider for the console's login.
+type OIDC struct {
+	// Issuer is the provider's issuer URL (its discovery document is
+	// ISSUER/.well-known/openid-configuration); empty: no OIDC login.
+	Issuer   string `yaml:"issuer"`
+	ClientID string `yaml:"client_id"`
+	// ClientSecretFile holds the client secret (never the configuration).
+	ClientSecretFile string `yaml:"client_secret_file"`
+	// RedirectURL is the console's /oidc/callback as browsers reach it
+	// (https://dwell.ministry.example/oidc/callback).
+	RedirectURL string `yaml:"redirect_url"`
+	// Claim names the account: email (default) or another string claim.
+	Claim string `yaml:"claim"`
+	// Label is the provider's name on the login page.
+	Label string `yaml:"label"`
 }
 
 // Follow is one input dwell serve ingests as it grows.
@@ -317,6 +337,17 @@ func (c *Config) ValidateServe() error {
 			}
 		}
 		errs = append(errs, checkTLP(fmt.Sprintf("serve.alerts.email[%d]", i), e.TLP))
+	}
+	if o := s.OIDC; o.Issuer != "" {
+		if u, err := url.Parse(o.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("serve.oidc.issuer: %q is not a URL", o.Issuer))
+		}
+		if o.ClientID == "" {
+			errs = append(errs, errors.New("serve.oidc.client_id: needed with an issuer"))
+		}
+		if u, err := url.Parse(o.RedirectURL); err != nil || u.Host == "" || !strings.HasSuffix(u.Path, "/oidc/callback") {
+			errs = append(errs, fmt.Errorf("serve.oidc.redirect_url: %q is not the console's /oidc/callback URL", o.RedirectURL))
+		}
 	}
 	if s.LogFormat != "text" && s.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("serve.log_format: %q is not text or json", s.LogFormat))

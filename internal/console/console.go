@@ -46,6 +46,8 @@ type Options struct {
 	Audit  *Audit
 	// Secure marks the session cookie Secure (the server speaks TLS).
 	Secure bool
+	// OIDC, when set, offers login through an OpenID Connect provider.
+	OIDC   *OIDC
 	Now    func() time.Time
 	Logger *slog.Logger
 }
@@ -60,6 +62,7 @@ type Console struct {
 	byAddr   limiter
 	md       goldmark.Markdown
 	policy   *bluemonday.Policy
+	oidc     *oidcLogin
 }
 
 //go:embed web
@@ -107,6 +110,11 @@ func New(o Options) (*Console, error) {
 		w.Header().Set("Cache-Control", "max-age=3600")
 		http.ServeFileFS(w, r, web, "web/style.css")
 	})
+	if o.OIDC != nil {
+		c.oidc = &oidcLogin{cfg: *o.OIDC}
+		c.mux.HandleFunc("GET /oidc/login", c.oidcStart)
+		c.mux.HandleFunc("GET /oidc/callback", c.oidcCallback)
+	}
 	c.mux.HandleFunc("GET /login", c.loginPage)
 	c.mux.HandleFunc("POST /login", c.login)
 	c.mux.HandleFunc("POST /logout", c.auth(RoleViewer, c.logout))
@@ -240,7 +248,7 @@ func (c *Console) audit(u, action, object, detail string) {
 }
 
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
-	c.render(w, http.StatusOK, "login", map[string]any{"Next": safeNext(r.URL.Query().Get("next"))})
+	c.render(w, http.StatusOK, "login", map[string]any{"Next": safeNext(r.URL.Query().Get("next")), "OIDC": c.oidcLabel()})
 }
 
 // safeNext keeps a post-login redirect on this site.
@@ -264,7 +272,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	name, password, next := r.PostFormValue("user"), r.PostFormValue("password"), safeNext(r.PostFormValue("next"))
 	now := c.o.Now()
 	again := func(msg string) {
-		c.render(w, http.StatusUnauthorized, "login", map[string]any{"Next": next, "Error": msg, "Name": name})
+		c.render(w, http.StatusUnauthorized, "login", map[string]any{"Next": next, "Error": msg, "Name": name, "OIDC": c.oidcLabel()})
 	}
 	if !sameOrigin(r) {
 		again("This login did not come from this console's own page.")
@@ -297,7 +305,13 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	c.byUser.reset("u:" + name)
 	c.byAddr.reset("a:" + addr)
-	// A new session id at every login, whatever cookie came with it.
+	c.startSession(w, r, acct, now, "password")
+	http.Redirect(w, r, next, http.StatusSeeOther) //nolint:gosec // G710: safeNext keeps it a path of this site
+}
+
+// startSession logs acct in: a new session id whatever cookie came with
+// the request (no fixation), the previous login remembered, audited.
+func (c *Console) startSession(w http.ResponseWriter, r *http.Request, acct *User, now time.Time, how string) {
 	if old, err := r.Cookie(cookieName); err == nil {
 		c.sessions.end(old.Value)
 	}
@@ -309,8 +323,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	// would not come back.
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: sid, Path: "/", HttpOnly: true, Secure: c.o.Secure, SameSite: http.SameSiteStrictMode, //nolint:gosec // G124: as above
 		MaxAge: int(sessionLife.Seconds())})
-	c.audit(acct.Name, "login", addr, "")
-	http.Redirect(w, r, next, http.StatusSeeOther) //nolint:gosec // G710: safeNext keeps it a path of this site
+	c.audit(acct.Name, "login", clientAddr(r), how)
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, u *user) {
