@@ -104,7 +104,7 @@ func (a *App) serveDemo(ctx context.Context, dir, listen string) error {
 		return errQuiet
 	}
 	_, password, _ := strings.Cut(strings.TrimSpace(out.String()), "password: ")
-	fmt.Fprintf(a.Stdout, "\nthe web console: http://%s/  (user admin, password %s); Ctrl-C stops it\n", listen, password)
+	fmt.Fprintf(a.Stdout, "\nthe web console: log in as admin with password %s at the address below; Ctrl-C stops it\n", password)
 	return runServe(ctx, a, []string{"--db", db, "--listen", listen})
 }
 

@@ -1,11 +1,17 @@
 package app
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"math"
+	"net/http"
+	"net/http/cookiejar"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -291,5 +297,48 @@ func checkIncidents(t *testing.T, db string, truth *scenario.Truth) {
 	}
 	if !strings.Contains(string(html), c.ID) || !regexp.MustCompile(`\.log\.gz:\d+<`).Match(html) {
 		t.Error("the report lacks the incident or the source file and line of its evidence")
+	}
+}
+
+// TestDemoServe: dwell demo --serve leaves the console serving the demo's
+// store with one printed address and a generated admin password that logs
+// in and shows the espionage incident.
+func TestDemoServe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo and a server; skipped with -short")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &lockedBuffer{}
+	a := &App{Stdin: strings.NewReader(""), Stdout: out, Stderr: out, Logger: slog.New(slog.DiscardHandler), Now: time.Now}
+	done := make(chan int, 1)
+	go func() {
+		done <- a.Main(ctx, append([]string{"demo", "--serve", "--listen", "127.0.0.1:0"}, demoArgs...))
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != ExitOK {
+			t.Errorf("demo --serve ended with %d", code)
+		}
+	}()
+	urlRe := regexp.MustCompile(`dwell serve: (http://[0-9.:]+) serves`)
+	passRe := regexp.MustCompile(`log in as admin with password (\S+) `)
+	waitFor(t, "the console", func() bool { return urlRe.MatchString(out.String()) })
+	base, password := urlRe.FindStringSubmatch(out.String())[1], passRe.FindStringSubmatch(out.String())
+	if password == nil || strings.Count(out.String(), "dwell serve: http") != 1 {
+		t.Fatalf("the demo's output:\n%s", out.String())
+	}
+	jar, _ := cookiejar.New(nil)
+	cl := &http.Client{Jar: jar}
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", base+"/login", strings.NewReader(url.Values{"user": {"admin"}, "password": {password[1]}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", base)
+	resp, err := cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "espionage") {
+		t.Errorf("logged in to the demo's console: %s %s", resp.Status, tail(string(page), 400))
 	}
 }
