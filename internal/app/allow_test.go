@@ -45,6 +45,21 @@ func TestAllowFromVerdict(t *testing.T) {
 	if shell == nil {
 		t.Fatal("no web-shell incident to judge")
 	}
+	// TLP:RED need-to-know in the blocklist export: the incident's
+	// infrastructure is for the people named on it only.
+	if code, out, errOut := runDwell(t, "export", "blocklist", "--db", db, "--format", "csv", "--incident", shell.ID); code != ExitOK ||
+		!strings.Contains(out, "192.0.2.10") {
+		t.Fatalf("blocklist of the web shell: %d %s %s", code, out, errOut)
+	}
+	if code, _, errOut := runDwell(t, "triage", "--db", db, "--by", "alice", "--tlp", "red", "--person", "alice", shell.ID); code != ExitOK {
+		t.Fatal(errOut)
+	}
+	if code, out, _ := runDwell(t, "export", "blocklist", "--db", db, "--format", "csv", "--as", "bob"); code != ExitOK || strings.Contains(out, "192.0.2.10") {
+		t.Errorf("the RED incident's infrastructure exported for bob: %s", out)
+	}
+	if code, out, _ := runDwell(t, "export", "blocklist", "--db", db, "--format", "csv", "--as", "alice"); code != ExitOK || !strings.Contains(out, "192.0.2.10") {
+		t.Errorf("alice, named on it, does not get its infrastructure: %s", out)
+	}
 	if code, _, errOut := runDwell(t, "triage", "--db", db, "--by", "alice", "--status", "false_positive", shell.ID); code != ExitUsage ||
 		!strings.Contains(errOut, "--reason") {
 		t.Errorf("false positive without a reason: %d %s", code, errOut)

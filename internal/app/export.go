@@ -179,6 +179,8 @@ func runExportBlocklist(ctx context.Context, a *App, args []string) error {
 	out := fs.String("out", "", "write to `file` (default, or \"-\": standard output)")
 	incident := fs.String("incident", "", "only this incident's infrastructure (`ID`; default every incident)")
 	timeout := fs.Duration("timeout", 24*time.Hour, "how long nft, ipset and CrowdSec keep an entry (`duration`)")
+	as := fs.String("as", "", "only the incidents `user` may see (TLP need-to-know, as in the console)")
+	external := fs.Bool("external", false, "with --as: the user is of another organisation")
 	verbose := fs.Bool("v", false, "list everything left out, with the reason")
 	if rest, err := parse(fs, args); err != nil {
 		return err
@@ -199,6 +201,13 @@ func runExportBlocklist(ctx context.Context, a *App, args []string) error {
 	env, err := environment(cfg)
 	if err != nil {
 		return err
+	}
+	if *as != "" {
+		tri, err := triages(ctx, st, h)
+		if err != nil {
+			return err
+		}
+		h.Incidents = slices.DeleteFunc(h.Incidents, func(i correlate.Incident) bool { return !tri[i.ID].Visible(*as, *external) })
 	}
 	if *incident != "" && !slices.ContainsFunc(h.Incidents, func(i correlate.Incident) bool { return strings.EqualFold(i.ID, *incident) }) {
 		return fmt.Errorf("no incident %s in the last hunt (dwell incidents lists them)", sanitize(*incident, 40))

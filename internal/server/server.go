@@ -75,6 +75,11 @@ func roleRank(id Identity) int {
 	return map[string]int{"viewer": 1, "analyst": 2, "admin": 3}[id.Role]
 }
 
+// forbidden is a request the caller's role does not allow.
+type forbidden string
+
+func (f forbidden) Error() string { return string(f) }
+
 type identityKey struct{}
 
 // asUser is the options that make a command see what the caller may see.
@@ -173,12 +178,20 @@ func New(o Options) *Server {
 		}
 		return append(append(args, "--"), q.Paths...), nil
 	}))
-	s.api("GET /api/v1/export/{what}", "admin", s.command(func(r *http.Request) ([]string, error) {
+	s.api("GET /api/v1/export/{what}", "analyst", s.command(func(r *http.Request) ([]string, error) {
 		what := r.PathValue("what")
 		if what != "blocklist" && what != "stix" && what != "misp" {
 			return nil, fmt.Errorf("%q: export blocklist, stix or misp here (a report is written to a file: POST /api/v1/run)", what)
 		}
+		id, _ := r.Context().Value(identityKey{}).(Identity)
+		if what != "blocklist" && roleRank(id) < roleRank(Identity{Role: "admin"}) {
+			return nil, forbidden(fmt.Sprintf("%s exports hold every indicator whatever its TLP: for admins; %s is a %s", what, id.Name, id.Role))
+		}
 		args := []string{"export", what, "--out", "-"}
+		if what == "blocklist" {
+			// Only the incidents the caller may see (TLP need-to-know).
+			args = append(args, asUser(r)...)
+		}
 		for _, k := range []string{"format", "incident", "timeout", "tlp", "source", "producer"} {
 			if v := r.URL.Query().Get(k); v != "" {
 				args = append(args, "--"+k, v)
@@ -290,6 +303,11 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 func (s *Server) command(args func(*http.Request) ([]string, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		a, err := args(r)
+		var f forbidden
+		if errors.As(err, &f) {
+			writeError(w, http.StatusForbidden, string(f))
+			return
+		}
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
