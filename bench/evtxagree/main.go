@@ -1,8 +1,8 @@
-// Command evtxagree compares dwell's EVTX reader with libevtx's evtxexport
-// (Debian libevtx-utils) on every .evtx file under the given directories:
-// which records each reads, and for the records both read, the EventID,
-// the time created, the record identifier, the computer, the channel and
-// every EventData/UserData value.
+// Package main is the evtxagree command, which compares dwell's EVTX
+// reader with libevtx's evtxexport (Debian libevtx-utils) on every .evtx
+// file under the given directories: which records each reads, and for the
+// records both read, the EventID, the time created, the record identifier,
+// the computer, the channel and every EventData/UserData value.
 //
 // Values are compared after normalising the two renderings of the same
 // number or identifier: evtxexport writes hexadecimal integers zero-padded

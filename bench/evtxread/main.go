@@ -1,6 +1,7 @@
-// Command evtxread reads EVTX files with dwell's reader and writes each
-// record as one JSON line, as evtxexport writes each as XML: the process
-// to time beside evtxexport (bench/evtx.sh).
+// Package main is the evtxread command, which reads EVTX files with
+// dwell's reader and writes each record as one JSON line, as evtxexport
+// writes each as XML: the process to time beside evtxexport
+// (bench/evtx.sh).
 //
 //	evtxread [-j FILES_IN_PARALLEL] [-chunks WORKERS] [-count] [-rules DIR] FILE...
 package main

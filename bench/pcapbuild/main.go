@@ -1,9 +1,10 @@
-// Command pcapbuild concatenates Ethernet packet captures into one large
-// classic pcap for benchmarks: the inputs are repeated until the output
-// reaches the size asked for, each file's packets shifted in time to
-// follow the previous file's by an hour, so that no connection of one
-// copy merges with another's. Gaps between packets are kept, up to ten
-// minutes (some captures hold packets years apart).
+// Package main is the pcapbuild command, which concatenates Ethernet
+// packet captures into one large classic pcap for benchmarks: the inputs
+// are repeated until the output reaches the size asked for, each file's
+// packets shifted in time to follow the previous file's by an hour, so
+// that no connection of one copy merges with another's. Gaps between
+// packets are kept, up to ten minutes (some captures hold packets years
+// apart).
 //
 //	go run ./bench/pcapbuild -o /tmp/big.pcap -size 1GiB FILE|DIR...
 package main

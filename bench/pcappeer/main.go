@@ -1,9 +1,9 @@
-// Command pcappeer decodes every packet of a classic pcap with gopacket's
-// DecodingLayerParser (Ethernet, 802.1Q, IPv4, IPv6, TCP, UDP, ICMP, DNS
-// and the payload) and prints how many packets, layers and bytes it
-// decoded and how fast: the raw decode rate dwell's analysis is compared
-// with in docs/benchmarks.md. Only gopacket, layers and pcapgo are used:
-// no cgo, no libpcap.
+// Package main is the pcappeer command, which decodes every packet of a
+// classic pcap with gopacket's DecodingLayerParser (Ethernet, 802.1Q,
+// IPv4, IPv6, TCP, UDP, ICMP, DNS and the payload) and prints how many
+// packets, layers and bytes it decoded and how fast: the raw decode rate
+// dwell's analysis is compared with in docs/benchmarks.md. Only gopacket,
+// layers and pcapgo are used: no cgo, no libpcap.
 //
 //	go run . FILE.pcap
 package main

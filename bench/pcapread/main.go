@@ -1,8 +1,8 @@
-// Command pcapread reads a packet capture with dwell's analysis
-// (ingest/pcap) and writes its records as tab-separated lines to standard
-// output, the kind first (conn, dns, http, ssl, x509, files) and then the
-// key fields Zeek's logs give them: the process to time beside tshark
-// writing comparable fields (bench/pcap.sh).
+// Package main is the pcapread command, which reads a packet capture with
+// dwell's analysis (ingest/pcap) and writes its records as tab-separated
+// lines to standard output, the kind first (conn, dns, http, ssl, x509,
+// files) and then the key fields Zeek's logs give them: the process to
+// time beside tshark writing comparable fields (bench/pcap.sh).
 //
 //	pcapread [-count] FILE
 package main

@@ -1,7 +1,7 @@
-// Command sigmapeer evaluates Sigma rules with sigma-go v0.6.6 over Windows
-// events, the peer of dwell's engine in docs/benchmarks.md: every rule that
-// sigma-go loads, against every event (sigma-go has no log-source index),
-// timed over the evaluation only.
+// Package main is the sigmapeer command, which evaluates Sigma rules with
+// sigma-go v0.6.6 over Windows events, the peer of dwell's engine in
+// docs/benchmarks.md: every rule that sigma-go loads, against every event
+// (sigma-go has no log-source index), timed over the evaluation only.
 //
 //	evtxread FILES... > events.jsonl
 //	sigmapeer -events events.jsonl RULES_DIR...

@@ -1,12 +1,12 @@
-// Command gen builds the character model the DGA detector judges
-// randomness by (internal/detect/dga/model_table.go): the log
-// probabilities of each character after another in English words, with
-// add-one smoothing over the characters of host names (a-z, 0-9, '-')
+// Package main is the gen command, which builds the character model the
+// DGA detector judges randomness by (internal/detect/dga/model_table.go):
+// the log probabilities of each character after another in English words,
+// with add-one smoothing over the characters of host names (a-z, 0-9, '-')
 // and the start and end of a label, and where the mean of English words
 // and of random strings fall. It reads a word list, one word a line
-// (Debian's wamerican, SCOWL, in the public domain), and is run by
-// go generate; the table it writes is committed, so that dwell needs no
-// word list and no network to judge names.
+// (Debian's wamerican, SCOWL, in the public domain), and is run by go
+// generate; the table it writes is committed, so that dwell needs no word
+// list and no network to judge names.
 package main
 
 import (
