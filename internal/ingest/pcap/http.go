@@ -467,17 +467,7 @@ func (h *httpConn) messageEnd(isOrig bool, p *httpParser) {
 	}
 	i := b2i(!isOrig)
 	if f := t.files[i]; f != nil {
-		rec := h.t.endFile(f)
-		if isOrig {
-			t.rec.OrigFUIDs = append(t.rec.OrigFUIDs, rec.FUID)
-			t.rec.OrigMIMETypes = appendIf(t.rec.OrigMIMETypes, rec.MIMEType)
-			t.rec.OrigFilenames = appendIf(t.rec.OrigFilenames, rec.Filename)
-		} else {
-			t.rec.RespFUIDs = append(t.rec.RespFUIDs, rec.FUID)
-			t.rec.RespMIMETypes = appendIf(t.rec.RespMIMETypes, rec.MIMEType)
-			t.rec.RespFilenames = appendIf(t.rec.RespFilenames, rec.Filename)
-		}
-		t.files[i] = nil
+		h.endFile(t, i)
 	}
 	if isOrig {
 		t.reqDone = true
@@ -491,6 +481,22 @@ func (h *httpConn) messageEnd(isOrig bool, p *httpParser) {
 	}
 	h.c.service = "http"
 	h.t.http = append(h.t.http, t.rec)
+}
+
+// endFile ends the file of a transaction's request (side 0) or reply
+// (side 1) and names it in the transaction's record.
+func (h *httpConn) endFile(t *httpTxn, side int) {
+	rec := h.t.endFile(t.files[side])
+	t.files[side] = nil
+	if side == 0 {
+		t.rec.OrigFUIDs = append(t.rec.OrigFUIDs, rec.FUID)
+		t.rec.OrigMIMETypes = appendIf(t.rec.OrigMIMETypes, rec.MIMEType)
+		t.rec.OrigFilenames = appendIf(t.rec.OrigFilenames, rec.Filename)
+		return
+	}
+	t.rec.RespFUIDs = append(t.rec.RespFUIDs, rec.FUID)
+	t.rec.RespMIMETypes = appendIf(t.rec.RespMIMETypes, rec.MIMEType)
+	t.rec.RespFilenames = appendIf(t.rec.RespFilenames, rec.Filename)
 }
 
 func appendIf(l []string, s string) []string {
@@ -512,14 +518,7 @@ func (h *httpConn) end() {
 	for _, t := range h.pending {
 		for i, f := range t.files {
 			if f != nil {
-				rec := h.t.endFile(f)
-				if i == 0 {
-					t.rec.OrigFUIDs = append(t.rec.OrigFUIDs, rec.FUID)
-					t.rec.OrigMIMETypes = appendIf(t.rec.OrigMIMETypes, rec.MIMEType)
-				} else {
-					t.rec.RespFUIDs = append(t.rec.RespFUIDs, rec.FUID)
-					t.rec.RespMIMETypes = appendIf(t.rec.RespMIMETypes, rec.MIMEType)
-				}
+				h.endFile(t, i)
 			}
 		}
 		h.t.http = append(h.t.http, t.rec)

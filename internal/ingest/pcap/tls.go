@@ -270,21 +270,13 @@ func parseHello(b []byte, client bool) (*hello, bool) {
 				}
 			}
 		case 10: // supported_groups
-			if len(d) >= 2 {
-				for g := d[2:min(len(d), 2+int(binary.BigEndian.Uint16(d)))]; len(g) >= 2; g = g[2:] {
-					h.groups = append(h.groups, binary.BigEndian.Uint16(g))
-				}
-			}
+			h.groups = appendUint16s(h.groups, d)
 		case 11: // ec_point_formats
 			if len(d) >= 1 {
 				h.points = append(h.points, d[1:min(len(d), 1+int(d[0]))]...)
 			}
 		case 13: // signature_algorithms
-			if len(d) >= 2 {
-				for g := d[2:min(len(d), 2+int(binary.BigEndian.Uint16(d)))]; len(g) >= 2; g = g[2:] {
-					h.sigAlgs = append(h.sigAlgs, binary.BigEndian.Uint16(g))
-				}
-			}
+			h.sigAlgs = appendUint16s(h.sigAlgs, d)
 		case 16: // ALPN
 			if len(d) >= 2 {
 				for a := d[2:min(len(d), 2+int(binary.BigEndian.Uint16(d)))]; len(a) >= 1 && len(a) >= 1+int(a[0]); a = a[1+int(a[0]):] {
@@ -573,4 +565,16 @@ func ja4s(h *hello, ver uint16, proto uint8) string {
 		cipher = h.ciphers[0]
 	}
 	return fmt.Sprintf("%s%s%02d%s_%04x_%s", ja4Proto(proto), ja4Version(ver), min(len(h.exts), 99), ja4ALPN(h.alpn), cipher, hash12(hexList(h.exts)))
+}
+
+// appendUint16s appends the values of a list of 16-bit values with a
+// 16-bit length in front (as TLS extensions hold them), as far as d holds.
+func appendUint16s(dst []uint16, d []byte) []uint16 {
+	if len(d) < 2 {
+		return dst
+	}
+	for g := d[2:min(len(d), 2+int(binary.BigEndian.Uint16(d)))]; len(g) >= 2; g = g[2:] {
+		dst = append(dst, binary.BigEndian.Uint16(g))
+	}
+	return dst
 }
