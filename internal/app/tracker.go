@@ -74,21 +74,10 @@ func loadTracked(ctx context.Context, s interface {
 func incidentKeys(inc *correlate.Incident) []string {
 	keys := make([]string, 0, len(inc.Findings))
 	for i := range inc.Findings {
-		f := &inc.Findings[i]
-		keys = append(keys, strings.Join([]string{f.Detector, f.Sensor, ipText(f.Src), ipText(f.Dst), f.Domain}, "|"))
+		keys = append(keys, correlate.FindingKey(&inc.Findings[i]))
 	}
 	slices.Sort(keys)
 	return slices.Compact(keys)
-}
-
-func ipText(a interface {
-	IsValid() bool
-	String() string
-}) string {
-	if !a.IsValid() {
-		return ""
-	}
-	return a.String()
 }
 
 // trackIncidents updates the tracked state with one hunt's incidents at

@@ -84,7 +84,7 @@ func New(o Options) (*Console, error) {
 		"upper":    strings.ToUpper,
 		"join":     strings.Join,
 		"score":    func(f float64) string { return fmt.Sprintf("%.2f", f) },
-		"bytes":    humanBytes,
+		"bytes":    detect.HumanBytes,
 		"clip":     clip,
 		"evidence": evidenceText,
 		"list":     func(xs ...string) []string { return xs },

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dwell-nsm/dwell/internal/correlate"
+	"github.com/dwell-nsm/dwell/internal/detect"
 )
 
 // Plots are drawn here as SVG, in the page: nothing to load, nothing that
@@ -138,7 +139,7 @@ func bytesOut(inc *correlate.Incident) template.HTML {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="plot" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="bytes out per day per destination">`,
 		plotWidth, h+24, plotWidth, h+24)
-	fmt.Fprintf(&b, `<title>Bytes sent per day to the %d largest destinations (peak %s a day)</title>`, len(ts), humanBytes(peak))
+	fmt.Fprintf(&b, `<title>Bytes sent per day to the %d largest destinations (peak %s a day)</title>`, len(ts), detect.HumanBytes(peak))
 	dayW := s.x(s.from.Add(24*time.Hour)) - s.x(s.from)
 	for i, t := range ts {
 		y := 4 + i*(barH+8)
@@ -147,7 +148,7 @@ func bytesOut(inc *correlate.Incident) template.HTML {
 			label = t.Domain
 		}
 		fmt.Fprintf(&b, `<text x="4" y="%d" font-size="12" fill="#222">%s</text><text x="4" y="%d" font-size="10" fill="#666">%s</text>`,
-			y+16, html.EscapeString(clip(label, 22)), y+30, html.EscapeString(humanBytes(t.Bytes)))
+			y+16, html.EscapeString(clip(label, 22)), y+30, html.EscapeString(detect.HumanBytes(t.Bytes)))
 		for _, d := range t.PerDay {
 			day, err := time.Parse(time.DateOnly, d.Day)
 			if err != nil {
@@ -155,7 +156,7 @@ func bytesOut(inc *correlate.Incident) template.HTML {
 			}
 			bh := float64(barH) * float64(d.Bytes) / float64(peak)
 			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s: %s</title></rect>`,
-				s.x(day), float64(y+barH)-bh, math.Max(dayW-1, 1), math.Max(bh, 1), palette(i), html.EscapeString(label), d.Day, humanBytes(d.Bytes))
+				s.x(day), float64(y+barH)-bh, math.Max(dayW-1, 1), math.Max(bh, 1), palette(i), html.EscapeString(label), d.Day, detect.HumanBytes(d.Bytes))
 		}
 	}
 	s.axis(&b, h)
@@ -175,19 +176,6 @@ func maxTime(a, b time.Time) time.Time {
 		return b
 	}
 	return a
-}
-
-func humanBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func clip(s string, n int) string {

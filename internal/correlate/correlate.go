@@ -328,7 +328,10 @@ func isSweep(f *detect.Finding) bool {
 	return sweep || f.Evidence["port_scanned_host"] != nil
 }
 
-func findingKey(f *detect.Finding) string {
+// FindingKey names what a finding is about — its detector, sensor, ends
+// and domain — the same in every hunt: an incident's id comes from its
+// earliest finding's key.
+func FindingKey(f *detect.Finding) string {
 	return strings.Join([]string{f.Detector, f.Sensor, addr(f.Src), addr(f.Dst), f.Domain}, "|")
 }
 
@@ -342,9 +345,9 @@ func addr(a netip.Addr) string {
 // build makes the incident of a group of findings.
 func build(fs []detect.Finding, local func(netip.Addr) bool) Incident {
 	slices.SortFunc(fs, func(a, b detect.Finding) int {
-		return cmp.Or(a.FirstSeen.Compare(b.FirstSeen), strings.Compare(findingKey(&a), findingKey(&b)))
+		return cmp.Or(a.FirstSeen.Compare(b.FirstSeen), strings.Compare(FindingKey(&a), FindingKey(&b)))
 	})
-	sum := sha256.Sum256([]byte(findingKey(&fs[0])))
+	sum := sha256.Sum256([]byte(FindingKey(&fs[0])))
 	// Empty lists, not nulls, in JSON.
 	inc := Incident{ID: "INC-" + hex.EncodeToString(sum[:])[:10], Findings: fs, DwellStart: fs[0].FirstSeen, Accounts: []string{},
 		HostNames: []string{}, Infrastructure: []Infra{}, BytesOut: []Transfer{}}
