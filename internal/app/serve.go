@@ -79,6 +79,9 @@ type sharedStore struct {
 	store.Store
 	mu   *sync.Mutex
 	gens *generations
+	// changed says that data a hunt reads arrived (records, indicators, a
+	// sensor removed), whoever wrote it: a hunt is due.
+	changed func()
 }
 
 func (s sharedStore) Write(ctx context.Context, b *event.Batch) error {
@@ -87,6 +90,9 @@ func (s sharedStore) Write(ctx context.Context, b *event.Batch) error {
 	err := s.Store.Write(ctx, b)
 	if err == nil {
 		s.gens.bumpBatch(b)
+		if b.Len() > 0 {
+			s.changed()
+		}
 	}
 	return err
 }
@@ -94,6 +100,7 @@ func (s sharedStore) Write(ctx context.Context, b *event.Batch) error {
 func (s sharedStore) DeleteSensor(ctx context.Context, sensor string) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.changed()
 	defer s.gens.bumpAll()
 	return s.Store.DeleteSensor(ctx, sensor)
 }
@@ -102,7 +109,11 @@ func (s sharedStore) PutIndicators(ctx context.Context, inds []event.Indicator) 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer s.gens.bump(inputIntel)
-	return s.Store.PutIndicators(ctx, inds)
+	added, updated, err := s.Store.PutIndicators(ctx, inds)
+	if err == nil && added+updated > 0 {
+		s.changed()
+	}
+	return added, updated, err
 }
 
 func (s sharedStore) PutSightings(ctx context.Context, sg []event.Sighting) error {
@@ -125,14 +136,18 @@ func (s sharedStore) DeleteIndicators(ctx context.Context, source string) (int, 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer s.gens.bump(inputIntel)
-	return s.Store.DeleteIndicators(ctx, source)
+	n, err := s.Store.DeleteIndicators(ctx, source)
+	if err == nil && n > 0 {
+		s.changed()
+	}
+	return n, err
 }
 
 // Close implements store.Store: the server closes the store, not a command.
 func (s sharedStore) Close() error { return nil }
 
 func (s *served) store() sharedStore {
-	return sharedStore{Store: s.st, mu: &s.writeMu, gens: &s.memo.gens}
+	return sharedStore{Store: s.st, mu: &s.writeMu, gens: &s.memo.gens, changed: func() { s.arrived(s.now()) }}
 }
 
 // app returns an App that runs commands against the served store.

@@ -107,12 +107,11 @@ func (s *served) followOnce(ctx context.Context, cfg *config.Config, missing map
 			now := s.now()
 			s.metrics.lastData.WithLabelValues(sensor).Set(float64(now.UnixNano()) / 1e9)
 			s.logger.Debug("ingested", "sensor", sensor, "records", sum.Rows, "bad", sum.Bad, "took", sum.Elapsed.Round(time.Millisecond))
-			s.arrived(now)
 		}
 	}
 }
 
-// arrived notes that records were stored at t.
+// arrived notes that data a hunt reads changed at t (sharedStore tells).
 func (s *served) arrived(t time.Time) {
 	select {
 	case s.data <- t:
@@ -198,7 +197,7 @@ func (s *served) hunt(ctx context.Context, newData bool) {
 
 // pollIntel imports each configured intel source on its schedule, as
 // dwell intel import does: new indicators are retro-hunted at once, and a
-// hunt follows when any were added.
+// hunt follows when any were added (the shared store says so).
 func (s *served) pollIntel(ctx context.Context) error {
 	next := map[string]time.Time{}
 	for {
@@ -221,9 +220,6 @@ func (s *served) pollIntel(ctx context.Context) error {
 			}
 			s.metrics.intelPolls.WithLabelValues("done").Inc()
 			s.logger.Info("intel polled", "source", p.Source, "result", firstLine(out.String()))
-			if !strings.Contains(out.String(), " 0 new") {
-				s.arrived(time.Now())
-			}
 		}
 		select {
 		case <-ctx.Done():

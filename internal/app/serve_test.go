@@ -266,6 +266,15 @@ serve:
 		t.Fatal(err)
 	}
 	waitFor(t, "the next hunt", func() bool { return strings.Count(log.String(), "msg=hunted") >= 3 })
+	// So does data a command stores through the server.
+	elsewhere := filepath.Join(dir, "elsewhere.log")
+	if err := os.WriteFile(elsewhere, []byte(lines[2]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runDwell(t, "ingest", "--db", db, "--complete", elsewhere); code != ExitOK {
+		t.Fatalf("ingest through the server: %s %s", out, errOut)
+	}
+	waitFor(t, "a hunt after the command's ingest", func() bool { return strings.Count(log.String(), "msg=hunted") >= 4 })
 	seen := map[string]bool{}
 	for _, m := range hookIn.Messages() {
 		var a alert.Alert
