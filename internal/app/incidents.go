@@ -121,9 +121,12 @@ func runIncidents(ctx context.Context, a *App, args []string) error {
 		return err
 	}
 	defer func() { _ = st.Close() }()
-	tri, err := triages(ctx, st, h)
-	if err != nil {
-		return err
+	// The triage is read where it is shown or decides what is shown.
+	var tri map[string]*triage
+	if *as != "" || (*format == "json" && !*listFindings) {
+		if tri, err = triages(ctx, st, h); err != nil {
+			return err
+		}
 	}
 	if *as != "" {
 		h.Incidents = slices.DeleteFunc(h.Incidents, func(inc correlate.Incident) bool { return !tri[inc.ID].Visible(*as, *external) })

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -262,7 +263,7 @@ func runServe(ctx context.Context, a *App, args []string) error {
 			_ = ln.Close()
 			return err
 		}
-		ln = tlsListener(ln, tc)
+		ln = tls.NewListener(ln, tc)
 		scheme, certFile = "https", cf
 	}
 	url := scheme + "://" + ln.Addr().String()

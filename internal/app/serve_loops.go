@@ -364,6 +364,3 @@ func makeCert(certFile, keyFile string, addr net.Addr) error {
 	}
 	return os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 }
-
-// tlsListener serves TLS on ln.
-func tlsListener(ln net.Listener, c *tls.Config) net.Listener { return tls.NewListener(ln, c) }

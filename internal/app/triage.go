@@ -108,19 +108,13 @@ and its assignee (the web console; docs/serve.md).
 	}
 }
 
-// personFlag collects repeated --person.
-type personFlag []string
-
-func (p *personFlag) String() string     { return strings.Join(*p, ",") }
-func (p *personFlag) Set(v string) error { *p = append(*p, v); return nil }
-
 func runTriage(ctx context.Context, a *App, args []string) error {
 	var co common
 	fs := a.newFlags(triageCommand(), &co)
 	status := fs.String("status", "", "new `status`: "+strings.Join(triageStatuses(), ", "))
 	assignee := fs.String("assignee", "", "who handles it (`name`; \"-\" for nobody)")
 	tlp := fs.String("tlp", "", "its TLP `level`: clear, green, amber, amber+strict, red")
-	var people personFlag
+	var people listFlag
 	fs.Var(&people, "person", "a `name` who may see it when TLP:RED (repeat; \"-NAME\" removes)")
 	text := fs.String("note", "", "add a note (`Markdown`)")
 	reason := fs.String("reason", "", "why it is closed or a false positive (`text`)")
