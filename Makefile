@@ -6,7 +6,7 @@ FUZZTIME ?= 2m
 GOLANGCI_VERSION ?= v2.15.0
 GOBIN    ?= $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build test test-short race lint vet fuzz eval bench bench-ingest bench-scenario bench-retrohunt bench-retrohunt-ab bench-clickhouse bench-flows bench-evtx tools clean
+.PHONY: all build test test-short race lint vet fuzz eval bench bench-ingest bench-scenario bench-retrohunt bench-retrohunt-ab bench-clickhouse bench-flows bench-ddos bench-evtx tools clean
 
 all: build test
 
@@ -24,7 +24,7 @@ test-short:
 ## race: the concurrent packages under the race detector.
 race:
 	$(GO) test -race -count=1 ./internal/ingest/... ./internal/store/... ./internal/scenario/... ./internal/detect/sigma/... ./internal/app/... \
-		./internal/server/... ./internal/console/... ./internal/alert/...
+		./internal/server/... ./internal/console/... ./internal/alert/... ./internal/collect/... ./internal/mitigate/... ./internal/detect/ddos/...
 
 vet:
 	$(GO) vet $(PKGS)
@@ -67,6 +67,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzTLS$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/pcap
 	$(GO) test -run '^$$' -fuzz '^FuzzX509$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/pcap
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/eve
+	$(GO) test -run '^$$' -fuzz '^FuzzReadMessage$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/mitigate
 
 ## eval: score the detectors on the labelled real captures; rewrites docs/evaluation.md.
 eval:
@@ -96,6 +97,12 @@ bench-clickhouse:
 ## bench-flows: NetFlow/IPFIX decoding beside goflow2 (bench/goflowpeer) on the same capture.
 bench-flows:
 	bench/flows.sh
+
+## bench-ddos: the live DDoS defence's alert latency beside FastNetMon, and the collector's rate beside goflow2 and nfcapd.
+bench-ddos:
+	$(GO) build -o bench/out/dwell ./cmd/dwell
+	$(GO) run ./bench/ddoslatency -dwell bench/out/dwell -runs 3 -before 2m -after 1m
+	bench/collect.sh
 
 ## bench-evtx: EVTX reading beside libevtx's evtxexport, agreement and speed (needs libevtx-utils).
 bench-evtx:

@@ -68,6 +68,7 @@ func commands() []command {
 		deleteCommand(),
 		rulesCommand(),
 		serveCommand(),
+		replayCommand(),
 		triageCommand(),
 		usersCommand(),
 		allowCommand(),

@@ -318,9 +318,24 @@ func runServe(ctx context.Context, a *App, args []string) error {
 		"token_file", filepath.Join(cfg.Serve.StateDir, tokenFileName))
 	fmt.Fprintf(a.Stdout, "dwell serve: %s serves %s (token in %s)\n", url, cfg.Store, filepath.Join(cfg.Serve.StateDir, tokenFileName))
 
+	def, err := s.newDefence(ctx, cfg, audit)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	if def != nil {
+		def.register(reg)
+		for _, a := range def.col.Addrs() {
+			logger.Info("collecting flows", "udp", a.String())
+		}
+	}
+
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	g, gctx := errgroup.WithContext(runCtx)
+	if def != nil {
+		g.Go(func() error { return def.run(gctx, s) })
+	}
 	g.Go(func() error {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return err

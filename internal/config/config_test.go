@@ -49,6 +49,9 @@ func TestBad(t *testing.T) {
 			"serve.alerts.min_severity: \"urgent\"", "serve.alerts.webhooks[0]: \"ftp://x\"", "serve.alerts.syslog[0]: address \"siem\"",
 			"network \"sctp\"", "format \"leef\"", "tlp \"purple\"", "serve.alerts.email[0]: from", "serve.alerts.email[0]: to: no recipient",
 			"serve.log_level: \"loud\""},
+		"ddos.bad.yml": {"serve.ddos: networks are watched", "serve.ddos.networks[0]: prefix \"10.20.0.0/33\"", "must not be negative",
+			"serve.ddos.end_ratio", "serve.mitigation.infrastructure[0]: \"somewhere\"", "serve.mitigation.bgp[0]: peer is needed",
+			"local_as and peer_as are needed", "router_id \"2001:db8::1\"", "community \"blackhole\"", "serve.mitigation.nftables"},
 	} {
 		_, err := Load(filepath.Join("testdata", file))
 		if err == nil {
@@ -77,7 +80,9 @@ func TestServeDefaults(t *testing.T) {
 	s := c.Serve
 	if s.TLS != "auto" || s.StateDir != "/var/lib/dwell/serve" || s.Poll != Duration(5*time.Second) || s.Intel[0].Every != Duration(time.Hour) ||
 		s.Alerts.Webhooks[0].TLP != "red" || s.Alerts.Email[0].TLP != "amber" || s.Alerts.Syslog[0].Network != "tls" ||
-		s.Alerts.DeadLetter != "/var/lib/dwell/serve/dead-letter.jsonl" || s.LogFormat != "json" || s.LogLevel != "info" {
+		s.Alerts.DeadLetter != "/var/lib/dwell/serve/dead-letter.jsonl" || s.LogFormat != "json" || s.LogLevel != "info" ||
+		s.DDoS.EndAfter != Duration(30*time.Second) || s.Mitigation.Hold != Duration(10*time.Minute) || s.Mitigation.MaxRoutes != 20 ||
+		s.Mitigation.NFTables.Family != "inet" || !s.DDoS.Networks[0].Blackhole || s.DDoS.Networks[1].BPS != 1e9 {
 		t.Errorf("serve %+v", s)
 	}
 	d := Default()

@@ -48,6 +48,12 @@ type Serve struct {
 	Intel []Poll `yaml:"intel"`
 	// Alerts are where new and escalated incidents are announced.
 	Alerts Alerts `yaml:"alerts"`
+	// Collect receives flow exports over UDP; DDoS watches them for
+	// attacks on protected networks; Mitigation announces what the
+	// protected networks allow (docs/ddos.md).
+	Collect    Collect    `yaml:"collect"`
+	DDoS       DDoS       `yaml:"ddos"`
+	Mitigation Mitigation `yaml:"mitigation"`
 	// OIDC offers the web console's login through an OpenID Connect
 	// provider; the claim must name an existing account (dwell users add).
 	OIDC OIDC `yaml:"oidc"`
@@ -232,6 +238,7 @@ func (c *Config) ServeDefaults() {
 	for i := range a.Email {
 		defTLP(&a.Email[i].Channel)
 	}
+	s.ddosDefaults()
 	if s.LogFormat == "" {
 		s.LogFormat = "text"
 	}
@@ -349,6 +356,7 @@ func (c *Config) ValidateServe() error {
 			errs = append(errs, fmt.Errorf("serve.oidc.redirect_url: %q is not the console's /oidc/callback URL", o.RedirectURL))
 		}
 	}
+	errs = append(errs, c.validateDDoS()...)
 	if s.LogFormat != "text" && s.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("serve.log_format: %q is not text or json", s.LogFormat))
 	}

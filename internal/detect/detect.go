@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/store"
 )
 
@@ -32,6 +33,17 @@ type Detector interface {
 	Name() string
 	// Detect returns the findings in the window w of the store r.
 	Detect(ctx context.Context, r store.Reader, w store.Window) ([]Finding, error)
+}
+
+// Streaming is the optional side of a detector that judges live flow
+// records as a collector receives them (ddos.Stream): Observe takes the
+// flows of a datagram the moment it arrived, from several goroutines at
+// once; Tick, called a few times a second, ages what was observed. What
+// it finds it reports itself (alerts, mitigation), not as findings: the
+// stored flows are judged again by Detect in the next hunt.
+type Streaming interface {
+	Observe(now time.Time, flows []event.Flow)
+	Tick(now time.Time)
 }
 
 // Severity grades a finding for triage.

@@ -349,19 +349,29 @@ type FloodVector struct {
 }
 
 // ReflectionPorts are the UDP source ports of services abused for
-// reflection and amplification: chargen, DNS, NTP, SNMP, CLDAP, SSDP,
-// WS-Discovery, memcached and others (US-CERT TA14-017A and later).
+// reflection and amplification: QOTD, chargen, TFTP, DNS, portmap, NTP,
+// NetBIOS, SNMP, CLDAP, ISAKMP and IKE NAT-T, RIPv1, MS-SQL, SSDP, ARMS,
+// RDP, WS-Discovery, mDNS, CoAP, Ubiquiti discovery, memcached, DVR
+// discovery and BACnet (US-CERT TA14-017A and later).
 func ReflectionPorts() []uint16 {
-	return []uint16{17, 19, 53, 111, 123, 137, 161, 389, 520, 1434, 1900, 3283, 3702, 5353, 10001, 11211, 37810}
+	return []uint16{17, 19, 53, 69, 111, 123, 137, 161, 389, 500, 520, 1434, 1900, 3283, 3389, 3702, 4500, 5353, 5683, 10001, 11211,
+		37810, 47808}
 }
 
 // FloodVectorOf names the vector of a flow: "tcp-syn" for TCP flows with
-// SYN and no ACK, "udp/PORT" for UDP from a reflection port, else the
+// SYN and no ACK, "tcp-synack" for TCP flows of SYN-ACKs alone (no FIN,
+// RST or PSH: what a SYN-ACK reflection sends), "udp/PORT" for UDP from
+// a reflection port, "udp-fragment" for UDP without ports (the IP
+// fragments after a datagram's first, as routers export them), else the
 // protocol ("tcp", "udp", "icmp", or its number).
-func FloodVectorOf(proto string, flags uint8, srcPort uint16) string {
+func FloodVectorOf(proto string, flags uint8, srcPort, dstPort uint16) string {
 	switch {
 	case proto == "tcp" && flags&0x12 == 0x02:
 		return "tcp-syn"
+	case proto == "tcp" && flags&0x1f == 0x12:
+		return "tcp-synack"
+	case proto == "udp" && srcPort == 0 && dstPort == 0:
+		return "udp-fragment"
 	case proto == "udp" && slices.Contains(ReflectionPorts(), srcPort):
 		return "udp/" + strconv.Itoa(int(srcPort))
 	}

@@ -117,25 +117,28 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 	return out, nil
 }
 
-// vectorName says what each vector is in a summary.
-func vectorName(v string) string {
+// reflectors name the services abused for reflection, by UDP source port.
+var reflectors = map[string]string{"17": "QOTD", "19": "chargen", "53": "DNS", "69": "TFTP", "111": "portmap", "123": "NTP",
+	"137": "NetBIOS", "161": "SNMP", "389": "CLDAP", "500": "ISAKMP", "520": "RIPv1", "1434": "MS-SQL", "1900": "SSDP",
+	"3283": "ARMS", "3389": "RDP", "3702": "WS-Discovery", "4500": "IKE NAT-T", "5353": "mDNS", "5683": "CoAP", "10001": "Ubiquiti discovery",
+	"11211": "memcached", "37810": "DVR discovery", "47808": "BACnet"}
+
+// VectorName says what a vector (store.FloodVectorOf) is in a summary.
+func VectorName(v string) string {
 	switch v {
 	case "tcp-syn":
 		return "TCP SYN flood"
-	case "udp/53":
-		return "DNS reflection (udp/53)"
-	case "udp/123":
-		return "NTP reflection (udp/123)"
-	case "udp/11211":
-		return "memcached reflection (udp/11211)"
-	case "udp/1900":
-		return "SSDP reflection (udp/1900)"
-	case "udp/389":
-		return "CLDAP reflection (udp/389)"
+	case "tcp-synack":
+		return "TCP SYN-ACK reflection"
+	case "udp-fragment":
+		return "UDP fragment flood"
 	case "udp", "tcp", "icmp":
 		return strings.ToUpper(v) + " flood"
 	}
 	if p, ok := strings.CutPrefix(v, "udp/"); ok {
+		if name, ok := reflectors[p]; ok {
+			return name + " reflection (udp/" + p + ")"
+		}
 		return "UDP reflection (udp/" + p + ")"
 	}
 	return "protocol " + v + " flood"
@@ -189,7 +192,7 @@ func (d *Detector) finding(t target, ms []*minute) (detect.Finding, bool) {
 		if frac < 0.05 {
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("%s %.0f%%", vectorName(s.v), 100*frac))
+		parts = append(parts, fmt.Sprintf("%s %.0f%%", VectorName(s.v), 100*frac))
 		sub := "T1498.001"
 		if strings.HasPrefix(s.v, "udp/") {
 			sub = "T1498.002"

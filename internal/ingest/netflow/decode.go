@@ -50,6 +50,11 @@ const (
 	iePacketInterval   = 305
 )
 
+// maxTemplates bounds the templates kept over all exporters: a flood of
+// messages with forged exporters and template ids must not grow the
+// decoder without end.
+const maxTemplates = 1 << 16
+
 // variable marks an IPFIX field of variable length.
 const variable = 65535
 
@@ -258,7 +263,11 @@ func (d *decoder) readTemplates(h header, b []byte, options bool) error {
 			delete(d.templates, tplKey{h.exporter, h.domain, id, h.version}) // a withdrawal
 			continue
 		}
-		d.templates[tplKey{h.exporter, h.domain, id, h.version}] = t
+		k := tplKey{h.exporter, h.domain, id, h.version}
+		if _, ok := d.templates[k]; !ok && len(d.templates) >= maxTemplates {
+			return fmt.Errorf("template %d from %s: %d templates known already, no more are kept", id, h.exporter, maxTemplates)
+		}
+		d.templates[k] = t
 	}
 	return nil
 }

@@ -207,22 +207,7 @@ func (s *source) state() string {
 		return ""
 	}
 	st := savedState{Pcap: s.pr.State()}
-	for k, t := range s.dec.templates {
-		sv := savedTemplate{Exporter: k.exporter, Domain: k.domain, ID: k.id, Version: k.version, Options: t.options}
-		for _, f := range t.fields {
-			sv.Fields = append(sv.Fields, [3]int64{int64(f.id), int64(f.length), int64(f.ent)})
-		}
-		st.Templates = append(st.Templates, sv)
-	}
-	slices.SortFunc(st.Templates, func(a, b savedTemplate) int {
-		return cmp.Or(a.Exporter.Compare(b.Exporter), cmp.Compare(a.Domain, b.Domain), cmp.Compare(a.ID, b.ID), cmp.Compare(a.Version, b.Version))
-	})
-	for k, r := range s.dec.sampling {
-		st.Sampling = append(st.Sampling, savedSampling{Exporter: k.exporter, Domain: k.domain, Version: k.version, Rate: r})
-	}
-	slices.SortFunc(st.Sampling, func(a, b savedSampling) int {
-		return cmp.Or(a.Exporter.Compare(b.Exporter), cmp.Compare(a.Domain, b.Domain), cmp.Compare(a.Version, b.Version))
-	})
+	st.Templates, st.Sampling = s.dec.saved()
 	data, _ := json.Marshal(st) // plain values: cannot fail
 	return string(data)
 }
@@ -233,7 +218,39 @@ func (s *source) restore(h string) error {
 		return fmt.Errorf("bad checkpoint state: %w", err)
 	}
 	s.pr = capture.Resume(s.cr, st.Pcap)
-	for _, t := range st.Templates {
+	s.dec.load(st.Templates, st.Sampling)
+	return nil
+}
+
+// saved returns the decoder's templates and sampling rates, sorted.
+func (d *decoder) saved() ([]savedTemplate, []savedSampling) {
+	var ts []savedTemplate
+	for k, t := range d.templates {
+		sv := savedTemplate{Exporter: k.exporter, Domain: k.domain, ID: k.id, Version: k.version, Options: t.options}
+		for _, f := range t.fields {
+			sv.Fields = append(sv.Fields, [3]int64{int64(f.id), int64(f.length), int64(f.ent)})
+		}
+		ts = append(ts, sv)
+	}
+	slices.SortFunc(ts, func(a, b savedTemplate) int {
+		return cmp.Or(a.Exporter.Compare(b.Exporter), cmp.Compare(a.Domain, b.Domain), cmp.Compare(a.ID, b.ID), cmp.Compare(a.Version, b.Version))
+	})
+	var ss []savedSampling
+	for k, r := range d.sampling {
+		ss = append(ss, savedSampling{Exporter: k.exporter, Domain: k.domain, Version: k.version, Rate: r})
+	}
+	slices.SortFunc(ss, func(a, b savedSampling) int {
+		return cmp.Or(a.Exporter.Compare(b.Exporter), cmp.Compare(a.Domain, b.Domain), cmp.Compare(a.Version, b.Version))
+	})
+	return ts, ss
+}
+
+// load adds saved templates and sampling rates to the decoder.
+func (d *decoder) load(ts []savedTemplate, ss []savedSampling) {
+	for _, t := range ts {
+		if len(d.templates) >= maxTemplates {
+			break
+		}
 		tp := &template{options: t.Options}
 		for _, f := range t.Fields {
 			fd := field{id: uint16(f[0]), length: uint16(f[1]), ent: uint32(f[2])} //nolint:gosec // G115: written from these types
@@ -244,10 +261,9 @@ func (s *source) restore(h string) error {
 				tp.minLen += int(fd.length)
 			}
 		}
-		s.dec.templates[tplKey{t.Exporter, t.Domain, t.ID, t.Version}] = tp
+		d.templates[tplKey{t.Exporter, t.Domain, t.ID, t.Version}] = tp
 	}
-	for _, r := range st.Sampling {
-		s.dec.sampling[domainKey{r.Exporter, r.Domain, r.Version}] = r.Rate
+	for _, r := range ss {
+		d.sampling[domainKey{r.Exporter, r.Domain, r.Version}] = r.Rate
 	}
-	return nil
 }

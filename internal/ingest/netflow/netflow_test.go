@@ -19,6 +19,7 @@ import (
 	"github.com/dwell-nsm/dwell/internal/ingest/capture"
 	"github.com/dwell-nsm/dwell/internal/ingest/capture/capturetest"
 	"github.com/dwell-nsm/dwell/internal/scenario"
+	"github.com/dwell-nsm/dwell/internal/scenario/scenariotest"
 )
 
 const datasets = "../../../../shared/datasets"
@@ -35,14 +36,8 @@ func dataset(t *testing.T, dir string) string {
 // scenarioCapture writes a small scenario and returns its flow capture.
 func scenarioCapture(tb testing.TB) (string, *scenario.Truth) {
 	tb.Helper()
-	cfg := scenario.Default()
-	cfg.Days, cfg.Hosts, cfg.Rate = 4, 30, 2000
-	dir := tb.TempDir()
-	truth, err := scenario.Generate(tb.Context(), cfg, dir, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return filepath.Join(dir, filepath.FromSlash(truth.DDoS.FlowFile)), truth
+	path, _, truth := scenariotest.FlowCapture(tb)
+	return path, truth
 }
 
 // readAll reads a capture through the format's Source, as ingest does.

@@ -453,6 +453,8 @@ func (s *Store) FloodVectors(ctx context.Context, w store.Window, minPackets int
 		ports = append(ports, strconv.Itoa(int(p)))
 	}
 	vector := `multiIf(proto = 'tcp' AND bitAnd(ifNull(tcp_flags, 0), 18) = 2, 'tcp-syn',
+		proto = 'tcp' AND bitAnd(ifNull(tcp_flags, 0), 31) = 18, 'tcp-synack',
+		proto = 'udp' AND ifNull(src_port, 0) = 0 AND ifNull(dst_port, 0) = 0, 'udp-fragment',
 		proto = 'udp' AND src_port IN (` + strings.Join(ports, ", ") + `), concat('udp/', toString(assumeNotNull(src_port))), ifNull(proto, ''))`
 	q := `SELECT ifNull(sensor, '') AS k_s, assumeNotNull(dst_addr) AS k_d, ` + minute + ` AS k_m, ` + vector + ` AS k_v,
 		count(), sum(` + scaled + `), sum(bytes * greatest(ifNull(sampling, 1), 1)), uniqExact(src_addr)

@@ -530,6 +530,8 @@ func strs(v any) []string {
 // vectorSQL is store.FloodVectorOf in SQL.
 func vectorSQL(ports string) string {
 	return `CASE WHEN proto = 'tcp' AND (coalesce(tcp_flags, 0) & 18) = 2 THEN 'tcp-syn'
+		WHEN proto = 'tcp' AND (coalesce(tcp_flags, 0) & 31) = 18 THEN 'tcp-synack'
+		WHEN proto = 'udp' AND coalesce(src_port, 0) = 0 AND coalesce(dst_port, 0) = 0 THEN 'udp-fragment'
 		WHEN proto = 'udp' AND src_port IN (` + ports + `) THEN 'udp/' || src_port::VARCHAR ELSE coalesce(proto, '') END`
 }
 

@@ -49,6 +49,36 @@ func BenchmarkWriteConn(b *testing.B) {
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
 
+// BenchmarkWriteFlow measures the write path of flow records, as the
+// live collector writes them: batches of 50,000 IPFIX records.
+func BenchmarkWriteFlow(b *testing.B) {
+	const rows = 50_000
+	batch := &event.Batch{}
+	base := time.Date(2024, 4, 19, 0, 0, 0, 0, time.UTC)
+	exporter := netip.MustParseAddr("10.20.0.1")
+	for i := range rows {
+		ts := base.Add(time.Duration(i) * time.Millisecond)
+		batch.Flows = append(batch.Flows, event.Flow{TS: ts, End: ts.Add(55 * time.Second),
+			SrcIP: netip.AddrFrom4([4]byte{byte(1 + i%200), byte(i >> 8), byte(i), 7}), SrcPort: uint16(1024 + i%60000),
+			DstIP: netip.AddrFrom4([4]byte{10, 20, 0, byte(i % 251)}), DstPort: 443, Proto: "tcp", TCPFlags: 0x02,
+			Packets: uint64(40_000 + i), Bytes: uint64(2_400_000 + i), Exporter: exporter, Export: event.ExportIPFIX,
+			Src: event.Source{Sensor: "edge", File: "udp:10.20.0.1", Line: int64(i / 28)}})
+	}
+	s, err := duckdb.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), duckdb.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	b.ReportAllocs()
+	b.SetBytes(rows * 47) // an IPFIX record of the scenario's template
+	for b.Loop() {
+		if err := s.Write(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
 // The retro-hunt side by side with its peer, on a store bench/retrohunt.sh
 // built (DWELL_BENCH_DB) and the addresses among its indicators
 // (DWELL_BENCH_IPS, one per line): MatchIndicators over all history, and

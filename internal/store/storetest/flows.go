@@ -55,6 +55,11 @@ func FlowData() *event.Batch {
 	// An ICMP echo and a flow of another protocol.
 	add(event.Flow{TS: flood, SrcIP: a("203.0.113.5"), DstIP: web, SrcPort: 8, Proto: "icmp", Packets: 1, Bytes: 84})
 	add(event.Flow{TS: flood, SrcIP: a("203.0.113.6"), DstIP: web, Proto: "47", Packets: 3, Bytes: 300})
+	// A SYN-ACK reflector, a normal connection's server side and UDP
+	// fragments without ports.
+	add(event.Flow{TS: flood, SrcIP: a("198.51.100.7"), SrcPort: 80, DstIP: web, DstPort: 40000, Proto: "tcp", TCPFlags: 0x12, Packets: 900, Bytes: 54_000})
+	add(event.Flow{TS: flood, SrcIP: a("198.51.100.8"), SrcPort: 80, DstIP: web, DstPort: 40001, Proto: "tcp", TCPFlags: 0x1b, Packets: 9, Bytes: 5_400})
+	add(event.Flow{TS: flood, SrcIP: a("198.51.100.9"), DstIP: web, Proto: "udp", Packets: 700, Bytes: 1_000_000})
 	return b
 }
 
@@ -79,7 +84,7 @@ func refFlood(b *event.Batch, w store.Window, minPackets int64) []store.FloodVec
 		mult := int64(max(f.Sampling, 1))
 		m := mkey{f.Src.Sensor, f.DstIP, f.TS.UTC().Truncate(time.Minute)}
 		totals[m] += int64(f.Packets) * mult
-		k := vkey{m, store.FloodVectorOf(f.Proto, f.TCPFlags, f.SrcPort)}
+		k := vkey{m, store.FloodVectorOf(f.Proto, f.TCPFlags, f.SrcPort, f.DstPort)}
 		v := vecs[k]
 		if v == nil {
 			v = &store.FloodVector{Sensor: m.sensor, Dst: m.dst, Minute: m.minute, Vector: k.vector}

@@ -1,0 +1,597 @@
+package ddos
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dwell-nsm/dwell/internal/detect"
+	"github.com/dwell-nsm/dwell/internal/event"
+	"github.com/dwell-nsm/dwell/internal/store"
+)
+
+// The streaming detector: flows as a collector receives them, rates per
+// protected destination address kept up to date as each record arrives,
+// an attack announced the moment a destination's rate passes its
+// network's threshold and ended, with hysteresis, when it has stayed
+// under a fraction of it for a while.
+//
+// A flow record says how many packets went by over its duration (up to
+// the exporter's active timeout, often a minute), not when: its rate,
+// packets over the longer of its duration and the window, counts toward
+// the destination's rate from its arrival for that long. A steady stream
+// exported every minute is then counted at its rate without gaps, a
+// burst of short flows at its average over the window, and a flood's
+// first records raise the rate as soon as they arrive.
+
+// Network is a protected network and the thresholds of each address in
+// it. An attack on an address starts when any of its rates reaches its
+// threshold; with all three at zero the threshold is 10,000 packets/s.
+type Network struct {
+	Prefix netip.Prefix
+	PPS    float64 // packets/s
+	BPS    float64 // bits/s
+	FPS    float64 // flows/s
+	// Baseline, when above zero, raises the packet and bit thresholds to
+	// Baseline times the network's usual peak: the highest rate any of its
+	// addresses had in a minute, averaged over the minutes seen (an
+	// exponential mean of the minutes without an attack).
+	Baseline float64
+}
+
+// StreamConfig tunes the streaming detector.
+type StreamConfig struct {
+	Networks []Network
+	// MinSources is how many distinct sources an attack has at least
+	// when it starts (default 20, as the batch detector).
+	MinSources int
+	// Window is the shortest time a record's rate counts for (default
+	// 2 s); MaxHold the longest (default 5 min).
+	Window, MaxHold time.Duration
+	// An attack ends when its rates have stayed under EndRatio of the
+	// thresholds (default 0.5) for EndAfter (default 30 s).
+	EndRatio float64
+	EndAfter time.Duration
+	// MaxTargets bounds the addresses tracked at once (default 100,000);
+	// flows to others are counted in StreamStats.Untracked.
+	MaxTargets int
+}
+
+// Count is a key and its packets.
+type Count struct {
+	Key     string `json:"key"`
+	Packets int64  `json:"packets"`
+}
+
+// Sample is an attacked address's rates at one moment.
+type Sample struct {
+	At  time.Time `json:"at"`
+	PPS float64   `json:"pps"`
+	BPS float64   `json:"bps"`
+}
+
+// Attack is one attack on one address, as the streaming detector saw it.
+type Attack struct {
+	ID      string       `json:"id"`
+	Target  netip.Addr   `json:"target"`
+	Network netip.Prefix `json:"network"`
+	Start   time.Time    `json:"start"`
+	End     time.Time    `json:"end,omitzero"` // zero while it goes on
+	PeakAt  time.Time    `json:"peak_at"`
+	PeakPPS float64      `json:"peak_pps"`
+	PeakBPS float64      `json:"peak_bps"`
+	PeakFPS float64      `json:"peak_fps"`
+	// Trigger says which threshold the rate passed when it started.
+	Trigger string `json:"trigger"`
+	// Packets, Bytes and Flows are the records' totals (sampling applied)
+	// from the start on.
+	Packets int64 `json:"packets"`
+	Bytes   int64 `json:"bytes"`
+	Flows   int64 `json:"flows"`
+	// Vectors are the packets per vector (store.FloodVectorOf).
+	Vectors map[string]int64 `json:"vectors"`
+	// Sources is the distinct source addresses, counted up to 65,536.
+	Sources    int     `json:"sources"`
+	TopSources []Count `json:"top_sources"`
+	TopPorts   []Count `json:"top_ports"`     // destination ports ("udp/80")
+	TopSrcPort []Count `json:"top_src_ports"` // source ports ("udp/53")
+	// Timeline holds the rates every ten seconds (the highest second of
+	// each ten), at most a day of them.
+	Timeline []Sample `json:"timeline"`
+}
+
+// Vector returns the attack's main vectors, each with its share of the
+// packets, largest first (those of 5 % or more).
+func (a *Attack) Vector() []string {
+	type share struct {
+		v string
+		n int64
+	}
+	var ss []share
+	for v, n := range a.Vectors {
+		ss = append(ss, share{v, n})
+	}
+	slices.SortFunc(ss, func(x, y share) int { return cmp.Or(cmp.Compare(y.n, x.n), strings.Compare(x.v, y.v)) })
+	var out []string
+	for _, s := range ss {
+		if frac := float64(s.n) / float64(max(a.Packets, 1)); frac >= 0.05 || len(out) == 0 {
+			out = append(out, s.v)
+		}
+	}
+	return out
+}
+
+// Summary describes the attack in a sentence.
+func (a *Attack) Summary() string {
+	var parts []string
+	for _, v := range a.Vector() {
+		parts = append(parts, fmt.Sprintf("%s %.0f%%", VectorName(v), 100*float64(a.Vectors[v])/float64(max(a.Packets, 1))))
+	}
+	state := "under attack since " + a.Start.UTC().Format(time.RFC3339)
+	if !a.End.IsZero() {
+		state = "attacked for " + a.End.Sub(a.Start).Round(time.Second).String()
+	}
+	return fmt.Sprintf("%s %s: peak %s packets/s and %s from %d sources; %s.", a.Target, state, rate(a.PeakPPS), bits(a.PeakBPS),
+		a.Sources, strings.Join(parts, ", "))
+}
+
+// Event is an attack starting, changing its main vectors, or ending.
+type Event struct {
+	Kind   string // "start", "update" (Attack.Vector changed) or "end"
+	Attack Attack // a copy, as it stood
+}
+
+// StreamStats are the streaming detector's counters.
+type StreamStats struct {
+	Flows     int64 // flows to protected addresses
+	Targets   int   // addresses tracked now
+	Untracked int64 // flows not counted: MaxTargets were tracked
+	Attacks   int64 // attacks started
+	Active    int   // attacks going on
+}
+
+// rates are packets, bits and flows per second.
+type rates struct{ pps, bps, fps float64 }
+
+func (r *rates) add(o rates, sign float64) {
+	r.pps += sign * o.pps
+	r.bps += sign * o.bps
+	r.fps += sign * o.fps
+}
+
+// wkey keys the rates a wheel slot takes off.
+type wkey struct {
+	addr netip.Addr
+}
+
+// netState is a protected network's state.
+type netState struct {
+	Network
+	base       rates // learned usual peak (exponential mean)
+	minutePeak rates
+	minutes    int
+}
+
+type dest struct {
+	addr    netip.Addr
+	net     *netState
+	now     rates
+	pending int // wheel entries still to expire
+	srcs    [2]map[netip.Addr]struct{}
+	attack  *attackState
+	below   time.Time // since when an attack's rates are under the end level
+}
+
+type attackState struct {
+	Attack
+	sources  map[netip.Addr]struct{}
+	top      topK[netip.Addr]
+	ports    topK[port]
+	srcPorts topK[port]
+	sample   Sample   // the highest second of the current ten
+	vectors  []string // the main vectors last announced
+}
+
+// Stream is the streaming DDoS detector. It is safe for concurrent use.
+type Stream struct {
+	cfg    StreamConfig
+	notify func(Event)
+
+	mu      sync.Mutex
+	nets    []*netState
+	targets map[netip.Addr]*dest
+	wheel   map[int64]map[wkey]rates // expiries by Unix second
+	swept   int64                    // the last second expired
+	rotated time.Time
+	minute  time.Time
+	stats   StreamStats
+}
+
+var _ detect.Streaming = (*Stream)(nil)
+
+// NewStream returns a streaming detector; notify is called, outside the
+// detector's lock, when an attack starts and when it ends.
+func NewStream(cfg StreamConfig, notify func(Event)) *Stream {
+	if cfg.MinSources <= 0 {
+		cfg.MinSources = 20
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 2 * time.Second
+	}
+	if cfg.MaxHold <= 0 {
+		cfg.MaxHold = 5 * time.Minute
+	}
+	if cfg.EndRatio <= 0 || cfg.EndRatio >= 1 {
+		cfg.EndRatio = 0.5
+	}
+	if cfg.EndAfter <= 0 {
+		cfg.EndAfter = 30 * time.Second
+	}
+	if cfg.MaxTargets <= 0 {
+		cfg.MaxTargets = 100_000
+	}
+	s := &Stream{cfg: cfg, notify: notify, targets: map[netip.Addr]*dest{}, wheel: map[int64]map[wkey]rates{}}
+	for _, n := range cfg.Networks {
+		if n.PPS <= 0 && n.BPS <= 0 && n.FPS <= 0 {
+			n.PPS = 10_000
+		}
+		n.Prefix = n.Prefix.Masked()
+		s.nets = append(s.nets, &netState{Network: n})
+	}
+	// The most specific network first.
+	slices.SortStableFunc(s.nets, func(a, b *netState) int { return cmp.Compare(b.Prefix.Bits(), a.Prefix.Bits()) })
+	return s
+}
+
+func (s *Stream) network(a netip.Addr) *netState {
+	for _, n := range s.nets {
+		if n.Prefix.Contains(a) {
+			return n
+		}
+	}
+	return nil
+}
+
+// thresholds returns n's thresholds now.
+func (n *netState) thresholds() rates {
+	t := rates{n.PPS, n.BPS, n.FPS}
+	if n.Baseline > 0 && n.minutes >= 5 {
+		if t.pps > 0 {
+			t.pps = max(t.pps, n.Baseline*n.base.pps)
+		}
+		if t.bps > 0 {
+			t.bps = max(t.bps, n.Baseline*n.base.bps)
+		}
+	}
+	return t
+}
+
+// over says which threshold r passes at level (1 to start, EndRatio to
+// go on), or "".
+func over(r, t rates, level float64) string {
+	switch {
+	case t.pps > 0 && r.pps >= level*t.pps:
+		return fmt.Sprintf("%s packets/s ≥ %s", rate(r.pps), rate(level*t.pps))
+	case t.bps > 0 && r.bps >= level*t.bps:
+		return fmt.Sprintf("%s ≥ %s", bits(r.bps), bits(level*t.bps))
+	case t.fps > 0 && r.fps >= level*t.fps:
+		return fmt.Sprintf("%s flows/s ≥ %s", rate(r.fps), rate(level*t.fps))
+	}
+	return ""
+}
+
+// Observe counts flows that arrived at now.
+func (s *Stream) Observe(now time.Time, flows []event.Flow) {
+	var events []Event
+	s.mu.Lock()
+	sec := now.Unix()
+	if s.swept == 0 {
+		s.swept = sec - 1
+	}
+	for i := range flows {
+		f := &flows[i]
+		if !f.DstIP.IsValid() {
+			continue
+		}
+		dst := f.DstIP.Unmap()
+		t := s.targets[dst]
+		if t == nil {
+			n := s.network(dst)
+			if n == nil {
+				continue
+			}
+			if len(s.targets) >= s.cfg.MaxTargets {
+				s.stats.Untracked++
+				continue
+			}
+			t = &dest{addr: dst, net: n}
+			s.targets[dst] = t
+		}
+		s.stats.Flows++
+		mult := float64(max(f.Sampling, 1))
+		hold := min(max(f.End.Sub(f.TS), s.cfg.Window), s.cfg.MaxHold)
+		secs := math.Ceil(hold.Seconds())
+		if secs > 10 {
+			// Long holds end on five-second boundaries: fewer wheel
+			// entries per destination (memory), the same rates.
+			secs = 5 * math.Ceil(secs/5)
+		}
+		r := rates{pps: float64(f.Packets) * mult / secs, bps: float64(f.Bytes) * mult * 8 / secs, fps: 1 / secs}
+		t.now.add(r, 1)
+		exp := max(sec+int64(secs), s.swept+1) // a reader's clock a little behind the ticker's
+		slot := s.wheel[exp]
+		if slot == nil {
+			slot = map[wkey]rates{}
+			s.wheel[exp] = slot
+		}
+		k := wkey{dst}
+		if _, ok := slot[k]; !ok {
+			t.pending++
+		}
+		e := slot[k]
+		e.add(r, 1)
+		slot[k] = e
+		if f.SrcIP.IsValid() {
+			if t.srcs[0] == nil {
+				t.srcs[0] = map[netip.Addr]struct{}{}
+			}
+			if len(t.srcs[0]) < s.cfg.MinSources {
+				t.srcs[0][f.SrcIP] = struct{}{}
+			}
+		}
+		if a := t.attack; a != nil {
+			a.count(f, int64(mult))
+			a.peak(now, t.now)
+			continue
+		}
+		if trig := over(t.now, t.net.thresholds(), 1); trig != "" && t.sources() >= s.cfg.MinSources {
+			a := &attackState{Attack: Attack{Target: dst, Network: t.net.Prefix, Start: now, Trigger: trig, Vectors: map[string]int64{}},
+				sources: map[netip.Addr]struct{}{}}
+			a.ID = fmt.Sprintf("ddos-%s-%d", dst, now.Unix())
+			for _, g := range t.srcs {
+				for src := range g {
+					a.sources[src] = struct{}{}
+				}
+			}
+			a.count(f, int64(mult))
+			a.vectors = a.Vector()
+			a.peak(now, t.now)
+			t.attack = a
+			s.stats.Attacks++
+			events = append(events, Event{Kind: "start", Attack: a.snapshot()})
+		}
+	}
+	s.mu.Unlock()
+	s.send(events)
+}
+
+func (t *dest) sources() int {
+	n := len(t.srcs[0])
+	for a := range t.srcs[1] {
+		if _, ok := t.srcs[0][a]; !ok {
+			n++
+		}
+	}
+	return n
+}
+
+// Tick expires the records' rates up to now, keeps the attacks'
+// timelines, ends the attacks that are over and learns the baselines.
+// Run calls it four times a second.
+func (s *Stream) Tick(now time.Time) {
+	var events []Event
+	s.mu.Lock()
+	sec := now.Unix()
+	for s.swept < sec && s.swept != 0 {
+		s.swept++
+		for k, r := range s.wheel[s.swept] {
+			t := s.targets[k.addr]
+			if t == nil {
+				continue
+			}
+			t.now.add(r, -1)
+			if t.pending--; t.pending <= 0 {
+				t.now, t.pending = rates{}, 0
+			}
+		}
+		delete(s.wheel, s.swept)
+	}
+	if now.Sub(s.rotated) >= 10*time.Second {
+		s.rotated = now
+		for _, t := range s.targets {
+			t.srcs[1], t.srcs[0] = t.srcs[0], nil
+		}
+	}
+	for addr, t := range s.targets {
+		if a := t.attack; a != nil {
+			a.peak(now, t.now)
+			if v := a.Vector(); !slices.Equal(v, a.vectors) {
+				a.vectors = v
+				events = append(events, Event{Kind: "update", Attack: a.snapshot()})
+			}
+			if over(t.now, t.net.thresholds(), s.cfg.EndRatio) != "" {
+				t.below = time.Time{}
+			} else if t.below.IsZero() {
+				t.below = now
+			} else if now.Sub(t.below) >= s.cfg.EndAfter {
+				a.End = t.below
+				events = append(events, Event{Kind: "end", Attack: a.snapshot()})
+				t.attack, t.below = nil, time.Time{}
+			}
+			continue
+		}
+		n := t.net
+		n.minutePeak.pps, n.minutePeak.bps = max(n.minutePeak.pps, t.now.pps), max(n.minutePeak.bps, t.now.bps)
+		if t.pending == 0 {
+			delete(s.targets, addr)
+		}
+	}
+	if now.Sub(s.minute) >= time.Minute {
+		if !s.minute.IsZero() {
+			for _, n := range s.nets {
+				if n.minutes == 0 {
+					n.base = n.minutePeak
+				} else {
+					n.base.pps = 0.9*n.base.pps + 0.1*n.minutePeak.pps
+					n.base.bps = 0.9*n.base.bps + 0.1*n.minutePeak.bps
+				}
+				n.minutes++
+				n.minutePeak = rates{}
+			}
+		}
+		s.minute = now
+	}
+	s.mu.Unlock()
+	s.send(events)
+}
+
+func (s *Stream) send(events []Event) {
+	if s.notify == nil {
+		return
+	}
+	for _, e := range events {
+		s.notify(e)
+	}
+}
+
+// Run ticks until ctx ends.
+func (s *Stream) Run(ctx context.Context) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			s.Tick(now)
+		}
+	}
+}
+
+// Active returns the attacks going on.
+func (s *Stream) Active() []Attack {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Attack
+	for _, t := range s.targets {
+		if t.attack != nil {
+			out = append(out, t.attack.snapshot())
+		}
+	}
+	slices.SortFunc(out, func(a, b Attack) int { return cmp.Or(a.Start.Compare(b.Start), a.Target.Compare(b.Target)) })
+	return out
+}
+
+// Stats returns the counters.
+func (s *Stream) Stats() StreamStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Targets = len(s.targets)
+	for _, t := range s.targets {
+		if t.attack != nil {
+			st.Active++
+		}
+	}
+	return st
+}
+
+// count adds a flow to the attack.
+func (a *attackState) count(f *event.Flow, mult int64) {
+	p, b := int64(f.Packets)*mult, int64(f.Bytes)*mult //nolint:gosec // G115: counters far below 2^63
+	a.Packets += p
+	a.Bytes += b
+	a.Flows++
+	a.Vectors[store.FloodVectorOf(f.Proto, f.TCPFlags, f.SrcPort, f.DstPort)] += p
+	if f.SrcIP.IsValid() {
+		if len(a.sources) < 1<<16 {
+			a.sources[f.SrcIP] = struct{}{}
+		}
+		a.top.add(f.SrcIP, p)
+	}
+	a.ports.add(port{f.Proto, f.DstPort}, p)
+	a.srcPorts.add(port{f.Proto, f.SrcPort}, p)
+}
+
+// peak records the rates r at now.
+func (a *attackState) peak(now time.Time, r rates) {
+	if r.pps > a.PeakPPS {
+		a.PeakPPS, a.PeakAt = r.pps, now
+	}
+	a.PeakBPS, a.PeakFPS = max(a.PeakBPS, r.bps), max(a.PeakFPS, r.fps)
+	slot := now.Truncate(10 * time.Second)
+	if !a.sample.At.Equal(slot) {
+		if !a.sample.At.IsZero() && len(a.Timeline) < 8640 {
+			a.Timeline = append(a.Timeline, a.sample)
+		}
+		a.sample = Sample{At: slot}
+	}
+	a.sample.PPS, a.sample.BPS = max(a.sample.PPS, r.pps), max(a.sample.BPS, r.bps)
+}
+
+func (a *attackState) snapshot() Attack {
+	c := a.Attack
+	c.Vectors = make(map[string]int64, len(a.Vectors))
+	for k, v := range a.Vectors {
+		c.Vectors[k] = v
+	}
+	c.Sources = len(a.sources)
+	c.TopSources = a.top.list(10, netip.Addr.String)
+	c.TopPorts, c.TopSrcPort = a.ports.list(10, port.String), a.srcPorts.list(10, port.String)
+	c.Timeline = append(slices.Clip(a.Timeline), a.sample)
+	return c
+}
+
+// topK keeps the heaviest keys in bounded memory: at most topCap keys;
+// when full, the keys no heavier than the mean are forgotten at once (a heavy key keeps
+// coming back and stays; a key seen once among millions of spoofed
+// sources does not), so an insertion costs O(1) on average.
+type topK[K comparable] struct {
+	m map[K]int64
+}
+
+const topCap = 4096
+
+func (t *topK[K]) add(k K, n int64) {
+	if t.m == nil {
+		t.m = make(map[K]int64, 64)
+	}
+	if _, ok := t.m[k]; !ok && len(t.m) >= topCap {
+		var sum int64
+		for _, c := range t.m {
+			sum += c
+		}
+		mean := sum / int64(len(t.m))
+		for k2, c := range t.m {
+			if c <= mean {
+				delete(t.m, k2)
+			}
+		}
+	}
+	t.m[k] += n
+}
+
+// list returns the n heaviest keys, named by name.
+func (t *topK[K]) list(n int, name func(K) string) []Count {
+	out := make([]Count, 0, len(t.m))
+	for k, v := range t.m {
+		out = append(out, Count{name(k), v})
+	}
+	slices.SortFunc(out, func(a, b Count) int { return cmp.Or(cmp.Compare(b.Packets, a.Packets), strings.Compare(a.Key, b.Key)) })
+	return out[:min(n, len(out))]
+}
+
+// port is a protocol and port number.
+type port struct {
+	proto string
+	n     uint16
+}
+
+func (p port) String() string { return p.proto + "/" + strconv.Itoa(int(p.n)) }

@@ -1,0 +1,225 @@
+package ddos
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/dwell-nsm/dwell/internal/event"
+	"github.com/dwell-nsm/dwell/internal/ingest"
+	"github.com/dwell-nsm/dwell/internal/ingest/netflow"
+	"github.com/dwell-nsm/dwell/internal/ingest/pcap"
+	"github.com/dwell-nsm/dwell/internal/scenario/scenariotest"
+)
+
+const datasets = "../../../../shared/datasets"
+
+// feed gives the stream flows at their arrival times, ticking every
+// second of the arrival clock in between, and a minute more at the end.
+type feeder struct {
+	s    *Stream
+	last time.Time
+}
+
+func (f *feeder) at(now time.Time, flows []event.Flow) {
+	for !f.last.IsZero() && f.last.Add(time.Second).Before(now) {
+		f.last = f.last.Add(time.Second)
+		f.s.Tick(f.last)
+	}
+	f.s.Observe(now, flows)
+	f.s.Tick(now)
+	f.last = now
+}
+
+func (f *feeder) drain(d time.Duration) {
+	for end := f.last.Add(d); f.last.Before(end); {
+		f.last = f.last.Add(time.Second)
+		f.s.Tick(f.last)
+	}
+}
+
+// The scenario's DDoS, its edge router's IPFIX export decoded as a
+// collector receives it (each message at its capture time): one attack
+// on the web server, found with the first minute's export, with its
+// three vectors, ended after the attack; the ordinary edge traffic makes
+// none.
+func TestStreamScenario(t *testing.T) {
+	_, data, truth := scenariotest.FlowCapture(t)
+	var events []Event
+	s := NewStream(StreamConfig{Networks: []Network{{Prefix: netip.MustParsePrefix("0.0.0.0/0")}}}, func(e Event) { events = append(events, e) })
+	f := &feeder{s: s}
+	dec := netflow.NewDecoder()
+	var flows []event.Flow
+	err := netflow.Messages(bytes.NewReader(data), func(m netflow.Message) error {
+		var err error
+		flows, err = dec.Decode(m.Exporter, m.TS, m.Payload, flows[:0])
+		if err != nil {
+			return err
+		}
+		f.at(m.TS, flows)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.drain(5 * time.Minute)
+	events = onlyStartEnd(events)
+	if len(events) != 2 || events[0].Kind != "start" || events[1].Kind != "end" {
+		t.Fatalf("events: %+v", events)
+	}
+	a := events[1].Attack
+	t.Log(a.Summary(), a.Trigger)
+	if a.Target.String() != truth.DDoS.Target {
+		t.Errorf("target %s, truth %s", a.Target, truth.DDoS.Target)
+	}
+	// The first attack records leave the router at the end of the attack's
+	// first minute.
+	if first := truth.DDoS.From.Add(time.Minute); a.Start.Before(first) || a.Start.After(first.Add(5*time.Second)) {
+		t.Errorf("start %s, first attack export %s", a.Start, first)
+	}
+	if a.End.Before(truth.DDoS.To) || a.End.After(truth.DDoS.To.Add(3*time.Minute)) {
+		t.Errorf("end %s, attack ended %s", a.End, truth.DDoS.To)
+	}
+	vec := a.Vector()
+	slices.Sort(vec)
+	if !slices.Equal(vec, []string{"tcp-syn", "udp/123", "udp/53"}) {
+		t.Errorf("vectors %v (%v)", vec, a.Vectors)
+	}
+	if a.Sources < 20 || len(a.TopSources) == 0 || len(a.Timeline) < 100 || a.PeakPPS < 10_000 {
+		t.Errorf("sources %d, top %v, %d timeline samples, peak %.0f pps", a.Sources, a.TopSources, len(a.Timeline), a.PeakPPS)
+	}
+	if st := s.Stats(); st.Active != 0 || st.Attacks != 1 || st.Untracked != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// captureFlows reads a traffic capture's flows as ingest/pcap makes
+// them.
+func captureFlows(t *testing.T, path string) []event.Flow {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &ingest.Input{Path: path, Head: data[:min(len(data), event.HeadSize)], Final: true}
+	src, err := pcap.Formats()[0].Open(bytes.NewReader(data), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all event.Batch
+	for {
+		var b event.Batch
+		err := src.Next(t.Context(), &b, 1000)
+		all.Append(&b)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return all.Flows
+}
+
+// The shared DDoS captures (victim side, all attack traffic), as flows
+// arriving when they end: each is one attack on the victim, of its
+// vector. The captures are short samples of attacks, so the threshold is
+// low.
+func TestStreamCaptures(t *testing.T) {
+	dir := filepath.Join(datasets, "ddos-stopddos")
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("dataset ddos-stopddos is not here (%v); skipping", err)
+	}
+	for _, c := range []struct {
+		file, vector string
+		pps          float64
+	}{
+		{"pkt.TCP.synflood.spoofed.pcap", "tcp-syn", 100},
+		{"pkt.TCP.DOMINATE.syn.ecn.cwr.pcapng", "tcp-syn", 100},
+		{"amp.TCP.reflection.SYNACK.pcap", "tcp-synack", 100},
+		{"amp.UDP.isakmp.pcap", "udp/4500", 100},
+		{"amp.UDP.snmp.src161.pcapng", "udp/161", 100},
+		{"amp.UDP.bacnet.IOT.37810.pcapng", "udp/47808", 100},
+		// The slowest sample: 1,300 packets of DNS responses and their
+		// fragments in 30 s, and twice as many TCP packets that are not
+		// DNS (the dataset's README): the reflection is one vector of two.
+		{"amp.dns.RRSIG.fragmented.pcap", "udp/53", 30},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			flows := captureFlows(t, filepath.Join(dir, c.file))
+			slices.SortStableFunc(flows, func(a, b event.Flow) int { return a.End.Compare(b.End) })
+			var events []Event
+			s := NewStream(StreamConfig{Networks: []Network{{Prefix: netip.MustParsePrefix("10.10.10.0/24"), PPS: c.pps}}, MinSources: 5},
+				func(e Event) { events = append(events, e) })
+			f := &feeder{s: s}
+			for i := range flows {
+				f.at(flows[i].End, flows[i:i+1])
+			}
+			f.drain(2 * time.Minute)
+			events = onlyStartEnd(events)
+			if len(events) != 2 {
+				t.Fatalf("%d events: %+v", len(events), events)
+			}
+			a := events[1].Attack
+			t.Log(a.Summary())
+			if a.Target.String() != "10.10.10.10" && a.Target.String() != "10.10.10.1" {
+				t.Errorf("target %s", a.Target)
+			}
+			if v := a.Vector(); !slices.Contains(v[:min(len(v), 2)], c.vector) || (v[0] != c.vector && c.file != "amp.dns.RRSIG.fragmented.pcap") {
+				t.Errorf("vectors %v (%v), want %s", v, a.Vectors, c.vector)
+			}
+		})
+	}
+}
+
+// The safety of the tracking: flows to unprotected addresses are not
+// tracked, MaxTargets bounds the addresses, one source is not an attack,
+// and a rate under the end level for EndAfter ends the attack.
+func TestStreamBounds(t *testing.T) {
+	var events []Event
+	s := NewStream(StreamConfig{Networks: []Network{{Prefix: netip.MustParsePrefix("192.0.2.0/24"), PPS: 1000}}, MaxTargets: 3, MinSources: 2},
+		func(e Event) { events = append(events, e) })
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	flow := func(src, dst string, packets uint64) event.Flow {
+		return event.Flow{TS: t0, End: t0, SrcIP: netip.MustParseAddr(src), DstIP: netip.MustParseAddr(dst), Proto: "udp", SrcPort: 53,
+			DstPort: 4444, Packets: packets, Bytes: packets * 1000}
+	}
+	f := &feeder{s: s}
+	f.at(t0, []event.Flow{flow("203.0.113.1", "198.51.100.1", 1e6)}) // not protected
+	f.at(t0, []event.Flow{flow("203.0.113.1", "192.0.2.1", 1e6)})    // one source
+	for i := range 5 {
+		f.at(t0, []event.Flow{flow("203.0.113.2", netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + i)}).String(), 1)})
+	}
+	if st := s.Stats(); st.Targets != 3 || st.Untracked != 3 || len(events) != 0 {
+		t.Fatalf("stats %+v, events %+v", st, events)
+	}
+	f.drain(5 * time.Second)
+	if st := s.Stats(); st.Targets != 0 {
+		t.Fatalf("idle targets kept: %+v", st)
+	}
+	t1 := f.last
+	f.at(t1, []event.Flow{flow("203.0.113.1", "192.0.2.1", 3000), flow("203.0.113.2", "192.0.2.1", 3000)})
+	if len(events) != 1 || events[0].Kind != "start" || events[0].Attack.Trigger == "" {
+		t.Fatalf("events %+v", events)
+	}
+	// The rate (6,000 packets over the 2 s window) drops to zero after
+	// it; the attack ends 30 s later.
+	f.drain(time.Minute)
+	if len(events) != 2 || events[1].Kind != "end" {
+		t.Fatalf("events %+v", events)
+	}
+	if d := events[1].Attack.End.Sub(t1); d < 2*time.Second || d > 3*time.Second {
+		t.Errorf("ended %s after the start", d)
+	}
+}
+
+// onlyStartEnd drops the update events.
+func onlyStartEnd(events []Event) []Event {
+	return slices.DeleteFunc(events, func(e Event) bool { return e.Kind == "update" })
+}
