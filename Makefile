@@ -68,6 +68,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzX509$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/pcap
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/eve
 	$(GO) test -run '^$$' -fuzz '^FuzzReadMessage$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/mitigate
+	$(GO) test -run '^$$' -fuzz '^FuzzSpoolRecord$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/collect
 
 ## eval: score the detectors on the labelled real captures; rewrites docs/evaluation.md.
 eval:

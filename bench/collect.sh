@@ -12,7 +12,8 @@
 # RATE datagrams a second for SECS seconds, one sender. After each run the
 # datagrams lost are read from the kernel (/proc/net/udp drops of the
 # port) and from the tool where it counts them (dwell's
-# dwell_collect_dropped_total; goflow2's goflow2_flow_dropped_packets_total
+# dwell_collect_dropped_total, beside the flows that waited in its disk
+# spool; goflow2's goflow2_flow_dropped_packets_total
 # and its count of decoded messages). A rate is
 # taken "without drop" when the kernel dropped nothing and the tool
 # received and decoded every datagram.
@@ -68,8 +69,9 @@ YAML
 	kd=$("$out/flowblast" -drops $port)
 	got=$(metric "http://127.0.0.1:$api/metrics" dwell_collect_datagrams_total)
 	lost=$(metric "http://127.0.0.1:$api/metrics" dwell_collect_dropped_total)
+	spooled=$(metric "http://127.0.0.1:$api/metrics" dwell_collect_spooled_total)
 	kill -INT "$pid"; wait "$pid" || true
-	echo "| dwell serve | $rate | $sent | $kd | $lost flows not stored | $got |"
+	echo "| dwell serve | $rate | $sent | $kd | $lost flows dropped ($spooled spooled, stored later) | $got |"
 
 	# goflow2
 	"$out/goflow2" -listen "netflow://127.0.0.1:$port?count=2" -format bin -transport file -transport.file /dev/null \

@@ -50,7 +50,8 @@ func (s *served) newDefence(ctx context.Context, cfg *config.Config, audit *cons
 		return nil, nil
 	}
 	ccfg := collect.Config{Listen: c.Listen, Sockets: c.Sockets, ReadBuffer: c.ReadBuffer, Queue: c.Queue,
-		Sensor: cmp.Or(c.Sensor, cfg.Sensor), StateFile: filepath.Join(cfg.Serve.StateDir, collectorStateFile)}
+		Sensor: cmp.Or(c.Sensor, cfg.Sensor), StateFile: filepath.Join(cfg.Serve.StateDir, collectorStateFile),
+		Spool: filepath.Join(cfg.Serve.StateDir, "flow-spool"), SpoolMax: c.SpoolMax}
 	for _, p := range c.Exporters {
 		pf, _ := config.ParsePrefixOrAddr(p) // validated
 		ccfg.Exporters = append(ccfg.Exporters, pf)
@@ -62,7 +63,8 @@ func (s *served) newDefence(ctx context.Context, cfg *config.Config, audit *cons
 	mcfg := mitigate.Config{MaxRoutes: cfg.Serve.Mitigation.MaxRoutes, Hold: time.Duration(cfg.Serve.Mitigation.Hold), DryRun: cfg.Serve.Mitigation.DryRun}
 	for _, n := range dc.Networks {
 		p, _ := netip.ParsePrefix(n.Prefix) // validated
-		scfg.Networks = append(scfg.Networks, ddos.Network{Prefix: p, PPS: n.PPS, BPS: n.BPS, FPS: n.FPS, Baseline: n.Baseline})
+		scfg.Networks = append(scfg.Networks, ddos.Network{Prefix: p, PPS: n.PPS, BPS: n.BPS, FPS: n.FPS, Baseline: n.Baseline,
+			NetPPS: n.NetworkPPS, NetBPS: n.NetworkBPS, NetFPS: n.NetworkFPS})
 		mcfg.Protected = append(mcfg.Protected, mitigate.Protected{Prefix: p.Masked(), Blackhole: n.Blackhole, FlowSpec: n.FlowSpec,
 			RateLimit: float32(n.RateLimit)})
 	}
@@ -161,14 +163,14 @@ func (d *defence) handle(ctx context.Context, s *served, e ddos.Event) {
 	switch e.Kind {
 	case "start":
 		outcome := "announced"
-		if err := d.mit.Start(ctx, a.ID, a.Target, a.Vector()); err != nil {
+		if err := d.mit.Start(ctx, a.ID, a.Dst(), a.Vector()); err != nil {
 			outcome = "refused_or_failed"
 		}
 		d.mitigate.WithLabelValues(outcome).Inc()
 	case "update":
 		// A new main vector: its rule joins the routes the attack holds
 		// (those already announced stay until the attack ends).
-		_ = d.mit.Start(ctx, a.ID, a.Target, a.Vector())
+		_ = d.mit.Start(ctx, a.ID, a.Dst(), a.Vector())
 		return
 	default:
 		d.mit.End(a.ID)
@@ -178,9 +180,9 @@ func (d *defence) handle(ctx context.Context, s *served, e ddos.Event) {
 		severity = "critical"
 	}
 	al := &alert.Alert{Event: "ddos_" + e.Kind, At: s.now(), Incident: a.ID, Severity: severity, Class: "ddos", Summary: a.Summary(),
-		Hosts: []string{a.Target.String()}, Attack: []string{"T1498"}, DwellStart: a.Start, LastSeen: s.now(), TLP: "amber"}
+		Hosts: []string{hostOrNet(a.Dst())}, Attack: []string{"T1498"}, DwellStart: a.Start, LastSeen: s.now(), TLP: "amber"}
 	for _, r := range d.mit.Announced() {
-		if r.Target == a.Target {
+		if r.Dst == a.Dst() {
 			al.Changes = append(al.Changes, "mitigated: "+r.String())
 		}
 	}
@@ -189,6 +191,14 @@ func (d *defence) handle(ctx context.Context, s *served, e ddos.Event) {
 	default:
 		d.lost.Add(1)
 	}
+}
+
+// hostOrNet names an attacked destination: an address, or a network.
+func hostOrNet(p netip.Prefix) string {
+	if p.IsSingleIP() {
+		return p.Addr().String()
+	}
+	return p.String()
 }
 
 // register adds the defence's metrics to reg.
@@ -207,6 +217,7 @@ func (d *defence) register(reg *prometheus.Registry) {
 		stat("dwell_collect_refused_total", "Datagrams from exporters not in serve.collect.exporters.", func(s collect.Stats) float64 { return float64(s.Refused) }),
 		stat("dwell_collect_dropped_total", "Flows decoded but not stored (the store queue was full or a write failed).", func(s collect.Stats) float64 { return float64(s.Dropped) }),
 		stat("dwell_collect_stored_total", "Flows written to the store.", func(s collect.Stats) float64 { return float64(s.Stored) }),
+		stat("dwell_collect_spooled_total", "Flows that waited on disk for the store (state_dir/flow-spool).", func(s collect.Stats) float64 { return float64(s.Spooled) }),
 		stat("dwell_collect_kernel_drops_total", "Datagrams the kernel dropped on the collector's sockets (receive buffers full).", func(s collect.Stats) float64 { return float64(s.KernelDrops) }),
 		stat("dwell_collect_unknown_template_total", "Data sets that arrived before their template.", func(s collect.Stats) float64 { return float64(s.Unknown) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dwell_ddos_active_attacks", Help: "Attacks going on."},

@@ -50,6 +50,7 @@ func TestServeDDoS(t *testing.T) {
 sensor: edge
 serve:
   listen: 127.0.0.1:0
+  hunt_after: 1s
   collect:
     listen: [%q]
     sockets: 1
@@ -149,6 +150,12 @@ serve:
 			t.Errorf("metrics lack %q", w)
 		}
 	}
+	// The hunt that follows the stored flows makes the attack a ddos
+	// incident on the target, as for ingested flows.
+	waitFor(t, "the ddos incident", func() bool {
+		code, out, _ := runDwell(t, "incidents", "--db", db, "--format", "json")
+		return code == ExitOK && strings.Contains(out, `"class": "ddos"`) && strings.Contains(out, target)
+	})
 	if code := stop(); code != ExitOK {
 		t.Fatalf("exit %d:\n%s", code, log.String())
 	}

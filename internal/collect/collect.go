@@ -62,6 +62,12 @@ type Config struct {
 	// StateFile keeps the exporters' templates and sampling rates
 	// across restarts; empty: not kept.
 	StateFile string
+	// Spool is a directory where flows wait on disk when the store queue
+	// is full, to be stored once the writer has caught up (and at the next
+	// start, if the collector stopped first); empty: such flows are
+	// dropped. SpoolMax bounds its size (default 1 GiB).
+	Spool    string
+	SpoolMax int64
 }
 
 // Stats are a collector's counters since it started.
@@ -70,7 +76,8 @@ type Stats struct {
 	Flows       int64 // decoded
 	Bad         int64 // datagrams that were not a flow message or were malformed
 	Refused     int64 // datagrams from an exporter not in Config.Exporters
-	Dropped     int64 // flows decoded but not stored: the store queue was full
+	Dropped     int64 // flows decoded but not stored: the store queue and the spool were full, or a write failed
+	Spooled     int64 // flows that waited in the spool (stored later, or at the next start)
 	Stored      int64 // flows written to the store
 	Unknown     int64 // data sets whose template had not been seen
 	KernelDrops int64 // datagrams the kernel dropped on the sockets (full buffers)
@@ -87,8 +94,9 @@ type Collector struct {
 	readers []*reader
 	queue   chan []event.Flow
 	rcvbuf  int
+	spool   *spool
 
-	datagrams, flows, bad, refused, dropped, stored atomic.Int64
+	datagrams, flows, bad, refused, dropped, stored, spooled atomic.Int64
 }
 
 // reader is one socket's decoder; its lock is taken by the socket's
@@ -115,6 +123,9 @@ func New(cfg Config, log *slog.Logger) *Collector {
 	if cfg.Flush <= 0 {
 		cfg.Flush = time.Second
 	}
+	if cfg.SpoolMax <= 0 {
+		cfg.SpoolMax = 1 << 30
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -126,6 +137,13 @@ func New(cfg Config, log *slog.Logger) *Collector {
 func (c *Collector) Listen(ctx context.Context) error {
 	if len(c.cfg.Listen) == 0 {
 		return errors.New("collect: no address to listen on")
+	}
+	if c.cfg.Spool != "" {
+		sp, err := openSpool(c.cfg.Spool, c.cfg.SpoolMax)
+		if err != nil {
+			return fmt.Errorf("collect: spool: %w", err)
+		}
+		c.spool = sp
 	}
 	var state []byte
 	if c.cfg.StateFile != "" {
@@ -278,7 +296,11 @@ func (c *Collector) read(conn *net.UDPConn, r *reader, live func([]event.Flow)) 
 		select {
 		case c.queue <- slices.Clone(flows):
 		default:
-			c.dropped.Add(int64(len(flows)))
+			if c.spool != nil && c.spool.add(flows) {
+				c.spooled.Add(int64(len(flows)))
+			} else {
+				c.dropped.Add(int64(len(flows)))
+			}
 		}
 	}
 }
@@ -326,7 +348,11 @@ func (c *Collector) write(store func(context.Context, []event.Flow) error) error
 		select {
 		case fs, ok := <-c.queue:
 			if !ok {
-				return flush()
+				err := flush()
+				if c.spool != nil {
+					_ = c.spool.rotate() // stored at the next start
+				}
+				return err
 			}
 			batch = append(batch, fs...)
 			if len(batch) >= c.cfg.Batch {
@@ -334,6 +360,48 @@ func (c *Collector) write(store func(context.Context, []event.Flow) error) error
 			}
 		case <-t.C:
 			_ = flush()
+			c.unspool(store)
+		}
+	}
+}
+
+// unspool stores the spooled files while the queue is empty: the writer
+// has caught up with what arrives.
+func (c *Collector) unspool(store func(context.Context, []event.Flow) error) {
+	if c.spool == nil {
+		return
+	}
+	for len(c.queue) == 0 && c.spool.pending() {
+		if c.spool.next() == "" {
+			if err := c.spool.rotate(); err != nil {
+				c.log.Error("collect: spool", "err", err)
+			}
+		}
+		name := c.spool.next()
+		if name == "" {
+			return
+		}
+		flows, err := readSpoolFile(name)
+		if err != nil {
+			c.log.Error("collect: reading the spool", "err", err) // what was read before the fault is stored
+		}
+		for len(flows) > 0 {
+			n := min(len(flows), c.cfg.Batch)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			err := store(ctx, flows[:n])
+			cancel()
+			if err != nil {
+				c.log.Error("collect: storing spooled flows; they stay in the spool", "file", name, "err", err)
+				if err := rewriteSpoolFile(name, flows); err != nil { // the rest only: none stored twice
+					c.log.Error("collect: spool", "err", err)
+				}
+				return
+			}
+			c.stored.Add(int64(n))
+			flows = flows[n:]
+		}
+		if err := c.spool.done(name); err != nil {
+			c.log.Error("collect: spool", "err", err)
 		}
 	}
 }
@@ -370,7 +438,7 @@ func (c *Collector) saveState() {
 // Stats returns the counters.
 func (c *Collector) Stats() Stats {
 	s := Stats{Datagrams: c.datagrams.Load(), Flows: c.flows.Load(), Bad: c.bad.Load(), Refused: c.refused.Load(),
-		Dropped: c.dropped.Load(), Stored: c.stored.Load(), ReadBuffer: c.rcvbuf, Sockets: len(c.conns)}
+		Dropped: c.dropped.Load(), Stored: c.stored.Load(), Spooled: c.spooled.Load(), ReadBuffer: c.rcvbuf, Sockets: len(c.conns)}
 	for _, r := range c.readers {
 		r.mu.Lock()
 		s.Unknown += r.dec.Unknown()

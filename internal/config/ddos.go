@@ -26,8 +26,11 @@ type Collect struct {
 	// Sensor names the flows' site; default the configuration's sensor.
 	Sensor string `yaml:"sensor"`
 	// Queue is how many datagrams wait for the store at most; default
-	// 8192 (beyond: dropped and counted).
-	Queue int `yaml:"queue"`
+	// 8192. Beyond it flows wait on disk, in state_dir/flow-spool, until
+	// the store has caught up; SpoolMax bounds that spool (bytes; default
+	// 1 GiB), beyond which flows are dropped and counted.
+	Queue    int   `yaml:"queue"`
+	SpoolMax int64 `yaml:"spool_max"`
 }
 
 // DDoS is the streaming DDoS detector's protected networks and
@@ -56,6 +59,12 @@ type DDoSNetwork struct {
 	PPS float64 `yaml:"pps"`
 	BPS float64 `yaml:"bps"`
 	FPS float64 `yaml:"fps"`
+	// NetworkPPS, NetworkBPS and NetworkFPS are thresholds of the traffic
+	// to the whole network: an attack spread over its addresses, each
+	// under its own threshold (carpet bombing). Unset: not watched.
+	NetworkPPS float64 `yaml:"network_pps"`
+	NetworkBPS float64 `yaml:"network_bps"`
+	NetworkFPS float64 `yaml:"network_fps"`
 	// Baseline, above zero, raises the thresholds to this many times the
 	// network's usual peak, learned from its traffic.
 	Baseline float64 `yaml:"baseline"`
@@ -117,8 +126,8 @@ func (c *Config) validateDDoS() []error {
 			errs = append(errs, fmt.Errorf("serve.collect.listen[%d]: %q is not host:port", i, l))
 		}
 	}
-	if s.Collect.Sockets < 0 || s.Collect.ReadBuffer < 0 || s.Collect.Queue < 0 {
-		errs = append(errs, errors.New("serve.collect: sockets, read_buffer and queue must not be negative"))
+	if s.Collect.Sockets < 0 || s.Collect.ReadBuffer < 0 || s.Collect.Queue < 0 || s.Collect.SpoolMax < 0 {
+		errs = append(errs, errors.New("serve.collect: sockets, read_buffer, queue and spool_max must not be negative"))
 	}
 	errs = append(errs, prefixes("serve.collect.exporters", s.Collect.Exporters)...)
 	if len(s.DDoS.Networks) > 0 && len(s.Collect.Listen) == 0 {
@@ -129,7 +138,7 @@ func (c *Config) validateDDoS() []error {
 		if _, err := netip.ParsePrefix(n.Prefix); err != nil {
 			errs = append(errs, fmt.Errorf("%s: prefix %q is not a CIDR prefix", where, n.Prefix))
 		}
-		if n.PPS < 0 || n.BPS < 0 || n.FPS < 0 || n.Baseline < 0 || n.RateLimit < 0 {
+		if n.PPS < 0 || n.BPS < 0 || n.FPS < 0 || n.Baseline < 0 || n.RateLimit < 0 || n.NetworkPPS < 0 || n.NetworkBPS < 0 || n.NetworkFPS < 0 {
 			errs = append(errs, fmt.Errorf("%s: thresholds, baseline and rate_limit must not be negative", where))
 		}
 	}

@@ -33,7 +33,7 @@ func (n *NFTables) run(ctx context.Context, op string, r Route) error {
 		return nil // FlowSpec rules are for routers
 	}
 	set := n.Set4
-	if r.Target.Is6() {
+	if r.Dst.Addr().Is6() {
 		set = n.Set6
 	}
 	if set == "" {
@@ -46,7 +46,7 @@ func (n *NFTables) run(ctx context.Context, op string, r Route) error {
 		bin = "nft"
 	}
 	out, err := exec.CommandContext(ctx, bin, op, "element", //nolint:gosec // G204: the configured nft and sets, and an address
-		n.Family, n.Table, set, "{ "+r.Target.String()+" }").CombinedOutput()
+		n.Family, n.Table, set, "{ "+r.Dst.Addr().String()+" }").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("nft %s element %s %s %s: %w: %s", op, n.Family, n.Table, set, err, strings.TrimSpace(string(out)))
 	}
@@ -62,7 +62,8 @@ func (n *NFTables) Withdraw(ctx context.Context, r Route) error { return n.run(c
 // Exec runs the operator's command for each announcement and withdrawal,
 // with the route in its environment: DWELL_ACTION (announce, withdraw),
 // DWELL_ROUTE (the route as the audit trail writes it), DWELL_KIND
-// (blackhole, flowspec), DWELL_TARGET, DWELL_PROTO, DWELL_SRC_PORT and
+// (blackhole, flowspec), DWELL_TARGET (the destination prefix: an
+// address's host prefix, or a network), DWELL_PROTO, DWELL_SRC_PORT and
 // DWELL_RATE_LIMIT. A command that fails or runs over 30 s is an error.
 type Exec struct {
 	Command []string
@@ -81,7 +82,7 @@ func (e *Exec) run(ctx context.Context, op string, r Route) error {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, e.Command[0], e.Command[1:]...) //nolint:gosec // G204: the operator's configured hook
 	cmd.Env = append(os.Environ(), "DWELL_ACTION="+op, "DWELL_ROUTE="+r.String(), "DWELL_KIND="+string(r.Kind),
-		"DWELL_TARGET="+r.Target.String(), "DWELL_PROTO="+r.Proto, fmt.Sprintf("DWELL_SRC_PORT=%d", r.SrcPort),
+		"DWELL_TARGET="+r.Dst.String(), "DWELL_PROTO="+r.Proto, fmt.Sprintf("DWELL_SRC_PORT=%d", r.SrcPort),
 		fmt.Sprintf("DWELL_RATE_LIMIT=%.0f", r.RateLimit))
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -322,16 +322,17 @@ func (s *Speaker) send(conn net.Conn, r Route, withdraw bool) error {
 // update makes the UPDATE message of r.
 func (s *Speaker) update(r Route, withdraw bool) (*bgp.BGPMessage, error) {
 	var nlri bgp.AddrPrefixInterface
-	v6 := r.Target.Is6()
+	v6 := r.Dst.Addr().Is6()
+	bitsLen := uint8(r.Dst.Bits()) //nolint:gosec // G115: a prefix length, 0 to 128
 	switch r.Kind {
 	case Blackhole:
 		if v6 {
-			nlri = bgp.NewIPv6AddrPrefix(128, r.Target.String())
+			nlri = bgp.NewIPv6AddrPrefix(bitsLen, r.Dst.Addr().String())
 		} else {
-			nlri = bgp.NewIPAddrPrefix(32, r.Target.String())
+			nlri = bgp.NewIPAddrPrefix(bitsLen, r.Dst.Addr().String())
 		}
 	case FlowSpec:
-		rf, spec := bgp.RF_FS_IPv4_UC, "destination "+netip.PrefixFrom(r.Target, r.Target.BitLen()).String()
+		rf, spec := bgp.RF_FS_IPv4_UC, "destination "+r.Dst.String()
 		if v6 {
 			rf = bgp.RF_FS_IPv6_UC
 		}

@@ -42,7 +42,7 @@ func TestBGPWithGoBGP(t *testing.T) {
 	}, []Announcer{sp}, nil, func(action, object, detail string) { audit = append(audit, action+" "+object+" "+detail) })
 
 	// The scenario's attack: SYN flood, DNS and NTP reflection on 10.20.0.40.
-	if err := m.Start(ctx, "ddos-1", netip.MustParseAddr("10.20.0.40"), []string{"tcp-syn", "udp/53", "udp/123"}); err != nil {
+	if err := m.Start(ctx, "ddos-1", host("10.20.0.40"), []string{"tcp-syn", "udp/53", "udp/123"}); err != nil {
 		t.Fatal(err)
 	}
 	took := g.WaitRIB(t, "ipv4", 2*time.Second, func(rib map[string]string) bool {
@@ -69,14 +69,14 @@ func TestBGPWithGoBGP(t *testing.T) {
 	// infrastructure, and the route cap (five routes held: a sixth is
 	// refused).
 	for _, a := range []string{"192.0.2.7", "10.20.0.1"} {
-		if err := m.Start(ctx, "ddos-x", netip.MustParseAddr(a), []string{"udp/53"}); !errors.Is(err, ErrRefused) {
+		if err := m.Start(ctx, "ddos-x", host(a), []string{"udp/53"}); !errors.Is(err, ErrRefused) {
 			t.Errorf("%s: %v, want a refusal", a, err)
 		}
 	}
-	if err := m.Start(ctx, "ddos-2", netip.MustParseAddr("2001:db8::80"), []string{"udp/123"}); err != nil {
+	if err := m.Start(ctx, "ddos-2", host("2001:db8::80"), []string{"udp/123"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Start(ctx, "ddos-3", netip.MustParseAddr("10.20.0.41"), []string{"udp/53"}); !errors.Is(err, ErrRefused) {
+	if err := m.Start(ctx, "ddos-3", host("10.20.0.41"), []string{"udp/53"}); !errors.Is(err, ErrRefused) {
 		t.Errorf("sixth route: %v, want a refusal", err)
 	}
 	g.WaitRIB(t, "ipv6", 2*time.Second, func(rib map[string]string) bool { return rib["2001:db8::80/128"] != "" })
@@ -97,6 +97,19 @@ func TestBGPWithGoBGP(t *testing.T) {
 	for _, fam := range []string{"ipv4", "ipv4-flowspec", "ipv6"} {
 		g.WaitRIB(t, fam, 2*time.Second, func(rib map[string]string) bool { return len(rib) == 0 })
 	}
+	// A network attacked as a whole: a FlowSpec rule for the network,
+	// no black hole.
+	if err := m.Start(ctx, "ddos-4", netip.MustParsePrefix("10.20.5.0/24"), []string{"udp/53"}); err != nil {
+		t.Fatal(err)
+	}
+	g.WaitRIB(t, "ipv4-flowspec", 2*time.Second, func(rib map[string]string) bool {
+		return rib["[destination: 10.20.5.0/24][protocol: ==udp][source-port: ==53]"] != ""
+	})
+	if rib := g.RIB(t, "ipv4"); len(rib) != 0 {
+		t.Errorf("a network black-holed: %v", keys(rib))
+	}
+	m.WithdrawAll(ctx)
+	g.WaitRIB(t, "ipv4-flowspec", 2*time.Second, func(rib map[string]string) bool { return len(rib) == 0 })
 	joined := strings.Join(audit, "\n")
 	for _, want := range []string{"mitigation_announce ddos-1 announce blackhole 10.20.0.40/32", "mitigation_refused ddos-x",
 		"mitigation_refused ddos-3", "mitigation_withdraw  withdraw flowspec destination 10.20.0.40/32 protocol udp source-port 53 discard"} {
@@ -114,4 +127,10 @@ func keys(m map[string]string) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// host is an address's host prefix.
+func host(a string) netip.Prefix {
+	ad := netip.MustParseAddr(a)
+	return netip.PrefixFrom(ad, ad.BitLen())
 }

@@ -26,8 +26,8 @@ func FuzzReadMessage(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	for _, r := range []Route{{Kind: Blackhole, Target: netip.MustParseAddr("10.20.0.40")}, {Kind: Blackhole, Target: netip.MustParseAddr("2001:db8::1")},
-		{Kind: FlowSpec, Target: netip.MustParseAddr("10.20.0.40"), Proto: "udp", SrcPort: 53, MinLength: 100, MaxLength: 1500}} {
+	for _, r := range []Route{{Kind: Blackhole, Dst: host("10.20.0.40")}, {Kind: Blackhole, Dst: host("2001:db8::1")},
+		{Kind: FlowSpec, Dst: host("10.20.0.40"), Proto: "udp", SrcPort: 53, MinLength: 100, MaxLength: 1500}} {
 		for _, w := range []bool{false, true} {
 			m, err := sp.update(r, w)
 			if err != nil {

@@ -41,8 +41,10 @@ const (
 
 // Route is one mitigation.
 type Route struct {
-	Kind   Kind
-	Target netip.Addr
+	Kind Kind
+	// Dst is the destination: an attacked address as a host prefix, or a
+	// network attacked as a whole (FlowSpec only).
+	Dst netip.Prefix
 	// For FlowSpec: Proto ("tcp", "udp", "icmp" or a number; empty: any),
 	// SrcPort (0: any), TCPFlags (match SYN without ACK when "syn"),
 	// MinLength/MaxLength (packet length; 0: any) and RateLimit (bytes/s;
@@ -58,9 +60,9 @@ type Route struct {
 // String names the route in logs and the audit trail.
 func (r Route) String() string {
 	if r.Kind == Blackhole {
-		return fmt.Sprintf("blackhole %s", netip.PrefixFrom(r.Target, r.Target.BitLen()))
+		return "blackhole " + r.Dst.String()
 	}
-	parts := []string{"flowspec destination " + netip.PrefixFrom(r.Target, r.Target.BitLen()).String()}
+	parts := []string{"flowspec destination " + r.Dst.String()}
 	if r.Proto != "" {
 		parts = append(parts, "protocol "+r.Proto)
 	}
@@ -157,38 +159,45 @@ func New(cfg Config, ann []Announcer, log *slog.Logger, audit AuditFunc) *Mitiga
 // ErrRefused wraps the safety rules' refusals.
 var ErrRefused = errors.New("mitigation refused")
 
-// protection returns the most specific protected network holding a.
-func (m *Mitigator) protection(a netip.Addr) (Protected, bool) {
+// protection returns the most specific protected network holding dst.
+func (m *Mitigator) protection(dst netip.Prefix) (Protected, bool) {
 	var best Protected
 	found := false
 	for _, p := range m.cfg.Protected {
-		if p.Prefix.Contains(a) && (!found || p.Prefix.Bits() > best.Prefix.Bits()) {
+		if p.Prefix.Contains(dst.Addr()) && p.Prefix.Bits() <= dst.Bits() && (!found || p.Prefix.Bits() > best.Prefix.Bits()) {
 			best, found = p, true
 		}
 	}
 	return best, found
 }
 
-// Routes returns the routes for an attack on target by its main vectors
-// (store.FloodVectorOf names), as its protected network allows them.
-func (m *Mitigator) Routes(target netip.Addr, vectors []string) ([]Route, error) {
-	target = target.Unmap()
-	p, ok := m.protection(target)
+// Routes returns the routes for an attack on dst (an address as a host
+// prefix, or a network attacked as a whole) by its main vectors
+// (store.FloodVectorOf names), as its protected network allows them. A
+// whole network is never black-holed: it gets FlowSpec rules only, and
+// none when it holds listed infrastructure.
+func (m *Mitigator) Routes(dst netip.Prefix, vectors []string) ([]Route, error) {
+	dst = netip.PrefixFrom(dst.Addr().Unmap(), min(dst.Bits(), dst.Addr().Unmap().BitLen())).Masked()
+	if !dst.IsValid() {
+		return nil, fmt.Errorf("%w: no destination", ErrRefused)
+	}
+	p, ok := m.protection(dst)
 	if !ok {
-		return nil, fmt.Errorf("%w: %s is in no protected network", ErrRefused, target)
+		return nil, fmt.Errorf("%w: %s is in no protected network", ErrRefused, dst)
 	}
 	for _, infra := range m.cfg.Infrastructure {
-		if infra.Contains(target) {
-			return nil, fmt.Errorf("%w: %s is listed infrastructure (%s)", ErrRefused, target, infra)
+		if infra.Overlaps(dst) {
+			return nil, fmt.Errorf("%w: %s holds listed infrastructure (%s)", ErrRefused, dst, infra)
 		}
 	}
+	host := dst.IsSingleIP()
 	var out []Route
-	if p.Blackhole {
-		out = append(out, Route{Kind: Blackhole, Target: target})
+	if p.Blackhole && host {
+		out = append(out, Route{Kind: Blackhole, Dst: dst})
 	}
 	if p.FlowSpec {
 		for _, v := range vectors {
-			r := Route{Kind: FlowSpec, Target: target, RateLimit: p.RateLimit}
+			r := Route{Kind: FlowSpec, Dst: dst, RateLimit: p.RateLimit}
 			switch {
 			case v == "tcp-syn":
 				r.Proto, r.SYN = "tcp", true
@@ -209,17 +218,16 @@ func (m *Mitigator) Routes(target netip.Addr, vectors []string) ([]Route, error)
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: %s's network %s allows no mitigation", ErrRefused, target, p.Prefix)
+		return nil, fmt.Errorf("%w: %s's network %s allows no mitigation of it", ErrRefused, dst, p.Prefix)
 	}
 	return out, nil
 }
 
-// Start mitigates attack id on target with the given vectors: each
-// route the safety rules allow is announced (or, in dry-run mode,
-// logged); a route already announced for another attack is kept for
-// both.
-func (m *Mitigator) Start(ctx context.Context, id string, target netip.Addr, vectors []string) error {
-	routes, err := m.Routes(target, vectors)
+// Start mitigates attack id on dst with the given vectors: each route the
+// safety rules allow is announced (or, in dry-run mode, logged); a route
+// already announced for another attack is kept for both.
+func (m *Mitigator) Start(ctx context.Context, id string, dst netip.Prefix, vectors []string) error {
+	routes, err := m.Routes(dst, vectors)
 	if err != nil {
 		m.audit("mitigation_refused", id, err.Error())
 		m.log.Warn("mitigation refused", "attack", id, "err", err)

@@ -34,11 +34,17 @@ import (
 // Network is a protected network and the thresholds of each address in
 // it. An attack on an address starts when any of its rates reaches its
 // threshold; with all three at zero the threshold is 10,000 packets/s.
+// NetPPS, NetBPS and NetFPS, when set, are thresholds of the traffic to
+// the whole network: an attack spread over many addresses, each under
+// its own threshold (carpet bombing), is an attack on the network.
 type Network struct {
 	Prefix netip.Prefix
 	PPS    float64 // packets/s
 	BPS    float64 // bits/s
 	FPS    float64 // flows/s
+	NetPPS float64
+	NetBPS float64
+	NetFPS float64
 	// Baseline, when above zero, raises the packet and bit thresholds to
 	// Baseline times the network's usual peak: the highest rate any of its
 	// addresses had in a minute, averaged over the minutes seen (an
@@ -79,8 +85,12 @@ type Sample struct {
 
 // Attack is one attack on one address, as the streaming detector saw it.
 type Attack struct {
-	ID      string       `json:"id"`
+	ID string `json:"id"`
+	// Target is the address attacked; for an attack on a whole network
+	// (its Net thresholds), Whole is set and Target is the network's
+	// first address.
 	Target  netip.Addr   `json:"target"`
+	Whole   bool         `json:"whole_network,omitempty"`
 	Network netip.Prefix `json:"network"`
 	Start   time.Time    `json:"start"`
 	End     time.Time    `json:"end,omitzero"` // zero while it goes on
@@ -138,8 +148,21 @@ func (a *Attack) Summary() string {
 	if !a.End.IsZero() {
 		state = "attacked for " + a.End.Sub(a.Start).Round(time.Second).String()
 	}
-	return fmt.Sprintf("%s %s: peak %s packets/s and %s from %d sources; %s.", a.Target, state, rate(a.PeakPPS), bits(a.PeakBPS),
+	what := a.Target.String()
+	if a.Whole {
+		what = "network " + a.Network.String()
+	}
+	return fmt.Sprintf("%s %s: peak %s packets/s and %s from %d sources; %s.", what, state, rate(a.PeakPPS), bits(a.PeakBPS),
 		a.Sources, strings.Join(parts, ", "))
+}
+
+// Dst is what was attacked: the target address as a host prefix, or the
+// whole network.
+func (a *Attack) Dst() netip.Prefix {
+	if a.Whole {
+		return a.Network
+	}
+	return netip.PrefixFrom(a.Target, a.Target.BitLen())
 }
 
 // Event is an attack starting, changing its main vectors, or ending.
@@ -166,9 +189,10 @@ func (r *rates) add(o rates, sign float64) {
 	r.fps += sign * o.fps
 }
 
-// wkey keys the rates a wheel slot takes off.
+// wkey keys the rates a wheel slot takes off: an address's (a host
+// prefix) or a whole network's.
 type wkey struct {
-	addr netip.Addr
+	dst netip.Prefix
 }
 
 // netState is a protected network's state.
@@ -177,10 +201,13 @@ type netState struct {
 	base       rates // learned usual peak (exponential mean)
 	minutePeak rates
 	minutes    int
+	whole      *dest // the traffic to all of it, when it has Net thresholds
 }
 
+// dest is one destination's state: an address, or a whole network.
 type dest struct {
-	addr    netip.Addr
+	key     netip.Prefix
+	whole   bool
 	net     *netState
 	now     rates
 	pending int // wheel entries still to expire
@@ -206,7 +233,8 @@ type Stream struct {
 
 	mu      sync.Mutex
 	nets    []*netState
-	targets map[netip.Addr]*dest
+	targets map[netip.Prefix]*dest   // addresses as host prefixes, and whole networks
+	wholes  int                      // whole networks among targets
 	wheel   map[int64]map[wkey]rates // expiries by Unix second
 	swept   int64                    // the last second expired
 	rotated time.Time
@@ -237,13 +265,19 @@ func NewStream(cfg StreamConfig, notify func(Event)) *Stream {
 	if cfg.MaxTargets <= 0 {
 		cfg.MaxTargets = 100_000
 	}
-	s := &Stream{cfg: cfg, notify: notify, targets: map[netip.Addr]*dest{}, wheel: map[int64]map[wkey]rates{}}
+	s := &Stream{cfg: cfg, notify: notify, targets: map[netip.Prefix]*dest{}, wheel: map[int64]map[wkey]rates{}}
 	for _, n := range cfg.Networks {
 		if n.PPS <= 0 && n.BPS <= 0 && n.FPS <= 0 {
 			n.PPS = 10_000
 		}
 		n.Prefix = n.Prefix.Masked()
-		s.nets = append(s.nets, &netState{Network: n})
+		ns := &netState{Network: n}
+		if n.NetPPS > 0 || n.NetBPS > 0 || n.NetFPS > 0 {
+			ns.whole = &dest{key: n.Prefix, whole: true, net: ns}
+			s.targets[n.Prefix] = ns.whole
+			s.wholes++
+		}
+		s.nets = append(s.nets, ns)
 	}
 	// The most specific network first.
 	slices.SortStableFunc(s.nets, func(a, b *netState) int { return cmp.Compare(b.Prefix.Bits(), a.Prefix.Bits()) })
@@ -259,7 +293,15 @@ func (s *Stream) network(a netip.Addr) *netState {
 	return nil
 }
 
-// thresholds returns n's thresholds now.
+// thresholds returns t's thresholds now.
+func (t *dest) thresholds() rates {
+	if t.whole {
+		return rates{t.net.NetPPS, t.net.NetBPS, t.net.NetFPS}
+	}
+	return t.net.thresholds()
+}
+
+// thresholds returns the thresholds of n's addresses now.
 func (n *netState) thresholds() rates {
 	t := rates{n.PPS, n.BPS, n.FPS}
 	if n.Baseline > 0 && n.minutes >= 5 {
@@ -301,75 +343,98 @@ func (s *Stream) Observe(now time.Time, flows []event.Flow) {
 			continue
 		}
 		dst := f.DstIP.Unmap()
-		t := s.targets[dst]
+		key := netip.PrefixFrom(dst, dst.BitLen())
+		t := s.targets[key]
 		if t == nil {
 			n := s.network(dst)
 			if n == nil {
 				continue
 			}
-			if len(s.targets) >= s.cfg.MaxTargets {
+			if len(s.targets)-s.wholes >= s.cfg.MaxTargets {
 				s.stats.Untracked++
+				if n.whole != nil {
+					events = s.count(n.whole, f, now, events)
+				}
 				continue
 			}
-			t = &dest{addr: dst, net: n}
-			s.targets[dst] = t
+			t = &dest{key: key, net: n}
+			s.targets[key] = t
 		}
 		s.stats.Flows++
-		mult := float64(max(f.Sampling, 1))
-		hold := min(max(f.End.Sub(f.TS), s.cfg.Window), s.cfg.MaxHold)
-		secs := math.Ceil(hold.Seconds())
-		if secs > 10 {
-			// Long holds end on five-second boundaries: fewer wheel
-			// entries per destination (memory), the same rates.
-			secs = 5 * math.Ceil(secs/5)
-		}
-		r := rates{pps: float64(f.Packets) * mult / secs, bps: float64(f.Bytes) * mult * 8 / secs, fps: 1 / secs}
-		t.now.add(r, 1)
-		exp := max(sec+int64(secs), s.swept+1) // a reader's clock a little behind the ticker's
-		slot := s.wheel[exp]
-		if slot == nil {
-			slot = map[wkey]rates{}
-			s.wheel[exp] = slot
-		}
-		k := wkey{dst}
-		if _, ok := slot[k]; !ok {
-			t.pending++
-		}
-		e := slot[k]
-		e.add(r, 1)
-		slot[k] = e
-		if f.SrcIP.IsValid() {
-			if t.srcs[0] == nil {
-				t.srcs[0] = map[netip.Addr]struct{}{}
-			}
-			if len(t.srcs[0]) < s.cfg.MinSources {
-				t.srcs[0][f.SrcIP] = struct{}{}
-			}
-		}
-		if a := t.attack; a != nil {
-			a.count(f, int64(mult))
-			a.peak(now, t.now)
-			continue
-		}
-		if trig := over(t.now, t.net.thresholds(), 1); trig != "" && t.sources() >= s.cfg.MinSources {
-			a := &attackState{Attack: Attack{Target: dst, Network: t.net.Prefix, Start: now, Trigger: trig, Vectors: map[string]int64{}},
-				sources: map[netip.Addr]struct{}{}}
-			a.ID = fmt.Sprintf("ddos-%s-%d", dst, now.Unix())
-			for _, g := range t.srcs {
-				for src := range g {
-					a.sources[src] = struct{}{}
-				}
-			}
-			a.count(f, int64(mult))
-			a.vectors = a.Vector()
-			a.peak(now, t.now)
-			t.attack = a
-			s.stats.Attacks++
-			events = append(events, Event{Kind: "start", Attack: a.snapshot()})
+		events = s.count(t, f, now, events)
+		if w := t.net.whole; w != nil {
+			events = s.count(w, f, now, events)
 		}
 	}
 	s.mu.Unlock()
 	s.send(events)
+}
+
+// count adds the flow f, arrived at now, to t's rates, and to its attack
+// or starts one; it returns events with what started.
+func (s *Stream) count(t *dest, f *event.Flow, now time.Time, events []Event) []Event {
+	mult := float64(max(f.Sampling, 1))
+	hold := min(max(f.End.Sub(f.TS), s.cfg.Window), s.cfg.MaxHold)
+	secs := math.Ceil(hold.Seconds())
+	if secs > 10 {
+		// Long holds end on five-second boundaries: fewer wheel
+		// entries per destination (memory), the same rates.
+		secs = 5 * math.Ceil(secs/5)
+	}
+	r := rates{pps: float64(f.Packets) * mult / secs, bps: float64(f.Bytes) * mult * 8 / secs, fps: 1 / secs}
+	t.now.add(r, 1)
+	exp := max(now.Unix()+int64(secs), s.swept+1) // a reader's clock a little behind the ticker's
+	slot := s.wheel[exp]
+	if slot == nil {
+		slot = map[wkey]rates{}
+		s.wheel[exp] = slot
+	}
+	k := wkey{t.key}
+	if _, ok := slot[k]; !ok {
+		t.pending++
+	}
+	e := slot[k]
+	e.add(r, 1)
+	slot[k] = e
+	if f.SrcIP.IsValid() {
+		if t.srcs[0] == nil {
+			t.srcs[0] = map[netip.Addr]struct{}{}
+		}
+		if len(t.srcs[0]) < s.cfg.MinSources {
+			t.srcs[0][f.SrcIP] = struct{}{}
+		}
+	}
+	if a := t.attack; a != nil {
+		a.count(f, int64(mult))
+		a.peak(now, t.now)
+		return events
+	}
+	if n := t.net; !t.whole {
+		// The usual peak is learned from the rates the thresholds are
+		// checked against.
+		n.minutePeak.pps, n.minutePeak.bps = max(n.minutePeak.pps, t.now.pps), max(n.minutePeak.bps, t.now.bps)
+	}
+	trig := over(t.now, t.thresholds(), 1)
+	if trig == "" || t.sources() < s.cfg.MinSources {
+		return events
+	}
+	a := &attackState{Attack: Attack{Target: t.key.Addr(), Whole: t.whole, Network: t.net.Prefix, Start: now, Trigger: trig,
+		Vectors: map[string]int64{}}, sources: map[netip.Addr]struct{}{}}
+	a.ID = fmt.Sprintf("ddos-%s-%d", strings.ReplaceAll(a.Dst().String(), "/", "_"), now.Unix())
+	if !t.whole {
+		a.ID = fmt.Sprintf("ddos-%s-%d", t.key.Addr(), now.Unix())
+	}
+	for _, g := range t.srcs {
+		for src := range g {
+			a.sources[src] = struct{}{}
+		}
+	}
+	a.count(f, int64(mult))
+	a.peak(now, t.now)
+	a.vectors = a.Vector()
+	t.attack = a
+	s.stats.Attacks++
+	return append(events, Event{Kind: "start", Attack: a.snapshot()})
 }
 
 func (t *dest) sources() int {
@@ -392,7 +457,7 @@ func (s *Stream) Tick(now time.Time) {
 	for s.swept < sec && s.swept != 0 {
 		s.swept++
 		for k, r := range s.wheel[s.swept] {
-			t := s.targets[k.addr]
+			t := s.targets[k.dst]
 			if t == nil {
 				continue
 			}
@@ -409,14 +474,14 @@ func (s *Stream) Tick(now time.Time) {
 			t.srcs[1], t.srcs[0] = t.srcs[0], nil
 		}
 	}
-	for addr, t := range s.targets {
+	for key, t := range s.targets {
 		if a := t.attack; a != nil {
 			a.peak(now, t.now)
 			if v := a.Vector(); !slices.Equal(v, a.vectors) {
 				a.vectors = v
 				events = append(events, Event{Kind: "update", Attack: a.snapshot()})
 			}
-			if over(t.now, t.net.thresholds(), s.cfg.EndRatio) != "" {
+			if over(t.now, t.thresholds(), s.cfg.EndRatio) != "" {
 				t.below = time.Time{}
 			} else if t.below.IsZero() {
 				t.below = now
@@ -427,10 +492,8 @@ func (s *Stream) Tick(now time.Time) {
 			}
 			continue
 		}
-		n := t.net
-		n.minutePeak.pps, n.minutePeak.bps = max(n.minutePeak.pps, t.now.pps), max(n.minutePeak.bps, t.now.bps)
-		if t.pending == 0 {
-			delete(s.targets, addr)
+		if !t.whole && t.pending == 0 {
+			delete(s.targets, key)
 		}
 	}
 	if now.Sub(s.minute) >= time.Minute {
@@ -494,7 +557,11 @@ func (s *Stream) Stats() StreamStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.stats
-	st.Targets = len(s.targets)
+	for _, t := range s.targets {
+		if !t.whole {
+			st.Targets++
+		}
+	}
 	for _, t := range s.targets {
 		if t.attack != nil {
 			st.Active++

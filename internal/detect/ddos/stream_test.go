@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,8 +33,8 @@ func (f *feeder) at(now time.Time, flows []event.Flow) {
 		f.last = f.last.Add(time.Second)
 		f.s.Tick(f.last)
 	}
+	f.s.Tick(now) // what expires now goes before what arrives
 	f.s.Observe(now, flows)
-	f.s.Tick(now)
 	f.last = now
 }
 
@@ -222,4 +223,71 @@ func TestStreamBounds(t *testing.T) {
 // onlyStartEnd drops the update events.
 func onlyStartEnd(events []Event) []Event {
 	return slices.DeleteFunc(events, func(e Event) bool { return e.Kind == "update" })
+}
+
+// steady sends the stream, for secs seconds from t0, a flow a second to
+// each of dsts of pps packets, from sources distinct per second.
+func steady(f *feeder, t0 time.Time, secs int, dsts []netip.Addr, pps uint64) time.Time {
+	for i := range secs {
+		now := t0.Add(time.Duration(i) * time.Second)
+		var flows []event.Flow
+		for j, d := range dsts {
+			src := netip.AddrFrom4([4]byte{203, 0, byte(j % 250), byte(1 + i%250)})
+			flows = append(flows, event.Flow{TS: now.Add(-time.Second), End: now, SrcIP: src, DstIP: d, Proto: "udp", SrcPort: 53,
+				DstPort: 4444, Packets: pps, Bytes: pps * 1000})
+		}
+		f.at(now, flows)
+	}
+	return t0.Add(time.Duration(secs) * time.Second)
+}
+
+// An attack spread over a network's addresses, each under its own
+// threshold (carpet bombing), is an attack on the network when the
+// network has thresholds of its own; its addresses are not attacks.
+func TestStreamCarpetBombing(t *testing.T) {
+	var events []Event
+	s := NewStream(StreamConfig{Networks: []Network{{Prefix: netip.MustParsePrefix("192.0.2.0/24"), PPS: 10_000, NetPPS: 20_000}},
+		MinSources: 5, EndAfter: 5 * time.Second}, func(e Event) { events = append(events, e) })
+	var dsts []netip.Addr
+	for i := range 200 {
+		dsts = append(dsts, netip.AddrFrom4([4]byte{192, 0, 2, byte(1 + i)}))
+	}
+	f := &feeder{s: s}
+	end := steady(f, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), 30, dsts, 200) // 40,000 packets/s in all
+	f.drain(time.Minute)
+	events = onlyStartEnd(events)
+	if len(events) != 2 || !events[0].Attack.Whole || events[0].Attack.Dst().String() != "192.0.2.0/24" {
+		t.Fatalf("events %+v", events)
+	}
+	a := events[1].Attack
+	t.Log(a.Summary())
+	if a.Vector()[0] != "udp/53" || a.End.After(end.Add(10*time.Second)) || !strings.HasPrefix(a.ID, "ddos-192.0.2.0_24-") {
+		t.Errorf("attack %+v", a)
+	}
+}
+
+// Automatic thresholds: after five minutes of an address's ordinary
+// traffic (5,000 packets/s), Baseline 3 raises its threshold from the
+// configured 10,000 to about 15,000: 12,000 packets/s is then not an
+// attack, 20,000 is.
+func TestStreamBaseline(t *testing.T) {
+	var events []Event
+	s := NewStream(StreamConfig{Networks: []Network{{Prefix: netip.MustParsePrefix("192.0.2.0/24"), PPS: 10_000, Baseline: 3}},
+		MinSources: 5}, func(e Event) { events = append(events, e) })
+	dst := []netip.Addr{netip.MustParseAddr("192.0.2.7")}
+	f := &feeder{s: s}
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	t1 := steady(f, t0, 7*60, dst, 5_000)
+	if len(events) != 0 {
+		t.Fatalf("ordinary traffic: %+v", events)
+	}
+	t2 := steady(f, t1, 20, dst, 12_000)
+	if len(events) != 0 {
+		t.Fatalf("12,000 packets/s after a 5,000 baseline: %+v", events[0].Attack.Trigger)
+	}
+	steady(f, t2, 5, dst, 20_000)
+	if len(events) != 1 || events[0].Kind != "start" {
+		t.Fatalf("20,000 packets/s: %+v", events)
+	}
+	t.Log(events[0].Attack.Trigger)
 }
