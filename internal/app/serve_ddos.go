@@ -163,14 +163,14 @@ func (d *defence) handle(ctx context.Context, s *served, e ddos.Event) {
 	switch e.Kind {
 	case "start":
 		outcome := "announced"
-		if err := d.mit.Start(ctx, a.ID, a.Dst(), a.Vector()); err != nil {
+		if err := d.mit.Start(ctx, a.ID, a.Dst(), mitigationVectors(&a)); err != nil {
 			outcome = "refused_or_failed"
 		}
 		d.mitigate.WithLabelValues(outcome).Inc()
 	case "update":
 		// A new main vector: its rule joins the routes the attack holds
 		// (those already announced stay until the attack ends).
-		_ = d.mit.Start(ctx, a.ID, a.Dst(), a.Vector())
+		_ = d.mit.Start(ctx, a.ID, a.Dst(), mitigationVectors(&a))
 		return
 	default:
 		d.mit.End(a.ID)
@@ -191,6 +191,16 @@ func (d *defence) handle(ctx context.Context, s *served, e ddos.Event) {
 	default:
 		d.lost.Add(1)
 	}
+}
+
+// mitigationVectors are an attack's main vectors with their packets'
+// mean length.
+func mitigationVectors(a *ddos.Attack) []mitigate.Vector {
+	var out []mitigate.Vector
+	for _, v := range a.Vector() {
+		out = append(out, mitigate.Vector{Name: v, MeanLength: a.MeanLength(v)})
+	}
+	return out
 }
 
 // hostOrNet names an attacked destination: an address, or a network.

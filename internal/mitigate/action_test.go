@@ -38,10 +38,10 @@ func TestNFTables(t *testing.T) {
 	}
 	m := New(Config{Protected: []Protected{{Prefix: netip.MustParsePrefix("10.20.0.0/16"), Blackhole: true, FlowSpec: true},
 		{Prefix: netip.MustParsePrefix("2001:db8::/32"), Blackhole: true}}, Hold: time.Millisecond}, []Announcer{n}, nil, nil)
-	if err := m.Start(t.Context(), "a", host("10.20.0.40"), []string{"udp/53"}); err != nil {
+	if err := m.Start(t.Context(), "a", host("10.20.0.40"), vs("udp/53")); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Start(t.Context(), "b", host("2001:db8::80"), []string{"udp/53"}); err != nil {
+	if err := m.Start(t.Context(), "b", host("2001:db8::80"), vs("udp/53")); err != nil {
 		t.Fatal(err)
 	}
 	if l := list(); !strings.Contains(l, "10.20.0.40") || !strings.Contains(l, "2001:db8::80") {
@@ -67,7 +67,7 @@ func TestExecAndDryRun(t *testing.T) {
 	}
 	cfg := Config{Protected: []Protected{{Prefix: netip.MustParsePrefix("10.20.0.0/16"), FlowSpec: true}}, Hold: time.Millisecond}
 	m := New(cfg, []Announcer{&Exec{Command: []string{script}}}, nil, nil)
-	if err := m.Start(t.Context(), "a", host("10.20.0.40"), []string{"udp/123"}); err != nil {
+	if err := m.Start(t.Context(), "a", host("10.20.0.40"), vs("udp/123")); err != nil {
 		t.Fatal(err)
 	}
 	m.End("a")
@@ -86,7 +86,7 @@ func TestExecAndDryRun(t *testing.T) {
 	cfg.DryRun = true
 	var audit []string
 	m = New(cfg, []Announcer{&Exec{Command: []string{script}}}, nil, func(a, o, d string) { audit = append(audit, a+" "+o+" "+d) })
-	if err := m.Start(t.Context(), "b", host("10.20.0.41"), []string{"tcp-syn"}); err != nil {
+	if err := m.Start(t.Context(), "b", host("10.20.0.41"), vs("tcp-syn")); err != nil {
 		t.Fatal(err)
 	}
 	if data2, _ := os.ReadFile(out); string(data2) != want {
@@ -99,20 +99,20 @@ func TestExecAndDryRun(t *testing.T) {
 	// never a black hole; one that holds listed infrastructure, nothing.
 	whole := New(Config{Protected: []Protected{{Prefix: netip.MustParsePrefix("10.30.0.0/16"), Blackhole: true, FlowSpec: true}},
 		Infrastructure: []netip.Prefix{netip.MustParsePrefix("10.30.9.1/32")}}, nil, nil, nil)
-	routes, err := whole.Routes(netip.MustParsePrefix("10.30.1.0/24"), []string{"udp/53", "tcp-syn"})
+	routes, err := whole.Routes(netip.MustParsePrefix("10.30.1.0/24"), vs("udp/53", "tcp-syn"))
 	if err != nil || len(routes) != 2 || routes[0].String() != "flowspec destination 10.30.1.0/24 protocol udp source-port 53 discard" ||
 		routes[1].Kind != FlowSpec {
 		t.Errorf("whole network: %v %v", routes, err)
 	}
-	if _, err := whole.Routes(netip.MustParsePrefix("10.30.0.0/16"), []string{"udp/53"}); !errors.Is(err, ErrRefused) {
+	if _, err := whole.Routes(netip.MustParsePrefix("10.30.0.0/16"), vs("udp/53")); !errors.Is(err, ErrRefused) {
 		t.Errorf("a network holding infrastructure: %v", err)
 	}
-	if _, err := whole.Routes(netip.MustParsePrefix("10.0.0.0/8"), []string{"udp/53"}); !errors.Is(err, ErrRefused) {
+	if _, err := whole.Routes(netip.MustParsePrefix("10.0.0.0/8"), vs("udp/53")); !errors.Is(err, ErrRefused) {
 		t.Errorf("wider than the protected network: %v", err)
 	}
 	// A network that allows no mitigation refuses.
 	if _, err := New(Config{Protected: []Protected{{Prefix: netip.MustParsePrefix("10.0.0.0/8")}}}, nil, nil, nil).Routes(
-		host("10.1.1.1"), []string{"udp/53"}); err == nil {
+		host("10.1.1.1"), vs("udp/53")); err == nil {
 		t.Error("a network without blackhole or flowspec allowed a route")
 	}
 }

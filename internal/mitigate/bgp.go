@@ -345,8 +345,13 @@ func (s *Speaker) update(r Route, withdraw bool) (*bgp.BGPMessage, error) {
 		if r.SrcPort != 0 {
 			spec += fmt.Sprintf(" source-port ==%d", r.SrcPort)
 		}
-		if r.MinLength > 0 || r.MaxLength > 0 {
-			spec += fmt.Sprintf(" packet-length >=%d&<=%d", r.MinLength, cmpLen(r.MaxLength))
+		switch {
+		case r.MinLength > 0 && r.MaxLength > 0:
+			spec += fmt.Sprintf(" packet-length >=%d&<=%d", r.MinLength, r.MaxLength)
+		case r.MinLength > 0:
+			spec += fmt.Sprintf(" packet-length >=%d", r.MinLength)
+		case r.MaxLength > 0:
+			spec += fmt.Sprintf(" packet-length <=%d", r.MaxLength)
 		}
 		comps, err := bgp.ParseFlowSpecComponents(rf, spec)
 		if err != nil {
@@ -399,11 +404,4 @@ func flowProto(p string) string {
 		return "==" + strings.ToLower(p)
 	}
 	return "==" + p
-}
-
-func cmpLen(n uint16) uint16 {
-	if n == 0 {
-		return 65535
-	}
-	return n
 }

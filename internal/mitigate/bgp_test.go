@@ -42,7 +42,7 @@ func TestBGPWithGoBGP(t *testing.T) {
 	}, []Announcer{sp}, nil, func(action, object, detail string) { audit = append(audit, action+" "+object+" "+detail) })
 
 	// The scenario's attack: SYN flood, DNS and NTP reflection on 10.20.0.40.
-	if err := m.Start(ctx, "ddos-1", host("10.20.0.40"), []string{"tcp-syn", "udp/53", "udp/123"}); err != nil {
+	if err := m.Start(ctx, "ddos-1", host("10.20.0.40"), []Vector{{"tcp-syn", 60}, {"udp/53", 1450}, {"udp/123", 468}}); err != nil {
 		t.Fatal(err)
 	}
 	took := g.WaitRIB(t, "ipv4", 2*time.Second, func(rib map[string]string) bool {
@@ -53,7 +53,7 @@ func TestBGPWithGoBGP(t *testing.T) {
 	took = g.WaitRIB(t, "ipv4-flowspec", 2*time.Second, func(rib map[string]string) bool { return len(rib) == 3 })
 	rib := g.RIB(t, "ipv4-flowspec")
 	t.Logf("FlowSpec rules %s after: %v", took, keys(rib))
-	for _, want := range []string{"[destination: 10.20.0.40/32][protocol: ==tcp][tcp-flags: =S]", "[destination: 10.20.0.40/32][protocol: ==udp][source-port: ==53]",
+	for _, want := range []string{"[destination: 10.20.0.40/32][protocol: ==tcp][tcp-flags: =S]", "[destination: 10.20.0.40/32][protocol: ==udp][source-port: ==53][packet-length: >=725]",
 		"[destination: 10.20.0.40/32][protocol: ==udp][source-port: ==123]"} {
 		if _, ok := rib[want]; !ok {
 			t.Errorf("no rule %s in %v", want, keys(rib))
@@ -69,14 +69,14 @@ func TestBGPWithGoBGP(t *testing.T) {
 	// infrastructure, and the route cap (five routes held: a sixth is
 	// refused).
 	for _, a := range []string{"192.0.2.7", "10.20.0.1"} {
-		if err := m.Start(ctx, "ddos-x", host(a), []string{"udp/53"}); !errors.Is(err, ErrRefused) {
+		if err := m.Start(ctx, "ddos-x", host(a), vs("udp/53")); !errors.Is(err, ErrRefused) {
 			t.Errorf("%s: %v, want a refusal", a, err)
 		}
 	}
-	if err := m.Start(ctx, "ddos-2", host("2001:db8::80"), []string{"udp/123"}); err != nil {
+	if err := m.Start(ctx, "ddos-2", host("2001:db8::80"), vs("udp/123")); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Start(ctx, "ddos-3", host("10.20.0.41"), []string{"udp/53"}); !errors.Is(err, ErrRefused) {
+	if err := m.Start(ctx, "ddos-3", host("10.20.0.41"), vs("udp/53")); !errors.Is(err, ErrRefused) {
 		t.Errorf("sixth route: %v, want a refusal", err)
 	}
 	g.WaitRIB(t, "ipv6", 2*time.Second, func(rib map[string]string) bool { return rib["2001:db8::80/128"] != "" })
@@ -99,7 +99,7 @@ func TestBGPWithGoBGP(t *testing.T) {
 	}
 	// A network attacked as a whole: a FlowSpec rule for the network,
 	// no black hole.
-	if err := m.Start(ctx, "ddos-4", netip.MustParsePrefix("10.20.5.0/24"), []string{"udp/53"}); err != nil {
+	if err := m.Start(ctx, "ddos-4", netip.MustParsePrefix("10.20.5.0/24"), vs("udp/53")); err != nil {
 		t.Fatal(err)
 	}
 	g.WaitRIB(t, "ipv4-flowspec", 2*time.Second, func(rib map[string]string) bool {
@@ -112,7 +112,7 @@ func TestBGPWithGoBGP(t *testing.T) {
 	g.WaitRIB(t, "ipv4-flowspec", 2*time.Second, func(rib map[string]string) bool { return len(rib) == 0 })
 	joined := strings.Join(audit, "\n")
 	for _, want := range []string{"mitigation_announce ddos-1 announce blackhole 10.20.0.40/32", "mitigation_refused ddos-x",
-		"mitigation_refused ddos-3", "mitigation_withdraw  withdraw flowspec destination 10.20.0.40/32 protocol udp source-port 53 discard"} {
+		"mitigation_refused ddos-3", "mitigation_withdraw  withdraw flowspec destination 10.20.0.40/32 protocol udp source-port 53 packet-length >=725 discard"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("audit lacks %q:\n%s", want, joined)
 		}
@@ -133,4 +133,13 @@ func keys(m map[string]string) []string {
 func host(a string) netip.Prefix {
 	ad := netip.MustParseAddr(a)
 	return netip.PrefixFrom(ad, ad.BitLen())
+}
+
+// vs are vectors of unknown packet lengths.
+func vs(names ...string) []Vector {
+	out := make([]Vector, len(names))
+	for i, n := range names {
+		out[i] = Vector{Name: n}
+	}
+	return out
 }

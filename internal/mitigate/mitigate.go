@@ -72,8 +72,13 @@ func (r Route) String() string {
 	if r.SrcPort != 0 {
 		parts = append(parts, fmt.Sprintf("source-port %d", r.SrcPort))
 	}
-	if r.MinLength > 0 || r.MaxLength > 0 {
+	switch {
+	case r.MinLength > 0 && r.MaxLength > 0:
 		parts = append(parts, fmt.Sprintf("packet-length %d-%d", r.MinLength, r.MaxLength))
+	case r.MinLength > 0:
+		parts = append(parts, fmt.Sprintf("packet-length >=%d", r.MinLength))
+	case r.MaxLength > 0:
+		parts = append(parts, fmt.Sprintf("packet-length <=%d", r.MaxLength))
 	}
 	if r.RateLimit > 0 {
 		parts = append(parts, fmt.Sprintf("rate-limit %.0f bytes/s", r.RateLimit))
@@ -171,12 +176,26 @@ func (m *Mitigator) protection(dst netip.Prefix) (Protected, bool) {
 	return best, found
 }
 
+// Vector is one of an attack's main vectors: its name (store.FloodVectorOf:
+// "tcp-syn", "udp/53", ...) and the mean length of its packets in bytes
+// (0: unknown).
+type Vector struct {
+	Name       string
+	MeanLength int
+}
+
+// ampLength is the mean packet length from which a reflection's FlowSpec
+// rule matches only packets of at least half that length: amplified
+// responses are large, the service's ordinary answers mostly small (DNS
+// over UDP: under 512 bytes), and those keep flowing.
+const ampLength = 512
+
 // Routes returns the routes for an attack on dst (an address as a host
-// prefix, or a network attacked as a whole) by its main vectors
-// (store.FloodVectorOf names), as its protected network allows them. A
-// whole network is never black-holed: it gets FlowSpec rules only, and
-// none when it holds listed infrastructure.
-func (m *Mitigator) Routes(dst netip.Prefix, vectors []string) ([]Route, error) {
+// prefix, or a network attacked as a whole) by its main vectors, as its
+// protected network allows them. A whole network is never black-holed:
+// it gets FlowSpec rules only, and none when it holds listed
+// infrastructure.
+func (m *Mitigator) Routes(dst netip.Prefix, vectors []Vector) ([]Route, error) {
 	dst = netip.PrefixFrom(dst.Addr().Unmap(), min(dst.Bits(), dst.Addr().Unmap().BitLen())).Masked()
 	if !dst.IsValid() {
 		return nil, fmt.Errorf("%w: no destination", ErrRefused)
@@ -196,7 +215,8 @@ func (m *Mitigator) Routes(dst netip.Prefix, vectors []string) ([]Route, error) 
 		out = append(out, Route{Kind: Blackhole, Dst: dst})
 	}
 	if p.FlowSpec {
-		for _, v := range vectors {
+		for _, vec := range vectors {
+			v := vec.Name
 			r := Route{Kind: FlowSpec, Dst: dst, RateLimit: p.RateLimit}
 			switch {
 			case v == "tcp-syn":
@@ -209,6 +229,9 @@ func (m *Mitigator) Routes(dst netip.Prefix, vectors []string) ([]Route, error) 
 					continue
 				}
 				r.Proto, r.SrcPort = "udp", uint16(port)
+				if vec.MeanLength >= ampLength {
+					r.MinLength = uint16(min(vec.MeanLength/2, 65535)) //nolint:gosec // G115: capped
+				}
 			default:
 				r.Proto = strings.TrimSuffix(v, "-synack")
 			}
@@ -226,7 +249,7 @@ func (m *Mitigator) Routes(dst netip.Prefix, vectors []string) ([]Route, error) 
 // Start mitigates attack id on dst with the given vectors: each route the
 // safety rules allow is announced (or, in dry-run mode, logged); a route
 // already announced for another attack is kept for both.
-func (m *Mitigator) Start(ctx context.Context, id string, dst netip.Prefix, vectors []string) error {
+func (m *Mitigator) Start(ctx context.Context, id string, dst netip.Prefix, vectors []Vector) error {
 	routes, err := m.Routes(dst, vectors)
 	if err != nil {
 		m.audit("mitigation_refused", id, err.Error())

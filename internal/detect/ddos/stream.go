@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"net/netip"
 	"slices"
@@ -105,8 +106,10 @@ type Attack struct {
 	Packets int64 `json:"packets"`
 	Bytes   int64 `json:"bytes"`
 	Flows   int64 `json:"flows"`
-	// Vectors are the packets per vector (store.FloodVectorOf).
-	Vectors map[string]int64 `json:"vectors"`
+	// Vectors are the packets per vector (store.FloodVectorOf), and
+	// VectorBytes their bytes.
+	Vectors     map[string]int64 `json:"vectors"`
+	VectorBytes map[string]int64 `json:"vector_bytes"`
 	// Sources is the distinct source addresses, counted up to 65,536.
 	Sources    int     `json:"sources"`
 	TopSources []Count `json:"top_sources"`
@@ -136,6 +139,15 @@ func (a *Attack) Vector() []string {
 		}
 	}
 	return out
+}
+
+// MeanLength is the mean packet length of vector v in bytes (0 when no
+// packet of it was seen).
+func (a *Attack) MeanLength(v string) int {
+	if a.Vectors[v] == 0 {
+		return 0
+	}
+	return int(a.VectorBytes[v] / a.Vectors[v])
 }
 
 // Summary describes the attack in a sentence.
@@ -419,7 +431,7 @@ func (s *Stream) count(t *dest, f *event.Flow, now time.Time, events []Event) []
 		return events
 	}
 	a := &attackState{Attack: Attack{Target: t.key.Addr(), Whole: t.whole, Network: t.net.Prefix, Start: now, Trigger: trig,
-		Vectors: map[string]int64{}}, sources: map[netip.Addr]struct{}{}}
+		Vectors: map[string]int64{}, VectorBytes: map[string]int64{}}, sources: map[netip.Addr]struct{}{}}
 	a.ID = fmt.Sprintf("ddos-%s-%d", strings.ReplaceAll(a.Dst().String(), "/", "_"), now.Unix())
 	if !t.whole {
 		a.ID = fmt.Sprintf("ddos-%s-%d", t.key.Addr(), now.Unix())
@@ -576,7 +588,9 @@ func (a *attackState) count(f *event.Flow, mult int64) {
 	a.Packets += p
 	a.Bytes += b
 	a.Flows++
-	a.Vectors[store.FloodVectorOf(f.Proto, f.TCPFlags, f.SrcPort, f.DstPort)] += p
+	v := store.FloodVectorOf(f.Proto, f.TCPFlags, f.SrcPort, f.DstPort)
+	a.Vectors[v] += p
+	a.VectorBytes[v] += b
 	if f.SrcIP.IsValid() {
 		if len(a.sources) < 1<<16 {
 			a.sources[f.SrcIP] = struct{}{}
@@ -605,10 +619,7 @@ func (a *attackState) peak(now time.Time, r rates) {
 
 func (a *attackState) snapshot() Attack {
 	c := a.Attack
-	c.Vectors = make(map[string]int64, len(a.Vectors))
-	for k, v := range a.Vectors {
-		c.Vectors[k] = v
-	}
+	c.Vectors, c.VectorBytes = maps.Clone(a.Vectors), maps.Clone(a.VectorBytes)
 	c.Sources = len(a.sources)
 	c.TopSources = a.top.list(10, netip.Addr.String)
 	c.TopPorts, c.TopSrcPort = a.ports.list(10, port.String), a.srcPorts.list(10, port.String)

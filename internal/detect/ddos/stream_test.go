@@ -92,6 +92,10 @@ func TestStreamScenario(t *testing.T) {
 	if !slices.Equal(vec, []string{"tcp-syn", "udp/123", "udp/53"}) {
 		t.Errorf("vectors %v (%v)", vec, a.Vectors)
 	}
+	// The scenario's DNS responses are 1,450 bytes, its NTP ones 468.
+	if a.MeanLength("udp/53") != 1450 || a.MeanLength("udp/123") != 468 {
+		t.Errorf("mean lengths %d, %d", a.MeanLength("udp/53"), a.MeanLength("udp/123"))
+	}
 	if a.Sources < 20 || len(a.TopSources) == 0 || len(a.Timeline) < 100 || a.PeakPPS < 10_000 {
 		t.Errorf("sources %d, top %v, %d timeline samples, peak %.0f pps", a.Sources, a.TopSources, len(a.Timeline), a.PeakPPS)
 	}
