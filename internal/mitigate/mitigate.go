@@ -230,7 +230,7 @@ func (m *Mitigator) Routes(dst netip.Prefix, vectors []Vector) ([]Route, error) 
 				}
 				r.Proto, r.SrcPort = "udp", uint16(port)
 				if vec.MeanLength >= ampLength {
-					r.MinLength = uint16(min(vec.MeanLength/2, 65535)) //nolint:gosec // G115: capped
+					r.MinLength = uint16(min(vec.MeanLength/2, 65535))
 				}
 			default:
 				r.Proto = strings.TrimSuffix(v, "-synack")
