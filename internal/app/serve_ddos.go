@@ -64,7 +64,7 @@ func (s *served) newDefence(ctx context.Context, cfg *config.Config, audit *cons
 	for _, n := range dc.Networks {
 		p, _ := netip.ParsePrefix(n.Prefix) // validated
 		scfg.Networks = append(scfg.Networks, ddos.Network{Prefix: p, PPS: n.PPS, BPS: n.BPS, FPS: n.FPS, Baseline: n.Baseline,
-			NetPPS: n.NetworkPPS, NetBPS: n.NetworkBPS, NetFPS: n.NetworkFPS})
+			NetPPS: n.NetworkPPS, NetBPS: n.NetworkBPS, NetFPS: n.NetworkFPS, VectorPPS: n.VectorPPS})
 		mcfg.Protected = append(mcfg.Protected, mitigate.Protected{Prefix: p.Masked(), Blackhole: n.Blackhole, FlowSpec: n.FlowSpec,
 			RateLimit: float32(n.RateLimit)})
 	}

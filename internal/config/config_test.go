@@ -50,7 +50,7 @@ func TestBad(t *testing.T) {
 			"network \"sctp\"", "format \"leef\"", "tlp \"purple\"", "serve.alerts.email[0]: from", "serve.alerts.email[0]: to: no recipient",
 			"serve.log_level: \"loud\""},
 		"ddos.bad.yml": {"serve.ddos: networks are watched", "serve.ddos.networks[0]: prefix \"10.20.0.0/33\"", "must not be negative",
-			"serve.ddos.end_ratio", "serve.mitigation.infrastructure[0]: \"somewhere\"", "serve.mitigation.bgp[0]: peer is needed",
+			"serve.ddos.end_ratio", `vector_pps "syn"`, "serve.mitigation.infrastructure[0]: \"somewhere\"", "serve.mitigation.bgp[0]: peer is needed",
 			"local_as and peer_as are needed", "router_id \"2001:db8::1\"", "community \"blackhole\"", "serve.mitigation.nftables"},
 	} {
 		_, err := Load(filepath.Join("testdata", file))

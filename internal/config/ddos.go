@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -65,6 +66,10 @@ type DDoSNetwork struct {
 	NetworkPPS float64 `yaml:"network_pps"`
 	NetworkBPS float64 `yaml:"network_bps"`
 	NetworkFPS float64 `yaml:"network_fps"`
+	// VectorPPS are packets/s thresholds of single vectors per address
+	// ("tcp-syn", "tcp-synack", "icmp", "udp", "udp-fragment", "udp/53",
+	// a protocol number): {tcp-syn: 5000, udp/123: 2000}.
+	VectorPPS map[string]float64 `yaml:"vector_pps"`
 	// Baseline, above zero, raises the thresholds to this many times the
 	// network's usual peak, learned from its traffic.
 	Baseline float64 `yaml:"baseline"`
@@ -141,6 +146,11 @@ func (c *Config) validateDDoS() []error {
 		if n.PPS < 0 || n.BPS < 0 || n.FPS < 0 || n.Baseline < 0 || n.RateLimit < 0 || n.NetworkPPS < 0 || n.NetworkBPS < 0 || n.NetworkFPS < 0 {
 			errs = append(errs, fmt.Errorf("%s: thresholds, baseline and rate_limit must not be negative", where))
 		}
+		for v, pps := range n.VectorPPS {
+			if !vectorName.MatchString(v) || pps <= 0 {
+				errs = append(errs, fmt.Errorf("%s: vector_pps %q: %v (a vector is tcp-syn, tcp-synack, tcp, udp, udp-fragment, icmp, udp/PORT or a protocol number; its threshold above 0)", where, v, pps))
+			}
+		}
 	}
 	if r := s.DDoS.EndRatio; r < 0 || r >= 1 {
 		errs = append(errs, errors.New("serve.ddos.end_ratio: must be between 0 and 1"))
@@ -179,6 +189,9 @@ func (c *Config) validateDDoS() []error {
 	}
 	return errs
 }
+
+// vectorName matches store.FloodVectorOf's names.
+var vectorName = regexp.MustCompile(`^(tcp-syn|tcp-synack|tcp|udp|udp-fragment|icmp|udp/[0-9]{1,5}|[0-9]{1,3})$`)
 
 func prefixes(where string, ps []string) []error {
 	var errs []error

@@ -46,6 +46,11 @@ type Network struct {
 	NetPPS float64
 	NetBPS float64
 	NetFPS float64
+	// VectorPPS are packets/s thresholds of single vectors
+	// (store.FloodVectorOf names: "tcp-syn", "icmp", "udp-fragment",
+	// "udp/123", ...) per address: a SYN flood can matter long before the
+	// address's total rate does.
+	VectorPPS map[string]float64
 	// Baseline, when above zero, raises the packet and bit thresholds to
 	// Baseline times the network's usual peak: the highest rate any of its
 	// addresses had in a minute, averaged over the minutes seen (an
@@ -202,9 +207,10 @@ func (r *rates) add(o rates, sign float64) {
 }
 
 // wkey keys the rates a wheel slot takes off: an address's (a host
-// prefix) or a whole network's.
+// prefix) or a whole network's, all vectors or one.
 type wkey struct {
-	dst netip.Prefix
+	dst    netip.Prefix
+	vector string // "": the total
 }
 
 // netState is a protected network's state.
@@ -222,7 +228,8 @@ type dest struct {
 	whole   bool
 	net     *netState
 	now     rates
-	pending int // wheel entries still to expire
+	vec     map[string]*rates // per vector with a threshold (Network.VectorPPS)
+	pending int               // wheel entries still to expire
 	srcs    [2]map[netip.Addr]struct{}
 	attack  *attackState
 	below   time.Time // since when an attack's rates are under the end level
@@ -327,6 +334,20 @@ func (n *netState) thresholds() rates {
 	return t
 }
 
+// over says which of t's thresholds its rates pass at level (1 to
+// start, EndRatio to go on), or "".
+func (t *dest) over(level float64) string {
+	if trig := over(t.now, t.thresholds(), level); trig != "" {
+		return trig
+	}
+	for v, r := range t.vec {
+		if th := t.net.VectorPPS[v]; th > 0 && r.pps >= level*th {
+			return fmt.Sprintf("%s %s packets/s ≥ %s", v, rate(r.pps), rate(level*th))
+		}
+	}
+	return ""
+}
+
 // over says which threshold r passes at level (1 to start, EndRatio to
 // go on), or "".
 func over(r, t rates, level float64) string {
@@ -401,13 +422,30 @@ func (s *Stream) count(t *dest, f *event.Flow, now time.Time, events []Event) []
 		slot = map[wkey]rates{}
 		s.wheel[exp] = slot
 	}
-	k := wkey{t.key}
-	if _, ok := slot[k]; !ok {
-		t.pending++
+	keys := [2]wkey{{dst: t.key}}
+	if vt := t.net.VectorPPS; len(vt) > 0 && !t.whole {
+		if v := store.FloodVectorOf(f.Proto, f.TCPFlags, f.SrcPort, f.DstPort); vt[v] > 0 {
+			if t.vec == nil {
+				t.vec = map[string]*rates{}
+			}
+			if t.vec[v] == nil {
+				t.vec[v] = &rates{}
+			}
+			t.vec[v].add(r, 1)
+			keys[1] = wkey{dst: t.key, vector: v}
+		}
 	}
-	e := slot[k]
-	e.add(r, 1)
-	slot[k] = e
+	for _, k := range keys {
+		if !k.dst.IsValid() {
+			continue
+		}
+		if _, ok := slot[k]; !ok {
+			t.pending++
+		}
+		e := slot[k]
+		e.add(r, 1)
+		slot[k] = e
+	}
 	if f.SrcIP.IsValid() {
 		if t.srcs[0] == nil {
 			t.srcs[0] = map[netip.Addr]struct{}{}
@@ -426,7 +464,7 @@ func (s *Stream) count(t *dest, f *event.Flow, now time.Time, events []Event) []
 		// checked against.
 		n.minutePeak.pps, n.minutePeak.bps = max(n.minutePeak.pps, t.now.pps), max(n.minutePeak.bps, t.now.bps)
 	}
-	trig := over(t.now, t.thresholds(), 1)
+	trig := t.over(1)
 	if trig == "" || t.sources() < s.cfg.MinSources {
 		return events
 	}
@@ -473,9 +511,13 @@ func (s *Stream) Tick(now time.Time) {
 			if t == nil {
 				continue
 			}
-			t.now.add(r, -1)
+			if k.vector == "" {
+				t.now.add(r, -1)
+			} else if v := t.vec[k.vector]; v != nil {
+				v.add(r, -1)
+			}
 			if t.pending--; t.pending <= 0 {
-				t.now, t.pending = rates{}, 0
+				t.now, t.pending, t.vec = rates{}, 0, nil
 			}
 		}
 		delete(s.wheel, s.swept)
@@ -493,7 +535,7 @@ func (s *Stream) Tick(now time.Time) {
 				a.vectors = v
 				events = append(events, Event{Kind: "update", Attack: a.snapshot()})
 			}
-			if over(t.now, t.thresholds(), s.cfg.EndRatio) != "" {
+			if t.over(s.cfg.EndRatio) != "" {
 				t.below = time.Time{}
 			} else if t.below.IsZero() {
 				t.below = now

@@ -295,3 +295,35 @@ func TestStreamBaseline(t *testing.T) {
 	}
 	t.Log(events[0].Attack.Trigger)
 }
+
+// A vector's own threshold: a SYN flood of 8,000 packets/s is an attack
+// under a total threshold of 100,000 when SYN floods have one of 5,000;
+// UDP at 50,000 packets/s, under both, is not.
+func TestStreamVectorThreshold(t *testing.T) {
+	var events []Event
+	s := NewStream(StreamConfig{Networks: []Network{{Prefix: netip.MustParsePrefix("192.0.2.0/24"), PPS: 100_000,
+		VectorPPS: map[string]float64{"tcp-syn": 5_000}}}, MinSources: 5, EndAfter: 5 * time.Second},
+		func(e Event) { events = append(events, e) })
+	f := &feeder{s: s}
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	udp := steady(f, t0, 10, []netip.Addr{netip.MustParseAddr("192.0.2.8")}, 50_000)
+	if len(events) != 0 {
+		t.Fatalf("UDP under the thresholds: %+v", events[0].Attack.Trigger)
+	}
+	dst := netip.MustParseAddr("192.0.2.9")
+	for i := range 10 {
+		now := udp.Add(time.Duration(i) * time.Second)
+		var flows []event.Flow
+		for j := range 8 {
+			flows = append(flows, event.Flow{TS: now.Add(-time.Second), End: now, SrcIP: netip.AddrFrom4([4]byte{198, 18, byte(i), byte(j)}),
+				SrcPort: uint16(1024 + j), DstIP: dst, DstPort: 443, Proto: "tcp", TCPFlags: 0x02, Packets: 1_000, Bytes: 60_000})
+		}
+		f.at(now, flows)
+	}
+	f.drain(time.Minute)
+	events = onlyStartEnd(events)
+	if len(events) != 2 || events[0].Attack.Target != dst || !strings.HasPrefix(events[0].Attack.Trigger, "tcp-syn ") {
+		t.Fatalf("events %+v", events)
+	}
+	t.Log(events[0].Attack.Trigger)
+}
