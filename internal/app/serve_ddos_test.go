@@ -172,3 +172,38 @@ serve:
 		t.Errorf("audit verify: %s %s", out, errOut)
 	}
 }
+
+// The collector's flows go into a ClickHouse store too: dwell serve on
+// the two-shard cluster receives the scenario's export and every flow is
+// stored there, queryable through the server.
+func TestServeCollectClickHouse(t *testing.T) {
+	if chServers == nil {
+		t.Skip(chSkip)
+	}
+	_, capture, truth := scenariotest.FlowCapture(t)
+	dir := t.TempDir()
+	udp := freeUDP(t)
+	cfgFile := filepath.Join(dir, "dwell.yaml")
+	cfg := fmt.Sprintf(`store: %q
+sensor: edge
+serve:
+  listen: 127.0.0.1:0
+  state_dir: %s
+  collect: {listen: [%q], sockets: 2}
+`, chServers.ClusterURL(), filepath.Join(dir, "state"), udp)
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stop := startServe(t, "--config", cfgFile)
+	if _, err := collect.Replay(t.Context(), bytes.NewReader(capture), udp, collect.ReplayOptions{Speed: 18_000}); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("n\n%d", truth.Counts["flows"])
+	waitFor(t, "the flows in ClickHouse", func() bool {
+		code, out, _ := runDwell(t, "query", "--config", cfgFile, "--format", "csv", "SELECT count() AS n FROM flow")
+		return code == ExitOK && strings.TrimSpace(out) == want
+	})
+	if code := stop(); code != ExitOK {
+		t.Errorf("exit %d", code)
+	}
+}
