@@ -1,12 +1,14 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -45,6 +47,10 @@ only its new lines, and an interrupted ingest resumes where it stopped.
 	}
 }
 
+// ingestGoMemory is the Go heap dwell ingest asks the collector to keep
+// under (a soft limit: GOMEMLIMIT's).
+const ingestGoMemory = 512 << 20
+
 func runIngest(ctx context.Context, a *App, args []string) error {
 	var co common
 	c := ingestCommand()
@@ -77,6 +83,16 @@ func runIngest(ctx context.Context, a *App, args []string) error {
 	// Inputs first: nothing readable, and no store is created for it.
 	if err := anyReadable(paths); err != nil {
 		return err
+	}
+	if co.served == nil {
+		// Writing needs less memory than hunting: the store's and Go's
+		// limits for this command (config.Ingest.MemoryLimit).
+		scfg := *cfg
+		scfg.MemoryLimit = cmp.Or(cfg.Ingest.MemoryLimit, cfg.MemoryLimit)
+		cfg = &scfg
+		if os.Getenv("GOMEMLIMIT") == "" {
+			defer debug.SetMemoryLimit(debug.SetMemoryLimit(ingestGoMemory))
+		}
 	}
 	st, err := co.openStore(ctx, cfg, false)
 	if err != nil {

@@ -132,6 +132,12 @@ type Ingest struct {
 	// BatchRows is how many records are committed to the store at a time
 	// (one transaction); default 122880, one DuckDB row group.
 	BatchRows int `yaml:"batch_rows"`
+	// MemoryLimit is the embedded store's memory limit while dwell ingest
+	// runs, in place of memory_limit (writing needs less than hunting);
+	// default "512MB". dwell ingest also asks Go's collector to keep its
+	// heap under 512 MiB unless GOMEMLIMIT says otherwise: an ingest's
+	// peak stays under 1.5 GiB.
+	MemoryLimit string `yaml:"memory_limit"`
 	// IdleAfter is how long a plain (uncompressed) file must go unmodified
 	// before its unterminated last line counts as complete; before that the
 	// line is left for the next run, as Zeek may still be writing it.
@@ -241,6 +247,7 @@ func Default() *Config {
 		Ingest: Ingest{
 			Workers:     runtime.GOMAXPROCS(0),
 			BatchRows:   122880,
+			MemoryLimit: "512MB",
 			IdleAfter:   Duration(2 * time.Minute),
 			Earliest:    Date(time.Date(1995, 1, 1, 0, 0, 0, 0, time.UTC)),
 			ClockSkew:   Duration(24 * time.Hour),
@@ -296,6 +303,9 @@ func (c *Config) Validate() error {
 	}
 	if !memoryLimit.MatchString(c.MemoryLimit) {
 		errs = append(errs, fmt.Errorf("memory_limit: %q is not a size (1GB, 512MB) or a share of memory (25%%)", c.MemoryLimit))
+	}
+	if c.Ingest.MemoryLimit != "" && !memoryLimit.MatchString(c.Ingest.MemoryLimit) {
+		errs = append(errs, fmt.Errorf("ingest.memory_limit: %q is not a size (1GB, 512MB) or a share of memory (25%%)", c.Ingest.MemoryLimit))
 	}
 	if strings.TrimSpace(c.Sensor) == "" {
 		errs = append(errs, errors.New("sensor: must not be empty"))

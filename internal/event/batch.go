@@ -79,9 +79,27 @@ func (b *Batch) Append(o *Batch) {
 	b.Progress = append(b.Progress, o.Progress...)
 }
 
+// Clear empties b like Reset and zeroes the records it held, so that the
+// strings they point into (decoders' read buffers) can be freed while b
+// waits for reuse: what keeps an ingest's memory bounded.
+func (b *Batch) Clear() {
+	clear(b.Conns)
+	clear(b.OpenConns)
+	clear(b.DNS)
+	clear(b.HTTP)
+	clear(b.TLS)
+	clear(b.X509)
+	clear(b.Files)
+	clear(b.Flows)
+	clear(b.Host)
+	clear(b.Alerts)
+	clear(b.Quarantine)
+	clear(b.Progress)
+	b.Reset()
+}
+
 // Reset empties b, keeping its capacity for reuse. Old records stay in the
-// spare capacity until overwritten; clearing them costs more than the
-// memory they hold for a while.
+// spare capacity until overwritten (Clear zeroes them).
 func (b *Batch) Reset() {
 	b.Conns = b.Conns[:0]
 	b.OpenConns = b.OpenConns[:0]

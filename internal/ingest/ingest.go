@@ -281,18 +281,30 @@ func (in *Ingester) done(c Candidate) {
 	in.bytes.Add(c.Size)
 }
 
+// readChunk is the most records a reader hands the writer at once: the
+// writer gathers them into transactions of BatchRows; smaller pieces keep
+// the batches waiting in the pool and the channel small.
+const readChunk = 32768
+
 // write is the single goroutine that hands batches to the sink. Batches
 // that are queued together go in one transaction, up to BatchRows records:
 // many small files (Zeek's hourly logs of quiet types) would otherwise cost
-// a commit each.
+// a commit each. They are gathered in one batch of the writer's own, and
+// the readers' batches go back to the pool at once, cleared: only that
+// batch grows to BatchRows records of every kind, and no record kept for
+// reuse holds a decoder's buffer (the peak memory of an ingest).
 func (in *Ingester) write(ctx context.Context, batches <-chan *event.Batch, pool chan<- *event.Batch) error {
 	// A small batch waits up to linger for more: many small files (Zeek's
 	// hourly rotation) would otherwise cost one store transaction each.
 	const linger = 100 * time.Millisecond
 	timer := time.NewTimer(linger)
 	defer timer.Stop()
-	for b := range batches {
+	b := &event.Batch{}
+	for first := range batches {
 		open, merged := true, 1
+		b.Append(first)
+		first.Clear()
+		pool <- first
 		timer.Reset(linger)
 	merge:
 		for open && b.Len() < in.opt.BatchRows {
@@ -303,7 +315,7 @@ func (in *Ingester) write(ctx context.Context, batches <-chan *event.Batch, pool
 					break merge
 				}
 				b.Append(nb)
-				nb.Reset()
+				nb.Clear()
 				pool <- nb
 				merged++
 			case <-timer.C:
@@ -323,8 +335,7 @@ func (in *Ingester) write(ctx context.Context, batches <-chan *event.Batch, pool
 			return fmt.Errorf("storing records: %w", err)
 		}
 		in.rows.Add(int64(n))
-		b.Reset()
-		pool <- b
+		b.Clear()
 		if !open {
 			return nil
 		}
@@ -568,7 +579,7 @@ func (in *Ingester) file(ctx context.Context, c Candidate, batches chan<- *event
 		case <-ctx.Done():
 			return res, ctx.Err()
 		}
-		err := src.Next(ctx, b, in.opt.BatchRows)
+		err := src.Next(ctx, b, min(in.opt.BatchRows, readChunk))
 		end := errors.Is(err, io.EOF)
 		if err != nil && !end {
 			pool <- b
