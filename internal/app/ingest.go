@@ -49,7 +49,7 @@ only its new lines, and an interrupted ingest resumes where it stopped.
 
 // ingestGoMemory is the Go heap dwell ingest asks the collector to keep
 // under (a soft limit: GOMEMLIMIT's).
-const ingestGoMemory = 512 << 20
+const ingestGoMemory = 768 << 20
 
 func runIngest(ctx context.Context, a *App, args []string) error {
 	var co common

@@ -134,9 +134,9 @@ type Ingest struct {
 	BatchRows int `yaml:"batch_rows"`
 	// MemoryLimit is the embedded store's memory limit while dwell ingest
 	// runs, in place of memory_limit (writing needs less than hunting);
-	// default "512MB". dwell ingest also asks Go's collector to keep its
-	// heap under 512 MiB unless GOMEMLIMIT says otherwise: an ingest's
-	// peak stays under 1.5 GiB.
+	// default "768MB" (512MB halves a many-table ingest's speed). dwell
+	// ingest also asks Go's collector to keep its heap under 768 MiB
+	// unless GOMEMLIMIT says otherwise (docs/benchmarks.md: the peaks).
 	MemoryLimit string `yaml:"memory_limit"`
 	// IdleAfter is how long a plain (uncompressed) file must go unmodified
 	// before its unterminated last line counts as complete; before that the
@@ -247,7 +247,7 @@ func Default() *Config {
 		Ingest: Ingest{
 			Workers:     runtime.GOMAXPROCS(0),
 			BatchRows:   122880,
-			MemoryLimit: "512MB",
+			MemoryLimit: "768MB",
 			IdleAfter:   Duration(2 * time.Minute),
 			Earliest:    Date(time.Date(1995, 1, 1, 0, 0, 0, 0, time.UTC)),
 			ClockSkew:   Duration(24 * time.Hour),

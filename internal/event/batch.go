@@ -81,21 +81,31 @@ func (b *Batch) Append(o *Batch) {
 
 // Clear empties b like Reset and zeroes the records it held, so that the
 // strings they point into (decoders' read buffers) can be freed while b
-// waits for reuse: what keeps an ingest's memory bounded.
+// waits for reuse; the room of a kind b did not hold this time is given
+// back. What keeps an ingest's memory bounded: a batch reused for files
+// of every kind in turn does not keep room for all of them.
 func (b *Batch) Clear() {
-	clear(b.Conns)
-	clear(b.OpenConns)
-	clear(b.DNS)
-	clear(b.HTTP)
-	clear(b.TLS)
-	clear(b.X509)
-	clear(b.Files)
-	clear(b.Flows)
-	clear(b.Host)
-	clear(b.Alerts)
-	clear(b.Quarantine)
-	clear(b.Progress)
-	b.Reset()
+	b.Conns = cleared(b.Conns)
+	b.OpenConns = cleared(b.OpenConns)
+	b.DNS = cleared(b.DNS)
+	b.HTTP = cleared(b.HTTP)
+	b.TLS = cleared(b.TLS)
+	b.X509 = cleared(b.X509)
+	b.Files = cleared(b.Files)
+	b.Flows = cleared(b.Flows)
+	b.Host = cleared(b.Host)
+	b.Alerts = cleared(b.Alerts)
+	b.Quarantine = cleared(b.Quarantine)
+	b.Progress = cleared(b.Progress)
+}
+
+// cleared zeroes s and empties it, or drops it when it held nothing.
+func cleared[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	clear(s)
+	return s[:0]
 }
 
 // Reset empties b, keeping its capacity for reuse. Old records stay in the

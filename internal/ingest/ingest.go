@@ -281,10 +281,11 @@ func (in *Ingester) done(c Candidate) {
 	in.bytes.Add(c.Size)
 }
 
-// readChunk is the most records a reader hands the writer at once: the
-// writer gathers them into transactions of BatchRows; smaller pieces keep
-// the batches waiting in the pool and the channel small.
-const readChunk = 32768
+// readChunk is the most records a reader hands the writer at once (the
+// writer gathers them into transactions of BatchRows). Smaller pieces
+// would keep the batches waiting in the pool smaller, but cost: 32,768
+// made a 5 M-row conn ingest 35 % slower.
+const readChunk = 122880
 
 // write is the single goroutine that hands batches to the sink. Batches
 // that are queued together go in one transaction, up to BatchRows records:
