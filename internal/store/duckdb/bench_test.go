@@ -18,6 +18,25 @@ import (
 // BenchmarkWriteConn measures the store's write path alone: batches of one
 // row group of realistic conn records into a DuckDB file.
 func BenchmarkWriteConn(b *testing.B) {
+	batch := connBatch()
+	rows := len(batch.Conns)
+	s, err := duckdb.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), duckdb.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	b.ReportAllocs()
+	b.SetBytes(int64(rows) * 150) // about a Zeek TSV conn line per row
+	for b.Loop() {
+		if err := s.Write(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// connBatch is one row group of realistic conn records.
+func connBatch() *event.Batch {
 	const rows = 122880
 	batch := &event.Batch{}
 	base := time.Date(2024, 4, 19, 0, 0, 0, 0, time.UTC)
@@ -34,19 +53,7 @@ func BenchmarkWriteConn(b *testing.B) {
 			DstIPBytes: event.Some(uint64(i % 95000)), Src: event.Source{Sensor: "bench", File: "/logs/conn.log.gz", Line: int64(i + 9)},
 		})
 	}
-	s, err := duckdb.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), duckdb.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = s.Close() }()
-	b.ReportAllocs()
-	b.SetBytes(rows * 150) // about a Zeek TSV conn line per row
-	for b.Loop() {
-		if err := s.Write(context.Background(), batch); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	return batch
 }
 
 // BenchmarkWriteFlow measures the write path of flow records, as the
