@@ -36,7 +36,9 @@ var allowed = []struct {
 	// Test support: detector cases are Zeek logs read into the memory store.
 	{"internal/detect/detecttest", []string{"internal/event", "internal/store", "internal/store/storetest", "internal/detect",
 		"internal/ingest", "internal/ingest/zeek"}},
-	{"internal/correlate", []string{"internal/event", "internal/detect"}},
+	{"internal/correlate", []string{"internal/event", "internal/detect", "internal/geo"}},
+	// Registration data of addresses, from the user's .mmdb files.
+	{"internal/geo", nil},
 	{"internal/export/", []string{"internal/event", "internal/detect", "internal/correlate", "internal/intel"}},
 	{"internal/scenario", []string{"internal/event"}},
 	// dwell serve's HTTP side runs commands through an interface app

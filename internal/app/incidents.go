@@ -170,7 +170,7 @@ func runIncident(ctx context.Context, a *App, args []string) error {
 	if *format != "table" && *format != "json" {
 		return usagef("unknown format %q: use table or json", *format)
 	}
-	_, st, h, err := co.openHunt(ctx)
+	cfg, st, h, err := co.openHunt(ctx)
 	if err != nil {
 		return err
 	}
@@ -179,6 +179,9 @@ func runIncident(ctx context.Context, a *App, args []string) error {
 		inc := &h.Incidents[i]
 		if !strings.EqualFold(inc.ID, rest[0]) {
 			continue
+		}
+		if err := enrichOrigin(cfg, inc); err != nil {
+			return err
 		}
 		t, err := loadTriage(ctx, st, inc.ID)
 		if err != nil {
@@ -226,7 +229,11 @@ func writeIncident(a *App, inc *correlate.Incident) error {
 	}
 	fmt.Fprintln(w, "\ninfrastructure:")
 	for _, x := range inc.Infrastructure {
-		fmt.Fprintf(w, "  %-6s %-40s %d host(s), seen by %s\n", x.Kind, sanitize(x.Value, 40), x.Hosts, strings.Join(x.Detectors, ", "))
+		fmt.Fprintf(w, "  %-6s %-40s %d host(s), seen by %s", x.Kind, sanitize(x.Value, 40), x.Hosts, strings.Join(x.Detectors, ", "))
+		if x.Origin != nil {
+			fmt.Fprintf(w, "; %s", sanitize(x.Origin.String(), 120))
+		}
+		fmt.Fprintln(w)
 	}
 	if len(inc.BytesOut) > 0 {
 		fmt.Fprintln(w, "\nsent out:")

@@ -49,6 +49,9 @@ type Config struct {
 	Intel Intel `yaml:"intel"`
 	// Sigma configures the Sigma rules dwell hunt runs over Windows events.
 	Sigma Sigma `yaml:"sigma"`
+	// Origin names the offline databases that tell an incident's
+	// addresses' AS, ISP and country (docs/attribution.md).
+	Origin Origin `yaml:"origin"`
 	// Serve configures dwell serve (docs/serve.md); other commands read
 	// it to find a server that holds the store.
 	Serve Serve `yaml:"serve"`
@@ -123,6 +126,15 @@ type Hunt struct {
 	// MinScore drops findings scored below it (0 keeps all a detector
 	// reports; detectors have their own floors).
 	MinScore float64 `yaml:"min_score"`
+}
+
+// Origin configures the enrichment of incidents' infrastructure.
+type Origin struct {
+	// MMDB are MaxMind-format databases (.mmdb: GeoLite2/GeoIP2 ASN,
+	// ISP, Country or City; DB-IP; IPinfo), consulted together, the first
+	// that gives a field winning. A file replaced on disk is read again
+	// without a restart.
+	MMDB []string `yaml:"mmdb"`
 }
 
 // Ingest tunes how inputs are read.
@@ -306,6 +318,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Ingest.MemoryLimit != "" && !memoryLimit.MatchString(c.Ingest.MemoryLimit) {
 		errs = append(errs, fmt.Errorf("ingest.memory_limit: %q is not a size (1GB, 512MB) or a share of memory (25%%)", c.Ingest.MemoryLimit))
+	}
+	for i, p := range c.Origin.MMDB {
+		if strings.TrimSpace(p) == "" {
+			errs = append(errs, fmt.Errorf("origin.mmdb[%d]: must not be empty", i))
+		}
 	}
 	if strings.TrimSpace(c.Sensor) == "" {
 		errs = append(errs, errors.New("sensor: must not be empty"))

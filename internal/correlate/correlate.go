@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/dwell-nsm/dwell/internal/detect"
+	"github.com/dwell-nsm/dwell/internal/geo"
 )
 
 // Class is what kind of activity an incident is.
@@ -105,6 +106,10 @@ type Infra struct {
 	Value     string   `json:"value"`
 	Hosts     int      `json:"hosts"` // internal hosts of the incident that touched it
 	Detectors []string `json:"detectors"`
+	// Origin is what the configured geo databases say of an address
+	// (origin.mmdb), filled when the incident is shown: registration
+	// data, evidence for the origin question, not its answer.
+	Origin *geo.Info `json:"origin,omitempty"`
 }
 
 // Incident is a group of findings about the same intrusion or activity.
