@@ -186,6 +186,9 @@ func (d *defence) handle(ctx context.Context, s *served, e ddos.Event) {
 			al.Changes = append(al.Changes, "mitigated: "+r.String())
 		}
 	}
+	if severityRank(al.Severity) < severityRank(s.cfg.Load().Serve.Alerts.MinSeverity) {
+		return // below serve.alerts.min_severity: logged above, not announced
+	}
 	select {
 	case d.alerts <- al:
 	default:
