@@ -265,7 +265,7 @@ func checkIncidents(t *testing.T, db string, truth *scenario.Truth) {
 		t.Errorf("dwell incidents: exit %d\n%s%s", code, out, errOut)
 	}
 	code, out, errOut = runDwell(t, "incident", "--db", db, c.ID)
-	if code != ExitOK || !strings.Contains(out, "timeline (") || !strings.Contains(out, "dwell start") {
+	if code != ExitOK || !strings.Contains(out, "timeline (") || !strings.Contains(out, "dwell start") || !strings.Contains(out, "first contact ") {
 		t.Errorf("dwell incident: exit %d\n%s%s", code, out, errOut)
 	}
 	if code, _, errOut := runDwell(t, "incident", "--db", db, "INC-nosuch"); code != ExitFail || !strings.Contains(errOut, "no incident") {

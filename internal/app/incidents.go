@@ -183,6 +183,9 @@ func runIncident(ctx context.Context, a *App, args []string) error {
 		if err := enrichOrigin(cfg, inc); err != nil {
 			return err
 		}
+		if err := firstContact(ctx, st, inc); err != nil {
+			return err
+		}
 		t, err := loadTriage(ctx, st, inc.ID)
 		if err != nil {
 			return err
@@ -213,6 +216,14 @@ func writeIncident(a *App, inc *correlate.Incident) error {
 	w := a.Stdout
 	fmt.Fprintf(w, "%s  %s, score %.2f (%s)\n%s\n\n", inc.ID, inc.Class, inc.Score, inc.Severity, sanitize(inc.Summary, 400))
 	fmt.Fprintf(w, "dwell start  %s\nlast seen    %s\n", inc.DwellStart.UTC().Format(time.RFC3339), inc.LastSeen.UTC().Format(time.RFC3339))
+	if c := inc.FirstContact; c != nil {
+		fmt.Fprintf(w, "first contact %s  %s -> %s:%d/%s (%d connection(s) on %d day(s) in all history)", c.At.UTC().Format(time.RFC3339),
+			c.Src, c.Dst, c.Port, sanitize(c.Proto, 10), c.Conns, c.Days)
+		if before := inc.DwellStart.Sub(c.At); before >= 24*time.Hour {
+			fmt.Fprintf(w, ": %d days before the first finding", int(before.Hours()/24))
+		}
+		fmt.Fprintln(w)
+	}
 	hosts := make([]string, len(inc.Hosts))
 	for i, h := range inc.Hosts {
 		hosts[i] = h.String()

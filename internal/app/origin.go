@@ -1,12 +1,14 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 
 	"github.com/dwell-nsm/dwell/internal/config"
 	"github.com/dwell-nsm/dwell/internal/correlate"
 	"github.com/dwell-nsm/dwell/internal/geo"
+	"github.com/dwell-nsm/dwell/internal/store"
 )
 
 // enrichOrigin adds what the configured geo databases (origin.mmdb) say
@@ -35,5 +37,34 @@ func enrichOrigin(cfg *config.Config, inc *correlate.Incident) error {
 			x.Origin = &info
 		}
 	}
+	return nil
+}
+
+// firstContact finds the earliest connection in all history to any of
+// the incident's infrastructure addresses (as a destination: conn and
+// the sessions stitched from flows), which may precede the first finding
+// by months.
+func firstContact(ctx context.Context, r store.Reader, inc *correlate.Incident) error {
+	var dsts []netip.Addr
+	for _, x := range inc.Infrastructure {
+		if a, err := netip.ParseAddr(x.Value); x.Kind == "ip" && err == nil {
+			dsts = append(dsts, a)
+		}
+	}
+	if len(dsts) == 0 {
+		return nil
+	}
+	var first *correlate.Contact
+	err := r.Pairs(ctx, store.Window{}, store.PairFilter{Dsts: dsts}, func(p *store.PairStat) error {
+		if first == nil || p.First.Before(first.At) || (p.First.Equal(first.At) && p.Src.Less(first.Src)) {
+			first = &correlate.Contact{At: p.First, Sensor: p.Sensor, Src: p.Src, Dst: p.Dst, Port: p.DstPort, Proto: p.Proto,
+				Conns: p.Conns, Days: p.Days}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("first contact with the infrastructure: %w", err)
+	}
+	inc.FirstContact = first
 	return nil
 }

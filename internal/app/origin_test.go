@@ -2,13 +2,18 @@ package app
 
 import (
 	"bytes"
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dwell-nsm/dwell/internal/config"
 	"github.com/dwell-nsm/dwell/internal/correlate"
+	"github.com/dwell-nsm/dwell/internal/event"
+	"github.com/dwell-nsm/dwell/internal/store/storetest"
 )
 
 // An incident's external addresses get their AS, ISP and country from
@@ -44,5 +49,40 @@ func TestOriginEnrichment(t *testing.T) {
 	cfg.Origin.MMDB = []string{filepath.Join(t.TempDir(), "gone.mmdb")}
 	if err := enrichOrigin(cfg, inc); err == nil || !strings.Contains(err.Error(), "gone.mmdb") {
 		t.Errorf("a missing database: %v", err)
+	}
+}
+
+// The first contact with an incident's infrastructure is the earliest
+// connection to any of its addresses in all history, however long before
+// the first finding.
+func TestFirstContact(t *testing.T) {
+	m := storetest.NewMem()
+	c2 := netip.MustParseAddr("203.0.113.5")
+	t0 := time.Date(2019, 3, 4, 10, 0, 0, 0, time.UTC)
+	b := &event.Batch{}
+	for i, ts := range []time.Time{t0.AddDate(1, 0, 0), t0, t0.AddDate(0, 0, 1)} {
+		b.Conns = append(b.Conns, event.Conn{TS: ts, UID: fmt.Sprint("C", i), SrcIP: netip.MustParseAddr("10.1.2.3"), SrcPort: 50000,
+			DstIP: c2, DstPort: 443, Proto: "tcp", Src: event.Source{Sensor: "hq", File: "conn.log", Line: int64(i + 9)}})
+	}
+	b.Conns = append(b.Conns, event.Conn{TS: t0.AddDate(-1, 0, 0), UID: "Cx", SrcIP: netip.MustParseAddr("10.1.2.4"), SrcPort: 50000,
+		DstIP: netip.MustParseAddr("198.51.100.9"), DstPort: 80, Proto: "tcp", Src: event.Source{Sensor: "hq", File: "conn.log", Line: 1}})
+	if err := m.Write(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	inc := &correlate.Incident{ID: "INC-2", DwellStart: t0.AddDate(1, 0, 0), Infrastructure: []correlate.Infra{
+		{Kind: "ip", Value: c2.String()}, {Kind: "domain", Value: "evil.example"}}}
+	if err := firstContact(t.Context(), m, inc); err != nil {
+		t.Fatal(err)
+	}
+	c := inc.FirstContact
+	if c == nil || !c.At.Equal(t0) || c.Dst != c2 || c.Src.String() != "10.1.2.3" || c.Conns != 3 || c.Days != 3 {
+		t.Fatalf("first contact %+v", c)
+	}
+	var out bytes.Buffer
+	if err := writeIncident(&App{Stdout: &out}, inc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "first contact 2019-03-04T10:00:00Z  10.1.2.3 -> 203.0.113.5:443/tcp (3 connection(s) on 3 day(s) in all history): 366 days before the first finding") {
+		t.Errorf("incident:\n%s", out.String())
 	}
 }

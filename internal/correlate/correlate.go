@@ -112,6 +112,20 @@ type Infra struct {
 	Origin *geo.Info `json:"origin,omitempty"`
 }
 
+// Contact is one connection to an incident's infrastructure.
+type Contact struct {
+	At     time.Time  `json:"at"`
+	Sensor string     `json:"sensor,omitempty"`
+	Src    netip.Addr `json:"src"`
+	Dst    netip.Addr `json:"dst"`
+	Port   uint16     `json:"port"`
+	Proto  string     `json:"proto"`
+	// Conns and Days are that pair's connections and distinct days with
+	// one, over all history.
+	Conns int64 `json:"conns"`
+	Days  int64 `json:"days"`
+}
+
 // Incident is a group of findings about the same intrusion or activity.
 type Incident struct {
 	ID       string          `json:"id"`
@@ -121,13 +135,17 @@ type Incident struct {
 	Summary  string          `json:"summary"`
 	Hosts    []netip.Addr    `json:"hosts"`
 	// HostNames are the computers host findings name (Windows events).
-	HostNames      []string   `json:"host_names"`
-	Accounts       []string   `json:"accounts"`
-	Infrastructure []Infra    `json:"infrastructure"`
-	DwellStart     time.Time  `json:"dwell_start"`
-	LastSeen       time.Time  `json:"last_seen"`
-	BytesOut       []Transfer `json:"bytes_out"`
-	Attack         []string   `json:"attack"`
+	HostNames      []string `json:"host_names"`
+	Accounts       []string `json:"accounts"`
+	Infrastructure []Infra  `json:"infrastructure"`
+	// FirstContact is the earliest connection in all history to any of
+	// the infrastructure's addresses, filled when the incident is shown:
+	// the real dwell start may precede the first finding.
+	FirstContact *Contact   `json:"first_contact,omitempty"`
+	DwellStart   time.Time  `json:"dwell_start"`
+	LastSeen     time.Time  `json:"last_seen"`
+	BytesOut     []Transfer `json:"bytes_out"`
+	Attack       []string   `json:"attack"`
 	// Findings is the timeline: the incident's findings by first time.
 	Findings []detect.Finding `json:"findings"`
 }
