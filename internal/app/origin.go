@@ -40,10 +40,9 @@ func enrichOrigin(cfg *config.Config, inc *correlate.Incident) error {
 	return nil
 }
 
-// firstContact finds the earliest connection in all history to any of
-// the incident's infrastructure addresses (as a destination: conn and
-// the sessions stitched from flows), which may precede the first finding
-// by months.
+// firstContact finds the earliest connection in all history to or from
+// any of the incident's infrastructure addresses (the conn log), which
+// may precede the first finding by months.
 func firstContact(ctx context.Context, r store.Reader, inc *correlate.Incident) error {
 	var dsts []netip.Addr
 	for _, x := range inc.Infrastructure {
@@ -55,15 +54,19 @@ func firstContact(ctx context.Context, r store.Reader, inc *correlate.Incident) 
 		return nil
 	}
 	var first *correlate.Contact
-	err := r.Pairs(ctx, store.Window{}, store.PairFilter{Dsts: dsts}, func(p *store.PairStat) error {
+	keep := func(p *store.PairStat) error {
 		if first == nil || p.First.Before(first.At) || (p.First.Equal(first.At) && p.Src.Less(first.Src)) {
 			first = &correlate.Contact{At: p.First, Sensor: p.Sensor, Src: p.Src, Dst: p.Dst, Port: p.DstPort, Proto: p.Proto,
 				Conns: p.Conns, Days: p.Days}
 		}
 		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("first contact with the infrastructure: %w", err)
+	}
+	// To the infrastructure (beacons, downloads, exfiltration), and from
+	// it (an exploit, a login, a scan before the intrusion).
+	for _, f := range []store.PairFilter{{Dsts: dsts}, {Srcs: dsts}} {
+		if err := r.Pairs(ctx, store.Window{}, f, keep); err != nil {
+			return fmt.Errorf("first contact with the infrastructure: %w", err)
+		}
 	}
 	inc.FirstContact = first
 	return nil

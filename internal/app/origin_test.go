@@ -53,8 +53,8 @@ func TestOriginEnrichment(t *testing.T) {
 }
 
 // The first contact with an incident's infrastructure is the earliest
-// connection to any of its addresses in all history, however long before
-// the first finding.
+// connection to or from any of its addresses in all history, however long
+// before the first finding.
 func TestFirstContact(t *testing.T) {
 	m := storetest.NewMem()
 	c2 := netip.MustParseAddr("203.0.113.5")
@@ -78,6 +78,19 @@ func TestFirstContact(t *testing.T) {
 	if c == nil || !c.At.Equal(t0) || c.Dst != c2 || c.Src.String() != "10.1.2.3" || c.Conns != 3 || c.Days != 3 {
 		t.Fatalf("first contact %+v", c)
 	}
+	// An inbound connection from it, earlier still.
+	b = &event.Batch{Conns: []event.Conn{{TS: t0.AddDate(0, -2, 0), UID: "Cin", SrcIP: c2, SrcPort: 40000,
+		DstIP: netip.MustParseAddr("10.20.0.25"), DstPort: 25, Proto: "tcp", Src: event.Source{Sensor: "hq", File: "conn.log", Line: 2}}}}
+	if err := m.Write(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	if err := firstContact(t.Context(), m, inc); err != nil {
+		t.Fatal(err)
+	}
+	if in := inc.FirstContact; in == nil || in.Src != c2 || in.Dst.String() != "10.20.0.25" || !in.At.Equal(t0.AddDate(0, -2, 0)) {
+		t.Fatalf("inbound first contact %+v", in)
+	}
+	inc.FirstContact = c
 	var out bytes.Buffer
 	if err := writeIncident(&App{Stdout: &out}, inc); err != nil {
 		t.Fatal(err)

@@ -69,8 +69,10 @@ type PairFilter struct {
 	// MinDuration keeps pair stats whose longest or summed duration
 	// reaches it.
 	MinDuration time.Duration
-	// Dsts, when not nil, keeps only these destinations.
+	// Dsts, when not nil, keeps only these destinations; Srcs, when not
+	// nil, only these sources.
 	Dsts []netip.Addr
+	Srcs []netip.Addr
 	// SkipDsts drops these destinations.
 	SkipDsts []netip.Addr
 	// MinFailedShare keeps pair stats whose share of failed connections

@@ -91,6 +91,9 @@ func (s *Store) Pairs(ctx context.Context, w store.Window, f store.PairFilter, f
 	if f.Dsts != nil {
 		cond += " AND id_resp_h IN " + addrList(f.Dsts)
 	}
+	if f.Srcs != nil {
+		cond += " AND id_orig_h IN " + addrList(f.Srcs)
+	}
 	if len(f.SkipDsts) > 0 {
 		cond += " AND ifNull(id_resp_h, '') NOT IN " + addrList(f.SkipDsts)
 	}

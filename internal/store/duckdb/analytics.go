@@ -99,6 +99,10 @@ func (s *Store) Pairs(ctx context.Context, w store.Window, f store.PairFilter, f
 		cond += " AND id_resp_h IN (SELECT unnest(?::VARCHAR[]))"
 		args = append(args, addrList(f.Dsts))
 	}
+	if f.Srcs != nil {
+		cond += " AND id_orig_h IN (SELECT unnest(?::VARCHAR[]))"
+		args = append(args, addrList(f.Srcs))
+	}
 	if len(f.SkipDsts) > 0 {
 		cond += " AND id_resp_h NOT IN (SELECT unnest(?::VARCHAR[]))"
 		args = append(args, addrList(f.SkipDsts))

@@ -408,6 +408,7 @@ func pairFilters() []store.PairFilter {
 		{MinDuration: 40 * time.Second},
 		{MinDuration: 50 * time.Second, MinPairConns: 10},
 		{Dsts: []netip.Addr{a("203.0.113.9"), a("10.0.0.17")}},
+		{Srcs: []netip.Addr{a("203.0.113.9"), a("10.0.0.17")}},
 		{SkipDsts: []netip.Addr{a("203.0.113.9")}},
 	}
 }
@@ -477,7 +478,8 @@ func refPairs(b *event.Batch, w store.Window, f store.PairFilter) []store.PairSt
 	days := map[key]map[time.Time]bool{}
 	in := f.Set()
 	for _, c := range b.Conns {
-		if !w.Contains(c.TS) || !f.Keep(in, c.SrcIP, c.DstIP) || (f.Dsts != nil && !slices.Contains(f.Dsts, c.DstIP)) || slices.Contains(f.SkipDsts, c.DstIP) {
+		if !w.Contains(c.TS) || !f.Keep(in, c.SrcIP, c.DstIP) || (f.Dsts != nil && !slices.Contains(f.Dsts, c.DstIP)) ||
+			(f.Srcs != nil && !slices.Contains(f.Srcs, c.SrcIP)) || slices.Contains(f.SkipDsts, c.DstIP) {
 			continue
 		}
 		k := key{c.Src.Sensor, c.SrcIP.String(), c.DstIP.String(), c.DstPort, c.Proto}
