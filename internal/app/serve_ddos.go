@@ -16,6 +16,7 @@ import (
 	"github.com/dwell-nsm/dwell/internal/collect"
 	"github.com/dwell-nsm/dwell/internal/config"
 	"github.com/dwell-nsm/dwell/internal/console"
+	"github.com/dwell-nsm/dwell/internal/detect"
 	"github.com/dwell-nsm/dwell/internal/detect/ddos"
 	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/mitigate"
@@ -53,7 +54,7 @@ func (s *served) newDefence(ctx context.Context, cfg *config.Config, audit *cons
 		Sensor: cmp.Or(c.Sensor, cfg.Sensor), StateFile: filepath.Join(cfg.Serve.StateDir, collectorStateFile),
 		Spool: filepath.Join(cfg.Serve.StateDir, "flow-spool"), SpoolMax: c.SpoolMax}
 	for _, p := range c.Exporters {
-		pf, _ := config.ParsePrefixOrAddr(p) // validated
+		pf, _ := detect.ParsePrefix(p) // validated
 		ccfg.Exporters = append(ccfg.Exporters, pf)
 	}
 	d := &defence{col: collect.New(ccfg, s.logger), events: make(chan ddos.Event, 1024), alerts: make(chan *alert.Alert, 1024)}
@@ -69,7 +70,7 @@ func (s *served) newDefence(ctx context.Context, cfg *config.Config, audit *cons
 			RateLimit: float32(n.RateLimit)})
 	}
 	for _, p := range cfg.Serve.Mitigation.Infrastructure {
-		pf, _ := config.ParsePrefixOrAddr(p)
+		pf, _ := detect.ParsePrefix(p) // validated
 		mcfg.Infrastructure = append(mcfg.Infrastructure, pf)
 	}
 	var anns []mitigate.Announcer
@@ -220,19 +221,19 @@ func (d *defence) register(reg *prometheus.Registry) {
 		Help: "Attacks the streaming DDoS detector started and ended."}, []string{"event"})
 	d.mitigate = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dwell_ddos_mitigations_total",
 		Help: "Attacks mitigated (routes announced) or not (refused by the safety rules, or failed)."}, []string{"outcome"})
-	stat := func(name, help string, f func(collect.Stats) float64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return f(d.col.Stats()) })
-	}
-	reg.MustRegister(d.attacks, d.mitigate,
-		stat("dwell_collect_datagrams_total", "Flow export datagrams received.", func(s collect.Stats) float64 { return float64(s.Datagrams) }),
-		stat("dwell_collect_flows_total", "Flow records decoded.", func(s collect.Stats) float64 { return float64(s.Flows) }),
-		stat("dwell_collect_bad_total", "Datagrams that were not a flow message or were malformed.", func(s collect.Stats) float64 { return float64(s.Bad) }),
-		stat("dwell_collect_refused_total", "Datagrams from exporters not in serve.collect.exporters.", func(s collect.Stats) float64 { return float64(s.Refused) }),
-		stat("dwell_collect_dropped_total", "Flows decoded but not stored (the store queue was full or a write failed).", func(s collect.Stats) float64 { return float64(s.Dropped) }),
-		stat("dwell_collect_stored_total", "Flows written to the store.", func(s collect.Stats) float64 { return float64(s.Stored) }),
-		stat("dwell_collect_spooled_total", "Flows that waited on disk for the store (state_dir/flow-spool).", func(s collect.Stats) float64 { return float64(s.Spooled) }),
-		stat("dwell_collect_kernel_drops_total", "Datagrams the kernel dropped on the collector's sockets (receive buffers full).", func(s collect.Stats) float64 { return float64(s.KernelDrops) }),
-		stat("dwell_collect_unknown_template_total", "Data sets that arrived before their template.", func(s collect.Stats) float64 { return float64(s.Unknown) }),
+	cs := &collectStats{col: d.col}
+	cs.add("dwell_collect_datagrams_total", "Flow export datagrams received.", func(s collect.Stats) int64 { return s.Datagrams })
+	cs.add("dwell_collect_flows_total", "Flow records decoded.", func(s collect.Stats) int64 { return s.Flows })
+	cs.add("dwell_collect_bad_total", "Datagrams that were not a flow message or were malformed.", func(s collect.Stats) int64 { return s.Bad })
+	cs.add("dwell_collect_refused_total", "Datagrams from exporters not in serve.collect.exporters.", func(s collect.Stats) int64 { return s.Refused })
+	cs.add("dwell_collect_dropped_total", "Flows decoded but not stored (the store queue and the spool were full, or a write failed).",
+		func(s collect.Stats) int64 { return s.Dropped })
+	cs.add("dwell_collect_stored_total", "Flows written to the store.", func(s collect.Stats) int64 { return s.Stored })
+	cs.add("dwell_collect_spooled_total", "Flows that waited on disk for the store (state_dir/flow-spool).", func(s collect.Stats) int64 { return s.Spooled })
+	cs.add("dwell_collect_kernel_drops_total", "Datagrams the kernel dropped on the collector's sockets (receive buffers full).",
+		func(s collect.Stats) int64 { return s.KernelDrops })
+	cs.add("dwell_collect_unknown_template_total", "Data sets that arrived before their template.", func(s collect.Stats) int64 { return s.Unknown })
+	reg.MustRegister(d.attacks, d.mitigate, cs,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dwell_ddos_active_attacks", Help: "Attacks going on."},
 			func() float64 { return float64(d.stream.Stats().Active) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dwell_ddos_routes", Help: "Mitigation routes held (announced, or would be in dry-run mode)."},
@@ -240,4 +241,32 @@ func (d *defence) register(reg *prometheus.Registry) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "dwell_ddos_events_lost_total", Help: "Attack events not handled: their queue was full."},
 			func() float64 { return float64(d.lost.Load()) }),
 	)
+}
+
+// collectStats exposes the collector's counters, its Stats read once per
+// scrape (they include the kernel's drop counts, read from /proc).
+type collectStats struct {
+	col   *collect.Collector
+	descs []*prometheus.Desc
+	get   []func(collect.Stats) int64
+}
+
+func (c *collectStats) add(name, help string, get func(collect.Stats) int64) {
+	c.descs = append(c.descs, prometheus.NewDesc(name, help, nil, nil))
+	c.get = append(c.get, get)
+}
+
+// Describe implements prometheus.Collector.
+func (c *collectStats) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *collectStats) Collect(ch chan<- prometheus.Metric) {
+	s := c.col.Stats()
+	for i, d := range c.descs {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(c.get[i](s)))
+	}
 }

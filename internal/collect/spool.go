@@ -32,17 +32,23 @@ type spool struct {
 	dir string
 	max int64 // bytes on disk at most
 
-	mu    sync.Mutex
-	cur   *os.File
-	w     *bufio.Writer
-	name  string
-	size  int64 // bytes in all files, the current one included
-	seq   int
-	buf   []byte
-	ready []string // closed files, oldest first, to store
+	mu      sync.Mutex
+	cur     *os.File
+	w       *bufio.Writer
+	name    string
+	size    int64 // bytes in all files, the current one included
+	curSize int64 // bytes in the current file
+	seq     int
+	buf     []byte
+	ready   []string // closed files, oldest first, to store
 }
 
 const spoolExt = ".flows"
+
+// spoolFile is the size at which a spool file is closed and the next
+// begun: the writer reads a file whole, so its memory stays bounded
+// however long an overload lasts.
+const spoolFile = 64 << 20
 
 // openSpool opens the spool directory, with the files a previous run
 // left ready to store.
@@ -91,6 +97,10 @@ func (sp *spool) add(flows []event.Flow) bool {
 			return false
 		}
 		sp.size += int64(len(sp.buf))
+		sp.curSize += int64(len(sp.buf))
+	}
+	if sp.curSize >= spoolFile {
+		return sp.closeCurrent() == nil
 	}
 	return true
 }
@@ -99,6 +109,12 @@ func (sp *spool) add(flows []event.Flow) bool {
 func (sp *spool) rotate() error {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
+	return sp.closeCurrent()
+}
+
+// closeCurrent closes the current file, if any, and queues it; sp.mu is
+// held.
+func (sp *spool) closeCurrent() error {
 	if sp.cur == nil {
 		return nil
 	}
@@ -107,7 +123,7 @@ func (sp *spool) rotate() error {
 		err = cerr
 	}
 	sp.ready = append(sp.ready, sp.name)
-	sp.cur, sp.w = nil, nil
+	sp.cur, sp.w, sp.curSize = nil, nil, 0
 	return err
 }
 

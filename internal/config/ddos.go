@@ -196,21 +196,11 @@ var vectorName = regexp.MustCompile(`^(tcp-syn|tcp-synack|tcp|udp|udp-fragment|i
 func prefixes(where string, ps []string) []error {
 	var errs []error
 	for i, p := range ps {
-		if _, err := ParsePrefixOrAddr(p); err != nil {
+		if _, err := parsePrefix(p); err != nil {
 			errs = append(errs, fmt.Errorf("%s[%d]: %q is not a prefix or address", where, i, p))
 		}
 	}
 	return errs
-}
-
-// ParsePrefixOrAddr parses a CIDR prefix, or an address as its host
-// prefix.
-func ParsePrefixOrAddr(s string) (netip.Prefix, error) {
-	if a, err := netip.ParseAddr(s); err == nil {
-		return netip.PrefixFrom(a, a.BitLen()), nil
-	}
-	p, err := netip.ParsePrefix(s)
-	return p.Masked(), err
 }
 
 // ddosDefaults fills serve.ddos's and serve.mitigation's defaults.

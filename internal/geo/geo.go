@@ -13,6 +13,7 @@
 package geo
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -45,20 +46,13 @@ func (i Info) String() string {
 	if i.ASN != 0 {
 		s = fmt.Sprintf("AS%d", i.ASN)
 	}
-	if org := cmpOr(i.ASOrg, i.ISP); org != "" {
+	if org := cmp.Or(i.ASOrg, i.ISP); org != "" {
 		s = join(s, org, " ")
 	}
 	if i.Country != "" {
 		s = join(s, i.Country, ", ")
 	}
 	return s
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func join(a, b, sep string) string {
@@ -181,12 +175,12 @@ func (db *DB) Lookup(a netip.Addr) (Info, bool, error) {
 		if info.ASN == 0 {
 			info.ASN = rec.ASN
 		}
-		info.ASOrg = cmpOr(info.ASOrg, rec.ASOrg)
-		info.ISP = cmpOr(info.ISP, rec.ISP)
+		info.ASOrg = cmp.Or(info.ASOrg, rec.ASOrg)
+		info.ISP = cmp.Or(info.ISP, rec.ISP)
 		if info.Country == "" && rec.Country.ISOCode != "" {
 			info.Country, info.CountryName = rec.Country.ISOCode, rec.Country.Names["en"]
 		}
-		info.Registered = cmpOr(info.Registered, rec.Registered.ISOCode)
+		info.Registered = cmp.Or(info.Registered, rec.Registered.ISOCode)
 	}
 	if info.Registered == info.Country {
 		info.Registered = ""

@@ -281,12 +281,6 @@ func (in *Ingester) done(c Candidate) {
 	in.bytes.Add(c.Size)
 }
 
-// readChunk is the most records a reader hands the writer at once (the
-// writer gathers them into transactions of BatchRows). Smaller pieces
-// would keep the batches waiting in the pool smaller, but cost: 32,768
-// made a 5 M-row conn ingest 35 % slower.
-const readChunk = 122880
-
 // write is the single goroutine that hands batches to the sink. Batches
 // that are queued together go in one transaction, up to BatchRows records:
 // many small files (Zeek's hourly logs of quiet types) would otherwise cost
@@ -580,7 +574,7 @@ func (in *Ingester) file(ctx context.Context, c Candidate, batches chan<- *event
 		case <-ctx.Done():
 			return res, ctx.Err()
 		}
-		err := src.Next(ctx, b, min(in.opt.BatchRows, readChunk))
+		err := src.Next(ctx, b, in.opt.BatchRows)
 		end := errors.Is(err, io.EOF)
 		if err != nil && !end {
 			pool <- b
