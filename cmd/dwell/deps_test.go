@@ -37,6 +37,9 @@ var allowed = []struct {
 	{"internal/detect/detecttest", []string{"internal/event", "internal/store", "internal/store/storetest", "internal/detect",
 		"internal/ingest", "internal/ingest/zeek"}},
 	{"internal/correlate", []string{"internal/event", "internal/detect", "internal/geo"}},
+	// What was taken and who may be behind it: incidents, the records and
+	// events behind them, intel findings (docs/decisions/0015).
+	{"internal/attribution", []string{"internal/event", "internal/store", "internal/detect", "internal/correlate"}},
 	// Registration data of addresses, from the user's .mmdb files.
 	{"internal/geo", nil},
 	{"internal/export/", []string{"internal/event", "internal/detect", "internal/correlate", "internal/intel"}},

@@ -159,12 +159,20 @@ func (a *App) demo(ctx context.Context, cfg scenario.Config, dir string, kept bo
 	tIngest := a.Now().Sub(began)
 	fmt.Fprintf(w, "  ingest   %7s  %s records, %d bad lines, into %s\n", secs(tIngest), human(sum.Rows), sum.Bad, dcfg.Store)
 
-	began = a.Now()
 	env, err := environment(dcfg)
 	if err != nil {
 		_ = st.Close()
 		return err
 	}
+	nIntel, err := demoIntel(ctx, dcfg, st, env, data, truth)
+	if err != nil {
+		_ = st.Close()
+		return fmt.Errorf("the scenario's intel: %w", err)
+	}
+	if nIntel > 0 {
+		fmt.Fprintf(w, "  intel    %7s  %d indicator(s) of the scenario's CERT event imported and retro-hunted\n", "", nIntel)
+	}
+	began = a.Now()
 	ds, err := detectors(env, detectorNames)
 	if err != nil {
 		_ = st.Close()
@@ -186,26 +194,37 @@ func (a *App) demo(ctx context.Context, cfg scenario.Config, dir string, kept bo
 		incidents = correlate.Correlate(res.Findings, correlate.Options{IsLocal: env.IsLocal})
 		err = saveHunt(ctx, st, &savedHunt{At: a.Now().UTC(), Detectors: detectorNames, Findings: len(res.Findings), Incidents: incidents})
 	}
+	tHunt := a.Now().Sub(began)
+	var answers strings.Builder
+	began = a.Now()
+	if err == nil {
+		_, err = printDemoAnswers(ctx, &answers, dcfg, st, incidents, truth)
+	}
 	if cerr := st.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return err
 	}
-	tHunt := a.Now().Sub(began)
 	fmt.Fprintf(w, "  hunt     %7s  %d detectors, %d findings\n", secs(tHunt), len(ds), len(res.Findings))
 
-	began = a.Now()
 	sc := score(truth, res.Findings, top)
 	sc.print(w, res.Findings)
 	printDemoIncidents(w, incidents, truth)
+	fmt.Fprint(w, answers.String())
 	fmt.Fprintf(w, "\ntotal %s (generate %s, ingest %s, hunt %s, score %s)\n", secs(a.Now().Sub(began)+tGen+tIngest+tHunt),
 		secs(tGen), secs(tIngest), secs(tHunt), secs(a.Now().Sub(began)))
 	if kept {
-		fmt.Fprintf(w, "\nkept in %s: the scenario in data/ (ground truth: data/truth.json) and the store dwell.db. Try:\n", dir)
-		fmt.Fprintf(w, "  dwell hunt --db %s\n  dwell incidents --db %s\n  dwell export report --db %s --out report.html\n"+
-			"  dwell query --db %s \"SELECT id_orig_h, count(*) FROM conn GROUP BY 1 ORDER BY 2 DESC LIMIT 5\"\n",
-			dcfg.Store, dcfg.Store, dcfg.Store, dcfg.Store)
+		conf := filepath.Join(dir, "dwell.yaml")
+		if err := writeDemoConfig(conf, dcfg); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "\nkept in %s: the scenario in data/ (ground truth: data/truth.json), the store dwell.db and its configuration\n"+
+			"dwell.yaml (the scenario's .mmdb and group catalogue). Try:\n", dir)
+		fmt.Fprintf(w, "  dwell hunt --config %s\n  dwell incidents --config %s\n  dwell incident --config %s ID\n"+
+			"  dwell export report --config %s --out report.html\n"+
+			"  dwell query --config %s \"SELECT id_orig_h, count(*) FROM conn GROUP BY 1 ORDER BY 2 DESC LIMIT 5\"\n",
+			conf, conf, conf, conf, conf)
 	}
 	return nil
 }
@@ -235,6 +254,9 @@ func printDemoIncidents(w io.Writer, incs []correlate.Incident, truth *scenario.
 	fmt.Fprintf(w, "\nincidents: %d (dwell hunt groups the findings; docs/incidents.md)\n", len(incs))
 	var planted int64
 	for _, x := range truth.Campaign.Exfiltration {
+		planted += x.Bytes
+	}
+	for _, x := range truth.Campaign.Taken {
 		planted += x.Bytes
 	}
 	for i, inc := range incs {
@@ -268,4 +290,19 @@ func printDemoIncidents(w io.Writer, incs []correlate.Incident, truth *scenario.
 			fmt.Fprintf(w, "    accounts: %s\n", sanitize(strings.Join(inc.Accounts, ", "), 200))
 		}
 	}
+}
+
+// writeDemoConfig writes the configuration of a kept demo: its store and
+// sensor, the scenario's .mmdb and group catalogue (docs/config.md).
+func writeDemoConfig(path string, cfg *config.Config) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# dwell demo's configuration (docs/config.md)\nstore: %q\nsensor: %q\norigin:\n  mmdb:\n", cfg.Store, cfg.Sensor)
+	for _, p := range cfg.Origin.MMDB {
+		fmt.Fprintf(&b, "    - %q\n", p)
+	}
+	b.WriteString("attribution:\n  groups:\n")
+	for _, p := range cfg.Attribution.Groups {
+		fmt.Fprintf(&b, "    - %q\n", p)
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -37,6 +38,7 @@ func TestDemo(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s%s", code, out, errOut)
 	}
+	out0 := out
 	for _, want := range []string{"generate", "ingest", "hunt", "network techniques found:", "top 10 findings:", "incidents:", "espionage",
 		"truth: 4 of the campaign's 4 hosts", "planted DDoS: found", "truth: the DDoS against", "kept in " + dir} {
 		if !strings.Contains(out, want) {
@@ -60,6 +62,7 @@ func TestDemo(t *testing.T) {
 		t.Errorf("query on the kept store: exit %d, %s (want %d conns)", code, out, truth.Counts["conn"])
 	}
 	checkIncidents(t, filepath.Join(dir, "dwell.db"), truth)
+	checkAnswers(t, out0, filepath.Join(dir, "dwell.yaml"), truth)
 	// The directory now holds a store: a second demo there is refused.
 	if code, _, errOut := runDwell(t, "demo", "--keep", dir); code != ExitFail || !strings.Contains(errOut, "not empty") {
 		t.Errorf("demo into a used directory: exit %d, %s", code, errOut)
@@ -341,4 +344,99 @@ func TestDemoServe(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(page), "espionage") {
 		t.Errorf("logged in to the demo's console: %s %s", resp.Status, tail(string(page), 400))
 	}
+}
+
+// checkAnswers checks the prosecutors' three questions on the demo's
+// campaign against its truth (issue 22): the demo's own check, then dwell
+// incident with the kept configuration, with the intel and without it.
+func checkAnswers(t *testing.T, demoOut, conf string, truth *scenario.Truth) {
+	t.Helper()
+	for _, want := range []string{"the prosecutors' three questions", "the top hypothesis, with intel behind it", "named among the records: found",
+		fmt.Sprintf("%d of the %d planted outside addresses", len(truth.Campaign.Infrastructure), len(truth.Campaign.Infrastructure))} {
+		if !strings.Contains(demoOut, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	if len(truth.Campaign.Pivots) == 0 {
+		t.Error("the scenario plants no infrastructure for pivots")
+	}
+	for _, p := range truth.Campaign.Pivots {
+		if !strings.Contains(demoOut, "pivot to "+p+" (no finding names it): found") {
+			t.Errorf("the pivot to %s is not found:\n%s", p, demoOut)
+		}
+	}
+	if strings.Contains(demoOut, "MORE THAN 1% OFF") {
+		t.Errorf("bytes taken more than 1%% off the truth:\n%s", demoOut)
+	}
+	incident := func(conf string) correlate.Incident {
+		code, out, errOut := runDwell(t, "hunt", "--config", conf, "--format", "json")
+		if code != ExitOK {
+			t.Fatalf("hunt: exit %d: %s", code, errOut)
+		}
+		var doc struct {
+			Incidents []correlate.Incident `json:"incidents"`
+		}
+		if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Incidents) == 0 {
+			t.Fatalf("hunt: %v", err)
+		}
+		code, out, errOut = runDwell(t, "incident", "--config", conf, "--format", "json", doc.Incidents[0].ID)
+		var inc correlate.Incident
+		if code != ExitOK || json.Unmarshal([]byte(out), &inc) != nil || inc.Answers == nil {
+			t.Fatalf("incident: exit %d: %s%s", code, out, errOut)
+		}
+		return inc
+	}
+	inc := incident(conf)
+	for _, r := range truth.Campaign.Infrastructure {
+		i := slices.IndexFunc(inc.Infrastructure, func(x correlate.Infra) bool { return x.Value == r.Addr })
+		if i < 0 || inc.Infrastructure[i].Origin == nil || inc.Infrastructure[i].Origin.ASN != uint(r.ASN) || inc.Infrastructure[i].Origin.Country != r.Country {
+			t.Errorf("%s: not in the infrastructure with AS%d %s", r.Addr, r.ASN, r.Country)
+		}
+	}
+	if inc.FirstContact == nil || inc.FirstContact.At.Sub(truth.Campaign.FirstEvent).Abs() > time.Hour {
+		t.Errorf("first contact %+v after the first event %v", inc.FirstContact, truth.Campaign.FirstEvent)
+	}
+	ans := inc.Answers
+	var want int64
+	for _, x := range truth.Campaign.Exfiltration {
+		want += x.Bytes
+	}
+	for _, f := range truth.Campaign.Taken {
+		want += f.Bytes
+	}
+	if off := math.Abs(float64(ans.TakenBytes-want)) / float64(want); off > 0.01 {
+		var dsts []string
+		for _, x := range ans.Taken {
+			dsts = append(dsts, fmt.Sprintf("%s %d", x.Dst, x.Bytes))
+		}
+		t.Errorf("taken %d bytes, truth %d: %.2f%% off (%v)", ans.TakenBytes, want, 100*off, dsts)
+	}
+	if len(ans.Hypotheses) == 0 || ans.Hypotheses[0].Actor != truth.Campaign.Actor.Name || ans.Hypotheses[0].Intel == 0 ||
+		ans.Hypotheses[0].Sponsor != truth.Campaign.Actor.Sponsor {
+		t.Errorf("hypotheses %v, want %s first with intel", hypotheses(ans), truth.Campaign.Actor.Name)
+	}
+	// Without the intel (no iocmatch in the hunt): behaviour only, with
+	// scores and the caveat.
+	data, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noIntel := filepath.Join(t.TempDir(), "no-intel.yaml")
+	extra := "hunt:\n  detectors: [beacon, lateral, exfil, httpanom, dnstunnel, host, rare]\n"
+	if err := os.WriteFile(noIntel, append(data, extra...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ans = incident(noIntel).Answers
+	if len(ans.Hypotheses) < 2 || ans.Hypotheses[0].Intel != 0 || ans.Hypotheses[0].Behaviour <= 0 || ans.Hypotheses[0].Score > 0.5 ||
+		!strings.Contains(ans.Caveat, "not findings of fact") || ans.Catalogue == "" {
+		t.Errorf("behavioural hypotheses: %v; caveat %q, catalogue %q", hypotheses(ans), ans.Caveat, ans.Catalogue)
+	}
+}
+
+func hypotheses(ans *correlate.Answers) []string {
+	var out []string
+	for _, h := range ans.Hypotheses {
+		out = append(out, fmt.Sprintf("%s %.2f (intel %.2f)", h.Actor, h.Score, h.Intel))
+	}
+	return out
 }

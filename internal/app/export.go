@@ -73,6 +73,7 @@ func runExport(ctx context.Context, a *App, args []string) error {
 	source := fs.String("source", "", "only indicators whose source contains `text`")
 	sighted := fs.Bool("sighted", false, "only indicators seen in stored telemetry")
 	producer := fs.String("producer", "dwell", "`name` of our organisation in the export")
+	incident := fs.String("incident", "", "stix: export this incident (`ID`) instead of indicators: its infrastructure, data taken and attribution")
 	if rest, err := parse(fs, args[1:]); err != nil {
 		return err
 	} else if len(rest) > 0 {
@@ -88,6 +89,12 @@ func runExport(ctx context.Context, a *App, args []string) error {
 			return usagef("--tlp: %q is not a TLP level (clear, green, amber, amber+strict, red)", *tlp)
 		}
 		max = l
+	}
+	if *incident != "" {
+		if format != "stix" {
+			return usagef("--incident: only for stix")
+		}
+		return exportIncidentSTIX(ctx, a, &co, *incident, max, *producer, *out)
 	}
 	_, st, err := co.open(ctx, true)
 	if err != nil {
@@ -260,6 +267,40 @@ func runExportBlocklist(ctx context.Context, a *App, args []string) error {
 		for _, r := range slices.Sorted(maps.Keys(reasons)) {
 			fmt.Fprintf(msg, "  left out %d: %s\n", reasons[r], r)
 		}
+	}
+	return nil
+}
+
+// exportIncidentSTIX writes one incident of the last hunt as STIX 2.1: its
+// infrastructure, first contact, data taken and attribution hypotheses
+// (docs/attribution.md), marked at level (TLP:AMBER when none is given).
+func exportIncidentSTIX(ctx context.Context, a *App, co *common, id, level, producer, out string) error {
+	cfg, st, h, err := co.openHunt(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Close() }()
+	i := slices.IndexFunc(h.Incidents, func(inc correlate.Incident) bool { return strings.EqualFold(inc.ID, id) })
+	if i < 0 {
+		return fmt.Errorf("no incident %s in the last hunt (dwell incidents lists them)", sanitize(id, 40))
+	}
+	inc := &h.Incidents[i]
+	if err := enrich(ctx, cfg, st, inc); err != nil {
+		return err
+	}
+	data, err := stix.Incident(inc, level, stix.Options{Producer: producer, Created: h.At})
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(out, a, append(data, '\n')); err != nil {
+		return err
+	}
+	if out != "-" {
+		n := 0
+		if inc.Answers != nil {
+			n = min(len(inc.Answers.Hypotheses), stix.MaxHypotheses)
+		}
+		fmt.Fprintf(a.Stderr, "wrote %s: incident %s as STIX 2.1 (infrastructure, observed data, %d attribution hypothesis(es))\n", out, inc.ID, n)
 	}
 	return nil
 }

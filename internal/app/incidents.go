@@ -180,10 +180,7 @@ func runIncident(ctx context.Context, a *App, args []string) error {
 		if !strings.EqualFold(inc.ID, rest[0]) {
 			continue
 		}
-		if err := enrichOrigin(cfg, inc); err != nil {
-			return err
-		}
-		if err := firstContact(ctx, st, inc); err != nil {
+		if err := enrich(ctx, cfg, st, inc); err != nil {
 			return err
 		}
 		t, err := loadTriage(ctx, st, inc.ID)
@@ -240,7 +237,11 @@ func writeIncident(a *App, inc *correlate.Incident) error {
 	}
 	fmt.Fprintln(w, "\ninfrastructure:")
 	for _, x := range inc.Infrastructure {
-		fmt.Fprintf(w, "  %-6s %-40s %d host(s), seen by %s", x.Kind, sanitize(x.Value, 40), x.Hosts, strings.Join(x.Detectors, ", "))
+		if x.Pivot != "" {
+			fmt.Fprintf(w, "  %-6s %-40s pivot: %s", x.Kind, sanitize(x.Value, 40), sanitize(x.Pivot, 200))
+		} else {
+			fmt.Fprintf(w, "  %-6s %-40s %d host(s), seen by %s", x.Kind, sanitize(x.Value, 40), x.Hosts, strings.Join(x.Detectors, ", "))
+		}
 		if x.Origin != nil {
 			fmt.Fprintf(w, "; %s", sanitize(x.Origin.String(), 120))
 		}
@@ -255,6 +256,7 @@ func writeIncident(a *App, inc *correlate.Incident) error {
 			}
 		}
 	}
+	writeAnswers(w, inc)
 	fmt.Fprintf(w, "\ntimeline (%d finding(s)):\n", len(inc.Findings))
 	for _, f := range inc.Findings {
 		fmt.Fprintf(w, "  %s  %.2f %-9s %s\n", f.FirstSeen.UTC().Format("2006-01-02 15:04"), f.Score, f.Detector, sanitize(f.Summary, 300))

@@ -4,12 +4,48 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
+	"time"
 
+	"github.com/dwell-nsm/dwell/internal/attribution"
 	"github.com/dwell-nsm/dwell/internal/config"
 	"github.com/dwell-nsm/dwell/internal/correlate"
+	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/geo"
 	"github.com/dwell-nsm/dwell/internal/store"
 )
+
+// enrich answers the prosecutors' three questions for an incident about
+// to be shown: the registration of its infrastructure, the first contact
+// with it, what was taken and who may be behind it.
+func enrich(ctx context.Context, cfg *config.Config, r store.Reader, inc *correlate.Incident) error {
+	var ans *correlate.Answers
+	switch inc.Class {
+	case correlate.ClassDDoS, correlate.ClassScanning, correlate.ClassBenign:
+		// Nothing is taken by a flood, a sweep or a timer, and their
+		// sources are spoofed, hired or benign: no pivots either.
+	default:
+		env, err := environment(cfg)
+		if err != nil {
+			return err
+		}
+		ans = &correlate.Answers{Taken: []correlate.Taken{}, Hypotheses: []correlate.Hypothesis{}, Caveat: attribution.Caveat}
+		if ans.PassiveDNS, ans.Notes, err = attribution.Pivot(ctx, r, inc, env.IsLocal, attribution.Limits{}); err != nil {
+			return err
+		}
+	}
+	if err := enrichOrigin(cfg, inc); err != nil {
+		return err
+	}
+	if err := firstContact(ctx, r, inc); err != nil {
+		return err
+	}
+	if ans == nil {
+		return nil
+	}
+	return answer(ctx, cfg, r, inc, ans)
+}
 
 // enrichOrigin adds what the configured geo databases (origin.mmdb) say
 // of the incident's external addresses; none configured: nothing. A
@@ -44,12 +80,7 @@ func enrichOrigin(cfg *config.Config, inc *correlate.Incident) error {
 // any of the incident's infrastructure addresses (the conn log), which
 // may precede the first finding by months.
 func firstContact(ctx context.Context, r store.Reader, inc *correlate.Incident) error {
-	var dsts []netip.Addr
-	for _, x := range inc.Infrastructure {
-		if a, err := netip.ParseAddr(x.Value); x.Kind == "ip" && err == nil {
-			dsts = append(dsts, a)
-		}
-	}
+	dsts := infraAddrs(inc)
 	if len(dsts) == 0 {
 		return nil
 	}
@@ -70,4 +101,96 @@ func firstContact(ctx context.Context, r store.Reader, inc *correlate.Incident) 
 	}
 	inc.FirstContact = first
 	return nil
+}
+
+// answer fills the incident's answers to what was taken and who may be
+// behind it (docs/attribution.md): the conn, http and files records
+// between its hosts and its infrastructure over all history, what its
+// computers' events show of collection, and the hypotheses from intel
+// matches and the group catalogue (attribution.groups).
+func answer(ctx context.Context, cfg *config.Config, r store.Reader, inc *correlate.Incident, ans *correlate.Answers) error {
+	infra := infraAddrs(inc)
+	names := map[netip.Addr][]string{}
+	for _, t := range inc.BytesOut {
+		if t.Domain != "" {
+			names[t.Dst] = append(names[t.Dst], t.Domain)
+		}
+	}
+	if len(infra) > 0 && len(inc.Hosts) > 0 {
+		hosts := map[netip.Addr]bool{}
+		for _, h := range inc.Hosts {
+			hosts[h] = true
+		}
+		var ups []store.Upload
+		keep := func(u *store.Upload) error {
+			if hosts[u.Src] || hosts[u.Dst] {
+				ups = append(ups, *u)
+			}
+			return nil
+		}
+		// To the infrastructure, and from it (its operator fetching).
+		for _, sides := range []store.Sides{{Inside: infra, Src: store.Anywhere, Dst: store.Inside}, {Inside: infra, Src: store.Inside, Dst: store.Anywhere}} {
+			if err := r.Uploads(ctx, store.Window{}, store.UploadFilter{Sides: sides}, keep); err != nil {
+				return fmt.Errorf("what was taken: %w", err)
+			}
+		}
+		ans.Taken, ans.TakenBytes = attribution.Taken(inc.Hosts, infra, names, ups)
+	}
+	if len(inc.HostNames) > 0 {
+		scope := attribution.Scope{Computers: inc.HostNames, Accounts: inc.Accounts, Addrs: inc.Hosts}
+		// From a day before the intrusion's first sign: what the
+		// computers did before is their usual work.
+		since := inc.DwellStart
+		if c := inc.FirstContact; c != nil && c.At.Before(since) {
+			since = c.At
+		}
+		var events []event.HostEvent
+		w := store.Window{Since: since.Add(-24 * time.Hour)}
+		err := r.HostEvents(ctx, w, store.HostFilter{EventIDs: attribution.CollectionEvents()}, func(e *event.HostEvent) error {
+			if attribution.SameComputer(e.Computer, scope.Computers) {
+				events = append(events, *e)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("collection on the incident's computers: %w", err)
+		}
+		ans.HostActions = attribution.Collection(events, scope)
+	}
+	var cat *attribution.Catalogue
+	if len(cfg.Attribution.Groups) > 0 {
+		var err error
+		if cat, err = attribution.LoadCatalogue(cfg.Attribution.Groups); err != nil {
+			return err
+		}
+		with := 0
+		for _, g := range cat.Groups {
+			if len(g.Techniques) > 0 {
+				with++
+			}
+		}
+		ans.Catalogue = fmt.Sprintf("%d groups (%d with ATT&CK techniques) from %s", len(cat.Groups), with, strings.Join(cat.Files, ", "))
+	} else {
+		ans.Notes = append(ans.Notes, "no group catalogue is configured (attribution.groups): behaviour was compared with no known group")
+	}
+	sightings := attribution.Sightings(inc.Findings)
+	ans.Hypotheses = attribution.Who(inc.Attack, sightings, cat, attribution.Options{})
+	if len(sightings) == 0 {
+		ans.Notes = append(ans.Notes, "no intel indicator was matched in the incident")
+	} else if !slices.ContainsFunc(sightings, func(s attribution.Sighting) bool { return len(s.Actors) > 0 }) {
+		ans.Notes = append(ans.Notes, fmt.Sprintf("%d intel indicator(s) matched, none attributed to an actor by its source", len(sightings)))
+	}
+	inc.Answers = ans
+	return nil
+}
+
+// infraAddrs returns an incident's outside addresses.
+func infraAddrs(inc *correlate.Incident) []netip.Addr {
+	var out []netip.Addr
+	for _, x := range inc.Infrastructure {
+		if a, err := netip.ParseAddr(x.Value); x.Kind == "ip" && err == nil {
+			out = append(out, a)
+		}
+	}
+	return out
 }

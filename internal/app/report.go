@@ -40,7 +40,7 @@ func runExportReport(ctx context.Context, a *App, args []string) error {
 	if !ok {
 		return usagef("--tlp: %q is not a TLP level (clear, green, amber, amber+strict, red)", *tlp)
 	}
-	_, st, h, err := co.openHunt(ctx)
+	cfg, st, h, err := co.openHunt(ctx)
 	if err != nil {
 		return err
 	}
@@ -50,6 +50,11 @@ func runExportReport(ctx context.Context, a *App, args []string) error {
 		incs = slices.DeleteFunc(slices.Clone(incs), func(i correlate.Incident) bool { return !strings.EqualFold(i.ID, *incident) })
 		if len(incs) == 0 {
 			return fmt.Errorf("no incident %s in the last hunt (dwell incidents lists them)", sanitize(*incident, 40))
+		}
+	}
+	for i := range incs {
+		if err := enrich(ctx, cfg, st, &incs[i]); err != nil {
+			return err
 		}
 	}
 	d := &report.Data{Title: *title, TLP: level, Generated: a.Now().UTC(), Version: versionString(), HuntedAt: h.At, Incidents: incs,

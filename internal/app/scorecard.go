@@ -101,6 +101,11 @@ func score(truth *scenario.Truth, findings []detect.Finding, top int) *scorecard
 			}
 		case external[f.Src] || external[f.Dst] || inDomains(f.Domain, c.Domains) || (hosts[f.Src] && hosts[f.Dst]):
 			class = classCampaign
+		case f.Detector == "iocmatch" && (hosts[f.Src] || hosts[f.Dst]):
+			// The scenario's only intel is its CERT's event about the
+			// campaign: a match on a campaign host (its implant's JA3) is
+			// the campaign.
+			class = classCampaign
 		case commodity[f.Src] || commodity[f.Dst] || inDomains(f.Domain, comDomains):
 			class = classCommodity
 		}

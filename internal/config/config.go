@@ -52,6 +52,9 @@ type Config struct {
 	// Origin names the offline databases that tell an incident's
 	// addresses' AS, ISP and country (docs/attribution.md).
 	Origin Origin `yaml:"origin"`
+	// Attribution names the catalogues of known threat groups incidents
+	// are compared with (docs/attribution.md).
+	Attribution Attribution `yaml:"attribution"`
 	// Serve configures dwell serve (docs/serve.md); other commands read
 	// it to find a server that holds the store.
 	Serve Serve `yaml:"serve"`
@@ -135,6 +138,16 @@ type Origin struct {
 	// that gives a field winning. A file replaced on disk is read again
 	// without a restart.
 	MMDB []string `yaml:"mmdb"`
+}
+
+// Attribution configures the hypotheses of who is behind an incident.
+type Attribution struct {
+	// Groups are catalogues of known threat groups: STIX bundles (MITRE
+	// ATT&CK's enterprise-attack.json, or its groups and techniques in
+	// separate bundles) and MISP galaxy cluster files (threat-actor,
+	// mitre-intrusion-set, microsoft-activity-group, mitre-attack-pattern).
+	// Without them, only intel attributes.
+	Groups []string `yaml:"groups"`
 }
 
 // Ingest tunes how inputs are read.
@@ -322,6 +335,11 @@ func (c *Config) Validate() error {
 	for i, p := range c.Origin.MMDB {
 		if strings.TrimSpace(p) == "" {
 			errs = append(errs, fmt.Errorf("origin.mmdb[%d]: must not be empty", i))
+		}
+	}
+	for i, p := range c.Attribution.Groups {
+		if strings.TrimSpace(p) == "" {
+			errs = append(errs, fmt.Errorf("attribution.groups[%d]: must not be empty", i))
 		}
 	}
 	if strings.TrimSpace(c.Sensor) == "" {

@@ -44,6 +44,11 @@ func (f *fakeDwell) incidents() []correlate.Incident {
 			Attack: []string{"T1071.001"}, Infrastructure: []correlate.Infra{{Kind: "domain", Value: hostile, Hosts: 1, Detectors: []string{"beacon"}}},
 			BytesOut: []correlate.Transfer{{Dst: netip.MustParseAddr("198.51.100.7"), Domain: hostile, Bytes: 3 << 20,
 				PerDay: []correlate.DayBytes{{Day: "2025-03-03", Bytes: 1 << 20}, {Day: "2025-03-05", Bytes: 2 << 20}}}},
+			Answers: &correlate.Answers{TakenBytes: 3 << 20, Caveat: "hypotheses, not findings of fact",
+				Taken: []correlate.Taken{{Dst: netip.MustParseAddr("198.51.100.7"), Names: []string{hostile}, Bytes: 3 << 20, Conns: 2,
+					Transfers: []correlate.Transferred{{Log: "files", Name: hostile, SHA256: "abcd", File: "files.log", Line: 7}}}},
+				HostActions: []correlate.HostAction{{At: t0, Computer: "WS-1", What: "archive created", Object: hostile, Count: 1}},
+				Hypotheses: []correlate.Hypothesis{{Actor: hostile, Country: "ZZ", Score: 0.7, Intel: 0.6, For: []string{hostile}}}},
 			Findings: []detect.Finding{{Detector: "beacon", Score: 0.9, Severity: detect.SeverityCritical, Src: netip.MustParseAddr("10.1.0.50"),
 				Dst: netip.MustParseAddr("198.51.100.7"), Domain: hostile, FirstSeen: t0, LastSeen: t0.Add(72 * time.Hour), Summary: hostile,
 				Evidence: map[string]any{"user_agent": hostile}}}}
@@ -380,6 +385,11 @@ func TestHostileValuesEscaped(t *testing.T) {
 	_, page := s.get(t, ada, "/incidents/INC-aaaa")
 	if !strings.Contains(page, "<strong>bold</strong>") || !strings.Contains(page, "&lt;script&gt;") || !strings.Contains(page, "<svg class=\"plot\"") {
 		t.Errorf("the incident page lost its note's Markdown, the escaped text or the plot")
+	}
+	for _, want := range []string{`id="answers"`, `id="taken"`, "files.log:7", `id="host-actions"`, `id="hypotheses"`, "placed in ZZ", "hypotheses, not findings of fact"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the incident page lacks %q of the prosecutors' questions", want)
+		}
 	}
 	_, page = s.post(t, ada, "/sql", url.Values{"csrf": {tok}, "q": {"SELECT 1"}, "format": {"table"}}, s.URL)
 	if strings.Contains(page, "<script>alert") || !strings.Contains(page, "&lt;script&gt;") {

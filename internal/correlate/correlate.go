@@ -8,8 +8,8 @@
 // internal hosts; a weaker finding joins only through infrastructure a
 // strong finding already named (the rare-destination finding of a C2
 // address, a second host's beacon to it), or, from Options.Weak, when it
-// is about a host already in an incident and began after the host's first
-// strong evidence. Infrastructure that more than
+// is about activity a host already in an incident originated and began
+// after the host's first strong evidence. Infrastructure that more than
 // Options.MaxShared hosts touch ties nothing: it is shared, not
 // targeted. Each connected group with a strong finding is an incident;
 // findings in none stay findings.
@@ -110,6 +110,10 @@ type Infra struct {
 	// (origin.mmdb), filled when the incident is shown: registration
 	// data, evidence for the origin question, not its answer.
 	Origin *geo.Info `json:"origin,omitempty"`
+	// Pivot says how an entry no finding named was reached from the
+	// rest (passive DNS, a shared certificate), filled when the incident
+	// is shown; "" for what findings named.
+	Pivot string `json:"pivot,omitempty"`
 }
 
 // Contact is one connection to an incident's infrastructure.
@@ -146,6 +150,9 @@ type Incident struct {
 	LastSeen     time.Time  `json:"last_seen"`
 	BytesOut     []Transfer `json:"bytes_out"`
 	Attack       []string   `json:"attack"`
+	// Answers are what was taken and who may be behind it, filled when
+	// the incident is shown.
+	Answers *Answers `json:"answers,omitempty"`
 	// Findings is the timeline: the incident's findings by first time.
 	Findings []detect.Finding `json:"findings"`
 }
@@ -296,9 +303,15 @@ func Correlate(findings []detect.Finding, opt Options) []Incident {
 			}
 		}
 	}
+	// Only what the host itself does: outside clients of a compromised
+	// server (remote users polling its web mail) are its usual service,
+	// not the intrusion's. A rare destination alone is context, not
+	// activity (a mail server is the one host that speaks to outside mail
+	// servers): it joins through infrastructure a strong finding named.
 	for i := range findings {
 		f, n := &findings[i], &nodes[i]
-		if t, ok := since[n.host]; ok && !member[i] && f.Score >= opt.Weak && !f.FirstSeen.Before(t) {
+		originated := f.Host != "" || (f.Src.IsValid() && local(f.Src) && f.Detector != "rare")
+		if t, ok := since[n.host]; ok && originated && !member[i] && f.Score >= opt.Weak && !f.FirstSeen.Before(t) {
 			member[i] = true
 		}
 	}

@@ -55,6 +55,8 @@ func campaign() []detect.Finding {
 		finding("exfil", 0.55, "10.20.0.25", "23.0.27.31", "", -40*time.Hour),               // mail, weak: stays a finding
 		finding("beacon", 0.52, "151.111.241.45", "10.20.0.40", "", 0),                      // weak, unrelated
 		finding("dnstunnel", 0.77, "10.10.0.12", "", "x1.ns-update.example", 110*time.Hour), // names a domain
+		finding("beacon", 0.55, "85.67.7.88", "10.20.0.25", "", 50*time.Hour),               // a remote user of the mail server
+		finding("rare", 0.55, "10.20.0.25", "141.101.12.31", "", 50*time.Hour),              // an outside mail server it sends to
 	}
 }
 
@@ -82,6 +84,9 @@ func TestCampaign(t *testing.T) {
 	}
 	if want := []string{"T1190", "T1505.003", "T1071.001", "T1021.001", "T1041", "T1048"}; !slices.Equal(c.Attack, want) {
 		t.Errorf("attack %v, want %v (by tactic)", c.Attack, want)
+	}
+	if slices.ContainsFunc(c.Infrastructure, func(i Infra) bool { return i.Value == "85.67.7.88" || i.Value == "141.101.12.31" }) {
+		t.Errorf("an outside client of the compromised server counts as the attacker's: %+v", c.Infrastructure)
 	}
 	if !slices.ContainsFunc(c.Infrastructure, func(i Infra) bool { return i.Kind == "domain" && i.Value == "ns-update.example" }) {
 		t.Errorf("infrastructure %+v lacks the tunnel's registered domain", c.Infrastructure)

@@ -168,6 +168,14 @@ func TestSTIXExamples(t *testing.T) {
 	if objs != 76 || find(apt1, event.IOCCIDR, "58.246.0.0/15") == nil {
 		t.Errorf("apt1: %d objects (want 76), %v", objs, apt1.Objects)
 	}
+	// The report's indicators that indicate the threat actor Ugly Gorilla
+	// carry it as a tag, for attribution; the malware's do not.
+	if d := find(apt1, event.IOCDomain, "hugesoft.org"); d == nil || !slices.Contains(d.Tags, `stix:threat-actor="Ugly Gorilla"`) {
+		t.Errorf("hugesoft.org does not carry its actor: %+v", d)
+	}
+	if c := find(apt1, event.IOCCIDR, "58.246.0.0/15"); c == nil || slices.ContainsFunc(c.Tags, func(s string) bool { return strings.HasPrefix(s, "stix:") }) {
+		t.Errorf("an indicator of a tool carries an actor: %+v", c)
+	}
 	email := load(t, filepath.Join(dir, "malicious-email-indicator-with-attachment.json"))
 	if len(email.Skipped) != 2 || !strings.Contains(email.Skipped[0].Reason, "email-message:subject is not a property dwell sees") {
 		t.Errorf("MATCHES on e-mail not reported: %+v", email.Skipped)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -172,12 +173,14 @@ func ParseSTIX(data []byte, source string) (*Result, error) {
 			}
 		}
 	}
-	indicates := map[string][]string{}
+	indicates, actorsOf := map[string][]string{}, map[string][]string{}
 	observed := map[string]bool{}
+	actors := stixActors(objs)
 	for _, o := range objs {
 		switch {
 		case o.Type == "relationship" && o.RelationshipType == "indicates":
 			indicates[o.SourceRef] = union(indicates[o.SourceRef], techniques[o.TargetRef])
+			actorsOf[o.SourceRef] = union(actorsOf[o.SourceRef], actors[o.TargetRef])
 		case o.Type == "observed-data":
 			for _, ref := range o.ObjectRefs {
 				observed[ref] = true
@@ -198,7 +201,7 @@ func ParseSTIX(data []byte, source string) (*Result, error) {
 				base.TLP = stricter(base.TLP, l)
 			}
 		}
-		base.Tags = union(nil, o.Labels)
+		base.Tags = union(union(nil, o.Labels), actorsOf[o.ID])
 		if len(o.IndicatorTypes) > 0 && !slices.ContainsFunc(o.IndicatorTypes, func(t string) bool { return t != "benign" }) {
 			base.Actionable = false // "benign": known good, context only
 		}
@@ -336,4 +339,45 @@ func stixSCO(r *Result, base event.Indicator, o stixObject) {
 			add(t, s)
 		}
 	}
+}
+
+// stixActors returns, for each intrusion set, threat actor and campaign of
+// the bundle, the actors it stands for as tags (stix:intrusion-set="APT1",
+// stix:threat-actor="Ugly Gorilla"): itself, and those it is attributed
+// to, followed through attributed-to relationships (a campaign to its
+// intrusion set, that to its threat actors). An indicator that indicates
+// one of them is attributed to each (package attribution reads the tags).
+func stixActors(objs []stixObject) map[string][]string {
+	tag := map[string]string{}
+	up := map[string][]string{}
+	for _, o := range objs {
+		switch {
+		case (o.Type == "intrusion-set" || o.Type == "threat-actor") && o.Name != "" && !o.Revoked:
+			tag[o.ID] = "stix:" + o.Type + "=" + strconv.Quote(o.Name)
+		case o.Type == "relationship" && o.RelationshipType == "attributed-to":
+			up[o.SourceRef] = append(up[o.SourceRef], o.TargetRef)
+		}
+	}
+	out := map[string][]string{}
+	for _, o := range objs {
+		if o.Type != "intrusion-set" && o.Type != "threat-actor" && o.Type != "campaign" {
+			continue
+		}
+		seen := map[string]bool{}
+		var walk func(id string, depth int)
+		walk = func(id string, depth int) {
+			if seen[id] || depth > 4 {
+				return
+			}
+			seen[id] = true
+			if t := tag[id]; t != "" {
+				out[o.ID] = union(out[o.ID], []string{t})
+			}
+			for _, next := range up[id] {
+				walk(next, depth+1)
+			}
+		}
+		walk(o.ID, 0)
+	}
+	return out
 }

@@ -197,8 +197,10 @@ func (g *hourGen) http(c *event.Conn, method, host, uri, ua string, status int, 
 	if mime != "" {
 		fuid := g.uid('F')
 		h.RespFUIDs, h.RespMIMETypes = []string{fuid}, []string{mime}
-		g.b.Files = append(g.b.Files, event.File{TS: h.TS.Add(time.Millisecond), FUID: fuid, UID: c.UID, SrcIP: c.DstIP, SrcPort: c.DstPort,
-			DstIP: c.SrcIP, DstPort: c.SrcPort, Source: "HTTP", Depth: event.Some[uint64](0), Analyzers: []string{}, MIMEType: mime,
+		// The connection's ends as Zeek's files.log gives them (id.orig_h
+		// is the client); is_orig F: the responder sent the file.
+		g.b.Files = append(g.b.Files, event.File{TS: h.TS.Add(time.Millisecond), FUID: fuid, UID: c.UID, SrcIP: c.SrcIP, SrcPort: c.SrcPort,
+			DstIP: c.DstIP, DstPort: c.DstPort, Source: "HTTP", Depth: event.Some[uint64](0), Analyzers: []string{}, MIMEType: mime,
 			Duration: event.Some(time.Duration(respLen/50) * time.Microsecond), IsOrig: event.Some(false), SeenBytes: event.Some(uint64(respLen)),
 			TotalBytes: event.Some(uint64(respLen)), MissingBytes: event.Some[uint64](0), OverflowBytes: event.Some[uint64](0),
 			TimedOut: event.Some(false)})

@@ -89,6 +89,8 @@ func newPlan(m *model) *plan {
 	p.campaign()
 	p.commodity()
 	p.ddos()
+	p.mailboxTheft()
+	p.siblings()
 	return p
 }
 

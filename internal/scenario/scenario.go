@@ -202,6 +202,11 @@ func Generate(ctx context.Context, cfg Config, dir string, progress Progress) (*
 	}
 	truth.Files = append(truth.Files, hostFiles...)
 	truth.Counts["host_events"] = events
+	if truth.Intel, err = writeIntel(dir, truth); err != nil {
+		return nil, err
+	}
+	truth.Files = append(truth.Files, truth.Intel.MISP, truth.Intel.MMDB)
+	truth.Files = append(truth.Files, truth.Intel.Groups...)
 	sort.Strings(truth.Files)
 	data, err := json.MarshalIndent(truth, "", "  ")
 	if err != nil {

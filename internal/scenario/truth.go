@@ -20,6 +20,8 @@ type Truth struct {
 	Counts map[string]int64 `json:"counts"`
 	// Files lists every file written, relative to the output directory.
 	Files []string `json:"files"`
+	// Intel names the intel and reference files among them.
+	Intel Intel `json:"intel"`
 }
 
 // Network describes the generated network.
@@ -44,6 +46,17 @@ type Campaign struct {
 	Exfiltration []Exfil   `json:"exfiltration"`
 	FirstEvent   time.Time `json:"first_event"` // the start of the dwell time
 	Containment  time.Time `json:"containment"` // when the actor was cut off
+	// Taken are the files that left, named on the wire.
+	Taken []TakenFile `json:"taken"`
+	// Actor is who the scenario's intel attributes the campaign to.
+	Actor Actor `json:"actor"`
+	// Infrastructure is the registration of the outside addresses, as
+	// the scenario's .mmdb gives it.
+	Infrastructure []Registration `json:"infrastructure"`
+	// Pivots are further addresses of the actor that no finding names:
+	// found by following the infrastructure (a shared certificate,
+	// passive DNS).
+	Pivots []string `json:"pivots"`
 }
 
 // Technique is one planted ATT&CK technique and where it shows.

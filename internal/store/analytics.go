@@ -125,11 +125,50 @@ type Analytics interface {
 	// and files only over Zeek's conn log: flows have neither); ordered by
 	// sensor, source and destination text, time, log, uid and bytes.
 	Uploads(ctx context.Context, w Window, f UploadFilter, fn func(*Upload) error) error
+	// PassiveDNS returns which names pointed at which addresses in w, over
+	// all sensors: DNS answers that are addresses (the query's name),
+	// TLS server names and HTTP hosts (with the server's address; hosts
+	// that are addresses or carry a port left out), names lower-cased. One
+	// row per (log, name, address), for the rows f keeps; ordered by name,
+	// address text and log.
+	PassiveDNS(ctx context.Context, w Window, f NameFilter, fn func(*NameAddr) error) error
+	// ServerPrints returns what the ssl records in w show of each server
+	// address, over all sensors: its leaf certificate (the first of
+	// cert_chain_fps), JA3S and JA4S, each with the records, distinct
+	// clients, first and last. One row per (kind, value, address) that f
+	// keeps; ordered by kind, value and address text.
+	ServerPrints(ctx context.Context, w Window, f PrintFilter, fn func(*ServerPrint) error) error
 	// FloodVectors aggregates flow records per (sensor, destination, UTC
 	// minute of the flow's start, vector) for the minutes in which a
 	// destination received at least minPackets packets (all vectors,
 	// sampling applied), ordered by those keys.
 	FloodVectors(ctx context.Context, w Window, minPackets int64, fn func(*FloodVector) error) error
+}
+
+// NameAddr is a name seen pointing at an address: passive DNS.
+type NameAddr struct {
+	Log         string // "dns", "ssl" or "http"
+	Name        string
+	Addr        netip.Addr
+	Count       int64 // records
+	First, Last time.Time
+}
+
+// Kinds of ServerPrint.
+const (
+	PrintCert = "cert" // the leaf certificate's SHA-256
+	PrintJA3S = "ja3s"
+	PrintJA4S = "ja4s"
+)
+
+// ServerPrint is one fingerprint a server address showed.
+type ServerPrint struct {
+	Kind        string // PrintCert, PrintJA3S or PrintJA4S
+	Value       string
+	Addr        netip.Addr
+	Count       int64 // records
+	Clients     int64 // distinct clients
+	First, Last time.Time
 }
 
 // Resolution is what DNS answers say of one address.
@@ -198,6 +237,12 @@ type Upload struct {
 	Agent    string        // http: user agent
 	MIME     string        // files: mime_type; http: the first orig_mime_types
 	Filename string        // files: filename; http: the first orig_filenames
+	URI      string        // http
+	// MD5, SHA1 and SHA256 are the file's hashes (files).
+	MD5, SHA1, SHA256 string
+	// File and Line are the record's provenance: its input file and line.
+	File string
+	Line int64
 }
 
 // PairStat is conn records between two hosts on one service.

@@ -2,6 +2,8 @@ package store
 
 import (
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -134,4 +136,43 @@ type UploadFilter struct {
 	Sides
 	// MinBytes is the least a transfer sends.
 	MinBytes int64
+}
+
+// NameFilter selects PassiveDNS rows: those whose address is one of Addrs
+// or whose name is one of Names or under one (lower-case); both empty keep
+// every row.
+type NameFilter struct {
+	Addrs []netip.Addr
+	Names []string
+}
+
+// Keep reports whether a row of name and address passes.
+func (f NameFilter) Keep(name string, a netip.Addr) bool {
+	if len(f.Addrs) == 0 && len(f.Names) == 0 || slices.Contains(f.Addrs, a) {
+		return true
+	}
+	for _, n := range f.Names {
+		if name == n || strings.HasSuffix(name, "."+n) {
+			return true
+		}
+	}
+	return false
+}
+
+// HTTPHostName reports whether an HTTP Host header is a name PassiveDNS
+// keeps: not an address, without a port.
+func HTTPHostName(h string) bool {
+	return h != "" && !strings.Contains(h, ":") && strings.Trim(h, "0123456789.") != ""
+}
+
+// PrintFilter selects ServerPrints rows: those of an address in Addrs or
+// with a value in Values; both empty keep every row.
+type PrintFilter struct {
+	Addrs  []netip.Addr
+	Values []string
+}
+
+// Keep reports whether a row of value and address passes.
+func (f PrintFilter) Keep(value string, a netip.Addr) bool {
+	return len(f.Addrs) == 0 && len(f.Values) == 0 || slices.Contains(f.Addrs, a) || slices.Contains(f.Values, value)
 }

@@ -65,11 +65,13 @@ func TestRulesFireOnIntrusionSteps(t *testing.T) {
 			"GrantedAccess", "0x1010"),
 		ev(t0.Add(5*time.Hour), "WS1", sysmon, 13, "TargetObject", `HKU\S-1\Software\Microsoft\Windows\CurrentVersion\Run\upd`,
 			"Details", `C:\Users\Public\upd.exe`, "Image", `C:\Users\Public\drop.exe`),
+		ev(t0.Add(6*time.Hour), "EXCH01", "Microsoft-Windows-PowerShell/Operational", 4104,
+			"ScriptBlockText", `New-MailboxExportRequest -Mailbox minister -FilePath \\EXCH01\x$\m.pst`),
 	}
 	evs[1].Provider, evs[7].Provider = "Microsoft-Windows-Sysmon", "Microsoft-Windows-Eventlog"
 	fs := run(t, evs)
 	want := map[string]string{"webshell": "T1505.003", "dcsync": "T1003.006", "kerberoast": "T1558.003", "service": "T1569.002",
-		"log-cleared": "T1070.001", "lsass-access": "T1003.001", "autorun": "T1547.001"}
+		"log-cleared": "T1070.001", "lsass-access": "T1003.001", "autorun": "T1547.001", "mailbox-export": "T1114.001"}
 	for rule, technique := range want {
 		got := byRule(fs, rule)
 		if len(got) != 1 || !slices.Contains(got[0].Attack, technique) || got[0].Score < 0.5 {

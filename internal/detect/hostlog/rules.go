@@ -1,6 +1,7 @@
 package hostlog
 
 import (
+	"cmp"
 	"strings"
 
 	"github.com/dwell-nsm/dwell/internal/event"
@@ -196,6 +197,21 @@ var rules = []rule{
 			what += " from a network share"
 		}
 		return hit{score: 0.7, attack: attack, account: user, subject: img, detail: cmd, why: img + " " + what + ": " + clip(cmd, 120)}, true
+	}},
+	{name: "mailbox-export", stage: "collection", ids: []uint32{1, 4688, 4104}, judge: func(e *event.HostEvent) (hit, bool) {
+		image, _, cmd, user := process(e)
+		if cmd == "" {
+			cmd = field(e, "ScriptBlockText") // PowerShell's script block logging
+		}
+		lc := strings.ToLower(cmd)
+		search := strings.Contains(lc, "search-mailbox") && strings.Contains(lc, "-targetmailbox") // copies found mail elsewhere
+		if !strings.Contains(lc, "new-mailboxexportrequest") && !strings.Contains(lc, "export-mailbox") && !search {
+			return hit{}, false
+		}
+		// Exchange's own mailbox export: how whole mailboxes are taken
+		// from a compromised server; eDiscovery does it rarely, by name.
+		return hit{score: 0.75, attack: []string{"T1114.001"}, account: user, subject: cmp.Or(base(image), "powershell"), detail: cmd,
+			why: "a mailbox was exported on the mail server: " + clip(cmd, 160)}, true
 	}},
 	{name: "cloud-copy", stage: "exfiltration", ids: []uint32{1, 4688}, judge: func(e *event.HostEvent) (hit, bool) {
 		image, _, cmd, user := process(e)

@@ -54,7 +54,7 @@ svg { display: block; margin: 0.5em 0; max-width: 100%; height: auto; }
 
 <h3>Attacker infrastructure</h3>
 <table class="infrastructure"><tr><th>Kind</th><th>Value</th><th>Internal hosts</th><th>Seen by</th></tr>
-{{range $inc.Infrastructure}}<tr><td>{{.Kind}}</td><td class="mono">{{.Value}}</td><td class="num">{{.Hosts}}</td><td>{{join .Detectors ", "}}</td></tr>
+{{range $inc.Infrastructure}}<tr><td>{{.Kind}}</td><td class="mono">{{.Value}}</td><td class="num">{{.Hosts}}</td><td>{{if .Pivot}}pivot: {{.Pivot}}{{else}}{{join .Detectors ", "}}{{end}}</td></tr>
 {{end}}</table>
 
 <h3>Data sent out</h3>
@@ -63,6 +63,37 @@ svg { display: block; margin: 0.5em 0; max-width: 100%; height: auto; }
 {{range $inc.BytesOut}}<tr><td class="mono">{{.Src}}</td><td class="mono">{{.Dst}}{{if .Domain}} ({{.Domain}}){{end}}</td><td class="num">{{.Bytes}} ({{bytes .Bytes}})</td>
 <td>{{daybars .}}</td></tr>
 {{end}}</table>{{end}}
+
+<h3>Origin, data taken, attribution</h3>
+<p><b>Where it came from:</b> {{$inc.OriginSentence}}</p>
+{{if hasOrigin $inc}}<table class="origin"><tr><th>Address</th><th>Autonomous system</th><th>ISP</th><th>Country</th></tr>
+{{range $inc.Infrastructure}}{{if .Origin}}<tr><td class="mono">{{.Value}}</td><td>{{if .Origin.ASN}}AS{{.Origin.ASN}} {{.Origin.ASOrg}}{{end}}</td><td>{{.Origin.ISP}}</td><td>{{.Origin.Country}}{{if .Origin.Registered}} (registered {{.Origin.Registered}}){{end}}</td></tr>
+{{end}}{{end}}</table>{{end}}
+{{with $inc.Answers}}
+{{if .PassiveDNS}}<table class="passive-dns"><tr><th>Name</th><th>Address</th><th>Seen in</th><th>Records</th><th>First</th><th>Last</th></tr>
+{{range $k, $x := .PassiveDNS}}{{if lt $k 30}}<tr><td class="mono">{{$x.Name}}</td><td class="mono">{{$x.Addr}}</td><td>{{$x.Log}}</td><td class="num">{{$x.Count}}</td><td>{{when $x.First}}</td><td>{{when $x.Last}}</td></tr>
+{{end}}{{end}}</table>{{end}}
+<p><b>What was taken:</b> {{.TakenSentence}}</p>
+{{if .Taken}}<table class="taken"><tr><th>Destination</th><th>Names</th><th>From</th><th>Bytes</th><th>Connections</th><th>Days</th></tr>
+{{range .Taken}}<tr><td class="mono">{{.Dst}}</td><td>{{join .Names ", "}}</td><td class="mono">{{addrs .Hosts}}</td><td class="num">{{.Bytes}} ({{bytes (unsigned .Bytes)}})</td><td class="num">{{.Conns}}</td><td class="num">{{len .PerDay}}</td></tr>
+{{end}}</table>
+<table class="transfers"><tr><th>Time</th><th>Record</th><th>Bytes</th><th>What</th><th>Source file and line</th></tr>
+{{range .Taken}}{{range $k, $x := .Transfers}}{{if lt $k 10}}<tr><td>{{when $x.At}}</td><td class="mono">{{$x.Log}} {{$x.Src}} → {{$x.Dst}}:{{$x.Port}}</td><td class="num">{{bytes (unsigned $x.Bytes)}}</td>
+<td>{{if $x.Name}}file <b>{{$x.Name}}</b> {{$x.MIME}}{{if $x.SHA256}} <span class="mono">sha256 {{$x.SHA256}}</span>{{end}}{{end}}{{if $x.URI}} {{$x.Method}} <span class="mono">{{$x.Host}}{{$x.URI}}</span>{{end}}</td>
+<td class="mono">{{$x.File}}:{{$x.Line}}</td></tr>
+{{end}}{{end}}{{end}}</table>{{end}}
+{{if .HostActions}}<table class="collection"><tr><th>Time</th><th>Computer</th><th>Action</th><th>Object</th><th>Account</th><th>Events</th><th>Source</th></tr>
+{{range .HostActions}}<tr><td>{{when .At}}</td><td>{{.Computer}}</td><td>{{.What}}</td><td class="mono">{{.Object}}</td><td>{{.Account}}</td><td class="num">{{.Count}}</td><td class="mono">{{.File}}:{{.Line}} (event {{.EventID}})</td></tr>
+{{end}}</table>{{end}}
+<p><b>Who is behind it:</b> {{.WhoSentence}}</p>
+{{if .Hypotheses}}<table class="hypotheses"><tr><th>#</th><th>Actor</th><th>Score</th><th>Intel</th><th>Behaviour</th><th>For</th><th>Against</th></tr>
+{{range $k, $h := .Hypotheses}}{{if lt $k 5}}<tr><td class="num">{{add $k 1}}</td><td>{{$h.Line}}</td><td class="num">{{printf "%.2f" $h.Score}}</td><td class="num">{{printf "%.2f" $h.Intel}}</td><td class="num">{{printf "%.2f" $h.Behaviour}}</td>
+<td>{{range $h.For}}{{.}}<br>{{end}}</td><td>{{range $h.Against}}{{.}}<br>{{end}}</td></tr>
+{{end}}{{end}}</table>{{end}}
+{{if .Catalogue}}<p class="meta">Behaviour compared with {{.Catalogue}}.</p>{{end}}
+{{range .Notes}}<p class="meta">Note: {{.}}</p>{{end}}
+<p class="caveat"><b>Caveat.</b> {{.Caveat}}</p>
+{{end}}
 
 <h3>ATT&amp;CK techniques</h3>
 <p class="mono">{{join $inc.Attack " → "}}</p>

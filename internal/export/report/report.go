@@ -90,9 +90,13 @@ func HTML(d *Data) ([]byte, error) {
 			}
 			return nil
 		},
-		"join":  strings.Join,
-		"addrs": addrList,
-		"add":   func(a, b int) int { return a + b },
+		"join":     strings.Join,
+		"addrs":    addrList,
+		"add":      func(a, b int) int { return a + b },
+		"unsigned": func(n int64) uint64 { return uint64(max(n, 0)) },
+		"hasOrigin": func(inc correlate.Incident) bool {
+			return slices.ContainsFunc(inc.Infrastructure, func(x correlate.Infra) bool { return x.Origin != nil })
+		},
 	}).Parse(page)
 	if err != nil {
 		return nil, err

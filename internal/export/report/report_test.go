@@ -15,6 +15,7 @@ import (
 	"github.com/dwell-nsm/dwell/internal/correlate"
 	"github.com/dwell-nsm/dwell/internal/detect"
 	"github.com/dwell-nsm/dwell/internal/event"
+	"github.com/dwell-nsm/dwell/internal/geo"
 )
 
 var t0 = time.Date(2025, 3, 4, 9, 20, 0, 0, time.UTC)
@@ -31,8 +32,19 @@ func sample() *Data {
 	}
 	inc := correlate.Incident{ID: "INC-5adc20b96c", Class: correlate.ClassEspionage, Score: 1, Severity: detect.SeverityOf(1),
 		Summary: "espionage on 2 internal host(s)", Hosts: []netip.Addr{a("10.10.0.63"), a("10.20.0.25")}, Accounts: []string{},
-		Infrastructure: []correlate.Infra{{Kind: "ip", Value: "198.51.100.23", Hosts: 1, Detectors: []string{"beacon"}}},
-		DwellStart:     t0, LastSeen: t0.Add(240 * time.Hour), Attack: []string{"T1190", "T1505.003", "T1071.001", "T1048"}, Findings: fs,
+		Infrastructure: []correlate.Infra{{Kind: "ip", Value: "198.51.100.23", Hosts: 1, Detectors: []string{"beacon"},
+			Origin: &geo.Info{ASN: 64501, ASOrg: "Rent-A-Server B.V.", Country: "NL"}}},
+		FirstContact: &correlate.Contact{At: t0.Add(-40 * 24 * time.Hour), Src: a("10.20.0.25"), Dst: a("198.51.100.23"), Port: 443, Proto: "tcp"},
+		Answers: &correlate.Answers{TakenBytes: 131577698, Caveat: "hypotheses, not findings of fact",
+			Taken: []correlate.Taken{{Dst: a("198.51.100.50"), Names: []string{"backup.vps-host.example"}, Hosts: []netip.Addr{a("10.10.0.63")},
+				Bytes: 131577698, Conns: 40, PerDay: []correlate.DayBytes{{Day: "2025-03-10", Bytes: 131577698}},
+				Transfers: []correlate.Transferred{{At: t0, Log: "files", Src: a("10.10.0.63"), Dst: a("198.51.100.50"), Bytes: 5000,
+					Name: "budget<b>.xlsx", SHA256: "cafe", File: "/nsm/files.log", Line: 7}}}},
+			HostActions: []correlate.HostAction{{At: t0, Computer: "WS-B", What: "archive created", Object: `C:\d.rar`, EventID: 11, Count: 1,
+				File: "ws-b.evtx", Line: 4096}},
+			Hypotheses: []correlate.Hypothesis{{Actor: "GLASS LYNX", Country: "ZZ", Score: 0.7, Intel: 0.6, Behaviour: 0.4,
+				For: []string{"indicator 198.51.100.23, attributed to GLASS LYNX"}, Against: []string{}}}},
+		DwellStart: t0, LastSeen: t0.Add(240 * time.Hour), Attack: []string{"T1190", "T1505.003", "T1071.001", "T1048"}, Findings: fs,
 		BytesOut: []correlate.Transfer{{Src: a("10.10.0.63"), Dst: a("198.51.100.50"), Bytes: 131577698,
 			PerDay: []correlate.DayBytes{{Day: "2025-03-10", Bytes: 100000000}, {Day: "2025-03-11", Bytes: 31577698}}}}}
 	return &Data{Title: "Case 42", TLP: event.TLPAmber, Generated: t0.Add(1000 * time.Hour), Version: "dwell test", Command: "dwell export report --out r.html",
@@ -50,7 +62,9 @@ func TestHTML(t *testing.T) {
 	s := string(out)
 	for _, want := range []string{"TLP:AMBER", `id="summary"`, `id="INC-5adc20b96c"`, `class="timeline"`, `class="infrastructure"`,
 		`class="exfiltration"`, "131577698", `aria-label="bytes per day"`, "T1190 → T1505.003 → T1071.001 → T1048", `class="evidence"`,
-		"/nsm/2025-03-04/http.09:00:00-10:00:00.log.gz:243", `id="manifest"`, strings.Repeat("ab", 32), "dwell export report --out r.html"} {
+		"/nsm/2025-03-04/http.09:00:00-10:00:00.log.gz:243", `id="manifest"`, "Origin, data taken, attribution", "AS64501 Rent-A-Server B.V.",
+		"40 days before the first finding", `class="taken"`, "budget&lt;b&gt;.xlsx", "/nsm/files.log:7", `class="collection"`, "ws-b.evtx:4096",
+		"the leading hypothesis is GLASS LYNX (placed in ZZ)", "hypotheses, not findings of fact", strings.Repeat("ab", 32), "dwell export report --out r.html"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("report lacks %q", want)
 		}

@@ -386,7 +386,8 @@ func coreRules(o map[string]any) []string {
 	if o["spec_version"] != "2.1" {
 		errs = append(errs, "spec_version is not 2.1")
 	}
-	sco := map[string]bool{"ipv4-addr": true, "ipv6-addr": true, "domain-name": true, "url": true, "file": true, "x509-certificate": true}[typ]
+	sco := map[string]bool{"ipv4-addr": true, "ipv6-addr": true, "domain-name": true, "url": true, "file": true, "x509-certificate": true,
+		"autonomous-system": true, "network-traffic": true}[typ]
 	stamps := []string{"created", "modified", "valid_from", "valid_until", "first_seen", "last_seen", "first_observed", "last_observed"}
 	if !sco {
 		if _, ok := o["created"]; !ok {
@@ -427,6 +428,12 @@ func coreRules(o map[string]any) []string {
 		"observed-data":      {"first_observed", "last_observed", "number_observed", "object_refs"},
 		"identity":           {"name"},
 		"marking-definition": {"extensions"},
+		"relationship":       {"relationship_type", "source_ref", "target_ref"},
+		"campaign":           {"name"},
+		"infrastructure":     {"name"},
+		"intrusion-set":      {"name"},
+		"network-traffic":    {"protocols"},
+		"autonomous-system":  {"number"},
 	}[typ]
 	for _, k := range need {
 		if _, ok := o[k]; !ok {

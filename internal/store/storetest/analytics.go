@@ -67,7 +67,7 @@ func AnalyticsData() *event.Batch {
 	}
 	for i := range 30 {
 		t := event.TLS{TS: day.Add(time.Duration(i) * 3 * time.Minute), UID: fmt.Sprintf("T%d", i), SrcIP: hosts[i%3], DstIP: dsts[i%2],
-			DstPort: 443, ServerName: []string{"self.example", "cdn.example.net", ""}[i%3], JA3: []string{"ja3a", "ja3b"}[i%2],
+			DstPort: 443, ServerName: []string{"self.example", "cdn.example.net", ""}[i%3], JA3: []string{"ja3a", "ja3b"}[i%2], JA3S: []string{"", "ja3s1", "ja3s2"}[i%3],
 			ValidationStatus: []string{"self signed certificate", "ok"}[i%2], Established: event.Some(i%5 != 0),
 			CertChainFPs: []string{[]string{"fp1", "fp2"}[i%2]}, Src: src("/logs/ssl.log")}
 		if i%3 == 0 {
@@ -298,6 +298,38 @@ func testConnAnalytics(t *testing.T, s store.Store, b *event.Batch, w store.Wind
 			t.Fatal(err)
 		}
 		sameOrNone(t, w, fmt.Sprintf("Uploads(filter %d)", i), got, refUploads(b, cb, w, f))
+	}
+	a := netip.MustParseAddr
+	for i, f := range []store.NameFilter{{}, {Addrs: []netip.Addr{a("198.51.100.7"), a("2001:db8::7")}}, {Names: []string{"example.com"}},
+		{Names: []string{"cdn.example.net", "mail.example.gov"}, Addrs: []netip.Addr{a("203.0.113.9")}}, {Names: []string{"nothing.example"}}} {
+		var got []store.NameAddr
+		if err := s.PassiveDNS(ctx, w, f, func(x *store.NameAddr) error { got = append(got, *x); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		want := refPassiveDNS(b, w, f)
+		if i < 4 && len(want) == 0 && w == (store.Window{}) {
+			t.Errorf("PassiveDNS(filter %d): the test data gives no row", i)
+		}
+		if len(want) == 0 && len(got) > 0 {
+			t.Errorf("PassiveDNS(filter %d): %d row(s), want none: %+v", i, len(got), got[0])
+		} else if len(want) > 0 {
+			same(t, fmt.Sprintf("PassiveDNS(filter %d)", i), got, want)
+		}
+	}
+	for i, f := range []store.PrintFilter{{}, {Addrs: []netip.Addr{a("203.0.113.9")}}, {Values: []string{"fp2", "nothing"}}} {
+		var got []store.ServerPrint
+		if err := s.ServerPrints(ctx, w, f, func(x *store.ServerPrint) error { got = append(got, *x); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		want := refServerPrints(b, w, f)
+		if i < 2 && len(want) == 0 && w == (store.Window{}) {
+			t.Errorf("ServerPrints(filter %d): the test data gives no row", i)
+		}
+		if len(want) == 0 && len(got) > 0 {
+			t.Errorf("ServerPrints(filter %d): %d row(s), want none: %+v", i, len(got), got[0])
+		} else if len(want) > 0 {
+			same(t, fmt.Sprintf("ServerPrints(filter %d)", i), got, want)
+		}
 	}
 }
 

@@ -263,6 +263,22 @@ func (m *Mem) Uploads(_ context.Context, w store.Window, f store.UploadFilter, f
 	return each(r, fn)
 }
 
+// PassiveDNS implements store.Analytics.
+func (m *Mem) PassiveDNS(_ context.Context, w store.Window, f store.NameFilter, fn func(*store.NameAddr) error) error {
+	m.mu.RLock()
+	r := refPassiveDNS(&m.b, w, f)
+	m.mu.RUnlock()
+	return each(r, fn)
+}
+
+// ServerPrints implements store.Analytics.
+func (m *Mem) ServerPrints(_ context.Context, w store.Window, f store.PrintFilter, fn func(*store.ServerPrint) error) error {
+	m.mu.RLock()
+	r := refServerPrints(&m.b, w, f)
+	m.mu.RUnlock()
+	return each(r, fn)
+}
+
 // HostEvents implements store.Analytics.
 func (m *Mem) HostEvents(_ context.Context, w store.Window, f store.HostFilter, fn func(*event.HostEvent) error) error {
 	m.mu.RLock()

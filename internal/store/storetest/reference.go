@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/store"
@@ -12,7 +13,7 @@ import (
 
 // Reference implementations of the analytics that name hosts in DNS
 // answers, fan out to many targets and send data: Resolved, Fanout,
-// Uploads.
+// Uploads, PassiveDNS.
 
 func refResolved(b *event.Batch, w store.Window) []store.Resolution {
 	type acc struct {
@@ -130,16 +131,17 @@ func refUploads(b, conns *event.Batch, w store.Window, f store.UploadFilter) []s
 	}
 	for _, c := range conns.Conns {
 		add(store.Upload{Sensor: c.Src.Sensor, Log: "conn", TS: c.TS, UID: c.UID, Src: c.SrcIP, Dst: c.DstIP, DstPort: c.DstPort,
-			Bytes: int64(c.SrcBytes.V), Received: int64(c.DstBytes.V), Duration: c.Duration.V})
+			Bytes: int64(c.SrcBytes.V), Received: int64(c.DstBytes.V), Duration: c.Duration.V, File: c.Src.File, Line: c.Src.Line})
 	}
 	if w.Conns == store.ConnLog {
 		for _, h := range b.HTTP {
 			add(store.Upload{Sensor: h.Src.Sensor, Log: "http", TS: h.TS, UID: h.UID, Src: h.SrcIP, Dst: h.DstIP, DstPort: h.DstPort,
 				Bytes: int64(h.RequestBodyLen.V), Received: int64(h.ResponseBodyLen.V), Method: h.Method, Host: h.Host, Agent: h.UserAgent,
-				MIME: first(h.OrigMIMETypes), Filename: first(h.OrigFilenames)})
+				MIME: first(h.OrigMIMETypes), Filename: first(h.OrigFilenames), URI: h.URI, File: h.Src.File, Line: h.Src.Line})
 		}
 		for _, f := range b.Files {
-			u := store.Upload{Sensor: f.Src.Sensor, Log: "files", TS: f.TS, UID: f.UID, Bytes: int64(f.SeenBytes.V), MIME: f.MIMEType, Filename: f.Filename}
+			u := store.Upload{Sensor: f.Src.Sensor, Log: "files", TS: f.TS, UID: f.UID, Bytes: int64(f.SeenBytes.V), MIME: f.MIMEType, Filename: f.Filename,
+				MD5: f.MD5, SHA1: f.SHA1, SHA256: f.SHA256, File: f.Src.File, Line: f.Src.Line}
 			if f.DstIP.IsValid() {
 				u.DstPort = f.DstPort // stored with its address
 			}
@@ -165,4 +167,80 @@ func first(s []string) string {
 		return ""
 	}
 	return s[0]
+}
+
+// refPassiveDNS reads names and addresses from b's DNS answers, TLS
+// server names and HTTP hosts.
+func refPassiveDNS(b *event.Batch, w store.Window, f store.NameFilter) []store.NameAddr {
+	m := map[string]*store.NameAddr{}
+	add := func(log, name string, a netip.Addr, ts time.Time) {
+		name = strings.ToLower(name)
+		if !w.Contains(ts) || name == "" || !a.IsValid() || !f.Keep(name, a) {
+			return
+		}
+		k := name + "\x00" + a.String() + "\x00" + log // sorts as name, address text, log
+		x := m[k]
+		if x == nil {
+			x = &store.NameAddr{Log: log, Name: name, Addr: a, First: ts, Last: ts}
+			m[k] = x
+		}
+		x.Count++
+		x.First, x.Last = event.Earliest(x.First, ts), event.Latest(x.Last, ts)
+	}
+	for _, d := range b.DNS {
+		for _, ans := range d.Answers {
+			if a, err := netip.ParseAddr(ans); err == nil && resolvedText(ans) {
+				add("dns", d.Query, a, d.TS)
+			}
+		}
+	}
+	for _, t := range b.TLS {
+		add("ssl", t.ServerName, t.DstIP, t.TS)
+	}
+	for _, h := range b.HTTP {
+		if store.HTTPHostName(h.Host) {
+			add("http", h.Host, h.DstIP, h.TS)
+		}
+	}
+	return sortedValues(m)
+}
+
+// refServerPrints reads the servers' fingerprints from b's TLS records.
+func refServerPrints(b *event.Batch, w store.Window, f store.PrintFilter) []store.ServerPrint {
+	type acc struct {
+		p       store.ServerPrint
+		clients map[netip.Addr]bool
+	}
+	m := map[string]*acc{}
+	for _, t := range b.TLS {
+		if !w.Contains(t.TS) || !t.DstIP.IsValid() {
+			continue
+		}
+		leaf := ""
+		if len(t.CertChainFPs) > 0 {
+			leaf = t.CertChainFPs[0]
+		}
+		for _, kv := range [][2]string{{store.PrintCert, leaf}, {store.PrintJA3S, t.JA3S}, {store.PrintJA4S, t.JA4S}} {
+			if kv[1] == "" || !f.Keep(kv[1], t.DstIP) {
+				continue
+			}
+			k := kv[0] + "\x00" + kv[1] + "\x00" + t.DstIP.String()
+			x := m[k]
+			if x == nil {
+				x = &acc{p: store.ServerPrint{Kind: kv[0], Value: kv[1], Addr: t.DstIP, First: t.TS, Last: t.TS}, clients: map[netip.Addr]bool{}}
+				m[k] = x
+			}
+			x.p.Count++
+			if t.SrcIP.IsValid() {
+				x.clients[t.SrcIP] = true
+			}
+			x.p.First, x.p.Last = event.Earliest(x.p.First, t.TS), event.Latest(x.p.Last, t.TS)
+		}
+	}
+	out := map[string]*store.ServerPrint{}
+	for k, x := range m {
+		x.p.Clients = int64(len(x.clients))
+		out[k] = &x.p
+	}
+	return sortedValues(out)
 }
