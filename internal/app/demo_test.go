@@ -415,6 +415,21 @@ func checkAnswers(t *testing.T, demoOut, conf string, truth *scenario.Truth) {
 		ans.Hypotheses[0].Sponsor != truth.Campaign.Actor.Sponsor {
 		t.Errorf("hypotheses %v, want %s first with intel", hypotheses(ans), truth.Campaign.Actor.Name)
 	}
+	// The report answers them too.
+	report := filepath.Join(t.TempDir(), "report.html")
+	if code, out, errOut := runDwell(t, "export", "report", "--config", conf, "--out", report); code != ExitOK {
+		t.Fatalf("report: exit %d: %s%s", code, out, errOut)
+	}
+	html, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Origin, data taken, attribution", "the leading hypothesis is " + truth.Campaign.Actor.Name,
+		truth.Campaign.Taken[0].Name, truth.Campaign.Taken[0].SHA256, "pivot: "} {
+		if !strings.Contains(string(html), want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
 	// Without the intel (no iocmatch in the hunt): behaviour only, with
 	// scores and the caveat.
 	data, err := os.ReadFile(conf)

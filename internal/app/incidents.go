@@ -214,8 +214,12 @@ func writeIncident(a *App, inc *correlate.Incident) error {
 	fmt.Fprintf(w, "%s  %s, score %.2f (%s)\n%s\n\n", inc.ID, inc.Class, inc.Score, inc.Severity, sanitize(inc.Summary, 400))
 	fmt.Fprintf(w, "dwell start  %s\nlast seen    %s\n", inc.DwellStart.UTC().Format(time.RFC3339), inc.LastSeen.UTC().Format(time.RFC3339))
 	if c := inc.FirstContact; c != nil {
-		fmt.Fprintf(w, "first contact %s  %s -> %s:%d/%s (%d connection(s) on %d day(s) in all history)", c.At.UTC().Format(time.RFC3339),
-			c.Src, c.Dst, c.Port, sanitize(c.Proto, 10), c.Conns, c.Days)
+		if c.Log == "dns" {
+			fmt.Fprintf(w, "first contact %s  a DNS answer gave %s as %s (%d answer(s))", c.At.UTC().Format(time.RFC3339), sanitize(c.Name, 100), c.Dst, c.Conns)
+		} else {
+			fmt.Fprintf(w, "first contact %s  %s -> %s:%d/%s (%d connection(s) on %d day(s) in all history, %s records)", c.At.UTC().Format(time.RFC3339),
+				c.Src, c.Dst, c.Port, sanitize(c.Proto, 10), c.Conns, c.Days, sanitize(c.Log, 10))
+		}
 		if before := inc.DwellStart.Sub(c.At); before >= 24*time.Hour {
 			fmt.Fprintf(w, ": %d days before the first finding", int(before.Hours()/24))
 		}

@@ -38,7 +38,11 @@ func enrich(ctx context.Context, cfg *config.Config, r store.Reader, inc *correl
 	if err := enrichOrigin(cfg, inc); err != nil {
 		return err
 	}
-	if err := firstContact(ctx, r, inc); err != nil {
+	var names []correlate.NameSeen
+	if ans != nil {
+		names = ans.PassiveDNS
+	}
+	if err := firstContact(ctx, r, inc, names); err != nil {
 		return err
 	}
 	if ans == nil {
@@ -76,27 +80,43 @@ func enrichOrigin(cfg *config.Config, inc *correlate.Incident) error {
 	return nil
 }
 
-// firstContact finds the earliest connection in all history to or from
-// any of the incident's infrastructure addresses (the conn log), which
-// may precede the first finding by months.
-func firstContact(ctx context.Context, r store.Reader, inc *correlate.Incident) error {
+// firstContact finds the first trace in all history of the incident's
+// infrastructure addresses, which may precede the first finding by
+// months: the earliest connection to or from one of them in the conn log
+// or the flow records, or the earliest DNS answer naming one (names, the
+// passive DNS of the infrastructure, when pivots gave it).
+func firstContact(ctx context.Context, r store.Reader, inc *correlate.Incident, names []correlate.NameSeen) error {
 	dsts := infraAddrs(inc)
 	if len(dsts) == 0 {
 		return nil
 	}
 	var first *correlate.Contact
-	keep := func(p *store.PairStat) error {
-		if first == nil || p.First.Before(first.At) || (p.First.Equal(first.At) && p.Src.Less(first.Src)) {
-			first = &correlate.Contact{At: p.First, Sensor: p.Sensor, Src: p.Src, Dst: p.Dst, Port: p.DstPort, Proto: p.Proto,
-				Conns: p.Conns, Days: p.Days}
-		}
-		return nil
+	earlier := func(at time.Time, src netip.Addr) bool {
+		return first == nil || at.Before(first.At) || (at.Equal(first.At) && src.Less(first.Src))
 	}
-	// To the infrastructure (beacons, downloads, exfiltration), and from
-	// it (an exploit, a login, a scan before the intrusion).
-	for _, f := range []store.PairFilter{{Dsts: dsts}, {Srcs: dsts}} {
-		if err := r.Pairs(ctx, store.Window{}, f, keep); err != nil {
-			return fmt.Errorf("first contact with the infrastructure: %w", err)
+	for _, conns := range []store.ConnSource{store.ConnLog, store.FlowSessions} {
+		keep := func(p *store.PairStat) error {
+			if earlier(p.First, p.Src) {
+				first = &correlate.Contact{At: p.First, Log: conns.String(), Sensor: p.Sensor, Src: p.Src, Dst: p.Dst, Port: p.DstPort,
+					Proto: p.Proto, Conns: p.Conns, Days: p.Days}
+			}
+			return nil
+		}
+		// To the infrastructure (beacons, downloads, exfiltration), and
+		// from it (an exploit, a login, a scan before the intrusion).
+		for _, f := range []store.PairFilter{{Dsts: dsts}, {Srcs: dsts}} {
+			if err := r.Pairs(ctx, store.Window{Conns: conns}, f, keep); err != nil {
+				return fmt.Errorf("first contact with the infrastructure (%s): %w", conns, err)
+			}
+		}
+	}
+	in := map[netip.Addr]bool{}
+	for _, a := range dsts {
+		in[a] = true
+	}
+	for _, n := range names {
+		if n.Log == "dns" && in[n.Addr] && (first == nil || n.First.Before(first.At)) {
+			first = &correlate.Contact{At: n.First, Log: "dns", Name: n.Name, Dst: n.Addr, Conns: n.Count}
 		}
 	}
 	inc.FirstContact = first

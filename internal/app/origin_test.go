@@ -71,7 +71,7 @@ func TestFirstContact(t *testing.T) {
 	}
 	inc := &correlate.Incident{ID: "INC-2", DwellStart: t0.AddDate(1, 0, 0), Infrastructure: []correlate.Infra{
 		{Kind: "ip", Value: c2.String()}, {Kind: "domain", Value: "evil.example"}}}
-	if err := firstContact(t.Context(), m, inc); err != nil {
+	if err := firstContact(t.Context(), m, inc, nil); err != nil {
 		t.Fatal(err)
 	}
 	c := inc.FirstContact
@@ -84,7 +84,7 @@ func TestFirstContact(t *testing.T) {
 	if err := m.Write(t.Context(), b); err != nil {
 		t.Fatal(err)
 	}
-	if err := firstContact(t.Context(), m, inc); err != nil {
+	if err := firstContact(t.Context(), m, inc, nil); err != nil {
 		t.Fatal(err)
 	}
 	if in := inc.FirstContact; in == nil || in.Src != c2 || in.Dst.String() != "10.20.0.25" || !in.At.Equal(t0.AddDate(0, -2, 0)) {
@@ -95,7 +95,29 @@ func TestFirstContact(t *testing.T) {
 	if err := writeIncident(&App{Stdout: &out}, inc); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "first contact 2019-03-04T10:00:00Z  10.1.2.3 -> 203.0.113.5:443/tcp (3 connection(s) on 3 day(s) in all history): 366 days before the first finding") {
+	if !strings.Contains(out.String(), "first contact 2019-03-04T10:00:00Z  10.1.2.3 -> 203.0.113.5:443/tcp (3 connection(s) on 3 day(s) in all history, conn records): 366 days before the first finding") {
 		t.Errorf("incident:\n%s", out.String())
+	}
+	// A flow record, earlier than any conn record, and a DNS answer
+	// earlier still.
+	fl := &event.Batch{Flows: []event.Flow{{TS: t0.AddDate(0, -3, 0), End: t0.AddDate(0, -3, 0).Add(time.Second), SrcIP: netip.MustParseAddr("10.1.2.9"),
+		SrcPort: 51000, DstIP: c2, DstPort: 443, Proto: "tcp", Packets: 3, Bytes: 180, Src: event.Source{Sensor: "edge", File: "flows.nfcapd", Line: 4}}}}
+	if err := m.Write(t.Context(), fl); err != nil {
+		t.Fatal(err)
+	}
+	if err := firstContact(t.Context(), m, inc, nil); err != nil {
+		t.Fatal(err)
+	}
+	if f := inc.FirstContact; f == nil || f.Log != "flow" || f.Src.String() != "10.1.2.9" || !f.At.Equal(t0.AddDate(0, -3, 0)) {
+		t.Fatalf("first contact from flows %+v", f)
+	}
+	names := []correlate.NameSeen{{Log: "dns", Name: "cdn.evil.example", Addr: c2, Count: 2, First: t0.AddDate(0, -4, 0)},
+		{Log: "ssl", Name: "cdn.evil.example", Addr: c2, Count: 1, First: t0.AddDate(-2, 0, 0)}} // a server name is no contact by itself
+	if err := firstContact(t.Context(), m, inc, names); err != nil {
+		t.Fatal(err)
+	}
+	if d := inc.FirstContact; d == nil || d.Log != "dns" || d.Name != "cdn.evil.example" || !d.At.Equal(t0.AddDate(0, -4, 0)) ||
+		!strings.Contains(inc.OriginSentence(), "a DNS answer gave cdn.evil.example as 203.0.113.5") {
+		t.Fatalf("first contact from DNS %+v", d)
 	}
 }

@@ -150,7 +150,7 @@ func (inc *Incident) OriginSentence() string {
 		s += fmt.Sprintf(", registered in %s", strings.Join(slices.Sorted(maps.Keys(countries)), ", "))
 	}
 	if c := inc.FirstContact; c != nil {
-		s += fmt.Sprintf("; first contact %s (%s with %s)", c.At.UTC().Format("2006-01-02 15:04"), c.Src, c.Dst)
+		s += fmt.Sprintf("; first contact %s (%s)", c.At.UTC().Format("2006-01-02 15:04"), c.What())
 		if before := inc.DwellStart.Sub(c.At); before >= 24*time.Hour {
 			s += fmt.Sprintf(", %d days before the first finding", int(before.Hours()/24))
 		}
@@ -212,4 +212,12 @@ func (h *Hypothesis) Line() string {
 		s += " (" + strings.Join(more, "; ") + ")"
 	}
 	return s
+}
+
+// What says what the first contact was, in a few words.
+func (c *Contact) What() string {
+	if c.Log == "dns" {
+		return fmt.Sprintf("a DNS answer gave %s as %s", c.Name, c.Dst)
+	}
+	return fmt.Sprintf("%s with %s, in the %s records", c.Src, c.Dst, c.Log)
 }

@@ -116,16 +116,20 @@ type Infra struct {
 	Pivot string `json:"pivot,omitempty"`
 }
 
-// Contact is one connection to an incident's infrastructure.
+// Contact is the first trace of an incident's infrastructure: a
+// connection (Log "conn" or "flow") or a DNS answer naming one of its
+// addresses ("dns": Src unset, Name the name asked).
 type Contact struct {
 	At     time.Time  `json:"at"`
+	Log    string     `json:"log"`
+	Name   string     `json:"name,omitempty"`
 	Sensor string     `json:"sensor,omitempty"`
 	Src    netip.Addr `json:"src"`
 	Dst    netip.Addr `json:"dst"`
 	Port   uint16     `json:"port"`
 	Proto  string     `json:"proto"`
 	// Conns and Days are that pair's connections and distinct days with
-	// one, over all history.
+	// one, over all history (for "dns": the answers and 0).
 	Conns int64 `json:"conns"`
 	Days  int64 `json:"days"`
 }

@@ -93,9 +93,15 @@ func Incident(inc *correlate.Incident, level string, opt Options) ([]byte, error
 
 	// What was observed: the first contact, and the transfers of data.
 	if c := inc.FirstContact; c != nil {
-		nt := b.traffic(c.At, c.Src, c.Dst, c.Port, c.Proto, 0)
+		var seen []string
+		if c.Log == "dns" {
+			a := b.sco(addrType(c.Dst), map[string]any{"value": c.Dst.String()}, nil)
+			seen = []string{b.sco("domain-name", map[string]any{"value": c.Name}, map[string]any{"resolves_to_refs": []string{a}}), a}
+		} else {
+			seen = []string{b.traffic(c.At, c.Src, c.Dst, c.Port, c.Proto, 0)}
+		}
 		b.sdo("observed-data", "first-contact:"+inc.ID, map[string]any{"first_observed": ts(c.At), "last_observed": ts(c.At),
-			"number_observed": max(1, min(c.Conns, 999_999_999)), "object_refs": []string{nt}})
+			"number_observed": max(1, min(c.Conns, 999_999_999)), "object_refs": seen})
 	}
 	if ans := inc.Answers; ans != nil {
 		for _, t := range ans.Taken {
