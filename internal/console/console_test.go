@@ -48,7 +48,7 @@ func (f *fakeDwell) incidents() []correlate.Incident {
 				Taken: []correlate.Taken{{Dst: netip.MustParseAddr("198.51.100.7"), Names: []string{hostile}, Bytes: 3 << 20, Conns: 2,
 					Transfers: []correlate.Transferred{{Log: "files", Name: hostile, SHA256: "abcd", File: "files.log", Line: 7}}}},
 				HostActions: []correlate.HostAction{{At: t0, Computer: "WS-1", What: "archive created", Object: hostile, Count: 1}},
-				Hypotheses: []correlate.Hypothesis{{Actor: hostile, Country: "ZZ", Score: 0.7, Intel: 0.6, For: []string{hostile}}}},
+				Hypotheses:  []correlate.Hypothesis{{Actor: hostile, Country: "ZZ", Score: 0.7, Intel: 0.6, For: []string{hostile}}}},
 			Findings: []detect.Finding{{Detector: "beacon", Score: 0.9, Severity: detect.SeverityCritical, Src: netip.MustParseAddr("10.1.0.50"),
 				Dst: netip.MustParseAddr("198.51.100.7"), Domain: hostile, FirstSeen: t0, LastSeen: t0.Add(72 * time.Hour), Summary: hostile,
 				Evidence: map[string]any{"user_agent": hostile}}}}
