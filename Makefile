@@ -79,9 +79,11 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./internal/... | tee bench-go.txt
 	bench/ingest.sh
 
-## bench-ingest: only the ingest comparison (large generated input).
+## bench-ingest: only the ingest comparison (large generated input), then the rotated-directory and ClickHouse variants.
 bench-ingest:
 	bench/ingest.sh
+	bench/ingest-rotated.sh
+	bench/clickhouse-ingest.sh
 
 ## bench-retrohunt: 10,000 indicators against the bench-scenario store (~6 min; REUSE=1 keeps the store).
 bench-retrohunt:

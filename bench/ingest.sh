@@ -11,24 +11,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=${1:-10000000}
 runs=${RUNS:-3}
-data=bench/data
 out=bench/out
-mkdir -p "$data" "$out"
-input="$data/conn-$rows.log.gz"
-[ -s "$input" ] || bench/replay-conn.sh "$rows" "$input"
+. bench/lib/timing.sh
+input=$(conn_input "$rows")
 
 go build -o "$out/dwell" ./cmd/dwell
 go build -o "$out/duckdbload" ./bench/duckdbload
 
-secs() { # command... -> prints elapsed seconds
-	local s e
-	s=$(date +%s%N)
-	"$@" >/dev/null
-	e=$(date +%s%N)
-	awk -v s="$s" -v e="$e" 'BEGIN {printf "%.3f\n", (e - s) / 1e9}'
-}
 div() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN {printf f, a / b}'; }
-median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.2f", m}'; }
 
 : >"$out/gzip.txt"; : >"$out/dwell.txt"; : >"$out/duckdb.txt"
 for i in $(seq "$runs"); do
@@ -41,9 +31,8 @@ done
 stored=$("$out/dwell" query --db "$out/dwell.db" --format csv "SELECT count(*) FROM conn" | tail -1)
 g=$(median <"$out/gzip.txt"); d=$(median <"$out/dwell.txt"); k=$(median <"$out/duckdb.txt")
 rate() { div "$rows" "$1" "%.0f"; }
-cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 cat <<TABLE
-Machine: $(nproc) cores ($cpu), $(free -g | awk '/Mem:/{print $2}') GiB; $(go version | cut -d' ' -f3); input $input ($(du -hL "$input" | cut -f1), $rows rows, $stored stored); median of $runs alternating runs.
+Machine: $(machine); input $input ($(du -hL "$input" | cut -f1), $rows rows, $stored stored); median of $runs alternating runs.
 
 | command | seconds | rows/s | vs gzip -dc |
 |---|---|---|---|

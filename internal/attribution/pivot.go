@@ -38,6 +38,13 @@ type Limits struct {
 	// stock TLS stack (default 3: the server's answer depends on the
 	// client's hello, so only a rare one points at one operator).
 	PrintServers int
+	// MinLabel: a domain's registrable name shorter than this ("mail",
+	// "cdn") is too ordinary for its namesakes under other suffixes to be
+	// followed (default 6).
+	MinLabel int
+	// LookAlikes: a name registered under more suffixes than this is a
+	// common word (default 5).
+	LookAlikes int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -45,6 +52,8 @@ func (l Limits) withDefaults() Limits {
 	l.AddrsPerName = cmp.Or(l.AddrsPerName, 20)
 	l.CertServers = cmp.Or(l.CertServers, 10)
 	l.PrintServers = cmp.Or(l.PrintServers, 3)
+	l.MinLabel = cmp.Or(l.MinLabel, 6)
+	l.LookAlikes = cmp.Or(l.LookAlikes, 5)
 	return l
 }
 
@@ -55,6 +64,9 @@ func (l Limits) withDefaults() Limits {
 //   - passive DNS: the names its addresses had, and the other addresses
 //     those names and its domains had (DNS answers, TLS server names, HTTP
 //     hosts);
+//   - a name pattern: the registrable name of one of its domains under
+//     another suffix (cdn-update.example, cdn-update.test), and where those
+//     names pointed;
 //   - the same TLS certificate, JA3S or JA4S on another server.
 //
 // Internal addresses are never added. It returns the name-address pairs
@@ -90,21 +102,20 @@ func Pivot(ctx context.Context, r Looker, inc *correlate.Incident, isLocal func(
 	if err := r.PassiveDNS(ctx, store.Window{}, store.NameFilter{Addrs: addrs, Names: domains}, keep); err != nil {
 		return nil, nil, fmt.Errorf("passive DNS: %w", err)
 	}
-	namesOf := func() map[netip.Addr]map[string]bool {
-		m := map[netip.Addr]map[string]bool{}
-		for _, x := range rows {
-			if m[x.Addr] == nil {
-				m[x.Addr] = map[string]bool{}
-			}
-			m[x.Addr][x.Name] = true
+	namesOf := map[netip.Addr]map[string]bool{}
+	for _, x := range rows {
+		if namesOf[x.Addr] == nil {
+			namesOf[x.Addr] = map[string]bool{}
 		}
-		return m
+		namesOf[x.Addr][x.Name] = true
 	}
 	var follow []string
 	for _, a := range addrs {
-		ns := namesOf()[a]
+		ns := namesOf[a]
 		if len(ns) > lim.NamesPerAddr {
 			notes = append(notes, fmt.Sprintf("%s had %d names: shared hosting, its names were not followed", a, len(ns)))
+			// Nor listed: they are other people's.
+			maps.DeleteFunc(rows, func(_ string, x correlate.NameSeen) bool { return x.Addr == a && !under(x.Name, domains) })
 			continue
 		}
 		for n := range ns {
@@ -164,6 +175,48 @@ func Pivot(ctx context.Context, r Looker, inc *correlate.Incident, isLocal func(
 				slices.Sort(from)
 				added = append(added, correlate.Infra{Kind: "domain", Value: d, Detectors: []string{},
 					Pivot: fmt.Sprintf("passive DNS: %s pointed at %s", name, strings.Join(from, ", "))})
+			}
+		}
+	}
+	// Name patterns: the same registrable name under another suffix
+	// (cdn-update.example and cdn-update.test), as actors register them.
+	labelOf := map[string]string{}
+	for _, d := range domains {
+		if l, _, _ := strings.Cut(d, "."); len(l) >= lim.MinLabel {
+			labelOf[l] = d
+		}
+	}
+	if len(labelOf) > 0 {
+		like := map[string]map[string][]store.NameAddr{} // label -> registered domain -> rows
+		err := r.PassiveDNS(ctx, store.Window{}, store.NameFilter{Labels: slices.Sorted(maps.Keys(labelOf))}, func(x *store.NameAddr) error {
+			rd := detect.RegisteredDomain(x.Name)
+			l, _, _ := strings.Cut(rd, ".")
+			if src, ok := labelOf[l]; ok && rd != src && !slices.Contains(domains, rd) {
+				if like[l] == nil {
+					like[l] = map[string][]store.NameAddr{}
+				}
+				like[l][rd] = append(like[l][rd], *x)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("passive DNS: %w", err)
+		}
+		for _, l := range slices.Sorted(maps.Keys(like)) {
+			if len(like[l]) > lim.LookAlikes {
+				notes = append(notes, fmt.Sprintf("%q is the name of %d registered domains: too common a name to follow", l, len(like[l])))
+				continue
+			}
+			for _, rd := range slices.Sorted(maps.Keys(like[l])) {
+				if !have["domain:"+rd] {
+					have["domain:"+rd] = true
+					added = append(added, correlate.Infra{Kind: "domain", Value: rd, Detectors: []string{},
+						Pivot: fmt.Sprintf("name pattern: %s under another suffix than %s", l, labelOf[l])})
+				}
+				for _, x := range like[l][rd] {
+					_ = keep(&x)
+					addIP(x.Addr, fmt.Sprintf("name pattern: %s (like %s) pointed at it", x.Name, labelOf[l]))
+				}
 			}
 		}
 	}

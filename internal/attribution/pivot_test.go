@@ -35,6 +35,12 @@ func TestPivot(t *testing.T) {
 		dns(10+i, fmt.Sprintf("site%d.hosting.example", i), "198.51.100.50")
 	}
 	dns(40, "site0.hosting.example", "192.0.2.99")
+	dns(41, "www.evil.test", "192.0.2.77") // the same name under another suffix: too short a name ("evil") to follow
+	inc0 := &correlate.Incident{Infrastructure: []correlate.Infra{{Kind: "domain", Value: "cdn-update.example"}}}
+	dns(42, "cdn-update.test", "192.0.2.88") // a look-alike of a longer name: followed
+	for i := range 6 {                       // a common word: not followed
+		dns(50+i, fmt.Sprintf("mailer.tld%d", i), "192.0.2.1")
+	}
 	tls(1, "198.51.100.23", "cdn.evil.example", "fpX", "common")
 	tls(2, "203.0.113.78", "sync.other-name.example", "fpX", "common") // the same certificate elsewhere
 	tls(3, "10.0.0.9", "intranet", "fpX", "")                          // inside: not the attacker's
@@ -72,6 +78,20 @@ func TestPivot(t *testing.T) {
 	for _, want := range []string{"198.51.100.50 had 25 names", "JA3S common is on 7 servers"} {
 		if !slices.ContainsFunc(notes, func(n string) bool { return strings.HasPrefix(n, want) }) {
 			t.Errorf("notes %v lack %q", notes, want)
+		}
+	}
+	inc0.Infrastructure = append(inc0.Infrastructure, correlate.Infra{Kind: "domain", Value: "mailer.example"})
+	if _, notes, err := Pivot(context.Background(), m, inc0, local, Limits{}); err != nil {
+		t.Fatal(err)
+	} else {
+		var pivots []string
+		for _, x := range inc0.Infrastructure[2:] {
+			pivots = append(pivots, x.Value+": "+x.Pivot)
+		}
+		want := []string{"cdn-update.test: name pattern: cdn-update under another suffix than cdn-update.example",
+			"192.0.2.88: name pattern: cdn-update.test (like cdn-update.example) pointed at it"}
+		if !slices.Equal(pivots, want) || !slices.ContainsFunc(notes, func(n string) bool { return strings.HasPrefix(n, `"mailer" is the name of 6`) }) {
+			t.Errorf("name patterns: %q, notes %q", pivots, notes)
 		}
 	}
 	if !slices.ContainsFunc(names, func(x correlate.NameSeen) bool {

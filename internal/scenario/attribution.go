@@ -123,12 +123,17 @@ func (p *plan) mailboxTheft() {
 
 // Infrastructure no finding names, which pivots must find: a server
 // presenting the mail implant's self-signed certificate under another
-// name, reached by a laptop no detector flags (a further victim?), and
-// the address the C2 name moved to after containment.
+// name, reached by a laptop no detector flags (a further victim?); the
+// C2's name under another suffix, which the laptop resolved; and the
+// address the C2 name moved to after containment.
 var (
 	siblingCert = netip.MustParseAddr("203.0.113.78")
 	movedC2     = netip.MustParseAddr("203.0.113.79")
+	lookAlike   = netip.MustParseAddr("203.0.113.80")
 )
+
+// lookAlikeName is the C2 name registered under another suffix.
+const lookAlikeName = "cdn-update.test"
 
 // siblings plants the traces of the infrastructure only pivots find.
 // Planned last, as mailboxTheft is.
@@ -150,6 +155,10 @@ func (p *plan) siblings() {
 			g.handshake(cn, "sync.examplia-soft.example", []string{fingerprint(c2ASNI)}, nil, lap.ja3, "self signed certificate", "CN="+c2ASNI)
 		}
 		c.Pivots = append(c.Pivots, siblingCert.String())
+		// The laptop also resolves the C2's name under another suffix.
+		t := p.nextOn(lap, p.when(0.62, 10, 40))
+		p.gen(t).dns(t, lap.addr, lookAlikeName, "A", lookAlike.String())
+		c.Pivots = append(c.Pivots, lookAlike.String())
 	}
 	t := c.Containment.Add(6 * time.Hour)
 	if t.Before(p.truth.End) {

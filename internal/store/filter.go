@@ -138,17 +138,21 @@ type UploadFilter struct {
 	MinBytes int64
 }
 
-// NameFilter selects PassiveDNS rows: those whose address is one of Addrs
-// or whose name is one of Names or under one (lower-case); both empty keep
-// every row.
+// NameFilter selects PassiveDNS rows: those whose address is one of Addrs,
+// whose name is one of Names or under one, or has one of Labels as one of
+// its dot-separated labels (all lower-case); all empty keep every row.
 type NameFilter struct {
-	Addrs []netip.Addr
-	Names []string
+	Addrs  []netip.Addr
+	Names  []string
+	Labels []string
 }
 
 // Keep reports whether a row of name and address passes.
 func (f NameFilter) Keep(name string, a netip.Addr) bool {
-	if len(f.Addrs) == 0 && len(f.Names) == 0 || slices.Contains(f.Addrs, a) {
+	if len(f.Addrs) == 0 && len(f.Names) == 0 && len(f.Labels) == 0 || slices.Contains(f.Addrs, a) {
+		return true
+	}
+	if len(f.Labels) > 0 && slices.ContainsFunc(strings.Split(name, "."), func(l string) bool { return slices.Contains(f.Labels, l) }) {
 		return true
 	}
 	for _, n := range f.Names {

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -77,7 +78,9 @@ func IsURL(db string) bool { return strings.HasPrefix(db, "clickhouse://") }
 // tables become Distributed over shard-local ones), nodes=HOST:PORT,... (the
 // HTTP address of every node, where dwell creates the local tables; by
 // default the cluster's hosts from system.clusters at the URL's port),
-// secure=true (HTTPS) and compress=false (send inserts uncompressed).
+// secure=true (HTTPS) and compress=true|false (gzip inserts; by default
+// only to a server that is not on loopback, where compressing costs both
+// ends CPU and saves no network).
 func Open(ctx context.Context, db string, opt Options) (*Store, error) {
 	u, err := url.Parse(db)
 	if err != nil || u.Scheme != "clickhouse" || u.Host == "" {
@@ -114,7 +117,7 @@ func Open(ctx context.Context, db string, opt Options) (*Store, error) {
 		nodes:    []node{{base: scheme + "://" + host + "/", addr: host}},
 		user:     u.User.Username(),
 		database: database,
-		compress: q.Get("compress") != "false",
+		compress: compressInserts(q.Get("compress"), u.Hostname()),
 		timeout:  timeout,
 		retries:  cmp.Or(opt.Retries, 3),
 	}
@@ -147,6 +150,22 @@ func Open(ctx context.Context, db string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("store %s: %w", s.url, err)
 	}
 	return s, nil
+}
+
+// compressInserts says whether inserts are gzipped: as the URL's
+// compress says, else unless the server is on loopback.
+func compressInserts(option, host string) bool {
+	switch option {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return false
+	}
+	a, err := netip.ParseAddr(host)
+	return err != nil || !a.IsLoopback()
 }
 
 // findNodes sets the nodes DDL runs on: those the URL lists, or the hosts

@@ -145,3 +145,15 @@ func FuzzTSV(f *testing.F) {
 		_ = r.Err()
 	})
 }
+
+func TestCompressInserts(t *testing.T) {
+	for _, c := range []struct {
+		option, host string
+		want         bool
+	}{{"", "127.0.0.1", false}, {"", "::1", false}, {"", "localhost", false}, {"", "LOCALHOST", false}, {"", "ch1.example", true},
+		{"", "10.0.0.5", true}, {"true", "127.0.0.1", true}, {"false", "ch1.example", false}} {
+		if got := compressInserts(c.option, c.host); got != c.want {
+			t.Errorf("compress=%q to %s: %v, want %v", c.option, c.host, got, c.want)
+		}
+	}
+}

@@ -135,9 +135,10 @@ func (s *Store) PassiveDNS(ctx context.Context, w store.Window, f store.NameFilt
 	cond, args := where(w, "")
 	all := append(append(append([]any{}, args...), args...), args...)
 	keep := "true"
-	if len(f.Addrs) > 0 || len(f.Names) > 0 {
-		parts := []string{"a IN (SELECT unnest(?::VARCHAR[]))", "n IN (SELECT unnest(?::VARCHAR[]))"}
-		all = append(all, addrList(f.Addrs), f.Names)
+	if len(f.Addrs) > 0 || len(f.Names) > 0 || len(f.Labels) > 0 {
+		parts := []string{"a IN (SELECT unnest(?::VARCHAR[]))", "n IN (SELECT unnest(?::VARCHAR[]))",
+			"list_has_any(string_split(n, '.'), ?::VARCHAR[])"}
+		all = append(all, addrList(f.Addrs), f.Names, f.Labels)
 		for _, name := range f.Names {
 			parts = append(parts, "ends_with(n, ?)")
 			all = append(all, "."+name)

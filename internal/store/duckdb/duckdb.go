@@ -65,6 +65,9 @@ type Store struct {
 	// obs_value, and the daily rows written since (intel.go).
 	seq, merged int64
 	unmerged    int
+	// compactChunk bounds the rows compact reads at a time
+	// (defaultCompactChunk when 0).
+	compactChunk int
 	// matchUncompacted makes MatchIndicators read the daily rows not
 	// compacted yet instead of compacting them, as a reader does (tests).
 	matchUncompacted bool

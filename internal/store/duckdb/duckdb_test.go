@@ -462,3 +462,41 @@ func TestSummaryCompaction(t *testing.T) {
 		}
 	}
 }
+
+// TestCompactInPieces: the intel summary merged in pieces of a few rows
+// (as a large history is, to bound its memory) is the summary merged at
+// once, and gives the same sightings.
+func TestCompactInPieces(t *testing.T) {
+	ctx := context.Background()
+	summary := func(s *duckdb.Store) string {
+		// Twice the batches: the second merge has old rows to rebuild.
+		for _, b := range storetest.IntelData() {
+			if err := s.Write(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.CompactNow(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := s.Query(ctx, `SELECT id, log, sensor, port, count, "first", "last", days, peers FROM obs_value ORDER BY ALL`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = rows.Close() }()
+		var out []string
+		for rows.Next() {
+			out = append(out, fmt.Sprint(rows.Values()))
+		}
+		return strings.Join(out, "\n")
+	}
+	whole := intelStore(t, nil)
+	pieces := intelStore(t, func(s *duckdb.Store) { s.SmallCompactPieces() })
+	want, got := summary(whole), summary(pieces)
+	if want == "" || got != want {
+		t.Errorf("merged in pieces:\n%s\nat once:\n%s", got, want)
+	}
+	windows := []store.Window{{}}
+	if a, b := sightingLines(t, whole, windows), sightingLines(t, pieces, windows); a == "" || a != b {
+		t.Errorf("sightings differ:\n%s\n%s", b, a)
+	}
+}

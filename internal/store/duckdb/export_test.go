@@ -24,3 +24,7 @@ func (s *Store) SetMatchPause(f func()) {
 // NarrowBitmaps makes MatchIndicators read the rows its joins name in
 // parts spanning fewer than 3 rowids each, for tests.
 func (s *Store) NarrowBitmaps() { s.maxBitSpan = 3 }
+
+// SmallCompactPieces makes compact merge the summary in pieces of a few
+// rows, for tests.
+func (s *Store) SmallCompactPieces() { s.compactChunk = 5 }

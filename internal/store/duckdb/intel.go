@@ -1,6 +1,7 @@
 package duckdb
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -91,13 +92,47 @@ func (s *Store) compact(ctx context.Context) error {
 	}
 	defer func() { _ = tx.Rollback() }() // no-op after Commit
 	from, to := s.merged, s.seq
+	// The values are merged in pieces (by a hash of their id) of at most
+	// compactChunk rows read: the lists of days and peers are aggregated
+	// in memory, and over all history they would not fit in a small
+	// memory_limit (a 30-day ingest under the 768MB default did not).
+	var rows int64
+	err = tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT (SELECT count(*) FROM obs_daily WHERE seq > %d AND seq <= %d) + (SELECT count(*) FROM obs_value)`,
+		from, to)).Scan(&rows)
+	if err != nil {
+		return fmt.Errorf("compacting the intel summary: %w", err)
+	}
+	chunk := int64(cmp.Or(s.compactChunk, defaultCompactChunk))
+	pieces := rows/chunk + 1
+	for piece := range pieces {
+		if err := s.compactPiece(ctx, tx, from, to, pieces, piece); err != nil {
+			return fmt.Errorf("compacting the intel summary: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO dwell_meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+		mergedKey, fmt.Sprint(to)); err != nil {
+		return fmt.Errorf("compacting the intel summary: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("compacting the intel summary: %w", err)
+	}
+	s.merged, s.unmerged = to, 0
+	return nil
+}
+
+// defaultCompactChunk is how many summary rows compact reads at a time.
+const defaultCompactChunk = 1 << 20
+
+// compactPiece merges the values whose id hashes to piece (of pieces).
+func (s *Store) compactPiece(ctx context.Context, tx *sql.Tx, from, to, pieces, piece int64) error {
+	part := fmt.Sprintf("hash(id) %% %d = %d", pieces, piece)
 	stmts := []string{
 		// Scalars, days and peers are aggregated apart: distinct rows and
 		// a window spill to disk, where list aggregates over millions of
 		// rows would have to fit in memory.
 		fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE obs_merge AS
-		WITH new AS (SELECT * FROM obs_daily WHERE seq > %d AND seq <= %d),
-		old AS (SELECT * FROM obs_value WHERE id IN (SELECT DISTINCT id FROM new)),
+		WITH new AS (SELECT * FROM obs_daily WHERE seq > %d AND seq <= %d AND %s),
+		old AS (SELECT * FROM obs_value WHERE %s AND id IN (SELECT DISTINCT id FROM new)),
 		agg AS (SELECT id, log, sensor, port, any_value(kind) AS kind, any_value(value) AS value, any_value(regdom) AS regdom,
 				any_value(suffix) AS suffix, any_value(addr_hi) AS addr_hi, any_value(addr_lo) AS addr_lo, sum(count)::UBIGINT AS count,
 				min("first") AS "first", max("last") AS "last", any_value(mkey) AS mkey, any_value(bkey) AS bkey
@@ -114,7 +149,7 @@ func (s *Store) compact(ctx context.Context) error {
 					UNION SELECT id, log, sensor, port, unnest(string_split(peers, ',')) FROM new WHERE peers IS NOT NULL))
 			WHERE r <= %d GROUP BY id, log, sensor, port)
 		SELECT agg.*, d.days, p.peers FROM agg JOIN d USING (id, log, sensor, port) LEFT JOIN p USING (id, log, sensor, port)`,
-			from, to, store.MaxPeers),
+			from, to, part, part, store.MaxPeers),
 		`DELETE FROM obs_value WHERE id IN (SELECT id FROM obs_merge)`,
 		`INSERT INTO obs_value (id, kind, value, log, sensor, port, regdom, suffix, addr_hi, addr_lo, count, "first", "last", days, peers, mkey, bkey)
 			SELECT id, kind, value, log, sensor, port, regdom, suffix, addr_hi, addr_lo, count, "first", "last", days, peers, mkey, bkey FROM obs_merge`,
@@ -122,17 +157,9 @@ func (s *Store) compact(ctx context.Context) error {
 	}
 	for _, q := range stmts {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("compacting the intel summary: %w", err)
+			return err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO dwell_meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-		mergedKey, fmt.Sprint(to)); err != nil {
-		return fmt.Errorf("compacting the intel summary: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("compacting the intel summary: %w", err)
-	}
-	s.merged, s.unmerged = to, 0
 	return nil
 }
 

@@ -301,13 +301,14 @@ func testConnAnalytics(t *testing.T, s store.Store, b *event.Batch, w store.Wind
 	}
 	a := netip.MustParseAddr
 	for i, f := range []store.NameFilter{{}, {Addrs: []netip.Addr{a("198.51.100.7"), a("2001:db8::7")}}, {Names: []string{"example.com"}},
-		{Names: []string{"cdn.example.net", "mail.example.gov"}, Addrs: []netip.Addr{a("203.0.113.9")}}, {Names: []string{"nothing.example"}}} {
+		{Names: []string{"cdn.example.net", "mail.example.gov"}, Addrs: []netip.Addr{a("203.0.113.9")}}, {Labels: []string{"example", "www"}},
+		{Names: []string{"nothing.example"}, Labels: []string{"nothing"}}} {
 		var got []store.NameAddr
 		if err := s.PassiveDNS(ctx, w, f, func(x *store.NameAddr) error { got = append(got, *x); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		want := refPassiveDNS(b, w, f)
-		if i < 4 && len(want) == 0 && w == (store.Window{}) {
+		if i < 5 && len(want) == 0 && w == (store.Window{}) {
 			t.Errorf("PassiveDNS(filter %d): the test data gives no row", i)
 		}
 		if len(want) == 0 && len(got) > 0 {

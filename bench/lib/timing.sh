@@ -1,0 +1,26 @@
+# Sourced by the bench scripts: timing helpers and the machine line.
+
+# secs command... prints the command's elapsed seconds (its output dropped).
+secs() {
+	local s e
+	s=$(date +%s%N)
+	"$@" >/dev/null
+	e=$(date +%s%N)
+	awk -v s="$s" -v e="$e" 'BEGIN {printf "%.3f\n", (e - s) / 1e9}'
+}
+
+# median prints the median of the numbers on standard input.
+median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.2f", m}'; }
+
+# machine prints the cores, CPU, memory and Go version.
+machine() {
+	echo "$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/Mem:/{print $2}') GiB; $(go version | cut -d' ' -f3)"
+}
+
+# conn_input ROWS: the replayed conn.log.gz of ROWS rows in bench/data, made when missing.
+conn_input() {
+	local input="bench/data/conn-$1.log.gz"
+	mkdir -p bench/data bench/out
+	[ -s "$input" ] || bench/replay-conn.sh "$1" "$input" >&2
+	echo "$input"
+}
