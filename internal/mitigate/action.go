@@ -82,7 +82,7 @@ func (e *Exec) run(ctx context.Context, op string, r Route) error {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, e.Command[0], e.Command[1:]...) //nolint:gosec // G204: the operator's configured hook
 	cmd.Env = append(os.Environ(), "DWELL_ACTION="+op, "DWELL_ROUTE="+r.String(), "DWELL_KIND="+string(r.Kind),
-		"DWELL_TARGET="+r.Dst.String(), "DWELL_PROTO="+r.Proto, fmt.Sprintf("DWELL_SRC_PORT=%d", r.SrcPort),
+		"DWELL_TARGET="+r.Dst.String(), "DWELL_PROTO="+r.Proto, "DWELL_TCP_FLAGS="+tcpFlags(r), fmt.Sprintf("DWELL_SRC_PORT=%d", r.SrcPort),
 		fmt.Sprintf("DWELL_RATE_LIMIT=%.0f", r.RateLimit))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -96,3 +96,15 @@ func (e *Exec) Announce(ctx context.Context, r Route) error { return e.run(ctx, 
 
 // Withdraw implements Announcer.
 func (e *Exec) Withdraw(ctx context.Context, r Route) error { return e.run(ctx, "withdraw", r) }
+
+// tcpFlags names the TCP flags a route matches for the exec hook: "syn"
+// (SYN without ACK), "syn+ack", or "" (any).
+func tcpFlags(r Route) string {
+	switch {
+	case r.SYN:
+		return "syn"
+	case r.SYNACK:
+		return "syn+ack"
+	}
+	return ""
+}

@@ -104,6 +104,14 @@ func TestExecAndDryRun(t *testing.T) {
 		routes[1].Kind != FlowSpec {
 		t.Errorf("whole network: %v %v", routes, err)
 	}
+	// SYN-ACK reflection: SYN and ACK only, not all TCP to the target,
+	// and a rule GoBGP's codec takes.
+	if r, err := whole.Routes(netip.MustParsePrefix("10.30.1.0/24"), vs("tcp-synack")); err != nil || len(r) != 1 || !r[0].SYNACK || r[0].SYN ||
+		r[0].String() != "flowspec destination 10.30.1.0/24 protocol tcp tcp-flags syn+ack discard" {
+		t.Errorf("tcp-synack: %v %v", r, err)
+	} else if _, err := (&Speaker{}).update(r[0], false); err != nil {
+		t.Errorf("tcp-synack as a BGP update: %v", err)
+	}
 	if _, err := whole.Routes(netip.MustParsePrefix("10.30.0.0/16"), vs("udp/53")); !errors.Is(err, ErrRefused) {
 		t.Errorf("a network holding infrastructure: %v", err)
 	}

@@ -342,6 +342,9 @@ func (s *Speaker) update(r Route, withdraw bool) (*bgp.BGPMessage, error) {
 		if r.SYN {
 			spec += " tcp-flags ==S"
 		}
+		if r.SYNACK {
+			spec += " tcp-flags ==SA"
+		}
 		if r.SrcPort != 0 {
 			spec += fmt.Sprintf(" source-port ==%d", r.SrcPort)
 		}

@@ -46,12 +46,14 @@ type Route struct {
 	// network attacked as a whole (FlowSpec only).
 	Dst netip.Prefix
 	// For FlowSpec: Proto ("tcp", "udp", "icmp" or a number; empty: any),
-	// SrcPort (0: any), TCPFlags (match SYN without ACK when "syn"),
+	// SrcPort (0: any), SYN (match SYN without ACK: a SYN flood), SYNACK
+	// (match SYN with ACK and nothing else: a SYN-ACK reflection),
 	// MinLength/MaxLength (packet length; 0: any) and RateLimit (bytes/s;
 	// 0 discards).
 	Proto     string
 	SrcPort   uint16
 	SYN       bool
+	SYNACK    bool
 	MinLength uint16
 	MaxLength uint16
 	RateLimit float32
@@ -68,6 +70,9 @@ func (r Route) String() string {
 	}
 	if r.SYN {
 		parts = append(parts, "tcp-flags syn !ack")
+	}
+	if r.SYNACK {
+		parts = append(parts, "tcp-flags syn+ack")
 	}
 	if r.SrcPort != 0 {
 		parts = append(parts, fmt.Sprintf("source-port %d", r.SrcPort))
@@ -221,6 +226,10 @@ func (m *Mitigator) Routes(dst netip.Prefix, vectors []Vector) ([]Route, error) 
 			switch {
 			case v == "tcp-syn":
 				r.Proto, r.SYN = "tcp", true
+			case v == "tcp-synack":
+				// Reflected SYN-ACKs, not all TCP: the target's own
+				// connections go on.
+				r.Proto, r.SYNACK = "tcp", true
 			case v == "udp-fragment":
 				r.Proto = "udp" // ports unknown: all UDP to the target
 			case strings.HasPrefix(v, "udp/"):
@@ -233,7 +242,7 @@ func (m *Mitigator) Routes(dst netip.Prefix, vectors []Vector) ([]Route, error) 
 					r.MinLength = uint16(min(vec.MeanLength/2, 65535))
 				}
 			default:
-				r.Proto = strings.TrimSuffix(v, "-synack")
+				r.Proto = v
 			}
 			if !slices.Contains(out, r) {
 				out = append(out, r)

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -47,7 +48,7 @@ type agg struct {
 	expired     bool
 	invalid     string
 	mismatch    bool
-	ja3, ja4    map[string]bool
+	ja3, ja4    []string // distinct, a few at most: slices cost far less than maps over millions of sessions
 	subject     string
 	issuer      string
 	port        uint16 // the most recent handshake's
@@ -67,10 +68,21 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 			}
 			dstHosts[s.Dst][s.Src] = true
 		}
+		for _, fp := range []string{s.JA3, s.JA4} {
+			if fp != "" && d.env.IsLocal(s.Src) {
+				if fpHosts[fp] == nil {
+					fpHosts[fp] = map[netip.Addr]bool{}
+				}
+				fpHosts[fp][s.Src] = true
+			}
+		}
+		if !d.env.IsLocal(s.Src) || d.env.IsLocal(s.Dst) {
+			return nil // outbound TLS from the inside is what this detector judges
+		}
 		k := key{s.Sensor, s.Src, s.Dst, strings.ToLower(s.ServerName)}
 		a := m[k]
 		if a == nil {
-			a = &agg{first: s.First, last: s.Last, ja3: map[string]bool{}, ja4: map[string]bool{}}
+			a = &agg{first: s.First, last: s.Last}
 			m[k] = a
 		}
 		a.count += s.Count
@@ -94,17 +106,11 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 			a.mismatch = true
 		}
 		a.subject, a.issuer, a.port = s.Subject, s.Issuer, s.DstPort
-		for fp, set := range map[string]map[string]bool{s.JA3: a.ja3, s.JA4: a.ja4} {
-			if fp == "" {
-				continue
-			}
-			set[fp] = true
-			if d.env.IsLocal(s.Src) {
-				if fpHosts[fp] == nil {
-					fpHosts[fp] = map[netip.Addr]bool{}
-				}
-				fpHosts[fp][s.Src] = true
-			}
+		if s.JA3 != "" && !slices.Contains(a.ja3, s.JA3) {
+			a.ja3 = append(a.ja3, s.JA3)
+		}
+		if s.JA4 != "" && !slices.Contains(a.ja4, s.JA4) {
+			a.ja4 = append(a.ja4, s.JA4)
 		}
 		return nil
 	})
@@ -113,15 +119,12 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 	}
 	var out []detect.Finding
 	for k, a := range m {
-		if !d.env.IsLocal(k.src) || d.env.IsLocal(k.dst) {
-			continue // outbound TLS from the inside is what this detector judges
-		}
 		rareFP, fps := false, []string{}
-		for fp := range a.ja3 {
+		for _, fp := range a.ja3 {
 			fps = append(fps, fp)
 			rareFP = rareFP || (len(tlsHosts) >= 10 && len(fpHosts[fp]) <= 2)
 		}
-		for fp := range a.ja4 {
+		for _, fp := range a.ja4 {
 			fps = append(fps, fp)
 			rareFP = rareFP || (len(tlsHosts) >= 10 && len(fpHosts[fp]) <= 2)
 		}

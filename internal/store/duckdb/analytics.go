@@ -440,22 +440,28 @@ func (s *Store) ServerNames(ctx context.Context, w store.Window, fn func(*store.
 // TLSSessions implements store.Analytics.
 func (s *Store) TLSSessions(ctx context.Context, w store.Window, fn func(*store.TLSSession) error) error {
 	cond, args := where(w, "s")
+	// The records are grouped first and the certificates joined to the
+	// groups after: joined first, every record carried its certificate's
+	// list of names through the aggregation, which over a month of ssl
+	// records (2.5 M sessions) did not fit in the default memory_limit.
 	q := `WITH certs AS (
 			SELECT coalesce(fingerprint, id) AS key, any_value(certificate_subject) AS subject, any_value(certificate_issuer) AS issuer,
 				max(certificate_not_valid_before) AS not_before, max(certificate_not_valid_after) AS not_after,
 				any_value(san_dns) AS names
-			FROM x509 WHERE coalesce(fingerprint, id) IS NOT NULL GROUP BY 1)
+			FROM x509 WHERE coalesce(fingerprint, id) IS NOT NULL GROUP BY 1),
+		sess AS (
+			SELECT s.sensor, s.id_orig_h, s.id_resp_h, s.id_resp_p, s.server_name, s.ja3, s.ja4, s.validation_status, s.sni_matches_cert,
+				coalesce(s.cert_chain_fps[1], s.cert_chain_fuids[1], '') AS cert, s.subject, s.issuer,
+				count(*) FILTER (WHERE s.established) AS est, count(*) AS n, min(s.ts) AS f, max(s.ts) AS l
+			FROM ssl s WHERE ` + cond + `
+			GROUP BY s.sensor, s.id_orig_h, s.id_resp_h, s.id_resp_p, s.server_name, s.ja3, s.ja4, s.validation_status,
+				s.sni_matches_cert, cert, s.subject, s.issuer)
 		SELECT coalesce(s.sensor, ''), s.id_orig_h, s.id_resp_h, coalesce(s.id_resp_p, 0), coalesce(s.server_name, ''),
 			coalesce(s.ja3, ''), coalesce(s.ja4, ''), coalesce(s.validation_status, ''),
 			CASE WHEN s.sni_matches_cert THEN 'T' WHEN NOT s.sni_matches_cert THEN 'F' ELSE '' END,
-			coalesce(s.cert_chain_fps[1], s.cert_chain_fuids[1], '') AS cert,
-			coalesce(s.subject, any_value(c.subject), ''), coalesce(s.issuer, any_value(c.issuer), ''),
-			max(c.not_before), max(c.not_after), any_value(c.names),
-			count(*) FILTER (WHERE s.established), count(*), min(s.ts), max(s.ts)
-		FROM ssl s LEFT JOIN certs c ON c.key = coalesce(s.cert_chain_fps[1], s.cert_chain_fuids[1])
-		WHERE ` + cond + `
-		GROUP BY s.sensor, s.id_orig_h, s.id_resp_h, s.id_resp_p, s.server_name, s.ja3, s.ja4, s.validation_status,
-			s.sni_matches_cert, cert, s.subject, s.issuer
+			s.cert, coalesce(s.subject, c.subject, ''), coalesce(s.issuer, c.issuer, ''),
+			c.not_before, c.not_after, c.names, s.est, s.n, s.f, s.l
+		FROM sess s LEFT JOIN certs c ON c.key = nullif(s.cert, '')
 		ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12`
 	var t store.TLSSession
 	return s.each(ctx, "tls sessions", q, args, func(r *sql.Rows) error {
