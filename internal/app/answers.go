@@ -79,7 +79,7 @@ func writeAnswers(w io.Writer, inc *correlate.Incident) {
 		fmt.Fprintf(w, "    compared with %s\n", sanitize(ans.Catalogue, 300))
 	}
 	for _, n := range ans.Notes {
-		fmt.Fprintf(w, "    note: %s\n", n)
+		fmt.Fprintf(w, "    note: %s\n", sanitize(n, 300))
 	}
 	fmt.Fprintf(w, "    caveat: %s\n", ans.Caveat)
 }
