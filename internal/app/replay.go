@@ -1,15 +1,13 @@
 package app
 
 import (
-	"compress/gzip"
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/dwell-nsm/dwell/internal/collect"
+	"github.com/dwell-nsm/dwell/internal/ingest"
 )
 
 func replayCommand() command {
@@ -21,7 +19,8 @@ func replayCommand() command {
   dwell replay --to 127.0.0.1:2055 --speed 1 flows.pcap  # at the pace they were captured
   dwell replay --to 127.0.0.1:2055 --speed 60 --from 2026-02-10T13:00:00Z scenario/flows/ddos.pcap
 
-CAPTURE is a pcap or pcapng file (or .gz of one) of a collector's port
+CAPTURE is a pcap or pcapng file (plain, or gzip, zstd or bzip2
+compressed, known by its first bytes) of a collector's port
 (tcpdump -w), as dwell ingest reads; the NetFlow, IPFIX and sFlow
 messages in it are sent again, each original exporter from a socket of
 its own so the collector keeps their templates apart.
@@ -77,14 +76,13 @@ func replayFile(ctx context.Context, path, to string, opt collect.ReplayOptions)
 		return collect.ReplayStats{}, err
 	}
 	defer func() { _ = f.Close() }()
-	var r io.Reader = f
-	if strings.HasSuffix(path, ".gz") {
-		zr, err := gzip.NewReader(f)
-		if err != nil {
-			return collect.ReplayStats{}, fmt.Errorf("%s: %w", path, err)
-		}
-		r = zr
+	// Compressed captures (gzip, zstd, bzip2) are known by their first
+	// bytes, as ingest knows them.
+	r, _, closeDec, err := ingest.Decompressed(f)
+	if err != nil {
+		return collect.ReplayStats{}, fmt.Errorf("%s: %w", path, err)
 	}
+	defer func() { _ = closeDec() }()
 	st, err := collect.Replay(ctx, r, to, opt)
 	if err != nil {
 		return st, fmt.Errorf("%s: %w", path, err)

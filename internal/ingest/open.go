@@ -53,31 +53,13 @@ func openInput(path string) (*opened, error) {
 		return nil, err
 	}
 	o.size = st.Size()
-	br := bufio.NewReaderSize(f, 64<<10)
-	magic, _ := br.Peek(4)
-	var dec io.Reader
-	switch {
-	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			o.close()
-			return nil, fmt.Errorf("reading gzip header: %w", err)
-		}
-		o.comp, dec = CompressionGzip, zr
-		o.closers = append(o.closers, zr.Close)
-	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
-		if err != nil {
-			o.close()
-			return nil, fmt.Errorf("reading zstd header: %w", err)
-		}
-		o.comp, dec = CompressionZstd, zr
-		o.closers = append(o.closers, func() error { zr.Close(); return nil })
-	case bytes.HasPrefix(magic, []byte("BZh")):
-		o.comp, dec = CompressionBzip2, bzip2.NewReader(br)
-	default:
-		dec = br
+	dec, comp, closeDec, err := Decompressed(f)
+	if err != nil {
+		o.close()
+		return nil, err
 	}
+	o.comp = comp
+	o.closers = append(o.closers, closeDec)
 	if o.comp != CompressionNone && o.size > readaheadSize {
 		// Large compressed files decompress on another core.
 		ra := newReadahead(dec)
@@ -93,6 +75,32 @@ func openInput(path string) (*opened, error) {
 	o.head = head[:n]
 	o.decoded = io.MultiReader(bytes.NewReader(o.head), dec)
 	return o, nil
+}
+
+// Decompressed returns r's content decoded as its first bytes say (gzip,
+// zstd, bzip2, or none), what it was compressed with, and a function that
+// releases the decoder (not r).
+func Decompressed(r io.Reader) (io.Reader, Compression, func() error, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	magic, _ := br.Peek(4)
+	nothing := func() error { return nil }
+	switch {
+	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, CompressionGzip, nothing, fmt.Errorf("reading gzip header: %w", err)
+		}
+		return zr, CompressionGzip, zr.Close, nil
+	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return nil, CompressionZstd, nothing, fmt.Errorf("reading zstd header: %w", err)
+		}
+		return zr, CompressionZstd, func() error { zr.Close(); return nil }, nil
+	case bytes.HasPrefix(magic, []byte("BZh")):
+		return bzip2.NewReader(br), CompressionBzip2, nothing, nil
+	}
+	return br, CompressionNone, nothing, nil
 }
 
 // inputID returns the identity of an input from the log word of its name
