@@ -26,7 +26,7 @@ func TestReplayCompressed(t *testing.T) {
 	if err := os.WriteFile(packed, zw.EncodeAll(data, nil), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	conn, err := (&net.ListenConfig{}).ListenPacket(t.Context(), "udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
