@@ -201,7 +201,10 @@ func Who(attack []string, sightings []Sighting, cat *Catalogue, opt Options) []c
 	for h := range byActor {
 		for _, s := range sightings {
 			if len(s.Actors) > 0 && !slices.ContainsFunc(s.Actors, func(a Actor) bool { return get(a.Name, a.ID) == h }) {
-				h.Against = append(h.Against, fmt.Sprintf("indicator %s is attributed by %s to %s instead", s.Value, s.Source, s.Actors[0].Name))
+				line := fmt.Sprintf("indicator %s is attributed by %s to %s instead", s.Value, s.Source, s.Actors[0].Name)
+				if !slices.Contains(h.Against, line) { // the same indicator sighted in several logs
+					h.Against = append(h.Against, line)
+				}
 			}
 		}
 	}
