@@ -16,26 +16,88 @@ import (
 	"github.com/dwell-nsm/dwell/internal/store"
 )
 
-// enrich answers the prosecutors' three questions for an incident about
-// to be shown: the registration of its infrastructure, the first contact
-// with it, what was taken and who may be behind it.
-func enrich(ctx context.Context, cfg *config.Config, r store.Reader, inc *correlate.Incident) error {
+// answerer answers the prosecutors' three questions for the incidents one
+// command shows. The configuration's networks, its .mmdb files and its
+// group catalogue are read once per command, not once per incident (a
+// report shows them all; an ATT&CK catalogue is megabytes of JSON).
+type answerer struct {
+	cfg       *config.Config
+	isLocal   func(netip.Addr) bool
+	geo       *geo.DB // nil: no origin.mmdb
+	cat       *attribution.Catalogue
+	catLoaded bool
+}
+
+// newAnswerer opens what cfg names for the answers; a database that
+// cannot be read is an error naming it.
+func newAnswerer(cfg *config.Config) (*answerer, error) {
+	env, err := environment(cfg)
+	if err != nil {
+		return nil, err
+	}
+	x := &answerer{cfg: cfg, isLocal: env.IsLocal}
+	if len(cfg.Origin.MMDB) > 0 {
+		if x.geo, err = geo.Open(cfg.Origin.MMDB); err != nil {
+			return nil, fmt.Errorf("origin.mmdb: %w", err)
+		}
+	}
+	return x, nil
+}
+
+// Close releases the .mmdb files.
+func (x *answerer) Close() error {
+	if x.geo == nil {
+		return nil
+	}
+	return x.geo.Close()
+}
+
+// catalogue returns the configured group catalogue, read at first use;
+// nil when none is configured.
+func (x *answerer) catalogue() (*attribution.Catalogue, error) {
+	if !x.catLoaded && len(x.cfg.Attribution.Groups) > 0 {
+		cat, err := attribution.LoadCatalogue(x.cfg.Attribution.Groups)
+		if err != nil {
+			return nil, err
+		}
+		x.cat, x.catLoaded = cat, true
+	}
+	return x.cat, nil
+}
+
+// enrich answers the questions for the incidents about to be shown, with
+// one answerer for them all.
+func enrich(ctx context.Context, cfg *config.Config, r store.Reader, incs ...*correlate.Incident) error {
+	x, err := newAnswerer(cfg)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = x.Close() }()
+	for _, inc := range incs {
+		if err := x.enrich(ctx, r, inc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// enrich answers the questions for an incident about to be shown: the
+// registration of its infrastructure, the pivots from it, the first
+// contact with it, what was taken and who may be behind it.
+func (x *answerer) enrich(ctx context.Context, r store.Reader, inc *correlate.Incident) error {
 	var ans *correlate.Answers
 	switch inc.Class {
 	case correlate.ClassDDoS, correlate.ClassScanning, correlate.ClassBenign:
 		// Nothing is taken by a flood, a sweep or a timer, and their
 		// sources are spoofed, hired or benign: no pivots either.
 	default:
-		env, err := environment(cfg)
-		if err != nil {
-			return err
-		}
 		ans = &correlate.Answers{Taken: []correlate.Taken{}, Hypotheses: []correlate.Hypothesis{}, Caveat: attribution.Caveat}
-		if ans.PassiveDNS, ans.Notes, err = attribution.Pivot(ctx, r, inc, env.IsLocal, attribution.Limits{}); err != nil {
+		var err error
+		if ans.PassiveDNS, ans.Notes, err = attribution.Pivot(ctx, r, inc, x.isLocal, attribution.Limits{}); err != nil {
 			return err
 		}
 	}
-	if err := enrichOrigin(cfg, inc); err != nil {
+	if err := x.origin(inc); err != nil {
 		return err
 	}
 	var names []correlate.NameSeen
@@ -48,33 +110,27 @@ func enrich(ctx context.Context, cfg *config.Config, r store.Reader, inc *correl
 	if ans == nil {
 		return nil
 	}
-	return answer(ctx, cfg, r, inc, ans)
+	return x.answer(ctx, r, inc, ans)
 }
 
-// enrichOrigin adds what the configured geo databases (origin.mmdb) say
-// of the incident's external addresses; none configured: nothing. A
-// database that cannot be read is an error naming it.
-func enrichOrigin(cfg *config.Config, inc *correlate.Incident) error {
-	if len(cfg.Origin.MMDB) == 0 {
+// origin adds what the configured geo databases (origin.mmdb) say of the
+// incident's external addresses; none configured: nothing.
+func (x *answerer) origin(inc *correlate.Incident) error {
+	if x.geo == nil {
 		return nil
 	}
-	db, err := geo.Open(cfg.Origin.MMDB)
-	if err != nil {
-		return fmt.Errorf("origin.mmdb: %w", err)
-	}
-	defer func() { _ = db.Close() }()
 	for i := range inc.Infrastructure {
-		x := &inc.Infrastructure[i]
-		a, err := netip.ParseAddr(x.Value)
-		if x.Kind != "ip" || err != nil {
+		in := &inc.Infrastructure[i]
+		a, err := netip.ParseAddr(in.Value)
+		if in.Kind != "ip" || err != nil {
 			continue
 		}
-		info, ok, err := db.Lookup(a)
+		info, ok, err := x.geo.Lookup(a)
 		if err != nil {
 			return err
 		}
 		if ok {
-			x.Origin = &info
+			in.Origin = &info
 		}
 	}
 	return nil
@@ -86,7 +142,7 @@ func enrichOrigin(cfg *config.Config, inc *correlate.Incident) error {
 // or the flow records, or the earliest DNS answer naming one (names, the
 // passive DNS of the infrastructure, when pivots gave it).
 func firstContact(ctx context.Context, r store.Reader, inc *correlate.Incident, names []correlate.NameSeen) error {
-	dsts := infraAddrs(inc)
+	dsts := inc.Addrs()
 	if len(dsts) == 0 {
 		return nil
 	}
@@ -128,8 +184,8 @@ func firstContact(ctx context.Context, r store.Reader, inc *correlate.Incident, 
 // between its hosts and its infrastructure over all history, what its
 // computers' events show of collection, and the hypotheses from intel
 // matches and the group catalogue (attribution.groups).
-func answer(ctx context.Context, cfg *config.Config, r store.Reader, inc *correlate.Incident, ans *correlate.Answers) error {
-	infra := infraAddrs(inc)
+func (x *answerer) answer(ctx context.Context, r store.Reader, inc *correlate.Incident, ans *correlate.Answers) error {
+	infra := inc.Addrs()
 	names := map[netip.Addr][]string{}
 	for _, t := range inc.BytesOut {
 		if t.Domain != "" {
@@ -177,12 +233,11 @@ func answer(ctx context.Context, cfg *config.Config, r store.Reader, inc *correl
 		}
 		ans.HostActions = attribution.Collection(events, scope)
 	}
-	var cat *attribution.Catalogue
-	if len(cfg.Attribution.Groups) > 0 {
-		var err error
-		if cat, err = attribution.LoadCatalogue(cfg.Attribution.Groups); err != nil {
-			return err
-		}
+	cat, err := x.catalogue()
+	if err != nil {
+		return err
+	}
+	if cat != nil {
 		with := 0
 		for _, g := range cat.Groups {
 			if len(g.Techniques) > 0 {
@@ -202,15 +257,4 @@ func answer(ctx context.Context, cfg *config.Config, r store.Reader, inc *correl
 	}
 	inc.Answers = ans
 	return nil
-}
-
-// infraAddrs returns an incident's outside addresses.
-func infraAddrs(inc *correlate.Incident) []netip.Addr {
-	var out []netip.Addr
-	for _, x := range inc.Infrastructure {
-		if a, err := netip.ParseAddr(x.Value); x.Kind == "ip" && err == nil {
-			out = append(out, a)
-		}
-	}
-	return out
 }

@@ -32,7 +32,12 @@ func TestOriginEnrichment(t *testing.T) {
 		{Kind: "ip", Value: "10.9.9.9", Hosts: 1, Detectors: []string{"exfil"}},
 		{Kind: "domain", Value: "evil.example", Hosts: 1, Detectors: []string{"dga"}},
 	}}
-	if err := enrichOrigin(cfg, inc); err != nil {
+	x, err := newAnswerer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = x.Close() }()
+	if err := x.origin(inc); err != nil {
 		t.Fatal(err)
 	}
 	o := inc.Infrastructure[0].Origin
@@ -47,7 +52,7 @@ func TestOriginEnrichment(t *testing.T) {
 		t.Errorf("incident:\n%s", out.String())
 	}
 	cfg.Origin.MMDB = []string{filepath.Join(t.TempDir(), "gone.mmdb")}
-	if err := enrichOrigin(cfg, inc); err == nil || !strings.Contains(err.Error(), "gone.mmdb") {
+	if _, err := newAnswerer(cfg); err == nil || !strings.Contains(err.Error(), "gone.mmdb") {
 		t.Errorf("a missing database: %v", err)
 	}
 }

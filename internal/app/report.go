@@ -52,10 +52,12 @@ func runExportReport(ctx context.Context, a *App, args []string) error {
 			return fmt.Errorf("no incident %s in the last hunt (dwell incidents lists them)", sanitize(*incident, 40))
 		}
 	}
+	shown := make([]*correlate.Incident, len(incs))
 	for i := range incs {
-		if err := enrich(ctx, cfg, st, &incs[i]); err != nil {
-			return err
-		}
+		shown[i] = &incs[i]
+	}
+	if err := enrich(ctx, cfg, st, shown...); err != nil {
+		return err
 	}
 	d := &report.Data{Title: *title, TLP: level, Generated: a.Now().UTC(), Version: versionString(), HuntedAt: h.At, Incidents: incs,
 		Command: "dwell export report " + strings.Join(args, " ")}

@@ -74,17 +74,12 @@ func (l Limits) withDefaults() Limits {
 // followed.
 func Pivot(ctx context.Context, r Looker, inc *correlate.Incident, isLocal func(netip.Addr) bool, lim Limits) ([]correlate.NameSeen, []string, error) {
 	lim = lim.withDefaults()
-	var addrs []netip.Addr
+	addrs := inc.Addrs()
 	var domains []string
 	have := map[string]bool{}
 	for _, x := range inc.Infrastructure {
 		have[x.Kind+":"+x.Value] = true
-		switch x.Kind {
-		case "ip":
-			if a, err := netip.ParseAddr(x.Value); err == nil {
-				addrs = append(addrs, a)
-			}
-		case "domain":
+		if x.Kind == "domain" {
 			domains = append(domains, strings.ToLower(x.Value))
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dwell-nsm/dwell/internal/correlate"
+	"github.com/dwell-nsm/dwell/internal/detect"
 	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/store"
 )
@@ -133,7 +134,6 @@ var (
 	// Archivers run to pack files: rar/winrar/7-Zip "a", makecab, tar -c,
 	// PowerShell's Compress-Archive.
 	archiver = regexp.MustCompile(`(?i)(?:\b(?:rar|winrar|7z|7za|7zr)(?:\.exe)?"?\s+a\b|\bmakecab(?:\.exe)?\b|\btar(?:\.exe)?"?\s+-?[a-z]*c|Compress-Archive)`)
-	mailbox  = regexp.MustCompile(`(?i)New-MailboxExportRequest|Export-Mailbox|Search-Mailbox[^|]*-TargetMailbox`)
 )
 
 // HostAction reads one host event for what it shows of collection:
@@ -155,7 +155,7 @@ func HostAction(e *event.HostEvent) (correlate.HostAction, bool) {
 		cmd := f("CommandLine")
 		a.Account = cmp.Or(f("User"), joinAccount(f("SubjectDomainName"), f("SubjectUserName")))
 		switch {
-		case mailbox.MatchString(cmd):
+		case detect.MailboxExport(cmd):
 			a.What, a.Object = "mailbox exported", cmd
 		case archiver.MatchString(cmd):
 			a.What, a.Object = "archive created", cmd

@@ -161,6 +161,17 @@ type Incident struct {
 	Findings []detect.Finding `json:"findings"`
 }
 
+// Addrs returns the addresses among the incident's infrastructure.
+func (inc *Incident) Addrs() []netip.Addr {
+	var out []netip.Addr
+	for _, x := range inc.Infrastructure {
+		if a, err := netip.ParseAddr(x.Value); x.Kind == "ip" && err == nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // entity keys of the union-find: "h:" internal hosts, "i:" infrastructure.
 type dsu map[string]string
 

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"strings"
 
+	"github.com/dwell-nsm/dwell/internal/detect"
 	"github.com/dwell-nsm/dwell/internal/event"
 )
 
@@ -203,9 +204,7 @@ var rules = []rule{
 		if cmd == "" {
 			cmd = field(e, "ScriptBlockText") // PowerShell's script block logging
 		}
-		lc := strings.ToLower(cmd)
-		search := strings.Contains(lc, "search-mailbox") && strings.Contains(lc, "-targetmailbox") // copies found mail elsewhere
-		if !strings.Contains(lc, "new-mailboxexportrequest") && !strings.Contains(lc, "export-mailbox") && !search {
+		if !detect.MailboxExport(cmd) {
 			return hit{}, false
 		}
 		// Exchange's own mailbox export: how whole mailboxes are taken

@@ -11,12 +11,20 @@ import (
 // The analytics of what hosts reached and sent: names that resolved to
 // addresses, fan-out to many targets, transfers.
 
+// addrText keeps the values of col written as addresses (DNS answers
+// that are not names, TXT data...): dotted digits, or hex digits and
+// colons. The text is parsed again in Go, which drops what only looks
+// like one.
+func addrText(col string) string {
+	return "(match(" + col + `, '^[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+$') OR (position(` + col + `, ':') > 0 AND match(` + col + `, '^[0-9a-fA-F:.]+$')))`
+}
+
 // Resolved implements store.Analytics. Answers are kept when written as
 // addresses and parsed again here, which drops what only looks like one.
 func (s *Store) Resolved(ctx context.Context, w store.Window, fn func(*store.Resolution) error) error {
 	q := `SELECT ifNull(sensor, '') AS k_s, a AS k_a, uniqExact(query), ifNull(min(query), ''), uniqExact(id_orig_h), min(ts), max(ts)
 		FROM (SELECT sensor, query, id_orig_h, ts, arrayJoin(answers) AS a FROM dns WHERE ` + where(w, "ts") + ` AND notEmpty(answers))
-		WHERE match(a, '^[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+$') OR (position(a, ':') > 0 AND match(a, '^[0-9a-fA-F:.]+$'))
+		WHERE ` + addrText("a") + `
 		GROUP BY k_s, k_a ORDER BY k_s, k_a`
 	var res store.Resolution
 	return s.c.each(ctx, "resolved addresses", q, func(r *tsvReader) error {
@@ -115,7 +123,7 @@ func (s *Store) PassiveDNS(ctx context.Context, w store.Window, f store.NameFilt
 			UNION ALL SELECT 'ssl', lower(ifNull(server_name, '')), ifNull(id_resp_h, ''), ts FROM ssl WHERE ` + cond + ` AND ifNull(server_name, '') != ''
 			UNION ALL SELECT 'http', lower(ifNull(host, '')), ifNull(id_resp_h, ''), ts FROM http WHERE ` + cond + ` AND ifNull(host, '') != ''
 				AND position(ifNull(host, ''), ':') = 0 AND NOT match(ifNull(host, ''), '^[0-9.]+$'))
-		WHERE (match(p_a, '^[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+$') OR (position(p_a, ':') > 0 AND match(p_a, '^[0-9a-fA-F:.]+$'))) AND ` + keep + `
+		WHERE ` + addrText("p_a") + ` AND ` + keep + `
 		GROUP BY p_log, p_n, p_a ORDER BY p_n, p_a, p_log`
 	var x store.NameAddr
 	return s.c.each(ctx, "passive DNS", q, func(r *tsvReader) error {

@@ -307,31 +307,32 @@ func testConnAnalytics(t *testing.T, s store.Store, b *event.Batch, w store.Wind
 		if err := s.PassiveDNS(ctx, w, f, func(x *store.NameAddr) error { got = append(got, *x); return nil }); err != nil {
 			t.Fatal(err)
 		}
-		want := refPassiveDNS(b, w, f)
-		if i < 5 && len(want) == 0 && w == (store.Window{}) {
-			t.Errorf("PassiveDNS(filter %d): the test data gives no row", i)
-		}
-		if len(want) == 0 && len(got) > 0 {
-			t.Errorf("PassiveDNS(filter %d): %d row(s), want none: %+v", i, len(got), got[0])
-		} else if len(want) > 0 {
-			same(t, fmt.Sprintf("PassiveDNS(filter %d)", i), got, want)
-		}
+		sameRows(t, w, fmt.Sprintf("PassiveDNS(filter %d)", i), i < 5, got, refPassiveDNS(b, w, f))
 	}
 	for i, f := range []store.PrintFilter{{}, {Addrs: []netip.Addr{a("203.0.113.9")}}, {Values: []string{"fp2", "nothing"}}} {
 		var got []store.ServerPrint
 		if err := s.ServerPrints(ctx, w, f, func(x *store.ServerPrint) error { got = append(got, *x); return nil }); err != nil {
 			t.Fatal(err)
 		}
-		want := refServerPrints(b, w, f)
-		if i < 2 && len(want) == 0 && w == (store.Window{}) {
-			t.Errorf("ServerPrints(filter %d): the test data gives no row", i)
-		}
-		if len(want) == 0 && len(got) > 0 {
-			t.Errorf("ServerPrints(filter %d): %d row(s), want none: %+v", i, len(got), got[0])
-		} else if len(want) > 0 {
-			same(t, fmt.Sprintf("ServerPrints(filter %d)", i), got, want)
-		}
+		sameRows(t, w, fmt.Sprintf("ServerPrints(filter %d)", i), i < 2, got, refServerPrints(b, w, f))
 	}
+}
+
+// sameRows checks a backend's rows against the reference's: none where
+// it has none; over all history, when some says the test data holds
+// rows for the filter, that the reference found them.
+func sameRows[T any](t *testing.T, w store.Window, what string, some bool, got, want []T) {
+	t.Helper()
+	if some && len(want) == 0 && w == (store.Window{}) {
+		t.Errorf("%s: the test data gives no row", what)
+	}
+	if len(want) == 0 {
+		if len(got) > 0 {
+			t.Errorf("%s: %d row(s), want none: %+v", what, len(got), got[0])
+		}
+		return
+	}
+	same(t, what, got, want)
 }
 
 // seriesFilters are the filters Series is checked with.
