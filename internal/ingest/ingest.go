@@ -35,7 +35,7 @@ type Options struct {
 	// when the user named none.
 	DataSensor bool
 	Workers    int           // files decoded in parallel; default GOMAXPROCS
-	BatchRows  int           // records per batch (and per store transaction); default 122880
+	BatchRows  int           // records per store transaction (readers hand over pieces of at most 16,384); default 122880
 	IdleAfter  time.Duration // a plain file not modified for this long is complete; default 2m
 	// Complete declares every input complete whatever its age (evidence
 	// copied from elsewhere, whose modification time is the copy's): an
@@ -121,8 +121,9 @@ type Stats struct {
 // Ingester reads inputs into a Sink. Create one with New; Run may be called
 // once.
 type Ingester struct {
-	sink Sink
-	opt  Options
+	sink  Sink
+	opt   Options
+	piece int // records a reader hands the writer at a time (pieceSize)
 
 	filesTotal, filesDone atomic.Int64
 	rows, bad, bytes      atomic.Int64
@@ -155,7 +156,7 @@ func New(sink Sink, opt Options) *Ingester {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Ingester{sink: sink, opt: opt, claimed: map[event.InputID]string{}, failed: map[string]string{}}
+	return &Ingester{sink: sink, opt: opt, piece: pieceSize(opt.BatchRows), claimed: map[event.InputID]string{}, failed: map[string]string{}}
 }
 
 // Stats returns running totals; safe to call from another goroutine.
@@ -279,6 +280,24 @@ func (in *Ingester) drain(ctx context.Context) error {
 func (in *Ingester) done(c Candidate) {
 	in.filesDone.Add(1)
 	in.bytes.Add(c.Size)
+}
+
+// maxPiece bounds the records a reader hands the writer at a time; the
+// writer gathers pieces into transactions of up to BatchRows. Readers'
+// batches wait in a pool for reuse, so their size is most of the Go heap
+// of an ingest: pieces of 122,880 conn records kept 1.66 GB resident over
+// one large file, pieces of 15,360 1.16–1.29 GB at the same speed
+// (docs/benchmarks.md).
+const maxPiece = 16384
+
+// pieceSize splits batchRows into the fewest pieces of at most maxPiece,
+// as equal as they can be, so that full pieces make a transaction of
+// batchRows, not more: DuckDB's row groups are 122,880 rows, and
+// transactions of 131,072 (8 pieces of 16,384) began a small row group
+// every time, 25 % slower.
+func pieceSize(batchRows int) int {
+	n := (batchRows + maxPiece - 1) / maxPiece
+	return (batchRows + n - 1) / n
 }
 
 // write is the single goroutine that hands batches to the sink. Batches
@@ -574,7 +593,7 @@ func (in *Ingester) file(ctx context.Context, c Candidate, batches chan<- *event
 		case <-ctx.Done():
 			return res, ctx.Err()
 		}
-		err := src.Next(ctx, b, in.opt.BatchRows)
+		err := src.Next(ctx, b, in.piece)
 		end := errors.Is(err, io.EOF)
 		if err != nil && !end {
 			pool <- b

@@ -388,3 +388,42 @@ func TestSameContentOtherEncoding(t *testing.T) {
 		t.Errorf("stored %d rows, doubles %v", sink.Rows(event.KindConn), d)
 	}
 }
+
+// A reader hands the writer pieces of a large file (they wait in a pool,
+// and their size is most of an ingest's memory); the writer stores them
+// whole, in transactions of up to BatchRows.
+func TestLargeFileInPieces(t *testing.T) {
+	const n = 40000
+	path := filepath.Join(t.TempDir(), "conn.log")
+	write(t, path, []byte(header+rows(0, n)), true)
+	pieces := 0
+	sink := &ingesttest.Sink{Refuse: func(b *event.Batch) error {
+		pieces += len(b.Progress)
+		return nil
+	}}
+	cands, err := ingest.Discover([]string{path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := ingest.New(sink, ingest.Options{Formats: zeek.Formats(), BatchRows: 100000, Sensor: "s"})
+	if _, err := in.Run(context.Background(), cands); err != nil {
+		t.Fatal(err)
+	}
+	if got := sink.Rows(event.KindConn); got != n || len(sink.Doubles()) != 0 {
+		t.Fatalf("stored %d of %d rows, doubles %v", got, n, sink.Doubles())
+	}
+	if pieces < 3 {
+		t.Errorf("%d pieces of a %d-row file: the reader handed it over whole", pieces, n)
+	}
+	if led := sink.Ledger(); len(led) != 1 || led[0].Rows != n {
+		t.Errorf("ledger %+v", led)
+	}
+}
+
+func TestPieceSize(t *testing.T) {
+	for _, c := range []struct{ batch, piece int }{{122880, 15360}, {16384, 16384}, {1000, 1000}, {16385, 8193}, {10_000_000, 16367}} {
+		if got := ingest.PieceSize(c.batch); got != c.piece {
+			t.Errorf("pieceSize(%d) = %d, want %d", c.batch, got, c.piece)
+		}
+	}
+}

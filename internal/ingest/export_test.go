@@ -1,0 +1,4 @@
+package ingest
+
+// PieceSize is pieceSize, for tests.
+var PieceSize = pieceSize
