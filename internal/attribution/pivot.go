@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -38,6 +39,11 @@ type Limits struct {
 	// stock TLS stack (default 3: the server's answer depends on the
 	// client's hello, so only a rare one points at one operator).
 	PrintServers int
+	// BannerServers: an HTTP Server header on more server addresses than
+	// this is a stock one (default 3). A bare product name without a
+	// version ("nginx", "Microsoft-IIS": what servers configured to hide
+	// their version send) is never followed.
+	BannerServers int
 	// MinLabel: a domain's registrable name shorter than this ("mail",
 	// "cdn") is too ordinary for its namesakes under other suffixes to be
 	// followed (default 6).
@@ -52,6 +58,7 @@ func (l Limits) withDefaults() Limits {
 	l.AddrsPerName = cmp.Or(l.AddrsPerName, 20)
 	l.CertServers = cmp.Or(l.CertServers, 10)
 	l.PrintServers = cmp.Or(l.PrintServers, 3)
+	l.BannerServers = cmp.Or(l.BannerServers, 3)
 	l.MinLabel = cmp.Or(l.MinLabel, 6)
 	l.LookAlikes = cmp.Or(l.LookAlikes, 5)
 	return l
@@ -67,7 +74,8 @@ func (l Limits) withDefaults() Limits {
 //   - a name pattern: the registrable name of one of its domains under
 //     another suffix (cdn-update.example, cdn-update.test), and where those
 //     names pointed;
-//   - the same TLS certificate, JA3S or JA4S on another server.
+//   - the same TLS certificate, JA3S or JA4S, or the same HTTP Server
+//     header, on another server.
 //
 // Internal addresses are never added. It returns the name-address pairs
 // behind the infrastructure (passive DNS) and notes on what was not
@@ -236,8 +244,11 @@ func Pivot(ctx context.Context, r Looker, inc *correlate.Incident, isLocal func(
 		ps := prints[k]
 		kind, value, _ := strings.Cut(k, "\x00")
 		limit := lim.PrintServers
-		if kind == store.PrintCert {
+		switch kind {
+		case store.PrintCert:
 			limit = lim.CertServers
+		case store.PrintServer:
+			limit = lim.BannerServers
 		}
 		var seeds []string
 		for _, p := range ps {
@@ -246,6 +257,10 @@ func Pivot(ctx context.Context, r Looker, inc *correlate.Incident, isLocal func(
 			}
 		}
 		if len(seeds) == 0 {
+			continue
+		}
+		if kind == store.PrintServer && bareProduct.MatchString(value) {
+			notes = append(notes, fmt.Sprintf("HTTP Server header %q names a product without a version: too common to follow", value))
 			continue
 		}
 		if len(ps) > limit {
@@ -265,6 +280,10 @@ func Pivot(ctx context.Context, r Looker, inc *correlate.Incident, isLocal func(
 	return out, notes, nil
 }
 
+// bareProduct matches a Server header that names a product and nothing
+// else: no version, no build, no comment.
+var bareProduct = regexp.MustCompile(`^[A-Za-z][A-Za-z_.-]*$`)
+
 // under reports whether name is one of domains or below one.
 func under(name string, domains []string) bool {
 	return slices.ContainsFunc(domains, func(d string) bool { return name == d || strings.HasSuffix(name, "."+d) })
@@ -278,6 +297,8 @@ func printName(kind string) string {
 		return "JA3S"
 	case store.PrintJA4S:
 		return "JA4S"
+	case store.PrintServer:
+		return "HTTP Server header"
 	}
 	return kind
 }

@@ -47,6 +47,18 @@ func TestPivot(t *testing.T) {
 	for i := range 5 {                                                 // a stock JA3S: too common
 		tls(10+i, fmt.Sprintf("192.0.2.%d", 10+i), "www.example.org", fmt.Sprint("fp", i), "common")
 	}
+	web := func(i int, dst, server string) {
+		b.HTTP = append(b.HTTP, event.HTTP{TS: t0.Add(time.Duration(i) * time.Hour), UID: fmt.Sprint("H", i), SrcIP: a("10.0.0.8"), DstIP: a(dst),
+			DstPort: 80, Method: "GET", URI: "/", Server: server})
+	}
+	web(1, "198.51.100.23", "Kestrel-C2/0.9 (build 4471)")
+	web(2, "192.0.2.140", "Kestrel-C2/0.9 (build 4471)") // the same odd banner elsewhere: followed
+	web(3, "198.51.100.23", "nginx")
+	web(4, "192.0.2.141", "nginx") // a bare product name: not followed
+	for i := range 5 {             // a stock banner: too common
+		web(10+i, fmt.Sprintf("192.0.2.%d", 150+i), "Apache/2.4.41 (Ubuntu)")
+	}
+	web(20, "198.51.100.23", "Apache/2.4.41 (Ubuntu)")
 	m := storetest.NewMem()
 	if err := m.Write(context.Background(), b); err != nil {
 		t.Fatal(err)
@@ -67,15 +79,17 @@ func TestPivot(t *testing.T) {
 		"192.0.2.55":    "passive DNS: update.other.example pointed at it",
 		"other.example": "passive DNS: update.other.example pointed at 198.51.100.23",
 		"203.0.113.78":  "same certificate fpX as 198.51.100.23",
+		"192.0.2.140":   "same HTTP Server header Kestrel-C2/0.9 (… as 198.51.100.23",
 	} {
 		if !strings.HasPrefix(got[value], why) {
 			t.Errorf("%s: pivot %q, want %q", value, got[value], why)
 		}
 	}
-	if len(got) != 4 {
+	if len(got) != 5 {
 		t.Errorf("added %v", got)
 	}
-	for _, want := range []string{"198.51.100.50 had 25 names", "JA3S common is on 7 servers"} {
+	for _, want := range []string{"198.51.100.50 had 25 names", "JA3S common is on 7 servers", `HTTP Server header "nginx" names a product without a version`,
+		"HTTP Server header Apache/2.4.41 (U… is on 6 servers"} {
 		if !slices.ContainsFunc(notes, func(n string) bool { return strings.HasPrefix(n, want) }) {
 			t.Errorf("notes %v lack %q", notes, want)
 		}

@@ -98,7 +98,10 @@ type HTTP struct {
 	RespFUIDs       []string
 	RespFilenames   []string
 	RespMIMETypes   []string
-	Src             Source
+	// Server is the reply's Server header: not in Zeek's default http.log
+	// (packet captures, Suricata's EVE and Zeek logs that add the field).
+	Server string
+	Src    Source
 }
 
 // TLS is one TLS or SSL handshake, as in Zeek's ssl.log.

@@ -29,7 +29,7 @@ func dnsTexts(r *event.DNS, str func(*string), list func([]string)) {
 
 func httpTexts(r *event.HTTP, str func(*string), list func([]string)) {
 	for _, p := range []*string{&r.UID, &r.Method, &r.Host, &r.URI, &r.Referrer, &r.Version, &r.UserAgent, &r.Origin, &r.StatusMsg,
-		&r.InfoMsg, &r.Username, &r.Password, &r.Src.Sensor, &r.Src.File} {
+		&r.InfoMsg, &r.Username, &r.Password, &r.Server, &r.Src.Sensor, &r.Src.File} {
 		str(p)
 	}
 	for _, l := range [][]string{r.Tags, r.Proxied, r.OrigFUIDs, r.OrigFilenames, r.OrigMIMETypes, r.RespFUIDs, r.RespFilenames, r.RespMIMETypes} {

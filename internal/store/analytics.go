@@ -132,10 +132,10 @@ type Analytics interface {
 	// row per (log, name, address), for the rows f keeps; ordered by name,
 	// address text and log.
 	PassiveDNS(ctx context.Context, w Window, f NameFilter, fn func(*NameAddr) error) error
-	// ServerPrints returns what the ssl records in w show of each server
-	// address, over all sensors: its leaf certificate (the first of
-	// cert_chain_fps), JA3S and JA4S, each with the records, distinct
-	// clients, first and last. One row per (kind, value, address) that f
+	// ServerPrints returns what the ssl and http records in w show of each
+	// server address, over all sensors: its leaf certificate (the first of
+	// cert_chain_fps), JA3S and JA4S, and its HTTP Server header, each with
+	// the records, distinct clients, first and last. One row per (kind, value, address) that f
 	// keeps; ordered by kind, value and address text.
 	ServerPrints(ctx context.Context, w Window, f PrintFilter, fn func(*ServerPrint) error) error
 	// FloodVectors aggregates flow records per (sensor, destination, UTC
@@ -159,11 +159,13 @@ const (
 	PrintCert = "cert" // the leaf certificate's SHA-256
 	PrintJA3S = "ja3s"
 	PrintJA4S = "ja4s"
+	// PrintServer is the HTTP reply's Server header, from the http log.
+	PrintServer = "server"
 )
 
 // ServerPrint is one fingerprint a server address showed.
 type ServerPrint struct {
-	Kind        string // PrintCert, PrintJA3S or PrintJA4S
+	Kind        string // PrintCert, PrintJA3S, PrintJA4S or PrintServer
 	Value       string
 	Addr        netip.Addr
 	Count       int64 // records

@@ -109,6 +109,8 @@ func httpTable() *Table[event.HTTP] {
 		strsCol("resp_fuids", "resp_fuids", "file ids sent by the server", func(r *R) []string { return r.RespFUIDs }),
 		strsCol("resp_filenames", "resp_filenames", "file names sent by the server", func(r *R) []string { return r.RespFilenames }),
 		strsCol("resp_mime_types", "resp_mime_types", "MIME types sent by the server", func(r *R) []string { return r.RespMIMETypes }),
+		strCol("server", "server", "Server header of the reply (not in Zeek's default http.log: from packet captures, Suricata's EVE, "+
+			"and Zeek logs that add the field)", func(r *R) string { return r.Server }),
 	}
 	src := func(r *R) *event.Source { return &r.Src }
 	return &Table[R]{Kind: event.KindHTTP, Doc: "One row per HTTP request and response (Zeek http.log).",

@@ -91,6 +91,28 @@ type http struct {
 	Referrer  string `json:"http_refer"`
 	Status    *int64 `json:"status"`
 	Length    uint64 `json:"length"`
+	// The reply's Server header: a custom field ("custom: [server]") or
+	// among all headers ("dump-all-headers: response" or "both").
+	Server   string   `json:"server"`
+	Response []header `json:"response_headers"`
+}
+
+type header struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// server returns the reply's Server header.
+func (h *http) server() string {
+	if h.Server != "" {
+		return h.Server
+	}
+	for _, x := range h.Response {
+		if strings.EqualFold(x.Name, "server") {
+			return x.Value
+		}
+	}
+	return ""
 }
 
 type tls struct {
@@ -180,7 +202,7 @@ func decode(line []byte, src event.Source, b *event.Batch, pairs *dnsPairs) (eve
 		h := r.HTTP
 		rec := event.HTTP{TS: ts, UID: uid, SrcIP: sip, SrcPort: r.SrcPort, DstIP: dip, DstPort: r.DestPort, Method: h.Method,
 			Host: h.Hostname, URI: h.URL, Referrer: h.Referrer, Version: strings.TrimPrefix(h.Protocol, "HTTP/"), UserAgent: h.UserAgent,
-			ResponseBodyLen: event.Some(h.Length), Src: src}
+			ResponseBodyLen: event.Some(h.Length), Server: h.server(), Src: src}
 		if h.Status != nil && *h.Status >= 0 {
 			rec.StatusCode = event.Some(uint64(*h.Status))
 		}

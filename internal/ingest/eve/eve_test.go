@@ -140,3 +140,21 @@ func FuzzDecode(f *testing.F) {
 		_ = kind
 	})
 }
+
+// The reply's Server header, as a custom field or among all headers.
+func TestHTTPServerHeader(t *testing.T) {
+	const head = `{"timestamp":"2021-02-08T17:00:12.648463+0100","flow_id":1,"event_type":"http","src_ip":"10.2.8.101","src_port":49757,` +
+		`"dest_ip":"8.208.10.147","dest_port":80,"proto":"TCP","http":{"hostname":"a.example","url":"/","status":200,`
+	data := head + `"server":"Kestrel-C2/0.9"}}` + "\n" +
+		head + `"response_headers":[{"name":"Content-Type","value":"text/html"},{"name":"server","value":"nginx/1.14.1"}]}}` + "\n" +
+		head + `"length":3}}` + "\n"
+	b, _, _ := readAll(t, []byte(data), ingest.Position{}, 10)
+	if len(b.HTTP) != 3 {
+		t.Fatalf("%d http records", len(b.HTTP))
+	}
+	for i, want := range []string{"Kestrel-C2/0.9", "nginx/1.14.1", ""} {
+		if got := b.HTTP[i].Server; got != want {
+			t.Errorf("record %d: server %q, want %q", i, got, want)
+		}
+	}
+}

@@ -359,6 +359,9 @@ func (h *httpConn) header(isOrig bool, p *httpParser, line []byte) {
 		p.hdr.encoding = strings.ToLower(val)
 	}
 	if !isOrig {
+		if name == "SERVER" {
+			r.Server = val
+		}
 		return
 	}
 	switch name {

@@ -278,6 +278,7 @@ func httpSpec() *spec[event.HTTP] {
 			"resp_fuids":        strs(func(r *R) *[]string { return &r.RespFUIDs }),
 			"resp_filenames":    strs(func(r *R) *[]string { return &r.RespFilenames }),
 			"resp_mime_types":   strs(func(r *R) *[]string { return &r.RespMIMETypes }),
+			"server":            str(func(r *R) *string { return &r.Server }),
 		},
 		defaults: "ts uid id.orig_h id.orig_p id.resp_h id.resp_p trans_depth method host uri referrer version user_agent origin request_body_len response_body_len status_code status_msg info_code info_msg tags username password proxied orig_fuids orig_filenames orig_mime_types resp_fuids resp_filenames resp_mime_types",
 	}

@@ -354,3 +354,15 @@ func TestDuplicateFields(t *testing.T) {
 		t.Fatalf("TSV: rows %d bad %d errors %v", rep.Rows, rep.Bad, rep.Errors)
 	}
 }
+
+// A site's http.log that adds the reply's Server header (not in Zeek's
+// default log) keeps it; one without the field reads as before.
+func TestHTTPServerField(t *testing.T) {
+	data := `{"_path":"http","ts":1.5,"uid":"H1","id.orig_h":"10.0.0.1","id.resp_h":"192.0.2.1","id.resp_p":80,"method":"GET","server":"Kestrel-C2/0.9"}
+{"_path":"http","ts":2.5,"uid":"H2","id.orig_h":"10.0.0.1","id.resp_h":"192.0.2.1","id.resp_p":80,"method":"GET"}
+`
+	b, rep, _ := decode(t, "http.json", data, true)
+	if len(b.HTTP) != 2 || len(rep.Ignored) != 0 || b.HTTP[0].Server != "Kestrel-C2/0.9" || b.HTTP[1].Server != "" {
+		t.Errorf("http %+v, ignored %v", b.HTTP, rep.Ignored)
+	}
+}

@@ -146,7 +146,8 @@ func (s *Store) ServerPrints(ctx context.Context, w store.Window, f store.PrintF
 			SELECT '` + store.PrintCert + `' AS s_k, cert_chain_fps[1] AS s_v, ifNull(id_resp_h, '') AS s_a, id_orig_h AS s_c, ts AS s_ts FROM ssl
 				WHERE ` + cond + ` AND notEmpty(cert_chain_fps)
 			UNION ALL SELECT '` + store.PrintJA3S + `', ifNull(ja3s, ''), ifNull(id_resp_h, ''), id_orig_h, ts FROM ssl WHERE ` + cond + ` AND ifNull(ja3s, '') != ''
-			UNION ALL SELECT '` + store.PrintJA4S + `', ifNull(ja4s, ''), ifNull(id_resp_h, ''), id_orig_h, ts FROM ssl WHERE ` + cond + ` AND ifNull(ja4s, '') != '')
+			UNION ALL SELECT '` + store.PrintJA4S + `', ifNull(ja4s, ''), ifNull(id_resp_h, ''), id_orig_h, ts FROM ssl WHERE ` + cond + ` AND ifNull(ja4s, '') != ''
+			UNION ALL SELECT '` + store.PrintServer + `', ifNull(server, ''), ifNull(id_resp_h, ''), id_orig_h, ts FROM http WHERE ` + cond + ` AND ifNull(server, '') != '')
 		WHERE s_a != '' AND s_v != '' AND ` + keep + ` GROUP BY s_k, s_v, s_a ORDER BY s_k, s_v, s_a`
 	var x store.ServerPrint
 	return s.c.each(ctx, "server fingerprints", q, func(r *tsvReader) error {

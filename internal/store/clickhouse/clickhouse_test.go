@@ -314,6 +314,43 @@ func TestMigrateMatchKeys(t *testing.T) {
 	}
 }
 
+// A database of schema 5 gets http.server on every node when opened for
+// writing; rows written after keep their server.
+func TestMigrateHTTPServer(t *testing.T) {
+	need(t)
+	url := servers.ClusterURL()
+	_ = open(t, url).Close()
+	db := clusterDB(url)
+	for _, addr := range servers.HTTP() {
+		for _, tbl := range []string{"http", "http_local"} {
+			chExec(t, addr, "ALTER TABLE "+db+"."+tbl+" DROP COLUMN server")
+		}
+	}
+	chExec(t, servers.HTTP()[0], fmt.Sprintf("INSERT INTO %s.dwell_meta (key, value, deleted, version) VALUES ('schema_version', '5', 0, %d)",
+		db, time.Now().UnixNano()))
+	s := open(t, url)
+	defer func() { _ = s.Close() }()
+	for _, addr := range servers.HTTP() {
+		got := chExec(t, addr, "SELECT table FROM system.columns WHERE database = '"+db+"' AND name = 'server' ORDER BY table FORMAT TSV")
+		if got != "http\nhttp_local\n" {
+			t.Errorf("%s: tables with a server column: %q", addr, got)
+		}
+	}
+	b := &event.Batch{HTTP: []event.HTTP{{TS: time.Date(2024, 4, 19, 0, 0, 0, 0, time.UTC), UID: "Hm", SrcIP: netip.MustParseAddr("10.0.0.1"),
+		DstIP: netip.MustParseAddr("192.0.2.1"), DstPort: 80, Method: "GET", Server: "Kestrel-C2/0.9", Src: event.Source{Sensor: "s", File: "h", Line: 1}}}}
+	if err := s.Write(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.Query(t.Context(), "SELECT server FROM http WHERE uid = 'Hm'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rows.Close() }()
+	if !rows.Next() || fmt.Sprint(rows.Values()...) != "Kestrel-C2/0.9" {
+		t.Errorf("server after the migration: %v (%v)", rows.Values(), rows.Err())
+	}
+}
+
 // clusterDB returns the database a cluster URL names.
 func clusterDB(url string) string {
 	path, _, _ := strings.Cut(url, "?")

@@ -14,8 +14,9 @@ import (
 
 // schemaVersion is the version of the layout this code writes: 2 added
 // the match keys (mkey, bkey) of obs_daily and intel_indicator, 3 the
-// quarantine table, 4 the winlog table, 5 the alert table.
-const schemaVersion = 5
+// quarantine table, 4 the winlog table, 5 the alert table, 6 the HTTP
+// reply's server header (http.server).
+const schemaVersion = 6
 
 // batchColumn numbers the Write that stored a row: a write cut short is
 // found and removed by it (write.go). It is not part of store.Schema.
@@ -185,13 +186,19 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	case err == nil && v == fmt.Sprint(schemaVersion):
 		return nil
-	case err == nil && v == "1":
-		// Then the tables added since, created as for a new database.
-		if err := s.addMatchKeys(ctx); err != nil {
+	case err == nil && slices.Contains([]string{"1", "2", "3", "4", "5"}, v):
+		// The columns added since; then the tables added since, created as
+		// for a new database.
+		count, str := sqlType(store.ColumnInfo{Type: store.TypeCount}, false), sqlType(store.ColumnInfo{Type: store.TypeString}, false)
+		var cols []addedColumn
+		if v == "1" {
+			cols = append(cols, addedColumn{"obs_daily", "mkey", count}, addedColumn{"obs_daily", "bkey", count},
+				addedColumn{"intel_indicator", "mkey", count})
+		}
+		cols = append(cols, addedColumn{"http", "server", str})
+		if err := s.addColumns(ctx, cols); err != nil {
 			return err
 		}
-	case err == nil && (v == "2" || v == "3" || v == "4"):
-		// The tables added since, created as for a new database.
 	case err == nil && v != "":
 		return fmt.Errorf("database %s has dwell schema %s; this dwell knows %d", s.c.database, v, schemaVersion)
 	}
@@ -229,25 +236,27 @@ func (s *Store) migrate(ctx context.Context) error {
 	return s.setMeta(ctx, "schema_version", fmt.Sprint(schemaVersion))
 }
 
-// addMatchKeys brings a database from schema 1 to 2 (migrate records the
-// version once the tables of later versions are made too): the match key
-// columns of the summary and the indicators, on every node's local and
-// Distributed tables. ClickHouse matches in Go (store.IndicatorMatcher)
-// and reads no key of the rows written before; new rows carry it. A
-// column already there (a migration cut short) is left as it is.
-func (s *Store) addMatchKeys(ctx context.Context) error {
-	col := sqlType(store.ColumnInfo{Type: store.TypeCount}, false)
+// addedColumn is a column a later schema added to a table.
+type addedColumn struct{ table, column, sqlType string }
+
+// addColumns adds columns to a database of an earlier schema (migrate
+// records the version once the tables of later versions are made too), on
+// every node's local and Distributed tables. Rows written before read
+// the column's default: schema 2's match keys (ClickHouse matches in Go,
+// store.IndicatorMatcher, and reads no key of older rows), schema 6's
+// http.server (empty). A column already there (a migration cut short)
+// is left as it is.
+func (s *Store) addColumns(ctx context.Context, cols []addedColumn) error {
 	for _, n := range s.c.nodes {
-		for _, c := range []string{"obs_daily.mkey", "obs_daily.bkey", "intel_indicator.mkey"} {
-			t, column, _ := strings.Cut(c, ".")
-			names := []string{s.localName(t)}
+		for _, c := range cols {
+			names := []string{s.localName(c.table)}
 			if s.cluster != "" {
-				names = append(names, t)
+				names = append(names, c.table)
 			}
 			for _, name := range names {
-				err := s.c.exec(ctx, n, "ALTER TABLE "+quote(name)+" ADD COLUMN "+column+" "+col, nil)
+				err := s.c.exec(ctx, n, "ALTER TABLE "+quote(name)+" ADD COLUMN "+quote(c.column)+" "+c.sqlType, nil)
 				if err != nil && !columnExists(err) {
-					return fmt.Errorf("adding %s.%s on %s: %w", name, column, n.addr, err)
+					return fmt.Errorf("adding %s.%s on %s: %w", name, c.column, n.addr, err)
 				}
 			}
 		}

@@ -168,7 +168,7 @@ func (s *Store) PassiveDNS(ctx context.Context, w store.Window, f store.NameFilt
 // ServerPrints implements store.Analytics.
 func (s *Store) ServerPrints(ctx context.Context, w store.Window, f store.PrintFilter, fn func(*store.ServerPrint) error) error {
 	cond, args := where(w, "")
-	all := append(append(append([]any{}, args...), args...), args...)
+	all := append(append(append(append([]any{}, args...), args...), args...), args...)
 	keep := "true"
 	if len(f.Addrs) > 0 || len(f.Values) > 0 {
 		keep = "(a IN (SELECT unnest(?::VARCHAR[])) OR v IN (SELECT unnest(?::VARCHAR[])))"
@@ -178,7 +178,8 @@ func (s *Store) ServerPrints(ctx context.Context, w store.Window, f store.PrintF
 			SELECT '` + store.PrintCert + `' AS k, cert_chain_fps[1] AS v, id_resp_h AS a, id_orig_h AS c, ts FROM ssl
 				WHERE ` + cond + ` AND len(coalesce(cert_chain_fps, [])) > 0
 			UNION ALL SELECT '` + store.PrintJA3S + `', ja3s, id_resp_h, id_orig_h, ts FROM ssl WHERE ` + cond + ` AND coalesce(ja3s, '') <> ''
-			UNION ALL SELECT '` + store.PrintJA4S + `', ja4s, id_resp_h, id_orig_h, ts FROM ssl WHERE ` + cond + ` AND coalesce(ja4s, '') <> '')
+			UNION ALL SELECT '` + store.PrintJA4S + `', ja4s, id_resp_h, id_orig_h, ts FROM ssl WHERE ` + cond + ` AND coalesce(ja4s, '') <> ''
+			UNION ALL SELECT '` + store.PrintServer + `', server, id_resp_h, id_orig_h, ts FROM http WHERE ` + cond + ` AND coalesce(server, '') <> '')
 		WHERE a IS NOT NULL AND coalesce(v, '') <> '' AND ` + keep + ` GROUP BY ALL ORDER BY k, v, a`
 	var x store.ServerPrint
 	return s.each(ctx, "server fingerprints", q, all, func(r *sql.Rows) error {

@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -498,5 +500,51 @@ func TestCompactInPieces(t *testing.T) {
 	windows := []store.Window{{}}
 	if a, b := sightingLines(t, whole, windows), sightingLines(t, pieces, windows); a == "" || a != b {
 		t.Errorf("sightings differ:\n%s\n%s", b, a)
+	}
+}
+
+// TestHTTPServerMigration: a store of schema 7, without http.server, gets
+// the column (last) when opened for writing; rows written before read
+// NULL, rows written after keep their server, and the inserts name their
+// columns, so the new column's place does not matter.
+func TestHTTPServerMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "dwell.db")
+	t0 := time.Date(2024, 4, 19, 10, 0, 0, 0, time.UTC)
+	web := func(uid, server string) *event.Batch {
+		return &event.Batch{HTTP: []event.HTTP{{TS: t0, UID: uid, SrcIP: netip.MustParseAddr("10.0.0.1"), DstIP: netip.MustParseAddr("192.0.2.1"),
+			DstPort: 80, Method: "GET", URI: "/", Server: server, Src: event.Source{Sensor: "s", File: "/logs/http.log", Line: 9}}}}
+	}
+	s, err := duckdb.Open(ctx, path, duckdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	execSQL(t, path, "ALTER TABLE http DROP COLUMN server", "UPDATE dwell_meta SET value = '7' WHERE key = 'schema_version'")
+	execSQL(t, path, `INSERT INTO http (ts, uid, method) VALUES ('2024-04-19 09:00:00', 'Cold', 'GET')`)
+	s, err = duckdb.Open(ctx, path, duckdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	if err := s.Write(ctx, web("Cnew", "Kestrel-C2/0.9")); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.Query(ctx, "SELECT uid, coalesce(server, '-'), source_line FROM http ORDER BY uid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rows.Close() }()
+	var got []string
+	for rows.Next() {
+		got = append(got, fmt.Sprintf("%v %v %v", rows.Values()...))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"Cnew Kestrel-C2/0.9 9", "Cold - <nil>"}; !slices.Equal(got, want) {
+		t.Errorf("after the migration: %q, want %q", got, want)
 	}
 }

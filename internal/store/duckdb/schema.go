@@ -12,7 +12,7 @@ import (
 
 // schemaVersion is the version of the on-disk layout this code writes.
 // Raise it with a new entry in migrations whenever the layout changes.
-const schemaVersion = 7
+const schemaVersion = 8
 
 // sqlType maps a store column type to DuckDB's.
 func sqlType(t store.Type) string {
@@ -142,6 +142,15 @@ func (s *Store) migrations() []func(context.Context, *sql.Tx) error {
 		// 7: IDS alerts (Suricata's EVE).
 		func(ctx context.Context, tx *sql.Tx) error {
 			q := createTable(s.schema.Alert.Info())
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+			return nil
+		},
+		// 8: the HTTP reply's Server header. The column comes last in a
+		// store made before; inserts name their columns (write.go).
+		func(ctx context.Context, tx *sql.Tx) error {
+			q := `ALTER TABLE http ADD COLUMN IF NOT EXISTS server VARCHAR`
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("%s: %w", q, err)
 			}

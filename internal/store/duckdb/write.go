@@ -20,7 +20,9 @@ import (
 )
 
 // scan is a DuckDB table function that yields the pending rows of one
-// table, a vector at a time: INSERT INTO t SELECT * FROM dwell_scan_t().
+// table, a vector at a time: INSERT INTO t (columns) SELECT columns FROM
+// dwell_scan_t(). Columns are named: a column added by a migration comes
+// last in a store made before it.
 type scan[R any] struct {
 	fn    string
 	table *store.Table[R]
@@ -328,12 +330,14 @@ func insertWith[R any](ctx context.Context, tx *sql.Tx, sc *scan[R], rows []R, v
 		}
 	}
 	sc.skip = sc.skip[:0]
-	var sel strings.Builder
+	var sel, names strings.Builder
 	var args []any
 	for i, c := range sc.table.Columns {
 		if i > 0 {
 			sel.WriteString(", ")
+			names.WriteString(", ")
 		}
+		names.WriteString(quote(c.Name))
 		switch {
 		case constSrc && isSrcColumn(c.Name):
 			sel.WriteString("?::VARCHAR")
@@ -353,7 +357,7 @@ func insertWith[R any](ctx context.Context, tx *sql.Tx, sc *scan[R], rows []R, v
 	}
 	sc.rows = rows
 	defer func() { sc.rows = nil }()
-	res, err := tx.ExecContext(ctx, fmt.Sprintf("%s %s SELECT %s FROM %s() %s", verb, quote(sc.table.Name()), sel.String(), sc.fn, clause), utf8Args(args)...)
+	res, err := tx.ExecContext(ctx, fmt.Sprintf("%s %s (%s) SELECT %s FROM %s() %s", verb, quote(sc.table.Name()), names.String(), sel.String(), sc.fn, clause), utf8Args(args)...)
 	if err != nil {
 		sc.errMu.Lock()
 		if sc.err != nil {

@@ -79,7 +79,7 @@ func AnalyticsData() *event.Batch {
 		h := event.HTTP{TS: day.Add(time.Duration(i) * 5 * time.Minute), UID: fmt.Sprintf("H%d", i), SrcIP: []netip.Addr{a("192.0.2.10"), hosts[1]}[i%2],
 			DstIP: dsts[0], DstPort: 80, Method: []string{"POST", "GET"}[i%2], Host: []string{"", "mail.example.gov"}[i%2],
 			URI: []string{"/owa/auth/x.aspx?cmd=1", "/index.html"}[i%2], UserAgent: "Mozilla/5.0", RequestBodyLen: event.Some(uint64(i * 10)),
-			StatusCode: event.Some(uint64([]int{200, 404, 200}[i%3])), Src: src("/logs/http.log")}
+			StatusCode: event.Some(uint64([]int{200, 404, 200}[i%3])), Server: []string{"", "Apache", "Pwn/1.0"}[i%3], Src: src("/logs/http.log")}
 		if i%6 == 1 {
 			h.Method, h.RequestBodyLen, h.ResponseBodyLen = "PUT", event.Some(uint64(i*100_000)), event.Some[uint64](120)
 			h.OrigMIMETypes, h.OrigFilenames = []string{"application/zip"}, []string{"q3.zip"}
@@ -309,7 +309,7 @@ func testConnAnalytics(t *testing.T, s store.Store, b *event.Batch, w store.Wind
 		}
 		sameRows(t, w, fmt.Sprintf("PassiveDNS(filter %d)", i), i < 5, got, refPassiveDNS(b, w, f))
 	}
-	for i, f := range []store.PrintFilter{{}, {Addrs: []netip.Addr{a("203.0.113.9")}}, {Values: []string{"fp2", "nothing"}}} {
+	for i, f := range []store.PrintFilter{{}, {Addrs: []netip.Addr{a("203.0.113.9")}}, {Values: []string{"fp2", "Pwn/1.0", "nothing"}}} {
 		var got []store.ServerPrint
 		if err := s.ServerPrints(ctx, w, f, func(x *store.ServerPrint) error { got = append(got, *x); return nil }); err != nil {
 			t.Fatal(err)

@@ -205,37 +205,39 @@ func refPassiveDNS(b *event.Batch, w store.Window, f store.NameFilter) []store.N
 	return sortedValues(m)
 }
 
-// refServerPrints reads the servers' fingerprints from b's TLS records.
+// refServerPrints reads the servers' fingerprints from b's TLS records
+// and their Server headers from its HTTP records.
 func refServerPrints(b *event.Batch, w store.Window, f store.PrintFilter) []store.ServerPrint {
 	type acc struct {
 		p       store.ServerPrint
 		clients map[netip.Addr]bool
 	}
 	m := map[string]*acc{}
+	add := func(kind, value string, server, client netip.Addr, ts time.Time) {
+		if !w.Contains(ts) || !server.IsValid() || value == "" || !f.Keep(value, server) {
+			return
+		}
+		k := kind + "\x00" + value + "\x00" + server.String()
+		x := m[k]
+		if x == nil {
+			x = &acc{p: store.ServerPrint{Kind: kind, Value: value, Addr: server, First: ts, Last: ts}, clients: map[netip.Addr]bool{}}
+			m[k] = x
+		}
+		x.p.Count++
+		if client.IsValid() {
+			x.clients[client] = true
+		}
+		x.p.First, x.p.Last = event.Earliest(x.p.First, ts), event.Latest(x.p.Last, ts)
+	}
 	for _, t := range b.TLS {
-		if !w.Contains(t.TS) || !t.DstIP.IsValid() {
-			continue
-		}
-		leaf := ""
 		if len(t.CertChainFPs) > 0 {
-			leaf = t.CertChainFPs[0]
+			add(store.PrintCert, t.CertChainFPs[0], t.DstIP, t.SrcIP, t.TS)
 		}
-		for _, kv := range [][2]string{{store.PrintCert, leaf}, {store.PrintJA3S, t.JA3S}, {store.PrintJA4S, t.JA4S}} {
-			if kv[1] == "" || !f.Keep(kv[1], t.DstIP) {
-				continue
-			}
-			k := kv[0] + "\x00" + kv[1] + "\x00" + t.DstIP.String()
-			x := m[k]
-			if x == nil {
-				x = &acc{p: store.ServerPrint{Kind: kv[0], Value: kv[1], Addr: t.DstIP, First: t.TS, Last: t.TS}, clients: map[netip.Addr]bool{}}
-				m[k] = x
-			}
-			x.p.Count++
-			if t.SrcIP.IsValid() {
-				x.clients[t.SrcIP] = true
-			}
-			x.p.First, x.p.Last = event.Earliest(x.p.First, t.TS), event.Latest(x.p.Last, t.TS)
-		}
+		add(store.PrintJA3S, t.JA3S, t.DstIP, t.SrcIP, t.TS)
+		add(store.PrintJA4S, t.JA4S, t.DstIP, t.SrcIP, t.TS)
+	}
+	for _, h := range b.HTTP {
+		add(store.PrintServer, h.Server, h.DstIP, h.SrcIP, h.TS)
 	}
 	out := map[string]*store.ServerPrint{}
 	for k, x := range m {

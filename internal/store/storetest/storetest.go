@@ -101,7 +101,7 @@ func Sample() *event.Batch {
 		ResponseBodyLen: event.Some[uint64](0), StatusCode: event.Some[uint64](200), StatusMsg: "OK", InfoCode: event.Some[uint64](100),
 		InfoMsg: "Continue", Tags: []string{"HTTP::URI_SQLI"}, Username: "u", Password: "p", Proxied: []string{"X-FORWARDED-FOR -> 1.2.3.4"},
 		OrigFUIDs: []string{"F1"}, OrigFilenames: []string{"a.txt"}, OrigMIMETypes: []string{"text/plain"},
-		RespFUIDs: []string{}, RespFilenames: []string{}, RespMIMETypes: []string{}, Src: src(30),
+		RespFUIDs: []string{}, RespFilenames: []string{}, RespMIMETypes: []string{}, Server: "nginx/1.18.0 (Ubuntu)", Src: src(30),
 	}}
 	b.TLS = []event.TLS{{
 		TS: t0, UID: "Ctls", SrcIP: a("10.1.2.3"), SrcPort: 50000, DstIP: a("198.51.100.7"), DstPort: 443,
