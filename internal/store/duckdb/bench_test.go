@@ -197,3 +197,52 @@ func BenchmarkFlowSessions(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWriteConnTwoWriters measures whether DuckDB overlaps one
+// transaction's commit with another's insert: two Stores of one file
+// write at once (each its own input; an op is a batch each), beside one
+// Store writing the same two batches in turn, with one DuckDB thread and
+// with one per core.
+func BenchmarkWriteConnTwoWriters(b *testing.B) {
+	batch := connBatch()
+	rows := len(batch.Conns)
+	for _, threads := range []int{1, 0} {
+		for _, writers := range []int{1, 2} {
+			b.Run(fmt.Sprintf("threads=%d/writers=%d", threads, writers), func(b *testing.B) {
+				path := filepath.Join(b.TempDir(), "bench.db")
+				stores := make([]*duckdb.Store, writers)
+				batches := [2]*event.Batch{{Conns: batch.Conns}, {Conns: batch.Conns}}
+				for i := range stores {
+					s, err := duckdb.Open(context.Background(), path, duckdb.Options{Threads: threads})
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer func() { _ = s.Close() }()
+					stores[i] = s
+				}
+				b.ReportAllocs()
+				b.SetBytes(2 * int64(rows) * 150)
+				op := 0
+				for b.Loop() {
+					op++
+					errs := make(chan error, 2)
+					for k := range batches {
+						batches[k].Progress = []event.Progress{{ID: event.InputID(fmt.Sprint("in", k)), HeadLen: 4096, Path: fmt.Sprint("/logs/", k),
+							Offset: int64(op), Line: int64(op), Rows: int64(op)}}
+						if writers == 1 {
+							errs <- stores[0].Write(context.Background(), batches[k])
+							continue
+						}
+						go func() { errs <- stores[k].Write(context.Background(), batches[k]) }()
+					}
+					for range batches {
+						if err := <-errs; err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				b.ReportMetric(2*float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+			})
+		}
+	}
+}

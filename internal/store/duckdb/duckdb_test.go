@@ -548,3 +548,52 @@ func TestHTTPServerMigration(t *testing.T) {
 		t.Errorf("after the migration: %q, want %q", got, want)
 	}
 }
+
+// TestTwoStoresOneFile: two Stores of one file in a process share DuckDB's
+// database instance; each writes its own records, also at the same time.
+func TestTwoStoresOneFile(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "dwell.db")
+	var stores [2]*duckdb.Store
+	for i := range stores {
+		s, err := duckdb.Open(ctx, path, duckdb.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = s.Close() }()
+		stores[i] = s
+	}
+	done := make(chan error, len(stores))
+	for k, s := range stores {
+		go func() {
+			for i := range 3 {
+				b := &event.Batch{}
+				for j := range 500 + 100*k {
+					b.Conns = append(b.Conns, event.Conn{TS: time.Date(2024, 4, 19, 0, 0, j, 0, time.UTC), UID: fmt.Sprint("C", k, i, j),
+						SrcIP: netip.MustParseAddr("10.0.0.1"), DstIP: netip.MustParseAddr("192.0.2.1"), DstPort: 443, Proto: "tcp",
+						Src: event.Source{Sensor: "s", File: fmt.Sprint("/logs/", k), Line: int64(j + 1)}})
+				}
+				b.Progress = []event.Progress{{ID: event.InputID(fmt.Sprint("in", k)), HeadLen: 4096, Path: fmt.Sprint("/logs/", k),
+					Offset: int64(i + 1), Line: int64(i + 1), Rows: int64(i + 1)}}
+				if err := s.Write(ctx, b); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range stores {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := stores[0].Query(ctx, "SELECT count(*) FROM conn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rows.Close() }()
+	if !rows.Next() || fmt.Sprint(rows.Values()...) != "3300" {
+		t.Errorf("conn rows %v (%v), want 3 × 500 + 3 × 600", rows.Values(), rows.Err())
+	}
+}

@@ -35,11 +35,11 @@ type intelScans struct {
 	indicators *scan[store.IndicatorRow]
 }
 
-func newIntelScans(s *store.IntelSchema) (*intelScans, error) {
+func newIntelScans(s *store.IntelSchema, tag string) (*intelScans, error) {
 	var is intelScans
 	var errs [2]error
-	is.daily, errs[0] = newScan(s.Daily)
-	is.indicators, errs[1] = newScan(s.Indicators)
+	is.daily, errs[0] = newScan(s.Daily, tag)
+	is.indicators, errs[1] = newScan(s.Indicators, tag)
 	return &is, errors.Join(errs[:]...)
 }
 

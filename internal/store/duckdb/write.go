@@ -2,6 +2,7 @@ package duckdb
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"encoding/base64"
 	"errors"
@@ -21,7 +22,7 @@ import (
 
 // scan is a DuckDB table function that yields the pending rows of one
 // table, a vector at a time: INSERT INTO t (columns) SELECT columns FROM
-// dwell_scan_t(). Columns are named: a column added by a migration comes
+// dwell_scan_t_TAG(). Columns are named: a column added by a migration comes
 // last in a store made before it.
 type scan[R any] struct {
 	fn    string
@@ -43,8 +44,13 @@ type localScan struct {
 	text []byte // addresses as text
 }
 
-func newScan[R any](t *store.Table[R]) (*scan[R], error) {
-	sc := &scan[R]{fn: "dwell_scan_" + t.Name(), table: t}
+// newScan returns the scan of table t, named dwell_scan_TABLE_TAG. The
+// names are per Store: table functions are registered in the database
+// instance, which every Store of one file in a process shares, and a
+// second Store registering dwell_scan_conn made the first one's inserts
+// read its rows.
+func newScan[R any](t *store.Table[R], tag string) (*scan[R], error) {
+	sc := &scan[R]{fn: "dwell_scan_" + t.Name() + "_" + tag, table: t}
 	for _, c := range t.Columns {
 		ti, err := typeInfo(c.Type)
 		if err != nil {
@@ -249,32 +255,33 @@ func (s *Store) prepareWriter(ctx context.Context) error {
 	var errs []error
 	mk := func(err error) { errs = append(errs, err) }
 	var err error
-	sc.conn, err = newScan(s.schema.Conn)
+	tag := strings.ToLower(rand.Text()[:10])
+	sc.conn, err = newScan(s.schema.Conn, tag)
 	mk(err)
-	sc.openConn, err = newScan(s.schema.OpenConn)
+	sc.openConn, err = newScan(s.schema.OpenConn, tag)
 	mk(err)
-	sc.dns, err = newScan(s.schema.DNS)
+	sc.dns, err = newScan(s.schema.DNS, tag)
 	mk(err)
-	sc.http, err = newScan(s.schema.HTTP)
+	sc.http, err = newScan(s.schema.HTTP, tag)
 	mk(err)
-	sc.tls, err = newScan(s.schema.TLS)
+	sc.tls, err = newScan(s.schema.TLS, tag)
 	mk(err)
-	sc.x509, err = newScan(s.schema.X509)
+	sc.x509, err = newScan(s.schema.X509, tag)
 	mk(err)
-	sc.files, err = newScan(s.schema.Files)
+	sc.files, err = newScan(s.schema.Files, tag)
 	mk(err)
-	sc.flow, err = newScan(s.schema.Flow)
+	sc.flow, err = newScan(s.schema.Flow, tag)
 	mk(err)
-	sc.winlog, err = newScan(s.schema.Winlog)
+	sc.winlog, err = newScan(s.schema.Winlog, tag)
 	mk(err)
-	sc.alert, err = newScan(s.schema.Alert)
+	sc.alert, err = newScan(s.schema.Alert, tag)
 	mk(err)
-	sc.held, err = newScan(s.schema.Quarantine)
+	sc.held, err = newScan(s.schema.Quarantine, tag)
 	mk(err)
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	is, err := newIntelScans(s.intel)
+	is, err := newIntelScans(s.intel, tag)
 	if err != nil {
 		return err
 	}
