@@ -244,8 +244,8 @@ type addedColumn struct{ table, column, sqlType string }
 // every node's local and Distributed tables. Rows written before read
 // the column's default: schema 2's match keys (ClickHouse matches in Go,
 // store.IndicatorMatcher, and reads no key of older rows), schema 6's
-// http.server (empty). A column already there (a migration cut short)
-// is left as it is.
+// http.server (NULL: the header was not kept). A column already there (a
+// migration cut short) is left as it is.
 func (s *Store) addColumns(ctx context.Context, cols []addedColumn) error {
 	for _, n := range s.c.nodes {
 		for _, c := range cols {
