@@ -359,7 +359,7 @@ func openStore(ctx context.Context, cfg *config.Config, readOnly bool) (store.St
 	if clickhouse.IsURL(cfg.Store) {
 		return clickhouse.Open(ctx, cfg.Store, clickhouse.Options{ReadOnly: readOnly})
 	}
-	return duckdb.Open(ctx, cfg.Store, duckdb.Options{ReadOnly: readOnly, MemoryLimit: cfg.MemoryLimit})
+	return duckdb.Open(ctx, cfg.Store, duckdb.Options{ReadOnly: readOnly, MemoryLimit: cfg.MemoryLimit, Threads: cfg.Threads})
 }
 
 func isTerminal(w io.Writer) bool {

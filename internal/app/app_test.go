@@ -5,13 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/dwell-nsm/dwell/internal/event"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dwell-nsm/dwell/internal/config"
+	"github.com/dwell-nsm/dwell/internal/event"
 )
 
 // datasets is where the shared test data lives: $DWELL_DATASETS, or
@@ -348,5 +351,23 @@ func TestRulesImport(t *testing.T) {
 	}
 	if code, _, _ := runDwell(t, "rules", "import", "--db", db, src); code != ExitUsage {
 		t.Errorf("no rules directory anywhere: exit %d", code)
+	}
+}
+
+// dwell ingest opens the store with its own memory limit and threads,
+// each falling back to the store-wide setting.
+func TestIngestStoreSettings(t *testing.T) {
+	cfg := config.Default()
+	cfg.MemoryLimit, cfg.Threads = "4GB", 8
+	cfg.Ingest.MemoryLimit, cfg.Ingest.Threads = "768MB", 1
+	if got := ingestStore(cfg); got.MemoryLimit != "768MB" || got.Threads != 1 || cfg.MemoryLimit != "4GB" || cfg.Threads != 8 {
+		t.Errorf("ingest: memory %s, threads %d (store-wide now %s, %d)", got.MemoryLimit, got.Threads, cfg.MemoryLimit, cfg.Threads)
+	}
+	cfg.Ingest.MemoryLimit, cfg.Ingest.Threads = "", 0
+	if got := ingestStore(cfg); got.MemoryLimit != "4GB" || got.Threads != 8 {
+		t.Errorf("ingest without its own settings: memory %s, threads %d", got.MemoryLimit, got.Threads)
+	}
+	if d := config.Default().Ingest.Threads; d != max(1, runtime.GOMAXPROCS(0)/2) {
+		t.Errorf("default ingest threads %d", d)
 	}
 }

@@ -85,11 +85,7 @@ func runIngest(ctx context.Context, a *App, args []string) error {
 		return err
 	}
 	if co.served == nil {
-		// Writing needs less memory than hunting: the store's and Go's
-		// limits for this command (config.Ingest.MemoryLimit).
-		scfg := *cfg
-		scfg.MemoryLimit = cmp.Or(cfg.Ingest.MemoryLimit, cfg.MemoryLimit)
-		cfg = &scfg
+		cfg = ingestStore(cfg)
 		if os.Getenv("GOMEMLIMIT") == "" {
 			defer debug.SetMemoryLimit(debug.SetMemoryLimit(ingestGoMemory))
 		}
@@ -238,6 +234,17 @@ func printNothingStored(w io.Writer, r *ingestResult) {
 type ingestResult struct {
 	*ingest.Summary
 	rows map[event.Kind]int64
+}
+
+// ingestStore returns cfg with the store's settings for dwell ingest:
+// writing needs less memory than hunting (config.Ingest.MemoryLimit; Go's
+// limit is set beside it), and the readers need cores of their own
+// (config.Ingest.Threads).
+func ingestStore(cfg *config.Config) *config.Config {
+	scfg := *cfg
+	scfg.MemoryLimit = cmp.Or(cfg.Ingest.MemoryLimit, cfg.MemoryLimit)
+	scfg.Threads = cmp.Or(cfg.Ingest.Threads, cfg.Threads)
+	return &scfg
 }
 
 // ingestMode is how a command asks for an ingest.

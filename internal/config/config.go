@@ -33,6 +33,9 @@ type Config struct {
 	// DuckDB evicts and spills where it can. Default "1GB": a 30-day,
 	// 31-million-connection hunt runs within it (docs/benchmarks.md).
 	MemoryLimit string `yaml:"memory_limit"`
+	// Threads caps the embedded store's (DuckDB's) threads; default 0, one
+	// per core.
+	Threads int `yaml:"threads"`
 	// Sensor names the site whose telemetry is ingested. It is stored on
 	// every record so that two sites using the same private addresses stay
 	// apart. Default "default".
@@ -163,6 +166,11 @@ type Ingest struct {
 	// ingest also asks Go's collector to keep its heap under 768 MiB
 	// unless GOMEMLIMIT says otherwise (docs/benchmarks.md: the peaks).
 	MemoryLimit string `yaml:"memory_limit"`
+	// Threads is the embedded store's threads while dwell ingest runs, in
+	// place of threads; default half the cores, at least one. Readers and
+	// the intel summary use the other half: on two cores one DuckDB thread
+	// ingested as fast as two with a quarter less CPU (docs/benchmarks.md).
+	Threads int `yaml:"threads"`
 	// IdleAfter is how long a plain (uncompressed) file must go unmodified
 	// before its unterminated last line counts as complete; before that the
 	// line is left for the next run, as Zeek may still be writing it.
@@ -273,6 +281,7 @@ func Default() *Config {
 			Workers:     runtime.GOMAXPROCS(0),
 			BatchRows:   122880,
 			MemoryLimit: "768MB",
+			Threads:     max(1, runtime.GOMAXPROCS(0)/2),
 			IdleAfter:   Duration(2 * time.Minute),
 			Earliest:    Date(time.Date(1995, 1, 1, 0, 0, 0, 0, time.UTC)),
 			ClockSkew:   Duration(24 * time.Hour),
@@ -328,6 +337,12 @@ func (c *Config) Validate() error {
 	}
 	if !memoryLimit.MatchString(c.MemoryLimit) {
 		errs = append(errs, fmt.Errorf("memory_limit: %q is not a size (1GB, 512MB) or a share of memory (25%%)", c.MemoryLimit))
+	}
+	if c.Threads < 0 || c.Threads > 1024 {
+		errs = append(errs, fmt.Errorf("threads: %d is not between 0 (one per core) and 1024", c.Threads))
+	}
+	if c.Ingest.Threads < 0 || c.Ingest.Threads > 1024 {
+		errs = append(errs, fmt.Errorf("ingest.threads: %d is not between 0 (threads) and 1024", c.Ingest.Threads))
 	}
 	if c.Ingest.MemoryLimit != "" && !memoryLimit.MatchString(c.Ingest.MemoryLimit) {
 		errs = append(errs, fmt.Errorf("ingest.memory_limit: %q is not a size (1GB, 512MB) or a share of memory (25%%)", c.Ingest.MemoryLimit))

@@ -14,8 +14,8 @@ func TestGood(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{Store: "/var/lib/dwell/dwell.db", MemoryLimit: "4GB", Sensor: "brussels-dc1",
-		Ingest: Ingest{Workers: 4, BatchRows: 100000, MemoryLimit: "768MB", IdleAfter: Duration(5 * time.Minute), Earliest: Date(time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC)),
+	want := Config{Store: "/var/lib/dwell/dwell.db", MemoryLimit: "4GB", Threads: 8, Sensor: "brussels-dc1",
+		Ingest: Ingest{Workers: 4, BatchRows: 100000, MemoryLimit: "768MB", Threads: 3, IdleAfter: Duration(5 * time.Minute), Earliest: Date(time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC)),
 			ClockSkew: Duration(2 * time.Hour), MaxGap: Duration(10 * 24 * time.Hour), MaxDuration: Duration(7 * 24 * time.Hour)},
 		Networks: Networks{Local: []string{"10.0.0.0/8", "192.0.2.0/24", "2001:db8::/32"}},
 		Allow:    Allow{Nets: []string{"10.9.9.9"}, Domains: []string{"windowsupdate.com", "=ntp.example.org"}, Pairs: []string{"10.0.0.0/8->198.51.100.10"}},
@@ -41,8 +41,9 @@ func TestBad(t *testing.T) {
 	for file, wants := range map[string][]string{
 		"unknown_key.bad.yml":  {"field worker not found"},
 		"bad_duration.bad.yml": {`"soon" is not a duration`},
-		"many_errors.bad.yml":  {"memory_limit: \"lots\"", "sensor: must not be empty", "ingest.workers: 0", "ingest.batch_rows: 5"},
-		"two_docs.bad.yml":     {"more than one YAML document"},
+		"many_errors.bad.yml": {"memory_limit: \"lots\"", "sensor: must not be empty", "ingest.workers: 0", "ingest.batch_rows: 5",
+			"threads: -1 is not between 0", "ingest.threads: 5000"},
+		"two_docs.bad.yml": {"more than one YAML document"},
 		"networks.bad.yml": {"networks.local[0]: \"10.0.0.0/33\"", "allow.nets[0]", "allow.domains[0]", "allow.pairs[0]: \"10.0.0.1\": want SRC->DST",
 			"hunt.detectors[0]: unknown detector \"becaon\"", "hunt.min_score: 2"},
 		"serve.bad.yml": {"serve.tls: off on 0.0.0.0:7878, which is not loopback", "serve.poll", "serve.follow[0]: path", "serve.intel[0]: every",
