@@ -99,6 +99,11 @@ type msgHeaders struct {
 	disposition   string
 	encoding      string
 	sawHeaderLine int
+	// A multipart or message body, which Zeek reads as lines and
+	// measures as each line and a CRLF: one that does not end in CRLF
+	// counts two bytes more than were sent. last holds its last two bytes.
+	lines bool
+	last  [2]byte
 }
 
 const (
@@ -357,6 +362,9 @@ func (h *httpConn) header(isOrig bool, p *httpParser, line []byte) {
 		p.hdr.disposition = val
 	case "CONTENT-ENCODING":
 		p.hdr.encoding = strings.ToLower(val)
+	case "CONTENT-TYPE":
+		v := strings.ToLower(val)
+		p.hdr.lines = strings.HasPrefix(v, "multipart/") || strings.HasPrefix(v, "message/")
 	}
 	if !isOrig {
 		if name == "SERVER" {
@@ -447,6 +455,11 @@ func (h *httpConn) bodyData(isOrig bool, p *httpParser, b []byte) {
 	} else {
 		t.rec.ResponseBodyLen.V += uint64(len(b))
 	}
+	if len(b) >= 2 {
+		p.hdr.last = [2]byte{b[len(b)-2], b[len(b)-1]}
+	} else {
+		p.hdr.last = [2]byte{p.hdr.last[1], b[0]}
+	}
 	f := t.files[i]
 	if f == nil {
 		f = h.t.newFile(h.c, isOrig, "HTTP", uint64(h.depth), p.hdr.length) //nolint:gosec // G115: a count
@@ -467,6 +480,15 @@ func (h *httpConn) messageEnd(isOrig bool, p *httpParser) {
 	p.state, p.txn = httpLine, nil
 	if t == nil {
 		return
+	}
+	if p.hdr.lines && p.hdr.last != [2]byte{'\r', '\n'} {
+		// Zeek's last line of a multipart or message body, unterminated,
+		// measured with its CRLF.
+		if n := &t.rec.RequestBodyLen.V; isOrig && *n > 0 {
+			*n += 2
+		} else if n := &t.rec.ResponseBodyLen.V; !isOrig && *n > 0 {
+			*n += 2
+		}
 	}
 	i := b2i(!isOrig)
 	if f := t.files[i]; f != nil {
