@@ -100,8 +100,9 @@ type msgHeaders struct {
 	encoding      string
 	sawHeaderLine int
 	// A multipart or message body, which Zeek reads as lines and
-	// measures as each line and a CRLF: one that does not end in CRLF
-	// counts two bytes more than were sent. last holds its last two bytes.
+	// measures as each line and a CRLF: a request's that does not end in
+	// CRLF counts two bytes more than were sent. last holds its last two
+	// bytes.
 	lines bool
 	last  [2]byte
 }
@@ -481,14 +482,12 @@ func (h *httpConn) messageEnd(isOrig bool, p *httpParser) {
 	if t == nil {
 		return
 	}
-	if p.hdr.lines && p.hdr.last != [2]byte{'\r', '\n'} {
-		// Zeek's last line of a multipart or message body, unterminated,
-		// measured with its CRLF.
-		if n := &t.rec.RequestBodyLen.V; isOrig && *n > 0 {
-			*n += 2
-		} else if n := &t.rec.ResponseBodyLen.V; !isOrig && *n > 0 {
-			*n += 2
-		}
+	if n := &t.rec.RequestBodyLen.V; isOrig && p.hdr.lines && *n > 0 && p.hdr.last != [2]byte{'\r', '\n'} {
+		// Zeek's last line of a multipart or message request body,
+		// unterminated, measured with its CRLF. (Its reply side skips a
+		// partial last line instead; how it then counts one was not
+		// measured against Zeek's logs, so replies keep the bytes sent.)
+		*n += 2
 	}
 	i := b2i(!isOrig)
 	if f := t.files[i]; f != nil {
