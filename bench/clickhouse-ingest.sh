@@ -46,12 +46,12 @@ peer=$(q "SELECT count() FROM peer.conn")
 stored=$(q "SELECT count() FROM bench.conn")
 c=$(median <"$out/ch-client.txt")
 d=$(median <"$out/ch-dwell.txt")
-rate() { awk -v n="$rows" -v s="$1" 'BEGIN {printf "%.0f", n / s}'; }
+rate() { div "$rows" "$1" "%.0f"; }
 cat <<TABLE
 Machine: $(machine); ClickHouse $(q "SELECT version()") on the same machine (loopback, one server). Input $input ($rows rows; $peer loaded by the client, $stored stored by dwell); median of $runs alternating runs.
 
 | command | seconds | rows/s | vs clickhouse-client |
 |---|---|---|---|
 | \`clickhouse-client INSERT ... FORMAT TSV\` (decompressed, 21 String columns) | $c | $(rate "$c") | 1.00 |
-| \`dwell ingest --db clickhouse://\` (.log.gz) | $d | $(rate "$d") | $(awk -v a="$d" -v b="$c" 'BEGIN {printf "%.2f", a / b}') |
+| \`dwell ingest --db clickhouse://\` (.log.gz) | $d | $(rate "$d") | $(div "$d" "$c" "%.2f") |
 TABLE

@@ -38,13 +38,13 @@ dirRows=$(count "$out/rot-dirs.db" "SELECT (SELECT count(*) FROM conn) + (SELECT
 files=$(find "${dirs[@]}" -name '*.log.gz' | wc -l)
 f=$(median <"$out/rot-file.txt")
 d=$(median <"$out/rot-dirs.txt")
-fr=$(awk -v n="$fileRows" -v s="$f" 'BEGIN {printf "%.0f", n / s}')
-dr=$(awk -v n="$dirRows" -v s="$d" 'BEGIN {printf "%.0f", n / s}')
+fr=$(div "$fileRows" "$f" "%.0f")
+dr=$(div "$dirRows" "$d" "%.0f")
 cat <<TABLE
 Machine: $(machine); median of $runs alternating runs, each into a new DuckDB store.
 
 | input | rows stored | seconds | rows/s | vs the single file |
 |---|---|---|---|---|
 | one \`conn.log.gz\` ($input) | $fileRows | $f | $fr | 1.00 |
-| rotated directories: $days days, $files hourly files of six logs ($scen) | $dirRows | $d | $dr | $(awk -v a="$dr" -v b="$fr" 'BEGIN {printf "%.2f", a / b}') |
+| rotated directories: $days days, $files hourly files of six logs ($scen) | $dirRows | $d | $dr | $(div "$dr" "$fr" "%.2f") |
 TABLE

@@ -18,7 +18,6 @@ input=$(conn_input "$rows")
 go build -o "$out/dwell" ./cmd/dwell
 go build -o "$out/duckdbload" ./bench/duckdbload
 
-div() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN {printf f, a / b}'; }
 
 : >"$out/gzip.txt"; : >"$out/dwell.txt"; : >"$out/duckdb.txt"
 for i in $(seq "$runs"); do

@@ -12,6 +12,10 @@ secs() {
 # median prints the median of the numbers on standard input.
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.2f", m}'; }
 
+# div A B FORMAT prints A / B in printf's FORMAT ("%.0f" for a rate,
+# "%.2f" for a ratio).
+div() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN {printf f, a / b}'; }
+
 # machine prints the cores, CPU, memory and Go version.
 machine() {
 	echo "$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/Mem:/{print $2}') GiB; $(go version | cut -d' ' -f3)"

@@ -21,11 +21,10 @@ import (
 // group catalogue are read once per command, not once per incident (a
 // report shows them all; an ATT&CK catalogue is megabytes of JSON).
 type answerer struct {
-	cfg       *config.Config
-	isLocal   func(netip.Addr) bool
-	geo       *geo.DB // nil: no origin.mmdb
-	cat       *attribution.Catalogue
-	catLoaded bool
+	cfg     *config.Config
+	isLocal func(netip.Addr) bool
+	geo     *geo.DB                // nil: no origin.mmdb
+	cat     *attribution.Catalogue // read at first use
 }
 
 // newAnswerer opens what cfg names for the answers; a database that
@@ -55,12 +54,12 @@ func (x *answerer) Close() error {
 // catalogue returns the configured group catalogue, read at first use;
 // nil when none is configured.
 func (x *answerer) catalogue() (*attribution.Catalogue, error) {
-	if !x.catLoaded && len(x.cfg.Attribution.Groups) > 0 {
+	if x.cat == nil && len(x.cfg.Attribution.Groups) > 0 {
 		cat, err := attribution.LoadCatalogue(x.cfg.Attribution.Groups)
 		if err != nil {
 			return nil, err
 		}
-		x.cat, x.catLoaded = cat, true
+		x.cat = cat
 	}
 	return x.cat, nil
 }

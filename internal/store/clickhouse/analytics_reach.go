@@ -106,11 +106,7 @@ func (s *Store) PassiveDNS(ctx context.Context, w store.Window, f store.NameFilt
 	if len(f.Addrs) > 0 || len(f.Names) > 0 || len(f.Labels) > 0 {
 		parts := []string{"p_a IN " + addrList(f.Addrs), "p_n IN " + stringList(f.Names)}
 		if len(f.Labels) > 0 {
-			quoted := make([]string, len(f.Labels))
-			for i, l := range f.Labels {
-				quoted[i] = quoteString(l)
-			}
-			parts = append(parts, "hasAny(splitByChar('.', p_n), ["+strings.Join(quoted, ", ")+"])")
+			parts = append(parts, "hasAny(splitByChar('.', p_n), array"+stringList(f.Labels)+")")
 		}
 		for _, name := range f.Names {
 			parts = append(parts, "endsWith(p_n, "+quoteString("."+name)+")")

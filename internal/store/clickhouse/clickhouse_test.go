@@ -279,17 +279,8 @@ func TestBadURL(t *testing.T) {
 // opened for writing, also when a first attempt added some of them.
 func TestMigrateMatchKeys(t *testing.T) {
 	need(t)
-	url := servers.ClusterURL()
-	_ = open(t, url).Close()
-	db := clusterDB(url)
 	// Schema 1, except that obs_daily has its column already.
-	for _, addr := range servers.HTTP() {
-		for _, tbl := range []string{"intel_indicator_local", "intel_indicator"} {
-			chExec(t, addr, "ALTER TABLE "+db+"."+tbl+" DROP COLUMN mkey")
-		}
-	}
-	chExec(t, servers.HTTP()[0], fmt.Sprintf("INSERT INTO %s.dwell_meta (key, value, deleted, version) VALUES ('schema_version', '1', 0, %d)",
-		db, time.Now().UnixNano()))
+	url, db := earlierSchema(t, "1", "intel_indicator.mkey")
 	s := open(t, url)
 	defer func() { _ = s.Close() }()
 	for _, addr := range servers.HTTP() {
@@ -318,16 +309,7 @@ func TestMigrateMatchKeys(t *testing.T) {
 // writing; rows written after keep their server.
 func TestMigrateHTTPServer(t *testing.T) {
 	need(t)
-	url := servers.ClusterURL()
-	_ = open(t, url).Close()
-	db := clusterDB(url)
-	for _, addr := range servers.HTTP() {
-		for _, tbl := range []string{"http", "http_local"} {
-			chExec(t, addr, "ALTER TABLE "+db+"."+tbl+" DROP COLUMN server")
-		}
-	}
-	chExec(t, servers.HTTP()[0], fmt.Sprintf("INSERT INTO %s.dwell_meta (key, value, deleted, version) VALUES ('schema_version', '5', 0, %d)",
-		db, time.Now().UnixNano()))
+	url, db := earlierSchema(t, "5", "http.server")
 	s := open(t, url)
 	defer func() { _ = s.Close() }()
 	for _, addr := range servers.HTTP() {
@@ -349,6 +331,28 @@ func TestMigrateHTTPServer(t *testing.T) {
 	if !rows.Next() || fmt.Sprint(rows.Values()...) != "Kestrel-C2/0.9" {
 		t.Errorf("server after the migration: %v (%v)", rows.Values(), rows.Err())
 	}
+}
+
+// earlierSchema makes a new cluster database look like one written by an
+// earlier dwell: columns ("table.column") dropped from the Distributed
+// and local tables on every node, and the schema version recorded as
+// version. It returns the database's URL and name.
+func earlierSchema(t *testing.T, version string, columns ...string) (url, db string) {
+	t.Helper()
+	url = servers.ClusterURL()
+	_ = open(t, url).Close()
+	db = clusterDB(url)
+	for _, addr := range servers.HTTP() {
+		for _, c := range columns {
+			tbl, col, _ := strings.Cut(c, ".")
+			for _, name := range []string{tbl, tbl + "_local"} {
+				chExec(t, addr, "ALTER TABLE "+db+"."+name+" DROP COLUMN "+col)
+			}
+		}
+	}
+	chExec(t, servers.HTTP()[0], fmt.Sprintf("INSERT INTO %s.dwell_meta (key, value, deleted, version) VALUES ('schema_version', '%s', 0, %d)",
+		db, version, time.Now().UnixNano()))
+	return url, db
 }
 
 // clusterDB returns the database a cluster URL names.
