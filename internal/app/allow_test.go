@@ -60,6 +60,20 @@ func TestAllowFromVerdict(t *testing.T) {
 	if code, out, _ := runDwell(t, "export", "blocklist", "--db", db, "--format", "csv", "--as", "alice"); code != ExitOK || !strings.Contains(out, "192.0.2.10") {
 		t.Errorf("alice, named on it, does not get its infrastructure: %s", out)
 	}
+	if code, out, errOut := runDwell(t, "export", "stix", "--db", db, "--incident", shell.ID, "--as", "bob"); code == ExitOK ||
+		strings.Contains(out, "192.0.2.10") || !strings.Contains(errOut, "no incident") {
+		t.Errorf("the RED incident exported as STIX for bob: %d %s %s", code, out, errOut)
+	}
+	if code, out, errOut := runDwell(t, "export", "stix", "--db", db, "--incident", shell.ID, "--as", "alice"); code != ExitOK || !strings.Contains(out, "192.0.2.10") {
+		t.Errorf("alice's STIX export of the RED incident: %d %s", code, errOut)
+	}
+	// Nor through SQL: the hunt and the triage are dwell's own state.
+	for _, q := range []string{"SELECT value FROM dwell_meta", "SELECT count(*) FROM main.DWELL_META WHERE key LIKE 'triage:%'"} {
+		if code, out, errOut := runDwell(t, "query", "--db", db, "--", q); code == ExitOK || strings.Contains(out, "192.0.2.10") ||
+			!strings.Contains(errOut, "not readable by SQL") {
+			t.Errorf("dwell query %q: %d %s %s", q, code, out, errOut)
+		}
+	}
 	if code, _, errOut := runDwell(t, "triage", "--db", db, "--by", "alice", "--status", "false_positive", shell.ID); code != ExitUsage ||
 		!strings.Contains(errOut, "--reason") {
 		t.Errorf("false positive without a reason: %d %s", code, errOut)

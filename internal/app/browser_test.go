@@ -152,6 +152,17 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("the host's page: %s", hostText[:min(400, len(hostText))])
 	}
 	shot("host")
+	do("an exfiltration finding", chromedp.Navigate(incidentURL), chromedp.WaitVisible(chromedp.ID("findings")),
+		chromedp.Click(chromedp.Search(`//table[@id="findings"]//a[normalize-space()="exfil"]`)), chromedp.WaitVisible(chromedp.CSS("#baseline svg")))
+	hostDays, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll('#baseline svg rect[fill="#c7c7c7"]').length`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hostDays < 7 {
+		t.Errorf("the exfiltration's baseline plot shows %d of the host's days", hostDays)
+	}
+	do("scroll to the baseline", chromedp.ScrollIntoView(chromedp.ID("baseline")))
+	shot("exfil")
 	do("the intel page", chromedp.Navigate(sf.URL+"/intel"), chromedp.WaitVisible(chromedp.ID("intel-counts")))
 	do("back to the incident", chromedp.Navigate(incidentURL), chromedp.WaitVisible(chromedp.ID("set-status")))
 	do("triage", chromedp.SetValue(chromedp.ID("set-status"), "investigating"), chromedp.SendKeys(chromedp.ID("set-assignee"), "ada"),
@@ -168,6 +179,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.ID("run")), chromedp.WaitVisible(chromedp.ID("results")))
 	sqlText := text("results")
 	shot("sql")
+	do("SQL on dwell's state", chromedp.Navigate(sf.URL+"/sql"), chromedp.WaitVisible(chromedp.ID("q")),
+		chromedp.SendKeys(chromedp.ID("q"), `SELECT value FROM dwell_meta WHERE key = 'hunt:last'`), chromedp.Click(chromedp.ID("run")),
+		chromedp.WaitVisible(chromedp.ID("sql-error")))
+	if stateText := text("sql-error"); !strings.Contains(stateText, "not readable by SQL") || strings.Contains(stateText, "espionage") {
+		t.Errorf("the SQL console on dwell_meta: %s", stateText[:min(300, len(stateText))])
+	}
 	do("log out", chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("login")))
 	if bars == 0 || !strings.Contains(timelineSVG, "beacon") {
 		t.Errorf("the timeline has %d bars: %s", bars, timelineSVG[:min(300, len(timelineSVG))])

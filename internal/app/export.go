@@ -16,6 +16,7 @@ import (
 	"github.com/dwell-nsm/dwell/internal/export/misp"
 	"github.com/dwell-nsm/dwell/internal/export/stix"
 	"github.com/dwell-nsm/dwell/internal/intel"
+	"github.com/dwell-nsm/dwell/internal/store"
 )
 
 func exportCommand() command {
@@ -74,6 +75,8 @@ func runExport(ctx context.Context, a *App, args []string) error {
 	sighted := fs.Bool("sighted", false, "only indicators seen in stored telemetry")
 	producer := fs.String("producer", "dwell", "`name` of our organisation in the export")
 	incident := fs.String("incident", "", "stix: export this incident (`ID`) instead of indicators: its infrastructure, data taken and attribution")
+	as := fs.String("as", "", "as `user` may see it: --incident only if the user may see the incident (TLP need-to-know)")
+	external := fs.Bool("external", false, "with --as: the user is of another organisation (nothing above TLP:AMBER)")
 	if rest, err := parse(fs, args[1:]); err != nil {
 		return err
 	} else if len(rest) > 0 {
@@ -90,11 +93,14 @@ func runExport(ctx context.Context, a *App, args []string) error {
 		}
 		max = l
 	}
+	if *as != "" && *external && (max == "" || event.TLPRank(max) > event.TLPRank(event.TLPAmber)) {
+		max = event.TLPAmber // AMBER+STRICT and RED stay in the organisation
+	}
 	if *incident != "" {
 		if format != "stix" {
 			return usagef("--incident: only for stix")
 		}
-		return exportIncidentSTIX(ctx, a, &co, *incident, max, *producer, *out)
+		return exportIncidentSTIX(ctx, a, &co, *incident, max, *producer, *out, viewer{*as, *external})
 	}
 	_, st, err := co.open(ctx, true)
 	if err != nil {
@@ -209,12 +215,8 @@ func runExportBlocklist(ctx context.Context, a *App, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *as != "" {
-		tri, err := triages(ctx, st, h)
-		if err != nil {
-			return err
-		}
-		h.Incidents = slices.DeleteFunc(h.Incidents, func(i correlate.Incident) bool { return !tri[i.ID].Visible(*as, *external) })
+	if err := (viewer{*as, *external}).only(ctx, st, h); err != nil {
+		return err
 	}
 	if *incident != "" && !slices.ContainsFunc(h.Incidents, func(i correlate.Incident) bool { return strings.EqualFold(i.ID, *incident) }) {
 		return fmt.Errorf("no incident %s in the last hunt (dwell incidents lists them)", sanitize(*incident, 40))
@@ -273,13 +275,18 @@ func runExportBlocklist(ctx context.Context, a *App, args []string) error {
 
 // exportIncidentSTIX writes one incident of the last hunt as STIX 2.1: its
 // infrastructure, first contact, data taken and attribution hypotheses
-// (docs/attribution.md), marked at level (TLP:AMBER when none is given).
-func exportIncidentSTIX(ctx context.Context, a *App, co *common, id, level, producer, out string) error {
+// (docs/attribution.md), marked at level (TLP:AMBER when none is given);
+// an incident the viewer may not see is answered as one that does not
+// exist.
+func exportIncidentSTIX(ctx context.Context, a *App, co *common, id, level, producer, out string, as viewer) error {
 	cfg, st, h, err := co.openHunt(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = st.Close() }()
+	if err := as.only(ctx, st, h); err != nil {
+		return err
+	}
 	i := slices.IndexFunc(h.Incidents, func(inc correlate.Incident) bool { return strings.EqualFold(inc.ID, id) })
 	if i < 0 {
 		return fmt.Errorf("no incident %s in the last hunt (dwell incidents lists them)", sanitize(id, 40))
@@ -302,5 +309,26 @@ func exportIncidentSTIX(ctx context.Context, a *App, co *common, id, level, prod
 		}
 		fmt.Fprintf(a.Stderr, "wrote %s: incident %s as STIX 2.1 (infrastructure, observed data, %d attribution hypothesis(es))\n", out, inc.ID, n)
 	}
+	return nil
+}
+
+// viewer is the account a command answers for (--as, --external); the
+// zero viewer is the store's owner, who sees everything.
+type viewer struct {
+	name     string
+	external bool
+}
+
+// only leaves in h the incidents the viewer may see (TLP need-to-know,
+// as the console applies it).
+func (v viewer) only(ctx context.Context, st store.Store, h *savedHunt) error {
+	if v.name == "" {
+		return nil
+	}
+	tri, err := triages(ctx, st, h)
+	if err != nil {
+		return err
+	}
+	h.Incidents = slices.DeleteFunc(h.Incidents, func(i correlate.Incident) bool { return !tri[i.ID].Visible(v.name, v.external) })
 	return nil
 }

@@ -557,6 +557,11 @@ func (c *Console) allow(w http.ResponseWriter, r *http.Request, u *user) {
 }
 
 func (c *Console) sql(w http.ResponseWriter, r *http.Request, u *user) {
+	if u.Org != "" {
+		// The tables hold what TLP:AMBER+STRICT keeps in the organisation.
+		c.fail(w, r, u, http.StatusForbidden, "the SQL console is for the organisation's own admins")
+		return
+	}
 	q := strings.TrimSpace(r.PostFormValue("q"))
 	data := map[string]any{"User": u, "Query": q}
 	if r.Method == http.MethodPost && q != "" {

@@ -51,7 +51,13 @@ func (f *fakeDwell) incidents() []correlate.Incident {
 				Hypotheses:  []correlate.Hypothesis{{Actor: hostile, Country: "ZZ", Score: 0.7, Intel: 0.6, For: []string{hostile}}}},
 			Findings: []detect.Finding{{Detector: "beacon", Score: 0.9, Severity: detect.SeverityCritical, Src: netip.MustParseAddr("10.1.0.50"),
 				Dst: netip.MustParseAddr("198.51.100.7"), Domain: hostile, FirstSeen: t0, LastSeen: t0.Add(72 * time.Hour), Summary: hostile,
-				Evidence: map[string]any{"user_agent": hostile}}}}
+				Evidence: map[string]any{"user_agent": hostile}},
+				{Detector: "exfil", Score: 0.5, Severity: detect.SeverityMedium, Src: netip.MustParseAddr("10.1.0.50"),
+					Dst: netip.MustParseAddr("198.51.100.7"), FirstSeen: t0, LastSeen: t0.Add(48 * time.Hour), Summary: "uploads",
+					Evidence: map[string]any{"host_median_daily_bytes_out": 5_000_000,
+						"bytes_out_per_day": []map[string]any{{"day": "2025-03-03", "bytes": 400_000_000}, {"day": "2025-03-05", "bytes": 2_000}},
+						"host_bytes_out_per_day": []map[string]any{{"day": "2025-02-20", "bytes": 4_000_000}, {"day": "2025-03-03", "bytes": 405_000_000},
+							{"day": "2025-03-05", "bytes": 6_000_000}, {"day": "not a day", "bytes": 1}, {"day": "2025-03-06", "bytes": "x"}}}}}}
 	}
 	return []correlate.Incident{mk("INC-aaaa", "an espionage campaign "+hostile), mk("INC-bbbb", "the secret one"), mk("INC-cccc", "for the ministry only")}
 }
@@ -117,7 +123,8 @@ func (f *fakeDwell) Run(_ context.Context, args []string, stdout, stderr io.Writ
 		}
 		_ = json.NewEncoder(stdout).Encode(map[string]any{"indicators": []map[string]any{
 			{"Source": "cert.example", "Type": "ip", "Value": "203.0.113.9", "Name": hostile, "TLP": "amber"},
-			{"Source": "partner", "Type": "domain", "Value": "red-secret.example", "Name": "the partner's source", "TLP": "red"}}})
+			{"Source": "partner", "Type": "domain", "Value": "red-secret.example", "Name": "the partner's source", "TLP": "red"},
+			{"Source": "own", "Type": "domain", "Value": "strict-secret.example", "Name": "ours only", "TLP": "amber+strict"}}})
 	case "export":
 		if args[1] == "report" {
 			out := args[slices.Index(args, "--out")+1]
@@ -148,13 +155,15 @@ func newSite(t *testing.T) *site {
 	t.Helper()
 	dir := t.TempDir()
 	users := OpenUsers(filepath.Join(dir, "users.json"))
-	for name, role := range map[string]string{"alice": RoleAnalyst, "victor": RoleViewer, "ada": RoleAdmin, "pierre": RoleViewer} {
+	for name, role := range map[string]string{"alice": RoleAnalyst, "victor": RoleViewer, "ada": RoleAdmin, "pierre": RoleViewer, "paula": RoleAdmin} {
 		if err := users.Set(name, role, "correct horse battery "+name, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := users.SetOrg("pierre", "cert.partner.example"); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"pierre", "paula"} {
+		if err := users.SetOrg(name, "cert.partner.example"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	audit, err := OpenAudit(filepath.Join(dir, "audit.jsonl"))
 	if err != nil {
@@ -524,7 +533,26 @@ func TestOrganisationsAndNewSinceLastLogin(t *testing.T) {
 	if a, _ := s.get(t, pierre, "/incidents/INC-cccc"); a.StatusCode != http.StatusNotFound {
 		t.Errorf("a partner opens the AMBER+STRICT incident: %s", a.Status)
 	}
+	if _, page := s.get(t, pierre, "/intel"); strings.Contains(page, "strict-secret.example") || strings.Contains(page, "red-secret.example") ||
+		!strings.Contains(page, "(TLP:AMBER&#43;STRICT)") {
+		t.Errorf("a partner's intel page shows an AMBER+STRICT or RED value")
+	}
+	// Another organisation's admin: no SQL (the tables hold what
+	// AMBER+STRICT keeps in the organisation), no RED intel.
+	paula, tok := s.login(t, "paula")
+	if a, page := s.get(t, paula, "/sql"); a.StatusCode != http.StatusForbidden || strings.Contains(page, `href="/sql"`) {
+		t.Errorf("a partner admin's SQL console: %s", a.Status)
+	}
+	if a, page := s.post(t, paula, "/sql", url.Values{"q": {"SELECT 1"}, "csrf": {tok}}, s.URL); a.StatusCode != http.StatusForbidden || strings.Contains(page, "<td>") {
+		t.Errorf("a partner admin ran SQL: %s", a.Status)
+	}
+	if _, page := s.get(t, paula, "/intel"); strings.Contains(page, "strict-secret.example") || strings.Contains(page, "red-secret.example") {
+		t.Errorf("a partner admin's intel page shows an AMBER+STRICT or RED value")
+	}
 	victor, _ := s.login(t, "victor")
+	if _, page := s.get(t, victor, "/intel"); !strings.Contains(page, "strict-secret.example") {
+		t.Errorf("the organisation's viewer does not see its AMBER+STRICT indicator")
+	}
 	if _, page := s.get(t, victor, "/incidents"); !strings.Contains(page, "INC-cccc") || strings.Contains(page, `class="fresh"`) {
 		t.Errorf("victor's first login: AMBER+STRICT missing or something marked")
 	}
@@ -532,5 +560,28 @@ func TestOrganisationsAndNewSinceLastLogin(t *testing.T) {
 	_, page := s.get(t, victor, "/incidents")
 	if !strings.Contains(page, `INC-aaaa</a> <span class="fresh">new</span>`) || strings.Contains(page, `INC-bbbb</a> <span`) {
 		t.Errorf("second login: new and changed marks wrong:\n%s", page)
+	}
+}
+
+// TestExfilBaselinePlot: an exfiltration finding's page plots its days
+// against the host's own days and its usual day; bad entries are left out.
+func TestExfilBaselinePlot(t *testing.T) {
+	s := newSite(t)
+	alice, _ := s.login(t, "alice")
+	a, page := s.get(t, alice, "/incidents/INC-aaaa/findings/1")
+	if a.StatusCode != http.StatusOK || !strings.Contains(page, `id="baseline"`) {
+		t.Fatalf("no baseline plot on the exfiltration finding: %s", a.Status)
+	}
+	for _, want := range []string{"usual day 5.0 MB", "2025-03-03 to this destination: 400.0 MB", "2025-02-20 the host, all destinations: 4.0 MB",
+		"2025-03-05 to this destination: 2.0 kB"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the plot lacks %q", want)
+		}
+	}
+	if got := strings.Count(page, "the host, all destinations:"); got != 3 {
+		t.Errorf("%d host days plotted, want the 3 good ones", got)
+	}
+	if _, page := s.get(t, alice, "/incidents/INC-aaaa/findings/0"); strings.Contains(page, `id="baseline"`) {
+		t.Error("a beacon finding got the exfiltration plot")
 	}
 }

@@ -18,7 +18,8 @@ var safeDomain = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$`)
 // finding shows one finding of an incident: its scores, evidence and
 // explanation, the plots that explain its records better than numbers —
 // a channel's check-in times by time of day and the intervals between
-// them, a DNS name's query lengths — and the records behind it with the
+// them, a DNS name's query lengths, an exfiltration's days against its
+// host's usual day — and the records behind it with the
 // file and line each was read from.
 func (c *Console) finding(w http.ResponseWriter, r *http.Request, u *user) {
 	id := r.PathValue("id")
@@ -36,6 +37,9 @@ func (c *Console) finding(w http.ResponseWriter, r *http.Request, u *user) {
 	}
 	f := &fs[n]
 	data := map[string]any{"User": u, "I": &doc.Incident, "T": &doc.Triage, "F": f, "N": n, "Evidence": evidenceText(f.Evidence)}
+	if f.Detector == "exfil" {
+		data["Baseline"] = baseline(f)
+	}
 	q, kind := RecordsQuery(f)
 	if q != "" {
 		cols, rows, total, err := c.table(r.Context(), q, 5000)

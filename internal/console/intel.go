@@ -13,8 +13,8 @@ import (
 )
 
 // intel lists the stored indicators: counts per source, type and TLP, and
-// the indicators themselves, TLP:RED values shown to admins only (an
-// indicator names nobody who may see it).
+// the indicators themselves, their values shown as the user may read
+// them (mayRead).
 func (c *Console) intel(w http.ResponseWriter, r *http.Request, u *user) {
 	var doc struct {
 		Indicators []struct {
@@ -45,8 +45,8 @@ func (c *Console) intel(w http.ResponseWriter, r *http.Request, u *user) {
 			continue
 		}
 		value, name := i.Value, i.Name
-		if tlp == "red" && !u.Can(RoleAdmin) {
-			value, name = "(TLP:RED)", ""
+		if !u.mayRead(tlp) {
+			value, name = "(TLP:"+strings.ToUpper(tlp)+")", ""
 		}
 		state := ""
 		if i.Revoked {
@@ -82,8 +82,8 @@ func (c *Console) intel(w http.ResponseWriter, r *http.Request, u *user) {
 				break
 			}
 			observed, peers := x.Observed, strings.Join(x.Peers[:min(len(x.Peers), 5)], ", ")
-			if strings.EqualFold(x.TLP, "red") && !u.Can(RoleAdmin) {
-				observed, peers = "(TLP:RED)", ""
+			if !u.mayRead(strings.ToLower(x.TLP)) {
+				observed, peers = "(TLP:"+strings.ToUpper(x.TLP)+")", ""
 			}
 			sightings = append(sightings, []string{x.Type, clip(observed, 120), x.Log, x.Sensor, x.First.UTC().Format("2006-01-02"),
 				x.Last.UTC().Format("2006-01-02"), fmt.Sprint(x.Count), clip(peers, 120), clip(x.Source, 60)})
@@ -91,6 +91,19 @@ func (c *Console) intel(w http.ResponseWriter, r *http.Request, u *user) {
 	}
 	c.render(w, http.StatusOK, "intel", map[string]any{"User": u, "Counts": list, "Rows": rows, "Total": len(doc.Indicators),
 		"Sightings": sightings, "CanImport": u.Can(RoleAnalyst), "Message": r.URL.Query().Get("message")})
+}
+
+// mayRead reports whether the user may read an indicator marked tlp
+// (lower case): TLP:RED only the organisation's admins (an indicator
+// names nobody who may see it), TLP:AMBER+STRICT only the organisation.
+func (u *user) mayRead(tlp string) bool {
+	switch tlp {
+	case "red":
+		return u.Org == "" && u.Can(RoleAdmin)
+	case "amber+strict":
+		return u.Org == ""
+	}
+	return true
 }
 
 // maxUpload bounds an intel file imported through the console.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html"
 	"html/template"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -55,6 +56,9 @@ func (s span) axis(b *strings.Builder, h int) {
 			continue
 		}
 		x := s.x(t)
+		if x > plotWidth-40 {
+			break // its date would run off the plot
+		}
 		fmt.Fprintf(b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#888"/><text x="%.1f" y="%d" font-size="11" text-anchor="middle" fill="#444">%s</text>`,
 			x, h, x, h+4, x, h+16, t.Format("2006-01-02"))
 	}
@@ -260,4 +264,104 @@ func intervals(ts []time.Time) template.HTML {
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String()) //nolint:gosec // G203: numbers and constants only
+}
+
+// dailyBytes reads an evidence series of {"day": "2006-01-02", "bytes":
+// n} (as a finding keeps it, or as JSON gives it back).
+func dailyBytes(v any) map[time.Time]float64 {
+	out := map[time.Time]float64{}
+	add := func(m map[string]any) {
+		ds, _ := m["day"].(string)
+		day, err := time.Parse(time.DateOnly, ds)
+		if err != nil {
+			return
+		}
+		switch b := m["bytes"].(type) {
+		case float64:
+			out[day] = b
+		case int64:
+			out[day] = float64(b)
+		}
+	}
+	switch xs := v.(type) {
+	case []any:
+		for _, x := range xs {
+			if m, ok := x.(map[string]any); ok {
+				add(m)
+			}
+		}
+	case []map[string]any:
+		for _, m := range xs {
+			add(m)
+		}
+	}
+	return out
+}
+
+// baseline plots an exfiltration finding's bytes per day to its
+// destination against everything its host sent out on each day around
+// them, and the host's usual day (the median of its daily totals), on a
+// logarithmic scale: theft stands out as days far above the line.
+func baseline(f *detect.Finding) template.HTML {
+	dst := dailyBytes(f.Evidence["bytes_out_per_day"])
+	host := dailyBytes(f.Evidence["host_bytes_out_per_day"])
+	if len(dst) == 0 {
+		return ""
+	}
+	var usual float64
+	switch m := f.Evidence["host_median_daily_bytes_out"].(type) {
+	case float64:
+		usual = m
+	case int64:
+		usual = float64(m)
+	}
+	s := span{}
+	peak := usual
+	for _, series := range []map[time.Time]float64{dst, host} {
+		for day, b := range series {
+			s.from = minTime(s.from, day)
+			s.to = maxTime(s.to, day.Add(24*time.Hour))
+			peak = max(peak, b)
+		}
+	}
+	const lo, h = 3.0, 200 // from 1 kB up
+	hi := math.Max(math.Ceil(math.Log10(math.Max(peak, 1))), lo+1)
+	y := func(b float64) float64 {
+		v := math.Min(math.Max(math.Log10(math.Max(b, 1)), lo), hi)
+		return float64(h) - float64(h-24)*(v-lo)/(hi-lo) // the legend above
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="plot" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="bytes out per day against the host's usual day">`,
+		plotWidth, h+24, plotWidth, h+24)
+	fmt.Fprintf(&b, `<title>Bytes per day to %s (red) and everything %s sent out (grey), logarithmic; the dashed line is the host's usual day (%s)</title>`,
+		html.EscapeString(f.Dst.String()), html.EscapeString(f.Src.String()), detect.HumanBytes(uint64(usual)))
+	for p := lo; p <= hi; p++ {
+		yy := y(math.Pow(10, p))
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#eee"/><text x="%d" y="%.1f" font-size="11" text-anchor="end" fill="#444">%s</text>`,
+			labelW, yy, plotWidth-10, yy, labelW-6, yy+4, detect.HumanBytes(uint64(math.Pow(10, p))))
+	}
+	dayW := math.Max(s.x(s.from.Add(24*time.Hour))-s.x(s.from)-1, 1)
+	bar := func(series map[time.Time]float64, inset float64, fill, what string) {
+		days := slices.SortedFunc(maps.Keys(series), func(a, b time.Time) int { return a.Compare(b) })
+		for _, day := range days {
+			top := y(series[day])
+			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s: %s</title></rect>`,
+				s.x(day)+inset*dayW, top, math.Max(dayW*(1-2*inset), 1), math.Max(float64(h)-top, 1), fill, day.Format(time.DateOnly), what,
+				detect.HumanBytes(uint64(series[day])))
+		}
+	}
+	fmt.Fprintf(&b, `<rect x="%d" y="2" width="10" height="10" fill="#d62728"/><text x="%d" y="11" font-size="11" fill="#444">to %s</text>`,
+		labelW, labelW+14, html.EscapeString(f.Dst.String()))
+	fmt.Fprintf(&b, `<rect x="%d" y="2" width="10" height="10" fill="#c7c7c7"/><text x="%d" y="11" font-size="11" fill="#444">%s to all destinations (bytes its connections counted)</text>`,
+		labelW+220, labelW+234, html.EscapeString(f.Src.String()))
+	bar(host, 0, "#c7c7c7", "the host, all destinations")
+	bar(dst, 0.2, "#d62728", "to this destination")
+	if usual > 0 {
+		yy := y(usual)
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#1f77b4" stroke-dasharray="6 4"/><text x="%d" y="%.1f" font-size="11" fill="#1f77b4">usual day %s</text>`,
+			labelW, yy, plotWidth-10, yy, labelW+4, yy-4, detect.HumanBytes(uint64(usual)))
+	}
+	s.axis(&b, h)
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String()) //nolint:gosec // G203: built here with every text escaped
 }

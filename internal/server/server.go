@@ -146,6 +146,10 @@ func New(o Options) *Server {
 		if strings.TrimSpace(q.SQL) == "" {
 			return nil, errors.New(`the body wants {"sql": "SELECT ..."}`)
 		}
+		if id, _ := r.Context().Value(identityKey{}).(Identity); id.External {
+			// The tables hold what TLP:AMBER+STRICT keeps in the organisation.
+			return nil, forbidden(fmt.Sprintf("SQL is for the organisation's own admins; %s is of another organisation", id.Name))
+		}
 		return []string{"query", "--format", "json", "--", q.SQL}, nil
 	}))
 	s.api("GET /api/v1/intel", "admin", s.command(func(*http.Request) ([]string, error) { return []string{"intel", "list", "--format", "json"}, nil }))
@@ -185,13 +189,11 @@ func New(o Options) *Server {
 		}
 		id, _ := r.Context().Value(identityKey{}).(Identity)
 		if what != "blocklist" && roleRank(id) < roleRank(Identity{Role: "admin"}) {
-			return nil, forbidden(fmt.Sprintf("%s exports hold every indicator whatever its TLP: for admins; %s is a %s", what, id.Name, id.Role))
+			return nil, forbidden(fmt.Sprintf("%s exports hold TLP:RED indicators: for admins; %s is a %s", what, id.Name, id.Role))
 		}
-		args := []string{"export", what, "--out", "-"}
-		if what == "blocklist" {
-			// Only the incidents the caller may see (TLP need-to-know).
-			args = append(args, asUser(r)...)
-		}
+		// Only the incidents the caller may see (TLP need-to-know), and
+		// for another organisation's account nothing above TLP:AMBER.
+		args := append([]string{"export", what, "--out", "-"}, asUser(r)...)
 		for _, k := range []string{"format", "incident", "timeout", "tlp", "source", "producer"} {
 			if v := r.URL.Query().Get(k); v != "" {
 				args = append(args, "--"+k, v)

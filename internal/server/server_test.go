@@ -70,6 +70,10 @@ func newTest(t *testing.T) (*httptest.Server, *fakeRunner, *bool) {
 				return Identity{Name: "victor", Role: "viewer"}, true
 			case "dwl_partner":
 				return Identity{Name: "pierre", Role: "analyst", External: true}, true
+			case "dwl_admin":
+				return Identity{Name: "ada", Role: "admin"}, true
+			case "dwl_partadmin":
+				return Identity{Name: "paula", Role: "admin", External: true}, true
 			}
 			return Identity{}, false
 		},
@@ -265,6 +269,12 @@ func TestAccountTokens(t *testing.T) {
 		{"dwl_viewer", "POST", "/api/v1/hunt", "", 403, nil},
 		{"dwl_viewer", "POST", "/api/v1/query", `{"sql": "SELECT 1"}`, 403, nil},
 		{"dwl_partner", "GET", "/api/v1/export/stix", "", 403, nil},
+		{"dwl_admin", "GET", "/api/v1/export/stix?incident=INC-1", "", 200,
+			[]string{"export", "stix", "--out", "-", "--as", "ada", "--external=false", "--incident", "INC-1"}},
+		{"dwl_admin", "GET", "/api/v1/export/misp", "", 200, []string{"export", "misp", "--out", "-", "--as", "ada", "--external=false"}},
+		{"dwl_admin", "POST", "/api/v1/query", `{"sql": "SELECT 1"}`, 200, []string{"query", "--format", "json", "--", "SELECT 1"}},
+		{"dwl_partadmin", "POST", "/api/v1/query", `{"sql": "SELECT 1"}`, 403, nil},
+		{"dwl_partadmin", "GET", "/api/v1/export/misp", "", 200, []string{"export", "misp", "--out", "-", "--as", "paula", "--external=true"}},
 		{"dwl_viewer", "GET", "/api/v1/export/blocklist?format=csv", "", 403, nil},
 		{"dwl_partner", "GET", "/api/v1/export/blocklist?format=csv", "", 200,
 			[]string{"export", "blocklist", "--out", "-", "--as", "pierre", "--external=true", "--format", "csv"}},

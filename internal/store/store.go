@@ -45,7 +45,8 @@ type Writer interface {
 type Reader interface {
 	// Query runs one read-only SQL statement written by an analyst. Any
 	// statement that could change the store or touch files is refused with
-	// an error wrapping ErrReadOnly.
+	// an error wrapping ErrReadOnly, and one that reads StateTable with an
+	// error wrapping ErrState.
 	Query(ctx context.Context, sql string) (Rows, error)
 	// Count returns the number of stored records of kind k.
 	Count(ctx context.Context, k event.Kind) (int64, error)
@@ -102,6 +103,19 @@ func (e *InUseError) Error() string {
 // ErrReadOnly is wrapped by errors from Reader.Query for statements that
 // are not read-only queries.
 var ErrReadOnly = errors.New("only read-only queries (SELECT, EXPLAIN, DESCRIBE, SHOW) are allowed")
+
+// StateTable is the table where dwell keeps its own state: the last
+// hunt's incidents, their triage and notes, what alerts were sent, intel
+// cursors. It holds TLP:RED incidents whole, so analysts' SQL
+// (Reader.Query) never reads it: incidents are read through the commands
+// and the console, which apply TLP need-to-know (docs/console.md).
+const StateTable = "dwell_meta"
+
+// ErrState is wrapped by errors from Reader.Query for statements that
+// would read StateTable (or, on ClickHouse, the server's logs of the
+// statements that wrote it).
+var ErrState = errors.New("dwell's own state (" + StateTable + ": hunts, triage, notes) is not readable by SQL: " +
+	"read incidents with dwell incidents or in the console, which apply TLP need-to-know")
 
 // SkipComments returns an analyst's SQL after its leading blanks and
 // comments (-- to the end of the line, /* to */): where the statement's

@@ -125,8 +125,13 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 	}
 	// Each host's habit: the median of its daily outbound totals.
 	perHost := map[netip.Addr][]float64{}
+	hostDays := map[netip.Addr]map[time.Time]int64{}
 	for k, v := range hostDaily {
 		perHost[k.src] = append(perHost[k.src], float64(v))
+		if hostDays[k.src] == nil {
+			hostDays[k.src] = map[time.Time]int64{}
+		}
+		hostDays[k.src][k.day] = v
 	}
 	habit := map[netip.Addr]float64{}
 	for h, v := range perHost {
@@ -199,7 +204,8 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		}
 		f.Evidence = map[string]any{"bytes_out": a.sent, "bytes_in": a.received, "largest_upload": a.maxSingle, "connections": a.conns,
 			"upload_days": uploadDays, "days": len(a.days), "bytes_out_per_day": perDay(a.days),
-			"internal_hosts_contacting": info.Clients, "host_median_daily_bytes_out": int64(habit[k.src])}
+			"internal_hosts_contacting": info.Clients, "host_median_daily_bytes_out": int64(habit[k.src]),
+			"host_bytes_out_per_day": perDay(around(hostDays[k.src], a.first, a.last))}
 		f.Summary = fmt.Sprintf("%s sent %s to %s (received %s) over %d day(s), %d with uploads; %d internal host(s) talk to it.",
 			k.src, detect.HumanBytes(uint64(max(a.sent, 0))), k.dst, detect.HumanBytes(uint64(max(a.received, 0))), len(a.days), uploadDays, info.Clients)
 		if t != nil {
@@ -209,6 +215,24 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// margin is how many days before and after a pair's traffic its
+// finding shows of the host's own daily totals: its baseline beside the
+// upload.
+const margin = 14 * 24 * time.Hour
+
+// around returns the days of a host's totals from margin before first
+// to margin after last.
+func around(days map[time.Time]int64, first, last time.Time) map[time.Time]int64 {
+	from, to := first.Truncate(24*time.Hour).Add(-margin), last.Add(margin)
+	out := map[time.Time]int64{}
+	for d, b := range days {
+		if !d.Before(from) && !d.After(to) {
+			out[d] = b
+		}
+	}
+	return out
 }
 
 // perDay returns bytes per UTC day, in day order, as {"2025-03-03": n}.

@@ -8,7 +8,7 @@ import (
 )
 
 func TestUploads(t *testing.T) {
-	dt.Run(t, "uploads", func(g *dt.Gen) {
+	fs := dt.Run(t, "uploads", func(g *dt.Gen) {
 		hosts := dt.Hosts(40)
 		for d := range 14 {
 			day := dt.Start.AddDate(0, 0, d)
@@ -36,6 +36,30 @@ func TestUploads(t *testing.T) {
 		g.Conn(dt.Conn{TS: dt.Start.AddDate(0, 0, 9).Add(23 * time.Hour), Src: "10.1.0.31", Dst: "203.0.113.44", DstPort: 443,
 			Service: "ssl", Duration: 40 * time.Minute, SrcBytes: 800_000_000, DstBytes: 50_000})
 	}, New(dt.Env(), Config{}))
+	// The one large upload's finding carries the host's own days around
+	// it, its baseline: 14 days of 40 kB to the CDN and 6 MB to the
+	// office suite, and 800 MB more on the upload's day.
+	for _, f := range fs {
+		if f.Dst.String() != "203.0.113.44" {
+			continue
+		}
+		days, _ := f.Evidence["host_bytes_out_per_day"].([]map[string]any)
+		if len(days) != 14 {
+			t.Fatalf("host_bytes_out_per_day has %d days, want the host's 14: %v", len(days), days)
+		}
+		upload := dt.Start.AddDate(0, 0, 9).Format(time.DateOnly)
+		for _, d := range days {
+			want := int64(6_040_000)
+			if d["day"] == upload {
+				want += 800_000_000
+			}
+			if d["bytes"] != want {
+				t.Errorf("host bytes out on %v = %v, want %d", d["day"], d["bytes"], want)
+			}
+		}
+		return
+	}
+	t.Error("no finding of the large upload")
 }
 
 // TestTransfers judges uploads one by one: an archive PUT to an address

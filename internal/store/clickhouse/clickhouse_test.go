@@ -417,3 +417,41 @@ func TestQueryCannotTouchFilesOrSettings(t *testing.T) {
 	}
 	_ = rows.Close()
 }
+
+// TestQueryCannotReadState checks ClickHouse's own ways of naming a table
+// against the state guard, beyond the conformance suite's; a table
+// function that could find it by pattern is refused by the server.
+func TestQueryCannotReadState(t *testing.T) {
+	need(t)
+	for _, url := range []string{servers.SingleURL(), servers.ClusterURL()} {
+		s := open(t, url)
+		storetest.CheckStateRefused(t, s, []string{
+			"SELECT * FROM `dwell_meta`",
+			"SELECT * FROM `dwell\\x5fmeta`",
+			"SELECT * FROM \"dwell\\_meta\"",
+			"SELECT value FROM dwell_meta ARRAY JOIN [1] AS x",
+			"SELECT * FROM default.dwell_meta",
+			"SELECT * FROM dwell_meta_local",
+			"SELECT * FROM dwell_meta FINAL",
+			"SELECT query FROM system.query_log",
+			"SELECT query FROM system.processes",
+			"DESCRIBE TABLE dwell_meta",
+			"SHOW CREATE TABLE dwell_meta",
+			"EXISTS TABLE dwell_meta",
+		})
+		ctx := context.Background()
+		for _, q := range []string{
+			"SELECT * FROM merge(currentDatabase(), '^dwell_me')",
+			"SELECT * FROM cluster('x', currentDatabase(), 'dwell_meta')",
+		} {
+			rows, err := s.Query(ctx, q)
+			if err == nil {
+				_ = rows.Close()
+				t.Errorf("%q ran", q)
+			} else if !errors.Is(err, store.ErrReadOnly) && !errors.Is(err, store.ErrState) {
+				t.Errorf("%q: %v, want a refusal", q, err)
+			}
+		}
+		_ = s.Close()
+	}
+}

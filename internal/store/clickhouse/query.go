@@ -14,7 +14,8 @@ import (
 // Query implements store.Reader. The statement must start as a query does
 // and runs with readonly=1, under which ClickHouse refuses writes, DDL,
 // setting changes and table functions (file, url, remote); it refuses
-// several statements in one request itself.
+// several statements in one request itself. A query that names dwell's
+// state (readsState) is refused before it is sent.
 //
 // Values are typed from ClickHouse's types, and the columns that are
 // times in dwell's schema (Int64 microseconds here) come back as times
@@ -35,6 +36,9 @@ func (s *Store) Query(ctx context.Context, query string) (store.Rows, error) {
 	case "SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS":
 	default:
 		return nil, fmt.Errorf("%w: this is not a query (it starts %q)", store.ErrReadOnly, first)
+	}
+	if readsState(q) {
+		return nil, store.ErrState
 	}
 	rc, err := s.c.retry(ctx, request{node: s.c.nodes[0], query: q + "\nFORMAT TabSeparatedWithNamesAndTypes",
 		settings: map[string]string{"readonly": "1"}})

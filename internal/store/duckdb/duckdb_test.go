@@ -597,3 +597,29 @@ func TestTwoStoresOneFile(t *testing.T) {
 		t.Errorf("conn rows %v (%v), want 3 × 500 + 3 × 600", rows.Values(), rows.Err())
 	}
 }
+
+// TestQueryCannotReadState checks DuckDB's own ways of naming a table
+// against the state guard, beyond the conformance suite's.
+func TestQueryCannotReadState(t *testing.T) {
+	ctx := context.Background()
+	s, err := duckdb.Open(ctx, filepath.Join(t.TempDir(), "dwell.db"), duckdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	storetest.CheckStateRefused(t, s, []string{
+		"FROM dwell_meta",
+		"TABLE dwell_meta",
+		"SUMMARIZE dwell_meta",
+		"SELECT * FROM main.dwell_meta",
+		"SELECT * FROM dwell.main.dwell_meta",
+		`SELECT * FROM "main"."DWELL_META"`,
+		"EXPLAIN ANALYZE SELECT * FROM dwell_meta",
+		"SELECT * FROM (PIVOT dwell_meta ON key IN ('triage:INC-RED') USING first(value))",
+		"UNPIVOT (SELECT key, value FROM dwell_meta) ON value INTO NAME k VALUE v",
+		"SELECT * FROM conn POSITIONAL JOIN dwell_meta",
+		"SELECT (SELECT max(value) FROM dwell_meta) AS v",
+		"SELECT * FROM conn, LATERAL (SELECT value FROM dwell_meta) AS m",
+		"SELECT * FROM (VALUES (1)) AS v(a) WHERE EXISTS (SELECT 1 FROM dwell_meta WHERE value LIKE 'TLP%')",
+	})
+}

@@ -19,10 +19,10 @@ import (
 // statements are refused) and lets DuckDB's own parser say what it is: a
 // SELECT, or an EXPLAIN [ANALYZE] of one (EXPLAIN ANALYZE runs what it
 // explains: its inner statement is judged, not the EXPLAIN). The
-// functions a query calls are read from DuckDB's syntax tree
-// (json_serialize_sql): a table function outside tableFunctions (which
-// checkpoint, log to files, run SQL from a string or read files) is
-// refused. It runs on a connection that reaches no file and no extension,
+// functions a query calls and the tables it names are read from DuckDB's
+// syntax tree (json_serialize_sql): a table function outside
+// tableFunctions (which checkpoint, log to files, run SQL from a string or
+// read files) is refused, and so is any mention of store.StateTable. It runs on a connection that reaches no file and no extension,
 // with the configuration locked (lock_configuration), on a store opened
 // read-only by dwell query: the checks are a second wall, not the only
 // one.
@@ -90,9 +90,14 @@ func (s *Store) judge(ctx context.Context, conn *sql.Conn, query string) error {
 	if err := conn.QueryRowContext(ctx, "SELECT json_serialize_sql(?::VARCHAR)::VARCHAR", inner).Scan(&tree); err != nil {
 		return fmt.Errorf("reading the query: %w", err)
 	}
-	names, err := functionNames(tree)
+	names, refs, err := treeNames(tree)
 	if err != nil {
 		return err
+	}
+	for _, t := range refs {
+		if t == store.StateTable {
+			return store.ErrState
+		}
 	}
 	tables, err := s.tableFunctions(ctx, conn)
 	if err != nil {
@@ -155,23 +160,31 @@ func firstWord(q string) (word, rest string) {
 	return q[:i], q[i:]
 }
 
-// functionNames returns every function name in a json_serialize_sql tree.
-func functionNames(tree string) ([]string, error) {
+// treeNames returns every function name and every table name in a
+// json_serialize_sql tree, lower-cased (DuckDB matches names without
+// regard to case, quoted or not). A table is named by a table_name key
+// wherever it is referred to (FROM, JOIN, SUMMARIZE, PIVOT), whatever
+// schema or catalog qualifies it.
+func treeNames(tree string) (funcs, tables []string, err error) {
 	var doc any
 	if err := json.Unmarshal([]byte(tree), &doc); err != nil {
-		return nil, fmt.Errorf("reading the query's syntax tree: %w", err)
+		return nil, nil, fmt.Errorf("reading the query's syntax tree: %w", err)
 	}
 	if m, ok := doc.(map[string]any); ok && m["error"] == true {
-		return nil, fmt.Errorf("preparing query: %v", m["error_message"])
+		return nil, nil, fmt.Errorf("preparing query: %v", m["error_message"])
 	}
-	var out []string
 	var walk func(v any)
 	walk = func(v any) {
 		switch x := v.(type) {
 		case map[string]any:
 			for k, c := range x {
-				if name, ok := c.(string); ok && k == "function_name" {
-					out = append(out, strings.ToLower(name))
+				if name, ok := c.(string); ok {
+					switch k {
+					case "function_name":
+						funcs = append(funcs, strings.ToLower(name))
+					case "table_name":
+						tables = append(tables, strings.ToLower(name))
+					}
 				}
 				walk(c)
 			}
@@ -182,7 +195,7 @@ func functionNames(tree string) ([]string, error) {
 		}
 	}
 	walk(doc)
-	return out, nil
+	return funcs, tables, nil
 }
 
 // tableFunctions returns the names of DuckDB's table functions, read once.

@@ -30,6 +30,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("RoundTrip", func(t *testing.T) { testRoundTrip(t, open(t)) })
 	t.Run("Ledger", func(t *testing.T) { testLedger(t, open(t)) })
 	t.Run("ReadOnlySQL", func(t *testing.T) { testReadOnly(t, open(t)) })
+	t.Run("StateSQL", func(t *testing.T) { testStateSQL(t, open(t)) })
 	t.Run("ManyRows", func(t *testing.T) { testManyRows(t, open(t)) })
 	t.Run("Analytics", func(t *testing.T) { testAnalytics(t, open(t)) })
 	t.Run("Intel", func(t *testing.T) { testIntel(t, open(t)) })
