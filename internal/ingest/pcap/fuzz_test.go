@@ -124,6 +124,9 @@ func FuzzHTTP(f *testing.F) {
 		h.deliver(true, req[:k])
 		h.deliver(false, rep)
 		h.deliver(true, req[k:])
+		// Each side's FIN, in an order the cut chooses.
+		h.eof(cut&1 == 0)
+		h.eof(cut&1 != 0)
 		tb.end(c)
 		for _, r := range tb.http {
 			if r.UID != c.uid {

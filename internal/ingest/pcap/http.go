@@ -27,6 +27,7 @@ type httpConn struct {
 	pending []*httpTxn
 	depth   int
 	done    bool
+	closing bool // a reply said Connection: close (Zeek's flag, kept for the connection)
 }
 
 type httpTxn struct {
@@ -105,6 +106,13 @@ type msgHeaders struct {
 	// bytes.
 	lines bool
 	last  [2]byte
+	// A reply read to the close without Connection: close and without
+	// compression, which Zeek also reads as lines (CRLF, CR or LF ending
+	// each) and measures as each line and a CRLF: extra counts the bytes
+	// that adds, cr that the last byte was a CR.
+	lineBody bool
+	cr       bool
+	extra    uint64
 }
 
 const (
@@ -262,6 +270,12 @@ func (h *httpConn) requestLine(p *httpParser, line []byte) {
 	h.pending = append(h.pending, t)
 	p.txn = t
 	p.hdr = msgHeaders{length: -1}
+	if r := &h.p[1]; t.v09 && r.txn != nil && r.state != httpLine && len(h.pending) == 2 && h.pending[0] == r.txn {
+		// A reply still under way when an HTTP/0.9 request comes: Zeek
+		// ends it with what it got, and what the server sends next is the
+		// raw reply to this request.
+		h.messageEnd(false, r)
+	}
 	if r := &h.p[1]; t.v09 && r.state == httpLine && r.txn == nil && len(h.pending) == 1 {
 		// The reply to HTTP/0.9 is its body alone, up to the close.
 		t.rec.StatusCode, t.rec.StatusMsg = event.Some(uint64(0)), "<empty>"
@@ -368,8 +382,11 @@ func (h *httpConn) header(isOrig bool, p *httpParser, line []byte) {
 		p.hdr.lines = strings.HasPrefix(v, "multipart/") || strings.HasPrefix(v, "message/")
 	}
 	if !isOrig {
-		if name == "SERVER" {
+		switch name {
+		case "SERVER":
 			r.Server = val
+		case "CONNECTION":
+			h.closing = h.closing || strings.EqualFold(firstToken(val), "close")
 		}
 		return
 	}
@@ -422,6 +439,36 @@ func (h *httpConn) headersEnd(isOrig bool, p *httpParser) {
 		h.messageEnd(isOrig, p)
 	default:
 		p.state = httpUntilClose
+		e := p.hdr.encoding
+		p.hdr.lineBody = !h.closing && !p.hdr.lines && e != "gzip" && e != "x-gzip" && e != "deflate"
+	}
+}
+
+// firstToken returns a header value's first token (up to a comma,
+// semicolon or blank), as Zeek's get_value_token.
+func firstToken(v string) string {
+	v = strings.TrimSpace(v)
+	if i := strings.IndexAny(v, ",; \t"); i >= 0 {
+		v = v[:i]
+	}
+	return v
+}
+
+// countLines adds to extra what Zeek's line-by-line measure adds to the
+// bytes of b: a line ended by a lone CR or LF counts one byte more.
+func (m *msgHeaders) countLines(b []byte) {
+	for _, c := range b {
+		switch {
+		case c == '\n' && m.cr:
+			m.cr = false
+		case c == '\n':
+			m.extra++
+		default:
+			if m.cr {
+				m.extra++
+			}
+			m.cr = c == '\r'
+		}
 	}
 }
 
@@ -456,6 +503,9 @@ func (h *httpConn) bodyData(isOrig bool, p *httpParser, b []byte) {
 	} else {
 		t.rec.ResponseBodyLen.V += uint64(len(b))
 	}
+	if p.hdr.lineBody {
+		p.hdr.countLines(b)
+	}
 	if len(b) >= 2 {
 		p.hdr.last = [2]byte{b[len(b)-2], b[len(b)-1]}
 	} else {
@@ -484,10 +534,18 @@ func (h *httpConn) messageEnd(isOrig bool, p *httpParser) {
 	}
 	if n := &t.rec.RequestBodyLen.V; isOrig && p.hdr.lines && *n > 0 && p.hdr.last != [2]byte{'\r', '\n'} {
 		// Zeek's last line of a multipart or message request body,
-		// unterminated, measured with its CRLF. (Its reply side skips a
-		// partial last line instead; how it then counts one was not
-		// measured against Zeek's logs, so replies keep the bytes sent.)
+		// unterminated, measured with its CRLF. (No Zeek log here shows
+		// a multipart reply's, so replies keep the bytes sent.)
 		*n += 2
+	}
+	if m := &p.hdr; m.lineBody && t.rec.ResponseBodyLen.V > 0 {
+		switch {
+		case m.cr:
+			m.extra++ // a last line ended by a CR alone
+		case m.last[1] != '\n':
+			m.extra += 2 // a last line without its end, delivered at the close
+		}
+		t.rec.ResponseBodyLen.V += m.extra
 	}
 	i := b2i(!isOrig)
 	if f := t.files[i]; f != nil {
@@ -528,6 +586,35 @@ func appendIf(l []string, s string) []string {
 		return l
 	}
 	return append(l, s)
+}
+
+// eof implements eofer. A reply read to the close ends with the server's
+// FIN. A request still open at the client's FIN (an HTTP/0.9 request,
+// whose head has no end) ends there; when its transaction was already
+// logged, Zeek starts another record, with the next trans_depth and
+// nothing else, logged at the connection's end: so does this.
+func (h *httpConn) eof(isOrig bool) {
+	p := &h.p[b2i(!isOrig)]
+	t := p.txn
+	if h.done || t == nil || p.state == httpLine {
+		return
+	}
+	if !isOrig {
+		h.messageEnd(false, p)
+		return
+	}
+	logged := true
+	for _, x := range h.pending {
+		logged = logged && x != t
+	}
+	h.messageEnd(true, p)
+	if logged {
+		h.depth++
+		x := &httpTxn{rec: h.newRecord(), reqDone: true}
+		x.rec.TransDepth = event.Some(uint64(h.depth)) //nolint:gosec // G115: a count
+		x.rec.RequestBodyLen = t.rec.RequestBodyLen
+		h.pending = append(h.pending, x)
+	}
 }
 
 // end logs what is left at the connection's end: bodies read to the

@@ -25,6 +25,13 @@ const (
 	maxBuffered = 1 << 20
 )
 
+// eofer is an analyzer told when one direction's data ended with a FIN
+// and all of it was delivered (Zeek's EndpointEOF): a message read to the
+// close ends there, before the other side's.
+type eofer interface {
+	eof(isOrig bool)
+}
+
 // analyzer is an application-layer parser fed by a connection.
 type analyzer interface {
 	// deliver hands over the next bytes of one direction, in order.

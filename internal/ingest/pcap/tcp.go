@@ -52,6 +52,7 @@ type tcpEnd struct {
 	gap         [2]uint32
 	scale       int
 	didClose    bool
+	eofSent     bool // the analyzer was told the side's data ended
 	missed      uint64
 	stream      stream
 }
@@ -256,8 +257,25 @@ func (c *conn) processTCP(isOrig bool, s *tcpSegment, ts time.Time, a analyzer) 
 		}
 		ep.stream.add(relData, n, data, a, isOrig)
 	}
+	if e, ok := a.(eofer); ok {
+		t.o.checkEOF(e, true)
+		t.r.checkEOF(e, false)
+	}
 	if doClose {
 		c.tcpClosed(ep, peer)
+	}
+}
+
+// checkEOF tells the analyzer once that this side's data ended: its FIN
+// was seen and every byte before it delivered.
+func (e *tcpEnd) checkEOF(a eofer, isOrig bool) {
+	if e.eofSent || e.finCnt == 0 || e.state == tcpReset {
+		return
+	}
+	e.stream.init()
+	if e.stream.next >= e.finSeq-1 {
+		e.eofSent = true
+		a.eof(isOrig)
 	}
 }
 
