@@ -46,6 +46,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzMISPFeed$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/intel
 	$(GO) test -run '^$$' -fuzz '^FuzzTAXII$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/intel
 	$(GO) test -run '^$$' -fuzz '^FuzzTSV$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/store/clickhouse
+	$(GO) test -run '^$$' -fuzz '^FuzzReadsState$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/store/clickhouse
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/netflow
 	$(GO) test -run '^$$' -fuzz '^FuzzSource$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/netflow
 	$(GO) test -run '^$$' -fuzz '^FuzzStoreZeekTSV$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/app
@@ -65,6 +66,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDNS$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/pcap
 	$(GO) test -run '^$$' -fuzz '^FuzzHTTP$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/pcap
 	$(GO) test -run '^$$' -fuzz '^FuzzTLS$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/pcap
+	$(GO) test -run '^$$' -fuzz '^FuzzDTLS$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/pcap
 	$(GO) test -run '^$$' -fuzz '^FuzzX509$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/pcap
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/ingest/eve
 	$(GO) test -run '^$$' -fuzz '^FuzzReadMessage$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./internal/mitigate

@@ -60,6 +60,7 @@ type conn struct {
 	// appChecked is set once the first payload was looked at for an
 	// application protocol.
 	appChecked bool
+	udpSeen    uint8 // datagrams looked at for DTLS
 	service    string
 	icmp       bool  // an ICMP "connection": ports are type and code
 	seq        int64 // order of creation, for deterministic output

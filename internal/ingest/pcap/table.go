@@ -154,16 +154,18 @@ func (t *table) udp(p *packet) {
 	}
 	e.active = true
 	e.bytes += uint64(n)
+	payload := p.l4[8:]
+	if len(payload) > n {
+		payload = payload[:n]
+	}
 	if dnsPort(c.respPt) || dnsPort(c.origPort) {
 		if c.dns == nil {
 			c.dns = &dnsConn{c: c, t: t}
 		}
-		payload := p.l4[8:]
-		if len(payload) > n {
-			payload = payload[:n]
-		}
 		c.dns.message(isOrig, payload, p.ts, p.num)
+		return
 	}
+	t.udpDTLS(c, isOrig, payload)
 }
 
 func (t *table) icmp(p *packet) {

@@ -38,6 +38,7 @@ type tlsConn struct {
 	alert     bool
 	done      bool // not TLS, or nothing more to learn
 	logged    bool
+	dtls      *dtlsState // DTLS over UDP (dtls.go); nil for TLS
 }
 
 const maxTLSRecord = 1<<14 + 2048 + 5
@@ -119,6 +120,9 @@ func (s *tlsConn) letter(isOrig bool, l byte) {
 func (s *tlsConn) record(isOrig bool, typ uint8, body []byte) {
 	i := b2i(!isOrig)
 	s.c.service = "ssl"
+	if s.dtls != nil {
+		s.c.service = "dtls"
+	}
 	switch typ {
 	case 20:
 		s.ccs[i] = true
@@ -210,7 +214,7 @@ type hello struct {
 	psk       bool
 }
 
-func parseHello(b []byte, client bool) (*hello, bool) {
+func parseHello(b []byte, client, dtls bool) (*hello, bool) {
 	h := &hello{}
 	if len(b) < 38 {
 		return nil, false
@@ -222,6 +226,13 @@ func parseHello(b []byte, client bool) (*hello, bool) {
 		return nil, false
 	}
 	h.sessionID, b = b[1:1+sl], b[1+sl:]
+	if client && dtls {
+		// DTLS's client hello has a cookie after the session id.
+		if len(b) < 1 || len(b) < 1+int(b[0]) {
+			return nil, false
+		}
+		b = b[1+int(b[0]):]
+	}
 	if client {
 		if len(b) < 2 {
 			return nil, false
@@ -305,7 +316,7 @@ func parseHello(b []byte, client bool) (*hello, bool) {
 func grease(v uint16) bool { return v&0x0f0f == 0x0a0a && v>>8 == v&0xff }
 
 func (s *tlsConn) clientHello(b []byte) {
-	h, ok := parseHello(b, true)
+	h, ok := parseHello(b, true, s.dtls != nil)
 	if !ok {
 		return
 	}
@@ -313,11 +324,11 @@ func (s *tlsConn) clientHello(b []byte) {
 	s.clientSID = h.sessionID
 	s.rec.ServerName = h.sni
 	s.rec.JA3 = ja3(h)
-	s.rec.JA4 = ja4(h, s.c.proto)
+	s.rec.JA4 = ja4(h, s.ja4Proto())
 }
 
 func (s *tlsConn) serverHello(b []byte) {
-	h, ok := parseHello(b, false)
+	h, ok := parseHello(b, false, s.dtls != nil)
 	if !ok {
 		return
 	}
@@ -343,7 +354,7 @@ func (s *tlsConn) serverHello(b []byte) {
 	}
 	s.rec.Resumed = event.Some(resumed)
 	s.rec.JA3S = ja3s(h)
-	s.rec.JA4S = ja4s(h, v, s.c.proto)
+	s.rec.JA4S = ja4s(h, v, s.ja4Proto())
 }
 
 func (s *tlsConn) certificates(isOrig bool, b []byte) {
@@ -511,10 +522,25 @@ func hexList(l []uint16) string {
 }
 
 func ja4Proto(proto uint8) string {
-	if proto == protoUDP {
+	switch proto {
+	case protoUDP:
 		return "q"
+	case ja4DTLS:
+		return "d"
 	}
 	return "t"
+}
+
+// ja4DTLS stands for DTLS where JA4 takes an IP protocol number: not
+// one, JA4's "d".
+const ja4DTLS uint8 = 255
+
+// ja4Proto is the protocol JA4 names for the connection.
+func (s *tlsConn) ja4Proto() uint8 {
+	if s.dtls != nil {
+		return ja4DTLS
+	}
+	return s.c.proto
 }
 
 // ja4 is FoxIO's JA4 of a client hello.
