@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
+	"unsafe"
 
 	"go.yaml.in/yaml/v3"
 
@@ -223,7 +226,7 @@ func (en *Engine) Match(e *event.HostEvent, fn func(*Rule)) {
 		ev.rename = nil
 		ev.seen = p.candidates(ev, ev.seen, one)
 	}
-	if m := en.byChannel[lowerChannel(e.Channel)]; m != nil {
+	if m := en.byChannel[ev.fold(e.Channel)]; m != nil {
 		try(m[e.EventID])
 		if e.EventID != 0 {
 			try(m[0])
@@ -233,20 +236,6 @@ func (en *Engine) Match(e *event.HostEvent, fn func(*Rule)) {
 	ev.matched = matched[:0]
 	ev.e = nil
 	en.pool.Put(ev)
-}
-
-// lowerChannel returns a channel's name in lower case; the usual ones
-// without allocating.
-func lowerChannel(c string) string {
-	switch c {
-	case "Security":
-		return "security"
-	case "System":
-		return "system"
-	case "Microsoft-Windows-Sysmon/Operational":
-		return "microsoft-windows-sysmon/operational"
-	}
-	return strings.ToLower(c)
 }
 
 // HostEvent adapts an event.HostEvent to Event: its data fields by name
@@ -261,6 +250,11 @@ type HostEvent struct {
 	matched []*Rule
 	seen    []bool            // the prefilter's scratch
 	ids     map[uint32]string // event ids as text, kept across events
+	// arena holds the lower-case values of the event being matched,
+	// reused from one event to the next so that matching allocates
+	// nothing: they are compared, never kept (Get returns the values as
+	// written).
+	arena []byte
 }
 
 // NewEvent returns the Event view of a host event.
@@ -278,6 +272,33 @@ func (h *HostEvent) reset(e *event.HostEvent) {
 	}
 	h.low, h.lowOK = h.low[:n], h.lowOK[:n]
 	clear(h.lowOK)
+	h.arena = h.arena[:0]
+}
+
+// fold returns s in lower case, as strings.ToLower does, written into the
+// event's arena when it differs from s.
+func (h *HostEvent) fold(s string) string {
+	i := 0
+	for i < len(s) && s[i] < utf8.RuneSelf && (s[i] < 'A' || s[i] > 'Z') {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	start := len(h.arena)
+	h.arena = append(h.arena, s[:i]...)
+	for _, r := range s[i:] {
+		if r < utf8.RuneSelf {
+			if 'A' <= r && r <= 'Z' {
+				r += 'a' - 'A'
+			}
+			h.arena = append(h.arena, byte(r))
+			continue
+		}
+		h.arena = utf8.AppendRune(h.arena, unicode.ToLower(r))
+	}
+	b := h.arena[start:]
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // field returns the index of a data field, or -1.
@@ -289,7 +310,7 @@ func (h *HostEvent) field(name string) int {
 	}
 	if !strings.Contains(name, " ") {
 		for i, f := range h.e.Fields {
-			if strings.Contains(f.Name, " ") && strings.ReplaceAll(f.Name, " ", "") == name {
+			if strings.Contains(f.Name, " ") && equalNoSpaces(f.Name, name) {
 				return i
 			}
 		}
@@ -297,9 +318,24 @@ func (h *HostEvent) field(name string) int {
 	return -1
 }
 
+// equalNoSpaces reports whether spaced, its spaces taken out, is name.
+func equalNoSpaces(spaced, name string) bool {
+	j := 0
+	for i := 0; i < len(spaced); i++ {
+		if spaced[i] == ' ' {
+			continue
+		}
+		if j >= len(name) || spaced[i] != name[j] {
+			return false
+		}
+		j++
+	}
+	return j == len(name)
+}
+
 func (h *HostEvent) lowAt(i int) string {
 	if !h.lowOK[i] {
-		h.low[i], h.lowOK[i] = lower(h.e.Fields[i].Value), true
+		h.low[i], h.lowOK[i] = h.fold(h.e.Fields[i].Value), true
 	}
 	return h.low[i]
 }
@@ -319,7 +355,7 @@ func (h *HostEvent) GetFold(name string) (string, string, bool) {
 		return h.e.Fields[i].Value, h.lowAt(i), true
 	}
 	v, ok := h.system(name)
-	return v, lower(v), ok
+	return v, h.fold(v), ok
 }
 
 // system returns the System fields by their Sigma names.

@@ -146,3 +146,59 @@ func TestMatchConcurrent(t *testing.T) {
 		t.Errorf("%d matches, want 2,667", total)
 	}
 }
+
+// The event's lower-case values are strings.ToLower's, and the arena they
+// are written into is reused by the next event without changing what
+// strings.ToLower would give for it.
+func TestFoldIsToLower(t *testing.T) {
+	h := NewEvent(&event.HostEvent{})
+	for _, s := range []string{"", "abc", "ABC", "C:\\Windows\\System32\\CMD.EXE", "Ärger ÉCOLE ß İ", "mixed\xffINVALID\xfe", "ΣΊΣΥΦΟΣ", "a\x00B"} {
+		if got, want := h.fold(s), strings.ToLower(s); got != want {
+			t.Errorf("fold(%q) = %q, want %q", s, got, want)
+		}
+	}
+	_ = h.fold("FIRST")
+	ev := &event.HostEvent{}
+	h.reset(ev)
+	if b := h.fold("SECOND"); b != "second" {
+		t.Errorf("after reset: %q", b)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if raceEnabled {
+			return
+		}
+		h.reset(ev)
+		_ = h.fold("C:\\Windows\\System32\\CMD.EXE")
+	}); n != 0 {
+		t.Errorf("%v allocations a fold", n)
+	}
+}
+
+// TestMatchAllocatesNothing: once warm, matching an event allocates
+// nothing, whatever its case, its channel or a rule's field with a space
+// taken out (the values' lower case goes to a reused arena).
+func TestMatchAllocatesNothing(t *testing.T) {
+	rs, errs := Parse("a.yml", []byte("title: t\nid: 1\nlogsource: {product: windows}\n"+
+		"detection:\n  s:\n    CommandLine|contains: whoami\n    ThreatName|contains: eicar\n  k:\n    - mimikatz\n  condition: s or k\n"), Options{})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	en, errs := NewEngine(rs, DefaultConfig())
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	e := &event.HostEvent{Channel: "Microsoft-Windows-Windows Defender/Operational", EventID: 1116,
+		Fields: []event.Field{{Name: "CommandLine", Value: `C:\Windows\System32\WHOAMI.EXE /ALL`}, {Name: "Threat Name", Value: "Virus:DOS/EICAR_Test_File"},
+			{Name: "Image", Value: `C:\Program Files\Ärger\MIMIKATZ.exe`}}}
+	n := 0
+	en.Match(e, func(*Rule) { n++ })
+	if n != 1 {
+		t.Fatalf("%d matches, want 1", n)
+	}
+	if raceEnabled {
+		t.Skip("allocations are not counted under the race detector")
+	}
+	if a := testing.AllocsPerRun(200, func() { en.Match(e, func(*Rule) { n++ }) }); a != 0 {
+		t.Errorf("%v allocations an event", a)
+	}
+}
