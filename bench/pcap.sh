@@ -9,7 +9,8 @@
 #      writing dwell's records (conn, dns, http, ssl, x509, files), both to
 #      /dev/null, paired by farm-bench;
 #   2. gopacket's DecodingLayerParser decoding every packet's layers
-#      (bench/pcappeer), the raw decode rate;
+#      (bench/pcappeer), the raw decode rate, beside dwell's own decoding
+#      of the same packets alone (BenchmarkDecode);
 #   3. dwell ingest of the capture into a new DuckDB store, peak RSS.
 #
 # usage: bench/pcap.sh [SIZE] [DATASETS_DIR]
@@ -30,8 +31,10 @@ fields="-e frame.number -e frame.time_epoch -e ip.src -e ip.dst -e ipv6.src -e i
 echo "== dwell pcapread (A) against tshark -T fields (B)"
 farm-bench -n 3 --warmup 0 --timeout 3000 --vs "sh -c 'exec tshark -r $cap -T fields $fields >/dev/null 2>&1'" -- \
 	sh -c "exec $out/pcapread $cap >/dev/null 2>&1"
-echo "== gopacket DecodingLayerParser (raw decode)"
+echo "== gopacket DecodingLayerParser (raw decode, the capture in memory)"
 for _ in 1 2 3; do "$out/pcappeer" "$cap"; done
+echo "== dwell's own decoding alone (BenchmarkDecode, the capture in memory)"
+DWELL_BENCH_PCAP="$PWD/$cap" go test ./internal/ingest/pcap -run '^$' -bench '^BenchmarkDecode$' -benchtime 3x -count 3
 echo "== dwell pcapread, records only counted"
 for _ in 1 2 3; do /usr/bin/time -f '%e s wall, %M KiB peak' "$out/pcapread" -count "$cap"; done
 echo "== dwell ingest into DuckDB"
