@@ -292,13 +292,13 @@ func (h *HostEvent) fold(s string) string {
 			if 'A' <= r && r <= 'Z' {
 				r += 'a' - 'A'
 			}
-			h.arena = append(h.arena, byte(r))
+			h.arena = append(h.arena, byte(r)) //nolint:gosec // G115: r is ASCII here
 			continue
 		}
 		h.arena = utf8.AppendRune(h.arena, unicode.ToLower(r))
 	}
 	b := h.arena[start:]
-	return unsafe.String(unsafe.SliceData(b), len(b))
+	return unsafe.String(unsafe.SliceData(b), len(b)) //nolint:gosec // G103: b is the arena's, valid until reset (see arena)
 }
 
 // field returns the index of a data field, or -1.

@@ -98,7 +98,7 @@ func BenchmarkDecode(b *testing.B) {
 				seq, ack, win := binary.BigEndian.Uint32(h[4:]), binary.BigEndian.Uint32(h[8:]), binary.BigEndian.Uint16(h[14:])
 				sink += uint64(seq) + uint64(ack) + uint64(win) + uint64(h[13])
 				if h[13]&tcpSYN != 0 && off >= 20 && off <= len(h) {
-					sink += uint64(windowScale(h[20:off]) + 1) //nolint:gosec // G115: a small number
+					sink += uint64(windowScale(h[20:off]) + 1)
 				}
 			}
 			k := makeKey(p.src, p.dst, sp, dp, p.proto)

@@ -115,6 +115,8 @@ func FuzzHTTP(f *testing.F) {
 	f.Add([]byte("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"), []byte("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"), uint8(7))
 	f.Add([]byte("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"), []byte("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\n\x1f\x8b\x08"), uint8(3))
 	f.Add([]byte("GET /zeek.html\n"), []byte("<html>hi</html>"), uint8(0))
+	f.Add([]byte("GET /a HTTP/1.1\r\nRange: bytes=0-\r\n\r\nGET /a HTTP/1.1\r\nRange: bytes=3-\r\n\r\n"),
+		[]byte("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-2/6\r\nContent-Length: 3\r\n\r\nabcHTTP/1.1 206 Partial Content\r\nContent-Range: bytes 3-5/6\r\nContent-Length: 3\r\n\r\ndef"), uint8(40))
 	f.Fuzz(func(t *testing.T, req, rep []byte, cut uint8) {
 		tb := newTable("s", "f", 1)
 		c := newTestConn(tb)
@@ -128,6 +130,7 @@ func FuzzHTTP(f *testing.F) {
 		h.eof(cut&1 == 0)
 		h.eof(cut&1 != 0)
 		tb.end(c)
+		tb.endRangeFiles()
 		for _, r := range tb.http {
 			if r.UID != c.uid {
 				t.Fatalf("record of another connection: %+v", r)

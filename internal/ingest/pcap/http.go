@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -38,6 +39,7 @@ type httpTxn struct {
 	reqDone    bool
 	files      [2]*fileState
 	replyFirst bool // a reply that came without a request
+	rangeReq   bool // the request asked for a range of the resource
 }
 
 // Parser states.
@@ -113,6 +115,14 @@ type msgHeaders struct {
 	lineBody bool
 	cr       bool
 	extra    uint64
+	// A 206 reply's Content-Range to a request for a range: the body is
+	// a piece of a file fetched in ranges (rangefile.go), placed at
+	// rangeFrom, of rangeTotal bytes (-1 unknown); rangeAt counts what
+	// came so far.
+	ranged     bool
+	rangeFrom  int64
+	rangeTotal int64
+	rangeAt    int64
 }
 
 const (
@@ -380,6 +390,10 @@ func (h *httpConn) header(isOrig bool, p *httpParser, line []byte) {
 	case "CONTENT-TYPE":
 		v := strings.ToLower(val)
 		p.hdr.lines = strings.HasPrefix(v, "multipart/") || strings.HasPrefix(v, "message/")
+	case "CONTENT-RANGE":
+		if first, total, ok := parseContentRange(val); ok && !isOrig && p.txn.rangeReq && p.txn.rec.StatusCode.V == 206 {
+			p.hdr.ranged, p.hdr.rangeFrom, p.hdr.rangeTotal = true, first, total
+		}
 	}
 	if !isOrig {
 		switch name {
@@ -391,6 +405,8 @@ func (h *httpConn) header(isOrig bool, p *httpParser, line []byte) {
 		return
 	}
 	switch name {
+	case "RANGE":
+		p.txn.rangeReq = true
 	case "HOST":
 		r.Host = val
 	case "REFERER":
@@ -510,6 +526,16 @@ func (h *httpConn) bodyData(isOrig bool, p *httpParser, b []byte) {
 		p.hdr.last = [2]byte{b[len(b)-2], b[len(b)-1]}
 	} else {
 		p.hdr.last = [2]byte{p.hdr.last[1], b[0]}
+	}
+	if p.hdr.ranged && !isOrig {
+		// A piece of a file fetched in ranges, kept across replies.
+		rf := h.t.rangeFile(h.c, t.rec.Host+t.rec.URI, p.hdr.rangeTotal)
+		if p.hdr.rangeAt == 0 && !slices.Contains(t.rec.RespFUIDs, rf.rec.FUID) {
+			t.rec.RespFUIDs = append(t.rec.RespFUIDs, rf.rec.FUID)
+		}
+		h.t.writeRange(rf, p.hdr.rangeFrom+p.hdr.rangeAt, b)
+		p.hdr.rangeAt += int64(len(b))
+		return
 	}
 	f := t.files[i]
 	if f == nil {

@@ -35,6 +35,9 @@ type table struct {
 	files   []event.File
 	flows   []event.Flow
 	fileSeq int64
+	// files fetched in ranges, open across connections (rangefile.go)
+	ranged      map[rangeKey]*rangeFile
+	rangedOrder []*rangeFile
 	// counts for the report
 	evicted, dnsBad, nonIP, short, frag int64
 	reasmDropped                        int64 // out-of-order segments dropped at the reassembly limits
@@ -442,4 +445,5 @@ func (t *table) flush() {
 		all = append(all, c)
 	}
 	t.endAll(all)
+	t.endRangeFiles()
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -180,6 +181,20 @@ func sslRow(s *event.TLS) map[string]string {
 	}
 }
 
+// filesKeys are files.log's fields compared: the regression logs hold no
+// hashes (Zeek's hash scripts are not loaded by those tests).
+var filesKeys = []string{"id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "source", "depth", "is_orig", "mime_type", "filename",
+	"seen_bytes", "total_bytes", "missing_bytes", "timedout"}
+
+func filesRow(f *event.File) map[string]string {
+	return map[string]string{
+		"id.orig_h": f.SrcIP.String(), "id.orig_p": strconv.Itoa(int(f.SrcPort)), "id.resp_h": f.DstIP.String(),
+		"id.resp_p": strconv.Itoa(int(f.DstPort)), "proto": "tcp", "source": orDash(f.Source), "depth": optU(f.Depth),
+		"is_orig": optB(f.IsOrig), "mime_type": orDash(f.MIMEType), "filename": orDash(f.Filename), "seen_bytes": optU(f.SeenBytes),
+		"total_bytes": optU(f.TotalBytes), "missing_bytes": optU(f.MissingBytes), "timedout": optB(f.TimedOut),
+	}
+}
+
 var x509Keys = []string{"fingerprint", "certificate.version", "certificate.serial", "certificate.subject", "certificate.issuer",
 	"certificate.not_valid_before", "certificate.not_valid_after", "certificate.key_alg", "certificate.sig_alg",
 	"certificate.key_type", "certificate.key_length", "certificate.exponent", "certificate.curve", "san.dns", "san.email",
@@ -326,7 +341,7 @@ func measureConformance(t testing.TB) []conformance {
 	for _, e := range idx {
 		for _, lp := range e.Logs {
 			kind := strings.TrimSuffix(filepath.Base(lp), ".log")
-			if kind != "conn" && kind != "dns" && kind != "http" && kind != "ssl" && kind != "x509" {
+			if kind != "conn" && kind != "dns" && kind != "http" && kind != "ssl" && kind != "x509" && kind != "files" {
 				continue
 			}
 			emulate := zeekRun(e)
@@ -340,6 +355,13 @@ func measureConformance(t testing.TB) []conformance {
 			}
 			want := readZeekLog(t, filepath.Join(dir, lp)).rows
 			if kind == "ssl" {
+				for _, w := range want {
+					w["proto"] = "tcp"
+				}
+			}
+			if kind == "files" {
+				// HTTP bodies only: dwell has no SMTP, FTP or SMB analyzer.
+				want = slices.DeleteFunc(want, func(w map[string]string) bool { return w["source"] != "HTTP" })
 				for _, w := range want {
 					w["proto"] = "tcp"
 				}
@@ -369,6 +391,11 @@ func measureConformance(t testing.TB) []conformance {
 				keys = sslKeys
 				for i := range b.TLS {
 					got = append(got, sslRow(&b.TLS[i]))
+				}
+			case "files":
+				keys = filesKeys
+				for i := range b.Files {
+					got = append(got, filesRow(&b.Files[i]))
 				}
 			case "x509":
 				keys = x509Keys
@@ -435,7 +462,7 @@ var excludedTests = map[string]string{
 
 // conformanceFloor is the share of Zeek's records, per log type, that
 // dwell reproduces today: a change that loses one fails.
-var conformanceFloor = map[string]float64{"conn": 0.99, "dns": 0.99, "http": 1.0, "ssl": 1.0, "x509": 1.0}
+var conformanceFloor = map[string]float64{"conn": 0.99, "dns": 0.99, "http": 1.0, "ssl": 1.0, "x509": 1.0, "files": 1.0}
 
 func TestZeekConformance(t *testing.T) {
 	res := measureConformance(t)
