@@ -57,7 +57,11 @@ func TestReplayCompressed(t *testing.T) {
 	if counts[0] != counts[1] || counts[0] == "0" {
 		t.Errorf("messages sent: plain %s, zstd %s", counts[0], counts[1])
 	}
-	time.Sleep(200 * time.Millisecond)
+	// UDP may lose some; at least one datagram must arrive, waited for
+	// at most five seconds.
+	for deadline := time.Now().Add(5 * time.Second); got.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if got.Load() == 0 {
 		t.Error("nothing arrived")
 	}

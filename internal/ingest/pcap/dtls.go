@@ -17,6 +17,7 @@ const (
 	dtlsWatch        = 32      // datagrams of a UDP connection looked at for a ClientHello
 	maxDTLSMessage   = 1 << 16 // a longer handshake message is not followed
 	maxDTLSFragments = 16      // messages held per direction while fragments are missing
+	maxDTLSHeld      = 1 << 16 // bytes of those messages held per direction
 )
 
 // dtlsState is what a DTLS connection keeps per direction: the next
@@ -25,6 +26,7 @@ const (
 type dtlsState struct {
 	next    [2]uint16
 	pending [2]map[uint16]*dtlsMsg
+	held    [2]int // bytes of the pending messages
 	// clientOrig: the originator sent the ClientHello. In WebRTC either
 	// side may be the DTLS client; Zeek's ssl.log keeps the connection's
 	// roles in its addresses and the handshake's in its letters and
@@ -114,11 +116,12 @@ func (s *tlsConn) dtlsHandshake(isClient bool, b []byte) {
 		}
 		m := d.pending[i][seq]
 		if m == nil {
-			if len(d.pending[i]) >= maxDTLSFragments {
+			if len(d.pending[i]) >= maxDTLSFragments || d.held[i]+length > maxDTLSHeld {
 				continue
 			}
 			m = &dtlsMsg{typ: typ, body: make([]byte, length), got: make([]bool, length)}
 			d.pending[i][seq] = m
+			d.held[i] += length
 		}
 		if m.typ != typ || len(m.body) != length {
 			continue
@@ -136,6 +139,7 @@ func (s *tlsConn) dtlsHandshake(isClient bool, b []byte) {
 				break
 			}
 			delete(d.pending[i], d.next[i])
+			d.held[i] -= len(m.body)
 			d.next[i]++
 			s.handshake(isClient, m.typ, m.body)
 		}

@@ -99,3 +99,19 @@ func FuzzDTLS(f *testing.F) {
 		tb.end(c)
 	})
 }
+
+// Fragments of messages larger than a direction's budget are not held.
+func TestDTLSHeldBounded(t *testing.T) {
+	tb := newTable("s", "f", 1)
+	c := newTestConn(tb)
+	c.proto = protoUDP
+	ch := dtlsHello(true)
+	tb.udpDTLS(c, true, dtlsRecord(22, 0, dtlsFragment(1, 0, ch, 0, len(ch))))
+	big := make([]byte, maxDTLSHeld-100)
+	tb.udpDTLS(c, false, dtlsRecord(22, 0, dtlsFragment(11, 5, big, 0, 10)))
+	tb.udpDTLS(c, false, dtlsRecord(22, 0, dtlsFragment(11, 6, big, 0, 10)))
+	d := c.tls.dtls
+	if len(d.pending[1]) != 1 || d.held[1] != len(big) {
+		t.Errorf("held %d bytes in %d messages", d.held[1], len(d.pending[1]))
+	}
+}

@@ -18,14 +18,17 @@ import (
 // files in concurrent ranges. Each piece is placed at its offset; the
 // file ends when every byte of it came, or, as Zeek's file timeout does,
 // after two minutes without a piece, or at the capture's end. Its
-// files.log record is written once per connection that brought a piece,
+// files.log record is written once per connection that brought a piece
+// (the first maxRangeConns),
 // with the whole file's seen, missing (the gaps below its highest byte)
 // and total bytes. The pieces are not hashed: a file with gaps has no
 // hash, and Zeek's log of such a file shows none.
 
 const (
-	rangeTimeout  = 2 * time.Minute
-	maxRangeFiles = 256 // open at once; the oldest is ended beyond
+	rangeTimeout   = 2 * time.Minute
+	maxRangeFiles  = 256  // open at once; the oldest is ended beyond
+	maxRangePieces = 1024 // disjoint pieces kept per file; beyond, a piece is counted in overflow_bytes
+	maxRangeConns  = 256  // connections given a record per file
 )
 
 type rangeKey struct {
@@ -43,6 +46,8 @@ type rangeFile struct {
 	pieces []fragRange // received byte ranges, sorted, merged (frag.go's)
 	head   []byte      // the first bytes, from a piece at offset 0
 	conns  []*conn
+	// bytes of pieces past maxRangePieces
+	overflow uint64
 }
 
 // parseContentRange reads "bytes FIRST-LAST/TOTAL" (TOTAL may be "*":
@@ -82,7 +87,7 @@ func parseContentRange(v string) (first, total int64, ok bool) {
 func (t *table) rangeFile(c *conn, url string, total int64) *rangeFile {
 	k := rangeKey{c.resp, url}
 	if f := t.ranged[k]; f != nil {
-		if !slices.Contains(f.conns, c) {
+		if len(f.conns) < maxRangeConns && !slices.Contains(f.conns, c) {
 			f.conns = append(f.conns, c)
 		}
 		if f.total < 0 {
@@ -121,6 +126,12 @@ func (t *table) writeRange(f *rangeFile, off int64, b []byte) {
 	if off < mimeHead && int64(len(f.head)) == off {
 		f.head = append(f.head, b[:min(int64(len(b)), mimeHead-off)]...)
 	}
+	if len(f.pieces) >= maxRangePieces {
+		// A crafted stream of scattered pieces would make every insert
+		// slower: past the bound they are counted, not placed.
+		f.overflow += uint64(len(b))
+		return
+	}
 	f.pieces = addRange(f.pieces, fragRange{int(off), int(off) + len(b)})
 	if f.total > 0 && len(f.pieces) == 1 && f.pieces[0] == (fragRange{0, int(f.total)}) {
 		t.endRangeFile(f)
@@ -143,7 +154,7 @@ func (t *table) endRangeFile(f *rangeFile) {
 	r := f.rec
 	r.SeenBytes = event.Some(uint64(seen))
 	r.MissingBytes = event.Some(uint64(top - seen))
-	r.OverflowBytes = event.Some(uint64(0))
+	r.OverflowBytes = event.Some(f.overflow)
 	r.TimedOut = event.Some(f.total < 0 || seen < f.total)
 	r.Duration = event.Some(event.Micro(f.last).Sub(event.Micro(f.first)))
 	r.MIMEType = sniffMIME(f.head)

@@ -91,3 +91,17 @@ func TestRangeFilesBounded(t *testing.T) {
 		t.Errorf("%d files open, %d in order", len(tb.ranged), len(tb.rangedOrder))
 	}
 }
+
+// Scattered pieces past the bound are counted as overflow, not placed.
+func TestRangePiecesBounded(t *testing.T) {
+	tb := newTable("s", "f", 1)
+	c := &conn{orig: netip.MustParseAddr("10.0.0.1"), resp: netip.MustParseAddr("192.0.2.1"), uid: "C"}
+	f := tb.rangeFile(c, "/scattered", 1<<30)
+	for i := range maxRangePieces + 5 {
+		tb.writeRange(f, int64(i)*10, []byte("ab"))
+	}
+	tb.endRangeFiles()
+	if len(tb.files) != 1 || tb.files[0].SeenBytes.V != 2*maxRangePieces || tb.files[0].OverflowBytes.V != 10 {
+		t.Errorf("records %+v", tb.files)
+	}
+}
