@@ -30,12 +30,9 @@ type fileState struct {
 const mimeHead = 512
 
 func (t *table) newFile(c *conn, isOrig bool, source string, depth uint64, total int64) *fileState {
-	t.fileSeq++
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(t.fileSeq))                                   //nolint:gosec // G115: a count
 	f := &fileState{md5: md5.New(), sha1: sha1.New(), sha256: sha256.New(), first: t.now} //nolint:gosec // G401: files.log's hashes
 	f.rec = event.File{
-		TS: event.Micro(t.now), FUID: zeekID('F', []byte(c.uid), b[:]), UID: c.uid, SrcIP: c.orig, SrcPort: c.origPort,
+		TS: event.Micro(t.now), FUID: t.nextFUID(c), UID: c.uid, SrcIP: c.orig, SrcPort: c.origPort,
 		DstIP: c.resp, DstPort: c.respPt, ConnUIDs: []string{c.uid}, Source: source, Depth: event.Some(depth),
 		Analyzers: []string{"MD5", "SHA1", "SHA256"}, IsOrig: event.Some(isOrig), Src: t.source(t.num),
 	}
@@ -48,6 +45,15 @@ func (t *table) newFile(c *conn, isOrig bool, source string, depth uint64, total
 		f.rec.TotalBytes = event.Some(uint64(total))
 	}
 	return f
+}
+
+// nextFUID returns a new file id, made from the connection that first
+// carries the file and the capture's count of files.
+func (t *table) nextFUID(c *conn) string {
+	t.fileSeq++
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(t.fileSeq)) //nolint:gosec // G115: a count
+	return zeekID('F', []byte(c.uid), b[:])
 }
 
 func (f *fileState) write(b []byte, now time.Time) {

@@ -1,7 +1,6 @@
 package pcap
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -19,9 +18,8 @@ import (
 // file ends when every byte of it came, or, as Zeek's file timeout does,
 // after two minutes without a piece, or at the capture's end. Its
 // files.log record is written once per connection that brought a piece
-// (the first maxRangeConns),
-// with the whole file's seen, missing (the gaps below its highest byte)
-// and total bytes. The pieces are not hashed: a file with gaps has no
+// (the first maxRangeConns), with the whole file's seen, missing (the
+// gaps below its highest byte) and total bytes. The pieces are not hashed: a file with gaps has no
 // hash, and Zeek's log of such a file shows none.
 
 const (
@@ -103,11 +101,8 @@ func (t *table) rangeFile(c *conn, url string, total int64) *rangeFile {
 	if t.ranged == nil {
 		t.ranged = map[rangeKey]*rangeFile{}
 	}
-	t.fileSeq++
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(t.fileSeq)) //nolint:gosec // G115: a count
 	f := &rangeFile{key: k, first: t.now, last: t.now, total: total, conns: []*conn{c}}
-	f.rec = event.File{TS: event.Micro(t.now), FUID: zeekID('F', []byte(c.uid), b[:]), Source: "HTTP", Depth: event.Some(uint64(0)),
+	f.rec = event.File{TS: event.Micro(t.now), FUID: t.nextFUID(c), Source: "HTTP", Depth: event.Some(uint64(0)),
 		IsOrig: event.Some(false), TxHosts: []netip.Addr{c.resp}, RxHosts: []netip.Addr{c.orig}, Src: t.source(t.num)}
 	if total >= 0 {
 		f.rec.TotalBytes = event.Some(uint64(total))
