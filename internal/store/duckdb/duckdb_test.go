@@ -623,3 +623,31 @@ func TestQueryCannotReadState(t *testing.T) {
 		"SELECT * FROM (VALUES (1)) AS v(a) WHERE EXISTS (SELECT 1 FROM dwell_meta WHERE value LIKE 'TLP%')",
 	})
 }
+
+// TestAllocatorSettings: a store gives freed memory back early (flush
+// threshold 8 MB by default, or the one given) and lets DuckDB's
+// allocator purge in the background.
+func TestAllocatorSettings(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct{ opt, want string }{{"", "7.6 MiB"}, {"64MB", "61.0 MiB"}} {
+		s, err := duckdb.Open(ctx, filepath.Join(t.TempDir(), "dwell.db"), duckdb.Options{AllocatorFlushThreshold: c.opt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := s.Query(ctx, "SELECT name, value FROM duckdb_settings() WHERE name IN ('allocator_flush_threshold', 'allocator_background_threads') ORDER BY name")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for rows.Next() {
+			v := rows.Values()
+			got = append(got, fmt.Sprint(v[0], "=", v[1]))
+		}
+		_ = rows.Close()
+		_ = s.Close()
+		want := []string{"allocator_background_threads=true", "allocator_flush_threshold=" + c.want}
+		if !slices.Equal(got, want) {
+			t.Errorf("option %q: settings %v, want %v", c.opt, got, want)
+		}
+	}
+}
