@@ -152,7 +152,13 @@ func New(o Options) *Server {
 		}
 		return []string{"query", "--format", "json", "--", q.SQL}, nil
 	}))
-	s.api("GET /api/v1/intel", "admin", s.command(func(*http.Request) ([]string, error) { return []string{"intel", "list", "--format", "json"}, nil }))
+	s.api("GET /api/v1/intel", "admin", s.command(func(r *http.Request) ([]string, error) {
+		if id, _ := r.Context().Value(identityKey{}).(Identity); id.External {
+			// The list holds AMBER+STRICT and RED indicators whole.
+			return nil, forbidden(fmt.Sprintf("the indicator list is for the organisation's own admins; %s is of another organisation", id.Name))
+		}
+		return []string{"intel", "list", "--format", "json"}, nil
+	}))
 	s.api("POST /api/v1/intel/import", "admin", s.command(func(r *http.Request) ([]string, error) {
 		var q struct {
 			Source string `json:"source"`

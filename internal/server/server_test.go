@@ -274,6 +274,8 @@ func TestAccountTokens(t *testing.T) {
 		{"dwl_admin", "GET", "/api/v1/export/misp", "", 200, []string{"export", "misp", "--out", "-", "--as", "ada", "--external=false"}},
 		{"dwl_admin", "POST", "/api/v1/query", `{"sql": "SELECT 1"}`, 200, []string{"query", "--format", "json", "--", "SELECT 1"}},
 		{"dwl_partadmin", "POST", "/api/v1/query", `{"sql": "SELECT 1"}`, 403, nil},
+		{"dwl_partadmin", "GET", "/api/v1/intel", "", 403, nil},
+		{"dwl_admin", "GET", "/api/v1/intel", "", 200, []string{"intel", "list", "--format", "json"}},
 		{"dwl_partadmin", "GET", "/api/v1/export/misp", "", 200, []string{"export", "misp", "--out", "-", "--as", "paula", "--external=true"}},
 		{"dwl_viewer", "GET", "/api/v1/export/blocklist?format=csv", "", 403, nil},
 		{"dwl_partner", "GET", "/api/v1/export/blocklist?format=csv", "", 200,
