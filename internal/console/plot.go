@@ -267,32 +267,16 @@ func intervals(ts []time.Time) template.HTML {
 }
 
 // dailyBytes reads an evidence series of {"day": "2006-01-02", "bytes":
-// n} (as a finding keeps it, or as JSON gives it back).
+// n}, as the incident's JSON gives it back.
 func dailyBytes(v any) map[time.Time]float64 {
 	out := map[time.Time]float64{}
-	add := func(m map[string]any) {
+	xs, _ := v.([]any)
+	for _, x := range xs {
+		m, _ := x.(map[string]any)
 		ds, _ := m["day"].(string)
-		day, err := time.Parse(time.DateOnly, ds)
-		if err != nil {
-			return
-		}
-		switch b := m["bytes"].(type) {
-		case float64:
+		b, ok := m["bytes"].(float64)
+		if day, err := time.Parse(time.DateOnly, ds); err == nil && ok {
 			out[day] = b
-		case int64:
-			out[day] = float64(b)
-		}
-	}
-	switch xs := v.(type) {
-	case []any:
-		for _, x := range xs {
-			if m, ok := x.(map[string]any); ok {
-				add(m)
-			}
-		}
-	case []map[string]any:
-		for _, m := range xs {
-			add(m)
 		}
 	}
 	return out
@@ -308,13 +292,7 @@ func baseline(f *detect.Finding) template.HTML {
 	if len(dst) == 0 {
 		return ""
 	}
-	var usual float64
-	switch m := f.Evidence["host_median_daily_bytes_out"].(type) {
-	case float64:
-		usual = m
-	case int64:
-		usual = float64(m)
-	}
+	usual, _ := f.Evidence["host_median_daily_bytes_out"].(float64)
 	s := span{}
 	peak := usual
 	for _, series := range []map[time.Time]float64{dst, host} {

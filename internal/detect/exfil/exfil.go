@@ -65,11 +65,6 @@ type pairAgg struct {
 	conns                     int64
 }
 
-type hostDay struct {
-	src netip.Addr
-	day time.Time
-}
-
 // Detect implements detect.Detector.
 func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) ([]detect.Finding, error) {
 	prev, err := detect.PrevalenceOf(ctx, r, w, d.env)
@@ -88,9 +83,12 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 	if err != nil {
 		return nil, err
 	}
-	hostDaily := map[hostDay]int64{} // bytes a host sends out per day, all destinations
+	hostDays := map[netip.Addr]map[time.Time]int64{} // bytes a host sends out per day, all destinations
 	err = r.HostDays(ctx, w, store.FlowFilter{Sides: outbound}, func(h *store.HostDay) error {
-		hostDaily[hostDay{h.Src, h.Day}] += h.SrcBytes
+		if hostDays[h.Src] == nil {
+			hostDays[h.Src] = map[time.Time]int64{}
+		}
+		hostDays[h.Src][h.Day] += h.SrcBytes
 		return nil
 	})
 	if err != nil {
@@ -124,17 +122,12 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		return nil, err
 	}
 	// Each host's habit: the median of its daily outbound totals.
-	perHost := map[netip.Addr][]float64{}
-	hostDays := map[netip.Addr]map[time.Time]int64{}
-	for k, v := range hostDaily {
-		perHost[k.src] = append(perHost[k.src], float64(v))
-		if hostDays[k.src] == nil {
-			hostDays[k.src] = map[time.Time]int64{}
-		}
-		hostDays[k.src][k.day] = v
-	}
 	habit := map[netip.Addr]float64{}
-	for h, v := range perHost {
+	for h, days := range hostDays {
+		v := make([]float64, 0, len(days))
+		for _, b := range days {
+			v = append(v, float64(b))
+		}
 		slices.Sort(v)
 		habit[h] = detect.Median(v)
 	}
@@ -165,7 +158,7 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 				uploadDays++
 			}
 			base := math.Max(habit[k.src]-float64(b)/float64(len(a.days)), 1_000_000)
-			worst = math.Max(worst, float64(hostDaily[hostDay{k.src, day}])/base)
+			worst = math.Max(worst, float64(hostDays[k.src][day])/base)
 		}
 		info := prev.Of(k.dst)
 		c := map[string]float64{

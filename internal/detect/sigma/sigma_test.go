@@ -164,9 +164,6 @@ func TestFoldIsToLower(t *testing.T) {
 		t.Errorf("after reset: %q", b)
 	}
 	if n := testing.AllocsPerRun(100, func() {
-		if raceEnabled {
-			return
-		}
 		h.reset(ev)
 		_ = h.fold("C:\\Windows\\System32\\CMD.EXE")
 	}); n != 0 {

@@ -59,6 +59,7 @@ func (t *table) udpDTLS(c *conn, isOrig bool, payload []byte) {
 	case looksDTLS(payload):
 		c.tls = newTLS(c, t)
 		c.tls.dtls = &dtlsState{clientOrig: isOrig}
+		c.service = "dtls"
 		if !isOrig {
 			c.tls.history = append(c.tls.history, '^') // Zeek's mark of roles turned
 		}
@@ -81,7 +82,6 @@ func (s *tlsConn) datagram(isClient bool, b []byte) {
 		b = b[13+n:]
 		switch {
 		case typ == 22 && epoch == 0:
-			s.c.service = "dtls"
 			s.dtlsHandshake(isClient, body)
 		case typ == 22:
 			// Under the new keys (Finished): encrypted.

@@ -119,9 +119,8 @@ func (s *tlsConn) letter(isOrig bool, l byte) {
 // record takes one record of a content type.
 func (s *tlsConn) record(isOrig bool, typ uint8, body []byte) {
 	i := b2i(!isOrig)
-	s.c.service = "ssl"
-	if s.dtls != nil {
-		s.c.service = "dtls"
+	if s.dtls == nil {
+		s.c.service = "ssl" // DTLS's is set when its ClientHello is seen
 	}
 	switch typ {
 	case 20:
