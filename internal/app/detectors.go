@@ -118,8 +118,9 @@ func detectors(env *detect.Env, names []string) ([]detect.Detector, error) {
 type huntResult struct {
 	Findings []detect.Finding
 	Timings  map[string]time.Duration
-	// Reused counts the detector runs taken from the memo.
-	Reused int
+	// Reused counts the detector runs taken from the memo; Tallied those
+	// of incremental detectors from their kept tallies.
+	Reused, Tallied int
 }
 
 // job is one detector over one window.
@@ -143,7 +144,8 @@ func runDetectors(ctx context.Context, st store.Reader, env *detect.Env, ds []de
 
 // runDetectorsMemo is runDetectors that, given a memo and a hunt of all
 // history, takes a detector's findings from the memo when none of its
-// inputs changed since it ran (dwell serve).
+// inputs changed since it ran, and an incremental detector's from its
+// kept tally (dwell serve).
 func runDetectorsMemo(ctx context.Context, st store.Reader, env *detect.Env, ds []detect.Detector, w store.Window, m *memo) (*huntResult, error) {
 	if !w.Since.IsZero() || !w.Until.IsZero() {
 		m = nil
@@ -174,9 +176,22 @@ func runDetectorsMemo(ctx context.Context, st store.Reader, env *detect.Env, ds 
 	timings := make([]time.Duration, len(jobs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(2, runtime.GOMAXPROCS(0)))
-	var reused atomic.Int32
+	var reused, tallied atomic.Int32
 	for i, j := range jobs {
 		key := j.d.Name() + "|" + j.w.Conns.String()
+		if inc, ok := j.d.(detect.Incremental); ok && m != nil {
+			g.Go(func() error {
+				start := time.Now()
+				fs, err := m.tallies.findings(gctx, inc, cache, j.w)
+				if err != nil {
+					return fmt.Errorf("detector %s: %w", j.d.Name(), err)
+				}
+				results[i], timings[i] = fs, time.Since(start)
+				tallied.Add(1)
+				return nil
+			})
+			continue
+		}
 		if m != nil {
 			if fs, ok := m.lookup(key, j.d.Name(), now); ok {
 				results[i] = fs
@@ -205,7 +220,7 @@ func runDetectorsMemo(ctx context.Context, st store.Reader, env *detect.Env, ds 
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	res := &huntResult{Timings: map[string]time.Duration{}, Reused: int(reused.Load())}
+	res := &huntResult{Timings: map[string]time.Duration{}, Reused: int(reused.Load()), Tallied: int(tallied.Load())}
 	seen := map[string]bool{}
 	for i, fs := range results {
 		if jobs[i].w.Conns == store.ConnLog {

@@ -169,6 +169,9 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 		if res.Reused > 0 {
 			fmt.Fprintf(a.Stderr, "%d detector run(s) taken from the last hunt: their inputs did not change\n", res.Reused)
 		}
+		if res.Tallied > 0 {
+			fmt.Fprintf(a.Stderr, "%d detector(s) from their running tallies: history read once, new records added as stored\n", res.Tallied)
+		}
 	}
 	findings := res.Findings[:0:0]
 	for _, f := range res.Findings {

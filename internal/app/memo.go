@@ -97,11 +97,13 @@ func (g *generations) snapshot() map[string]uint64 {
 	return maps.Clone(g.n)
 }
 
-// memo keeps each detector's last findings over all history.
+// memo keeps each detector's last findings over all history, and the
+// incremental detectors' tallies.
 type memo struct {
-	gens generations
-	mu   sync.Mutex
-	runs map[string]memoRun
+	gens    generations
+	tallies tallies
+	mu      sync.Mutex
+	runs    map[string]memoRun
 }
 
 type memoRun struct {
@@ -135,8 +137,9 @@ func (m *memo) keep(key string, at map[string]uint64, fs []detect.Finding) {
 	m.runs[key] = memoRun{at: at, findings: cloneFindings(fs)}
 }
 
-// forget drops every kept run (the configuration changed).
+// forget drops every kept run and tally (the configuration changed).
 func (m *memo) forget() {
+	m.tallies.reset()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.runs = nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,8 +24,45 @@ func TestServedHuntReusesDetectors(t *testing.T) {
 	if code, out, errOut := runDwell(t, "ingest", "--db", db, "--complete", "../../examples/zeek"); code != ExitOK {
 		t.Fatalf("ingest: %s%s", out, errOut)
 	}
+	rules := filepath.Join(dir, "rules")
+	if err := os.MkdirAll(rules, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rules, "r.yml"), []byte(`title: Shell under a web server
+id: 33333333-3333-3333-3333-333333333333
+name: web_shell
+logsource: {product: windows, category: process_creation}
+detection:
+  s:
+    ParentImage|endswith: '\w3wp.exe'
+  condition: s
+level: high
+---
+title: Logons
+id: 44444444-4444-4444-4444-444444444444
+name: logon
+logsource: {product: windows, service: security}
+detection:
+  s:
+    EventID: 4624
+  condition: s
+level: informational
+---
+title: Many logons of one account
+id: 55555555-5555-5555-5555-555555555555
+correlation:
+  type: event_count
+  rules: [logon]
+  group-by: [TargetUserName]
+  timespan: 1h
+  condition: {gte: 3}
+level: low
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cfg := config.Default()
 	cfg.Store = db
+	cfg.Sigma.Rules = []string{rules}
 	cfg.ServeDefaults()
 	st, err := openStore(t.Context(), cfg, false)
 	if err != nil {
@@ -61,13 +99,31 @@ func TestServedHuntReusesDetectors(t *testing.T) {
 	if code := s.Run(context.Background(), []string{"ingest", "--complete", filepath.Join(dir, "scenario", "hostlogs")}, io.Discard, &errs); code != ExitOK {
 		t.Fatalf("ingest of host events: %s", errs.String())
 	}
-	_, timings = hunt()
+	third, timings := hunt()
 	for _, name := range []string{"host ", "sigma "} {
 		if !strings.Contains(timings, name) {
 			t.Errorf("%q did not run again after Windows events:\n%s", name, timings)
 		}
 	}
-	if !strings.Contains(timings, "taken from the last hunt") {
-		t.Errorf("the network detectors ran again for Windows events:\n%s", timings)
+	if !strings.Contains(timings, "taken from the last hunt") || !strings.Contains(timings, "from their running tallies") {
+		t.Errorf("the network detectors ran again for Windows events, or the tallies were not used:\n%s", timings)
+	}
+	// The tallies were fed the ingested batches: a server started anew,
+	// which reads all history from the store, finds the same.
+	fresh := &served{st: st, logger: slog.New(slog.DiscardHandler), now: time.Now, data: make(chan time.Time, 1)}
+	fresh.cfg.Store(cfg)
+	newServeMetrics(fresh)
+	var out strings.Builder
+	errs.Reset()
+	if code := fresh.Run(context.Background(), []string{"hunt", "--format", "json"}, &out, &errs); code != ExitOK {
+		t.Fatalf("hunt: %s", errs.String())
+	}
+	for _, want := range []string{`"detector": "host"`, `"rule_title": "Shell under a web server"`, `"correlation": "event_count"`} {
+		if !strings.Contains(third, want) {
+			t.Errorf("no finding with %s to compare", want)
+		}
+	}
+	if out.String() != third {
+		t.Errorf("the tallies fed as records were stored found otherwise than history read at once:\n%s\n---\n%s", third, out.String())
 	}
 }

@@ -78,8 +78,9 @@ var remoteCommands = []string{"ingest", "query", "hunt", "intel", "export", "inc
 // generations), and Close leaves it open for the others.
 type sharedStore struct {
 	store.Store
-	mu   *sync.Mutex
-	gens *generations
+	mu      *sync.Mutex
+	gens    *generations
+	tallies *tallies
 	// changed says that data a hunt reads arrived (records, indicators, a
 	// sensor removed), whoever wrote it: a hunt is due.
 	changed func()
@@ -88,7 +89,9 @@ type sharedStore struct {
 func (s sharedStore) Write(ctx context.Context, b *event.Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.tallies.before(b)
 	err := s.Store.Write(ctx, b)
+	s.tallies.after(b, err == nil)
 	if err == nil {
 		s.gens.bumpBatch(b)
 		if b.Len() > 0 {
@@ -103,6 +106,7 @@ func (s sharedStore) DeleteSensor(ctx context.Context, sensor string) (int64, er
 	defer s.mu.Unlock()
 	defer s.changed()
 	defer s.gens.bumpAll()
+	defer s.tallies.reset() // tallies only ever add
 	return s.Store.DeleteSensor(ctx, sensor)
 }
 
@@ -148,7 +152,7 @@ func (s sharedStore) DeleteIndicators(ctx context.Context, source string) (int, 
 func (s sharedStore) Close() error { return nil }
 
 func (s *served) store() sharedStore {
-	return sharedStore{Store: s.st, mu: &s.writeMu, gens: &s.memo.gens, changed: func() { s.arrived(s.now()) }}
+	return sharedStore{Store: s.st, mu: &s.writeMu, gens: &s.memo.gens, tallies: &s.memo.tallies, changed: func() { s.arrived(s.now()) }}
 }
 
 // app returns an App that runs commands against the served store.

@@ -34,7 +34,7 @@ func (h *HostAddrs) Add(e *event.HostEvent) {
 	m := h.seen[e.Computer]
 	if m == nil {
 		m = map[netip.Addr]int{}
-		h.seen[e.Computer] = m
+		h.seen[strings.Clone(e.Computer)] = m // kept: not the event's memory
 	}
 	m[a.Unmap()]++
 }

@@ -63,6 +63,37 @@ func (b *Batch) Count(k Kind) int {
 	return 0
 }
 
+// Sources calls fn with the provenance of each record of kind k in b.
+func (b *Batch) Sources(k Kind, fn func(*Source)) {
+	each := func(n int, src func(int) *Source) {
+		for i := range n {
+			fn(src(i))
+		}
+	}
+	switch k {
+	case KindConn:
+		each(len(b.Conns), func(i int) *Source { return &b.Conns[i].Src })
+	case KindOpenConn:
+		each(len(b.OpenConns), func(i int) *Source { return &b.OpenConns[i].Src })
+	case KindDNS:
+		each(len(b.DNS), func(i int) *Source { return &b.DNS[i].Src })
+	case KindHTTP:
+		each(len(b.HTTP), func(i int) *Source { return &b.HTTP[i].Src })
+	case KindTLS:
+		each(len(b.TLS), func(i int) *Source { return &b.TLS[i].Src })
+	case KindX509:
+		each(len(b.X509), func(i int) *Source { return &b.X509[i].Src })
+	case KindFile:
+		each(len(b.Files), func(i int) *Source { return &b.Files[i].Src })
+	case KindFlow:
+		each(len(b.Flows), func(i int) *Source { return &b.Flows[i].Src })
+	case KindWinlog:
+		each(len(b.Host), func(i int) *Source { return &b.Host[i].Src })
+	case KindAlert:
+		each(len(b.Alerts), func(i int) *Source { return &b.Alerts[i].Src })
+	}
+}
+
 // Append moves o's records and progress to the end of b; o is unchanged.
 func (b *Batch) Append(o *Batch) {
 	b.Conns = append(b.Conns, o.Conns...)

@@ -15,6 +15,16 @@ import (
 // loadEVTX reads EVTX files into a memory store.
 func loadEVTX(t *testing.T, paths ...string) *storetest.Mem {
 	t.Helper()
+	m := storetest.NewMem()
+	if err := m.Write(context.Background(), readEVTX(t, paths...)); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// readEVTX reads EVTX files into a batch.
+func readEVTX(t *testing.T, paths ...string) *event.Batch {
+	t.Helper()
 	b := &event.Batch{}
 	for _, p := range paths {
 		f, err := os.Open(p)
@@ -31,11 +41,7 @@ func loadEVTX(t *testing.T, paths ...string) *storetest.Mem {
 		}
 		_ = f.Close()
 	}
-	m := storetest.NewMem()
-	if err := m.Write(context.Background(), b); err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return b
 }
 
 // TestAttackSamples runs the detector on EVTX files of the shared

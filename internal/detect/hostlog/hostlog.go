@@ -62,7 +62,24 @@ type key struct {
 	rule, sensor, computer, subject string
 }
 
+// agg is the running total of one rule's hits on one host, for one
+// subject. What it keeps of single events (the strongest hit, details,
+// examples) is chosen by detect.RecordOrder, never by arrival.
 type agg struct {
+	rule        *rule
+	h           hit // the highest score, the earliest of equals
+	hAt         time.Time
+	hSrc        event.Source
+	n           int
+	first, last time.Time
+	details     detect.Earliest[string]
+	accounts    map[string]bool
+	sources     map[string]bool
+	examples    detect.Earliest[map[string]any]
+}
+
+// view is an aggregate as a finding shows it.
+type view struct {
 	rule        *rule
 	h           hit
 	n           int
@@ -75,39 +92,76 @@ type agg struct {
 
 type logonKey struct{ account, computer, src string }
 
-// state gathers one pass over the events.
-type state struct {
+// name is an account as first written.
+type name struct {
+	name string
+	at   time.Time
+	src  event.Source
+}
+
+// tally gathers the events, in any order (detect.Tally).
+type tally struct {
 	d      *Detector
+	ids    map[uint32]bool // the events any rule reads
 	aggs   map[key]*agg
 	addrs  detect.HostAddrs       // computers' own addresses (Sysmon 3)
 	logons map[logonKey]time.Time // first network logon per account, host and source
-	names  map[string]string      // an account as first written, by its lower-case form
+	names  map[string]name        // an account as first written, by its lower-case form
 	first  time.Time
 	last   time.Time
 }
 
+var _ detect.Incremental = (*Detector)(nil)
+
 // Detect implements detect.Detector.
 func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) ([]detect.Finding, error) {
-	ids := map[uint32]bool{3: true}
+	return detect.RunTally(ctx, d, r, w)
+}
+
+// Tally implements detect.Incremental.
+func (d *Detector) Tally() detect.Tally {
+	ids := map[uint32]bool{3: true, 4624: true}
 	for i := range rules {
 		for _, id := range rules[i].ids {
 			ids[id] = true
 		}
 	}
-	ids[4624] = true
-	st := &state{d: d, aggs: map[key]*agg{}, logons: map[logonKey]time.Time{},
-		names: map[string]string{}}
-	err := r.HostEvents(ctx, w, store.HostFilter{EventIDs: slices.Sorted(maps.Keys(ids))}, func(e *event.HostEvent) error {
-		st.add(e)
+	return &tally{d: d, ids: ids, aggs: map[key]*agg{}, logons: map[logonKey]time.Time{}, names: map[string]name{}}
+}
+
+// Finish implements detect.Incremental: host findings have nothing more.
+func (d *Detector) Finish(_ context.Context, _ store.Reader, _ store.Window, _ detect.Tally, fs []detect.Finding) ([]detect.Finding, error) {
+	return fs, nil
+}
+
+func (st *tally) Kinds() []event.Kind { return []event.Kind{event.KindWinlog} }
+
+func (st *tally) Read(ctx context.Context, r store.Reader, w store.Window, skip func(*event.Source) bool) error {
+	err := r.HostEvents(ctx, w, store.HostFilter{EventIDs: slices.Sorted(maps.Keys(st.ids))}, func(e *event.HostEvent) error {
+		if skip == nil || !skip(&e.Src) {
+			st.add(e)
+		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("host events: %w", err)
+		return fmt.Errorf("host events: %w", err)
 	}
-	return st.findings(), nil
+	return nil
 }
 
-func (st *state) add(e *event.HostEvent) {
+// Add adds the events of a batch as the store gives them back: carved
+// records and events no rule reads are left out.
+func (st *tally) Add(b *event.Batch) {
+	for i := range b.Host {
+		if e := &b.Host[i]; !e.Carved && st.ids[e.EventID] {
+			c := *e
+			c.TS = detect.StoredTime(c.TS)
+			st.add(&c)
+		}
+	}
+}
+
+func (st *tally) add(e *event.HostEvent) {
 	if st.first.IsZero() || e.TS.Before(st.first) {
 		st.first = e.TS
 	}
@@ -129,36 +183,49 @@ func (st *state) add(e *event.HostEvent) {
 		k := key{r.name, e.Src.Sensor, e.Computer, h.subject}
 		a := st.aggs[k]
 		if a == nil {
-			a = &agg{rule: r, h: h, first: e.TS, sources: map[string]bool{}, accounts: map[string]bool{}}
+			k = key{r.name, strings.Clone(k.sensor), strings.Clone(k.computer), strings.Clone(k.subject)}
+			a = &agg{rule: r, h: h.cloned(), hAt: e.TS, hSrc: cloneSource(e.Src), first: e.TS, sources: map[string]bool{},
+				accounts: map[string]bool{}, details: detect.Earliest[string]{N: maxExamples}, examples: detect.Earliest[map[string]any]{N: maxExamples}}
 			st.aggs[k] = a
 		}
-		if person(h.account) {
-			a.accounts[h.account] = true
+		if person(h.account) && !a.accounts[h.account] {
+			a.accounts[strings.Clone(h.account)] = true
 		}
 		a.n++
 		if e.TS.Before(a.first) {
 			a.first = e.TS
 		}
 		a.last = event.Latest(a.last, e.TS)
-		if h.score > a.h.score {
-			a.h = h
+		if h.score > a.h.score || (h.score == a.h.score && detect.RecordOrder(e.TS, &e.Src, a.hAt, &a.hSrc) < 0) {
+			a.h, a.hAt, a.hSrc = h.cloned(), e.TS, cloneSource(e.Src)
 		}
-		if h.detail != "" && len(a.details) < maxExamples && !slices.Contains(a.details, h.detail) {
-			a.details = append(a.details, h.detail)
+		if h.detail != "" {
+			a.details.OfferDistinct(e.TS, &e.Src, strings.Clone(h.detail), func(x, y string) bool { return x == y })
 		}
-		if h.src != "" && h.src != "-" {
-			a.sources[h.src] = true
+		if h.src != "" && h.src != "-" && !a.sources[h.src] {
+			a.sources[strings.Clone(h.src)] = true
 		}
-		if len(a.examples) < maxExamples {
-			a.examples = append(a.examples, map[string]any{"source_file": e.Src.File, "record_id": e.RecordID, "offset_or_line": e.Src.Line,
-				"event_id": e.EventID, "time": e.TS.UTC().Format(time.RFC3339Nano)})
-		}
+		a.examples.Offer(e.TS, &e.Src, func() map[string]any {
+			return map[string]any{"source_file": strings.Clone(e.Src.File), "record_id": e.RecordID, "offset_or_line": e.Src.Line,
+				"event_id": e.EventID, "time": e.TS.UTC().Format(time.RFC3339Nano)}
+		})
 	}
+}
+
+// cloned copies the hit's strings out of the event they came from.
+func (h hit) cloned() hit {
+	h.account, h.subject, h.detail, h.src, h.why = strings.Clone(h.account), strings.Clone(h.subject), strings.Clone(h.detail),
+		strings.Clone(h.src), strings.Clone(h.why)
+	return h
+}
+
+func cloneSource(s event.Source) event.Source {
+	return event.Source{Sensor: strings.Clone(s.Sensor), File: strings.Clone(s.File), Line: s.Line}
 }
 
 // logon keeps the first network or remote-interactive logon of each
 // account from each source to each host.
-func (st *state) logon(e *event.HostEvent) {
+func (st *tally) logon(e *event.HostEvent) {
 	lt := field(e, "LogonType")
 	if lt != "3" && lt != "10" {
 		return
@@ -169,13 +236,16 @@ func (st *state) logon(e *event.HostEvent) {
 		src == "127.0.0.1" || src == "::1" {
 		return
 	}
-	name := account(field(e, "TargetDomainName"), user)
-	acct := strings.ToLower(name)
-	if _, ok := st.names[acct]; !ok {
-		st.names[acct] = name
+	written := account(field(e, "TargetDomainName"), user)
+	acct := strings.ToLower(written)
+	if n, ok := st.names[acct]; !ok || detect.RecordOrder(e.TS, &e.Src, n.at, &n.src) < 0 {
+		st.names[strings.Clone(acct)] = name{strings.Clone(written), e.TS, cloneSource(e.Src)}
 	}
 	k := logonKey{acct + "|" + lt, e.Computer, src}
 	if t, ok := st.logons[k]; !ok || e.TS.Before(t) {
+		if !ok {
+			k = logonKey{strings.Clone(k.account), strings.Clone(k.computer), strings.Clone(k.src)}
+		}
 		st.logons[k] = e.TS
 	}
 }
@@ -198,7 +268,7 @@ func person(acct string) bool {
 }
 
 // hostAddr returns the address a computer's own network events show.
-func (st *state) hostAddr(computer string) netip.Addr { return st.addrs.Addr(computer) }
+func (st *tally) hostAddr(computer string) netip.Addr { return st.addrs.Addr(computer) }
 
 // maxSubjects is how many findings one rule makes on one host before the
 // rest fold into one: a tool that installs a hundred random services is
@@ -207,10 +277,10 @@ const maxSubjects = 5
 
 // fold merges, per rule and host, the aggregates beyond maxSubjects
 // subjects into one.
-func (st *state) fold() {
+func fold(aggs map[key]*view) {
 	type group struct{ rule, sensor, computer string }
 	byGroup := map[group][]key{}
-	for k := range st.aggs {
+	for k := range aggs {
 		g := group{k.rule, k.sensor, k.computer}
 		byGroup[g] = append(byGroup[g], k)
 	}
@@ -219,12 +289,12 @@ func (st *state) fold() {
 			continue
 		}
 		slices.SortFunc(ks, func(a, b key) int { return cmp.Compare(a.subject, b.subject) })
-		var m *agg
+		var m *view
 		for _, k := range ks {
-			a := st.aggs[k]
-			delete(st.aggs, k)
+			a := aggs[k]
+			delete(aggs, k)
 			if m == nil {
-				m = &agg{rule: a.rule, h: a.h, first: a.first, last: a.last, accounts: map[string]bool{}, sources: map[string]bool{}}
+				m = &view{rule: a.rule, h: a.h, first: a.first, last: a.last, accounts: map[string]bool{}, sources: map[string]bool{}}
 			}
 			if a.h.score > m.h.score {
 				m.h = a.h
@@ -252,14 +322,20 @@ func (st *state) fold() {
 			}
 		}
 		m.h.why += fmt.Sprintf(", and %d more like it", len(ks)-1)
-		st.aggs[key{g.rule, g.sensor, g.computer, fmt.Sprintf("%d subjects", len(ks))}] = m
+		aggs[key{g.rule, g.sensor, g.computer, fmt.Sprintf("%d subjects", len(ks))}] = m
 	}
 }
 
-func (st *state) findings() []detect.Finding {
-	st.fold()
-	var out []detect.Finding
+// Findings implements detect.Tally.
+func (st *tally) Findings() []detect.Finding {
+	views := make(map[key]*view, len(st.aggs))
 	for k, a := range st.aggs {
+		views[k] = &view{rule: a.rule, h: a.h, n: a.n, first: a.first, last: a.last, details: a.details.Values(), accounts: a.accounts,
+			sources: a.sources, examples: a.examples.Values()}
+	}
+	fold(views)
+	var out []detect.Finding
+	for k, a := range views {
 		f := detect.Finding{Detector: "host", Sensor: k.sensor, Host: k.computer, FirstSeen: a.first, LastSeen: a.last,
 			Attack: slices.Clone(a.h.attack)}
 		if len(a.accounts) > 0 {
@@ -291,10 +367,13 @@ func (st *state) findings() []detect.Finding {
 		f.Summary = "On " + k.computer + ", " + a.h.why + times + "."
 		out = append(out, f)
 	}
+	order := func(a, b detect.Finding) int {
+		return cmp.Or(cmp.Compare(b.Score, a.Score), strings.Compare(a.Host, b.Host), a.FirstSeen.Compare(b.FirstSeen),
+			strings.Compare(a.Sensor, b.Sensor), strings.Compare(a.Summary, b.Summary))
+	}
+	slices.SortFunc(out, order) // newSources takes the first that follows a logon
 	out = append(out, st.newSources(out)...)
-	slices.SortFunc(out, func(a, b detect.Finding) int {
-		return cmp.Or(cmp.Compare(b.Score, a.Score), strings.Compare(a.Host, b.Host), a.FirstSeen.Compare(b.FirstSeen), strings.Compare(a.Summary, b.Summary))
-	})
+	slices.SortFunc(out, order)
 	return out
 }
 
@@ -306,7 +385,7 @@ func (st *state) findings() []detect.Finding {
 // A logon followed, on the same host within two hours, by a step of an
 // intrusion (a service, a task, a shell under a server process, stolen
 // credentials) is what an operator does on arrival: it scores higher.
-func (st *state) newSources(rulesFound []detect.Finding) []detect.Finding {
+func (st *tally) newSources(rulesFound []detect.Finding) []detect.Finding {
 	span := st.last.Sub(st.first)
 	if span < 48*time.Hour {
 		return nil
@@ -322,7 +401,7 @@ func (st *state) newSources(rulesFound []detect.Finding) []detect.Finding {
 	var out []detect.Finding
 	for k, t := range st.logons {
 		acct, lt, _ := strings.Cut(k.account, "|")
-		acct = st.names[acct]
+		acct = st.names[acct].name
 		if t.Before(cut) || used[k.account+"|"+k.src] {
 			continue
 		}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/dwell-nsm/dwell/internal/event"
 )
 
 // Correlation is a correlation rule (Sigma's correlation specification):
@@ -145,6 +147,7 @@ type Hit struct {
 	Rule     *Rule
 	Values   map[string]string // field (after aliases) -> value
 	Computer string
+	Src      event.Source   // where the event was read (the order of equal times)
 	Record   map[string]any // where the event is (evidence)
 }
 

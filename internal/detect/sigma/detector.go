@@ -98,107 +98,185 @@ type findingKey struct {
 	computer string
 }
 
+// hits is the running total of one rule on one computer. The fields it
+// shows are those of its earliest event (detect.RecordOrder), whichever
+// came first.
 type hits struct {
 	n           int
 	first, last time.Time
+	fieldsAt    time.Time
+	fieldsSrc   event.Source
 	fields      map[string]string
-	records     []map[string]any
+	records     detect.Earliest[map[string]any]
 	accounts    map[string]bool
 }
+
+var _ detect.Incremental = (*Detector)(nil)
 
 // Detect implements detect.Detector. Rules that cannot be loaded do not
 // stop the hunt; they are for `dwell rules` to report.
 func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) ([]detect.Finding, error) {
+	return detect.RunTally(ctx, d, r, w)
+}
+
+// Tally implements detect.Incremental: the configured rules' matches over
+// the Windows events. The rules are loaded once, here.
+func (d *Detector) Tally() detect.Tally {
+	t := &tally{found: map[findingKey]*hits{}}
 	if len(d.env.Sigma.Rules) == 0 {
-		return nil, nil
+		return t
 	}
-	en, rules, _ := Load(d.env.Sigma)
-	if en == nil {
-		return nil, nil
-	}
-	var corrs []*Rule
-	for _, r := range rules {
+	t.en, t.rules, _ = Load(d.env.Sigma)
+	for _, r := range t.rules {
 		if r.Corr != nil {
-			corrs = append(corrs, r)
+			t.corrs = append(t.corrs, r)
 		}
 	}
-	var addrs detect.HostAddrs
-	found := map[findingKey]*hits{}
-	var corrHits []Hit
-	err := r.HostEvents(ctx, w, store.HostFilter{}, func(e *event.HostEvent) error {
-		addrs.Add(e)
-		en.Match(e, func(rule *Rule) {
-			// A rule a correlation reads makes findings of its own only
-			// when one of those correlations says generate: true.
-			referenced, generate := false, false
-			var values map[string]string
-			for _, c := range corrs {
-				if c.Corr.refers(rule) < 0 {
-					continue
-				}
-				referenced, generate = true, generate || c.Corr.Generate
-				if values == nil {
-					values = map[string]string{}
-				}
-				ev := NewEvent(e)
-				for name, field := range c.Corr.Fields(rule) {
-					if v, ok := ev.Get(field); ok {
-						values[name] = v
-					}
-				}
-			}
-			if values != nil {
-				corrHits = append(corrHits, Hit{TS: e.TS, Rule: rule, Values: values, Computer: e.Computer,
-					Record: map[string]any{"source_file": e.Src.File, "record_id": e.RecordID, "offset_or_line": e.Src.Line,
-						"event_id": e.EventID, "time": e.TS.UTC().Format(time.RFC3339Nano), "computer": e.Computer}})
-			}
-			if referenced && !generate {
-				return
-			}
-			k := findingKey{rule, e.Src.Sensor, e.Computer}
-			h := found[k]
-			if h == nil {
-				h = &hits{first: e.TS, fields: rule.matchedFields(e), accounts: map[string]bool{}}
-				found[k] = h
-			}
-			h.n++
-			if e.TS.Before(h.first) {
-				h.first = e.TS
-			}
-			h.last = event.Latest(h.last, e.TS)
-			for _, name := range []string{"User", "SubjectUserName", "TargetUserName"} {
-				if v, ok := e.Field(name); ok && v != "" && v != "-" && !strings.HasSuffix(v, "$") {
-					h.accounts[v] = true
-				}
-			}
-			if len(h.records) < 5 {
-				h.records = append(h.records, map[string]any{"source_file": e.Src.File, "record_id": e.RecordID,
-					"offset_or_line": e.Src.Line, "event_id": e.EventID, "time": e.TS.UTC().Format(time.RFC3339Nano)})
-			}
-		})
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("host events: %w", err)
+	return t
+}
+
+// Finish implements detect.Incremental: it adds the findings of the rules
+// over the network tables, read whole at each hunt.
+func (d *Detector) Finish(ctx context.Context, r store.Reader, w store.Window, t detect.Tally, fs []detect.Finding) ([]detect.Finding, error) {
+	st, ok := t.(*tally)
+	if !ok || st.en == nil {
+		return fs, nil
 	}
-	out := make([]detect.Finding, 0, len(found))
-	out = append(out, correlationFindings(corrs, corrHits, &addrs)...)
-	net, err := networkFindings(ctx, r, w, rules)
+	net, err := networkFindings(ctx, r, w, st.rules)
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, net...)
-	for k, h := range found {
+	out := append(fs, net...)
+	slices.SortFunc(out, func(a, b detect.Finding) int {
+		return cmp.Or(cmp.Compare(b.Score, a.Score), strings.Compare(a.Host, b.Host), strings.Compare(a.Sensor, b.Sensor),
+			strings.Compare(a.Summary, b.Summary))
+	})
+	return out, nil
+}
+
+// tally matches the Windows events as they come (detect.Tally).
+type tally struct {
+	en    *Engine // nil: no rules
+	rules []*Rule
+	corrs []*Rule
+
+	addrs    detect.HostAddrs
+	found    map[findingKey]*hits
+	corrHits []Hit // the hits of rules correlations read, in any order
+}
+
+func (t *tally) Kinds() []event.Kind { return []event.Kind{event.KindWinlog} }
+
+func (t *tally) Read(ctx context.Context, r store.Reader, w store.Window, skip func(*event.Source) bool) error {
+	if t.en == nil {
+		return nil
+	}
+	err := r.HostEvents(ctx, w, store.HostFilter{}, func(e *event.HostEvent) error {
+		if skip == nil || !skip(&e.Src) {
+			t.add(e)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("host events: %w", err)
+	}
+	return nil
+}
+
+// Add adds the events of a batch as the store gives them back (carved
+// records left out).
+func (t *tally) Add(b *event.Batch) {
+	if t.en == nil {
+		return
+	}
+	for i := range b.Host {
+		if e := &b.Host[i]; !e.Carved {
+			c := *e
+			c.TS = detect.StoredTime(c.TS)
+			t.add(&c)
+		}
+	}
+}
+
+func (t *tally) add(e *event.HostEvent) {
+	t.addrs.Add(e)
+	t.en.Match(e, func(rule *Rule) {
+		// A rule a correlation reads makes findings of its own only
+		// when one of those correlations says generate: true.
+		referenced, generate := false, false
+		var values map[string]string
+		for _, c := range t.corrs {
+			if c.Corr.refers(rule) < 0 {
+				continue
+			}
+			referenced, generate = true, generate || c.Corr.Generate
+			if values == nil {
+				values = map[string]string{}
+			}
+			ev := NewEvent(e)
+			for name, field := range c.Corr.Fields(rule) {
+				if v, ok := ev.Get(field); ok {
+					values[name] = strings.Clone(v)
+				}
+			}
+		}
+		if values != nil {
+			file := strings.Clone(e.Src.File)
+			t.corrHits = append(t.corrHits, Hit{TS: e.TS, Rule: rule, Values: values, Computer: strings.Clone(e.Computer),
+				Src: event.Source{Sensor: strings.Clone(e.Src.Sensor), File: file, Line: e.Src.Line},
+				Record: map[string]any{"source_file": file, "record_id": e.RecordID, "offset_or_line": e.Src.Line,
+					"event_id": e.EventID, "time": e.TS.UTC().Format(time.RFC3339Nano), "computer": strings.Clone(e.Computer)}})
+		}
+		if referenced && !generate {
+			return
+		}
+		k := findingKey{rule, e.Src.Sensor, e.Computer}
+		h := t.found[k]
+		if h == nil {
+			k = findingKey{rule, strings.Clone(k.sensor), strings.Clone(k.computer)}
+			h = &hits{first: e.TS, last: e.TS, accounts: map[string]bool{}, records: detect.Earliest[map[string]any]{N: 5}}
+			t.found[k] = h
+		}
+		h.n++
+		if e.TS.Before(h.first) {
+			h.first = e.TS
+		}
+		h.last = event.Latest(h.last, e.TS)
+		if h.fields == nil || detect.RecordOrder(e.TS, &e.Src, h.fieldsAt, &h.fieldsSrc) < 0 {
+			h.fields, h.fieldsAt = rule.matchedFields(e), e.TS
+			h.fieldsSrc = event.Source{Sensor: strings.Clone(e.Src.Sensor), File: strings.Clone(e.Src.File), Line: e.Src.Line}
+		}
+		for _, name := range []string{"User", "SubjectUserName", "TargetUserName"} {
+			if v, ok := e.Field(name); ok && v != "" && v != "-" && !strings.HasSuffix(v, "$") && !h.accounts[v] {
+				h.accounts[strings.Clone(v)] = true
+			}
+		}
+		h.records.Offer(e.TS, &e.Src, func() map[string]any {
+			return map[string]any{"source_file": strings.Clone(e.Src.File), "record_id": e.RecordID,
+				"offset_or_line": e.Src.Line, "event_id": e.EventID, "time": e.TS.UTC().Format(time.RFC3339Nano)}
+		})
+	})
+}
+
+// Findings implements detect.Tally: a finding per rule and computer, and
+// per correlation and group.
+func (t *tally) Findings() []detect.Finding {
+	if t.en == nil {
+		return nil
+	}
+	out := make([]detect.Finding, 0, len(t.found))
+	out = append(out, correlationFindings(t.corrs, slices.Clone(t.corrHits), &t.addrs)...)
+	for k, h := range t.found {
 		rule := k.rule
 		score := levelScore(rule.Level)
-		f := detect.Finding{Detector: "sigma", Sensor: k.sensor, Host: k.computer, Src: addrs.Addr(k.computer), Score: score,
+		f := detect.Finding{Detector: "sigma", Sensor: k.sensor, Host: k.computer, Src: t.addrs.Addr(k.computer), Score: score,
 			Severity: detect.SeverityOf(score), Components: map[string]float64{"level": score}, FirstSeen: h.first, LastSeen: h.last,
 			Attack: rule.techniques()}
 		if len(h.accounts) > 0 {
 			f.Accounts = slices.Sorted(maps.Keys(h.accounts))
 		}
 		f.Evidence = map[string]any{"rule_id": rule.ID, "rule_title": rule.Title, "level": rule.Level, "rule_file": rule.File,
-			"events": h.n, "fields": h.fields, "records": h.records, "stage": rule.stage(), "computer": k.computer}
+			"events": h.n, "fields": maps.Clone(h.fields), "records": h.records.Values(), "stage": rule.stage(), "computer": k.computer}
 		times := ""
 		if h.n > 1 {
 			times = fmt.Sprintf(" (%d events, %s)", h.n, detect.Span(h.last.Sub(h.first)))
@@ -206,17 +284,16 @@ func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) (
 		f.Summary = fmt.Sprintf("On %s, Sigma rule %q (%s) matched%s.", k.computer, rule.Title, rule.Level, times)
 		out = append(out, f)
 	}
-	slices.SortFunc(out, func(a, b detect.Finding) int {
-		return cmp.Or(cmp.Compare(b.Score, a.Score), strings.Compare(a.Host, b.Host), strings.Compare(a.Summary, b.Summary))
-	})
-	return out, nil
+	return out
 }
 
 // correlationFindings runs the correlation rules over their rules' hits:
 // one finding per correlation and group, from its first firing to its
 // last.
 func correlationFindings(corrs []*Rule, hs []Hit, addrs *detect.HostAddrs) []detect.Finding {
-	slices.SortStableFunc(hs, func(a, b Hit) int { return a.TS.Compare(b.TS) })
+	// In time, then where they were read: the same order whichever order
+	// the events came in. The hits of one event keep the engine's order.
+	slices.SortStableFunc(hs, func(a, b Hit) int { return detect.RecordOrder(a.TS, &a.Src, b.TS, &b.Src) })
 	var out []detect.Finding
 	for _, c := range corrs {
 		type agg struct {
@@ -328,7 +405,7 @@ func (r *Rule) matchedFields(e *event.HostEvent) map[string]string {
 	for _, s := range r.searches {
 		s.fieldNames(func(name string) {
 			if v, ok := ev.Get(name); ok {
-				out[name] = v
+				out[name] = strings.Clone(v)
 			}
 		})
 	}

@@ -7,12 +7,14 @@
 package suricata
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"net/netip"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/dwell-nsm/dwell/internal/detect"
 	"github.com/dwell-nsm/dwell/internal/event"
@@ -40,14 +42,14 @@ type groupKey struct {
 }
 
 type group struct {
-	first      event.Alert
-	last       event.Alert
+	first      event.Alert // the earliest alert (detect.RecordOrder)
+	last       event.Alert // the latest
 	count      int64
 	severity   uint64
 	blocked    int64
 	ports      map[uint16]bool
 	attack     map[string]bool
-	flows      []string
+	flows      detect.Earliest[string] // the earliest distinct flow ids
 	categories map[string]bool
 }
 
@@ -73,51 +75,109 @@ var categoryAttack = map[string][]string{
 	"Domain Observed Used for C2 Detected":          {"T1071"},
 }
 
+var _ detect.Incremental = (*Detector)(nil)
+
 // Detect implements detect.Detector.
 func (d *Detector) Detect(ctx context.Context, r store.Reader, w store.Window) ([]detect.Finding, error) {
-	groups := map[groupKey]*group{}
-	var order []groupKey
-	err := r.Alerts(ctx, w, func(a *event.Alert) error {
-		k := groupKey{a.Src.Sensor, a.SrcIP, a.DstIP, a.SignatureID.V, a.Signature}
-		g := groups[k]
-		if g == nil {
-			g = &group{first: *a, severity: math.MaxUint64, ports: map[uint16]bool{}, attack: map[string]bool{}, categories: map[string]bool{}}
-			groups[k] = g
-			order = append(order, k)
-		}
-		g.last = *a
-		g.count++
-		if a.Severity.Valid && a.Severity.V < g.severity {
-			g.severity = a.Severity.V
-		}
-		if a.Action == "blocked" {
-			g.blocked++
-		}
-		g.ports[a.DstPort] = true
-		for _, t := range a.Attack {
-			g.attack[t] = true
-		}
-		if a.Category != "" {
-			g.categories[a.Category] = true
-		}
-		if a.FlowID != "" && len(g.flows) < 5 && !slices.Contains(g.flows, a.FlowID) {
-			g.flows = append(g.flows, a.FlowID)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]detect.Finding, 0, len(order))
-	for _, k := range order {
-		if f, ok := d.finding(k, groups[k]); ok {
+	return detect.RunTally(ctx, d, r, w)
+}
+
+// Tally implements detect.Incremental: the alerts grouped by sensor, ends
+// and signature.
+func (d *Detector) Tally() detect.Tally { return &tally{groups: map[groupKey]*group{}} }
+
+// Finish implements detect.Incremental: it leaves out what the
+// allow-list allows.
+func (d *Detector) Finish(_ context.Context, _ store.Reader, _ store.Window, _ detect.Tally, fs []detect.Finding) ([]detect.Finding, error) {
+	out := fs[:0]
+	for _, f := range fs {
+		if !d.env.Allowed(&f) {
 			out = append(out, f)
 		}
 	}
 	return out, nil
 }
 
-func (d *Detector) finding(k groupKey, g *group) (detect.Finding, bool) {
+type tally struct {
+	groups map[groupKey]*group
+}
+
+func (t *tally) Kinds() []event.Kind { return []event.Kind{event.KindAlert} }
+
+func (t *tally) Read(ctx context.Context, r store.Reader, w store.Window, skip func(*event.Source) bool) error {
+	return r.Alerts(ctx, w, func(a *event.Alert) error {
+		if skip == nil || !skip(&a.Src) {
+			t.add(a)
+		}
+		return nil
+	})
+}
+
+func (t *tally) Add(b *event.Batch) {
+	for i := range b.Alerts {
+		a := b.Alerts[i]
+		a.TS = detect.StoredTime(a.TS)
+		t.add(&a)
+	}
+}
+
+func (t *tally) add(a *event.Alert) {
+	k := groupKey{a.Src.Sensor, a.SrcIP, a.DstIP, a.SignatureID.V, a.Signature}
+	g := t.groups[k]
+	if g == nil {
+		k.sensor, k.sig = strings.Clone(k.sensor), strings.Clone(k.sig)
+		g = &group{first: cloneAlert(a), last: cloneAlert(a), severity: math.MaxUint64, ports: map[uint16]bool{}, attack: map[string]bool{},
+			categories: map[string]bool{}, flows: detect.Earliest[string]{N: 5}}
+		t.groups[k] = g
+	}
+	if detect.RecordOrder(a.TS, &a.Src, g.first.TS, &g.first.Src) < 0 {
+		g.first = cloneAlert(a)
+	}
+	if detect.RecordOrder(a.TS, &a.Src, g.last.TS, &g.last.Src) > 0 {
+		g.last = cloneAlert(a)
+	}
+	g.count++
+	if a.Severity.Valid && a.Severity.V < g.severity {
+		g.severity = a.Severity.V
+	}
+	if a.Action == "blocked" {
+		g.blocked++
+	}
+	g.ports[a.DstPort] = true
+	for _, x := range a.Attack {
+		if !g.attack[x] {
+			g.attack[strings.Clone(x)] = true
+		}
+	}
+	if a.Category != "" && !g.categories[a.Category] {
+		g.categories[strings.Clone(a.Category)] = true
+	}
+	if a.FlowID != "" {
+		g.flows.OfferDistinct(a.TS, &a.Src, a.FlowID, func(x, y string) bool { return x == y })
+	}
+}
+
+// cloneAlert copies the parts of an alert a finding shows, so that the
+// batch it came from can be reused.
+func cloneAlert(a *event.Alert) event.Alert {
+	return event.Alert{TS: a.TS, AppProto: strings.Clone(a.AppProto),
+		Src: event.Source{Sensor: strings.Clone(a.Src.Sensor), File: strings.Clone(a.Src.File), Line: a.Src.Line}}
+}
+
+// Findings returns one finding per group, the allow-list not yet applied
+// (Finish).
+func (t *tally) Findings() []detect.Finding {
+	out := make([]detect.Finding, 0, len(t.groups))
+	for k, g := range t.groups {
+		out = append(out, finding(k, g))
+	}
+	slices.SortFunc(out, func(a, b detect.Finding) int {
+		return cmp.Or(a.FirstSeen.Compare(b.FirstSeen), strings.Compare(a.Sensor, b.Sensor), strings.Compare(a.Summary, b.Summary))
+	})
+	return out
+}
+
+func finding(k groupKey, g *group) detect.Finding {
 	base, ok := severityScore[g.severity]
 	if !ok {
 		base = 0.3 // no severity given
@@ -126,12 +186,9 @@ func (d *Detector) finding(k groupKey, g *group) (detect.Finding, bool) {
 	volume := detect.Ramp(math.Log10(float64(g.count)), 0, 3)
 	blocked := float64(g.blocked) / float64(g.count)
 	score := min(0.95, base*(1+0.15*volume)*(1-0.3*blocked))
-	f := detect.Finding{Detector: d.Name(), Sensor: k.sensor, Src: k.src, Dst: k.dst, Score: score, Severity: detect.SeverityOf(score),
+	f := detect.Finding{Detector: "suricata", Sensor: k.sensor, Src: k.src, Dst: k.dst, Score: score, Severity: detect.SeverityOf(score),
 		FirstSeen: g.first.TS, LastSeen: g.last.TS,
 		Components: map[string]float64{"severity": detect.Round(base, 3), "volume": detect.Round(volume, 3), "blocked": detect.Round(blocked, 3)}}
-	if d.env.Allowed(&f) {
-		return f, false
-	}
 	attack := make([]string, 0, len(g.attack))
 	for t := range g.attack {
 		attack = append(attack, t)
@@ -157,7 +214,7 @@ func (d *Detector) finding(k groupKey, g *group) (detect.Finding, bool) {
 		sev = fmt.Sprint(g.severity)
 	}
 	f.Evidence = map[string]any{"signature": k.sig, "signature_id": k.sid, "categories": cats, "alerts": g.count, "ids_severity": sev,
-		"blocked": g.blocked, "dst_ports": ports, "app_proto": g.first.AppProto, "flow_ids": g.flows,
+		"blocked": g.blocked, "dst_ports": ports, "app_proto": g.first.AppProto, "flow_ids": g.flows.Values(),
 		"first_record": fmt.Sprintf("%s:%d", g.first.Src.File, g.first.Src.Line)}
 	times := "once"
 	if g.count > 1 {
@@ -165,7 +222,7 @@ func (d *Detector) finding(k groupKey, g *group) (detect.Finding, bool) {
 	}
 	f.Summary = fmt.Sprintf("Suricata alerted %s on \"%s\" (sid %d, %s) from %s to %s.", times, k.sig, k.sid,
 		firstOr(cats, "no classification"), addrOr(k.src), addrOr(k.dst))
-	return f, true
+	return f
 }
 
 func firstOr(l []string, def string) string {
