@@ -179,6 +179,13 @@ func runDetectorsMemo(ctx context.Context, st store.Reader, env *detect.Env, ds 
 	var reused, tallied atomic.Int32
 	for i, j := range jobs {
 		key := j.d.Name() + "|" + j.w.Conns.String()
+		if m != nil {
+			if fs, ok := m.lookup(key, j.d.Name(), now); ok {
+				results[i] = fs
+				reused.Add(1)
+				continue
+			}
+		}
 		if inc, ok := j.d.(detect.Incremental); ok && m != nil {
 			g.Go(func() error {
 				start := time.Now()
@@ -188,16 +195,10 @@ func runDetectorsMemo(ctx context.Context, st store.Reader, env *detect.Env, ds 
 				}
 				results[i], timings[i] = fs, time.Since(start)
 				tallied.Add(1)
+				m.keep(key, now, fs)
 				return nil
 			})
 			continue
-		}
-		if m != nil {
-			if fs, ok := m.lookup(key, j.d.Name(), now); ok {
-				results[i] = fs
-				reused.Add(1)
-				continue
-			}
 		}
 		g.Go(func() error {
 			start := time.Now()

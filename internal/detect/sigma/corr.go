@@ -147,8 +147,15 @@ type Hit struct {
 	Rule     *Rule
 	Values   map[string]string // field (after aliases) -> value
 	Computer string
-	Src      event.Source   // where the event was read (the order of equal times)
-	Record   map[string]any // where the event is (evidence)
+	Src      event.Source // where the event was read (the order of equal times)
+	RecordID uint64       // the event's record id
+	EventID  uint32
+}
+
+// record is where the hit's event is, as evidence.
+func (h *Hit) record() map[string]any {
+	return map[string]any{"source_file": h.Src.File, "record_id": h.RecordID, "offset_or_line": h.Src.Line, "event_id": h.EventID,
+		"time": h.TS.UTC().Format(time.RFC3339Nano), "computer": h.Computer}
 }
 
 // Fired is a correlation that fired: for which group, when its window

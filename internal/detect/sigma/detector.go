@@ -163,6 +163,22 @@ type tally struct {
 	addrs    detect.HostAddrs
 	found    map[findingKey]*hits
 	corrHits []Hit // the hits of rules correlations read, in any order
+	// strs holds one copy of each string the hits keep (computers, files,
+	// grouped values repeat across millions of hits).
+	strs map[string]string
+}
+
+// intern returns the tally's copy of s.
+func (t *tally) intern(s string) string {
+	if c, ok := t.strs[s]; ok {
+		return c
+	}
+	if t.strs == nil {
+		t.strs = map[string]string{}
+	}
+	c := strings.Clone(s)
+	t.strs[c] = c
+	return c
 }
 
 func (t *tally) Kinds() []event.Kind { return []event.Kind{event.KindWinlog} }
@@ -216,16 +232,14 @@ func (t *tally) add(e *event.HostEvent) {
 			ev := NewEvent(e)
 			for name, field := range c.Corr.Fields(rule) {
 				if v, ok := ev.Get(field); ok {
-					values[name] = strings.Clone(v)
+					values[name] = t.intern(v)
 				}
 			}
 		}
 		if values != nil {
-			file := strings.Clone(e.Src.File)
-			t.corrHits = append(t.corrHits, Hit{TS: e.TS, Rule: rule, Values: values, Computer: strings.Clone(e.Computer),
-				Src: event.Source{Sensor: strings.Clone(e.Src.Sensor), File: file, Line: e.Src.Line},
-				Record: map[string]any{"source_file": file, "record_id": e.RecordID, "offset_or_line": e.Src.Line,
-					"event_id": e.EventID, "time": e.TS.UTC().Format(time.RFC3339Nano), "computer": strings.Clone(e.Computer)}})
+			t.corrHits = append(t.corrHits, Hit{TS: e.TS, Rule: rule, Values: values, Computer: t.intern(e.Computer),
+				Src:      event.Source{Sensor: t.intern(e.Src.Sensor), File: t.intern(e.Src.File), Line: e.Src.Line},
+				RecordID: e.RecordID, EventID: e.EventID})
 		}
 		if referenced && !generate {
 			return
@@ -233,7 +247,7 @@ func (t *tally) add(e *event.HostEvent) {
 		k := findingKey{rule, e.Src.Sensor, e.Computer}
 		h := t.found[k]
 		if h == nil {
-			k = findingKey{rule, strings.Clone(k.sensor), strings.Clone(k.computer)}
+			k = findingKey{rule, t.intern(k.sensor), t.intern(k.computer)}
 			h = &hits{first: e.TS, last: e.TS, accounts: map[string]bool{}, records: detect.Earliest[map[string]any]{N: 5}}
 			t.found[k] = h
 		}
@@ -332,7 +346,7 @@ func correlationFindings(corrs []*Rule, hs []Hit, addrs *detect.HostAddrs) []det
 				Components: map[string]float64{"level": score}, FirstSeen: a.first.From, LastSeen: a.last.At, Attack: c.techniques()}
 			f.Evidence = map[string]any{"rule_id": c.ID, "rule_title": c.Title, "level": c.Level, "rule_file": c.File,
 				"correlation": c.Corr.Type, "group": group, "fired": a.n, "value": a.last.Value, "timespan": c.Corr.Timespan.String(),
-				"records": []map[string]any{a.first.Last.Record, a.last.Last.Record}, "stage": c.stage(), "computer": host}
+				"records": []map[string]any{a.first.Last.record(), a.last.Last.record()}, "stage": c.stage(), "computer": host}
 			var parts []string
 			for _, g := range c.Corr.GroupBy {
 				parts = append(parts, g+"="+group[g])
