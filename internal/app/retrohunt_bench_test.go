@@ -27,34 +27,8 @@ import (
 //
 //	DWELL_BENCH_EVENTS=10000000 go test -run '^$' -bench SigmaRetroHunt -benchtime 1x -timeout 60m ./internal/app
 func BenchmarkSigmaRetroHunt(b *testing.B) {
-	n := 1_000_000
-	if s := os.Getenv("DWELL_BENCH_EVENTS"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil {
-			b.Fatal(err)
-		}
-		n = v
-	}
-	dir := os.Getenv("DWELL_BENCH_DIR")
-	if dir == "" {
-		dir = b.TempDir()
-	}
 	ctx := context.Background()
-	path := filepath.Join(dir, fmt.Sprintf("retro-%d.db", n))
-	if _, err := os.Stat(path); err != nil {
-		st, err := duckdb.Open(ctx, path, duckdb.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		start := time.Now()
-		if err := writeHostEvents(ctx, st, n); err != nil {
-			b.Fatal(err)
-		}
-		if err := st.Close(); err != nil {
-			b.Fatal(err)
-		}
-		b.Logf("stored %d events in %v", n, time.Since(start).Round(time.Second))
-	}
+	path, n := hostEventStore(b, "retro")
 	st, err := duckdb.Open(ctx, path, duckdb.Options{ReadOnly: true})
 	if err != nil {
 		b.Fatal(err)
@@ -75,6 +49,44 @@ func BenchmarkSigmaRetroHunt(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64(len(fs)), "findings")
+}
+
+// hostEventStore returns the path of a DuckDB store (NAME-N.db in
+// $DWELL_BENCH_DIR, a temporary directory otherwise) holding
+// $DWELL_BENCH_EVENTS synthetic events (default 1,000,000), writing it
+// when it is not there, and that number.
+func hostEventStore(b *testing.B, name string) (string, int) {
+	b.Helper()
+	n := 1_000_000
+	if s := os.Getenv("DWELL_BENCH_EVENTS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = v
+	}
+	dir := os.Getenv("DWELL_BENCH_DIR")
+	if dir == "" {
+		dir = b.TempDir()
+	}
+	path := filepath.Join(dir, fmt.Sprintf("%s-%d.db", name, n))
+	if _, err := os.Stat(path); err == nil {
+		return path, n
+	}
+	ctx := context.Background()
+	st, err := duckdb.Open(ctx, path, duckdb.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	if err := writeHostEvents(ctx, st, n); err != nil {
+		b.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("stored %d events in %v", n, time.Since(start).Round(time.Second))
+	return path, n
 }
 
 // writeHostEvents stores n synthetic events in batches.
@@ -136,32 +148,8 @@ func hostEvent(i, n int) event.HostEvent {
 //
 //	go test -run '^$' -bench ServedTally -benchtime 5x ./internal/app
 func BenchmarkServedTally(b *testing.B) {
-	n := 1_000_000
-	if s := os.Getenv("DWELL_BENCH_EVENTS"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil {
-			b.Fatal(err)
-		}
-		n = v
-	}
-	dir := os.Getenv("DWELL_BENCH_DIR")
-	if dir == "" {
-		dir = b.TempDir()
-	}
 	ctx := context.Background()
-	path := filepath.Join(dir, fmt.Sprintf("tally-%d.db", n))
-	if _, err := os.Stat(path); err != nil {
-		st, err := duckdb.Open(ctx, path, duckdb.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := writeHostEvents(ctx, st, n); err != nil {
-			b.Fatal(err)
-		}
-		if err := st.Close(); err != nil {
-			b.Fatal(err)
-		}
-	}
+	path, n := hostEventStore(b, "tally")
 	st, err := duckdb.Open(ctx, path, duckdb.Options{})
 	if err != nil {
 		b.Fatal(err)
