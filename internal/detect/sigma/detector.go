@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dwell-nsm/dwell/internal/detect"
@@ -136,13 +137,15 @@ func (d *Detector) Tally() detect.Tally {
 }
 
 // Finish implements detect.Incremental: it adds the findings of the rules
-// over the network tables, read whole at each hunt.
+// over the network tables, read whole when those tables changed since the
+// tally last read them (their record counts: records are only ever added,
+// and a deleted sensor starts a new tally).
 func (d *Detector) Finish(ctx context.Context, r store.Reader, w store.Window, t detect.Tally, fs []detect.Finding) ([]detect.Finding, error) {
 	st, ok := t.(*tally)
 	if !ok || st.en == nil {
 		return fs, nil
 	}
-	net, err := networkFindings(ctx, r, w, st.rules)
+	net, err := st.net.findings(ctx, r, w, st.rules)
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +169,54 @@ type tally struct {
 	// strs holds one copy of each string the hits keep (computers, files,
 	// grouped values repeat across millions of hits).
 	strs map[string]string
+
+	net netRun // the network rules' last run; Finish's, not the tally's lock
+}
+
+// netRun keeps the findings of the rules over the network tables with the
+// tables' record counts they were read at.
+type netRun struct {
+	mu     sync.Mutex
+	counts []int64
+	fs     []detect.Finding
+}
+
+// findings returns the network rules' findings, read again only when a
+// table they read holds other records than at the last read (and always
+// for a window other than all history).
+func (n *netRun) findings(ctx context.Context, r store.Reader, w store.Window, rules []*Rule) ([]detect.Finding, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var counts []int64
+	for _, table := range networkTables(rules) {
+		k, _ := event.ParseKind(table)
+		c, err := r.Count(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		counts = append(counts, c)
+	}
+	if len(counts) == 0 {
+		return nil, nil
+	}
+	all := w.Since.IsZero() && w.Until.IsZero()
+	if !all || n.counts == nil || !slices.Equal(counts, n.counts) {
+		fs, err := networkFindings(ctx, r, w, rules)
+		if err != nil {
+			return nil, err
+		}
+		n.fs, n.counts = fs, nil
+		if all {
+			n.counts = counts
+		}
+	}
+	out := make([]detect.Finding, len(n.fs))
+	for i, f := range n.fs {
+		f.Evidence = maps.Clone(f.Evidence)
+		f.Components = maps.Clone(f.Components)
+		out[i] = f
+	}
+	return out, nil
 }
 
 // intern returns the tally's copy of s.

@@ -94,6 +94,21 @@ func text(v any) string {
 	return fmt.Sprint(v)
 }
 
+// networkTables returns the network tables the rules read, in the order
+// networkFindings reads them.
+func networkTables(rules []*Rule) []string {
+	var out []string
+	for _, table := range []string{"conn", "dns", "http", "ssl", "x509", "files"} {
+		for _, rule := range rules {
+			if t, _, ok := networkGate(rule.Logsource); ok && rule.Corr == nil && t == table {
+				out = append(out, table)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // networkFindings runs the network rules over their tables in w: one
 // finding per rule and originating host.
 func networkFindings(ctx context.Context, r store.Reader, w store.Window, rules []*Rule) ([]detect.Finding, error) {

@@ -1,6 +1,8 @@
 package sigma
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +12,8 @@ import (
 	"github.com/dwell-nsm/dwell/internal/detect"
 	"github.com/dwell-nsm/dwell/internal/detect/detecttest"
 	"github.com/dwell-nsm/dwell/internal/event"
+	"github.com/dwell-nsm/dwell/internal/store"
+	"github.com/dwell-nsm/dwell/internal/store/storetest"
 )
 
 // TestTally checks that the detector's running totals give Detect's
@@ -80,4 +84,88 @@ level: high
 			t.Errorf("%d findings, %d of correlations: want both kinds", len(fs), corr)
 		}
 	})
+}
+
+// dnsRows is a store whose dns table answers SELECT * with its queries
+// (and counts the reads); its record count is the queries'.
+type dnsRows struct {
+	*storetest.Mem
+	queries []string
+	reads   int
+}
+
+func (d *dnsRows) Query(_ context.Context, q string) (store.Rows, error) {
+	if q != "SELECT * FROM dns" {
+		return nil, fmt.Errorf("unexpected query %q", q)
+	}
+	d.reads++
+	return &staticRows{cols: []string{"ts", "id_orig_h", "query"}, rows: d.queries}, nil
+}
+
+func (d *dnsRows) Count(ctx context.Context, k event.Kind) (int64, error) {
+	if k == event.KindDNS {
+		return int64(len(d.queries)), nil
+	}
+	return d.Mem.Count(ctx, k)
+}
+
+type staticRows struct {
+	cols []string
+	rows []string
+	i    int
+	cur  []any
+}
+
+func (r *staticRows) Columns() []string { return r.cols }
+func (r *staticRows) Next() bool {
+	if r.i >= len(r.rows) {
+		return false
+	}
+	r.cur = []any{"2025-03-01T08:00:00Z", "10.0.0.5", r.rows[r.i]}
+	r.i++
+	return true
+}
+func (r *staticRows) Values() []any { return r.cur }
+func (r *staticRows) Err() error    { return nil }
+func (r *staticRows) Close() error  { return nil }
+
+// TestNetworkRulesReadOnChange: a tally's rules over the network tables
+// read a table again only when its records changed, and always for a
+// window other than all history.
+func TestNetworkRulesReadOnChange(t *testing.T) {
+	dir := t.TempDir()
+	rule := "title: Update domain queried\nid: n1\nlogsource: {product: zeek, service: dns}\n" +
+		"detection:\n  s:\n    query|endswith: '.example.org'\n  condition: s\nlevel: low\n"
+	if err := os.WriteFile(filepath.Join(dir, "r.yml"), []byte(rule), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	r := &dnsRows{Mem: storetest.NewMem(), queries: []string{"a.example.org"}}
+	d := New(&detect.Env{Sigma: detect.SigmaSetup{Rules: []string{dir}}})
+	tl := d.Tally()
+	finish := func(w store.Window) []detect.Finding {
+		t.Helper()
+		fs, err := d.Finish(ctx, r, w, tl, tl.Findings())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fs
+	}
+	first := finish(store.Window{})
+	if len(first) != 1 || r.reads != 1 {
+		t.Fatalf("%d findings, %d reads", len(first), r.reads)
+	}
+	first[0].Evidence["events"] = "changed by the caller"
+	if again := finish(store.Window{}); r.reads != 1 || len(again) != 1 || again[0].Evidence["events"] == "changed by the caller" {
+		t.Errorf("nothing changed: %d reads, %+v", r.reads, again)
+	}
+	r.queries = append(r.queries, "b.example.org")
+	if fs := finish(store.Window{}); r.reads != 2 || len(fs) != 1 || fs[0].Evidence["events"] != 2 {
+		t.Errorf("a record added: %d reads, %+v", r.reads, fs)
+	}
+	finish(store.Window{Since: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)})
+	finish(store.Window{})
+	if r.reads != 4 {
+		t.Errorf("a window, then all history again: %d reads, want 4", r.reads)
+	}
 }
