@@ -183,18 +183,24 @@ func runDetectorsMemo(ctx context.Context, st store.Reader, env *detect.Env, ds 
 			if fs, ok := m.lookup(key, j.d.Name(), now); ok {
 				results[i] = fs
 				reused.Add(1)
+				m.count(j.d.Name(), "reused")
 				continue
 			}
 		}
 		if inc, ok := j.d.(detect.Incremental); ok && m != nil {
 			g.Go(func() error {
 				start := time.Now()
-				fs, err := m.tallies.findings(gctx, inc, cache, j.w)
+				fs, read, err := m.tallies.findings(gctx, inc, cache, j.w)
 				if err != nil {
 					return fmt.Errorf("detector %s: %w", j.d.Name(), err)
 				}
 				results[i], timings[i] = fs, time.Since(start)
 				tallied.Add(1)
+				how := "tallied"
+				if read {
+					how = "tally_read"
+				}
+				m.count(j.d.Name(), how)
 				m.keep(key, now, fs)
 				return nil
 			})
@@ -214,6 +220,7 @@ func runDetectorsMemo(ctx context.Context, st store.Reader, env *detect.Env, ds 
 			results[i], timings[i] = fs, time.Since(start)
 			if m != nil {
 				m.keep(key, now, fs)
+				m.count(j.d.Name(), "run")
 			}
 			return nil
 		})

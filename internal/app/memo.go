@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/dwell-nsm/dwell/internal/detect"
 	"github.com/dwell-nsm/dwell/internal/event"
 )
@@ -104,6 +106,16 @@ type memo struct {
 	tallies tallies
 	mu      sync.Mutex
 	runs    map[string]memoRun
+	// counter counts detector runs by how they were had (nil: not
+	// counted).
+	counter *prometheus.CounterVec
+}
+
+// count counts one run of a detector: run, reused, tallied or tally_read.
+func (m *memo) count(detector, how string) {
+	if m.counter != nil {
+		m.counter.WithLabelValues(detector, how).Inc()
+	}
 }
 
 type memoRun struct {

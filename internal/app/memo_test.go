@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/dwell-nsm/dwell/internal/config"
 	"github.com/dwell-nsm/dwell/internal/scenario"
 )
@@ -107,6 +109,18 @@ level: low
 	}
 	if !strings.Contains(timings, "taken from the last hunt") || !strings.Contains(timings, "from their running tallies") {
 		t.Errorf("the network detectors ran again for Windows events, or the tallies were not used:\n%s", timings)
+	}
+	for _, c := range []struct {
+		detector, how string
+		min           float64
+	}{{"host", "tally_read", 1}, {"host", "tallied", 1}, {"sigma", "tallied", 1}, {"beacon", "run", 1}, {"beacon", "reused", 2}} {
+		var m dto.Metric
+		if err := s.metrics.detectorRuns.WithLabelValues(c.detector, c.how).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		if n := m.GetCounter().GetValue(); n < c.min {
+			t.Errorf("dwell_hunt_detector_runs_total{detector=%q,how=%q} = %v, want at least %v", c.detector, c.how, n, c.min)
+		}
 	}
 	// The tallies were fed the ingested batches: a server started anew,
 	// which reads all history from the store, finds the same.

@@ -250,6 +250,9 @@ type serveMetrics struct {
 	intelPolls  *prometheus.CounterVec
 	commands    *prometheus.CounterVec
 	reloads     prometheus.Counter
+	// detectorRuns counts, per detector, how each hunt got its findings
+	// (memo.count).
+	detectorRuns *prometheus.CounterVec
 }
 
 // newServeMetrics registers s's metrics in a new registry.
@@ -283,14 +286,18 @@ func newServeMetrics(s *served) *prometheus.Registry {
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dwell_api_commands_total",
 			Help: "Commands run through the API, by command and exit code."}, []string{"command", "exit"}),
 		reloads: prometheus.NewCounter(prometheus.CounterOpts{Name: "dwell_config_reloads_total", Help: "Configuration reloads (SIGHUP)."}),
+		detectorRuns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dwell_hunt_detector_runs_total",
+			Help: "Detector runs of the server's hunts, by detector and how: run (history read), reused (inputs unchanged), " +
+				"tallied (from a running tally), tally_read (a new tally read history)."}, []string{"detector", "how"}),
 	}
 	storeBytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dwell_store_bytes",
 		Help: "Size of the embedded store's files (DuckDB: the database and its write-ahead log; 0 for ClickHouse)."},
 		func() float64 { return float64(storeSize(s.cfg.Load().Store)) })
 	reg.MustRegister(m.records, m.bad, m.held, m.lastData, m.lag, m.pollSeconds, m.pollErrors, m.hunts, m.huntSeconds, m.incidents, m.findings,
-		m.alerts, m.intelPolls, m.commands, m.reloads, storeBytes,
+		m.alerts, m.intelPolls, m.commands, m.reloads, m.detectorRuns, storeBytes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = m
+	s.memo.counter = m.detectorRuns
 	return reg
 }
 

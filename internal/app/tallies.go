@@ -115,8 +115,8 @@ func (ts *tallies) reset() {
 }
 
 // findings returns d's findings over all history from its kept tally,
-// reading history into a new one when none is kept.
-func (ts *tallies) findings(ctx context.Context, d detect.Incremental, r store.Reader, w store.Window) ([]detect.Finding, error) {
+// reading history into a new one when none is kept (read says so).
+func (ts *tallies) findings(ctx context.Context, d detect.Incremental, r store.Reader, w store.Window) (fs []detect.Finding, read bool, err error) {
 	ts.mu.Lock()
 	k := ts.kept[d.Name()]
 	ts.mu.Unlock()
@@ -158,13 +158,14 @@ func (ts *tallies) findings(ctx context.Context, d detect.Incremental, r store.R
 	select {
 	case <-k.ready:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, start, ctx.Err()
 	}
 	if k.err != nil {
-		return nil, k.err
+		return nil, start, k.err
 	}
 	k.mu.Lock()
-	fs := k.t.Findings()
+	fs = k.t.Findings()
 	k.mu.Unlock()
-	return d.Finish(ctx, r, w, k.t, fs)
+	fs, err = d.Finish(ctx, r, w, k.t, fs)
+	return fs, start, err
 }

@@ -67,7 +67,7 @@ func TestTallyWhileWriting(t *testing.T) {
 	d := suricata.New(&detect.Env{Local: detect.DefaultLocal()})
 	same := func(what string) {
 		t.Helper()
-		got, err := m.tallies.findings(ctx, d, r, store.Window{})
+		got, _, err := m.tallies.findings(ctx, d, r, store.Window{})
 		if err != nil {
 			t.Fatal(err)
 		}
