@@ -68,12 +68,18 @@ type Store struct {
 	// obs_value, and the daily rows written since (intel.go).
 	seq, merged int64
 	unmerged    int
+	// merging is a compaction under way (nil: none), as dwell_meta
+	// records it (mergingKey).
+	merging *merging
 	// compactChunk bounds the rows compact reads at a time
 	// (defaultCompactChunk when 0).
 	compactChunk int
 	// matchUncompacted makes MatchIndicators read the daily rows not
 	// compacted yet instead of compacting them, as a reader does (tests).
 	matchUncompacted bool
+	// failPiece, when set (tests), is asked before each compaction
+	// piece commits: an error cuts the compaction short there.
+	failPiece func(piece int64) error
 	// The retro-hunt's prepared statements and what it knows of the
 	// summary and the indicators (retrohunt.go).
 	stmts     stmtCache

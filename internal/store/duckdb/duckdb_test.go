@@ -503,6 +503,109 @@ func TestCompactInPieces(t *testing.T) {
 	}
 }
 
+// summaryRows returns the intel summary's all-time rows, sorted.
+func summaryRows(t *testing.T, s *duckdb.Store) string {
+	t.Helper()
+	rows, err := s.Query(context.Background(), `SELECT id, log, sensor, port, count, "first", "last", days, peers FROM obs_value ORDER BY ALL`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rows.Close() }()
+	var out []string
+	for rows.Next() {
+		out = append(out, fmt.Sprint(rows.Values()))
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestCompactCutShort: a compaction cut short after some of its pieces
+// committed (a crash, an error) leaves a store whose sightings a reader
+// gets right (it leaves out the daily rows merged already), and the next
+// writer finishes it: the same summary and sightings as a compaction
+// never interrupted.
+func TestCompactCutShort(t *testing.T) {
+	ctx := context.Background()
+	windows := []store.Window{{}}
+	fill := func(path string, setup func(*duckdb.Store)) *duckdb.Store {
+		t.Helper()
+		s, err := duckdb.Open(ctx, path, duckdb.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.SmallCompactPieces()
+		if err := s.CompactNow(ctx); err != nil {
+			t.Fatal(err)
+		}
+		setup(s)
+		for range 2 { // the second merge has old rows to rebuild
+			for _, b := range storetest.IntelData() {
+				if err := s.Write(ctx, b); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if _, _, err := s.PutIndicators(ctx, storetest.IntelIndicators()); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	var last int64
+	whole := fill(":memory:", func(s *duckdb.Store) {
+		s.FailCompactPiece(func(piece int64) error { last = max(last, piece); return nil })
+	})
+	defer func() { _ = whole.Close() }()
+	if err := whole.CompactNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if last < 3 {
+		t.Fatalf("%d pieces: too few to cut short", last+1)
+	}
+	wantSummary, wantSightings := summaryRows(t, whole), sightingLines(t, whole, windows)
+
+	path := filepath.Join(t.TempDir(), "d.db")
+	cut := errors.New("cut short")
+	pieces := 0
+	s := fill(path, func(s *duckdb.Store) {
+		s.FailCompactPiece(func(piece int64) error {
+			if piece == last {
+				return cut
+			}
+			pieces++
+			return nil
+		})
+	})
+	if err := s.CompactNow(ctx); !errors.Is(err, cut) || int64(pieces) != last {
+		t.Fatalf("compaction: %v after %d pieces, want it cut short before the last of %d", err, pieces, last+1)
+	}
+	if err := s.Close(); !errors.Is(err, cut) { // Close tries again, and is cut short again
+		t.Fatalf("close: %v", err)
+	}
+	r, err := duckdb.Open(ctx, path, duckdb.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sightingLines(t, r, windows); got != wantSightings {
+		t.Errorf("a reader of the store cut short:\n%s\nwant\n%s", got, wantSightings)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w, err := duckdb.Open(ctx, path, duckdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = w.Close() }()
+	if err := w.CompactNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := summaryRows(t, w); got != wantSummary {
+		t.Errorf("finished by the next writer:\n%s\nwant\n%s", got, wantSummary)
+	}
+	if got := sightingLines(t, w, windows); got != wantSightings {
+		t.Errorf("sightings after:\n%s\nwant\n%s", got, wantSightings)
+	}
+}
+
 // TestHTTPServerMigration: a store of schema 7, without http.server, gets
 // the column (last) when opened for writing; rows written before read
 // NULL, rows written after keep their server, and the inserts name their

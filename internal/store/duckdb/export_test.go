@@ -28,3 +28,7 @@ func (s *Store) NarrowBitmaps() { s.maxBitSpan = 3 }
 // SmallCompactPieces makes compact merge the summary in pieces of a few
 // rows, for tests.
 func (s *Store) SmallCompactPieces() { s.compactChunk = 5 }
+
+// FailCompactPiece makes compact ask f before each piece commits; an
+// error cuts the compaction short there, for tests.
+func (s *Store) FailCompactPiece(f func(piece int64) error) { s.failPiece = f }

@@ -60,6 +60,40 @@ func (s *Store) summarize(ctx context.Context, tx *sql.Tx, daily []store.DailyRo
 // mergedKey names the last batch compacted into obs_value in dwell_meta.
 const mergedKey = "summary_merged"
 
+// mergingKey names a compaction under way in dwell_meta: "FROM TO PIECES
+// NEXT" (merging.String). Pieces commit one at a time, so that a month's
+// summary is not rebuilt in one transaction (which held every piece's
+// deleted and inserted rows in memory until its commit, and ran out of a
+// 640MB memory_limit); the pieces before NEXT are in obs_value.
+const mergingKey = "summary_merging"
+
+// merging is a compaction under way: the daily rows of batches FROM+1 to
+// TO, merged into obs_value in PIECES pieces by a hash of the value's id,
+// of which the first NEXT are done.
+type merging struct {
+	from, to, pieces, next int64
+}
+
+func (m *merging) String() string { return fmt.Sprintf("%d %d %d %d", m.from, m.to, m.pieces, m.next) }
+
+// parseMerging reads dwell_meta's mergingKey ("" or malformed: none).
+func parseMerging(v string) *merging {
+	var m merging
+	if n, err := fmt.Sscan(v, &m.from, &m.to, &m.pieces, &m.next); err != nil || n != 4 || m.pieces <= 0 || m.next >= m.pieces || m.to <= m.from {
+		return nil
+	}
+	return &m
+}
+
+// mergedPart is the SQL condition of the daily rows that a compaction
+// under way has merged into obs_value already ("" for none).
+func (m *merging) mergedPart() string {
+	if m == nil || m.next == 0 {
+		return ""
+	}
+	return fmt.Sprintf("(seq > %d AND seq <= %d AND hash(id) %% %d < %d)", m.from, m.to, m.pieces, m.next)
+}
+
 // compactEvery is how many daily rows may wait before Write compacts them
 // (besides Close, which compacts what is left).
 const compactEvery = 1 << 20
@@ -69,55 +103,82 @@ func (s *Store) loadSummaryState(ctx context.Context) error {
 	if err := s.db.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM obs_daily`).Scan(&s.seq); err != nil {
 		return fmt.Errorf("reading the summary state: %w", err)
 	}
-	var v string
-	err := s.db.QueryRowContext(ctx, `SELECT value FROM dwell_meta WHERE key = ?`, mergedKey).Scan(&v)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	var merged, merging sql.NullString
+	err := s.db.QueryRowContext(ctx, `SELECT (SELECT value FROM dwell_meta WHERE key = ?), (SELECT value FROM dwell_meta WHERE key = ?)`,
+		mergedKey, mergingKey).Scan(&merged, &merging)
+	if err != nil {
 		return fmt.Errorf("reading the summary state: %w", err)
 	}
-	_, _ = fmt.Sscan(v, &s.merged) // none yet: 0
+	s.merged = 0
+	_, _ = fmt.Sscan(merged.String, &s.merged) // none yet: 0
+	s.merging = parseMerging(merging.String)
 	return nil
 }
 
 // compact merges the daily rows of the batches after the last compacted
 // one into obs_value: the rows of the values they touch are rebuilt from
-// their old all-time row and the new days. Call with s.mu held.
+// their old all-time row and the new days. A compaction cut short (a
+// crash, an error) is finished first. Call with s.mu held.
 func (s *Store) compact(ctx context.Context) error {
-	if s.seq <= s.merged {
-		s.unmerged = 0
-		return nil
+	for {
+		if s.merging == nil {
+			if s.seq <= s.merged {
+				s.unmerged = 0
+				return nil
+			}
+			// The values are merged in pieces (by a hash of their id) of
+			// at most compactChunk rows read: the lists of days and peers
+			// are aggregated in memory, and over all history they would
+			// not fit in a small memory_limit (a 30-day ingest under the
+			// 768MB default did not).
+			var rows int64
+			err := s.wconn.QueryRowContext(ctx, fmt.Sprintf(`SELECT (SELECT count(*) FROM obs_daily WHERE seq > %d AND seq <= %d) + (SELECT count(*) FROM obs_value)`,
+				s.merged, s.seq)).Scan(&rows)
+			if err != nil {
+				return fmt.Errorf("compacting the intel summary: %w", err)
+			}
+			chunk := int64(cmp.Or(s.compactChunk, defaultCompactChunk))
+			s.merging = &merging{from: s.merged, to: s.seq, pieces: rows/chunk + 1}
+		}
+		m := s.merging
+		for m.next < m.pieces {
+			if err := s.commitPiece(ctx, m); err != nil {
+				return fmt.Errorf("compacting the intel summary: %w", err)
+			}
+			m.next++
+		}
+		s.merged, s.merging, s.unmerged = m.to, nil, 0
 	}
+}
+
+// commitPiece merges the next piece of m and records it, in one
+// transaction: the last piece records the compaction done.
+func (s *Store) commitPiece(ctx context.Context, m *merging) error {
 	tx, err := s.wconn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = tx.Rollback() }() // no-op after Commit
-	from, to := s.merged, s.seq
-	// The values are merged in pieces (by a hash of their id) of at most
-	// compactChunk rows read: the lists of days and peers are aggregated
-	// in memory, and over all history they would not fit in a small
-	// memory_limit (a 30-day ingest under the 768MB default did not).
-	var rows int64
-	err = tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT (SELECT count(*) FROM obs_daily WHERE seq > %d AND seq <= %d) + (SELECT count(*) FROM obs_value)`,
-		from, to)).Scan(&rows)
-	if err != nil {
-		return fmt.Errorf("compacting the intel summary: %w", err)
+	if err := s.compactPiece(ctx, tx, m.from, m.to, m.pieces, m.next); err != nil {
+		return err
 	}
-	chunk := int64(cmp.Or(s.compactChunk, defaultCompactChunk))
-	pieces := rows/chunk + 1
-	for piece := range pieces {
-		if err := s.compactPiece(ctx, tx, from, to, pieces, piece); err != nil {
-			return fmt.Errorf("compacting the intel summary: %w", err)
+	upsert := `INSERT INTO dwell_meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`
+	if done := m.next+1 == m.pieces; done {
+		if _, err := tx.ExecContext(ctx, upsert, mergedKey, fmt.Sprint(m.to)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM dwell_meta WHERE key = ?`, mergingKey); err != nil {
+			return err
+		}
+	} else if _, err := tx.ExecContext(ctx, upsert, mergingKey, (&merging{m.from, m.to, m.pieces, m.next + 1}).String()); err != nil {
+		return err
+	}
+	if s.failPiece != nil {
+		if err := s.failPiece(m.next); err != nil {
+			return err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO dwell_meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-		mergedKey, fmt.Sprint(to)); err != nil {
-		return fmt.Errorf("compacting the intel summary: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("compacting the intel summary: %w", err)
-	}
-	s.merged, s.unmerged = to, 0
-	return nil
+	return tx.Commit()
 }
 
 // defaultCompactChunk is how many summary rows compact reads at a time.
@@ -384,12 +445,13 @@ func (s *Store) runBackfill(ctx context.Context) error {
 		return err
 	}
 	// Start over: a backfill cut short left part of the summary.
-	for _, q := range []string{"DELETE FROM obs_value", "DELETE FROM obs_daily", "DELETE FROM dwell_meta WHERE key = '" + mergedKey + "'"} {
+	for _, q := range []string{"DELETE FROM obs_value", "DELETE FROM obs_daily",
+		"DELETE FROM dwell_meta WHERE key IN ('" + mergedKey + "', '" + mergingKey + "')"} {
 		if _, err := s.wconn.ExecContext(ctx, q); err != nil {
 			return err
 		}
 	}
-	s.seq, s.merged, s.unmerged = 0, 0, 0
+	s.seq, s.merged, s.unmerged, s.merging = 0, 0, 0, nil
 	const chunk = 500_000
 	readers := []struct {
 		table, cols string

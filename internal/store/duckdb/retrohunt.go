@@ -115,6 +115,7 @@ const maxBitSpan = 1 << 22
 // all-history match reads the daily rows in between), and how many live
 // indicators netJoin, suffixJoin and wideJoin have to match.
 const matchStateQuery = `SELECT (SELECT value FROM dwell_meta WHERE key = '` + mergedKey + `'), (SELECT max(seq) FROM obs_daily),
+	(SELECT value FROM dwell_meta WHERE key = '` + mergingKey + `'),
 	count(*) FILTER (WHERE type = 'cidr' AND lo_hi = hi_hi AND (hi_lo >> 16) - (lo_lo >> 16) < 4096),
 	count(*) FILTER (WHERE type = 'domain' AND regdom IS NULL),
 	count(*) FILTER (WHERE type = 'cidr' AND (lo_hi < hi_hi OR (hi_lo >> 16) - (lo_lo >> 16) >= 4096))
@@ -164,7 +165,7 @@ func (s *Store) match(ctx context.Context, w store.Window) ([]matchPair, [nsrc]m
 	if err != nil {
 		return nil, rows, nil, err
 	}
-	vals, args := s.matchValues(w, st.merged, st.last)
+	vals, args := s.matchValues(w, st)
 	pairs, err := s.joinKeys(ctx, st, vals, args)
 	if err != nil {
 		return nil, rows, nil, err
@@ -521,9 +522,10 @@ func (c *stmtCache) close() error {
 
 // matchState is what matchStateQuery reads.
 type matchState struct {
-	merged               string // dwell_meta's summary_merged
-	last                 int64  // the last batch in obs_daily
-	nets, suffixes, wide int64  // live indicators for netJoin, suffixJoin and wideJoin
+	merged               string   // dwell_meta's summary_merged
+	merging              *merging // a compaction cut short (summary_merging)
+	last                 int64    // the last batch in obs_daily
+	nets, suffixes, wide int64    // live indicators for netJoin, suffixJoin and wideJoin
 }
 
 // matchState returns the state of the summary and the indicators. A
@@ -537,12 +539,12 @@ func (s *Store) matchState(ctx context.Context) (matchState, error) {
 		return *s.matchSt, nil
 	}
 	var st matchState
-	var merged sql.NullString
+	var merged, merging sql.NullString
 	var last sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, matchStateQuery).Scan(&merged, &last, &st.nets, &st.suffixes, &st.wide); err != nil {
+	if err := s.db.QueryRowContext(ctx, matchStateQuery).Scan(&merged, &last, &merging, &st.nets, &st.suffixes, &st.wide); err != nil {
 		return st, err
 	}
-	st.merged, st.last = merged.String, last.Int64
+	st.merged, st.last, st.merging = merged.String, last.Int64, parseMerging(merging.String)
 	s.matchSt = &st
 	return st, nil
 }
@@ -550,7 +552,7 @@ func (s *Store) matchState(ctx context.Context) (matchState, error) {
 // matchValues returns the relation of summary rows a match joins (their
 // source, rowid and key columns), given the last batch compacted and the
 // last one written as the store records them.
-func (s *Store) matchValues(w store.Window, recordedMerged string, recordedLast int64) (string, []any) {
+func (s *Store) matchValues(w store.Window, recorded matchState) (string, []any) {
 	daily := fmt.Sprintf(`SELECT %d AS src, rowid AS rid, %s FROM obs_daily`, srcDaily, keyCols)
 	if !w.Since.IsZero() || !w.Until.IsZero() {
 		first, last := store.WindowDays(w)
@@ -561,16 +563,21 @@ func (s *Store) matchValues(w store.Window, recordedMerged string, recordedLast 
 	// as a writer compacts first. The bound is a constant so that the
 	// scan skips row groups by their min-max (batches are appended in
 	// order).
-	merged, last := s.merged, s.seq
+	merged, last, part := s.merged, s.seq, s.merging.mergedPart()
 	if s.wconn == nil || s.matchUncompacted {
 		merged = 0
-		_, _ = fmt.Sscan(recordedMerged, &merged) // none yet: 0
-		last = recordedLast
+		_, _ = fmt.Sscan(recorded.merged, &merged) // none yet: 0
+		last, part = recorded.last, recorded.merging.mergedPart()
 	}
 	if last <= merged {
 		return `(` + values + `)`, nil
 	}
-	return `(` + values + ` UNION ALL ` + daily + ` WHERE seq > ` + fmt.Sprint(merged) + `)`, nil
+	cond := ` WHERE seq > ` + fmt.Sprint(merged)
+	if part != "" {
+		// A compaction cut short merged these into obs_value already.
+		cond += ` AND NOT ` + part
+	}
+	return `(` + values + ` UNION ALL ` + daily + cond + `)`, nil
 }
 
 // sightingMerge merges the summary rows of each indicator, sensor, log and
