@@ -127,18 +127,23 @@ func (s *Store) compact(ctx context.Context) error {
 				return nil
 			}
 			// The values are merged in pieces (by a hash of their id) of
-			// at most compactChunk rows read: the lists of days and peers
-			// are aggregated in memory, and over all history they would
-			// not fit in a small memory_limit (a 30-day ingest under the
-			// 768MB default did not).
-			var rows int64
-			err := s.wconn.QueryRowContext(ctx, fmt.Sprintf(`SELECT (SELECT count(*) FROM obs_daily WHERE seq > %d AND seq <= %d) + (SELECT count(*) FROM obs_value)`,
-				s.merged, s.seq)).Scan(&rows)
+			// at most compactChunk rows and compactBytes of lists read:
+			// the lists of days and peers are aggregated in memory, and
+			// over all history they would not fit in a small
+			// memory_limit (a 30-day ingest under the 768MB default did
+			// not). Only the values the new rows touch are read.
+			var rows, bytes int64
+			err := s.wconn.QueryRowContext(ctx, fmt.Sprintf(`WITH new AS (SELECT id, peers FROM obs_daily WHERE seq > %d AND seq <= %d),
+				old AS (SELECT days, peers FROM obs_value WHERE id IN (SELECT id FROM new))
+				SELECT (SELECT count(*) FROM new) + (SELECT count(*) FROM old),
+					(SELECT coalesce(sum(16 + coalesce(length(peers), 0)), 0) FROM new) +
+					(SELECT coalesce(sum(length(days) + coalesce(length(peers), 0)), 0) FROM old)`,
+				s.merged, s.seq)).Scan(&rows, &bytes)
 			if err != nil {
 				return fmt.Errorf("compacting the intel summary: %w", err)
 			}
 			chunk := int64(cmp.Or(s.compactChunk, defaultCompactChunk))
-			s.merging = &merging{from: s.merged, to: s.seq, pieces: rows/chunk + 1}
+			s.merging = &merging{from: s.merged, to: s.seq, pieces: max(rows/chunk, bytes/compactBytes) + 1}
 		}
 		m := s.merging
 		for m.next < m.pieces {
@@ -183,6 +188,11 @@ func (s *Store) commitPiece(ctx context.Context, m *merging) error {
 
 // defaultCompactChunk is how many summary rows compact reads at a time.
 const defaultCompactChunk = 1 << 20
+
+// compactBytes is how many bytes of days and peers lists compact reads at
+// a time: a month's values carry lists of hundreds of bytes, and a piece
+// works on several times its lists' size.
+const compactBytes = 64 << 20
 
 // compactPiece merges the values whose id hashes to piece (of pieces).
 func (s *Store) compactPiece(ctx context.Context, tx *sql.Tx, from, to, pieces, piece int64) error {
