@@ -163,7 +163,7 @@ type Ingest struct {
 	// MemoryLimit is the embedded store's memory limit while dwell ingest
 	// runs, in place of memory_limit (writing needs less than hunting);
 	// default "768MB" (512MB halves a many-table ingest's speed). dwell
-	// ingest also asks Go's collector to keep its heap under 768 MiB
+	// ingest also asks Go's collector to keep its heap under 512 MiB
 	// unless GOMEMLIMIT says otherwise (docs/benchmarks.md: the peaks).
 	MemoryLimit string `yaml:"memory_limit"`
 	// Threads is the embedded store's threads while dwell ingest runs, in
