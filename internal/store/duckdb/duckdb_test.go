@@ -480,16 +480,7 @@ func TestCompactInPieces(t *testing.T) {
 		if err := s.CompactNow(ctx); err != nil {
 			t.Fatal(err)
 		}
-		rows, err := s.Query(ctx, `SELECT id, log, sensor, port, count, "first", "last", days, peers FROM obs_value ORDER BY ALL`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = rows.Close() }()
-		var out []string
-		for rows.Next() {
-			out = append(out, fmt.Sprint(rows.Values()))
-		}
-		return strings.Join(out, "\n")
+		return summaryRows(t, s)
 	}
 	whole := intelStore(t, nil)
 	pieces := intelStore(t, func(s *duckdb.Store) { s.SmallCompactPieces() })
