@@ -48,9 +48,9 @@ only its new lines, and an interrupted ingest resumes where it stopped.
 }
 
 // ingestGoMemory is the Go heap dwell ingest asks the collector to keep
-// under (a soft limit: GOMEMLIMIT's). 512 MiB keeps a month of rotated
-// logs under 1.5 GiB resident for 6–16 % more time; 768 MiB did not
-// (docs/benchmarks.md).
+// under (a soft limit: GOMEMLIMIT's). 512 MiB kept a month of rotated
+// logs under 1.5 GiB resident in three runs, for up to 16 % more time;
+// 768 MiB did not in two of four (docs/benchmarks.md).
 const ingestGoMemory = 512 << 20
 
 // ingestGCPercent is the collector's target during dwell ingest (GOGC;
