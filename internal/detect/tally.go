@@ -99,9 +99,7 @@ func (e *Earliest[T]) Offer(ts time.Time, src *event.Source, make func() T) bool
 	i, _ := slices.BinarySearchFunc(e.items, earliestItem[T]{ts: ts, src: *src}, func(a, b earliestItem[T]) int {
 		return RecordOrder(a.ts, &a.src, b.ts, &b.src)
 	})
-	s := *src
-	s.Sensor, s.File = strings.Clone(s.Sensor), strings.Clone(s.File)
-	e.items = slices.Insert(e.items, i, earliestItem[T]{ts: ts, src: s, v: make()})
+	e.items = slices.Insert(e.items, i, earliestItem[T]{ts: ts, src: src.Clone(), v: make()})
 	return true
 }
 
@@ -129,6 +127,3 @@ func (e *Earliest[T]) Values() []T {
 	}
 	return out
 }
-
-// Len returns how many values are kept.
-func (e *Earliest[T]) Len() int { return len(e.items) }

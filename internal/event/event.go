@@ -15,6 +15,7 @@ package event
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -78,6 +79,12 @@ type Source struct {
 	Sensor string // name of the sensor (site) that recorded the data
 	File   string // path of the input file, as given to dwell
 	Line   int64  // 1-based line number in the (decompressed) input file
+}
+
+// Clone returns s with its strings copied: for what is kept after the
+// record it came from is reused.
+func (s Source) Clone() Source {
+	return Source{Sensor: strings.Clone(s.Sensor), File: strings.Clone(s.File), Line: s.Line}
 }
 
 // Opt is a value that may be unset, as Zeek writes "-" for a field it has no

@@ -184,7 +184,7 @@ func (st *tally) add(e *event.HostEvent) {
 		a := st.aggs[k]
 		if a == nil {
 			k = key{r.name, strings.Clone(k.sensor), strings.Clone(k.computer), strings.Clone(k.subject)}
-			a = &agg{rule: r, h: h.cloned(), hAt: e.TS, hSrc: cloneSource(e.Src), first: e.TS, sources: map[string]bool{},
+			a = &agg{rule: r, h: h.cloned(), hAt: e.TS, hSrc: e.Src.Clone(), first: e.TS, sources: map[string]bool{},
 				accounts: map[string]bool{}, details: detect.Earliest[string]{N: maxExamples}, examples: detect.Earliest[map[string]any]{N: maxExamples}}
 			st.aggs[k] = a
 		}
@@ -197,7 +197,7 @@ func (st *tally) add(e *event.HostEvent) {
 		}
 		a.last = event.Latest(a.last, e.TS)
 		if h.score > a.h.score || (h.score == a.h.score && detect.RecordOrder(e.TS, &e.Src, a.hAt, &a.hSrc) < 0) {
-			a.h, a.hAt, a.hSrc = h.cloned(), e.TS, cloneSource(e.Src)
+			a.h, a.hAt, a.hSrc = h.cloned(), e.TS, e.Src.Clone()
 		}
 		if h.detail != "" {
 			a.details.OfferDistinct(e.TS, &e.Src, strings.Clone(h.detail), func(x, y string) bool { return x == y })
@@ -219,10 +219,6 @@ func (h hit) cloned() hit {
 	return h
 }
 
-func cloneSource(s event.Source) event.Source {
-	return event.Source{Sensor: strings.Clone(s.Sensor), File: strings.Clone(s.File), Line: s.Line}
-}
-
 // logon keeps the first network or remote-interactive logon of each
 // account from each source to each host.
 func (st *tally) logon(e *event.HostEvent) {
@@ -239,7 +235,7 @@ func (st *tally) logon(e *event.HostEvent) {
 	written := account(field(e, "TargetDomainName"), user)
 	acct := strings.ToLower(written)
 	if n, ok := st.names[acct]; !ok || detect.RecordOrder(e.TS, &e.Src, n.at, &n.src) < 0 {
-		st.names[strings.Clone(acct)] = name{strings.Clone(written), e.TS, cloneSource(e.Src)}
+		st.names[strings.Clone(acct)] = name{strings.Clone(written), e.TS, e.Src.Clone()}
 	}
 	k := logonKey{acct + "|" + lt, e.Computer, src}
 	if t, ok := st.logons[k]; !ok || e.TS.Before(t) {

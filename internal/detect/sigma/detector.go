@@ -105,9 +105,7 @@ type findingKey struct {
 type hits struct {
 	n           int
 	first, last time.Time
-	fieldsAt    time.Time
-	fieldsSrc   event.Source
-	fields      map[string]string
+	fields      detect.Earliest[map[string]string] // of the earliest event
 	records     detect.Earliest[map[string]any]
 	accounts    map[string]bool
 }
@@ -299,7 +297,8 @@ func (t *tally) add(e *event.HostEvent) {
 		h := t.found[k]
 		if h == nil {
 			k = findingKey{rule, t.intern(k.sensor), t.intern(k.computer)}
-			h = &hits{first: e.TS, last: e.TS, accounts: map[string]bool{}, records: detect.Earliest[map[string]any]{N: 5}}
+			h = &hits{first: e.TS, last: e.TS, accounts: map[string]bool{}, fields: detect.Earliest[map[string]string]{N: 1},
+				records: detect.Earliest[map[string]any]{N: 5}}
 			t.found[k] = h
 		}
 		h.n++
@@ -307,10 +306,7 @@ func (t *tally) add(e *event.HostEvent) {
 			h.first = e.TS
 		}
 		h.last = event.Latest(h.last, e.TS)
-		if h.fields == nil || detect.RecordOrder(e.TS, &e.Src, h.fieldsAt, &h.fieldsSrc) < 0 {
-			h.fields, h.fieldsAt = rule.matchedFields(e), e.TS
-			h.fieldsSrc = event.Source{Sensor: strings.Clone(e.Src.Sensor), File: strings.Clone(e.Src.File), Line: e.Src.Line}
-		}
+		h.fields.Offer(e.TS, &e.Src, func() map[string]string { return rule.matchedFields(e) })
 		for _, name := range []string{"User", "SubjectUserName", "TargetUserName"} {
 			if v, ok := e.Field(name); ok && v != "" && v != "-" && !strings.HasSuffix(v, "$") && !h.accounts[v] {
 				h.accounts[strings.Clone(v)] = true
@@ -341,7 +337,7 @@ func (t *tally) Findings() []detect.Finding {
 			f.Accounts = slices.Sorted(maps.Keys(h.accounts))
 		}
 		f.Evidence = map[string]any{"rule_id": rule.ID, "rule_title": rule.Title, "level": rule.Level, "rule_file": rule.File,
-			"events": h.n, "fields": maps.Clone(h.fields), "records": h.records.Values(), "stage": rule.stage(), "computer": k.computer}
+			"events": h.n, "fields": maps.Clone(h.fields.Values()[0]), "records": h.records.Values(), "stage": rule.stage(), "computer": k.computer}
 		times := ""
 		if h.n > 1 {
 			times = fmt.Sprintf(" (%d events, %s)", h.n, detect.Span(h.last.Sub(h.first)))

@@ -160,8 +160,7 @@ func (t *tally) add(a *event.Alert) {
 // cloneAlert copies the parts of an alert a finding shows, so that the
 // batch it came from can be reused.
 func cloneAlert(a *event.Alert) event.Alert {
-	return event.Alert{TS: a.TS, AppProto: strings.Clone(a.AppProto),
-		Src: event.Source{Sensor: strings.Clone(a.Src.Sensor), File: strings.Clone(a.Src.File), Line: a.Src.Line}}
+	return event.Alert{TS: a.TS, AppProto: strings.Clone(a.AppProto), Src: a.Src.Clone()}
 }
 
 // Findings returns one finding per group, the allow-list not yet applied

@@ -175,8 +175,12 @@ func (s *Store) commitPiece(ctx context.Context, m *merging) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM dwell_meta WHERE key = ?`, mergingKey); err != nil {
 			return err
 		}
-	} else if _, err := tx.ExecContext(ctx, upsert, mergingKey, (&merging{m.from, m.to, m.pieces, m.next + 1}).String()); err != nil {
-		return err
+	} else {
+		next := *m
+		next.next++
+		if _, err := tx.ExecContext(ctx, upsert, mergingKey, next.String()); err != nil {
+			return err
+		}
 	}
 	if s.failPiece != nil {
 		if err := s.failPiece(m.next); err != nil {
