@@ -27,7 +27,7 @@ var datasets = func() string {
 }()
 
 // runDwell runs a command line in-process and returns its exit code and output.
-func runDwell(t *testing.T, args ...string) (int, string, string) {
+func runDwell(t testing.TB, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	a := &App{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Logger: slog.New(slog.DiscardHandler), Now: time.Now}

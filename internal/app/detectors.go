@@ -31,6 +31,7 @@ import (
 	"github.com/dwell-nsm/dwell/internal/detect/tlsanom"
 	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/store"
+	"github.com/dwell-nsm/dwell/internal/store/settled"
 )
 
 // detectorFactory builds a detector for an environment.
@@ -118,6 +119,10 @@ func detectors(env *detect.Env, names []string) ([]detect.Detector, error) {
 type huntResult struct {
 	Findings []detect.Finding
 	Timings  map[string]time.Duration
+	// Merged, Settled and Extended count the aggregate queries answered
+	// from settled history kept between hunts, those that read it to keep
+	// it, and those that added the days the cut moved over (dwell serve).
+	Merged, Settled, Extended int64
 	// Reused counts the detector runs taken from the memo; Tallied those
 	// of incremental detectors from their kept tallies.
 	Reused, Tallied int
@@ -154,7 +159,16 @@ func runDetectorsMemo(ctx context.Context, st store.Reader, env *detect.Env, ds 
 	if m != nil {
 		now = m.gens.snapshot()
 	}
-	cache := detect.NewCache(st)
+	var cache *detect.Cache
+	var before settled.Counts
+	if m != nil {
+		// Aggregates over history before the cut are kept between
+		// hunts and merged with the records after it (decision 0017).
+		before = m.settled.Counts()
+		cache = detect.NewCache(settled.New(st, &m.settled))
+	} else {
+		cache = detect.NewCache(st)
+	}
 	var jobs []job
 	for _, d := range ds {
 		jobs = append(jobs, job{d, w})
@@ -229,6 +243,12 @@ func runDetectorsMemo(ctx context.Context, st store.Reader, env *detect.Env, ds 
 		return nil, err
 	}
 	res := &huntResult{Timings: map[string]time.Duration{}, Reused: int(reused.Load()), Tallied: int(tallied.Load())}
+	if m != nil {
+		m.settled.Sweep()
+		c := m.settled.Counts()
+		res.Merged, res.Settled, res.Extended = c.Merged-before.Merged, c.Settled-before.Settled, c.Extended-before.Extended
+		m.countSettled(res.Merged, res.Settled, res.Extended, c.Passed-before.Passed)
+	}
 	seen := map[string]bool{}
 	for i, fs := range results {
 		if jobs[i].w.Conns == store.ConnLog {

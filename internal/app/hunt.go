@@ -14,11 +14,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dwell-nsm/dwell/internal/config"
 	"github.com/dwell-nsm/dwell/internal/correlate"
 	"github.com/dwell-nsm/dwell/internal/detect"
 	"github.com/dwell-nsm/dwell/internal/detect/sigma"
 	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/store"
+	"github.com/dwell-nsm/dwell/internal/store/settled"
 )
 
 func huntCommand() command {
@@ -156,6 +158,11 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 	var m *memo
 	if co.served != nil {
 		m = &co.served.memo
+		keep := int64(settled.DefaultMaxBytes)
+		if n, err := config.ParseBytes(co.served.cfg.Load().Serve.HuntMemory); err == nil {
+			keep = n
+		}
+		m.settled.SetMaxBytes(keep)
 	}
 	res, err := runDetectorsMemo(ctx, st, env, ds, w, m)
 	if stop != nil {
@@ -168,6 +175,10 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 		printTimings(a.Stderr, res.Timings)
 		if res.Reused > 0 {
 			fmt.Fprintf(a.Stderr, "%d detector run(s) taken from the last hunt: their inputs did not change\n", res.Reused)
+		}
+		if res.Merged+res.Settled+res.Extended > 0 {
+			fmt.Fprintf(a.Stderr, "%d aggregate queries merged settled history kept from earlier hunts with the records since; %d read it to keep it; "+
+				"%d extended it over the days the cut moved\n", res.Merged, res.Settled, res.Extended)
 		}
 		if res.Tallied > 0 {
 			fmt.Fprintf(a.Stderr, "%d detector(s) from their running tallies: history read once, new records added as stored\n", res.Tallied)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dwell-nsm/dwell/internal/detect"
 	"github.com/dwell-nsm/dwell/internal/event"
+	"github.com/dwell-nsm/dwell/internal/store/settled"
 )
 
 // Under dwell serve a hunt does not run again a detector whose inputs have
@@ -99,16 +100,33 @@ func (g *generations) snapshot() map[string]uint64 {
 	return maps.Clone(g.n)
 }
 
-// memo keeps each detector's last findings over all history, and the
-// incremental detectors' tallies.
+// memo keeps each detector's last findings over all history, the
+// incremental detectors' tallies, and the settled answers of the
+// aggregate queries (settled.Kept).
 type memo struct {
 	gens    generations
 	tallies tallies
+	settled settled.Kept
 	mu      sync.Mutex
 	runs    map[string]memoRun
 	// counter counts detector runs by how they were had (nil: not
 	// counted).
 	counter *prometheus.CounterVec
+	// settledCounter counts aggregate queries by how they were
+	// answered (nil: not counted).
+	settledCounter *prometheus.CounterVec
+}
+
+// countSettled counts how a hunt's aggregate queries were answered:
+// merged with kept settled history, reading it to keep it, extending it
+// over the days the cut moved over, or passed to the store whole.
+func (m *memo) countSettled(merged, read, extended, passed int64) {
+	if m.settledCounter != nil {
+		m.settledCounter.WithLabelValues("merged").Add(float64(merged))
+		m.settledCounter.WithLabelValues("settled_read").Add(float64(read))
+		m.settledCounter.WithLabelValues("extended").Add(float64(extended))
+		m.settledCounter.WithLabelValues("passed").Add(float64(passed))
+	}
 }
 
 // count counts one run of a detector: run, reused, tallied or tally_read.
@@ -152,6 +170,7 @@ func (m *memo) keep(key string, at map[string]uint64, fs []detect.Finding) {
 // forget drops every kept run and tally (the configuration changed).
 func (m *memo) forget() {
 	m.tallies.reset()
+	m.settled.Reset()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.runs = nil

@@ -3,12 +3,10 @@ package app
 import (
 	"context"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	dto "github.com/prometheus/client_model/go"
 
@@ -71,9 +69,7 @@ level: low
 		t.Fatal(err)
 	}
 	defer func() { _ = st.Close() }()
-	s := &served{st: st, logger: slog.New(slog.DiscardHandler), now: time.Now, data: make(chan time.Time, 1)}
-	s.cfg.Store(cfg)
-	newServeMetrics(s)
+	s := servedOn(st, cfg)
 	hunt := func() (string, string) {
 		t.Helper()
 		var out, errs strings.Builder
@@ -124,9 +120,7 @@ level: low
 	}
 	// The tallies were fed the ingested batches: a server started anew,
 	// which reads all history from the store, finds the same.
-	fresh := &served{st: st, logger: slog.New(slog.DiscardHandler), now: time.Now, data: make(chan time.Time, 1)}
-	fresh.cfg.Store(cfg)
-	newServeMetrics(fresh)
+	fresh := servedOn(st, cfg)
 	var out strings.Builder
 	errs.Reset()
 	if code := fresh.Run(context.Background(), []string{"hunt", "--format", "json"}, &out, &errs); code != ExitOK {

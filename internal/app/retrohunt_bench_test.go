@@ -171,7 +171,7 @@ func BenchmarkServedTally(b *testing.B) {
 	}
 	var m memo
 	var writeMu sync.Mutex
-	shared := sharedStore{Store: st, mu: &writeMu, gens: &m.gens, tallies: &m.tallies, changed: func() {}}
+	shared := sharedStore{Store: st, mu: &writeMu, gens: &m.gens, tallies: &m.tallies, settled: &m.settled, changed: func() {}}
 	next := n
 	hunt := func(m *memo) int {
 		res, err := runDetectorsMemo(ctx, shared, env, ds, store.Window{}, m)

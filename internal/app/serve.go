@@ -29,6 +29,7 @@ import (
 	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/server"
 	"github.com/dwell-nsm/dwell/internal/store"
+	"github.com/dwell-nsm/dwell/internal/store/settled"
 )
 
 func serveCommand() command {
@@ -81,6 +82,7 @@ type sharedStore struct {
 	mu      *sync.Mutex
 	gens    *generations
 	tallies *tallies
+	settled *settled.Kept
 	// changed says that data a hunt reads arrived (records, indicators, a
 	// sensor removed), whoever wrote it: a hunt is due.
 	changed func()
@@ -90,7 +92,9 @@ func (s sharedStore) Write(ctx context.Context, b *event.Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tallies.before(b)
+	s.settled.Before(b)
 	err := s.Store.Write(ctx, b)
+	s.settled.After(b)
 	s.tallies.after(b, err == nil)
 	if err == nil {
 		s.gens.bumpBatch(b)
@@ -107,6 +111,7 @@ func (s sharedStore) DeleteSensor(ctx context.Context, sensor string) (int64, er
 	defer s.changed()
 	defer s.gens.bumpAll()
 	defer s.tallies.reset() // tallies only ever add
+	defer s.settled.Reset() // nor is history before the cut settled
 	return s.Store.DeleteSensor(ctx, sensor)
 }
 
@@ -152,7 +157,7 @@ func (s sharedStore) DeleteIndicators(ctx context.Context, source string) (int, 
 func (s sharedStore) Close() error { return nil }
 
 func (s *served) store() sharedStore {
-	return sharedStore{Store: s.st, mu: &s.writeMu, gens: &s.memo.gens, tallies: &s.memo.tallies, changed: func() { s.arrived(s.now()) }}
+	return sharedStore{Store: s.st, mu: &s.writeMu, gens: &s.memo.gens, tallies: &s.memo.tallies, settled: &s.memo.settled, changed: func() { s.arrived(s.now()) }}
 }
 
 // app returns an App that runs commands against the served store.

@@ -253,6 +253,9 @@ type serveMetrics struct {
 	// detectorRuns counts, per detector, how each hunt got its findings
 	// (memo.count).
 	detectorRuns *prometheus.CounterVec
+	// settledQueries counts the hunts' aggregate queries by how they
+	// were answered (settled.Counts).
+	settledQueries *prometheus.CounterVec
 }
 
 // newServeMetrics registers s's metrics in a new registry.
@@ -289,15 +292,23 @@ func newServeMetrics(s *served) *prometheus.Registry {
 		detectorRuns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dwell_hunt_detector_runs_total",
 			Help: "Detector runs of the server's hunts, by detector and how: run (history read), reused (inputs unchanged), " +
 				"tallied (from a running tally), tally_read (a new tally read history)."}, []string{"detector", "how"}),
+		settledQueries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dwell_hunt_aggregate_queries_total",
+			Help: "Aggregate queries of the server's hunts, by how they were answered: merged (settled history kept in memory, " +
+				"the records after the cut read), settled_read (settled history read to be kept), extended (the days the cut moved over read " +
+				"and added), passed (all history read)."}, []string{"how"}),
 	}
+	settledBytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dwell_hunt_settled_bytes",
+		Help: "About how much memory the hunts keep between them of the aggregates over settled history (serve.hunt_memory)."},
+		func() float64 { return float64(s.memo.settled.Counts().Bytes) })
 	storeBytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dwell_store_bytes",
 		Help: "Size of the embedded store's files (DuckDB: the database and its write-ahead log; 0 for ClickHouse)."},
 		func() float64 { return float64(storeSize(s.cfg.Load().Store)) })
 	reg.MustRegister(m.records, m.bad, m.held, m.lastData, m.lag, m.pollSeconds, m.pollErrors, m.hunts, m.huntSeconds, m.incidents, m.findings,
-		m.alerts, m.intelPolls, m.commands, m.reloads, m.detectorRuns, storeBytes,
+		m.alerts, m.intelPolls, m.commands, m.reloads, m.detectorRuns, m.settledQueries, settledBytes, storeBytes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = m
 	s.memo.counter = m.detectorRuns
+	s.memo.settledCounter = m.settledQueries
 	return reg
 }
 

@@ -55,7 +55,7 @@ func TestTallyWhileWriting(t *testing.T) {
 	mem := storetest.NewMem()
 	var m memo
 	var writeMu sync.Mutex
-	shared := sharedStore{Store: mem, mu: &writeMu, gens: &m.gens, tallies: &m.tallies, changed: func() {}}
+	shared := sharedStore{Store: mem, mu: &writeMu, gens: &m.gens, tallies: &m.tallies, settled: &m.settled, changed: func() {}}
 	write := func(b *event.Batch) {
 		t.Helper()
 		if err := shared.Write(ctx, b); err != nil {

@@ -89,7 +89,8 @@ func TestServeDefaults(t *testing.T) {
 	d := Default()
 	d.Store = "case42.db"
 	d.ServeDefaults()
-	if d.Serve.Listen != "127.0.0.1:7878" || d.Serve.TLS != "off" || d.Serve.StateDir != "case42.db.serve" || d.Serve.HuntEvery != Duration(time.Hour) {
+	if d.Serve.Listen != "127.0.0.1:7878" || d.Serve.TLS != "off" || d.Serve.StateDir != "case42.db.serve" || d.Serve.HuntEvery != Duration(time.Hour) ||
+		d.Serve.HuntMemory != "512MB" {
 		t.Errorf("defaults %+v", d.Serve)
 	}
 	if err := d.ValidateServe(); err != nil {
@@ -145,4 +146,24 @@ func FuzzDecode(f *testing.F) {
 			_ = c.Validate()
 		}
 	})
+}
+
+func TestParseBytes(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{{"512MB", 512e6, true}, {"2 GiB", 2 << 30, true}, {"0", 0, true}, {"1024", 1024, true}, {" 3KiB ", 3072, true},
+		{"", 0, false}, {"-1MB", 0, false}, {"1.5GB", 0, false}, {"12 parsecs", 0, false}, {"99999999999TB", 0, false}} {
+		got, err := ParseBytes(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("ParseBytes(%q) = %d, %v; want %d (ok %v)", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+	c := Default()
+	c.ServeDefaults()
+	c.Serve.HuntMemory = "lots"
+	if err := c.ValidateServe(); err == nil || !strings.Contains(err.Error(), "serve.hunt_memory") {
+		t.Errorf("hunt_memory lots: %v", err)
+	}
 }

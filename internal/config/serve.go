@@ -3,11 +3,14 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/mail"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -42,6 +45,12 @@ type Serve struct {
 	// default 1h.
 	HuntAfter Duration `yaml:"hunt_after"`
 	HuntEvery Duration `yaml:"hunt_every"`
+	// HuntMemory is about how much memory the hunts keep between them of
+	// the aggregates over settled history (history before a cut a day or
+	// two behind the newest record), so that a hunt reads only the
+	// records after the cut for them (docs/serve.md); default 512MB, "0"
+	// keeps none.
+	HuntMemory string `yaml:"hunt_memory"`
 	// Intel are threat-intel sources polled on a schedule, each imported as
 	// dwell intel import does (TAXII cursors kept) and retro-hunted over
 	// all history at once.
@@ -208,6 +217,9 @@ func (c *Config) ServeDefaults() {
 	if s.HuntEvery == 0 {
 		s.HuntEvery = Duration(time.Hour)
 	}
+	if s.HuntMemory == "" {
+		s.HuntMemory = "512MB"
+	}
 	for i := range s.Intel {
 		if s.Intel[i].Every == 0 {
 			s.Intel[i].Every = Duration(time.Hour)
@@ -298,6 +310,9 @@ func (c *Config) ValidateServe() error {
 	if s.HuntAfter < 0 || s.HuntEvery < Duration(time.Minute) {
 		errs = append(errs, errors.New("serve.hunt_after must not be negative and serve.hunt_every must be at least 1m"))
 	}
+	if _, err := ParseBytes(s.HuntMemory); s.HuntMemory != "" && err != nil {
+		errs = append(errs, fmt.Errorf("serve.hunt_memory: %w", err))
+	}
 	for i, p := range s.Intel {
 		if strings.TrimSpace(p.Source) == "" {
 			errs = append(errs, fmt.Errorf("serve.intel[%d]: source must not be empty", i))
@@ -372,3 +387,24 @@ func checkTLP(where, tlp string) error {
 	}
 	return nil
 }
+
+// ParseBytes reads a size: a whole number with an optional unit, B, KB,
+// MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (of 1024), as in
+// "512MB" or "2 GiB".
+func ParseBytes(s string) (int64, error) {
+	m := sizeText.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return 0, fmt.Errorf("%q is not a size (512MB, 2GiB, 0)", s)
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q: %w", s, err)
+	}
+	unit := map[string]int64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[m[2]]
+	if n > math.MaxInt64/unit {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return n * unit, nil
+}
+
+var sizeText = regexp.MustCompile(`^([0-9]+) ?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?$`)

@@ -43,6 +43,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("NotUTF8", func(t *testing.T) { testNotUTF8(t, open(t)) })
 	t.Run("HostEvents", func(t *testing.T) { testHostEvents(t, open(t)) })
 	t.Run("Alerts", func(t *testing.T) { testAlerts(t, open(t)) })
+	t.Run("Settled", func(t *testing.T) { Settled(t, open(t)) })
 }
 
 func closeStore(t *testing.T, s store.Store) {

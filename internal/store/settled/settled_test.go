@@ -1,0 +1,132 @@
+package settled_test
+
+import (
+	"context"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dwell-nsm/dwell/internal/event"
+	"github.com/dwell-nsm/dwell/internal/store"
+	"github.com/dwell-nsm/dwell/internal/store/settled"
+	"github.com/dwell-nsm/dwell/internal/store/storetest"
+)
+
+// TestMem runs the conformance check of settled answers on the
+// reference store; the backends run it in their conformance suites.
+func TestMem(t *testing.T) { storetest.Settled(t, storetest.NewMem()) }
+
+var cut = time.Date(2024, 4, 20, 0, 0, 0, 0, time.UTC) // of storetest.AnalyticsData
+
+// hooked calls during once, in the middle of reading history before the
+// cut: a write lands while the settled answer is read.
+type hooked struct {
+	*storetest.Mem
+	during func()
+	once   sync.Once
+}
+
+func (h *hooked) Pairs(ctx context.Context, w store.Window, f store.PairFilter, fn func(*store.PairStat) error) error {
+	n := 0
+	return h.Mem.Pairs(ctx, w, f, func(p *store.PairStat) error {
+		if n++; n == 2 && !w.Until.IsZero() {
+			h.once.Do(h.during)
+		}
+		return fn(p)
+	})
+}
+
+// stored returns the memory store holding storetest.AnalyticsData, the
+// data, and a Kept for it.
+func stored(t *testing.T) (*storetest.Mem, *event.Batch, *settled.Kept) {
+	t.Helper()
+	mem := storetest.NewMem()
+	b := storetest.AnalyticsData()
+	if err := mem.Write(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	return mem, b, &settled.Kept{Now: func() time.Time { return cut.AddDate(1, 0, 0) }}
+}
+
+func pairs(t *testing.T, r store.Reader) []store.PairStat {
+	t.Helper()
+	var out []store.PairStat
+	if err := r.Pairs(context.Background(), store.Window{}, store.PairFilter{MinPairConns: 10}, func(p *store.PairStat) error {
+		out = append(out, *p)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A record before the cut written while the settled history is read
+// may or may not be in what was read: the answer is not kept.
+func TestWriteWhileSettling(t *testing.T) {
+	ctx := context.Background()
+	mem, b, k := stored(t)
+	early := &event.Batch{Conns: []event.Conn{b.Conns[0]}}
+	early.Conns[0].UID, early.Conns[0].Src.Line = "early", 50_000
+	h := &hooked{Mem: mem, during: func() {
+		k.Before(early)
+		if err := mem.Write(ctx, early); err != nil {
+			t.Error(err)
+		}
+		k.After(early)
+	}}
+	pairs(t, settled.New(h, k))
+	if c := k.Counts(); c.Settled != 0 || c.Dropped != 1 {
+		t.Errorf("a settled answer read while a record before the cut was written: %+v; want it not kept", c)
+	}
+	if got, want := pairs(t, settled.New(h, k)), pairs(t, mem); !reflect.DeepEqual(got, want) {
+		t.Errorf("after the write: %v; want %v", got, want)
+	}
+	if c := k.Counts(); c.Settled != 1 {
+		t.Errorf("after the write: %+v; want the settled answer read again and kept", c)
+	}
+}
+
+// Hunts and writes at once (run under -race): when the writes stop, the
+// answers are the store's.
+func TestConcurrent(t *testing.T) {
+	ctx := context.Background()
+	mem, b, k := stored(t)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 3 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				pairs(t, settled.New(mem, k))
+				k.Sweep()
+			}
+		})
+	}
+	for i := range 40 {
+		c := b.Conns[i%len(b.Conns)]
+		c.UID, c.Src.Line = "w"+c.UID, int64(60_000+i)
+		if i%10 != 9 {
+			c.TS = cut.Add(time.Duration(i) * time.Minute) // after the cut
+		}
+		w := &event.Batch{Conns: []event.Conn{c}}
+		k.Before(w)
+		if err := mem.Write(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		k.After(w)
+		time.Sleep(time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if got, want := pairs(t, settled.New(mem, k)), pairs(t, mem); !reflect.DeepEqual(got, want) {
+		t.Errorf("after concurrent writes: %v; want %v", got, want)
+	}
+	if c := k.Counts(); c.Merged == 0 || c.Dropped == 0 {
+		t.Errorf("counts %+v: want answers merged and some dropped", c)
+	}
+}
