@@ -56,7 +56,11 @@ type Kept struct {
 	parts   map[string]*part
 	bytes   int
 	dropped bool // Before dropped what was kept: After bumps gen again
-	counts  Counts
+	// unchecked is the first record of the batch being written when
+	// Before found no cut to check it against (writes are one at a
+	// time): a cut chosen meanwhile must not be after it.
+	unchecked time.Time
+	counts    Counts
 }
 
 // Counts says how the queries were answered since the Kept was made.
@@ -144,9 +148,13 @@ func (k *Kept) Before(b *event.Batch) {
 	first, last, ok := span(b)
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.dropped = false
+	k.dropped, k.unchecked = false, time.Time{}
 	k.certsWritten(b)
-	if !ok || k.cut.IsZero() {
+	if !ok {
+		return
+	}
+	if k.cut.IsZero() {
+		k.unchecked = first
 		return
 	}
 	switch {
@@ -155,8 +163,13 @@ func (k *Kept) Before(b *event.Batch) {
 		k.dropped = true
 	case !last.Before(k.cut.Add(roll)):
 		// The cut moves; each settled answer is extended over the days
-		// it moved over when next asked for.
-		if c := k.cutOf(last); c.After(k.cut) {
+		// it moved over when next asked for, which may be before b is
+		// stored: never past b's first record.
+		c := k.cutOf(last)
+		if first.Before(c) {
+			c = first.UTC().Truncate(24 * time.Hour)
+		}
+		if c.After(k.cut) {
 			k.cut = c
 		}
 	}
@@ -169,6 +182,7 @@ func (k *Kept) After(b *event.Batch) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.certsWritten(b)
+	k.unchecked = time.Time{}
 	if k.dropped {
 		// Read between Before and now: dropped again.
 		k.gen++
@@ -321,8 +335,8 @@ func (r *Reader) cutFor(ctx context.Context) (time.Time, uint64, bool, error) {
 	cut = k.cutOf(last)
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.gen != gen {
-		return time.Time{}, 0, false, nil // a write before any cut is under way
+	if k.gen != gen || !k.unchecked.IsZero() && k.unchecked.Before(cut) {
+		return time.Time{}, 0, false, nil // a write before the cut is under way
 	}
 	if k.cut.IsZero() {
 		k.cut = cut

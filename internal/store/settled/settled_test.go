@@ -2,6 +2,7 @@ package settled_test
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"sync"
 	"testing"
@@ -49,10 +50,16 @@ func stored(t *testing.T) (*storetest.Mem, *event.Batch, *settled.Kept) {
 	return mem, b, &settled.Kept{Now: func() time.Time { return cut.AddDate(1, 0, 0) }}
 }
 
-func pairs(t *testing.T, r store.Reader) []store.PairStat {
+// pairs returns the pairs of r with 10 connections or more, or of any
+// number with all.
+func pairs(t *testing.T, r store.Reader, all ...bool) []store.PairStat {
 	t.Helper()
 	var out []store.PairStat
-	if err := r.Pairs(context.Background(), store.Window{}, store.PairFilter{MinPairConns: 10}, func(p *store.PairStat) error {
+	f := store.PairFilter{MinPairConns: 10}
+	if len(all) > 0 && all[0] {
+		f = store.PairFilter{}
+	}
+	if err := r.Pairs(context.Background(), store.Window{}, f, func(p *store.PairStat) error {
 		out = append(out, *p)
 		return nil
 	}); err != nil {
@@ -84,6 +91,58 @@ func TestWriteWhileSettling(t *testing.T) {
 	}
 	if c := k.Counts(); c.Settled != 1 {
 		t.Errorf("after the write: %+v; want the settled answer read again and kept", c)
+	}
+}
+
+// A batch that moves the cut, from before the new cut's day to past it,
+// is not yet stored when a query extends what is kept over the days the
+// cut moved over: the cut stops at the batch's first day.
+func TestCutMovedWhileWriting(t *testing.T) {
+	ctx := context.Background()
+	mem, b, k := stored(t)
+	pairs(t, settled.New(mem, k)) // kept, to the cut
+	moving := &event.Batch{}
+	for i, at := range []time.Time{cut.Add(30 * time.Hour), cut.Add(80 * time.Hour)} {
+		c := b.Conns[i]
+		c.TS, c.UID, c.Src.Line = at, fmt.Sprint("moving", i), int64(80_000+i)
+		moving.Conns = append(moving.Conns, c)
+	}
+	k.Before(moving)
+	pairs(t, settled.New(mem, k)) // extends what is kept before the batch is stored
+	if err := mem.Write(ctx, moving); err != nil {
+		t.Fatal(err)
+	}
+	k.After(moving)
+	if got, want := pairs(t, settled.New(mem, k), true), pairs(t, mem, true); !reflect.DeepEqual(got, want) {
+		t.Errorf("after a batch that moved the cut:\n%v\nwant\n%v", got, want)
+	}
+	if c := k.Counts(); c.Extended == 0 || c.Dropped != 0 {
+		t.Errorf("counts %+v: want what was kept extended", c)
+	}
+}
+
+// A batch written while the first query chooses the cut, with records
+// before it, may or may not be in what that query reads: it keeps
+// nothing, and the next query chooses the cut again.
+func TestCutChosenWhileWriting(t *testing.T) {
+	ctx := context.Background()
+	mem, b, k := stored(t)
+	early := &event.Batch{Conns: []event.Conn{b.Conns[0]}}
+	early.Conns[0].UID, early.Conns[0].Src.Line = "early", 90_000
+	k.Before(early) // no cut yet
+	pairs(t, settled.New(mem, k), true)
+	if err := mem.Write(ctx, early); err != nil {
+		t.Fatal(err)
+	}
+	k.After(early)
+	if c := k.Counts(); c.Settled != 0 || c.Passed != 1 {
+		t.Errorf("counts %+v: want nothing kept while the batch was written", c)
+	}
+	if got, want := pairs(t, settled.New(mem, k), true), pairs(t, mem, true); !reflect.DeepEqual(got, want) {
+		t.Errorf("after the batch:\n%v\nwant\n%v", got, want)
+	}
+	if c := k.Counts(); c.Settled != 1 {
+		t.Errorf("counts %+v: want the settled history read once the batch was stored", c)
 	}
 }
 
