@@ -21,7 +21,8 @@ import (
 // store holds the default scenario (14 days, 100,000 staff connections a
 // day; $DWELL_BENCH_DAYS and $DWELL_BENCH_RATE change it) but its last
 // day, whose hours arrive one per iteration; it is built once in
-// $DWELL_BENCH_DIR (a temporary directory otherwise). At most 12
+// $DWELL_BENCH_DIR (a temporary directory otherwise).
+// $DWELL_BENCH_HUNT_MEMORY sets serve.hunt_memory (512MB). At most 12
 // iterations a sub-benchmark:
 //
 //	go test -run '^$' -bench ServedSettled -benchtime 5x ./internal/app
@@ -87,6 +88,9 @@ func BenchmarkServedSettled(b *testing.B) {
 	next := 0
 	run := func(b *testing.B, keep bool) {
 		c := *cfg
+		if m := os.Getenv("DWELL_BENCH_HUNT_MEMORY"); m != "" {
+			c.Serve.HuntMemory = m
+		}
 		if !keep {
 			c.Serve.HuntMemory = "0"
 		}
