@@ -16,9 +16,9 @@ import (
 
 // BenchmarkServedSettled times a hunt under dwell serve once an hour of
 // Zeek logs arrived (every log type of the hour, ingested through the
-// server; the ingest is not timed), with the aggregate queries' settled history kept between hunts
-// ("settled") and with every query reading all history ("history"). The
-// store holds the default scenario (14 days, 100,000 staff connections a
+// server; the ingest is not timed), with the aggregate queries' settled
+// history kept between hunts ("settled") and with every query reading all
+// history ("history"). The store holds the default scenario (14 days, 100,000 staff connections a
 // day; $DWELL_BENCH_DAYS and $DWELL_BENCH_RATE change it) but its last
 // day, whose hours arrive one per iteration; it is built once in
 // $DWELL_BENCH_DIR (a temporary directory otherwise).
