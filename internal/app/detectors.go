@@ -244,7 +244,6 @@ func runDetectorsMemo(ctx context.Context, st store.Reader, env *detect.Env, ds 
 	}
 	res := &huntResult{Timings: map[string]time.Duration{}, Reused: int(reused.Load()), Tallied: int(tallied.Load())}
 	if m != nil {
-		m.settled.Sweep()
 		c := m.settled.Counts()
 		res.Merged, res.Settled, res.Extended = c.Merged-before.Merged, c.Settled-before.Settled, c.Extended-before.Extended
 		m.countSettled(res.Merged, res.Settled, res.Extended, c.Passed-before.Passed)

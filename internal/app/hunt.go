@@ -171,6 +171,11 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 	if err != nil {
 		return err
 	}
+	if m != nil && *only == "" {
+		// What a hunt of every detector no longer asks for is not kept;
+		// a hunt of a few (--detectors) keeps what the others use.
+		m.settled.Sweep()
+	}
 	if *timings {
 		printTimings(a.Stderr, res.Timings)
 		if res.Reused > 0 {

@@ -251,7 +251,8 @@ func (k *Kept) certsWritten(b *event.Batch) {
 
 // Sweep drops the answers no query used since the last Sweep (a
 // detector no longer configured, a LocalAddrs of other networks). The
-// server calls it after each hunt.
+// server calls it after each hunt of every detector: a hunt of a few
+// leaves what the others use.
 func (k *Kept) Sweep() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
