@@ -64,12 +64,8 @@ level: low
 	cfg.Store = db
 	cfg.Sigma.Rules = []string{rules}
 	cfg.ServeDefaults()
-	st, err := openStore(t.Context(), cfg, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = st.Close() }()
-	s := servedOn(st, cfg)
+	s := openServed(t, cfg)
+	st := s.st
 	hunt := func() (string, string) {
 		t.Helper()
 		var out, errs strings.Builder

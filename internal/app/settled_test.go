@@ -38,12 +38,8 @@ func TestServedHuntSettled(t *testing.T) {
 	cfg := config.Default()
 	cfg.Store = filepath.Join(dir, "d.db")
 	cfg.ServeDefaults()
-	st, err := openStore(t.Context(), cfg, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = st.Close() }()
-	s := servedOn(st, cfg)
+	s := openServed(t, cfg)
+	st := s.st
 	ingest := func(paths ...string) {
 		t.Helper()
 		var errs strings.Builder
@@ -143,6 +139,18 @@ func TestServedHuntSettled(t *testing.T) {
 		t.Errorf("after the cut moved: %d read settled history, %d extended it; want all extended", read, extended)
 	}
 	fresh("after the cut moved", out)
+}
+
+// openServed opens cfg's store, closed when the test ends, and returns
+// a server of it (servedOn).
+func openServed(t *testing.T, cfg *config.Config) *served {
+	t.Helper()
+	st, err := openStore(t.Context(), cfg, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return servedOn(st, cfg)
 }
 
 // servedOn returns a server of st under cfg, as dwell serve makes one,

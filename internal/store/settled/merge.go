@@ -49,10 +49,10 @@ func (r *Reader) Span(ctx context.Context, w store.Window) (first, last time.Tim
 			a.first, a.last, a.n = event.Earliest(a.first, b.first), event.Latest(a.last, b.last), a.n+b.n
 		},
 	}, func(s *span) error { c := *s; got = &c; return nil })
-	if err != nil || !kept {
-		if err != nil {
-			return first, last, 0, false, err
-		}
+	if err != nil {
+		return first, last, 0, false, err
+	}
+	if !kept {
 		return r.Reader.Span(ctx, w)
 	}
 	if got == nil {
@@ -79,10 +79,10 @@ func (r *Reader) LocalAddrs(ctx context.Context, w store.Window, local []netip.P
 		compare: func(a, b *netip.Addr) int { return a.Compare(*b) },
 		add:     func(*netip.Addr, *netip.Addr) {},
 	}, func(a *netip.Addr) error { out = append(out, *a); return nil })
-	if err != nil || !kept {
-		if err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return nil, err
+	}
+	if !kept {
 		return r.Reader.LocalAddrs(ctx, w, local)
 	}
 	return out, nil
@@ -119,10 +119,10 @@ func (r *Reader) Pairs(ctx context.Context, w store.Window, f store.PairFilter, 
 		conns += p.Conns
 		return nil
 	})
-	if err != nil || !kept {
-		if err != nil {
-			return err
-		}
+	if err != nil {
+		return err
+	}
+	if !kept {
 		return r.Reader.Pairs(ctx, w, f, fn)
 	}
 	return flush()
@@ -133,23 +133,21 @@ func (r *Reader) Pairs(ctx context.Context, w store.Window, f store.PairFilter, 
 // rows after the cut, and they are applied here to the settled ones.
 func (r *Reader) pairs(ctx context.Context, lists store.PairFilter) query[store.PairStat] {
 	f := lists
-	listed := f.Src != store.Anywhere || f.Dst != store.Anywhere || f.Dsts != nil || f.Srcs != nil || len(f.SkipDsts) > 0
 	in, dsts, srcs, skip := f.Set(), setOf(f.Dsts), setOf(f.Srcs), setOf(f.SkipDsts)
+	keep := func(p *store.PairStat) bool {
+		return f.Keep(in, p.Src, p.Dst) && (f.Dsts == nil || dsts[p.Dst]) && (f.Srcs == nil || srcs[p.Src]) && !skip[p.Dst]
+	}
+	if f.Src == store.Anywhere && f.Dst == store.Anywhere && f.Dsts == nil && f.Srcs == nil && len(f.SkipDsts) == 0 {
+		keep = nil
+	}
 	return query[store.PairStat]{
 		key: "pairs", conns: true,
 		fetch: func(w store.Window, fn func(*store.PairStat) error) error {
 			return r.Reader.Pairs(ctx, w, store.PairFilter{}, fn)
 		},
-		recent: func(w store.Window, fn func(*store.PairStat) error) error { return r.Reader.Pairs(ctx, w, lists, fn) },
-		keep: func(p *store.PairStat) (bool, bool) {
-			if !listed {
-				return true, true
-			}
-			if !p.Src.IsValid() || !p.Dst.IsValid() {
-				return false, false // SQL's NULL is neither in a list nor out of it
-			}
-			return f.Keep(in, p.Src, p.Dst) && (f.Dsts == nil || dsts[p.Dst]) && (f.Srcs == nil || srcs[p.Src]) && !skip[p.Dst], true
-		},
+		recent:  func(w store.Window, fn func(*store.PairStat) error) error { return r.Reader.Pairs(ctx, w, lists, fn) },
+		keep:    keep,
+		missing: func(p *store.PairStat) bool { return !p.Src.IsValid() || !p.Dst.IsValid() },
 		copy: func(p *store.PairStat, str func(string) string) (store.PairStat, int) {
 			c := *p
 			c.Sensor, c.Proto = str(p.Sensor), str(p.Proto)
@@ -196,10 +194,10 @@ func (r *Reader) Destinations(ctx context.Context, w store.Window, clients []net
 		}
 		return nil
 	})
-	if err != nil || !kept {
-		if err != nil {
-			return err
-		}
+	if err != nil {
+		return err
+	}
+	if !kept {
 		return r.Reader.Destinations(ctx, w, clients, fn)
 	}
 	out := make([]store.DstStat, 0, len(byDst))
@@ -246,12 +244,12 @@ func (r *Reader) Series(ctx context.Context, kind store.SeriesKind, w store.Wind
 			return sorted(w, store.SeriesFilter{}, fn)
 		},
 		recent: func(w store.Window, fn func(*store.Series) error) error { return sorted(w, lists, fn) },
-		keep: func(s *store.Series) (bool, bool) {
+		keep: func(s *store.Series) bool {
 			// The store reads no key without its address or name.
 			if conns {
-				return (f.Dsts == nil || dsts[s.Dst]) && !skip[s.Dst], true
+				return (f.Dsts == nil || dsts[s.Dst]) && !skip[s.Dst]
 			}
-			return !skipNames[s.Name], true
+			return !skipNames[s.Name]
 		},
 		copy:    copySeries,
 		compare: compareSeries,
@@ -274,10 +272,10 @@ func (r *Reader) Series(ctx context.Context, kind store.SeriesKind, w store.Wind
 		}
 		return fn(s)
 	})
-	if err != nil || !kept {
-		if err != nil {
-			return err
-		}
+	if err != nil {
+		return err
+	}
+	if !kept {
 		return r.Reader.Series(ctx, kind, w, f, fn)
 	}
 	return nil
@@ -292,18 +290,20 @@ func compareSeries(a, b *store.Series) int {
 // DNSNames implements store.Analytics.
 func (r *Reader) DNSNames(ctx context.Context, w store.Window, f store.DNSFilter, fn func(*store.DNSName) error) error {
 	srcs := setOf(f.Srcs)
+	keep := func(d *store.DNSName) bool {
+		return (f.RCode == "" || d.RCode == f.RCode) && (f.Srcs == nil || srcs[d.Src])
+	}
+	if f.RCode == "" && f.Srcs == nil {
+		keep = nil
+	}
 	kept, err := answer(ctx, r, w, query[store.DNSName]{
 		key: "dns names",
 		fetch: func(w store.Window, fn func(*store.DNSName) error) error {
 			return r.Reader.DNSNames(ctx, w, store.DNSFilter{}, fn)
 		},
-		recent: func(w store.Window, fn func(*store.DNSName) error) error { return r.Reader.DNSNames(ctx, w, f, fn) },
-		keep: func(d *store.DNSName) (bool, bool) {
-			if f.Srcs != nil && !d.Src.IsValid() {
-				return false, false
-			}
-			return (f.RCode == "" || d.RCode == f.RCode) && (f.Srcs == nil || srcs[d.Src]), true
-		},
+		recent:  func(w store.Window, fn func(*store.DNSName) error) error { return r.Reader.DNSNames(ctx, w, f, fn) },
+		keep:    keep,
+		missing: func(d *store.DNSName) bool { return !d.Src.IsValid() },
 		copy: func(d *store.DNSName, str func(string) string) (store.DNSName, int) {
 			c := *d
 			c.Sensor, c.Query, c.QType, c.RCode = str(d.Sensor), str(d.Query), str(d.QType), str(d.RCode)
@@ -318,10 +318,10 @@ func (r *Reader) DNSNames(ctx context.Context, w store.Window, f store.DNSFilter
 			a.First, a.Last = event.Earliest(a.First, b.First), event.Latest(a.Last, b.Last)
 		},
 	}, fn)
-	if err != nil || !kept {
-		if err != nil {
-			return err
-		}
+	if err != nil {
+		return err
+	}
+	if !kept {
 		return r.Reader.DNSNames(ctx, w, f, fn)
 	}
 	return nil
@@ -342,10 +342,10 @@ func (r *Reader) ServerNames(ctx context.Context, w store.Window, fn func(*store
 		},
 		add: func(a, b *store.ServerName) { a.Count += b.Count },
 	}, fn)
-	if err != nil || !kept {
-		if err != nil {
-			return err
-		}
+	if err != nil {
+		return err
+	}
+	if !kept {
 		return r.Reader.ServerNames(ctx, w, fn)
 	}
 	return nil
@@ -377,10 +377,10 @@ func (r *Reader) HTTPRequests(ctx context.Context, w store.Window, fn func(*stor
 			a.Statuses = unionSorted(a.Statuses, b.Statuses)
 		},
 	}, fn)
-	if err != nil || !kept {
-		if err != nil {
-			return err
-		}
+	if err != nil {
+		return err
+	}
+	if !kept {
 		return r.Reader.HTTPRequests(ctx, w, fn)
 	}
 	return nil
@@ -438,10 +438,10 @@ func (r *Reader) TLSSessions(ctx context.Context, w store.Window, fn func(*store
 			return watch
 		},
 	}, fn)
-	if err != nil || !kept {
-		if err != nil {
-			return err
-		}
+	if err != nil {
+		return err
+	}
+	if !kept {
 		return r.Reader.TLSSessions(ctx, w, fn)
 	}
 	return nil

@@ -17,7 +17,6 @@ package settled
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math"
@@ -84,7 +83,9 @@ type part struct {
 	rows any       // []T of the query's row type
 	n    int       // about the bytes rows keep
 	cut  time.Time // the rows are of the history before it
-	used bool
+	// missing says that a row misses a key (query.missing).
+	missing bool
+	used    bool
 	// watch, when not nil, holds the certificates (by x509 fingerprint,
 	// or file id) the rows name, as they show them: an x509 record
 	// written of one that shows it otherwise drops the part, as does any
@@ -358,10 +359,12 @@ type query[T any] struct {
 	fetch  func(w store.Window, fn func(*T) error) error
 	recent func(w store.Window, fn func(*T) error) error
 	// keep, when not nil, applies the filters fetch leaves out to a
-	// settled row, as the store applies them; sure is false when it
-	// cannot (an address the store has as NULL): the query then goes to
-	// the store.
-	keep func(*T) (keep, sure bool)
+	// settled row, as the store applies them. It cannot where a row
+	// misses a key the store has as NULL (which SQL holds neither in a
+	// list nor out of it): when missing says some settled row does, the
+	// query goes to the store.
+	keep    func(*T) bool
+	missing func(*T) bool
 	// copy copies a row the query streams (the store reuses it), its
 	// strings through str, and returns about how many bytes the copy
 	// keeps besides those strings.
@@ -385,20 +388,14 @@ func answer[T any](ctx context.Context, r *Reader, w store.Window, q query[T], f
 		r.count(func(c *Counts) { c.Passed++ })
 		return false, nil
 	}
-	old, cut, how, err := settledRows(ctx, r, q)
-	if err != nil || how == nil {
+	p, how, err := settledRows(ctx, r, q)
+	if err != nil || p == nil || q.keep != nil && p.missing {
 		r.count(func(c *Counts) { c.Passed++ })
 		return false, err
 	}
-	keep := func(*T) bool { return true }
-	if q.keep != nil {
-		for i := range old {
-			if _, sure := q.keep(&old[i]); !sure {
-				r.count(func(c *Counts) { c.Passed++ })
-				return false, nil
-			}
-		}
-		keep = func(t *T) bool { k, _ := q.keep(t); return k }
+	old, cut, keep := p.rows.([]T), p.cut, q.keep
+	if keep == nil {
+		keep = func(*T) bool { return true }
 	}
 	fetch := q.fetch
 	if q.recent != nil {
@@ -441,24 +438,25 @@ func answer[T any](ctx context.Context, r *Reader, w store.Window, q query[T], f
 	return true, nil
 }
 
-// settledRows returns the settled rows of q, the cut they end at, and
-// how they were had, to count (nil when there are none to use).
-func settledRows[T any](ctx context.Context, r *Reader, q query[T]) (rows []T, cut time.Time, how func(*Counts), err error) {
+// settledRows returns the kept part of q (its rows, of the history
+// before its cut) and how it was had, to count; nil when there is none
+// to use.
+func settledRows[T any](ctx context.Context, r *Reader, q query[T]) (kept *part, how func(*Counts), err error) {
 	k := r.k
 	k.mu.Lock()
 	limit := k.limit()
 	k.mu.Unlock()
 	if limit < 0 {
-		return nil, time.Time{}, nil, nil
+		return nil, nil, nil
 	}
 	cut, gen, ok, err := r.cutFor(ctx)
 	if err != nil || !ok {
-		return nil, cut, nil, err
+		return nil, nil, err
 	}
 	k.mu.Lock()
 	if k.gen != gen || !k.cut.Equal(cut) {
 		k.mu.Unlock()
-		return nil, cut, nil, nil // dropped, or the cut moved, meanwhile
+		return nil, nil, nil // dropped, or the cut moved, meanwhile
 	}
 	p := k.parts[q.key]
 	var prev *part // the answer up to an earlier cut, extended
@@ -481,16 +479,16 @@ func settledRows[T any](ctx context.Context, r *Reader, q query[T]) (rows []T, c
 		select {
 		case <-p.done:
 		case <-ctx.Done():
-			return nil, cut, nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 		k.mu.Lock()
 		p.used = true
 		ok = p.ok && k.parts[q.key] == p
 		k.mu.Unlock()
 		if !ok {
-			return nil, cut, nil, nil
+			return nil, nil, nil
 		}
-		return p.rows.([]T), p.cut, func(c *Counts) { c.Merged++ }, nil
+		return p, func(c *Counts) { c.Merged++ }, nil
 	}
 	// All history before the cut, or what the cut moved over.
 	w, size, how := store.Window{Until: cut}, 0, func(c *Counts) { c.Settled++ }
@@ -520,15 +518,19 @@ func settledRows[T any](ctx context.Context, r *Reader, q query[T]) (rows []T, c
 		out = slices.Clone(out) // without what append grew it by
 	}
 	var watched map[string]*certView
-	if q.watch != nil && err == nil && !tooMany {
-		watched = q.watch(out)
+	missing := false
+	if err == nil && !tooMany {
+		if q.watch != nil {
+			watched = q.watch(out)
+		}
+		missing = q.missing != nil && slices.ContainsFunc(out, func(t T) bool { return q.missing(&t) })
 	}
 	k.mu.Lock()
 	p.used = true
 	p.ok = err == nil && !tooMany && k.gen == gen && k.bytes+size <= limit && k.parts[q.key] == p
 	switch {
 	case p.ok:
-		p.rows, p.n, p.watch = out, size, watched
+		p.rows, p.n, p.watch, p.missing = out, size, watched, missing
 		k.bytes += size
 	case err == nil && k.parts[q.key] == p:
 		// Too big to keep: the part stays, empty, so that the next
@@ -540,9 +542,9 @@ func settledRows[T any](ctx context.Context, r *Reader, q query[T]) (rows []T, c
 	close(p.done)
 	k.mu.Unlock()
 	if err != nil || !p.ok {
-		return nil, cut, nil, err
+		return nil, nil, err
 	}
-	return out, cut, how, nil
+	return p, how, nil
 }
 
 // interned keeps one copy of each string of a settled answer: a
@@ -584,7 +586,5 @@ func (r *Reader) count(fn func(*Counts)) {
 	r.k.mu.Unlock()
 }
 
-// keyOf names a query and its filter.
-func keyOf(method string, filter any) string {
-	return method + fmt.Sprintf(":%x", sha256.Sum256(fmt.Appendf(nil, "%#v", filter)))
-}
+// keyOf names a query and what it is asked of.
+func keyOf(method string, of any) string { return fmt.Sprint(method, " ", of) }

@@ -68,20 +68,27 @@ func pairs(t *testing.T, r store.Reader, all ...bool) []store.PairStat {
 	return out
 }
 
+// write writes b to mem as the server does, with between called after
+// Before, while the batch is not yet stored.
+func write(t *testing.T, mem *storetest.Mem, k *settled.Kept, b *event.Batch, between func()) {
+	t.Helper()
+	k.Before(b)
+	if between != nil {
+		between()
+	}
+	if err := mem.Write(context.Background(), b); err != nil {
+		t.Error(err)
+	}
+	k.After(b)
+}
+
 // A record before the cut written while the settled history is read
 // may or may not be in what was read: the answer is not kept.
 func TestWriteWhileSettling(t *testing.T) {
-	ctx := context.Background()
 	mem, b, k := stored(t)
 	early := &event.Batch{Conns: []event.Conn{b.Conns[0]}}
 	early.Conns[0].UID, early.Conns[0].Src.Line = "early", 50_000
-	h := &hooked{Mem: mem, during: func() {
-		k.Before(early)
-		if err := mem.Write(ctx, early); err != nil {
-			t.Error(err)
-		}
-		k.After(early)
-	}}
+	h := &hooked{Mem: mem, during: func() { write(t, mem, k, early, nil) }}
 	pairs(t, settled.New(h, k))
 	if c := k.Counts(); c.Settled != 0 || c.Dropped != 1 {
 		t.Errorf("a settled answer read while a record before the cut was written: %+v; want it not kept", c)
@@ -98,7 +105,6 @@ func TestWriteWhileSettling(t *testing.T) {
 // is not yet stored when a query extends what is kept over the days the
 // cut moved over: the cut stops at the batch's first day.
 func TestCutMovedWhileWriting(t *testing.T) {
-	ctx := context.Background()
 	mem, b, k := stored(t)
 	pairs(t, settled.New(mem, k)) // kept, to the cut
 	moving := &event.Batch{}
@@ -107,12 +113,9 @@ func TestCutMovedWhileWriting(t *testing.T) {
 		c.TS, c.UID, c.Src.Line = at, fmt.Sprint("moving", i), int64(80_000+i)
 		moving.Conns = append(moving.Conns, c)
 	}
-	k.Before(moving)
-	pairs(t, settled.New(mem, k)) // extends what is kept before the batch is stored
-	if err := mem.Write(ctx, moving); err != nil {
-		t.Fatal(err)
-	}
-	k.After(moving)
+	write(t, mem, k, moving, func() {
+		pairs(t, settled.New(mem, k)) // extends what is kept before the batch is stored
+	})
 	if got, want := pairs(t, settled.New(mem, k), true), pairs(t, mem, true); !reflect.DeepEqual(got, want) {
 		t.Errorf("after a batch that moved the cut:\n%v\nwant\n%v", got, want)
 	}
@@ -125,16 +128,10 @@ func TestCutMovedWhileWriting(t *testing.T) {
 // before it, may or may not be in what that query reads: it keeps
 // nothing, and the next query chooses the cut again.
 func TestCutChosenWhileWriting(t *testing.T) {
-	ctx := context.Background()
 	mem, b, k := stored(t)
 	early := &event.Batch{Conns: []event.Conn{b.Conns[0]}}
 	early.Conns[0].UID, early.Conns[0].Src.Line = "early", 90_000
-	k.Before(early) // no cut yet
-	pairs(t, settled.New(mem, k), true)
-	if err := mem.Write(ctx, early); err != nil {
-		t.Fatal(err)
-	}
-	k.After(early)
+	write(t, mem, k, early, func() { pairs(t, settled.New(mem, k), true) }) // no cut yet
 	if c := k.Counts(); c.Settled != 0 || c.Passed != 1 {
 		t.Errorf("counts %+v: want nothing kept while the batch was written", c)
 	}
@@ -149,7 +146,6 @@ func TestCutChosenWhileWriting(t *testing.T) {
 // Hunts and writes at once (run under -race): when the writes stop, the
 // answers are the store's.
 func TestConcurrent(t *testing.T) {
-	ctx := context.Background()
 	mem, b, k := stored(t)
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -172,12 +168,7 @@ func TestConcurrent(t *testing.T) {
 		if i%10 != 9 {
 			c.TS = cut.Add(time.Duration(i) * time.Minute) // after the cut
 		}
-		w := &event.Batch{Conns: []event.Conn{c}}
-		k.Before(w)
-		if err := mem.Write(ctx, w); err != nil {
-			t.Fatal(err)
-		}
-		k.After(w)
+		write(t, mem, k, &event.Batch{Conns: []event.Conn{c}}, nil)
 		time.Sleep(time.Millisecond)
 	}
 	close(stop)
