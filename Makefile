@@ -21,9 +21,10 @@ test:
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
-## race: the concurrent packages under the race detector.
+## race: the concurrent packages under the race detector (internal/app
+## takes about 5 minutes of it on a 2-core machine; the timeout leaves room).
 race:
-	$(GO) test -race -count=1 ./internal/ingest/... ./internal/store/... ./internal/scenario/... ./internal/detect/sigma/... ./internal/app/... \
+	$(GO) test -race -count=1 -timeout 20m ./internal/ingest/... ./internal/store/... ./internal/scenario/... ./internal/detect/sigma/... ./internal/app/... \
 		./internal/server/... ./internal/console/... ./internal/alert/... ./internal/collect/... ./internal/mitigate/... ./internal/detect/ddos/...
 
 vet:

@@ -26,6 +26,9 @@ func TestPoisonedClocksDoNotBendTheHunt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("generates and hunts a scenario twice; skipped with -short")
 	}
+	if raceDetector {
+		t.Skip("generates and hunts a scenario twice, sequentially: it checks findings, not concurrency, and takes minutes under the race detector")
+	}
 	cfg := scenario.Default()
 	cfg.Days, cfg.Hosts, cfg.Rate = 4, 60, 20_000
 	clean := t.TempDir()
