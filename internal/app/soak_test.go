@@ -293,6 +293,25 @@ serve:
 	if err := srv.Wait(); err != nil {
 		t.Errorf("the server did not stop cleanly on SIGTERM: %v", err)
 	}
+	// Every hunt and every ingest succeeded, while the other ran: the
+	// server logged no error.
+	serveLog, err := os.ReadFile(filepath.Join(dir, "serve.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errorLines []string
+	hunted := 0
+	for line := range strings.Lines(string(serveLog)) {
+		switch {
+		case strings.Contains(line, "level=ERROR"):
+			errorLines = append(errorLines, strings.TrimSpace(line))
+		case strings.Contains(line, "msg=hunted"):
+			hunted++
+		}
+	}
+	if len(errorLines) > 0 {
+		t.Errorf("the server logged %d errors, %d hunts done; the first:\n%s", len(errorLines), hunted, strings.Join(errorLines[:min(5, len(errorLines))], "\n"))
+	}
 	mu.Lock()
 	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
 	p50, p99, maxLag := lags[len(lags)/2], lags[len(lags)*99/100], lags[len(lags)-1]
@@ -302,7 +321,7 @@ serve:
 	rssMu.Unlock()
 	t.Logf("lag from an hour written to its rows queryable: median %s, p99 %s, max %s over %d hours (%.0f conn/s written); %d queries",
 		p50.Round(time.Millisecond), p99.Round(time.Millisecond), maxLag.Round(time.Millisecond), len(lags), float64(conns)/replay.Seconds(), queries)
-	t.Logf("server RSS: peak %d MiB over %d samples; %d incidents, %d alerts per channel", peak/1024, len(rss), len(doc.Incidents), len(hookIn.Messages()))
+	t.Logf("server RSS: peak %d MiB over %d samples; %d hunts done, %d incidents, %d alerts per channel", peak/1024, len(rss), hunted, len(doc.Incidents), len(hookIn.Messages()))
 	if report := os.Getenv("DWELL_SOAK_REPORT"); report != "" {
 		rssMu.Lock()
 		series := fmt.Sprint(rss)

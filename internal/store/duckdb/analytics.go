@@ -74,7 +74,8 @@ func seconds(f sql.NullFloat64) time.Duration {
 func (s *Store) Span(ctx context.Context, w store.Window) (first, last time.Time, n int64, ok bool, err error) {
 	cond, args := where(w, "")
 	var f, l sql.NullTime
-	q, err := s.withConns(ctx, w, "SELECT min(ts), max(ts), count(*) FROM conn WHERE "+cond)
+	q, done, err := s.withConns(ctx, w, "SELECT min(ts), max(ts), count(*) FROM conn WHERE "+cond)
+	defer done()
 	if err != nil {
 		return first, last, 0, false, err
 	}
@@ -136,7 +137,8 @@ func (s *Store) Pairs(ctx context.Context, w store.Window, f store.PairFilter, f
 		FROM ` + from + ` WHERE ` + cond + ` GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5`
 	args = append(append([]any{}, keyArgs...), args...)
 	var p store.PairStat
-	q, err := s.withConns(ctx, w, q)
+	q, done, err := s.withConns(ctx, w, q)
+	defer done()
 	if err != nil {
 		return err
 	}
@@ -175,7 +177,8 @@ func (s *Store) DailyFlows(ctx context.Context, w store.Window, f store.FlowFilt
 		least(coalesce(max(orig_bytes), 0), 9223372036854775807)::BIGINT, min(ts), max(ts)
 		FROM ` + from + ` WHERE ` + cond + ` GROUP BY ALL ORDER BY 1, 2, 3, 4`
 	var d store.DailyFlow
-	q, err := s.withConns(ctx, w, q)
+	q, done, err := s.withConns(ctx, w, q)
+	defer done()
 	if err != nil {
 		return err
 	}
@@ -199,7 +202,8 @@ func (s *Store) HostDays(ctx context.Context, w store.Window, f store.FlowFilter
 	q := `SELECT coalesce(sensor, ''), id_orig_h, date_trunc('day', ts) AS day, least(coalesce(sum(orig_bytes), 0), 9223372036854775807)::BIGINT
 		FROM conn WHERE ` + cond + ` AND id_orig_h IS NOT NULL GROUP BY ALL ORDER BY 1, 2, 3`
 	var h store.HostDay
-	q, err := s.withConns(ctx, w, q)
+	q, done, err := s.withConns(ctx, w, q)
+	defer done()
 	if err != nil {
 		return err
 	}
@@ -221,7 +225,8 @@ func (s *Store) Destinations(ctx context.Context, w store.Window, clients []neti
 		WHERE ` + cond + ` AND c.id_resp_h IS NOT NULL GROUP BY 1 ORDER BY 1`
 	args = append([]any{addrList(clients)}, args...)
 	var d store.DstStat
-	q, err := s.withConns(ctx, w, q)
+	q, done, err := s.withConns(ctx, w, q)
+	defer done()
 	if err != nil {
 		return err
 	}
@@ -244,7 +249,8 @@ func (s *Store) LocalAddrs(ctx context.Context, w store.Window, local []netip.Pr
 	q := `SELECT a FROM (SELECT id_orig_h AS a FROM conn WHERE ` + cond + ` UNION SELECT id_resp_h FROM conn WHERE ` + cond + `)
 		WHERE a IS NOT NULL AND ` + maybe
 	var out []netip.Addr
-	q, err := s.withConns(ctx, w, q)
+	q, done, err := s.withConns(ctx, w, q)
+	defer done()
 	if err != nil {
 		return nil, err
 	}
@@ -308,7 +314,8 @@ func (s *Store) Series(ctx context.Context, kind store.SeriesKind, w store.Windo
 	prefix := ""
 	if table == "conn" {
 		// The prefix alone: the queries below add their text to it.
-		p, err := s.withConns(ctx, w, "")
+		p, done, err := s.withConns(ctx, w, "")
+		defer done()
 		if err != nil {
 			return err
 		}

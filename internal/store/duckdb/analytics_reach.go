@@ -58,7 +58,8 @@ func (s *Store) Fanout(ctx context.Context, w store.Window, f store.FanoutFilter
 			FROM conn WHERE ` + cond + ` AND id_orig_h IS NOT NULL AND id_resp_h IS NOT NULL AND coalesce(orig_pkts, 1) > 0 GROUP BY ALL)
 		GROUP BY ALL HAVING count(*) >= ` + strconv.FormatInt(f.MinTargets, 10) + ` ORDER BY 1, 2, 3, 4`
 	var x store.Fanout
-	q, err := s.withConns(ctx, w, q)
+	q, done, err := s.withConns(ctx, w, q)
+	defer done()
 	if err != nil {
 		return err
 	}
@@ -112,7 +113,8 @@ func (s *Store) Uploads(ctx context.Context, w store.Window, f store.UploadFilte
 	all = append(append([]any{}, all...), sargs...)
 	q := `SELECT * FROM (` + strings.Join(parts, " UNION ALL ") + `) WHERE ` + sc + ` ORDER BY sensor, src, dst, ts, log, uid, sent`
 	var u store.Upload
-	q, err := s.withConns(ctx, w, q)
+	q, done, err := s.withConns(ctx, w, q)
+	defer done()
 	if err != nil {
 		return err
 	}

@@ -90,10 +90,10 @@ type Store struct {
 	// they name; maxBitSpan replaces the constant (tests).
 	matchPause func()
 	maxBitSpan int64
-	// writes counts the batches written; the flow sessions stitched for
-	// an earlier count are stale (sessions.go).
-	writes   atomic.Uint64
-	sessions sessionCache
+	// flowWrites counts the writes that changed the flow table; the
+	// flow sessions stitched for an earlier count are stale (sessions.go).
+	flowWrites atomic.Uint64
+	sessions   sessionCache
 	// Analysts' queries (query.go): the configuration locked before the
 	// first, and the names of DuckDB's table functions.
 	lockOnce sync.Once

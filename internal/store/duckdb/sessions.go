@@ -25,17 +25,27 @@ import (
 // flow record three times over; so the sessions of each window end are
 // stitched once, into a table of an in-memory database attached to the
 // store (a database, not a temporary table: those belong to one
-// connection of the pool), and read from there until a write changes
-// the flows.
+// connection of the pool), and read from there until a write of flows
+// makes them stale. A stale table is dropped once no query reads it: a
+// hunt runs while live ingest writes, and a detector's query must not
+// lose its table because another detector asked after a write.
 
 // sessionCache holds the stitched sessions, per window end.
 type sessionCache struct {
 	mu       sync.Mutex
 	attached bool
-	gen      uint64            // the store's write generation the tables hold
-	tables   map[string]string // window end (as in sessionsSQL) -> table
-	order    []string          // the keys of tables, oldest first
-	next     int               // number of the next table
+	gen      uint64                   // the store's flow-write generation the tables hold
+	tables   map[string]*sessionTable // window end (as in sessionsSQL) -> its current table
+	order    []string                 // the keys of tables, oldest first
+	retired  []*sessionTable          // stale or evicted tables some query still reads
+	next     int                      // number of the next table
+}
+
+// sessionTable is one table of stitched sessions and the queries reading
+// it.
+type sessionTable struct {
+	name string
+	refs int
 }
 
 // keptSessions is how many window ends keep their sessions: a hunt asks
@@ -47,22 +57,27 @@ const sessionsDB = "dwell_sessions"
 
 // withConns returns query q, which reads the table conn, prefixed with
 // what w needs to read flow sessions instead: a CTE named conn over the
-// sessions' table, made first if this window end has none.
-func (s *Store) withConns(ctx context.Context, w store.Window, q string) (string, error) {
+// sessions' table, made first if this window end has none. done must be
+// called once the query has been read (it is never nil): until then the
+// table stays, whatever is written meanwhile.
+func (s *Store) withConns(ctx context.Context, w store.Window, q string) (query string, done func(), err error) {
 	if w.Conns != store.FlowSessions {
-		return q, nil
+		return q, func() {}, nil
 	}
-	table, err := s.sessionsTable(ctx, w)
+	t, err := s.sessionsTable(ctx, w)
 	if err != nil {
-		return "", fmt.Errorf("stitching flow records into sessions: %w", err)
+		return "", func() {}, fmt.Errorf("stitching flow records into sessions: %w", err)
 	}
-	return "WITH conn AS (SELECT * FROM " + table + ") " + strings.TrimLeft(q, " \t\n"), nil
+	var once sync.Once
+	release := func() { once.Do(func() { s.releaseSessions(ctx, t) }) }
+	return "WITH conn AS (SELECT * FROM " + t.name + ") " + strings.TrimLeft(q, " \t\n"), release, nil
 }
 
 // sessionsTable returns the table of w's sessions, stitching them first
-// if the flows were written since or this window end is new. Callers of
-// one window end wait for the first to finish.
-func (s *Store) sessionsTable(ctx context.Context, w store.Window) (string, error) {
+// if flows were written since or this window end is new, with a reference
+// the caller gives back with releaseSessions. Callers of one window end
+// wait for the first to finish.
+func (s *Store) sessionsTable(ctx context.Context, w store.Window) (*sessionTable, error) {
 	c := &s.sessions
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -70,37 +85,63 @@ func (s *Store) sessionsTable(ctx context.Context, w store.Window) (string, erro
 		// READ_WRITE: a store opened read-only opens what it attaches
 		// read-only too, unless told.
 		if _, err := s.db.ExecContext(ctx, "ATTACH ':memory:' AS "+sessionsDB+" (READ_WRITE)"); err != nil {
-			return "", err
+			return nil, err
 		}
 		c.attached = true
 	}
-	if gen := s.writes.Load(); gen != c.gen || c.tables == nil {
-		for _, t := range c.tables {
-			if _, err := s.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+t); err != nil {
-				return "", err
-			}
+	if gen := s.flowWrites.Load(); gen != c.gen || c.tables == nil {
+		for _, key := range c.order {
+			c.retired = append(c.retired, c.tables[key])
 		}
-		c.gen, c.tables, c.order = gen, map[string]string{}, nil
+		c.gen, c.tables, c.order = gen, map[string]*sessionTable{}, nil
 	}
 	body := sessionsSQL(w)
 	if t, ok := c.tables[body]; ok {
+		t.refs++
 		return t, nil
 	}
 	if len(c.order) >= keptSessions {
-		if _, err := s.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+c.tables[c.order[0]]); err != nil {
-			return "", err
-		}
+		c.retired = append(c.retired, c.tables[c.order[0]])
 		delete(c.tables, c.order[0])
 		c.order = c.order[1:]
 	}
-	t := sessionsDB + ".s" + strconv.Itoa(c.next)
+	s.dropRetired(ctx)
+	t := &sessionTable{name: sessionsDB + ".s" + strconv.Itoa(c.next)}
 	c.next++
-	if _, err := s.db.ExecContext(ctx, "CREATE TABLE "+t+" AS "+body); err != nil {
-		return "", err
+	if _, err := s.db.ExecContext(ctx, "CREATE TABLE "+t.name+" AS "+body); err != nil {
+		return nil, err
 	}
-	c.tables[body] = t
+	c.tables[body], t.refs = t, 1
 	c.order = append(c.order, body)
 	return t, nil
+}
+
+// releaseSessions gives back a reference sessionsTable returned; the last
+// reference to a table no longer current drops it.
+func (s *Store) releaseSessions(ctx context.Context, t *sessionTable) {
+	c := &s.sessions
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t.refs--
+	s.dropRetired(context.WithoutCancel(ctx))
+}
+
+// dropRetired drops the retired tables no query reads; one that fails to
+// drop is tried again next time. c.mu is held.
+func (s *Store) dropRetired(ctx context.Context) {
+	c := &s.sessions
+	kept := c.retired[:0]
+	for _, t := range c.retired {
+		if t.refs > 0 {
+			kept = append(kept, t)
+			continue
+		}
+		if _, err := s.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+t.name); err != nil {
+			kept = append(kept, t)
+		}
+	}
+	clear(c.retired[len(kept):])
+	c.retired = kept
 }
 
 // sessionsSQL returns the query that stitches the flow records that

@@ -442,7 +442,9 @@ func (s *Store) Write(ctx context.Context, b *event.Batch) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("committing: %w", err)
 	}
-	s.writes.Add(1)
+	if len(b.Flows) > 0 {
+		s.flowWrites.Add(1) // the flow sessions kept are stale
+	}
 	if s.unmerged >= compactEvery {
 		return s.compact(ctx)
 	}
@@ -574,7 +576,7 @@ func (s *Store) DeleteSensor(ctx context.Context, sensor string) (int64, error) 
 	if err := tx.Commit(); err != nil {
 		return 0, err
 	}
-	s.writes.Add(1) // the flow sessions kept are stale
+	s.flowWrites.Add(1) // the flow sessions kept are stale
 	s.matchMu.Lock()
 	s.matchSt, s.matchInds = nil, nil // the summary changed
 	s.matchMu.Unlock()
