@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,7 +23,9 @@ import (
 // day; $DWELL_BENCH_DAYS and $DWELL_BENCH_RATE change it) but its last
 // day, whose hours arrive one per iteration; it is built once in
 // $DWELL_BENCH_DIR (a temporary directory otherwise).
-// $DWELL_BENCH_HUNT_MEMORY sets serve.hunt_memory (512MB). At most 12
+// $DWELL_BENCH_HUNT_MEMORY sets serve.hunt_memory (512MB), and
+// $DWELL_BENCH_CPUPROFILE names a CPU profile of the settled case's last
+// hunt. At most 12
 // iterations a sub-benchmark:
 //
 //	go test -run '^$' -bench ServedSettled -benchtime 5x ./internal/app
@@ -112,13 +115,39 @@ func BenchmarkServedSettled(b *testing.B) {
 			cmd(append([]string{"ingest", "-q", "--complete"}, hours[next]...)...)
 			next++
 			b.StartTimer()
+			stop := profileHunt(b, keep)
 			timings = cmd("hunt", "--format", "json", "--timings")
+			stop()
 		}
 		b.Logf("the last hunt:\n%s", timings)
 		b.ReportMetric(float64(s.memo.settled.Counts().Bytes)/1e6, "settled_MB")
 	}
 	b.Run("history", func(b *testing.B) { run(b, false) })
 	b.Run("settled", func(b *testing.B) { run(b, true) })
+}
+
+// profileHunt writes a CPU profile of a timed hunt of the settled case to
+// $DWELL_BENCH_CPUPROFILE when set, each hunt's replacing the last's (go
+// test's -cpuprofile would take in the ingests and the first hunt too),
+// and returns what stops it.
+func profileHunt(b *testing.B, keep bool) (stop func()) {
+	path := os.Getenv("DWELL_BENCH_CPUPROFILE")
+	if path == "" || !keep {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
+	}
 }
 
 // copyFile copies a file.
