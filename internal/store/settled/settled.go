@@ -271,7 +271,7 @@ func (k *Kept) Sweep() {
 }
 
 // span returns the first and last time of the records of b that kept
-// answers read: conn, dns, http and ssl.
+// answers read: conn, dns, http, ssl and files.
 func span(b *event.Batch) (first, last time.Time, ok bool) {
 	see := func(t time.Time) {
 		if !ok || t.Before(first) {
@@ -293,6 +293,9 @@ func span(b *event.Batch) (first, last time.Time, ok bool) {
 	}
 	for i := range b.TLS {
 		see(b.TLS[i].TS)
+	}
+	for i := range b.Files {
+		see(b.Files[i].TS)
 	}
 	return first, last, ok
 }

@@ -291,8 +291,7 @@ func testConnAnalytics(t *testing.T, s store.Store, b *event.Batch, w store.Wind
 		}
 		sameOrNone(t, w, fmt.Sprintf("Fanout(%+v)", f), got, refFanout(cb, w, f))
 	}
-	for i, f := range []store.UploadFilter{{MinBytes: 1}, {MinBytes: 1_000_000},
-		{MinBytes: 1, Sides: store.Sides{Inside: testInside(), Src: store.Inside, Dst: store.Outside}}} {
+	for i, f := range uploadFilters() {
 		var got []store.Upload
 		if err := s.Uploads(ctx, w, f, func(u *store.Upload) error { got = append(got, *u); return nil }); err != nil {
 			t.Fatal(err)
@@ -454,6 +453,11 @@ func flowFilters() []store.FlowFilter {
 		{MinPairSrcBytes: 10_000},
 		{Sides: store.Sides{Inside: testInside(), Src: store.Inside}, MinPairSrcBytes: 5_000},
 	}
+}
+
+func uploadFilters() []store.UploadFilter {
+	return []store.UploadFilter{{MinBytes: 1}, {MinBytes: 1_000_000},
+		{MinBytes: 1, Sides: store.Sides{Inside: testInside(), Src: store.Inside, Dst: store.Outside}}}
 }
 
 func seriesKey(s *store.Series) string {

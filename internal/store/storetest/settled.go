@@ -119,7 +119,8 @@ func Settled(t *testing.T, s store.Store) {
 		t.Errorf("kept at the new cut: answered %+v; want %+v", c, kept)
 	}
 
-	// One record before the cut drops what is kept.
+	// One record before the cut drops what is kept: a connection, or a
+	// file (an upload).
 	early := &event.Batch{Conns: b.Conns[:1]}
 	early.Conns[0].Src.Line += 20_000
 	write(early)
@@ -128,9 +129,15 @@ func Settled(t *testing.T, s store.Store) {
 	if c := check("after a record before the cut"); c != again {
 		t.Errorf("after a record before the cut: answered %+v; want %+v", c, again)
 	}
+	late := b.Files[len(b.Files)-1]
+	late.FUID, late.Src.Line = "Flate", late.Src.Line+20_000
+	write(&event.Batch{Files: []event.File{late}})
+	if c := check("after a file before the cut"); c != again {
+		t.Errorf("after a file before the cut: answered %+v; want %+v", c, again)
+	}
 }
 
-// shifted returns the conn, dns, http and ssl records of b before cut,
+// shifted returns the conn, dns, http, ssl and files records of b before cut,
 // moved by d and given other lines.
 func shifted(b *event.Batch, cut time.Time, d time.Duration, lines int64) *event.Batch {
 	out := &event.Batch{}
@@ -156,6 +163,12 @@ func shifted(b *event.Batch, cut time.Time, d time.Duration, lines int64) *event
 		if r.TS.Before(cut) {
 			r.TS, r.Src.Line = r.TS.Add(d), r.Src.Line+lines
 			out.TLS = append(out.TLS, r)
+		}
+	}
+	for _, r := range b.Files {
+		if r.TS.Before(cut) {
+			r.TS, r.Src.Line = r.TS.Add(d), r.Src.Line+lines
+			out.Files = append(out.Files, r)
 		}
 	}
 	return out
@@ -233,6 +246,18 @@ func settledQueries() []settledQuery {
 				return l, err
 			}})
 		}
+	}
+	for i, f := range flowFilters() {
+		qs = append(qs, settledQuery{fmt.Sprintf("DailyFlows(filter %d)", i), func(ctx context.Context, r store.Reader) (any, error) {
+			return rows(func(fn func(*store.DailyFlow) error) error { return r.DailyFlows(ctx, all, f, fn) }, copyOf)
+		}}, settledQuery{fmt.Sprintf("HostDays(filter %d)", i), func(ctx context.Context, r store.Reader) (any, error) {
+			return rows(func(fn func(*store.HostDay) error) error { return r.HostDays(ctx, all, f, fn) }, copyOf)
+		}})
+	}
+	for i, f := range uploadFilters() {
+		qs = append(qs, settledQuery{fmt.Sprintf("Uploads(filter %d)", i), func(ctx context.Context, r store.Reader) (any, error) {
+			return rows(func(fn func(*store.Upload) error) error { return r.Uploads(ctx, all, f, fn) }, copyOf)
+		}})
 	}
 	for i, f := range []store.DNSFilter{{}, {RCode: "NXDOMAIN"}, {Srcs: testInside()[:1]}, {Srcs: []netip.Addr{}}} {
 		qs = append(qs, settledQuery{fmt.Sprintf("DNSNames(filter %d)", i), func(ctx context.Context, r store.Reader) (any, error) {
