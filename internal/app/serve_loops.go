@@ -89,7 +89,12 @@ func (s *served) followOnce(ctx context.Context, cfg *config.Config, missing map
 		s.metrics.held.WithLabelValues(sensor).Add(float64(sum.Held))
 		lag := time.Duration(0)
 		for _, f := range sum.Files {
-			if f.Err != "" {
+			switch {
+			case f.Gone:
+				// Zeek rotated current/x.log between the listing and
+				// the open: it is read where it went.
+				s.logger.Debug("live ingest: input rotated before it was read", "sensor", sensor, "path", f.Path)
+			case f.Err != "":
 				s.logger.Warn("live ingest: input not read", "sensor", sensor, "path", f.Path, "err", f.Err)
 			}
 			// A file that gave records was last written at its

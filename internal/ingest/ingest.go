@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"runtime"
 	"slices"
@@ -86,6 +87,9 @@ type FileResult struct {
 	SkippedTypes map[string]int64
 	Ignored      []string
 	Err          string // why it was rejected or failed
+	// Gone is true when the file was no longer there to open once
+	// listed: rotated or removed meanwhile (Status is StatusFailed).
+	Gone bool
 }
 
 // Summary is the outcome of a run.
@@ -463,7 +467,7 @@ func (in *Ingester) file(ctx context.Context, c Candidate, batches chan<- *event
 	}
 	o, err := openInput(c.Path)
 	if err != nil {
-		res.Status, res.Err = StatusFailed, err.Error()
+		res.Status, res.Err, res.Gone = StatusFailed, err.Error(), errors.Is(err, fs.ErrNotExist)
 		return res, nil
 	}
 	defer func() { o.close() }() // o may be reopened below

@@ -354,6 +354,36 @@ func TestStoreFailureStops(t *testing.T) {
 	}
 }
 
+// TestGoneAfterListing: a file listed, then rotated away before it is
+// opened (Zeek's current/conn.log), fails with Gone set, and the other
+// files are read.
+func TestGoneAfterListing(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "current", "conn.log"), []byte(header+rows(0, 10)), true)
+	write(t, filepath.Join(dir, "2024-04-19", "conn.00:00:00-01:00:00.log"), []byte(header+rows(10, 20)), true)
+	cands, err := ingest.Discover([]string{dir})
+	if err != nil || len(cands) != 2 {
+		t.Fatalf("discovered %d: %v", len(cands), err)
+	}
+	if err := os.Rename(filepath.Join(dir, "current", "conn.log"), filepath.Join(dir, "rotated.log")); err != nil {
+		t.Fatal(err)
+	}
+	sink := &ingesttest.Sink{}
+	sum, err := ingest.New(sink, ingest.Options{Formats: zeek.Formats(), Sensor: "s"}).Run(context.Background(), cands)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range sum.Files {
+		current := strings.Contains(f.Path, "current")
+		if f.Gone != current || current && f.Status != ingest.StatusFailed {
+			t.Errorf("%s: gone %v, status %v (%s)", f.Path, f.Gone, f.Status, f.Err)
+		}
+	}
+	if sum.Rows != 10 {
+		t.Errorf("%d rows stored, want the other file's 10", sum.Rows)
+	}
+}
+
 // TestSameContentOtherEncoding: a log read as .gz is the same input
 // decompressed, or compressed at another level (identity is the decoded
 // content): nothing is stored twice.
