@@ -108,9 +108,9 @@ type Analytics interface {
 	// names, however they resolved them.
 	ServerNames(ctx context.Context, w Window, fn func(*ServerName) error) error
 	// Resolved aggregates the addresses in DNS answers per (sensor,
-	// address): how many names resolved to it, the least of them, for how
-	// many clients, first and last; ordered by sensor and address text.
-	// Answers that are not addresses (names, TXT data) are left out.
+	// address): the least name that resolved to it, first and last;
+	// ordered by sensor and address text. Answers that are not addresses
+	// (names, TXT data) are left out.
 	Resolved(ctx context.Context, w Window, fn func(*Resolution) error) error
 	// Fanout aggregates the connections of each (sensor, source,
 	// protocol) per destination port, counting distinct destinations
@@ -177,9 +177,7 @@ type ServerPrint struct {
 type Resolution struct {
 	Sensor      string
 	Addr        netip.Addr
-	Names       int64  // distinct names that resolved to it
-	Name        string // the least of them
-	Clients     int64  // distinct clients that were told
+	Name        string // the least name that resolved to it
 	First, Last time.Time
 }
 

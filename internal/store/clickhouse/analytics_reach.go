@@ -22,13 +22,13 @@ func addrText(col string) string {
 // Resolved implements store.Analytics. Answers are kept when written as
 // addresses and parsed again here, which drops what only looks like one.
 func (s *Store) Resolved(ctx context.Context, w store.Window, fn func(*store.Resolution) error) error {
-	q := `SELECT ifNull(sensor, '') AS k_s, a AS k_a, uniqExact(query), ifNull(min(query), ''), uniqExact(id_orig_h), min(ts), max(ts)
-		FROM (SELECT sensor, query, id_orig_h, ts, arrayJoin(answers) AS a FROM dns WHERE ` + where(w, "ts") + ` AND notEmpty(answers))
+	q := `SELECT ifNull(sensor, '') AS k_s, a AS k_a, ifNull(min(query), ''), min(ts), max(ts)
+		FROM (SELECT sensor, query, ts, arrayJoin(answers) AS a FROM dns WHERE ` + where(w, "ts") + ` AND notEmpty(answers))
 		WHERE ` + addrText("a") + `
 		GROUP BY k_s, k_a ORDER BY k_s, k_a`
 	var res store.Resolution
 	return s.c.each(ctx, "resolved addresses", q, func(r *tsvReader) error {
-		res = store.Resolution{Sensor: r.Field(0), Addr: r.Addr(1), Names: r.Int(2), Name: r.Field(3), Clients: r.Int(4), First: r.Time(5), Last: r.Time(6)}
+		res = store.Resolution{Sensor: r.Field(0), Addr: r.Addr(1), Name: r.Field(2), First: r.Time(3), Last: r.Time(4)}
 		if !res.Addr.IsValid() {
 			return nil
 		}

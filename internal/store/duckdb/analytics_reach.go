@@ -20,13 +20,13 @@ const addrPattern = `(regexp_full_match(a, '[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+') OR 
 // Resolved implements store.Analytics.
 func (s *Store) Resolved(ctx context.Context, w store.Window, fn func(*store.Resolution) error) error {
 	cond, args := where(w, "")
-	q := `SELECT coalesce(sensor, ''), a, count(DISTINCT query), coalesce(min(query), ''), count(DISTINCT id_orig_h), min(ts), max(ts)
-		FROM (SELECT sensor, query, id_orig_h, ts, unnest(answers) AS a FROM dns WHERE ` + cond + ` AND len(answers) > 0)
+	q := `SELECT coalesce(sensor, ''), a, coalesce(min(query), ''), min(ts), max(ts)
+		FROM (SELECT sensor, query, ts, unnest(answers) AS a FROM dns WHERE ` + cond + ` AND len(answers) > 0)
 		WHERE ` + addrPattern + ` GROUP BY ALL ORDER BY 1, 2`
 	var res store.Resolution
 	return s.each(ctx, "resolved addresses", q, args, func(r *sql.Rows) error {
 		var a sql.NullString
-		if err := r.Scan(&res.Sensor, &a, &res.Names, &res.Name, &res.Clients, &res.First, &res.Last); err != nil {
+		if err := r.Scan(&res.Sensor, &a, &res.Name, &res.First, &res.Last); err != nil {
 			return err
 		}
 		if res.Addr = addr(a); !res.Addr.IsValid() {

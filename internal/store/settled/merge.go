@@ -327,6 +327,39 @@ func (r *Reader) DNSNames(ctx context.Context, w store.Window, f store.DNSFilter
 	return nil
 }
 
+// Resolved implements store.Analytics: per address, the earliest and
+// latest answer and the least name of both sides (a side whose queries
+// were all missing has none).
+func (r *Reader) Resolved(ctx context.Context, w store.Window, fn func(*store.Resolution) error) error {
+	kept, err := answer(ctx, r, w, query[store.Resolution]{
+		key: "resolved",
+		fetch: func(w store.Window, fn func(*store.Resolution) error) error {
+			return r.Reader.Resolved(ctx, w, fn)
+		},
+		copy: func(x *store.Resolution, str func(string) string) (store.Resolution, int) {
+			c := *x
+			c.Sensor, c.Name = str(x.Sensor), str(x.Name)
+			return c, sizeOf(x)
+		},
+		compare: func(a, b *store.Resolution) int {
+			return cmp.Or(strings.Compare(a.Sensor, b.Sensor), compareAddr(a.Addr, b.Addr, false))
+		},
+		add: func(a, b *store.Resolution) {
+			if a.Name == "" || b.Name != "" && b.Name < a.Name {
+				a.Name = b.Name
+			}
+			a.First, a.Last = event.Earliest(a.First, b.First), event.Latest(a.Last, b.Last)
+		},
+	}, fn)
+	if err != nil {
+		return err
+	}
+	if !kept {
+		return r.Reader.Resolved(ctx, w, fn)
+	}
+	return nil
+}
+
 // ServerNames implements store.Analytics.
 func (r *Reader) ServerNames(ctx context.Context, w store.Window, fn func(*store.ServerName) error) error {
 	kept, err := answer(ctx, r, w, query[store.ServerName]{

@@ -16,12 +16,7 @@ import (
 // Uploads, PassiveDNS.
 
 func refResolved(b *event.Batch, w store.Window) []store.Resolution {
-	type acc struct {
-		r       store.Resolution
-		names   map[string]bool
-		clients map[netip.Addr]bool
-	}
-	m := map[string]*acc{}
+	m := map[string]*store.Resolution{}
 	for _, d := range b.DNS {
 		if !w.Contains(d.TS) {
 			continue
@@ -34,24 +29,14 @@ func refResolved(b *event.Batch, w store.Window) []store.Resolution {
 			k := d.Src.Sensor + "|" + ans
 			x := m[k]
 			if x == nil {
-				x = &acc{r: store.Resolution{Sensor: d.Src.Sensor, Addr: a, Name: d.Query, First: d.TS, Last: d.TS},
-					names: map[string]bool{}, clients: map[netip.Addr]bool{}}
+				x = &store.Resolution{Sensor: d.Src.Sensor, Addr: a, Name: d.Query, First: d.TS, Last: d.TS}
 				m[k] = x
 			}
-			x.names[d.Query] = true
-			if d.SrcIP.IsValid() {
-				x.clients[d.SrcIP] = true
-			}
-			x.r.Name = min(x.r.Name, d.Query)
-			x.r.First, x.r.Last = event.Earliest(x.r.First, d.TS), event.Latest(x.r.Last, d.TS)
+			x.Name = min(x.Name, d.Query)
+			x.First, x.Last = event.Earliest(x.First, d.TS), event.Latest(x.Last, d.TS)
 		}
 	}
-	out := map[string]*store.Resolution{}
-	for k, x := range m {
-		x.r.Names, x.r.Clients = int64(len(x.names)), int64(len(x.clients))
-		out[k] = &x.r
-	}
-	return sortedValues(out)
+	return sortedValues(m)
 }
 
 // resolvedText reports whether an answer is written as the SQL backends

@@ -206,6 +206,9 @@ func settledQueries() []settledQuery {
 		{"Destinations of no client", func(ctx context.Context, r store.Reader) (any, error) {
 			return rows(func(fn func(*store.DstStat) error) error { return r.Destinations(ctx, all, nil, fn) }, copyOf)
 		}},
+		{"Resolved", func(ctx context.Context, r store.Reader) (any, error) {
+			return rows(func(fn func(*store.Resolution) error) error { return r.Resolved(ctx, all, fn) }, copyOf)
+		}},
 		{"ServerNames", func(ctx context.Context, r store.Reader) (any, error) {
 			return rows(func(fn func(*store.ServerName) error) error { return r.ServerNames(ctx, all, fn) }, copyOf)
 		}},
