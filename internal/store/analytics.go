@@ -259,6 +259,10 @@ type PairStat struct {
 	DstBytes    int64 // sum of resp_bytes
 	Failed      int64 // connections refused or unanswered (REJ, S0, RSTOS0, RSTRH, SH, SHR)
 	Days        int64 // distinct UTC days with a connection
+	// Silent counts the connections whose originator sent no packet
+	// (orig_pkts 0), which Fanout leaves out; Probes those of the others
+	// that Fanout counts as probes (ProbeStates, no reply bytes).
+	Silent, Probes int64
 }
 
 // DailyFlow is one day of conn records from src to dst.

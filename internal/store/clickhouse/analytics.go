@@ -114,7 +114,8 @@ func (s *Store) Pairs(ctx context.Context, w store.Window, f store.PairFilter, f
 	}
 	q := `SELECT ` + pairKeys + `, count(), min(ts), max(ts), sum(duration), max(duration),
 		ifNull(sum(orig_bytes), 0), ifNull(sum(resp_bytes), 0), countIf(conn_state IN ` + failedStates + `),
-		uniqExact(` + dayOf("ts") + `)
+		uniqExact(` + dayOf("ts") + `),
+		countIf(orig_pkts = 0), countIf(ifNull(orig_pkts, 1) > 0 AND ` + probeCond() + `)
 		FROM ` + from + ` WHERE ` + cond + ` GROUP BY k_s, k_a, k_b, k_p, k_pr HAVING ` + having + `
 		ORDER BY k_s, k_a, k_b, k_p, k_pr`
 	var group []store.PairStat // one (sensor, src, dst), when totals are checked here
@@ -137,7 +138,7 @@ func (s *Store) Pairs(ctx context.Context, w store.Window, f store.PairFilter, f
 	err := s.c.each(ctx, "pairs", q, func(r *tsvReader) error {
 		p = store.PairStat{Sensor: r.Field(0), Src: r.Addr(1), Dst: r.Addr(2), DstPort: uint16(r.Int(3)), Proto: r.Field(4), //nolint:gosec // G115: UInt16 column
 			Conns: r.Int(5), First: r.Time(6), Last: r.Time(7), Duration: r.Seconds(8), MaxDuration: r.Seconds(9),
-			SrcBytes: r.Int(10), DstBytes: r.Int(11), Failed: r.Int(12), Days: r.Int(13)}
+			SrcBytes: r.Int(10), DstBytes: r.Int(11), Failed: r.Int(12), Days: r.Int(13), Silent: r.Int(14), Probes: r.Int(15)}
 		if !inGo {
 			return fn(&p)
 		}

@@ -36,15 +36,20 @@ func (s *Store) Resolved(ctx context.Context, w store.Window, fn func(*store.Res
 	})
 }
 
+// probeCond is a connection Fanout (and PairStat.Probes) counts as a
+// probe.
+func probeCond() string {
+	return "conn_state IN ('" + strings.Join(store.ProbeStates(), "', '") + "') AND ifNull(resp_bytes, 0) = 0"
+}
+
 // Fanout implements store.Analytics.
 func (s *Store) Fanout(ctx context.Context, w store.Window, f store.FanoutFilter, fn func(*store.Fanout) error) error {
 	group, target := "ifNull(id_resp_p, 0)", "id_resp_h"
 	if f.By == store.FanoutByHost {
 		group, target = "assumeNotNull(id_resp_h)", "ifNull(id_resp_p, 0)"
 	}
-	probe := "conn_state IN ('" + strings.Join(store.ProbeStates(), "', '") + "') AND ifNull(resp_bytes, 0) = 0"
 	q := `SELECT ifNull(sensor, '') AS k_s, assumeNotNull(id_orig_h) AS k_a, ifNull(proto, '') AS k_pr, ` + group + ` AS k_g,
-		uniqExact(` + target + `), count(), countIf(` + probe + `), min(ts), max(ts)
+		uniqExact(` + target + `), count(), countIf(` + probeCond() + `), min(ts), max(ts)
 		FROM ` + connsFrom(w) + ` WHERE ` + where(w, "ts") + ` AND isNotNull(id_orig_h) AND isNotNull(id_resp_h) AND ifNull(orig_pkts, 1) > 0
 		GROUP BY k_s, k_a, k_pr, k_g HAVING uniqExact(` + target + `) >= ` + strconv.FormatInt(f.MinTargets, 10) + `
 		ORDER BY k_s, k_a, k_pr, k_g`

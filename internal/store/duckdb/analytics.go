@@ -133,7 +133,8 @@ func (s *Store) Pairs(ctx context.Context, w store.Window, f store.PairFilter, f
 		count(*), min(ts), max(ts), sum(duration), max(duration),
 		least(coalesce(sum(orig_bytes), 0), 9223372036854775807)::BIGINT, least(coalesce(sum(resp_bytes), 0), 9223372036854775807)::BIGINT,
 		count(*) FILTER (WHERE conn_state IN ` + failedStates + `),
-		count(DISTINCT date_trunc('day', ts))
+		count(DISTINCT date_trunc('day', ts)),
+		count(*) FILTER (WHERE orig_pkts = 0), count(*) FILTER (WHERE coalesce(orig_pkts, 1) > 0 AND ` + probeSQL() + `)
 		FROM ` + from + ` WHERE ` + cond + ` GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5`
 	args = append(append([]any{}, keyArgs...), args...)
 	var p store.PairStat
@@ -147,7 +148,7 @@ func (s *Store) Pairs(ctx context.Context, w store.Window, f store.PairFilter, f
 		var dur, maxDur sql.NullFloat64
 		var port int64
 		if err := r.Scan(&p.Sensor, &src, &dst, &port, &p.Proto, &p.Conns, &p.First, &p.Last, &dur, &maxDur,
-			&p.SrcBytes, &p.DstBytes, &p.Failed, &p.Days); err != nil {
+			&p.SrcBytes, &p.DstBytes, &p.Failed, &p.Days, &p.Silent, &p.Probes); err != nil {
 			return err
 		}
 		p.Src, p.Dst, p.DstPort = addr(src), addr(dst), uint16(port) //nolint:gosec // G115: USMALLINT column

@@ -37,7 +37,7 @@ func (s *Store) Resolved(ctx context.Context, w store.Window, fn func(*store.Res
 	})
 }
 
-// probeSQL is a connection Fanout counts as a probe.
+// probeSQL is a connection Fanout (and PairStat.Probes) counts as a probe.
 func probeSQL() string {
 	return "conn_state IN ('" + strings.Join(store.ProbeStates(), "', '") + "') AND coalesce(resp_bytes, 0) = 0"
 }

@@ -165,6 +165,8 @@ func (r *Reader) pairs(ctx context.Context, lists store.PairFilter) query[store.
 			a.SrcBytes, a.DstBytes = addSat(a.SrcBytes, b.SrcBytes), addSat(a.DstBytes, b.DstBytes)
 			a.Failed += b.Failed
 			a.Days += b.Days // the cut is at midnight: no day is on both sides
+			a.Silent += b.Silent
+			a.Probes += b.Probes
 		},
 	}
 }
@@ -206,6 +208,66 @@ func (r *Reader) Destinations(ctx context.Context, w store.Window, clients []net
 		out = append(out, d.stat)
 	}
 	slices.SortFunc(out, func(a, b store.DstStat) int { return compareAddr(a.Dst, b.Dst, false) })
+	return emit(out, fn)
+}
+
+// Fanout implements store.Analytics, from every pair: each pair is one
+// destination (on its port) or one port (to its destination) of its
+// group, unless its originator sent nothing. A pair with such silent
+// connections among others does not say when the others were: then the
+// store answers.
+func (r *Reader) Fanout(ctx context.Context, w store.Window, f store.FanoutFilter, fn func(*store.Fanout) error) error {
+	type group struct {
+		sensor, proto string
+		src, dst      netip.Addr
+		port          uint16
+	}
+	groups := map[group]*store.Fanout{}
+	mixed := false
+	kept, err := answer(ctx, r, w, r.pairs(ctx, store.PairFilter{}), func(p *store.PairStat) error {
+		switch {
+		case mixed || !p.Src.IsValid() || !p.Dst.IsValid() || p.Silent == p.Conns:
+			return nil
+		case p.Silent > 0:
+			mixed = true
+			return nil
+		}
+		k := group{sensor: p.Sensor, proto: p.Proto, src: p.Src}
+		if f.By == store.FanoutByPort {
+			k.port = p.DstPort
+		} else {
+			k.dst = p.Dst
+		}
+		g := groups[k]
+		if g == nil {
+			g = &store.Fanout{Sensor: p.Sensor, Src: p.Src, Proto: p.Proto, Port: k.port, Dst: k.dst, First: p.First, Last: p.Last}
+			groups[k] = g
+		}
+		g.Targets++
+		g.Conns += p.Conns
+		g.Probes += p.Probes
+		g.First, g.Last = event.Earliest(g.First, p.First), event.Latest(g.Last, p.Last)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if mixed {
+		r.count(func(c *Counts) { c.Passed++ })
+	}
+	if !kept || mixed {
+		return r.Reader.Fanout(ctx, w, f, fn)
+	}
+	out := make([]store.Fanout, 0, len(groups))
+	for _, g := range groups {
+		if g.Targets >= f.MinTargets {
+			out = append(out, *g)
+		}
+	}
+	slices.SortFunc(out, func(a, b store.Fanout) int {
+		return cmp.Or(strings.Compare(a.Sensor, b.Sensor), compareAddr(a.Src, b.Src, false), strings.Compare(a.Proto, b.Proto),
+			cmp.Compare(a.Port, b.Port), compareAddr(a.Dst, b.Dst, false))
+	})
 	return emit(out, fn)
 }
 

@@ -180,3 +180,41 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("counts %+v: want answers merged and some dropped", c)
 	}
 }
+
+// TestFanoutMixedPair: a pair whose originator sent nothing on some of
+// its connections (backscatter among real ones) does not say when the
+// others were; the fan-out then comes from the store, and is counted as
+// passed.
+func TestFanoutMixedPair(t *testing.T) {
+	ctx := context.Background()
+	mem, b, k := stored(t)
+	fanout := func(r store.Reader) []store.Fanout {
+		t.Helper()
+		var out []store.Fanout
+		if err := r.Fanout(ctx, store.Window{}, store.FanoutFilter{By: store.FanoutByHost, MinTargets: 1}, func(x *store.Fanout) error {
+			out = append(out, *x)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if got, want := fanout(settled.New(mem, k)), fanout(mem); !reflect.DeepEqual(got, want) {
+		t.Fatalf("fan-out through settled:\n%v\nwant\n%v", got, want)
+	}
+	if c := k.Counts(); c.Passed != 0 {
+		t.Errorf("counts %+v: no pair is mixed yet", c)
+	}
+	// A silent connection of a pair with others, before any of them:
+	// through the pairs alone the group would start with it.
+	c := b.Conns[0]
+	c.UID, c.TS, c.Src.Line = "Csilent", b.Conns[0].TS.Add(-time.Hour), 50_000
+	c.SrcPkts, c.DstPkts = event.Some(uint64(0)), event.Some(uint64(1))
+	write(t, mem, k, &event.Batch{Conns: []event.Conn{c}}, nil)
+	if got, want := fanout(settled.New(mem, k)), fanout(mem); !reflect.DeepEqual(got, want) {
+		t.Errorf("fan-out with a mixed pair through settled:\n%v\nwant\n%v", got, want)
+	}
+	if c := k.Counts(); c.Passed != 1 {
+		t.Errorf("counts %+v: the mixed pair's fan-out should pass to the store", c)
+	}
+}

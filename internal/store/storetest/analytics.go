@@ -284,7 +284,7 @@ func testConnAnalytics(t *testing.T, s store.Store, b *event.Batch, w store.Wind
 			testSeries(t, s, w, kind, i, f, refSeries(cb, kind, w, f))
 		}
 	}
-	for _, f := range []store.FanoutFilter{{By: store.FanoutByPort, MinTargets: 1}, {By: store.FanoutByHost, MinTargets: 2}, {By: store.FanoutByPort, MinTargets: 3}} {
+	for _, f := range fanoutFilters() {
 		var got []store.Fanout
 		if err := s.Fanout(ctx, w, f, func(x *store.Fanout) error { got = append(got, *x); return nil }); err != nil {
 			t.Fatal(err)
@@ -455,6 +455,10 @@ func flowFilters() []store.FlowFilter {
 	}
 }
 
+func fanoutFilters() []store.FanoutFilter {
+	return []store.FanoutFilter{{By: store.FanoutByPort, MinTargets: 1}, {By: store.FanoutByHost, MinTargets: 2}, {By: store.FanoutByPort, MinTargets: 3}}
+}
+
 func uploadFilters() []store.UploadFilter {
 	return []store.UploadFilter{{MinBytes: 1}, {MinBytes: 1_000_000},
 		{MinBytes: 1, Sides: store.Sides{Inside: testInside(), Src: store.Inside, Dst: store.Outside}}}
@@ -534,6 +538,12 @@ func refPairs(b *event.Batch, w store.Window, f store.PairFilter) []store.PairSt
 		p.DstBytes += int64(c.DstBytes.V)
 		if failed(c.ConnState) {
 			p.Failed++
+		}
+		switch {
+		case c.SrcPkts.Valid && c.SrcPkts.V == 0:
+			p.Silent++
+		case isProbe(&c):
+			p.Probes++
 		}
 		days[k][c.TS.Truncate(24*time.Hour)] = true
 	}

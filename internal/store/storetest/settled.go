@@ -252,6 +252,11 @@ func settledQueries() []settledQuery {
 			}})
 		}
 	}
+	for _, f := range fanoutFilters() {
+		qs = append(qs, settledQuery{fmt.Sprintf("Fanout(%+v)", f), func(ctx context.Context, r store.Reader) (any, error) {
+			return rows(func(fn func(*store.Fanout) error) error { return r.Fanout(ctx, all, f, fn) }, copyOf)
+		}})
+	}
 	for i, f := range flowFilters() {
 		qs = append(qs, settledQuery{fmt.Sprintf("DailyFlows(filter %d)", i), func(ctx context.Context, r store.Reader) (any, error) {
 			return rows(func(fn func(*store.DailyFlow) error) error { return r.DailyFlows(ctx, all, f, fn) }, copyOf)
