@@ -224,7 +224,7 @@ func (c *Collector) Run(ctx context.Context, live func([]event.Flow), store func
 		readers.Go(func() { c.read(conn, c.readers[i], live) })
 	}
 	written := make(chan error, 1)
-	go func() { written <- c.write(store) }()
+	go func() { written <- c.write(ctx, store) }()
 	saved := make(chan struct{})
 	go func() {
 		defer close(saved)
@@ -320,8 +320,9 @@ func (c *Collector) allowed(a netip.Addr) bool {
 // write batches queued flows into the store until the queue closes. A
 // failed write is logged and its flows counted as dropped: the sockets
 // must go on. Only the last write's failure, when the queue closed, is
-// returned (flows received before a stop were not stored).
-func (c *Collector) write(store func(context.Context, []event.Flow) error) error {
+// returned (flows received before a stop were not stored). Once ctx is
+// done, the spool is left for the next start.
+func (c *Collector) write(ctx context.Context, store func(context.Context, []event.Flow) error) error {
 	var batch []event.Flow
 	t := time.NewTicker(c.cfg.Flush)
 	defer t.Stop()
@@ -360,18 +361,19 @@ func (c *Collector) write(store func(context.Context, []event.Flow) error) error
 			}
 		case <-t.C:
 			_ = flush()
-			c.unspool(store)
+			c.unspool(ctx, store)
 		}
 	}
 }
 
-// unspool stores the spooled files while the queue is empty: the writer
-// has caught up with what arrives.
-func (c *Collector) unspool(store func(context.Context, []event.Flow) error) {
+// unspool stores the spooled files while the queue is empty (the writer
+// has caught up with what arrives) and the collector is not stopping (a
+// stop leaves them for the next start, at once).
+func (c *Collector) unspool(ctx context.Context, store func(context.Context, []event.Flow) error) {
 	if c.spool == nil {
 		return
 	}
-	for len(c.queue) == 0 && c.spool.pending() {
+	for ctx.Err() == nil && len(c.queue) == 0 && c.spool.pending() {
 		if c.spool.next() == "" {
 			if err := c.spool.rotate(); err != nil {
 				c.log.Error("collect: spool", "err", err)
