@@ -305,6 +305,9 @@ func span(b *event.Batch) (first, last time.Time, ok bool) {
 type Reader struct {
 	store.Reader
 	k *Kept
+
+	mu     sync.Mutex
+	recent map[string]*recent // the rows after the cut, per query key
 }
 
 // New returns a Reader of r that keeps settled answers in k.
@@ -400,17 +403,27 @@ func answer[T any](ctx context.Context, r *Reader, w store.Window, q query[T], f
 	if keep == nil {
 		keep = func(*T) bool { return true }
 	}
-	fetch := q.fetch
-	if q.recent != nil {
-		fetch = q.recent
-	}
-	var recent []T
-	if err := fetch(store.Window{Since: cut}, func(t *T) error {
-		c, _ := q.copy(t, same)
-		recent = append(recent, c)
-		return nil
-	}); err != nil {
+	// The rows after the cut, read once a hunt for every filter and
+	// filtered here as the settled ones are; or, where one misses a key
+	// the filters name, read with them by the store.
+	recent, missing, err := recentRows(ctx, r, q, cut)
+	if err != nil {
 		return false, err
+	}
+	keepRecent := keep
+	if q.keep != nil && missing {
+		filtered := q.recent
+		if filtered == nil {
+			filtered = q.fetch
+		}
+		recent, keepRecent = nil, func(*T) bool { return true }
+		if err := filtered(store.Window{Since: cut}, func(t *T) error {
+			c, _ := q.copy(t, same)
+			recent = append(recent, c)
+			return nil
+		}); err != nil {
+			return false, err
+		}
 	}
 	r.count(how)
 	// A merge join: both are in the store's order.
@@ -419,6 +432,10 @@ func answer[T any](ctx context.Context, r *Reader, w store.Window, q query[T], f
 	for i < len(old) || j < len(recent) {
 		if i < len(old) && !keep(&old[i]) {
 			i++
+			continue
+		}
+		if j < len(recent) && !keepRecent(&recent[j]) {
+			j++
 			continue
 		}
 		switch {
@@ -439,6 +456,61 @@ func answer[T any](ctx context.Context, r *Reader, w store.Window, q query[T], f
 		}
 	}
 	return true, nil
+}
+
+// recent is one query's rows after a cut, without the filters keep
+// applies, read once a hunt for every detector that asks.
+type recent struct {
+	done    chan struct{}
+	cut     time.Time
+	rows    any // []T
+	missing bool
+	err     error
+}
+
+// recentRows returns q's rows after cut, without the filters keep
+// applies (read by the first caller of the hunt, the others waiting),
+// and whether one of them misses a key (query.missing).
+func recentRows[T any](ctx context.Context, r *Reader, q query[T], cut time.Time) (rows []T, missing bool, err error) {
+	r.mu.Lock()
+	if r.recent == nil {
+		r.recent = map[string]*recent{}
+	}
+	p := r.recent[q.key]
+	mine := p == nil || !p.cut.Equal(cut)
+	if mine {
+		p = &recent{done: make(chan struct{}), cut: cut}
+		r.recent[q.key] = p
+	}
+	r.mu.Unlock()
+	if !mine {
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+		if p.err != nil {
+			return nil, false, p.err
+		}
+		return p.rows.([]T), p.missing, nil
+	}
+	var out []T
+	err = q.fetch(store.Window{Since: cut}, func(t *T) error {
+		c, _ := q.copy(t, same)
+		out = append(out, c)
+		return nil
+	})
+	p.rows, p.err = out, err
+	p.missing = q.missing != nil && slices.ContainsFunc(out, func(t T) bool { return q.missing(&t) })
+	if err != nil {
+		r.mu.Lock()
+		if r.recent[q.key] == p {
+			delete(r.recent, q.key) // the next caller reads again
+		}
+		r.mu.Unlock()
+	}
+	close(p.done)
+	return out, p.missing, err
 }
 
 // settledRows returns the kept part of q (its rows, of the history

@@ -45,8 +45,11 @@ func Settled(t *testing.T, s store.Store) {
 	var before settled.Counts // at the end of the last check
 	check := func(stage string) settled.Counts {
 		t.Helper()
+		// One Reader for every query, as for the detectors of a hunt:
+		// the rows after the cut are read once, for every filter.
+		r := settled.New(s, k)
 		for _, q := range settledQueries() {
-			got, err := q.run(ctx, settled.New(s, k))
+			got, err := q.run(ctx, r)
 			if err != nil {
 				t.Fatalf("%s: %s through settled: %v", stage, q.name, err)
 			}
