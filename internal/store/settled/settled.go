@@ -484,10 +484,8 @@ func recentRows[T any](ctx context.Context, r *Reader, q query[T], cut time.Time
 	}
 	r.mu.Unlock()
 	if !mine {
-		select {
-		case <-p.done:
-		case <-ctx.Done():
-			return nil, false, ctx.Err()
+		if err := wait(ctx, p.done); err != nil {
+			return nil, false, err
 		}
 		if p.err != nil {
 			return nil, false, p.err
@@ -551,10 +549,8 @@ func settledRows[T any](ctx context.Context, r *Reader, q query[T]) (kept *part,
 	}
 	k.mu.Unlock()
 	if !mine {
-		select {
-		case <-p.done:
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
+		if err := wait(ctx, p.done); err != nil {
+			return nil, nil, err
 		}
 		k.mu.Lock()
 		p.used = true
@@ -642,6 +638,16 @@ func (x *interned) of(v string) string {
 // same is the identity: the rows after the cut are read at each hunt and
 // not kept.
 func same(v string) string { return v }
+
+// wait waits until done is closed, or ctx is done.
+func wait(ctx context.Context, done chan struct{}) error {
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // closed reports whether c is closed.
 func closed(c chan struct{}) bool {
