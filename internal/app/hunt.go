@@ -14,13 +14,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dwell-nsm/dwell/internal/config"
 	"github.com/dwell-nsm/dwell/internal/correlate"
 	"github.com/dwell-nsm/dwell/internal/detect"
 	"github.com/dwell-nsm/dwell/internal/detect/sigma"
 	"github.com/dwell-nsm/dwell/internal/event"
 	"github.com/dwell-nsm/dwell/internal/store"
-	"github.com/dwell-nsm/dwell/internal/store/settled"
 )
 
 func huntCommand() command {
@@ -158,11 +156,6 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 	var m *memo
 	if co.served != nil {
 		m = &co.served.memo
-		keep := int64(settled.DefaultMaxBytes)
-		if n, err := config.ParseBytes(co.served.cfg.Load().Serve.HuntMemory); err == nil {
-			keep = n
-		}
-		m.settled.SetMaxBytes(keep)
 	}
 	res, err := runDetectorsMemo(ctx, st, env, ds, w, m)
 	if stop != nil {

@@ -192,6 +192,17 @@ func (s *served) Run(ctx context.Context, args []string, stdout, stderr io.Write
 	return code
 }
 
+// setConfig makes cfg the server's configuration, and its
+// serve.hunt_memory the cap on the settled answers kept.
+func (s *served) setConfig(cfg *config.Config) {
+	s.cfg.Store(cfg)
+	keep := int64(settled.DefaultMaxBytes)
+	if n, err := config.ParseBytes(cfg.Serve.HuntMemory); err == nil { // checked by ValidateServe
+		keep = n
+	}
+	s.memo.settled.SetMaxBytes(keep)
+}
+
 // serverFile is what dwell serve writes in its state directory for the
 // commands that look for it.
 type serverFile struct {
@@ -259,7 +270,7 @@ func runServe(ctx context.Context, a *App, args []string) error {
 		}
 	}()
 	s := &served{st: st, logger: logger, now: a.Now, data: make(chan time.Time, 1)}
-	s.cfg.Store(cfg)
+	s.setConfig(cfg)
 	reg := newServeMetrics(s)
 	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.Serve.Listen)
 	if err != nil {
@@ -409,7 +420,7 @@ func (s *served) reloads(ctx context.Context, hup <-chan os.Signal, path, db str
 		}
 		// Paths given on the command line stay followed.
 		cfg.Serve.Follow = append(cfg.Serve.Follow, cli...)
-		s.cfg.Store(cfg)
+		s.setConfig(cfg)
 		s.memo.forget() // detectors' settings may have changed
 		s.metrics.reloads.Inc()
 		s.logger.Info("configuration reloaded", "file", path, "follow", len(cfg.Serve.Follow), "intel", len(cfg.Serve.Intel))

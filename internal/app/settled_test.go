@@ -157,7 +157,7 @@ func openServed(t *testing.T, cfg *config.Config) *served {
 // without its loops: commands run through its Run.
 func servedOn(st store.Store, cfg *config.Config) *served {
 	s := &served{st: st, logger: slog.New(slog.DiscardHandler), now: time.Now, data: make(chan time.Time, 1)}
-	s.cfg.Store(cfg)
+	s.setConfig(cfg)
 	newServeMetrics(s)
 	return s
 }

@@ -357,7 +357,8 @@ type query[T any] struct {
 	// key names the query and its filter: the settled answer's name.
 	key string
 	// conns says that it reads connections: kept over Zeek's conn log
-	// only (sessions stitched from flows are stitched again each hunt).
+	// only (flow sessions are stitched anew after flows are written, and
+	// a session's records may span the cut).
 	conns bool
 	// fetch runs the query over window w: without the filters keep
 	// applies, for the settled rows; recent, when not nil, runs it with
