@@ -82,9 +82,10 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./internal/... | tee bench-go.txt
 	bench/ingest.sh
 
-## bench-ingest: only the ingest comparison (large generated input), then the rotated-directory and ClickHouse variants.
+## bench-ingest: only the ingest comparison (large generated input), then the store's floor by layout, the rotated-directory and ClickHouse variants.
 bench-ingest:
 	bench/ingest.sh
+	bench/ingest-floor.sh
 	bench/ingest-rotated.sh
 	bench/clickhouse-ingest.sh
 
