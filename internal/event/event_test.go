@@ -46,4 +46,14 @@ func TestOptAndMicro(t *testing.T) {
 	if got := Micro(ts); got.Nanosecond() != 123456000 || got.Location() != time.UTC {
 		t.Errorf("Micro = %v", got)
 	}
+	// Micro is Truncate to the microsecond, before 1970 and after, for
+	// instants with and without a monotonic reading.
+	for _, ts := range []time.Time{
+		time.Unix(-1, 999), time.Unix(-86401, 1), time.Unix(0, 0), time.Unix(1, 999999999), time.Unix(1<<40, 123456789),
+		time.Date(1, 1, 1, 0, 0, 0, 1500, time.UTC), {}, time.Now(),
+	} {
+		if got, want := Micro(ts), ts.Truncate(time.Microsecond).UTC(); got != want {
+			t.Errorf("Micro(%v) = %v, want %v", ts, got, want)
+		}
+	}
 }

@@ -4,9 +4,10 @@ import (
 	"crypto/sha1" //nolint:gosec // G505: Community ID v1 is defined over SHA-1
 	"encoding/base64"
 	"encoding/binary"
-	"hash/fnv"
 	"net/netip"
 	"time"
+
+	"github.com/zeebo/xxh3"
 
 	"github.com/dwell-nsm/dwell/internal/event"
 )
@@ -47,6 +48,7 @@ type conn struct {
 	uid              string
 	o, r             endpoint
 	history          []byte
+	histBuf          [16]byte // history's first letters, without an allocation
 	histSeen         uint32
 	// closing is when a closed or reset TCP connection is to be
 	// removed (zero while open).
@@ -68,6 +70,7 @@ type conn struct {
 	prev, next *conn
 	list       int
 	listed     bool
+	mapped     bool // in the table's map of connections
 }
 
 // endpoint counts what one side sent.
@@ -173,18 +176,14 @@ func uid(salt uint64, c *conn) string {
 }
 
 // zeekID makes an identifier in Zeek's shape: a letter and 17 base-62
-// characters of a (non-cryptographic, 128-bit) hash of parts.
-func zeekID(letter byte, parts ...[]byte) string {
-	h := fnv.New128a()
-	for _, p := range parts {
-		h.Write(p)
-	}
-	var buf [16]byte
-	sum := h.Sum(buf[:0])
+// characters of a (non-cryptographic, 128-bit) hash of b: XXH3 (a uid
+// costs a third of what it did with FNV-1a, which hashed a byte at a time).
+func zeekID(letter byte, b []byte) string {
+	sum := xxh3.Hash128(b)
 	const digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	out := make([]byte, 18)
+	var out [18]byte
 	out[0] = letter
-	x, y := binary.BigEndian.Uint64(sum), binary.BigEndian.Uint64(sum[8:])
+	x, y := sum.Hi, sum.Lo
 	for i := 1; i < 18; i++ {
 		if i < 10 {
 			out[i], x = digits[x%62], x/62
@@ -192,7 +191,7 @@ func zeekID(letter byte, parts ...[]byte) string {
 			out[i], y = digits[y%62], y/62
 		}
 	}
-	return string(out)
+	return string(out[:])
 }
 
 // communityID computes the Community ID v1 flow hash (seed 0) of the
@@ -211,16 +210,27 @@ func communityID(c *conn) string {
 	if !oneWay && (sa.Compare(da) > 0 || (sa == da && sp > dp)) {
 		sa, da, sp, dp = da, sa, dp, sp
 	}
-	h := sha1.New() //nolint:gosec // G401: defined so by the specification
-	h.Write([]byte{0, 0})
-	h.Write(sa.AsSlice())
-	h.Write(da.AsSlice())
-	var b [6]byte
-	b[0] = c.proto
-	binary.BigEndian.PutUint16(b[2:], sp)
-	binary.BigEndian.PutUint16(b[4:], dp)
-	h.Write(b[:])
-	return "1:" + base64.StdEncoding.EncodeToString(h.Sum(nil))
+	// seed (2 bytes), the two addresses, protocol, padding, the two ports
+	var buf [2 + 16 + 16 + 6]byte
+	b := appendAddr(appendAddr(buf[:2], sa), da)
+	b = append(b, c.proto, 0)
+	b = binary.BigEndian.AppendUint16(b, sp)
+	b = binary.BigEndian.AppendUint16(b, dp)
+	sum := sha1.Sum(b) //nolint:gosec // G401: defined so by the specification
+	var out [2 + 28]byte
+	out[0], out[1] = '1', ':'
+	base64.StdEncoding.Encode(out[2:], sum[:])
+	return string(out[:])
+}
+
+// appendAddr appends a's 4 or 16 bytes (AsSlice, without its allocation).
+func appendAddr(b []byte, a netip.Addr) []byte {
+	if a.Is4() {
+		a4 := a.As4()
+		return append(b, a4[:]...)
+	}
+	a16 := a.As16()
+	return append(b, a16[:]...)
 }
 
 // icmpCounterpart returns the type answering an ICMP message type, and

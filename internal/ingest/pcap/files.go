@@ -51,9 +51,9 @@ func (t *table) newFile(c *conn, isOrig bool, source string, depth uint64, total
 // carries the file and the capture's count of files.
 func (t *table) nextFUID(c *conn) string {
 	t.fileSeq++
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(t.fileSeq)) //nolint:gosec // G115: a count
-	return zeekID('F', []byte(c.uid), b[:])
+	b := make([]byte, 0, 32)
+	b = binary.BigEndian.AppendUint64(append(b, c.uid...), uint64(t.fileSeq)) //nolint:gosec // G115: a count
+	return zeekID('F', b)
 }
 
 func (f *fileState) write(b []byte, now time.Time) {

@@ -90,7 +90,12 @@ func (t *table) packet(p *packet) {
 // when there is none.
 func (t *table) lookup(p *packet, sp, dp uint16, flipOK func() bool, timeout time.Duration) (*conn, bool) {
 	k := makeKey(p.src, p.dst, sp, dp, p.proto)
-	c := t.conns[k]
+	return t.lookupKey(p, k, t.conns[k], sp, dp, flipOK, timeout)
+}
+
+// lookupKey is lookup for a caller that already looked up the key k: c
+// is t.conns[k].
+func (t *table) lookupKey(p *packet, k connKey, c *conn, sp, dp uint16, flipOK func() bool, timeout time.Duration) (*conn, bool) {
 	if c != nil && (p.ts.Sub(c.last) > timeout || (!c.closing.IsZero() && p.ts.After(c.closing)) || c.attemptOver(p.ts)) {
 		t.end(c)
 		c = nil
@@ -101,16 +106,21 @@ func (t *table) lookup(p *packet, sp, dp uint16, flipOK func() bool, timeout tim
 	if len(t.conns) >= t.maxConns {
 		t.evict()
 	}
-	c = &conn{key: k, orig: p.src, resp: p.dst, origPort: sp, respPt: dp, proto: p.proto, start: p.ts, last: p.ts, num: p.num, seq: t.created}
-	t.created++
 	if p.proto == protoTCP {
-		c.tcp = &tcpState{o: newTCPEnd(), r: newTCPEnd()}
+		c = newTCPConn()
+	} else {
+		c = &conn{}
 	}
+	c.key, c.orig, c.resp, c.origPort, c.respPt, c.proto = k, p.src, p.dst, sp, dp, p.proto
+	c.start, c.last, c.num, c.seq = p.ts, p.ts, p.num, t.created
+	c.history = c.histBuf[:0]
+	t.created++
 	if flipOK() && !groupAddr(p.dst) {
 		c.flip()
 	}
 	c.uid = uid(t.salt, c)
 	t.conns[k] = c
+	c.mapped = true
 	return c, c.isOrig(p.src, sp)
 }
 
@@ -227,10 +237,12 @@ func (t *table) tcp(p *packet) {
 	}
 	sp, dp := binary.BigEndian.Uint16(h), binary.BigEndian.Uint16(h[2:])
 	k := makeKey(p.src, p.dst, sp, dp, protoTCP)
-	if c := t.conns[k]; c != nil && c.tcpReuse(&seg) {
+	c := t.conns[k]
+	if c != nil && c.tcpReuse(&seg) {
 		t.end(c)
+		c = nil
 	}
-	c, isOrig := t.lookup(p, sp, dp, func() bool { return tcpFlip(t.serverPorts, seg.flags, sp, dp) }, tcpInactivity)
+	c, isOrig := t.lookupKey(p, k, c, sp, dp, func() bool { return tcpFlip(t.serverPorts, seg.flags, sp, dp) }, tcpInactivity)
 	t.count(c, isOrig, p)
 	c.processTCP(isOrig, &seg, p.ts, t.analyzerFor(c, isOrig, &seg))
 	t.touch(c)
@@ -393,8 +405,9 @@ func windowScale(opts []byte) int {
 
 // end finishes a connection: its records are kept for output.
 func (t *table) end(c *conn) {
-	if t.conns[c.key] == c {
+	if c.mapped { // the connection in t.conns under its key: a new one replaces it only after it ended
 		delete(t.conns, c.key)
+		c.mapped = false
 	}
 	if c.listed {
 		t.lists[c.list].remove(c)

@@ -57,8 +57,24 @@ type tcpEnd struct {
 	stream      stream
 }
 
-func newTCPEnd() *tcpEnd {
-	return &tcpEnd{rxmit: [2]uint32{0, 1}, win0: [2]uint32{0, 1}, gap: [2]uint32{0, 1}}
+// tcpConn is a TCP connection with its state and its two sides, made in
+// one allocation: most connections of a capture are short, and each used
+// to cost four.
+type tcpConn struct {
+	conn
+	state tcpState
+	ends  [2]tcpEnd
+}
+
+// newTCPConn returns a TCP connection with its sides' initial state.
+func newTCPConn() *conn {
+	x := &tcpConn{}
+	for i := range x.ends {
+		x.ends[i] = tcpEnd{rxmit: [2]uint32{0, 1}, win0: [2]uint32{0, 1}, gap: [2]uint32{0, 1}}
+	}
+	x.state = tcpState{o: &x.ends[0], r: &x.ends[1]}
+	x.tcp = &x.state
+	return &x.conn
 }
 
 func (e *tcpEnd) setState(s tcpEndState) {
