@@ -82,12 +82,13 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./internal/... | tee bench-go.txt
 	bench/ingest.sh
 
-## bench-ingest: only the ingest comparison (large generated input), then the store's floor by layout, the rotated-directory and ClickHouse variants.
+## bench-ingest: only the ingest comparison (large generated input), then the store's floor by layout, the rotated-directory and ClickHouse variants (ClickHouse's floor too).
 bench-ingest:
 	bench/ingest.sh
 	bench/ingest-floor.sh
 	bench/ingest-rotated.sh
 	bench/clickhouse-ingest.sh
+	bench/clickhouse-floor.sh
 
 ## bench-retrohunt: 10,000 indicators against the bench-scenario store (~6 min; REUSE=1 keeps the store).
 bench-retrohunt:
