@@ -38,3 +38,33 @@ func BenchmarkSummarize(b *testing.B) {
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 	b.ReportMetric(float64(values), "daily-rows/batch")
 }
+
+// BenchmarkSummarizeVaried is BenchmarkSummarize on traffic shaped like
+// the replayed conn logs of bench/ingest.sh (RITA's): 15,000 sources and
+// 16,000 destination address and port pairs (876 addresses) over a day
+// and a half, so that a batch holds about 60,000 daily rows (48,000 in a
+// batch of those logs) with long lists of peers.
+func BenchmarkSummarizeVaried(b *testing.B) {
+	const rows = 122880
+	batch := &event.Batch{}
+	base := time.Date(2024, 4, 19, 0, 0, 0, 0, time.UTC)
+	for i := range rows {
+		j := uint32(i) * 2654435761
+		src, pair := j%15000, (j>>7)%16000
+		dst := pair % 876
+		batch.Conns = append(batch.Conns, event.Conn{
+			TS:      base.Add(time.Duration(i) * 36 * time.Hour / rows),
+			SrcIP:   netip.AddrFrom4([4]byte{172, 16, byte(src >> 8), byte(src)}),
+			DstIP:   netip.AddrFrom4([4]byte{64, 225, byte(dst >> 8), byte(dst)}),
+			DstPort: uint16(pair) + 1, Src: event.Source{Sensor: "bench"},
+		})
+	}
+	b.ReportAllocs()
+	b.SetBytes(rows * 150) // about a Zeek TSV conn line per row
+	var values int
+	for b.Loop() {
+		values = len(Summarize(batch))
+	}
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(values), "daily-rows/batch")
+}
