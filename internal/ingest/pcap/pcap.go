@@ -151,20 +151,22 @@ func (s *source) drain(b *event.Batch) {
 }
 
 // move appends the records of from a previous pass did not store to to,
-// and returns to and from emptied.
+// and returns to and from emptied. The records of a kind are counted in
+// one go: the first skip[kind] a pass makes were stored by the one
+// before.
 func move[R any](s *source, k event.Kind, to, from []R) ([]R, []R) {
-	for _, r := range from {
-		if s.keep(k.String()) {
-			to = append(to, r)
-			s.rep.Rows++
-		}
+	if len(from) == 0 {
+		return to, from
 	}
-	return to, from[:0]
-}
-
-func (s *source) keep(kind string) bool {
-	s.emitted[kind]++
-	return s.emitted[kind] > s.skip[kind]
+	kind := k.String()
+	done := s.emitted[kind]
+	s.emitted[kind] = done + int64(len(from))
+	kept := from
+	if stored := s.skip[kind] - done; stored > 0 {
+		kept = from[min(stored, int64(len(from))):]
+	}
+	s.rep.Rows += int64(len(kept))
+	return append(to, kept...), from[:0]
 }
 
 // finish ends the pass: the connections still open are ended, as at the
