@@ -314,8 +314,9 @@ func (s *Store) prepareWriter(ctx context.Context) error {
 func isSrcColumn(name string) bool { return name == "sensor" || name == "source_file" }
 
 // insert appends rows through sc inside tx. Columns that are NULL in every
-// row, and the sensor and file when all rows share them (the usual case),
-// become constants of the statement: no value is copied for them.
+// row, the sensor and file when all rows share them (the usual case), and
+// any other text column with one value in every row become constants of
+// the statement: no value is copied for them.
 func insert[R any](ctx context.Context, tx *sql.Tx, sc *scan[R], rows []R) error {
 	return insertWith(ctx, tx, sc, rows, "INSERT INTO", "")
 }
@@ -357,6 +358,12 @@ func insertWith[R any](ctx context.Context, tx *sql.Tx, sc *scan[R], rows []R, v
 		case allNull(&c, rows):
 			sel.WriteString("NULL")
 			sc.skip = append(sc.skip, true)
+		case c.Type == store.TypeString && sameString(&c, rows):
+			// One value in every row (a log's kind and sensor in the intel
+			// summary, a protocol): a constant, not a cgo call a row.
+			sel.WriteString("?::VARCHAR")
+			args = append(args, c.String(&rows[0]))
+			sc.skip = append(sc.skip, true)
 		default:
 			sel.WriteString(quote(c.Name))
 			sc.skip = append(sc.skip, false)
@@ -377,6 +384,22 @@ func insertWith[R any](ctx context.Context, tx *sql.Tx, sc *scan[R], rows []R, v
 		return fmt.Errorf("BUG: inserted %d of %d rows into %s", n, len(rows), sc.table.Name())
 	}
 	return nil
+}
+
+// sameString reports whether string column c holds the same value, not
+// empty, in every row. (An empty one is NULL, which allNull finds, or ”
+// in a NotNull column, which the rows copy.)
+func sameString[R any](c *store.Column[R], rows []R) bool {
+	v := c.String(&rows[0])
+	if v == "" {
+		return false
+	}
+	for i := 1; i < len(rows); i++ {
+		if c.String(&rows[i]) != v {
+			return false
+		}
+	}
+	return true
 }
 
 // allNull reports whether column c is NULL in every row.

@@ -450,12 +450,17 @@ func testNotUTF8(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	a := netip.MustParseAddr
 	t0 := time.Date(2024, 4, 19, 0, 0, 0, 0, time.UTC)
-	b := &event.Batch{DNS: []event.DNS{{TS: t0, UID: "C\xff", SrcIP: a("10.0.0.1"), DstIP: a("10.0.0.53"), Query: "x\xfe.example",
-		Answers: []string{"a\xfd"}, Src: event.Source{Sensor: "s\xfc", File: "/logs/\xfb.log", Line: 1}}}}
+	// Two records: a column whose rows differ is copied row by row, one
+	// with the same value in every row may be bound once (DuckDB).
+	src := event.Source{Sensor: "s\xfc", File: "/logs/\xfb.log", Line: 1}
+	b := &event.Batch{DNS: []event.DNS{
+		{TS: t0, UID: "C\xff", SrcIP: a("10.0.0.1"), DstIP: a("10.0.0.53"), Query: "x\xfe.example", QTypeName: "A\xf0", Answers: []string{"a\xfd"}, Src: src},
+		{TS: t0, UID: "D\xff", SrcIP: a("10.0.0.1"), DstIP: a("10.0.0.53"), Query: "y\xfe.example", QTypeName: "A\xf0", Answers: []string{"b\xfd"}, Src: src},
+	}}
 	if err := s.Write(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := s.Query(ctx, "SELECT uid, query, answers[1], sensor, source_file FROM dns")
+	rows, err := s.Query(ctx, "SELECT uid, query, qtype_name, answers[1], sensor, source_file FROM dns ORDER BY uid")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,7 +473,8 @@ func testNotUTF8(t *testing.T, s store.Store) {
 	if err := rows.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{`C\xff`, `x\xfe.example`, `a\xfd`, `s\xfc`, `/logs/\xfb.log`}; !reflect.DeepEqual(got, want) {
+	if want := []string{`C\xff`, `x\xfe.example`, `A\xf0`, `a\xfd`, `s\xfc`, `/logs/\xfb.log`,
+		`D\xff`, `y\xfe.example`, `A\xf0`, `b\xfd`, `s\xfc`, `/logs/\xfb.log`}; !reflect.DeepEqual(got, want) {
 		t.Errorf("stored %q, want %q", got, want)
 	}
 	if _, _, err := s.PutIndicators(ctx, []event.Indicator{{Source: "f\xff", Type: event.IOCUserAgent, Value: "ua\xfe", Confidence: -1}}); err != nil {
