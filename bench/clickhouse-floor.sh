@@ -19,8 +19,7 @@ runs=${RUNS:-2}
 out=bench/out
 . bench/lib/timing.sh
 input=$(conn_input "$rows")
-tsv="bench/data/conn-$rows.tsv"
-[ -s "$tsv" ] || gzip -dc "$input" | grep -v '^#' >"$tsv"
+tsv=$(conn_tsv "$rows")
 go build -o "$out/dwell" ./cmd/dwell
 client=$(command -v clickhouse-client || echo /usr/bin/clickhouse-client)
 . bench/lib/clickhouse-server.sh

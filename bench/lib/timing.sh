@@ -28,3 +28,11 @@ conn_input() {
 	[ -s "$input" ] || bench/replay-conn.sh "$1" "$input" >&2
 	echo "$input"
 }
+
+# conn_tsv ROWS: the decompressed conn.log of conn_input ROWS without Zeek's
+# header lines (what clickhouse-client loads), made when missing.
+conn_tsv() {
+	local tsv="bench/data/conn-$1.tsv"
+	[ -s "$tsv" ] || gzip -dc "$(conn_input "$1")" | grep -v '^#' >"$tsv"
+	echo "$tsv"
+}

@@ -387,8 +387,8 @@ func insertWith[R any](ctx context.Context, tx *sql.Tx, sc *scan[R], rows []R, v
 }
 
 // sameString reports whether string column c holds the same value, not
-// empty, in every row. (An empty one is NULL, which allNull finds, or ”
-// in a NotNull column, which the rows copy.)
+// empty, in every row. (An empty one is NULL, which allNull finds, or
+// empty text in a NotNull column, which the rows copy.)
 func sameString[R any](c *store.Column[R], rows []R) bool {
 	v := c.String(&rows[0])
 	if v == "" {
