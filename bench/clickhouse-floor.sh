@@ -21,9 +21,7 @@ out=bench/out
 input=$(conn_input "$rows")
 tsv=$(conn_tsv "$rows")
 go build -o "$out/dwell" ./cmd/dwell
-client=$(command -v clickhouse-client || echo /usr/bin/clickhouse-client)
 . bench/lib/clickhouse-server.sh
-q() { "$client" --host 127.0.0.1 --port $((port + 1)) --query "$1"; }
 # elapsed COMMAND...: seconds the command took, its output dropped.
 elapsed() { local s e; s=$(date +%s%N); "$@" >/dev/null; e=$(date +%s%N); awk -v s="$s" -v e="$e" 'BEGIN {printf "%.2f", (e - s) / 1e9}'; }
 

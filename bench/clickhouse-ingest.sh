@@ -21,10 +21,8 @@ out=bench/out
 input=$(conn_input "$rows")
 tsv=$(conn_tsv "$rows")
 go build -o "$out/dwell" ./cmd/dwell
-client=$(command -v clickhouse-client || echo /usr/bin/clickhouse-client)
 
 . bench/lib/clickhouse-server.sh
-q() { "$client" --host 127.0.0.1 --port $((port + 1)) --query "$1"; }
 cols=""
 for f in ts uid orig_h orig_p resp_h resp_p proto service duration orig_bytes resp_bytes conn_state local_orig local_resp missed_bytes \
 	history orig_pkts orig_ip_bytes resp_pkts resp_ip_bytes tunnel_parents; do

@@ -1,7 +1,8 @@
 # Sourced by the bench scripts: starts Debian's clickhouse-server as a plain
 # process on loopback with a fresh data directory, stopped and removed on
 # exit. Sets ch (its directory), port (HTTP; the native protocol is on
-# port + 1) and chpid.
+# port + 1), chpid and client (clickhouse-client), and defines q QUERY,
+# which runs a query with the client.
 server=$(command -v clickhouse-server || echo /usr/sbin/clickhouse-server)
 [ -x "$server" ] || { echo "clickhouse-server is not installed (apt-get install clickhouse-server)" >&2; exit 1; }
 ch=$(mktemp -d)
@@ -28,3 +29,5 @@ XML
 chpid=$!
 trap 'kill $chpid 2>/dev/null; wait $chpid 2>/dev/null; rm -rf "$ch"' EXIT
 until curl -sf "http://127.0.0.1:$port/?query=SELECT%201" >/dev/null; do sleep 0.2; done
+client=$(command -v clickhouse-client || echo /usr/bin/clickhouse-client)
+q() { "$client" --host 127.0.0.1 --port $((port + 1)) --query "$1"; }
