@@ -95,29 +95,14 @@ func (r *Reader) Pairs(ctx context.Context, w store.Window, f store.PairFilter, 
 	// The stats that pass MinDuration and MinFailedShare, then of those
 	// the pairs (all ports together) that pass MinPairConns. Stats are
 	// ordered by (sensor, src, dst) first: a pair's ports are together.
-	var group []store.PairStat
-	var conns int64
-	flush := func() error {
-		var err error
-		if conns >= f.MinPairConns {
-			err = emit(group, fn)
-		}
-		group, conns = group[:0], 0
-		return err
-	}
+	run := pairRun[store.PairStat]{min: f.MinPairConns, fn: fn,
+		of: func(p *store.PairStat) (string, netip.Addr, netip.Addr) { return p.Sensor, p.Src, p.Dst }}
 	kept, err := answer(ctx, r, w, r.pairs(ctx, lists), func(p *store.PairStat) error {
 		if f.MinDuration > 0 && p.MaxDuration < f.MinDuration && p.Duration < f.MinDuration ||
 			float64(p.Failed) < f.MinFailedShare*float64(p.Conns) {
 			return nil
 		}
-		if len(group) > 0 && (group[0].Sensor != p.Sensor || group[0].Src != p.Src || group[0].Dst != p.Dst) {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-		group = append(group, *p)
-		conns += p.Conns
-		return nil
+		return run.add(p, p.Conns)
 	})
 	if err != nil {
 		return err
@@ -125,7 +110,44 @@ func (r *Reader) Pairs(ctx context.Context, w store.Window, f store.PairFilter, 
 	if !kept {
 		return r.Reader.Pairs(ctx, w, f, fn)
 	}
-	return flush()
+	return run.flush()
+}
+
+// pairRun gathers the rows of one pair (sensor, source, destination),
+// which the stores' order keeps together, and hands them to fn once the
+// pair is done if their total reaches min: a threshold on a pair's total
+// is applied after the merge, as the stores apply it.
+type pairRun[T any] struct {
+	min   int64
+	fn    func(*T) error
+	of    func(*T) (sensor string, src, dst netip.Addr)
+	rows  []T
+	total int64
+}
+
+// add adds row x, which counts n towards its pair's total.
+func (p *pairRun[T]) add(x *T, n int64) error {
+	if len(p.rows) > 0 {
+		s0, a0, b0 := p.of(&p.rows[0])
+		if s, a, b := p.of(x); s != s0 || a != a0 || b != b0 {
+			if err := p.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	p.rows = append(p.rows, *x)
+	p.total = addSat(p.total, n)
+	return nil
+}
+
+// flush ends the pair being gathered.
+func (p *pairRun[T]) flush() error {
+	var err error
+	if p.total >= p.min {
+		err = emit(p.rows, p.fn)
+	}
+	p.rows, p.total = p.rows[:0], 0
+	return err
 }
 
 // pairs is the Pairs query over all pairs, kept once for every filter:

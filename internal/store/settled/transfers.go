@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -20,28 +21,13 @@ import (
 // and destination first), and the pairs whose bytes over all days reach
 // MinPairSrcBytes are kept after the merge, as the stores keep them.
 func (r *Reader) DailyFlows(ctx context.Context, w store.Window, f store.FlowFilter, fn func(*store.DailyFlow) error) error {
-	var group []store.DailyFlow
-	var sent int64
-	flush := func() error {
-		var err error
-		if sent >= f.MinPairSrcBytes {
-			err = emit(group, fn)
-		}
-		group, sent = group[:0], 0
-		return err
-	}
+	run := pairRun[store.DailyFlow]{min: f.MinPairSrcBytes, fn: fn,
+		of: func(d *store.DailyFlow) (string, netip.Addr, netip.Addr) { return d.Sensor, d.Src, d.Dst }}
 	kept, err := answer(ctx, r, w, r.dailyFlows(ctx, f.Sides), func(d *store.DailyFlow) error {
 		if f.MinPairSrcBytes > 0 && (!d.Src.IsValid() || !d.Dst.IsValid()) {
 			return nil // the stores join the pairs that pass on both addresses
 		}
-		if len(group) > 0 && (group[0].Sensor != d.Sensor || group[0].Src != d.Src || group[0].Dst != d.Dst) {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-		group = append(group, *d)
-		sent = addSat(sent, d.SrcBytes)
-		return nil
+		return run.add(d, d.SrcBytes)
 	})
 	if err != nil {
 		return err
@@ -49,7 +35,7 @@ func (r *Reader) DailyFlows(ctx context.Context, w store.Window, f store.FlowFil
 	if !kept {
 		return r.Reader.DailyFlows(ctx, w, f, fn)
 	}
-	return flush()
+	return run.flush()
 }
 
 // HostDays implements store.Analytics: each source's days summed over
