@@ -41,10 +41,13 @@ import (
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/dwell-nsm/dwell/bench/conncsv"
+	dwellduckdb "github.com/dwell-nsm/dwell/internal/store/duckdb"
 )
 
 func main() {
-	layout := flag.String("layout", "dwell", "table layout: dwell, uid, nosrc, compact1, compact2")
+	name := flag.String("layout", "dwell", "table layout: dwell, uid, nosrc, compact1, compact2")
 	batch := flag.Int("batch", 122880, "rows per transaction")
 	threads := flag.Int("threads", 1, "DuckDB threads (dwell ingest uses half the cores)")
 	view := flag.Bool("view", false, "time address queries over text and integer columns instead")
@@ -58,20 +61,13 @@ func main() {
 	if *view {
 		err = views(*db, flag.Arg(0))
 	} else {
-		err = floor(*db, flag.Arg(0), *layout, *batch, *threads)
+		err = floor(*db, flag.Arg(0), *name, *batch, *threads)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "duckdbfloor:", err)
 		os.Exit(1)
 	}
 }
-
-// dwellConn is dwell's conn table as its DuckDB store creates it.
-const dwellConn = `ts TIMESTAMP, uid VARCHAR, id_orig_h VARCHAR, id_orig_p USMALLINT, id_resp_h VARCHAR, id_resp_p USMALLINT,
-	proto VARCHAR, service VARCHAR, duration DOUBLE, orig_bytes UBIGINT, resp_bytes UBIGINT, conn_state VARCHAR,
-	local_orig BOOLEAN, local_resp BOOLEAN, missed_bytes UBIGINT, history VARCHAR, orig_pkts UBIGINT, orig_ip_bytes UBIGINT,
-	resp_pkts UBIGINT, resp_ip_bytes UBIGINT, tunnel_parents VARCHAR[], community_id VARCHAR, sensor VARCHAR,
-	source_file VARCHAR, source_line UBIGINT`
 
 // compactConn is conn with integer addresses, proto and state, and a batch
 // number for the provenance; UID is the uid's type.
@@ -84,16 +80,53 @@ const compactConn = `ts TIMESTAMP, uid UID, orig_hi UBIGINT, orig_lo UBIGINT, id
 // intUID is a uid's text as a 128-bit integer of as many distinct values.
 const intUID = `(hash(uid)::UHUGEINT << 64) + hash(uid || '.')`
 
-// layouts gives each layout's table columns and the SELECT over the
-// staging table (stage, in dwell's layout) that fills it.
-var layouts = map[string]struct{ columns, fill string }{
-	"dwell": {dwellConn, `SELECT * FROM stage`},
-	"uid": {strings.Replace(dwellConn, "uid VARCHAR", "uid UHUGEINT", 1),
-		`SELECT * REPLACE (` + intUID + ` AS uid) FROM stage`},
-	"nosrc": {strings.Replace(strings.Replace(dwellConn, "sensor VARCHAR,", "", 1), "source_file VARCHAR,", "", 1) + ", batch UINTEGER",
-		`SELECT * EXCLUDE (sensor, source_file), 7::UINTEGER AS batch FROM stage`},
-	"compact1": {strings.Replace(compactConn, "UID", "VARCHAR", 1), compactFill("uid")},
-	"compact2": {strings.Replace(compactConn, "UID", "UHUGEINT", 1), compactFill(intUID)},
+// layout returns the table columns of layout name and the SELECT over
+// the staging table (stage, in dwell's layout) that fills it; dwellConn
+// is dwell's conn columns, as its store creates them.
+func layout(name, dwellConn string) (columns, fill string, err error) {
+	switch name {
+	case "dwell":
+		return dwellConn, `SELECT * FROM stage`, nil
+	case "uid":
+		return strings.Replace(dwellConn, "uid VARCHAR", "uid UHUGEINT", 1), `SELECT * REPLACE (` + intUID + ` AS uid) FROM stage`, nil
+	case "nosrc":
+		return strings.Replace(strings.Replace(dwellConn, "sensor VARCHAR,", "", 1), "source_file VARCHAR,", "", 1) + ", batch UINTEGER",
+			`SELECT * EXCLUDE (sensor, source_file), 7::UINTEGER AS batch FROM stage`, nil
+	case "compact1":
+		return strings.Replace(compactConn, "UID", "VARCHAR", 1), compactFill("uid"), nil
+	case "compact2":
+		return strings.Replace(compactConn, "UID", "UHUGEINT", 1), compactFill(intUID), nil
+	}
+	return "", "", fmt.Errorf("no layout %q", name)
+}
+
+// dwellConn creates a dwell store at path (removed first) and returns its
+// conn table's columns: the layout measured is the one the store makes.
+func dwellConn(ctx context.Context, path string) (string, error) {
+	_ = os.Remove(path)
+	_ = os.Remove(path + ".wal")
+	st, err := dwellduckdb.Open(ctx, path, dwellduckdb.Options{})
+	if err != nil {
+		return "", err
+	}
+	if err := st.Close(); err != nil {
+		return "", err
+	}
+	c, err := duckdb.NewConnector(path, nil)
+	if err != nil {
+		return "", err
+	}
+	d := sql.OpenDB(c)
+	defer func() { _ = d.Close() }() // read only
+	var ddl string
+	if err := d.QueryRowContext(ctx, `SELECT sql FROM duckdb_tables() WHERE table_name = 'conn'`).Scan(&ddl); err != nil {
+		return "", fmt.Errorf("reading dwell's conn table: %w", err)
+	}
+	i, j := strings.Index(ddl, "("), strings.LastIndex(ddl, ")")
+	if i < 0 || j < i {
+		return "", fmt.Errorf("unexpected conn table: %s", ddl)
+	}
+	return ddl[i+1 : j], nil
 }
 
 func compactFill(uid string) string {
@@ -109,13 +142,7 @@ const readConn = `SELECT to_timestamp(ts)::TIMESTAMP AS ts, uid, id_orig_h, id_o
 	duration, orig_bytes, resp_bytes, conn_state, local_orig = 'T' AS local_orig, local_resp = 'T' AS local_resp,
 	missed_bytes, history, orig_pkts, orig_ip_bytes, resp_pkts, resp_ip_bytes, NULL::VARCHAR[] AS tunnel_parents,
 	NULL::VARCHAR AS community_id, 'default' AS sensor, ? AS source_file, (row_number() OVER () + 8)::UBIGINT AS source_line
-	FROM read_csv(?, delim = E'\t', header = false, comment = '#', auto_detect = false, nullstr = '-', quote = '', escape = '',
-		columns = {'ts': 'DOUBLE', 'uid': 'VARCHAR', 'id_orig_h': 'VARCHAR', 'id_orig_p': 'USMALLINT',
-		'id_resp_h': 'VARCHAR', 'id_resp_p': 'USMALLINT', 'proto': 'VARCHAR', 'service': 'VARCHAR',
-		'duration': 'DOUBLE', 'orig_bytes': 'UBIGINT', 'resp_bytes': 'UBIGINT', 'conn_state': 'VARCHAR',
-		'local_orig': 'VARCHAR', 'local_resp': 'VARCHAR', 'missed_bytes': 'UBIGINT', 'history': 'VARCHAR',
-		'orig_pkts': 'UBIGINT', 'orig_ip_bytes': 'UBIGINT', 'resp_pkts': 'UBIGINT', 'resp_ip_bytes': 'UBIGINT',
-		'tunnel_parents': 'VARCHAR'})`
+	FROM ` + conncsv.ReadCSV
 
 // open creates a new DuckDB file with an attached in-memory database m.
 func open(ctx context.Context, path string, threads int) (*sql.DB, error) {
@@ -134,12 +161,16 @@ func open(ctx context.Context, path string, threads int) (*sql.DB, error) {
 	return d, nil
 }
 
-func floor(path, input, layout string, batch, threads int) error {
-	l, ok := layouts[layout]
-	if !ok {
-		return fmt.Errorf("no layout %q", layout)
-	}
+func floor(path, input, name string, batch, threads int) error {
 	ctx := context.Background()
+	conn, err := dwellConn(ctx, path)
+	if err != nil {
+		return err
+	}
+	columns, fill, err := layout(name, conn)
+	if err != nil {
+		return err
+	}
 	d, err := open(ctx, path, threads)
 	if err != nil {
 		return err
@@ -149,9 +180,9 @@ func floor(path, input, layout string, batch, threads int) error {
 		return err
 	}
 	for _, q := range []string{
-		`CREATE TABLE m.layout AS ` + strings.Replace(l.fill, "FROM stage", "FROM m.stage", 1),
+		`CREATE TABLE m.layout AS ` + strings.Replace(fill, "FROM stage", "FROM m.stage", 1),
 		`DROP TABLE m.stage`,
-		`CREATE TABLE conn (` + l.columns + `)`,
+		`CREATE TABLE conn (` + columns + `)`,
 	} {
 		if _, err := d.ExecContext(ctx, q); err != nil {
 			return err
@@ -185,7 +216,7 @@ func floor(path, input, layout string, batch, threads int) error {
 	}
 	el := time.Since(start)
 	fmt.Printf("layout %s, %d rows in transactions of %d, %d DuckDB thread(s): %.2f s (inserts %.2f s, commits %.2f s, checkpoint %.2f s), %.0f rows/s\n",
-		layout, rows, batch, threads, el.Seconds(), inserting.Seconds(), committing.Seconds(), (el - inserting - committing).Seconds(), float64(rows)/el.Seconds())
+		name, rows, batch, threads, el.Seconds(), inserting.Seconds(), committing.Seconds(), (el - inserting - committing).Seconds(), float64(rows)/el.Seconds())
 	return nil
 }
 

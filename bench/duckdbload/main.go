@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/dwell-nsm/dwell/bench/conncsv"
 )
 
 func main() {
@@ -51,13 +53,7 @@ func run(path, input string) error {
 	res, err := d.ExecContext(ctx, `INSERT INTO conn SELECT to_timestamp(ts), uid, id_orig_h, id_orig_p, id_resp_h, id_resp_p,
 		proto, service, duration, orig_bytes, resp_bytes, conn_state, local_orig = 'T', local_resp = 'T', missed_bytes,
 		history, orig_pkts, orig_ip_bytes, resp_pkts, resp_ip_bytes, NULL
-		FROM read_csv(?, delim = E'\t', header = false, comment = '#', auto_detect = false, nullstr = '-', quote = '', escape = '',
-			columns = {'ts': 'DOUBLE', 'uid': 'VARCHAR', 'id_orig_h': 'VARCHAR', 'id_orig_p': 'USMALLINT',
-			'id_resp_h': 'VARCHAR', 'id_resp_p': 'USMALLINT', 'proto': 'VARCHAR', 'service': 'VARCHAR',
-			'duration': 'DOUBLE', 'orig_bytes': 'UBIGINT', 'resp_bytes': 'UBIGINT', 'conn_state': 'VARCHAR',
-			'local_orig': 'VARCHAR', 'local_resp': 'VARCHAR', 'missed_bytes': 'UBIGINT', 'history': 'VARCHAR',
-			'orig_pkts': 'UBIGINT', 'orig_ip_bytes': 'UBIGINT', 'resp_pkts': 'UBIGINT', 'resp_ip_bytes': 'UBIGINT',
-			'tunnel_parents': 'VARCHAR'})`, input)
+		FROM `+conncsv.ReadCSV, input)
 	if err != nil {
 		return err
 	}
