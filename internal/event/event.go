@@ -120,8 +120,8 @@ func (o Opt[T]) Or(def T) T {
 func Micro(t time.Time) time.Time {
 	// Whole seconds since the zero time are whole microseconds too, so
 	// this is t.Truncate(time.Microsecond) without Truncate's general
-	// division, which a capture's analysis paid twice a connection. UTC
-	// drops the monotonic reading, as Truncate did.
+	// division, which a capture's analysis paid several times a
+	// connection. UTC drops the monotonic reading, as Truncate did.
 	if ns := t.Nanosecond() % 1000; ns != 0 {
 		t = t.Add(-time.Duration(ns))
 	}
