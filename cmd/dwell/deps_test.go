@@ -71,6 +71,11 @@ var allowed = []struct {
 	// Flow senders: a capture's flow messages, from the scenario or a file.
 	{"bench/ddoslatency", []string{"internal/ingest/netflow", "internal/scenario"}},
 	{"bench/flowblast", []string{"internal/ingest/netflow"}},
+	// DuckDB's own loads of a conn.log: the peer of dwell's ingest, and the
+	// store's floor, measured on the conn table the DuckDB store creates.
+	{"bench/conncsv", nil},
+	{"bench/duckdbload", []string{"bench/conncsv"}},
+	{"bench/duckdbfloor", []string{"bench/conncsv", "internal/store/duckdb"}},
 }
 
 // backends may only be imported by internal/app.
