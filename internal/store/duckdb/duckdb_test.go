@@ -745,3 +745,38 @@ func TestAllocatorSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseAfterCancelledWrite writes again, then closes the store, as soon
+// as a write cancelled midway returned, as dwell serve does on SIGTERM: the
+// write's transaction is over by then, the writer's connection still
+// works, and Close checkpoints without an error.
+func TestCloseAfterCancelledWrite(t *testing.T) {
+	b := &event.Batch{}
+	for j := range 200_000 {
+		b.Conns = append(b.Conns, event.Conn{TS: time.Date(2024, 4, 19, 0, 0, 0, j*1000, time.UTC), UID: fmt.Sprint("C", j),
+			SrcIP: netip.MustParseAddr("10.0.0.1"), DstIP: netip.MustParseAddr("192.0.2.1"), DstPort: 443, Proto: "tcp",
+			Src: event.Source{Sensor: "s", File: "/logs/conn.log", Line: int64(j + 1)}})
+	}
+	cancelled := 0
+	for i := range 8 {
+		path := filepath.Join(t.TempDir(), "dwell.db")
+		s, err := duckdb.Open(t.Context(), path, duckdb.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Duration(20+10*i)*time.Millisecond)
+		if err := s.Write(ctx, b); err != nil {
+			cancelled++
+		}
+		cancel()
+		if err := s.Write(t.Context(), &event.Batch{Conns: b.Conns[:1]}); err != nil {
+			t.Fatalf("a write after one cancelled at %d ms: %v", 20+10*i, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatalf("close after a write cancelled at %d ms: %v", 20+10*i, err)
+		}
+	}
+	if cancelled == 0 {
+		t.Skip("no write was cancelled midway: this machine wrote 200,000 rows in under 20 ms")
+	}
+}

@@ -159,7 +159,7 @@ func (s *Store) compact(ctx context.Context) error {
 // commitPiece merges the next piece of m and records it, in one
 // transaction: the last piece records the compaction done.
 func (s *Store) commitPiece(ctx context.Context, m *merging) error {
-	tx, err := s.wconn.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return err
 	}
@@ -253,7 +253,7 @@ func (s *Store) PutIndicators(ctx context.Context, inds []event.Indicator) (adde
 	for i := range rows {
 		keys[i] = rows[i].Key
 	}
-	tx, err := s.wconn.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -299,7 +299,7 @@ func (s *Store) PutSightings(ctx context.Context, sightings []event.Sighting) er
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.wconn.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return err
 	}
@@ -554,7 +554,7 @@ func (s *Store) runBackfill(ctx context.Context) error {
 			if b.Len() == 0 {
 				break
 			}
-			tx, err := s.wconn.BeginTx(ctx, nil)
+			tx, err := s.begin(ctx)
 			if err != nil {
 				return err
 			}

@@ -427,7 +427,7 @@ func (s *Store) Write(ctx context.Context, b *event.Batch) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.wconn.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return fmt.Errorf("beginning a transaction: %w", err)
 	}
@@ -571,7 +571,7 @@ func (s *Store) DeleteSensor(ctx context.Context, sensor string) (int64, error) 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.wconn.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -604,6 +604,16 @@ func (s *Store) DeleteSensor(ctx context.Context, sensor string) (int64, error) 
 	s.matchSt, s.matchInds = nil, nil // the summary changed
 	s.matchMu.Unlock()
 	return n, nil
+}
+
+// begin starts a transaction on the writer's connection. Its statements
+// stop when ctx ends, but the transaction does not end with ctx:
+// database/sql would roll it back from a goroutine of its own, after the
+// method that began it returned, and a Close in that window found a
+// write transaction still active and could not checkpoint. The method's
+// deferred Rollback ends it before the method returns.
+func (s *Store) begin(ctx context.Context) (*sql.Tx, error) {
+	return s.wconn.BeginTx(context.WithoutCancel(ctx), nil)
 }
 
 // Inputs implements store.Writer.
