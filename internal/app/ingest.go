@@ -267,7 +267,7 @@ type ingestMode struct {
 }
 
 // ingest reads paths into st with progress on the terminal.
-func (a *App) ingest(ctx context.Context, st store.Writer, cfg *config.Config, paths []string, mode ingestMode) (*ingestResult, error) {
+func (a *App) ingest(ctx context.Context, st store.Store, cfg *config.Config, paths []string, mode ingestMode) (*ingestResult, error) {
 	if a.served != nil {
 		// Two ingests of one file at once would both store it.
 		a.served.ingestMu.Lock()
@@ -277,7 +277,7 @@ func (a *App) ingest(ctx context.Context, st store.Writer, cfg *config.Config, p
 	if err != nil {
 		return nil, err
 	}
-	sink := &countingSink{Writer: st, rows: map[event.Kind]int64{}}
+	sink := &countingSink{Writer: st, ledger: st.Ledger, rows: map[event.Kind]int64{}}
 	in := ingest.New(sink, ingest.Options{
 		Sensor:     cfg.Sensor,
 		DataSensor: cfg.Sensor == config.Default().Sensor,
@@ -476,8 +476,12 @@ func compression(f ingest.FileResult) string {
 // countingSink counts the records stored per kind.
 type countingSink struct {
 	store.Writer
-	rows map[event.Kind]int64 // written by the ingester's single writer goroutine
+	ledger func(context.Context) ([]event.Progress, error) // the store's Ledger
+	rows   map[event.Kind]int64                            // written by the ingester's single writer goroutine
 }
+
+// Ledger implements ingest.Sink.
+func (s *countingSink) Ledger(ctx context.Context) ([]event.Progress, error) { return s.ledger(ctx) }
 
 func (s *countingSink) Write(ctx context.Context, b *event.Batch) error {
 	if err := s.Writer.Write(ctx, b); err != nil {

@@ -146,7 +146,7 @@ func TestRefusedInputIsolated(t *testing.T) {
 	if n := sink.Rows(event.KindConn); n != 100 {
 		t.Errorf("stored %d records, want the 100 of a and c", n)
 	}
-	for _, p := range sink.Ledger() {
+	for _, p := range sink.Entries() {
 		if strings.Contains(p.Path, "/b/") {
 			t.Errorf("progress of the refused input stored: %+v", p)
 		}

@@ -26,6 +26,9 @@ type Sink interface {
 	Write(ctx context.Context, b *event.Batch) error
 	// Inputs returns stored progress for an input ID or path.
 	Inputs(ctx context.Context, id event.InputID, path string) ([]event.Progress, error)
+	// Ledger returns all stored progress: a run of many inputs reads it
+	// once instead of calling Inputs for each (ledgerOnceFrom).
+	Ledger(ctx context.Context) ([]event.Progress, error)
 }
 
 // Options tune an Ingester. The zero value of each field means its default.
@@ -48,6 +51,8 @@ type Options struct {
 	Formats []Format     // formats tried in order; required
 	Logger  *slog.Logger // debug logging; default discards
 	Now     func() time.Time
+
+	ledgerOnceFrom int // default ledgerOnceFrom; tests set 1
 }
 
 // Status is what happened to one input.
@@ -135,6 +140,10 @@ type Ingester struct {
 	mu      sync.Mutex
 	claimed map[event.InputID]string // IDs being read in this run, by path
 	failed  map[string]string        // inputs whose records the store refused, by path: why
+	// ledger is read once when the run has ledgerOnceFrom inputs or more;
+	// fresh says that inputs ask the sink again (the deferred ones).
+	ledger *ledgerView
+	fresh  bool
 
 	// inflight counts batches handed to the writer and not yet stored.
 	inflight sync.WaitGroup
@@ -160,6 +169,9 @@ func New(sink Sink, opt Options) *Ingester {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
+	if opt.ledgerOnceFrom <= 0 {
+		opt.ledgerOnceFrom = ledgerOnceFrom
+	}
 	return &Ingester{sink: sink, opt: opt, piece: pieceSize(opt.BatchRows), claimed: map[event.InputID]string{}, failed: map[string]string{}}
 }
 
@@ -179,6 +191,9 @@ var errDeferred = errors.New("same content as another input being read")
 func (in *Ingester) Run(ctx context.Context, cands []Candidate) (*Summary, error) {
 	start := in.opt.Now()
 	in.filesTotal.Store(int64(len(cands)))
+	if len(cands) >= in.opt.ledgerOnceFrom {
+		in.ledger = &ledgerView{}
+	}
 	results := make([]FileResult, len(cands))
 
 	g, ctx := errgroup.WithContext(ctx)
@@ -240,6 +255,7 @@ func (in *Ingester) Run(ctx context.Context, cands []Candidate) (*Summary, error
 			}
 			in.mu.Lock()
 			clear(in.claimed)
+			in.fresh = true // what this run stored is not in in.ledger
 			in.mu.Unlock()
 			res, err := in.file(ctx, cands[i], batches, pool)
 			if err != nil && !errors.Is(err, errDeferred) {
@@ -662,7 +678,7 @@ func (in *Ingester) file(ctx context.Context, c Candidate, batches chan<- *event
 // file that was shorter than event.HeadSize when last read, by its path and
 // the hash of the head it had then.
 func (in *Ingester) previous(ctx context.Context, id event.InputID, word, path string, head []byte) (*event.Progress, event.InputID, error) {
-	entries, err := in.sink.Inputs(ctx, id, path)
+	entries, err := in.inputs(ctx, id, path)
 	if err != nil {
 		return nil, "", err
 	}
@@ -680,6 +696,21 @@ func (in *Ingester) previous(ctx context.Context, id event.InputID, word, path s
 		}
 	}
 	return nil, "", nil
+}
+
+// inputs returns the stored progress for an input ID or path: from the
+// ledger read once, while it is current, else from the sink.
+func (in *Ingester) inputs(ctx context.Context, id event.InputID, path string) ([]event.Progress, error) {
+	in.mu.Lock()
+	fresh := in.fresh
+	in.mu.Unlock()
+	if in.ledger == nil || fresh {
+		return in.sink.Inputs(ctx, id, path)
+	}
+	if err := in.ledger.load(ctx, in.sink); err != nil {
+		return nil, err
+	}
+	return in.ledger.inputs(id, path), nil
 }
 
 // notLog reports files found in Zeek log directories that are not logs.

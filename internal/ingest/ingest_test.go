@@ -64,16 +64,37 @@ func write(t *testing.T, path string, data []byte, old bool) {
 
 func run(t *testing.T, sink ingest.Sink, paths ...string) *ingest.Summary {
 	t.Helper()
+	return runWith(t, sink, ingest.Options{Formats: zeek.Formats(), BatchRows: 1000, Sensor: "s"}, paths...)
+}
+
+func runWith(t *testing.T, sink ingest.Sink, opt ingest.Options, paths ...string) *ingest.Summary {
+	t.Helper()
 	cands, err := ingest.Discover(paths)
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := ingest.New(sink, ingest.Options{Formats: zeek.Formats(), BatchRows: 1000, Sensor: "s"})
+	in := ingest.New(sink, opt)
 	sum, err := in.Run(context.Background(), cands)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return sum
+}
+
+// runner ingests paths into sink.
+type runner func(t *testing.T, sink ingest.Sink, paths ...string) *ingest.Summary
+
+// ledgerReads runs f twice: with each input's ledger entries asked of the
+// sink, as a run of a few inputs does, and with the whole ledger read at
+// the start of each run, as a run of many does.
+func ledgerReads(t *testing.T, f func(t *testing.T, run runner)) {
+	t.Run("per input", func(t *testing.T) { f(t, run) })
+	t.Run("ledger once", func(t *testing.T) {
+		f(t, func(t *testing.T, sink ingest.Sink, paths ...string) *ingest.Summary {
+			t.Helper()
+			return runWith(t, sink, ingest.LedgerOnce(ingest.Options{Formats: zeek.Formats(), BatchRows: 1000, Sensor: "s"}), paths...)
+		})
+	})
 }
 
 func statuses(sum *ingest.Summary) map[string]ingest.Status {
@@ -154,55 +175,61 @@ func TestDiscoverZeekLayout(t *testing.T) {
 }
 
 func TestIdempotent(t *testing.T) {
-	dir := t.TempDir()
-	write(t, filepath.Join(dir, "2024-04-19", "conn.00:00:00-01:00:00.log.gz"), gz(t, header+rows(0, 2500)+"#close\tx\n"), true)
-	write(t, filepath.Join(dir, "2024-04-19", "conn.01:00:00-02:00:00.log"), []byte(header+rows(2500, 2600)), true)
-	sink := &ingesttest.Sink{}
-	sum := run(t, sink, dir)
-	if sum.Rows != 2600 || sink.Rows(event.KindConn) != 2600 {
-		t.Fatalf("first run: %d rows, sink %d", sum.Rows, sink.Rows(event.KindConn))
-	}
-	sum = run(t, sink, dir)
-	if sum.Rows != 0 || sum.Count(ingest.StatusUnchanged) != 2 || sink.Rows(event.KindConn) != 2600 {
-		t.Fatalf("second run: %d rows, %v", sum.Rows, statuses(sum))
-	}
-	if d := sink.Doubles(); len(d) > 0 {
-		t.Fatalf("doubled: %v", d)
-	}
+	ledgerReads(t, func(t *testing.T, run runner) {
+		dir := t.TempDir()
+		write(t, filepath.Join(dir, "2024-04-19", "conn.00:00:00-01:00:00.log.gz"), gz(t, header+rows(0, 2500)+"#close\tx\n"), true)
+		write(t, filepath.Join(dir, "2024-04-19", "conn.01:00:00-02:00:00.log"), []byte(header+rows(2500, 2600)), true)
+		sink := &ingesttest.Sink{}
+		sum := run(t, sink, dir)
+		if sum.Rows != 2600 || sink.Rows(event.KindConn) != 2600 {
+			t.Fatalf("first run: %d rows, sink %d", sum.Rows, sink.Rows(event.KindConn))
+		}
+		sum = run(t, sink, dir)
+		if sum.Rows != 0 || sum.Count(ingest.StatusUnchanged) != 2 || sink.Rows(event.KindConn) != 2600 {
+			t.Fatalf("second run: %d rows, %v", sum.Rows, statuses(sum))
+		}
+		if d := sink.Doubles(); len(d) > 0 {
+			t.Fatalf("doubled: %v", d)
+		}
+	})
 }
 
 func TestGrowingFile(t *testing.T) {
 	for _, size := range []int{3, 3000} { // below and above the identity head
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "current", "conn.log")
-			all := header + rows(0, size)
-			cut := strings.LastIndex(all[:len(all)-10], "\n") + 20 // mid-line: Zeek is writing it
-			write(t, path, []byte(all[:cut]), false)
-			sink := &ingesttest.Sink{}
-			first := run(t, sink, path)
-			if int(first.Rows) != size-1 || len(first.Files[0].Notes) == 0 {
-				t.Fatalf("first run: %d rows, notes %v", first.Rows, first.Files[0].Notes)
-			}
-			more := all + rows(size, size+5)
-			write(t, path, []byte(more), false)
-			second := run(t, sink, path)
-			if second.Rows != 6 || !second.Files[0].Resumed {
-				t.Fatalf("second run: %d rows, resumed %v, %+v", second.Rows, second.Files[0].Resumed, second.Files[0])
-			}
-			if got := sink.Rows(event.KindConn); got != int64(size+5) {
-				t.Fatalf("stored %d, want %d", got, size+5)
-			}
-			if d := sink.Doubles(); len(d) > 0 {
-				t.Fatalf("doubled: %v", d)
-			}
-			if l := sink.Ledger(); len(l) != 1 {
-				t.Fatalf("ledger has %d entries: %+v", len(l), l)
-			}
-			third := run(t, sink, path)
-			if third.Rows != 0 || third.Files[0].Status != ingest.StatusUnchanged {
-				t.Fatalf("third run: %+v", third.Files[0])
-			}
+			ledgerReads(t, func(t *testing.T, run runner) { testGrowingFile(t, run, size) })
 		})
+	}
+}
+
+func testGrowingFile(t *testing.T, run runner, size int) {
+	path := filepath.Join(t.TempDir(), "current", "conn.log")
+	all := header + rows(0, size)
+	cut := strings.LastIndex(all[:len(all)-10], "\n") + 20 // mid-line: Zeek is writing it
+	write(t, path, []byte(all[:cut]), false)
+	sink := &ingesttest.Sink{}
+	first := run(t, sink, path)
+	if int(first.Rows) != size-1 || len(first.Files[0].Notes) == 0 {
+		t.Fatalf("first run: %d rows, notes %v", first.Rows, first.Files[0].Notes)
+	}
+	more := all + rows(size, size+5)
+	write(t, path, []byte(more), false)
+	second := run(t, sink, path)
+	if second.Rows != 6 || !second.Files[0].Resumed {
+		t.Fatalf("second run: %d rows, resumed %v, %+v", second.Rows, second.Files[0].Resumed, second.Files[0])
+	}
+	if got := sink.Rows(event.KindConn); got != int64(size+5) {
+		t.Fatalf("stored %d, want %d", got, size+5)
+	}
+	if d := sink.Doubles(); len(d) > 0 {
+		t.Fatalf("doubled: %v", d)
+	}
+	if l := sink.Entries(); len(l) != 1 {
+		t.Fatalf("ledger has %d entries: %+v", len(l), l)
+	}
+	third := run(t, sink, path)
+	if third.Rows != 0 || third.Files[0].Status != ingest.StatusUnchanged {
+		t.Fatalf("third run: %+v", third.Files[0])
 	}
 }
 
@@ -231,78 +258,86 @@ func TestComplete(t *testing.T) {
 // TestRotation: current/conn.log, read while Zeek wrote it, later appears
 // gzip-compressed in a dated directory with more lines; only those are new.
 func TestRotation(t *testing.T) {
-	dir := t.TempDir()
-	all := header + rows(0, 3000)
-	partial := all[:strings.Index(all, "C00002000")-30]
-	partial = partial[:strings.LastIndex(partial, "\n")+1]
-	write(t, filepath.Join(dir, "current", "conn.log"), []byte(partial), false)
-	sink := &ingesttest.Sink{}
-	run(t, sink, filepath.Join(dir, "current"))
-	if err := os.Remove(filepath.Join(dir, "current", "conn.log")); err != nil {
-		t.Fatal(err)
-	}
-	write(t, filepath.Join(dir, "2024-04-19", "conn.00:00:00-01:00:00.log.gz"), gz(t, all+"#close\tx\n"), true)
-	sum := run(t, sink, dir)
-	if sink.Rows(event.KindConn) != 3000 || !sum.Files[0].Resumed {
-		t.Fatalf("stored %d (want 3000), %+v", sink.Rows(event.KindConn), sum.Files[0])
-	}
+	ledgerReads(t, func(t *testing.T, run runner) {
+		dir := t.TempDir()
+		all := header + rows(0, 3000)
+		partial := all[:strings.Index(all, "C00002000")-30]
+		partial = partial[:strings.LastIndex(partial, "\n")+1]
+		write(t, filepath.Join(dir, "current", "conn.log"), []byte(partial), false)
+		sink := &ingesttest.Sink{}
+		run(t, sink, filepath.Join(dir, "current"))
+		if err := os.Remove(filepath.Join(dir, "current", "conn.log")); err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(dir, "2024-04-19", "conn.00:00:00-01:00:00.log.gz"), gz(t, all+"#close\tx\n"), true)
+		sum := run(t, sink, dir)
+		if sink.Rows(event.KindConn) != 3000 || !sum.Files[0].Resumed {
+			t.Fatalf("stored %d (want 3000), %+v", sink.Rows(event.KindConn), sum.Files[0])
+		}
+	})
 }
 
 func TestSameStartDifferentContent(t *testing.T) {
-	dir := t.TempDir()
-	head := header + rows(0, 100)
-	write(t, filepath.Join(dir, "a", "conn.log"), []byte(head+rows(100, 200)), true)
-	write(t, filepath.Join(dir, "b", "conn.log"), []byte(head+rows(500, 700)), true)
-	sink := &ingesttest.Sink{}
-	sum := run(t, sink, dir)
-	if sink.Rows(event.KindConn) != 500 {
-		t.Fatalf("stored %d, want 500: %+v", sink.Rows(event.KindConn), sum.Files)
-	}
-	sum = run(t, sink, dir)
-	if sum.Rows != 0 || sum.Count(ingest.StatusUnchanged) != 2 {
-		t.Fatalf("second run: %d rows %v", sum.Rows, statuses(sum))
-	}
+	ledgerReads(t, func(t *testing.T, run runner) {
+		dir := t.TempDir()
+		head := header + rows(0, 100)
+		write(t, filepath.Join(dir, "a", "conn.log"), []byte(head+rows(100, 200)), true)
+		write(t, filepath.Join(dir, "b", "conn.log"), []byte(head+rows(500, 700)), true)
+		sink := &ingesttest.Sink{}
+		sum := run(t, sink, dir)
+		if sink.Rows(event.KindConn) != 500 {
+			t.Fatalf("stored %d, want 500: %+v", sink.Rows(event.KindConn), sum.Files)
+		}
+		sum = run(t, sink, dir)
+		if sum.Rows != 0 || sum.Count(ingest.StatusUnchanged) != 2 {
+			t.Fatalf("second run: %d rows %v", sum.Rows, statuses(sum))
+		}
+	})
 }
 
 func TestTruncatedGzip(t *testing.T) {
-	data := gz(t, header+rows(0, 50000))
-	path := filepath.Join(t.TempDir(), "conn.log.gz")
-	write(t, path, data[:len(data)/2], true)
-	sink := &ingesttest.Sink{}
-	sum := run(t, sink, path)
-	f := sum.Files[0]
-	if f.Status != ingest.StatusIngested || f.Rows < 10000 || f.Rows > 40000 || f.Bad != 0 {
-		t.Fatalf("%+v", f)
-	}
-	if !strings.Contains(strings.Join(f.Notes, " "), "truncated") {
-		t.Errorf("notes do not say truncated: %v", f.Notes)
-	}
-	sum = run(t, sink, path)
-	if sum.Rows != 0 {
-		t.Fatalf("re-read added %d rows", sum.Rows)
-	}
-	// The complete file later: the rest comes in.
-	write(t, path, data, true)
-	run(t, sink, path)
-	if got := sink.Rows(event.KindConn); got != 50000 {
-		t.Fatalf("stored %d, want 50000", got)
-	}
-	if d := sink.Doubles(); len(d) > 0 {
-		t.Fatalf("%d doubled", len(d))
-	}
+	ledgerReads(t, func(t *testing.T, run runner) {
+		data := gz(t, header+rows(0, 50000))
+		path := filepath.Join(t.TempDir(), "conn.log.gz")
+		write(t, path, data[:len(data)/2], true)
+		sink := &ingesttest.Sink{}
+		sum := run(t, sink, path)
+		f := sum.Files[0]
+		if f.Status != ingest.StatusIngested || f.Rows < 10000 || f.Rows > 40000 || f.Bad != 0 {
+			t.Fatalf("%+v", f)
+		}
+		if !strings.Contains(strings.Join(f.Notes, " "), "truncated") {
+			t.Errorf("notes do not say truncated: %v", f.Notes)
+		}
+		sum = run(t, sink, path)
+		if sum.Rows != 0 {
+			t.Fatalf("re-read added %d rows", sum.Rows)
+		}
+		// The complete file later: the rest comes in.
+		write(t, path, data, true)
+		run(t, sink, path)
+		if got := sink.Rows(event.KindConn); got != 50000 {
+			t.Fatalf("stored %d, want 50000", got)
+		}
+		if d := sink.Doubles(); len(d) > 0 {
+			t.Fatalf("%d doubled", len(d))
+		}
+	})
 }
 
 func TestCopiesInOneRun(t *testing.T) {
-	dir := t.TempDir()
-	content := gz(t, header+rows(0, 5000)+"#close\tx\n")
-	for _, d := range []string{"a", "b", "c"} {
-		write(t, filepath.Join(dir, d, "conn.log.gz"), content, true)
-	}
-	sink := &ingesttest.Sink{}
-	sum := run(t, sink, dir)
-	if sink.Rows(event.KindConn) != 5000 || sum.Count(ingest.StatusUnchanged) != 2 {
-		t.Fatalf("stored %d, %v", sink.Rows(event.KindConn), statuses(sum))
-	}
+	ledgerReads(t, func(t *testing.T, run runner) {
+		dir := t.TempDir()
+		content := gz(t, header+rows(0, 5000)+"#close\tx\n")
+		for _, d := range []string{"a", "b", "c"} {
+			write(t, filepath.Join(dir, d, "conn.log.gz"), content, true)
+		}
+		sink := &ingesttest.Sink{}
+		sum := run(t, sink, dir)
+		if sink.Rows(event.KindConn) != 5000 || sum.Count(ingest.StatusUnchanged) != 2 {
+			t.Fatalf("stored %d, %v", sink.Rows(event.KindConn), statuses(sum))
+		}
+	})
 }
 
 func TestRejectedAndSkipped(t *testing.T) {
@@ -335,8 +370,8 @@ func TestManySmallFilesShareTransactions(t *testing.T) {
 	}
 	sink := &ingesttest.Sink{}
 	run(t, sink, dir)
-	if sink.Rows(event.KindConn) != 600 || len(sink.Ledger()) != 60 {
-		t.Fatalf("stored %d rows, %d ledger entries", sink.Rows(event.KindConn), len(sink.Ledger()))
+	if sink.Rows(event.KindConn) != 600 || len(sink.Entries()) != 60 {
+		t.Fatalf("stored %d rows, %d ledger entries", sink.Rows(event.KindConn), len(sink.Entries()))
 	}
 	if sink.Batches >= 60 {
 		t.Errorf("%d writes for 60 small files: batches are not merged", sink.Batches)
@@ -388,35 +423,37 @@ func TestGoneAfterListing(t *testing.T) {
 // decompressed, or compressed at another level (identity is the decoded
 // content): nothing is stored twice.
 func TestSameContentOtherEncoding(t *testing.T) {
-	dir := t.TempDir()
-	content := header + rows(0, 124)
-	write(t, filepath.Join(dir, "a", "conn.00:00:00-01:00:00.log.gz"), gz(t, content), true)
-	sink := &ingesttest.Sink{}
-	if sum := run(t, sink, filepath.Join(dir, "a")); sum.Rows != 124 {
-		t.Fatalf("first read: %d rows", sum.Rows)
-	}
-	write(t, filepath.Join(dir, "b", "conn.00:00:00-01:00:00.log"), []byte(content), true)
-	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := zw.Write([]byte(content)); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	write(t, filepath.Join(dir, "c", "conn.00:00:00-01:00:00.log.gz"), buf.Bytes(), true)
-	for _, d := range []string{"b", "c"} {
-		sum := run(t, sink, filepath.Join(dir, d))
-		if sum.Rows != 0 || sum.Files[0].Status != ingest.StatusUnchanged {
-			t.Errorf("%s: %d rows, %+v", d, sum.Rows, sum.Files[0])
+	ledgerReads(t, func(t *testing.T, run runner) {
+		dir := t.TempDir()
+		content := header + rows(0, 124)
+		write(t, filepath.Join(dir, "a", "conn.00:00:00-01:00:00.log.gz"), gz(t, content), true)
+		sink := &ingesttest.Sink{}
+		if sum := run(t, sink, filepath.Join(dir, "a")); sum.Rows != 124 {
+			t.Fatalf("first read: %d rows", sum.Rows)
 		}
-	}
-	if d := sink.Doubles(); len(d) > 0 || sink.Rows(event.KindConn) != 124 {
-		t.Errorf("stored %d rows, doubles %v", sink.Rows(event.KindConn), d)
-	}
+		write(t, filepath.Join(dir, "b", "conn.00:00:00-01:00:00.log"), []byte(content), true)
+		var buf bytes.Buffer
+		zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := zw.Write([]byte(content)); err != nil {
+			t.Fatal(err)
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(dir, "c", "conn.00:00:00-01:00:00.log.gz"), buf.Bytes(), true)
+		for _, d := range []string{"b", "c"} {
+			sum := run(t, sink, filepath.Join(dir, d))
+			if sum.Rows != 0 || sum.Files[0].Status != ingest.StatusUnchanged {
+				t.Errorf("%s: %d rows, %+v", d, sum.Rows, sum.Files[0])
+			}
+		}
+		if d := sink.Doubles(); len(d) > 0 || sink.Rows(event.KindConn) != 124 {
+			t.Errorf("stored %d rows, doubles %v", sink.Rows(event.KindConn), d)
+		}
+	})
 }
 
 // A reader hands the writer pieces of a large file (they wait in a pool,
@@ -445,7 +482,7 @@ func TestLargeFileInPieces(t *testing.T) {
 	if pieces < 3 {
 		t.Errorf("%d pieces of a %d-row file: the reader handed it over whole", pieces, n)
 	}
-	if led := sink.Ledger(); len(led) != 1 || led[0].Rows != n {
+	if led := sink.Entries(); len(led) != 1 || led[0].Rows != n {
 		t.Errorf("ledger %+v", led)
 	}
 }

@@ -32,6 +32,8 @@ func (s *keepSink) Inputs(context.Context, event.InputID, string) ([]event.Progr
 	return nil, nil
 }
 
+func (s *keepSink) Ledger(context.Context) ([]event.Progress, error) { return nil, nil }
+
 // readBack ingests dir's Zeek logs and returns what was read.
 func readBack(t *testing.T, paths ...string) (*event.Batch, *ingest.Summary) {
 	t.Helper()

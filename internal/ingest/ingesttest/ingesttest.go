@@ -127,8 +127,11 @@ func (s *Sink) Doubles() []string {
 	return out
 }
 
-// Ledger returns the stored progress entries.
-func (s *Sink) Ledger() []event.Progress {
+// Ledger implements ingest.Sink.
+func (s *Sink) Ledger(context.Context) ([]event.Progress, error) { return s.Entries(), nil }
+
+// Entries returns the stored progress entries.
+func (s *Sink) Entries() []event.Progress {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]event.Progress, 0, len(s.progress))
