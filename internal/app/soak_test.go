@@ -120,12 +120,18 @@ serve:
 	// The analyst's query loop, which also measures the lag.
 	hours := replayHours(t, data, truth)
 	type written struct {
+		hour  int
 		at    time.Time
 		conns int64
 	}
+	type lagged struct {
+		hour int
+		at   time.Time // when the hour was written
+		lag  time.Duration
+	}
 	var mu sync.Mutex
 	var marks []written
-	var lags []time.Duration
+	var lags []lagged
 	var paused bool
 	queryCtx, stopQueries := context.WithCancel(t.Context())
 	queriesDone := make(chan int)
@@ -144,7 +150,7 @@ serve:
 					got, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimPrefix(out, "count_star()\n")), 10, 64)
 					mu.Lock()
 					for len(marks) > 0 && marks[0].conns <= got {
-						lags = append(lags, now.Sub(marks[0].at))
+						lags = append(lags, lagged{marks[0].hour, marks[0].at, now.Sub(marks[0].at)})
 						marks = marks[1:]
 					}
 					mu.Unlock()
@@ -178,7 +184,7 @@ serve:
 		h.write(t, live)
 		conns += h.conns
 		mu.Lock()
-		marks = append(marks, written{time.Now(), conns})
+		marks = append(marks, written{i, time.Now(), conns})
 		mu.Unlock()
 		time.Sleep(hour)
 	}
@@ -313,14 +319,19 @@ serve:
 		t.Errorf("the server logged %d errors, %d hunts done; the first:\n%s", len(errorLines), hunted, strings.Join(errorLines[:min(5, len(errorLines))], "\n"))
 	}
 	mu.Lock()
-	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
-	p50, p99, maxLag := lags[len(lags)/2], lags[len(lags)*99/100], lags[len(lags)-1]
+	sort.Slice(lags, func(i, j int) bool { return lags[i].lag < lags[j].lag })
+	p50, p99, maxLag := lags[len(lags)/2].lag, lags[len(lags)*99/100].lag, lags[len(lags)-1].lag
+	var slowest strings.Builder
+	for _, l := range lags[max(0, len(lags)-5):] {
+		fmt.Fprintf(&slowest, " hour %d (written %s after the start, %s):", l.hour, l.at.Sub(start).Round(time.Millisecond), l.lag.Round(time.Millisecond))
+	}
 	mu.Unlock()
 	rssMu.Lock()
 	peak := slices.Max(rss)
 	rssMu.Unlock()
 	t.Logf("lag from an hour written to its rows queryable: median %s, p99 %s, max %s over %d hours (%.0f conn/s written); %d queries",
 		p50.Round(time.Millisecond), p99.Round(time.Millisecond), maxLag.Round(time.Millisecond), len(lags), float64(conns)/replay.Seconds(), queries)
+	t.Logf("the slowest hours:%s", strings.TrimSuffix(slowest.String(), ":"))
 	t.Logf("server RSS: peak %d MiB over %d samples; %d hunts done, %d incidents, %d alerts per channel", peak/1024, len(rss), hunted, len(doc.Incidents), len(hookIn.Messages()))
 	if report := os.Getenv("DWELL_SOAK_REPORT"); report != "" {
 		rssMu.Lock()
