@@ -376,6 +376,9 @@ func TestManySmallFilesShareTransactions(t *testing.T) {
 	if sink.Batches >= 60 {
 		t.Errorf("%d writes for 60 small files: batches are not merged", sink.Batches)
 	}
+	if r := sink.Regressions(); len(r) > 0 {
+		t.Errorf("checkpoints moved back: %v", r)
+	}
 }
 
 func TestStoreFailureStops(t *testing.T) {
@@ -484,6 +487,9 @@ func TestLargeFileInPieces(t *testing.T) {
 	}
 	if led := sink.Entries(); len(led) != 1 || led[0].Rows != n {
 		t.Errorf("ledger %+v", led)
+	}
+	if r := sink.Regressions(); len(r) > 0 {
+		t.Errorf("checkpoints moved back: %v", r)
 	}
 }
 

@@ -4,6 +4,7 @@ package ingesttest
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"sync"
 
@@ -14,7 +15,8 @@ import (
 // Sink keeps what it is given in memory. Its zero value is ready to use.
 type Sink struct {
 	mu       sync.Mutex
-	Batches  int // Write calls
+	Batches  int      // Write calls
+	regress  []string // checkpoints stored behind earlier ones (Regressions)
 	rows     map[event.Kind]int64
 	records  map[string]int // "file:line" -> times stored, to find doubles
 	progress map[event.InputID]event.Progress
@@ -82,9 +84,21 @@ func (s *Sink) Write(_ context.Context, b *event.Batch) error {
 		if p.Replaces != "" {
 			delete(s.progress, p.Replaces)
 		}
+		if old, ok := s.progress[p.ID]; ok && p.Offset < old.Offset {
+			s.regress = append(s.regress, fmt.Sprintf("%s: offset %d after %d", p.Path, p.Offset, old.Offset))
+		}
 		s.progress[p.ID] = p
 	}
 	return nil
+}
+
+// Regressions returns the progress stored behind an input's earlier
+// progress (its checkpoint moved back: the lines between would be read
+// and stored again).
+func (s *Sink) Regressions() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.regress...)
 }
 
 // Inputs implements ingest.Sink.
