@@ -155,7 +155,8 @@ type Attribution struct {
 
 // Ingest tunes how inputs are read.
 type Ingest struct {
-	// Workers is how many files are decoded in parallel; default one per core.
+	// Workers is how many files are decoded in parallel; default one per
+	// core. Files of different Zeek logs are read one after another.
 	Workers int `yaml:"workers"`
 	// BatchRows is how many records are committed to the store at a time
 	// (one transaction); default 122880, one DuckDB row group.

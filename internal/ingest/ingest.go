@@ -208,12 +208,14 @@ func (in *Ingester) Run(ctx context.Context, cands []Candidate) (*Summary, error
 	var dmu sync.Mutex
 	work := make(chan int)
 	var wg sync.WaitGroup
+	var reading sync.WaitGroup // inputs handed to workers and not yet read
 	for range in.opt.Workers {
 		wg.Add(1)
 		g.Go(func() error {
 			defer wg.Done()
 			for i := range work {
 				res, err := in.file(ctx, cands[i], batches, pool)
+				reading.Done()
 				if errors.Is(err, errDeferred) {
 					dmu.Lock()
 					deferred = append(deferred, i)
@@ -233,10 +235,27 @@ func (in *Ingester) Run(ctx context.Context, cands []Candidate) (*Summary, error
 		defer close(batches)
 		err := func() error {
 			defer close(work)
+			// An input whose name gives a Zeek log other than the last
+			// one's starts once the inputs before it are read. Two
+			// readers decoding two logs at once (conn.log.gz and
+			// ssl.log.gz side by side) fill every transaction half with
+			// each, so each table gets half a row group per commit and
+			// the intel summary repeats each value per transaction.
+			// Inputs of one log, Zeek's hourly files of a day, are still
+			// read side by side (docs/benchmarks.md, "Files or rows").
+			var last event.Kind
 			for i := range cands {
+				if k := KindHint(cands[i].Path); k != 0 {
+					if last != 0 && k != last {
+						reading.Wait()
+					}
+					last = k
+				}
+				reading.Add(1)
 				select {
 				case work <- i:
 				case <-ctx.Done():
+					reading.Done()
 					return ctx.Err()
 				}
 			}

@@ -500,3 +500,39 @@ func TestPieceSize(t *testing.T) {
 		}
 	}
 }
+
+// dnsRows returns Zeek JSON dns records numbered from to to.
+func dnsRows(from, to int) string {
+	var b strings.Builder
+	for i := from; i < to; i++ {
+		fmt.Fprintf(&b, `{"ts":%d.5,"uid":"D%08d","id.orig_h":"10.1.%d.%d","id.orig_p":%d,"id.resp_h":"192.0.2.53","id.resp_p":53,"proto":"udp","query":"h%d.example.org"}`+"\n",
+			1713484800+i, i, i/256%256, i%256, 1024+i%60000, i)
+	}
+	return b.String()
+}
+
+// TestOneLogAtATime: a conn log and a dns log, two workers. The dns log
+// is read once the conn log is, so their records share at most the one
+// transaction where the one ends and the other begins (reading both at
+// once mixed 3 of 4); every record is stored once, and no checkpoint
+// moves back.
+func TestOneLogAtATime(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "conn.log"), []byte(header+rows(0, 60000)), true)
+	write(t, filepath.Join(dir, "dns.log"), []byte(dnsRows(0, 60000)), true)
+	sink := &ingesttest.Sink{}
+	// Pieces of 13,334 records: three make a transaction.
+	runWith(t, sink, ingest.Options{Formats: zeek.Formats(), BatchRows: 40000, Workers: 2, Sensor: "s"}, dir)
+	if c, d := sink.Rows(event.KindConn), sink.Rows(event.KindDNS); c != 60000 || d != 60000 {
+		t.Fatalf("stored %d conn and %d dns records, want 60,000 each", c, d)
+	}
+	if d := sink.Doubles(); len(d) > 0 {
+		t.Errorf("%d records stored twice", len(d))
+	}
+	if r := sink.Regressions(); len(r) > 0 {
+		t.Errorf("checkpoints moved back: %v", r)
+	}
+	if sink.Mixed > 1 {
+		t.Errorf("%d of %d transactions mixed conn and dns records", sink.Mixed, sink.Batches)
+	}
+}

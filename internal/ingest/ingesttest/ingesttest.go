@@ -16,6 +16,7 @@ import (
 type Sink struct {
 	mu       sync.Mutex
 	Batches  int      // Write calls
+	Mixed    int      // Write calls with records of more than one kind
 	regress  []string // checkpoints stored behind earlier ones (Regressions)
 	rows     map[event.Kind]int64
 	records  map[string]int // "file:line" -> times stored, to find doubles
@@ -48,8 +49,15 @@ func (s *Sink) Write(_ context.Context, b *event.Batch) error {
 		s.progress = map[event.InputID]event.Progress{}
 	}
 	s.Batches++
+	kinds := 0
 	for _, k := range event.Kinds {
 		s.rows[k] += int64(b.Count(k))
+		if b.Count(k) > 0 {
+			kinds++
+		}
+	}
+	if kinds > 1 {
+		s.Mixed++
 	}
 	note := func(src event.Source) { s.records[src.File+":"+strconv.FormatInt(src.Line, 10)]++ }
 	for i := range b.Conns {
