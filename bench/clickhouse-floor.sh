@@ -22,11 +22,9 @@ input=$(conn_input "$rows")
 tsv=$(conn_tsv "$rows")
 go build -o "$out/dwell" ./cmd/dwell
 . bench/lib/clickhouse-server.sh
-# elapsed COMMAND...: seconds the command took, its output dropped.
-elapsed() { local s e; s=$(date +%s%N); "$@" >/dev/null; e=$(date +%s%N); awk -v s="$s" -v e="$e" 'BEGIN {printf "%.2f", (e - s) / 1e9}'; }
 
 echo "Machine: $(machine); ClickHouse $(q "SELECT version()"); input $input ($rows rows); $runs runs"
-echo "dwell ingest --db clickhouse:// (.log.gz): $(elapsed "$out/dwell" ingest -q --db "clickhouse://127.0.0.1:$port/bench" "$input") s"
+echo "dwell ingest --db clickhouse:// (.log.gz): $(secs "$out/dwell" ingest -q --db "clickhouse://127.0.0.1:$port/bench" "$input") s"
 
 compact="ts Int64, uid FixedString(16), orig_hi UInt64, orig_lo UInt64, id_orig_p UInt16, resp_hi UInt64, resp_lo UInt64,
 	id_resp_p UInt16, proto UInt8, service String, duration Float64, orig_bytes UInt64, resp_bytes UInt64, conn_state UInt8,
@@ -65,13 +63,13 @@ done
 for i in $(seq "$runs"); do
 	for layout in dwell compact; do
 		mktable "$layout"
-		a=$(elapsed perbatch "$layout")
+		a=$(secs perbatch "$layout")
 		mktable "$layout"
-		b=$(elapsed q "INSERT INTO fl.t SELECT * FROM fl.stage_$layout")
+		b=$(secs q "INSERT INTO fl.t SELECT * FROM fl.stage_$layout")
 		echo "run $i, layout $layout: per batch $a s, one statement $b s"
 	done
 	q "DROP TABLE IF EXISTS fl.peer"
 	q "CREATE TABLE fl.peer ($cols) ENGINE = MergeTree ORDER BY ts"
-	echo "run $i, clickhouse-client INSERT ... FORMAT TSV: $(elapsed sh -c "'$client' --host 127.0.0.1 --port $((port + 1)) --query 'INSERT INTO fl.peer FORMAT TSV' <'$tsv'") s"
+	echo "run $i, clickhouse-client INSERT ... FORMAT TSV: $(secs sh -c "'$client' --host 127.0.0.1 --port $((port + 1)) --query 'INSERT INTO fl.peer FORMAT TSV' <'$tsv'") s"
 done
-echo "the client's start-up, as many times as there are batches: $(elapsed calls) s"
+echo "the client's start-up, as many times as there are batches: $(secs calls) s"

@@ -277,7 +277,7 @@ func (a *App) ingest(ctx context.Context, st store.Store, cfg *config.Config, pa
 	if err != nil {
 		return nil, err
 	}
-	sink := &countingSink{Writer: st, ledger: st.Ledger, rows: map[event.Kind]int64{}}
+	sink := &countingSink{Store: st, rows: map[event.Kind]int64{}}
 	in := ingest.New(sink, ingest.Options{
 		Sensor:     cfg.Sensor,
 		DataSensor: cfg.Sensor == config.Default().Sensor,
@@ -475,16 +475,12 @@ func compression(f ingest.FileResult) string {
 
 // countingSink counts the records stored per kind.
 type countingSink struct {
-	store.Writer
-	ledger func(context.Context) ([]event.Progress, error) // the store's Ledger
-	rows   map[event.Kind]int64                            // written by the ingester's single writer goroutine
+	store.Store
+	rows map[event.Kind]int64 // written by the ingester's single writer goroutine
 }
 
-// Ledger implements ingest.Sink.
-func (s *countingSink) Ledger(ctx context.Context) ([]event.Progress, error) { return s.ledger(ctx) }
-
 func (s *countingSink) Write(ctx context.Context, b *event.Batch) error {
-	if err := s.Writer.Write(ctx, b); err != nil {
+	if err := s.Store.Write(ctx, b); err != nil {
 		return err
 	}
 	for _, k := range event.Kinds {

@@ -140,10 +140,9 @@ type Ingester struct {
 	mu      sync.Mutex
 	claimed map[event.InputID]string // IDs being read in this run, by path
 	failed  map[string]string        // inputs whose records the store refused, by path: why
-	// ledger is read once when the run has ledgerOnceFrom inputs or more;
-	// fresh says that inputs ask the sink again (the deferred ones).
+	// ledger is read once when the run has ledgerOnceFrom inputs or more,
+	// for the inputs the workers read; the deferred ones ask the sink.
 	ledger *ledgerView
-	fresh  bool
 
 	// inflight counts batches handed to the writer and not yet stored.
 	inflight sync.WaitGroup
@@ -267,14 +266,16 @@ func (in *Ingester) Run(ctx context.Context, cands []Candidate) (*Summary, error
 		}
 		// Inputs with the same content as one read meanwhile go last, one at
 		// a time, once what was read before is stored, so they resume from
-		// its checkpoint instead of doubling it.
+		// its checkpoint instead of doubling it. That checkpoint is not in
+		// in.ledger, read before it was stored: they ask the sink (the
+		// workers, which read in.ledger, are done).
+		in.ledger = nil
 		for _, i := range deferred {
 			if err := in.drain(ctx); err != nil {
 				return err
 			}
 			in.mu.Lock()
 			clear(in.claimed)
-			in.fresh = true // what this run stored is not in in.ledger
 			in.mu.Unlock()
 			res, err := in.file(ctx, cands[i], batches, pool)
 			if err != nil && !errors.Is(err, errDeferred) {
@@ -718,12 +719,9 @@ func (in *Ingester) previous(ctx context.Context, id event.InputID, word, path s
 }
 
 // inputs returns the stored progress for an input ID or path: from the
-// ledger read once, while it is current, else from the sink.
+// ledger read once when there is one, else from the sink.
 func (in *Ingester) inputs(ctx context.Context, id event.InputID, path string) ([]event.Progress, error) {
-	in.mu.Lock()
-	fresh := in.fresh
-	in.mu.Unlock()
-	if in.ledger == nil || fresh {
+	if in.ledger == nil {
 		return in.sink.Inputs(ctx, id, path)
 	}
 	if err := in.ledger.load(ctx, in.sink); err != nil {
