@@ -264,6 +264,9 @@ func ingestStore(cfg *config.Config) *config.Config {
 type ingestMode struct {
 	quiet    bool // no progress on the terminal
 	complete bool // every input is complete (ingest.Options.Complete)
+	// seen carries what the last run of the same paths found stored to
+	// its end (ingest.Options.Seen): dwell serve's polls.
+	seen *ingest.Seen
 }
 
 // ingest reads paths into st with progress on the terminal.
@@ -291,6 +294,7 @@ func (a *App) ingest(ctx context.Context, st store.Store, cfg *config.Config, pa
 		Formats: slices.Concat(winlog.Formats(), eve.Formats(), zeek.Formats(), netflow.Formats(), pcap.Formats(), evtx.Formats()),
 		Logger:  a.Logger,
 		Now:     a.Now,
+		Seen:    mode.seen,
 	})
 	var stop func()
 	if a.Interactive && !mode.quiet {

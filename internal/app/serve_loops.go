@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/dwell-nsm/dwell/internal/config"
+	"github.com/dwell-nsm/dwell/internal/ingest"
 )
 
 // follow ingests the followed paths every serve.poll, as dwell ingest
@@ -30,10 +31,11 @@ import (
 // rotated one nothing it already gave), and says when records arrive.
 func (s *served) follow(ctx context.Context) error {
 	missing := map[string]bool{}
+	seen := map[string]*ingest.Seen{}
 	for {
 		cfg := s.cfg.Load()
 		if len(cfg.Serve.Follow) > 0 {
-			s.followOnce(ctx, cfg, missing)
+			s.followOnce(ctx, cfg, missing, seen)
 		}
 		select {
 		case <-ctx.Done():
@@ -43,8 +45,10 @@ func (s *served) follow(ctx context.Context) error {
 	}
 }
 
-// followOnce reads every followed path once, one ingest per sensor.
-func (s *served) followOnce(ctx context.Context, cfg *config.Config, missing map[string]bool) {
+// followOnce reads every followed path once, one ingest per sensor. seen
+// keeps, per sensor, the files found stored to their end, which the next
+// poll skips unopened while they do not change (ingest.Seen).
+func (s *served) followOnce(ctx context.Context, cfg *config.Config, missing map[string]bool, seen map[string]*ingest.Seen) {
 	bySensor := map[string][]string{}
 	var sensors []string
 	for _, f := range cfg.Serve.Follow {
@@ -65,12 +69,20 @@ func (s *served) followOnce(ctx context.Context, cfg *config.Config, missing map
 		}
 		bySensor[sensor] = append(bySensor[sensor], f.Path)
 	}
+	for sensor := range seen {
+		if bySensor[sensor] == nil { // no longer followed, or not there now
+			delete(seen, sensor)
+		}
+	}
 	a := s.app(io.Discard, io.Discard)
 	for _, sensor := range sensors {
 		c := *cfg
 		c.Sensor = sensor
 		start := time.Now()
-		sum, err := a.ingest(ctx, s.store(), &c, bySensor[sensor], ingestMode{quiet: true})
+		if seen[sensor] == nil {
+			seen[sensor] = &ingest.Seen{}
+		}
+		sum, err := a.ingest(ctx, s.store(), &c, bySensor[sensor], ingestMode{quiet: true, seen: seen[sensor]})
 		s.metrics.pollSeconds.Observe(time.Since(start).Seconds())
 		if ctx.Err() != nil {
 			return

@@ -51,6 +51,10 @@ type Options struct {
 	Formats []Format     // formats tried in order; required
 	Logger  *slog.Logger // debug logging; default discards
 	Now     func() time.Time
+	// Seen, when set, lets a run skip the inputs an earlier run with the
+	// same Seen found stored to their end, unopened, while they and their
+	// ledger entries are as they were (Seen).
+	Seen *Seen
 
 	ledgerOnceFrom int // default ledgerOnceFrom; tests set 1
 }
@@ -287,6 +291,9 @@ func (in *Ingester) Run(ctx context.Context, cands []Candidate) (*Summary, error
 		return nil
 	})
 	err := g.Wait()
+	if in.opt.Seen != nil && err == nil {
+		in.opt.Seen.keepOnly(cands)
+	}
 	for i := range results {
 		if why, ok := in.failed[results[i].Path]; ok {
 			results[i].Status, results[i].Err = StatusFailed, why
@@ -501,6 +508,9 @@ func (in *Ingester) file(ctx context.Context, c Candidate, batches chan<- *event
 		res.Status, res.Err = StatusFailed, c.Err
 		return res, nil
 	}
+	if done, err := in.seenBefore(ctx, c, &res); done || err != nil {
+		return res, err
+	}
 	o, err := openInput(c.Path)
 	if err != nil {
 		res.Status, res.Err, res.Gone = StatusFailed, err.Error(), errors.Is(err, fs.ErrNotExist)
@@ -565,6 +575,7 @@ func (in *Ingester) file(ctx context.Context, c Candidate, batches chan<- *event
 		switch {
 		case prev.Complete && prev.Size == o.size:
 			res.Status = StatusUnchanged
+			in.remember(c, o, prev, &res)
 			return res, nil
 		// A complete input of another size may be the same content
 		// compressed otherwise, or decompressed (identity is the decoded
@@ -607,6 +618,7 @@ func (in *Ingester) file(ctx context.Context, c Candidate, batches chan<- *event
 	if prev != nil {
 		if o.comp == CompressionNone && o.size == prev.Offset {
 			res.Status = StatusUnchanged
+			in.remember(c, o, prev, &res)
 			return res, nil
 		}
 		input.Resume = Position{Offset: prev.Offset, Line: prev.Line, Header: prev.Header, Check: prev.Check}
@@ -716,6 +728,35 @@ func (in *Ingester) previous(ctx context.Context, id event.InputID, word, path s
 		}
 	}
 	return nil, "", nil
+}
+
+// seenBefore ends c's reading when opt.Seen says an earlier run found it
+// stored to its end and the ledger read once still says so.
+func (in *Ingester) seenBefore(ctx context.Context, c Candidate, res *FileResult) (bool, error) {
+	if in.opt.Seen == nil || in.ledger == nil {
+		return false, nil
+	}
+	f, ok := in.opt.Seen.lookup(c)
+	if !ok {
+		return false, nil
+	}
+	if err := in.ledger.load(ctx, in.sink); err != nil {
+		return false, fmt.Errorf("reading the ingest ledger for %s: %w", c.Path, err)
+	}
+	if !in.ledger.stillStored(&f.entry) {
+		in.opt.Seen.forget(c.Path)
+		return false, nil
+	}
+	res.Status, res.Format, res.Compression = StatusUnchanged, f.format, f.comp
+	return true, nil
+}
+
+// remember tells opt.Seen that c, opened as o, was found stored to its end
+// by entry, when c is as it was listed.
+func (in *Ingester) remember(c Candidate, o *opened, entry *event.Progress, res *FileResult) {
+	if in.opt.Seen != nil && o.size == c.Size {
+		in.opt.Seen.remember(c, entry, res.Format, res.Compression)
+	}
 }
 
 // inputs returns the stored progress for an input ID or path: from the

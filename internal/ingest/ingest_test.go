@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,6 +94,13 @@ func ledgerReads(t *testing.T, f func(t *testing.T, run runner)) {
 		f(t, func(t *testing.T, sink ingest.Sink, paths ...string) *ingest.Summary {
 			t.Helper()
 			return runWith(t, sink, ingest.LedgerOnce(ingest.Options{Formats: zeek.Formats(), BatchRows: 1000, Sensor: "s"}), paths...)
+		})
+	})
+	t.Run("seen", func(t *testing.T) { // dwell serve's polls
+		seen := &ingest.Seen{}
+		f(t, func(t *testing.T, sink ingest.Sink, paths ...string) *ingest.Summary {
+			t.Helper()
+			return runWith(t, sink, ingest.LedgerOnce(ingest.Options{Formats: zeek.Formats(), BatchRows: 1000, Sensor: "s", Seen: seen}), paths...)
 		})
 	})
 }
@@ -535,4 +543,73 @@ func TestOneLogAtATime(t *testing.T) {
 	if sink.Mixed > 1 {
 		t.Errorf("%d of %d transactions mixed conn and dns records", sink.Mixed, sink.Batches)
 	}
+}
+
+// TestSeen: a run with the Seen of the run before skips the files that
+// run found stored to their end, unopened, while their size, time and
+// ledger entry stay; anything else is read as without it.
+func TestSeen(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "2024-04-19", "conn.00:00:00-01:00:00.log")
+	b := filepath.Join(dir, "2024-04-19", "conn.01:00:00-02:00:00.log")
+	write(t, a, []byte(header+rows(0, 100)), true)
+	write(t, b, []byte(header+rows(100, 200)), true)
+	sink := &ingesttest.Sink{}
+	opt := ingest.LedgerOnce(ingest.Options{Formats: zeek.Formats(), BatchRows: 1000, Sensor: "s", Seen: &ingest.Seen{}})
+	check := func(step string, rows int64, st map[string]ingest.Status) {
+		t.Helper()
+		sum := runWith(t, sink, opt, dir)
+		if got := statuses(sum); sum.Rows != rows || !maps.Equal(got, st) {
+			t.Fatalf("%s: %d rows, %v; want %d, %v", step, sum.Rows, got, rows, st)
+		}
+	}
+	both := func(s ingest.Status) map[string]ingest.Status {
+		return map[string]ingest.Status{filepath.Base(a): s, filepath.Base(b): s}
+	}
+	check("first run", 200, both(ingest.StatusIngested))
+	check("second run", 0, both(ingest.StatusUnchanged))
+
+	// Another start, the same size and time: not opened, so not read.
+	// (Opened, it is another input: TestSameStartDifferentContent.)
+	forged := []byte(strings.Replace(header+rows(0, 100), "00-00-01", "00-00-02", 1))
+	info, err := os.Stat(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forge := func() {
+		t.Helper()
+		write(t, a, forged, false)
+		if err := os.Chtimes(a, info.ModTime(), info.ModTime()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	forge()
+	check("same size and time", 0, both(ingest.StatusUnchanged))
+
+	// Grown: read from where it was left.
+	f, err := os.OpenFile(b, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(rows(200, 210)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check("grown", 10, map[string]ingest.Status{filepath.Base(a): ingest.StatusUnchanged, filepath.Base(b): ingest.StatusIngested})
+	check("grown, again", 0, both(ingest.StatusUnchanged))
+
+	// Its ledger entry removed (dwell delete): read again.
+	sink.Forget(b)
+	check("entry removed", 110, map[string]ingest.Status{filepath.Base(a): ingest.StatusUnchanged, filepath.Base(b): ingest.StatusIngested})
+
+	// Gone, then back as it was: forgotten, so opened (and its other
+	// start read as another input).
+	if err := os.Remove(a); err != nil {
+		t.Fatal(err)
+	}
+	check("gone", 0, map[string]ingest.Status{filepath.Base(b): ingest.StatusUnchanged})
+	forge()
+	check("back", 100, map[string]ingest.Status{filepath.Base(a): ingest.StatusIngested, filepath.Base(b): ingest.StatusUnchanged})
 }

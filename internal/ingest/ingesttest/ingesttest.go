@@ -152,6 +152,18 @@ func (s *Sink) Doubles() []string {
 // Ledger implements ingest.Sink.
 func (s *Sink) Ledger(context.Context) ([]event.Progress, error) { return s.Entries(), nil }
 
+// Forget removes the ledger entries of path, as dwell delete removes a
+// sensor's.
+func (s *Sink) Forget(path string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, p := range s.progress {
+		if p.Path == path {
+			delete(s.progress, id)
+		}
+	}
+}
+
 // Entries returns the stored progress entries.
 func (s *Sink) Entries() []event.Progress {
 	s.mu.Lock()
