@@ -334,10 +334,6 @@ func runServe(ctx context.Context, a *App, args []string) error {
 		return err
 	}
 	defer func() { _ = os.Remove(filepath.Join(cfg.Serve.StateDir, serverFileName)) }()
-	logger.Info("serving", "url", url, "store", cfg.Store, "backend", st.Backend(), "follow", len(cfg.Serve.Follow),
-		"token_file", filepath.Join(cfg.Serve.StateDir, tokenFileName))
-	fmt.Fprintf(a.Stdout, "dwell serve: %s serves %s (token in %s)\n", url, cfg.Store, filepath.Join(cfg.Serve.StateDir, tokenFileName))
-
 	def, err := s.newDefence(ctx, cfg, audit)
 	if err != nil {
 		_ = ln.Close()
@@ -349,6 +345,11 @@ func runServe(ctx context.Context, a *App, args []string) error {
 			logger.Info("collecting flows", "udp", a.String())
 		}
 	}
+	// Said once every listener is bound, the collector's UDP sockets too:
+	// what waits for this line may send flows at once.
+	logger.Info("serving", "url", url, "store", cfg.Store, "backend", st.Backend(), "follow", len(cfg.Serve.Follow),
+		"token_file", filepath.Join(cfg.Serve.StateDir, tokenFileName))
+	fmt.Fprintf(a.Stdout, "dwell serve: %s serves %s (token in %s)\n", url, cfg.Store, filepath.Join(cfg.Serve.StateDir, tokenFileName))
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()

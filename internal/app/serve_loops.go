@@ -196,16 +196,22 @@ func (s *served) hunt(ctx context.Context, newData bool) {
 	}
 	s.metrics.hunts.WithLabelValues("done").Inc()
 	s.metrics.huntSeconds.Observe(took.Seconds())
+	// A stop (SIGTERM, a restart) may end ctx at any step from here: the
+	// steps cut short are not errors, and the next start hunts again.
 	h, err := loadHunt(ctx, s.st)
 	if err != nil {
-		s.logger.Error("hunt: reading its result", "err", err)
+		if ctx.Err() == nil {
+			s.logger.Error("hunt: reading its result", "err", err)
+		}
 		return
 	}
 	s.metrics.incidents.Set(float64(len(h.Incidents)))
 	s.metrics.findings.Set(float64(h.Findings))
 	alerts, err := s.track(ctx, h)
 	if err != nil {
-		s.logger.Error("hunt: tracking incidents", "err", err)
+		if ctx.Err() == nil {
+			s.logger.Error("hunt: tracking incidents", "err", err)
+		}
 		return
 	}
 	s.logger.Info("hunted", "incidents", len(h.Incidents), "findings", h.Findings, "alerts", len(alerts), "took", took.Round(time.Millisecond))
