@@ -57,7 +57,9 @@ func (s *Seen) remember(c Candidate, entry *event.Progress, format string, comp 
 	if s.m == nil {
 		s.m = map[string]seenFile{}
 	}
-	s.m[c.Path] = seenFile{size: c.Size, modTime: c.ModTime, entry: *entry, format: format, comp: comp}
+	e := *entry
+	e.Header = "" // Zeek's '#' lines, not compared (sameEntry): a year of hourly files would keep tens of MB of them
+	s.m[c.Path] = seenFile{size: c.Size, modTime: c.ModTime, entry: e, format: format, comp: comp}
 }
 
 // forget drops what was remembered of a path.
