@@ -545,6 +545,28 @@ func TestOneLogAtATime(t *testing.T) {
 	}
 }
 
+// TestKindsAcrossDays: Zeek's day directories are read a log at a time
+// across the days (all conn, then all dns), not day by day, so
+// transactions mix two logs at most once.
+func TestKindsAcrossDays(t *testing.T) {
+	dir := t.TempDir()
+	for d, day := range []string{"2024-04-19", "2024-04-20", "2024-04-21"} {
+		write(t, filepath.Join(dir, day, "conn.00:00:00-01:00:00.log"), []byte(header+rows(d*5000, d*5000+5000)), true)
+		write(t, filepath.Join(dir, day, "dns.00:00:00-01:00:00.log"), []byte(dnsRows(d*5000, d*5000+5000)), true)
+	}
+	sink := &ingesttest.Sink{}
+	runWith(t, sink, ingest.Options{Formats: zeek.Formats(), BatchRows: 4000, Workers: 2, Sensor: "s"}, dir)
+	if c, d := sink.Rows(event.KindConn), sink.Rows(event.KindDNS); c != 15000 || d != 15000 {
+		t.Fatalf("stored %d conn and %d dns records, want 15,000 each", c, d)
+	}
+	if r := sink.Regressions(); len(r) > 0 {
+		t.Errorf("checkpoints moved back: %v", r)
+	}
+	if sink.Mixed > 1 {
+		t.Errorf("%d of %d transactions mixed conn and dns records", sink.Mixed, sink.Batches)
+	}
+}
+
 // TestSeen: a run with the Seen of the run before skips the files that
 // run found stored to their end, unopened, while their size, time and
 // ledger entry stay; anything else is read as without it.
