@@ -19,9 +19,8 @@ rate=${2:-1000000}
 runs=${RUNS:-2}
 out=bench/out
 . bench/lib/timing.sh
-scen="bench/data/scenario-30d-${rate}"
 go build -o "$out/dwell" ./cmd/dwell
-[ -f "$scen/truth.json" ] || "$out/dwell" scenario -q --out "$scen" --days 30 --rate "$rate"
+scen=$(scenario_input 30 "$rate")
 mapfile -t dirs < <(printf '%s\n' "$scen"/20*-*-* | head -n "$days")
 types=(conn dns http ssl x509 files)
 joined="$out/joined-${days}d"

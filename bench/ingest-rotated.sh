@@ -19,10 +19,9 @@ rows=${3:-5000000}
 runs=${RUNS:-2}
 out=bench/out
 . bench/lib/timing.sh
-scen="bench/data/scenario-${days}d-${rate}"
 input=$(conn_input "$rows")
 go build -o "$out/dwell" ./cmd/dwell
-[ -f "$scen/truth.json" ] || "$out/dwell" scenario -q --out "$scen" --days "$days" --rate "$rate"
+scen=$(scenario_input "$days" "$rate")
 dirs=("$scen"/20*-*-*)
 : >"$out/rot-file.txt"
 : >"$out/rot-dirs.txt"

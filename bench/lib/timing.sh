@@ -29,6 +29,15 @@ conn_input() {
 	echo "$input"
 }
 
+# scenario_input DAYS RATE: the scenario of DAYS days at RATE staff
+# connections a day in bench/data (hourly rotated Zeek logs, a directory a
+# day), generated with bench/out/dwell when missing.
+scenario_input() {
+	local scen="bench/data/scenario-$1d-$2"
+	[ -f "$scen/truth.json" ] || bench/out/dwell scenario -q --out "$scen" --days "$1" --rate "$2" >&2
+	echo "$scen"
+}
+
 # conn_tsv ROWS: the decompressed conn.log of conn_input ROWS without Zeek's
 # header lines (what clickhouse-client loads), made when missing.
 conn_tsv() {

@@ -244,8 +244,9 @@ func (in *Ingester) Run(ctx context.Context, cands []Candidate) (*Summary, error
 			// ssl.log.gz side by side) fill every transaction half with
 			// each, so each table gets half a row group per commit and
 			// the intel summary repeats each value per transaction.
-			// Inputs of one log, Zeek's hourly files of a day, are still
-			// read side by side (docs/benchmarks.md, "Files or rows").
+			// Inputs of one log, Zeek's hourly files, are still read side
+			// by side, and readOrder puts them together across the days
+			// (docs/benchmarks.md, "Files or rows").
 			var last event.Kind
 			kinds, order := readOrder(cands)
 			for _, i := range order {
