@@ -275,6 +275,9 @@ func (a *App) ingest(ctx context.Context, st store.Store, cfg *config.Config, pa
 		// Two ingests of one file at once would both store it.
 		a.served.ingestMu.Lock()
 		defer a.served.ingestMu.Unlock()
+		// Files are read a log at a time across the days: the cut of the
+		// settled answers moves once the run is over.
+		defer a.served.memo.settled.Hold()()
 	}
 	cands, err := ingest.Discover(paths)
 	if err != nil {

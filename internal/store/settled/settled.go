@@ -59,7 +59,12 @@ type Kept struct {
 	// Before found no cut to check it against (writes are one at a
 	// time): a cut chosen meanwhile must not be after it.
 	unchecked time.Time
-	counts    Counts
+	// holds counts the Holds not yet released; first and last span the
+	// records written meanwhile (held says there were some).
+	holds       int
+	held        bool
+	first, last time.Time
+	counts      Counts
 }
 
 // Counts says how the queries were answered since the Kept was made.
@@ -154,6 +159,15 @@ func (k *Kept) Before(b *event.Batch) {
 	if !ok {
 		return
 	}
+	if k.holds > 0 {
+		if !k.held || first.Before(k.first) {
+			k.first = first
+		}
+		if !k.held || last.After(k.last) {
+			k.last = last
+		}
+		k.held = true
+	}
 	if k.cut.IsZero() {
 		k.unchecked = first
 		return
@@ -162,17 +176,53 @@ func (k *Kept) Before(b *event.Batch) {
 	case first.Before(k.cut):
 		k.dropLocked()
 		k.dropped = true
-	case !last.Before(k.cut.Add(roll)):
-		// The cut moves; each settled answer is extended over the days
-		// it moved over when next asked for, which may be before b is
-		// stored: never past b's first record.
-		c := k.cutOf(last)
-		if first.Before(c) {
-			c = first.UTC().Truncate(24 * time.Hour)
-		}
-		if c.After(k.cut) {
-			k.cut = c
-		}
+	case k.holds == 0:
+		k.move(first, last)
+	}
+}
+
+// move moves the cut for records from first to last being written, when
+// the newest is three days past it. Each settled answer is extended over
+// the days it moved over when next asked for, which may be before the
+// records are stored: never past the first.
+func (k *Kept) move(first, last time.Time) {
+	if last.Before(k.cut.Add(roll)) {
+		return
+	}
+	c := k.cutOf(last)
+	if first.Before(c) {
+		c = first.UTC().Truncate(24 * time.Hour)
+	}
+	if c.After(k.cut) {
+		k.cut = c
+	}
+}
+
+// Hold keeps the cut where it is until release is called. An ingest run
+// holds it: it reads its files a log at a time (every day's conn logs,
+// then every day's DNS logs), so it writes records older than those it
+// wrote before, and a cut moved past them would drop what is kept. Once
+// the last hold is released, the cut moves as one batch of all the
+// records written meanwhile would move it: never past the first. A cut
+// chosen while held is not after the first either. Records before the
+// cut drop what is kept, held or not.
+func (k *Kept) Hold() (release func()) {
+	k.mu.Lock()
+	k.holds++
+	k.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			k.mu.Lock()
+			defer k.mu.Unlock()
+			if k.holds--; k.holds > 0 {
+				return
+			}
+			if k.held && !k.cut.IsZero() {
+				k.move(k.first, k.last)
+			}
+			k.held, k.first, k.last = false, time.Time{}, time.Time{}
+		})
 	}
 }
 
@@ -345,6 +395,9 @@ func (r *Reader) cutFor(ctx context.Context) (time.Time, uint64, bool, error) {
 	defer k.mu.Unlock()
 	if k.gen != gen || !k.unchecked.IsZero() && k.unchecked.Before(cut) {
 		return time.Time{}, 0, false, nil // a write before the cut is under way
+	}
+	if k.held && k.first.Before(cut) {
+		cut = k.first.UTC().Truncate(24 * time.Hour) // a run holds the cut (Hold)
 	}
 	if k.cut.IsZero() {
 		k.cut = cut

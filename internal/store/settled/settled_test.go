@@ -124,6 +124,44 @@ func TestCutMovedWhileWriting(t *testing.T) {
 	}
 }
 
+// An ingest run that reads a log at a time writes newer records of one
+// log before older ones of the next. Held, the cut stays until the run is
+// over and then moves, not past its first record: nothing is dropped,
+// and what was kept is extended. Unheld, the older records drop it.
+func TestHeldRun(t *testing.T) {
+	for _, hold := range []bool{true, false} {
+		mem, b, k := stored(t)
+		pairs(t, settled.New(mem, k)) // kept, to the cut
+		batch := func(line int64, at ...time.Duration) *event.Batch {
+			out := &event.Batch{}
+			for i, d := range at {
+				c := b.Conns[i]
+				c.TS, c.UID, c.Src.Line = cut.Add(d), fmt.Sprint("run", line, i), line+int64(i)
+				out.Conns = append(out.Conns, c)
+			}
+			return out
+		}
+		release := func() {}
+		if hold {
+			release = k.Hold()
+		}
+		write(t, mem, k, batch(100_000, 50*time.Hour, 80*time.Hour), nil) // the next days' conn logs
+		pairs(t, settled.New(mem, k))                                     // a hunt during the run
+		write(t, mem, k, batch(200_000, 30*time.Hour), nil)               // an older day's next log
+		release()
+		if got, want := pairs(t, settled.New(mem, k), true), pairs(t, mem, true); !reflect.DeepEqual(got, want) {
+			t.Errorf("held %v: after the run:\n%v\nwant\n%v", hold, got, want)
+		}
+		c := k.Counts()
+		switch {
+		case hold && (c.Dropped != 0 || c.Extended == 0):
+			t.Errorf("held: counts %+v; want nothing dropped and what was kept extended", c)
+		case !hold && c.Dropped == 0:
+			t.Errorf("unheld: counts %+v; want what was kept dropped by the older records", c)
+		}
+	}
+}
+
 // A batch written while the first query chooses the cut, with records
 // before it, may or may not be in what that query reads: it keeps
 // nothing, and the next query chooses the cut again.
