@@ -350,7 +350,8 @@ func pieceSize(batchRows int) int {
 }
 
 // write is the single goroutine that hands batches to the sink. Batches
-// that are queued together go in one transaction, up to BatchRows records:
+// that are queued together go in one transaction, up to BatchRows records
+// (up to twice that to avoid a small row group: shortTail):
 // many small files (Zeek's hourly logs of quiet types) would otherwise cost
 // a commit each. They are gathered in one batch of the writer's own, and
 // the readers' batches go back to the pool at once, cleared: only that
@@ -358,8 +359,13 @@ func pieceSize(batchRows int) int {
 // reuse holds a decoder's buffer (the peak memory of an ingest).
 func (in *Ingester) write(ctx context.Context, batches <-chan *event.Batch, pool chan<- *event.Batch) error {
 	// A small batch waits up to linger for more: many small files (Zeek's
-	// hourly rotation) would otherwise cost one store transaction each.
-	const linger = 100 * time.Millisecond
+	// hourly rotation) would otherwise cost one store transaction each,
+	// and a reader of a log heavier than conn's (dns, ssl) hands a piece
+	// every 100–200 ms. At 100 ms, half the transactions of such logs
+	// went short of BatchRows, and DuckDB rewrote the small row groups
+	// they left beside full ones (docs/benchmarks.md). A run's last batch
+	// does not wait: the readers are done.
+	const linger = time.Second
 	timer := time.NewTimer(linger)
 	defer timer.Stop()
 	b := &event.Batch{}
@@ -370,17 +376,29 @@ func (in *Ingester) write(ctx context.Context, batches <-chan *event.Batch, pool
 		pool <- first
 		timer.Reset(linger)
 	merge:
-		for open && b.Len() < in.opt.BatchRows {
+		for open {
+			var short event.Kind
+			if b.Len() >= in.opt.BatchRows {
+				if short = shortTail(b, in.opt.BatchRows); short == 0 || b.Len() >= 2*in.opt.BatchRows {
+					break
+				}
+			}
 			select {
 			case nb, ok := <-batches:
 				if !ok {
 					open = false
 					break merge
 				}
+				// A piece without the short kind: its log is read
+				// (files come a log at a time), the tail stays.
+				more := short == 0 || nb.Count(short) > 0
 				b.Append(nb)
 				nb.Clear()
 				pool <- nb
 				merged++
+				if !more {
+					break merge
+				}
 			case <-timer.C:
 				break merge
 			case <-ctx.Done():
@@ -404,6 +422,27 @@ func (in *Ingester) write(ctx context.Context, batches <-chan *event.Batch, pool
 		}
 	}
 	return nil
+}
+
+// shortTail returns a kind of record whose count in b passes rows by
+// less than half of rows (and is not a multiple of it); 0 when none does.
+//
+// DuckDB writes a transaction's records of one table as row groups of
+// 122,880 (rows, by default): full ones and the rest, a small row group
+// when a few rows pass. Its checkpoints then merge small row groups with
+// their neighbours, reading and compressing again two or three full ones
+// each time: on Zeek's hourly files, whose last pieces seldom make a
+// transaction of exactly 122,880, that took a fifth of ingest's time
+// (docs/benchmarks.md). A transaction that passes a multiple of rows by
+// more than half leaves row groups no two of which fit in one, so none
+// is merged.
+func shortTail(b *event.Batch, rows int) event.Kind {
+	for _, k := range event.Kinds {
+		if n := b.Count(k) % rows; b.Count(k) > rows && n > 0 && n <= rows/2 {
+			return k
+		}
+	}
+	return 0
 }
 
 // writeApart stores a batch of several inputs that the sink refused, input

@@ -567,6 +567,32 @@ func TestKindsAcrossDays(t *testing.T) {
 	checkOneLog(t, sink, 15000)
 }
 
+// TestNoShortTails: Zeek's hourly files seldom end where a transaction
+// of BatchRows does; a transaction that passes a multiple of BatchRows
+// takes more pieces until the rest is over half of it (a small rest
+// would make DuckDB rewrite its neighbouring row groups).
+func TestNoShortTails(t *testing.T) {
+	dir := t.TempDir()
+	const files, each, batch = 8, 17000, 40000
+	for h := range files {
+		write(t, filepath.Join(dir, fmt.Sprintf("conn.%02d:00:00-%02d:00:00.log", h, h+1)), []byte(header+rows(h*each, h*each+each)), true)
+	}
+	sink := &ingesttest.Sink{}
+	// Pieces of 13,334 records: each file one and a rest of 3,666.
+	runWith(t, sink, ingest.Options{Formats: zeek.Formats(), BatchRows: batch, Workers: 2, Sensor: "s"}, dir)
+	if n := sink.Rows(event.KindConn); n != files*each {
+		t.Fatalf("stored %d records, want %d", n, files*each)
+	}
+	if d := sink.Doubles(); len(d) > 0 {
+		t.Errorf("%d records stored twice", len(d))
+	}
+	for i, sizes := range sink.Sizes[:len(sink.Sizes)-1] { // the last may end short
+		if n := sizes[event.KindConn]; n > batch && n%batch > 0 && n%batch <= batch/2 {
+			t.Errorf("transaction %d of %d: %d records, a rest of %d", i+1, len(sink.Sizes), n, n%batch)
+		}
+	}
+}
+
 // TestSeen: a run with the Seen of the run before skips the files that
 // run found stored to their end, unopened, while their size, time and
 // ledger entry stay; anything else is read as without it.

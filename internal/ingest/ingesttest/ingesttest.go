@@ -14,9 +14,11 @@ import (
 
 // Sink keeps what it is given in memory. Its zero value is ready to use.
 type Sink struct {
-	mu       sync.Mutex
-	Batches  int      // Write calls
-	Mixed    int      // Write calls with records of more than one kind
+	mu      sync.Mutex
+	Batches int // Write calls
+	Mixed   int // Write calls with records of more than one kind
+	// Sizes holds the records of each kind of each Write call, in order.
+	Sizes    []map[event.Kind]int
 	regress  []string // checkpoints stored behind earlier ones (Regressions)
 	rows     map[event.Kind]int64
 	records  map[string]int // "file:line" -> times stored, to find doubles
@@ -49,13 +51,15 @@ func (s *Sink) Write(_ context.Context, b *event.Batch) error {
 		s.progress = map[event.InputID]event.Progress{}
 	}
 	s.Batches++
-	kinds := 0
+	kinds, sizes := 0, map[event.Kind]int{}
 	for _, k := range event.Kinds {
 		s.rows[k] += int64(b.Count(k))
 		if b.Count(k) > 0 {
 			kinds++
+			sizes[k] = b.Count(k)
 		}
 	}
+	s.Sizes = append(s.Sizes, sizes)
 	if kinds > 1 {
 		s.Mixed++
 	}
