@@ -380,7 +380,7 @@ func (in *Ingester) write(ctx context.Context, batches <-chan *event.Batch, pool
 			var short event.Kind
 			if b.Len() >= in.opt.BatchRows {
 				if short = shortTail(b, in.opt.BatchRows); short == 0 || b.Len() >= 2*in.opt.BatchRows {
-					break
+					break merge
 				}
 			}
 			select {
