@@ -56,7 +56,8 @@ type Options struct {
 	// ledger entries are as they were (Seen).
 	Seen *Seen
 
-	ledgerOnceFrom int // default ledgerOnceFrom; tests set 1
+	ledgerOnceFrom int           // default ledgerOnceFrom; tests set 1
+	linger         time.Duration // default linger; tests set longer
 }
 
 // Status is what happened to one input.
@@ -174,6 +175,9 @@ func New(sink Sink, opt Options) *Ingester {
 	}
 	if opt.ledgerOnceFrom <= 0 {
 		opt.ledgerOnceFrom = ledgerOnceFrom
+	}
+	if opt.linger <= 0 {
+		opt.linger = linger
 	}
 	return &Ingester{sink: sink, opt: opt, piece: pieceSize(opt.BatchRows), claimed: map[event.InputID]string{}, failed: map[string]string{}}
 }
@@ -349,6 +353,15 @@ func pieceSize(batchRows int) int {
 	return (batchRows + n - 1) / n
 }
 
+// linger is how long a small batch waits for more pieces: many small
+// files (Zeek's hourly rotation) would otherwise cost one store
+// transaction each, and a reader of a log heavier than conn's (dns, ssl)
+// hands a piece every 100–200 ms. At 100 ms, half the transactions of
+// such logs went short of BatchRows, and DuckDB rewrote the small row
+// groups they left beside full ones (docs/benchmarks.md). A run's last
+// batch does not wait: the readers are done.
+const linger = time.Second
+
 // write is the single goroutine that hands batches to the sink. Batches
 // that are queued together go in one transaction, up to BatchRows records
 // (up to twice that to avoid a small row group: shortTail):
@@ -358,15 +371,7 @@ func pieceSize(batchRows int) int {
 // batch grows to BatchRows records of every kind, and no record kept for
 // reuse holds a decoder's buffer (the peak memory of an ingest).
 func (in *Ingester) write(ctx context.Context, batches <-chan *event.Batch, pool chan<- *event.Batch) error {
-	// A small batch waits up to linger for more: many small files (Zeek's
-	// hourly rotation) would otherwise cost one store transaction each,
-	// and a reader of a log heavier than conn's (dns, ssl) hands a piece
-	// every 100–200 ms. At 100 ms, half the transactions of such logs
-	// went short of BatchRows, and DuckDB rewrote the small row groups
-	// they left beside full ones (docs/benchmarks.md). A run's last batch
-	// does not wait: the readers are done.
-	const linger = time.Second
-	timer := time.NewTimer(linger)
+	timer := time.NewTimer(in.opt.linger)
 	defer timer.Stop()
 	b := &event.Batch{}
 	for first := range batches {
@@ -374,7 +379,7 @@ func (in *Ingester) write(ctx context.Context, batches <-chan *event.Batch, pool
 		b.Append(first)
 		first.Clear()
 		pool <- first
-		timer.Reset(linger)
+		timer.Reset(in.opt.linger)
 	merge:
 		for open {
 			var short event.Kind

@@ -579,7 +579,7 @@ func TestNoShortTails(t *testing.T) {
 	}
 	sink := &ingesttest.Sink{}
 	// Pieces of 13,334 records: each file one and a rest of 3,666.
-	runWith(t, sink, ingest.Options{Formats: zeek.Formats(), BatchRows: batch, Workers: 2, Sensor: "s"}, dir)
+	runWith(t, sink, ingest.Patient(ingest.Options{Formats: zeek.Formats(), BatchRows: batch, Workers: 2, Sensor: "s"}), dir)
 	if n := sink.Rows(event.KindConn); n != files*each {
 		t.Fatalf("stored %d records, want %d", n, files*each)
 	}
