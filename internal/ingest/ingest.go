@@ -356,10 +356,10 @@ func pieceSize(batchRows int) int {
 // linger is how long a small batch waits for more pieces: many small
 // files (Zeek's hourly rotation) would otherwise cost one store
 // transaction each, and a reader of a log heavier than conn's (dns, ssl)
-// hands a piece every 100–200 ms. At 100 ms, half the transactions of
-// such logs went short of BatchRows, and DuckDB rewrote the small row
-// groups they left beside full ones (docs/benchmarks.md). A run's last
-// batch does not wait: the readers are done.
+// hands a piece every 100–200 ms. At 100 ms, many transactions of such
+// logs went short of BatchRows, and DuckDB rewrote the small row groups
+// they left beside full ones (docs/benchmarks.md). A run's last batch
+// does not wait: the readers are done.
 const linger = time.Second
 
 // write is the single goroutine that hands batches to the sink. Batches
