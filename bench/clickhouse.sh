@@ -16,11 +16,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 days=${1:-30}
 rate=${2:-1000000}
-data=bench/data/scenario-${days}d-${rate}
 out=bench/out
 mkdir -p "$out"
+. bench/lib/timing.sh
 go build -o "$out/dwell" ./cmd/dwell
-[ -f "$data/truth.json" ] || "$out/dwell" scenario -q --out "$data" --days "$days" --rate "$rate"
+data=$(scenario_input "$days" "$rate")
 
 . bench/lib/clickhouse-server.sh
 url="clickhouse://127.0.0.1:$port/bench"
