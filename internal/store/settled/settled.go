@@ -60,9 +60,8 @@ type Kept struct {
 	// time): a cut chosen meanwhile must not be after it.
 	unchecked time.Time
 	// holds counts the Holds not yet released; first and last span the
-	// records written meanwhile (held says there were some).
+	// records written meanwhile (zero when none were).
 	holds       int
-	held        bool
 	first, last time.Time
 	counts      Counts
 }
@@ -160,13 +159,12 @@ func (k *Kept) Before(b *event.Batch) {
 		return
 	}
 	if k.holds > 0 {
-		if !k.held || first.Before(k.first) {
+		if k.first.IsZero() || first.Before(k.first) {
 			k.first = first
 		}
-		if !k.held || last.After(k.last) {
+		if last.After(k.last) {
 			k.last = last
 		}
-		k.held = true
 	}
 	if k.cut.IsZero() {
 		k.unchecked = first
@@ -218,10 +216,10 @@ func (k *Kept) Hold() (release func()) {
 			if k.holds--; k.holds > 0 {
 				return
 			}
-			if k.held && !k.cut.IsZero() {
+			if !k.first.IsZero() && !k.cut.IsZero() {
 				k.move(k.first, k.last)
 			}
-			k.held, k.first, k.last = false, time.Time{}, time.Time{}
+			k.first, k.last = time.Time{}, time.Time{}
 		})
 	}
 }
@@ -396,7 +394,7 @@ func (r *Reader) cutFor(ctx context.Context) (time.Time, uint64, bool, error) {
 	if k.gen != gen || !k.unchecked.IsZero() && k.unchecked.Before(cut) {
 		return time.Time{}, 0, false, nil // a write before the cut is under way
 	}
-	if k.held && k.first.Before(cut) {
+	if !k.first.IsZero() && k.first.Before(cut) {
 		cut = k.first.UTC().Truncate(24 * time.Hour) // a run holds the cut (Hold)
 	}
 	if k.cut.IsZero() {
