@@ -355,11 +355,12 @@ func subcommand(a *App, c command, args []string, want string) (string, error) {
 }
 
 // openStore opens the configured backend.
-func openStore(ctx context.Context, cfg *config.Config, readOnly bool) (store.Store, error) {
+// tell, when set, is told of long work the opening does (a migration).
+func openStore(ctx context.Context, cfg *config.Config, readOnly bool, tell func(string)) (store.Store, error) {
 	if clickhouse.IsURL(cfg.Store) {
 		return clickhouse.Open(ctx, cfg.Store, clickhouse.Options{ReadOnly: readOnly})
 	}
-	return duckdb.Open(ctx, cfg.Store, duckdb.Options{ReadOnly: readOnly, MemoryLimit: cfg.MemoryLimit, Threads: cfg.Threads})
+	return duckdb.Open(ctx, cfg.Store, duckdb.Options{ReadOnly: readOnly, MemoryLimit: cfg.MemoryLimit, Threads: cfg.Threads, Notice: tell})
 }
 
 func isTerminal(w io.Writer) bool {

@@ -146,7 +146,7 @@ func (a *App) demo(ctx context.Context, cfg scenario.Config, dir string, kept bo
 	dcfg := config.Default()
 	dcfg.Store = filepath.Join(dir, "dwell.db")
 	dcfg.Sensor = truth.Sensor
-	st, err := openStore(ctx, dcfg, false)
+	st, err := openStore(ctx, dcfg, false, nil)
 	if err != nil {
 		return err
 	}

@@ -280,7 +280,7 @@ func evalCase(ctx context.Context, base, work string, i int, c truthCase, top in
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStore(ctx, cfg, false)
+	st, err := openStore(ctx, cfg, false, nil)
 	if err != nil {
 		return nil, err
 	}

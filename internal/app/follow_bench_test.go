@@ -32,7 +32,7 @@ func BenchmarkFollowUnchanged(b *testing.B) {
 	cfg := config.Default()
 	cfg.Store = filepath.Join(dir, "d.db")
 	cfg.ServeDefaults()
-	st, err := openStore(ctx, cfg, false)
+	st, err := openStore(ctx, cfg, false, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

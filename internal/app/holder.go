@@ -26,7 +26,7 @@ func openWaiting(ctx context.Context, cfg *config.Config, readOnly bool, wait ti
 	deadline := time.Now().Add(wait)
 	told := false
 	for {
-		st, err := openStore(ctx, cfg, readOnly)
+		st, err := openStore(ctx, cfg, readOnly, w)
 		var inUse *store.InUseError
 		if !errors.As(err, &inUse) {
 			return st, err

@@ -83,7 +83,7 @@ func BenchmarkServedSettled(b *testing.B) {
 		b.Fatal(err)
 	}
 	cfg.Store = work
-	st, err := openStore(ctx, cfg, false)
+	st, err := openStore(ctx, cfg, false, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -145,7 +145,7 @@ func TestServedHuntSettled(t *testing.T) {
 // a server of it (servedOn).
 func openServed(t *testing.T, cfg *config.Config) *served {
 	t.Helper()
-	st, err := openStore(t.Context(), cfg, false)
+	st, err := openStore(t.Context(), cfg, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

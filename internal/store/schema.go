@@ -54,6 +54,11 @@ type Column[R any] struct {
 	// strings that are read often (the intel summary's peers), where
 	// decompressing costs more than reading.
 	Raw bool
+	// Codes lists, sorted, the values of a closed set (a Zeek enum such
+	// as proto or conn_state) in a string column. A backend may store
+	// them as small codes and any other value as text beside them; the
+	// column reads back as the same text either way, and sorts as text.
+	Codes []string
 
 	Time      func(*R) (time.Time, bool)
 	String    func(*R) string
@@ -123,7 +128,7 @@ func (t *Table[R]) Name() string {
 func (t *Table[R]) Info() TableInfo {
 	ti := TableInfo{Name: t.Name(), Kind: t.Kind, Doc: t.Doc, Key: t.Key}
 	for _, c := range t.Columns {
-		ti.Columns = append(ti.Columns, ColumnInfo{Name: c.Name, Zeek: c.Zeek, Type: c.Type, Doc: c.Doc, Raw: c.Raw})
+		ti.Columns = append(ti.Columns, ColumnInfo{Name: c.Name, Zeek: c.Zeek, Type: c.Type, Doc: c.Doc, Raw: c.Raw, Codes: c.Codes})
 	}
 	return ti
 }
@@ -144,6 +149,18 @@ type ColumnInfo struct {
 	Type Type
 	Doc  string
 	Raw  bool // store uncompressed (Column.Raw)
+	// Codes are the closed set's usual values (Column.Codes).
+	Codes []string
+}
+
+// Coded reports whether any column of t stores a closed set as codes.
+func (t *TableInfo) Coded() bool {
+	for _, c := range t.Columns {
+		if len(c.Codes) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Schema holds every table dwell stores. Obtain it with NewSchema; it is
@@ -194,6 +211,19 @@ func timeCol[R any](name, zeek, doc string, f func(*R) (time.Time, bool)) Column
 
 func strCol[R any](name, zeek, doc string, f func(*R) string) Column[R] {
 	return Column[R]{Name: name, Zeek: zeek, Type: TypeString, Doc: doc, String: f}
+}
+
+// codeCol is strCol for a closed set whose usual values are codes.
+func codeCol[R any](name, zeek, doc string, codes []string, f func(*R) string) Column[R] {
+	return Column[R]{Name: name, Zeek: zeek, Type: TypeString, Doc: doc, String: f, Codes: codes}
+}
+
+// transportProtos are Zeek's transport_proto values, as its logs write them.
+func transportProtos() []string { return []string{"icmp", "tcp", "udp", "unknown_transport"} }
+
+// connStates are the values of conn.log's conn_state.
+func connStates() []string {
+	return []string{"OTH", "REJ", "RSTO", "RSTOS0", "RSTR", "RSTRH", "S0", "S1", "S2", "S3", "SF", "SH", "SHR"}
 }
 
 func addrCol[R any](name, zeek, doc string, f func(*R) netip.Addr) Column[R] {

@@ -114,8 +114,10 @@ func (s *Store) Pairs(ctx context.Context, w store.Window, f store.PairFilter, f
 	// only. Numbers are written into the SQL rather than bound: DuckDB plans
 	// conditions on parameters far worse (see Series).
 	from := "conn"
-	keys := "coalesce(sensor, '') AS s, id_orig_h AS a, id_resp_h AS b, coalesce(id_resp_p, 0) AS p, coalesce(proto, '') AS pr"
-	on := "coalesce(conn.sensor, '') = k.s AND conn.id_orig_h = k.a AND conn.id_resp_h = k.b AND coalesce(conn.id_resp_p, 0) = k.p AND coalesce(conn.proto, '') = k.pr"
+	// proto is grouped and joined as it is stored (a code in DuckDB's
+	// conn, layout.go), made text once a group: NULL is the only empty.
+	keys := "coalesce(sensor, '') AS s, id_orig_h AS a, id_resp_h AS b, coalesce(id_resp_p, 0) AS p, proto AS pr"
+	on := "coalesce(conn.sensor, '') = k.s AND conn.id_orig_h = k.a AND conn.id_resp_h = k.b AND coalesce(conn.id_resp_p, 0) = k.p AND conn.proto IS NOT DISTINCT FROM k.pr"
 	var keyArgs []any
 	if f.MinDuration > 0 || f.MinPairConns > 1 || f.MinFailedShare > 0 {
 		secs := strconv.FormatFloat(f.MinDuration.Seconds(), 'f', -1, 64)
@@ -135,7 +137,7 @@ func (s *Store) Pairs(ctx context.Context, w store.Window, f store.PairFilter, f
 		count(*) FILTER (WHERE conn_state IN ` + failedStates + `),
 		count(DISTINCT date_trunc('day', ts)),
 		count(*) FILTER (WHERE orig_pkts = 0), count(*) FILTER (WHERE coalesce(orig_pkts, 1) > 0 AND ` + probeSQL() + `)
-		FROM ` + from + ` WHERE ` + cond + ` GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5`
+		FROM ` + from + ` WHERE ` + cond + ` GROUP BY 1, 2, 3, 4, proto ORDER BY 1, 2, 3, 4, 5`
 	args = append(append([]any{}, keyArgs...), args...)
 	var p store.PairStat
 	q, done, err := s.withConns(ctx, w, q)

@@ -52,8 +52,10 @@ func (s *Store) Fanout(ctx context.Context, w store.Window, f store.FanoutFilter
 	if f.By == store.FanoutByHost {
 		group = "d"
 	}
-	q := `SELECT sn, a, pr, ` + group + `, count(*), sum(n)::BIGINT, sum(pn)::BIGINT, min(f), max(l) FROM (
-			SELECT coalesce(sensor, '') AS sn, id_orig_h AS a, coalesce(proto, '') AS pr, id_resp_h AS d, coalesce(id_resp_p, 0) AS p,
+	// proto is grouped as it is stored (a code in DuckDB's conn,
+	// layout.go), made text once a group.
+	q := `SELECT sn, a, coalesce(pr, ''), ` + group + `, count(*), sum(n)::BIGINT, sum(pn)::BIGINT, min(f), max(l) FROM (
+			SELECT coalesce(sensor, '') AS sn, id_orig_h AS a, proto AS pr, id_resp_h AS d, coalesce(id_resp_p, 0) AS p,
 				count(*) AS n, count(*) FILTER (WHERE ` + probeSQL() + `) AS pn, min(ts) AS f, max(ts) AS l
 			FROM conn WHERE ` + cond + ` AND id_orig_h IS NOT NULL AND id_resp_h IS NOT NULL AND coalesce(orig_pkts, 1) > 0 GROUP BY ALL)
 		GROUP BY ALL HAVING count(*) >= ` + strconv.FormatInt(f.MinTargets, 10) + ` ORDER BY 1, 2, 3, 4`

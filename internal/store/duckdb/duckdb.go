@@ -46,6 +46,9 @@ type Options struct {
 	// AllocatorFlushThreshold is how much freed memory DuckDB's allocator
 	// gathers before it gives it back; default "8MB".
 	AllocatorFlushThreshold string
+	// Notice, when set, is told of long work the opening does before it
+	// returns (a migration of the stored tables).
+	Notice func(string)
 }
 
 // Store is a DuckDB-backed store.Store.
@@ -55,6 +58,7 @@ type Store struct {
 	schema *store.Schema
 	intel  *store.IntelSchema
 	ro     bool
+	notice func(string) // Options.Notice, never nil
 
 	// The writer's connection, its table functions and their pending rows;
 	// Write is called from one goroutine at a time, mu makes sure of it. A
@@ -149,7 +153,10 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, openError(path, err)
 	}
-	s := &Store{path: path, db: sql.OpenDB(connector), schema: store.NewSchema(), intel: store.NewIntelSchema(), ro: opt.ReadOnly}
+	s := &Store{path: path, db: sql.OpenDB(connector), schema: store.NewSchema(), intel: store.NewIntelSchema(), ro: opt.ReadOnly, notice: opt.Notice}
+	if s.notice == nil {
+		s.notice = func(string) {}
+	}
 	if err := s.db.PingContext(ctx); err != nil {
 		_ = s.db.Close()
 		return nil, openError(path, err)

@@ -547,7 +547,9 @@ func (s *Store) runBackfill(ctx context.Context) error {
 	for _, rd := range readers {
 		for off := int64(0); ; off += chunk {
 			b := &event.Batch{}
-			q := fmt.Sprintf(`SELECT %s FROM %s ORDER BY rowid LIMIT %d OFFSET %d`, rd.cols, quote(rd.table), chunk, off)
+			// The stored form has the rowid; the columns read are none
+			// of its coded ones, whose other values only the view adds.
+			q := fmt.Sprintf(`SELECT %s FROM %s ORDER BY rowid LIMIT %d OFFSET %d`, rd.cols, s.stored(rd.table), chunk, off)
 			if err := s.each(ctx, "summarising "+rd.table, q, nil, func(r *sql.Rows) error { return rd.add(b, r) }); err != nil {
 				return err
 			}

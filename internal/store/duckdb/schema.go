@@ -12,7 +12,7 @@ import (
 
 // schemaVersion is the version of the on-disk layout this code writes.
 // Raise it with a new entry in migrations whenever the layout changes.
-const schemaVersion = 8
+const schemaVersion = 9
 
 // sqlType maps a store column type to DuckDB's.
 func sqlType(t store.Type) string {
@@ -40,17 +40,28 @@ func sqlType(t store.Type) string {
 // quote quotes an identifier; Zeek names such as "AA" and "TTLs" keep their case.
 func quote(id string) string { return `"` + strings.ReplaceAll(id, `"`, `""`) + `"` }
 
-// createTable returns the DDL of a table.
+// createTable returns the DDL of a table: of its stored form for a coded
+// table (layout.go), whose coded columns are ENUMs and whose other values
+// come last.
 func createTable(t store.TableInfo) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (", quote(t.Name))
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (", physical(t))
 	for i, c := range t.Columns {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "%s %s", quote(c.Name), sqlType(c.Type))
+		typ := sqlType(c.Type)
+		if len(c.Codes) > 0 {
+			typ = enumType(c.Codes)
+		}
+		fmt.Fprintf(&b, "%s %s", quote(c.Name), typ)
 		if c.Raw {
 			b.WriteString(" USING COMPRESSION uncompressed")
+		}
+	}
+	for _, c := range t.Columns {
+		if len(c.Codes) > 0 {
+			fmt.Fprintf(&b, ", %s VARCHAR", quote(otherName(c.Name)))
 		}
 	}
 	if len(t.Key) > 0 {
@@ -90,7 +101,7 @@ func (s *Store) migrations() []func(context.Context, *sql.Tx) error {
 		func(ctx context.Context, tx *sql.Tx) error {
 			stmts := []string{ledgerDDL, `CREATE INDEX IF NOT EXISTS ingest_ledger_path ON ingest_ledger (path)`}
 			for _, t := range s.schema.Tables() {
-				stmts = append(stmts, createTable(t))
+				stmts = append(stmts, tableDDL(t)...)
 			}
 			for _, q := range stmts {
 				if _, err := tx.ExecContext(ctx, q); err != nil {
@@ -156,6 +167,9 @@ func (s *Store) migrations() []func(context.Context, *sql.Tx) error {
 			}
 			return nil
 		},
+		// 9: closed sets (proto, conn_state) stored as codes, the tables
+		// read through views (layout.go).
+		s.codeTables,
 	}
 }
 

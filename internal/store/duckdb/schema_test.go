@@ -49,7 +49,11 @@ func TestSchemaDoc(t *testing.T) {
 			if c.Zeek != "" {
 				zeek = "`" + c.Zeek + "`"
 			}
-			fmt.Fprintf(&b, "| `%s` | %s | %s | `%s` | %s |\n", c.Name, zeek, c.Type, sqlType(c.Type), c.Doc)
+			typ := "`" + sqlType(c.Type) + "`"
+			if len(c.Codes) > 0 {
+				typ = "`ENUM` (text outside it)"
+			}
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", c.Name, zeek, c.Type, typ, c.Doc)
 		}
 	}
 	want := string(doc[:i+len(begin)]) + "\n" + b.String() + "\n" + string(doc[j:])

@@ -23,12 +23,19 @@ import (
 // scan is a DuckDB table function that yields the pending rows of one
 // table, a vector at a time: INSERT INTO t (columns) SELECT columns FROM
 // dwell_scan_t_TAG(). Columns are named: a column added by a migration comes
-// last in a store made before it.
+// last in a store made before it. A coded column (layout.go) is an ENUM,
+// NULL for a value outside its codes, and the function's columns after
+// the table's hold those values, one for each coded column.
 type scan[R any] struct {
 	fn    string
 	table *store.Table[R]
+	info  store.TableInfo
 	infos []duckdb.ColumnInfo
-	rows  []R
+	// codes is, per column, the set of a coded column's codes (nil for
+	// the others); others are the coded columns' indexes, in order.
+	codes  []map[string]bool
+	others []int
+	rows   []R
 	// skip marks columns the INSERT supplies itself (all NULL, or the same
 	// sensor and file for every row): FillChunk leaves them out.
 	skip  []bool
@@ -50,13 +57,28 @@ type localScan struct {
 // second Store registering dwell_scan_conn made the first one's inserts
 // read its rows.
 func newScan[R any](t *store.Table[R], tag string) (*scan[R], error) {
-	sc := &scan[R]{fn: "dwell_scan_" + t.Name() + "_" + tag, table: t}
-	for _, c := range t.Columns {
+	sc := &scan[R]{fn: "dwell_scan_" + t.Name() + "_" + tag, table: t, info: t.Info(), codes: make([]map[string]bool, len(t.Columns))}
+	for i, c := range t.Columns {
 		ti, err := typeInfo(c.Type)
+		if len(c.Codes) > 0 {
+			ti, err = duckdb.NewEnumInfo(c.Codes[0], c.Codes[1:]...)
+			sc.codes[i] = map[string]bool{}
+			for _, v := range c.Codes {
+				sc.codes[i][v] = true
+			}
+			sc.others = append(sc.others, i)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("column %s.%s: %w", t.Name(), c.Name, err)
 		}
 		sc.infos = append(sc.infos, duckdb.ColumnInfo{Name: c.Name, T: ti})
+	}
+	for _, i := range sc.others {
+		ti, err := duckdb.NewTypeInfo(duckdb.TYPE_VARCHAR)
+		if err != nil {
+			return nil, err
+		}
+		sc.infos = append(sc.infos, duckdb.ColumnInfo{Name: otherName(t.Columns[i].Name), T: ti})
 	}
 	return sc, nil
 }
@@ -125,12 +147,12 @@ func (sc *scan[R]) FillChunk(local any, c duckdb.DataChunk) error {
 	end = min(end, int64(len(sc.rows)))
 	rows := sc.rows[start:end]
 	ls := local.(*localScan)
-	for ci := range sc.table.Columns {
+	for ci := range sc.infos {
 		if sc.skip[ci] {
 			continue
 		}
 		if err := sc.fillColumn(c, ci, rows, ls); err != nil {
-			err = fmt.Errorf("column %s: %w", sc.table.Columns[ci].Name, err)
+			err = fmt.Errorf("column %s: %w", sc.infos[ci].Name, err)
 			sc.errMu.Lock()
 			sc.err = err
 			sc.errMu.Unlock()
@@ -141,8 +163,21 @@ func (sc *scan[R]) FillChunk(local any, c duckdb.DataChunk) error {
 }
 
 func (sc *scan[R]) fillColumn(c duckdb.DataChunk, ci int, rows []R, ls *localScan) error {
+	if n := len(sc.table.Columns); ci >= n {
+		return sc.fillOther(c, ci, sc.others[ci-n], rows)
+	}
 	col := &sc.table.Columns[ci]
 	var err error
+	if codes := sc.codes[ci]; codes != nil {
+		for i := 0; i < len(rows) && err == nil; i++ {
+			if v := col.String(&rows[i]); codes[v] {
+				err = duckdb.SetChunkValue(c, ci, i, v)
+			} else {
+				err = c.SetValue(ci, i, nil)
+			}
+		}
+		return err
+	}
 	switch col.Type {
 	case store.TypeTime:
 		for i := 0; i < len(rows) && err == nil; i++ {
@@ -231,6 +266,34 @@ func (sc *scan[R]) fillColumn(c duckdb.DataChunk, ci int, rows []R, ls *localSca
 		return fmt.Errorf("BUG: no writer for %v", col.Type)
 	}
 	return err
+}
+
+// fillOther fills function column ci with coded column col's values
+// outside its codes, NULL for the rest.
+func (sc *scan[R]) fillOther(c duckdb.DataChunk, ci, col int, rows []R) error {
+	var err error
+	get, codes := sc.table.Columns[col].String, sc.codes[col]
+	for i := 0; i < len(rows) && err == nil; i++ {
+		if v := get(&rows[i]); v != "" && !codes[v] {
+			v, _ = event.EscapeText(v)
+			err = duckdb.SetChunkValue(c, ci, i, v)
+		} else {
+			err = c.SetValue(ci, i, nil)
+		}
+	}
+	return err
+}
+
+// hasOther reports whether coded column col holds a value outside its
+// codes in any row.
+func (sc *scan[R]) hasOther(col int, rows []R) bool {
+	get, codes := sc.table.Columns[col].String, sc.codes[col]
+	for i := range rows {
+		if v := get(&rows[i]); v != "" && !codes[v] {
+			return true
+		}
+	}
+	return false
 }
 
 // scans holds one table function per table.
@@ -358,7 +421,7 @@ func insertWith[R any](ctx context.Context, tx *sql.Tx, sc *scan[R], rows []R, v
 		case allNull(&c, rows):
 			sel.WriteString("NULL")
 			sc.skip = append(sc.skip, true)
-		case c.Type == store.TypeString && sameString(&c, rows):
+		case c.Type == store.TypeString && sc.codes[i] == nil && sameString(&c, rows):
 			// One value in every row (a log's kind and sensor in the intel
 			// summary, a protocol): a constant, not a cgo call a row.
 			sel.WriteString("?::VARCHAR")
@@ -369,9 +432,22 @@ func insertWith[R any](ctx context.Context, tx *sql.Tx, sc *scan[R], rows []R, v
 			sc.skip = append(sc.skip, false)
 		}
 	}
+	var others []string
+	for _, i := range sc.others {
+		name := otherName(sc.table.Columns[i].Name)
+		names.WriteString(", " + quote(name))
+		if sc.hasOther(i, rows) {
+			sel.WriteString(", " + quote(name))
+			sc.skip = append(sc.skip, false)
+			others = append(others, sc.table.Columns[i].Name)
+		} else {
+			sel.WriteString(", NULL")
+			sc.skip = append(sc.skip, true)
+		}
+	}
 	sc.rows = rows
 	defer func() { sc.rows = nil }()
-	res, err := tx.ExecContext(ctx, fmt.Sprintf("%s %s (%s) SELECT %s FROM %s() %s", verb, quote(sc.table.Name()), names.String(), sel.String(), sc.fn, clause), utf8Args(args)...)
+	res, err := tx.ExecContext(ctx, fmt.Sprintf("%s %s (%s) SELECT %s FROM %s() %s", verb, physical(sc.info), names.String(), sel.String(), sc.fn, clause), utf8Args(args)...)
 	if err != nil {
 		sc.errMu.Lock()
 		if sc.err != nil {
@@ -382,6 +458,9 @@ func insertWith[R any](ctx context.Context, tx *sql.Tx, sc *scan[R], rows []R, v
 	}
 	if n, err := res.RowsAffected(); err == nil && clause == "" && n != int64(len(rows)) {
 		return fmt.Errorf("BUG: inserted %d of %d rows into %s", n, len(rows), sc.table.Name())
+	}
+	if len(others) > 0 {
+		return widenView(ctx, tx, sc.info, others)
 	}
 	return nil
 }
@@ -579,7 +658,7 @@ func (s *Store) DeleteSensor(ctx context.Context, sensor string) (int64, error) 
 	args := utf8Args([]any{sensor})
 	var n int64
 	for _, t := range s.schema.Tables() {
-		res, err := tx.ExecContext(ctx, `DELETE FROM `+quote(t.Name)+` WHERE coalesce(sensor, '') = ?`, args...) //nolint:gosec // G202: names from the schema
+		res, err := tx.ExecContext(ctx, `DELETE FROM `+physical(t)+` WHERE coalesce(sensor, '') = ?`, args...) //nolint:gosec // G202: names from the schema
 		if err != nil {
 			return 0, fmt.Errorf("deleting sensor %s from %s: %w", sensor, t.Name, err)
 		}
