@@ -218,14 +218,6 @@ func codeCol[R any](name, zeek, doc string, codes []string, f func(*R) string) C
 	return Column[R]{Name: name, Zeek: zeek, Type: TypeString, Doc: doc, String: f, Codes: codes}
 }
 
-// transportProtos are Zeek's transport_proto values, as its logs write them.
-func transportProtos() []string { return []string{"icmp", "tcp", "udp", "unknown_transport"} }
-
-// connStates are the values of conn.log's conn_state.
-func connStates() []string {
-	return []string{"OTH", "REJ", "RSTO", "RSTOS0", "RSTR", "RSTRH", "S0", "S1", "S2", "S3", "SF", "SH", "SHR"}
-}
-
 func addrCol[R any](name, zeek, doc string, f func(*R) netip.Addr) Column[R] {
 	return Column[R]{Name: name, Zeek: zeek, Type: TypeAddr, Doc: doc, Addr: f}
 }

@@ -421,9 +421,11 @@ func insertWith[R any](ctx context.Context, tx *sql.Tx, sc *scan[R], rows []R, v
 		case allNull(&c, rows):
 			sel.WriteString("NULL")
 			sc.skip = append(sc.skip, true)
-		case c.Type == store.TypeString && sc.codes[i] == nil && sameString(&c, rows):
+		case c.Type == store.TypeString && sameString(&c, rows) && (sc.codes[i] == nil || sc.codes[i][c.String(&rows[0])]):
 			// One value in every row (a log's kind and sensor in the intel
-			// summary, a protocol): a constant, not a cgo call a row.
+			// summary, a protocol): a constant, not a cgo call a row. A
+			// coded column's is cast to its ENUM once; a value outside its
+			// codes is copied with the rows, into the other column.
 			sel.WriteString("?::VARCHAR")
 			args = append(args, c.String(&rows[0]))
 			sc.skip = append(sc.skip, true)
