@@ -7,7 +7,9 @@
 # and state, no Nullable, no sensor and file on each row); then each is
 # inserted server-side (INSERT ... SELECT, no client parsing) into a new
 # MergeTree table ordered and partitioned as dwell's conn, once per dwell
-# batch and in one statement. Beside it, in the same run, the peer of
+# batch and in one statement; the compact rows also into a table ordered
+# by time only (layout compact_ts), and ordered by time without the
+# partitions by day (compact_flat), as the peer's is. Beside it, in the same run, the peer of
 # bench/clickhouse-ingest.sh: clickhouse-client loading the decompressed
 # file into 21 String columns.
 #
@@ -49,11 +51,16 @@ mktable() {
 	q "DROP TABLE IF EXISTS fl.t"
 	if [ "$1" = dwell ]; then
 		q "CREATE TABLE fl.t AS bench.conn"
+	elif [ "$1" = compact_ts ]; then
+		q "CREATE TABLE fl.t ($compact) ENGINE = MergeTree PARTITION BY intDiv(ts, 86400000000) ORDER BY ts"
+	elif [ "$1" = compact_flat ]; then
+		q "CREATE TABLE fl.t ($compact) ENGINE = MergeTree ORDER BY ts"
 	else
 		q "CREATE TABLE fl.t ($compact) ENGINE = MergeTree PARTITION BY intDiv(ts, 86400000000) ORDER BY (orig_hi, orig_lo, resp_hi, resp_lo, ts)"
 	fi
 }
-perbatch() { for b in $batches; do q "INSERT INTO fl.t SELECT * FROM fl.stage_$1 WHERE dwell_batch = $b"; done; }
+stage() { [ "$1" = dwell ] && echo dwell || echo compact; }
+perbatch() { for b in $batches; do q "INSERT INTO fl.t SELECT * FROM fl.stage_$(stage "$1") WHERE dwell_batch = $b"; done; }
 calls() { for _ in $batches; do q "SELECT 1 FORMAT Null"; done; }
 cols=""
 for f in ts uid orig_h orig_p resp_h resp_p proto service duration orig_bytes resp_bytes conn_state local_orig local_resp missed_bytes \
@@ -61,11 +68,11 @@ for f in ts uid orig_h orig_p resp_h resp_p proto service duration orig_bytes re
 	cols="$cols${cols:+, }$f String"
 done
 for i in $(seq "$runs"); do
-	for layout in dwell compact; do
+	for layout in dwell compact compact_ts compact_flat; do
 		mktable "$layout"
 		a=$(secs perbatch "$layout")
 		mktable "$layout"
-		b=$(secs q "INSERT INTO fl.t SELECT * FROM fl.stage_$layout")
+		b=$(secs q "INSERT INTO fl.t SELECT * FROM fl.stage_$(stage "$layout")")
 		echo "run $i, layout $layout: per batch $a s, one statement $b s"
 	done
 	q "DROP TABLE IF EXISTS fl.peer"
