@@ -145,7 +145,7 @@ func (s *Store) codeTables(ctx context.Context, tx *sql.Tx) error {
 			continue
 		}
 		var n int
-		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?`, t.Name).Scan(&n)
+		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' AND table_name = ?`, t.Name).Scan(&n)
 		if err != nil {
 			return err
 		}
