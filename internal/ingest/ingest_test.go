@@ -381,8 +381,8 @@ func TestManySmallFilesShareTransactions(t *testing.T) {
 	if sink.Rows(event.KindConn) != 600 || len(sink.Entries()) != 60 {
 		t.Fatalf("stored %d rows, %d ledger entries", sink.Rows(event.KindConn), len(sink.Entries()))
 	}
-	if sink.Batches >= 60 {
-		t.Errorf("%d writes for 60 small files: batches are not merged", sink.Batches)
+	if sink.Batches() >= 60 {
+		t.Errorf("%d writes for 60 small files: batches are not merged", sink.Batches())
 	}
 	if r := sink.Regressions(); len(r) > 0 {
 		t.Errorf("checkpoints moved back: %v", r)
@@ -548,8 +548,8 @@ func checkOneLog(t *testing.T, sink *ingesttest.Sink, each int64) {
 	if r := sink.Regressions(); len(r) > 0 {
 		t.Errorf("checkpoints moved back: %v", r)
 	}
-	if sink.Mixed > 1 {
-		t.Errorf("%d of %d transactions mixed conn and dns records", sink.Mixed, sink.Batches)
+	if sink.Mixed() > 1 {
+		t.Errorf("%d of %d transactions mixed conn and dns records", sink.Mixed(), sink.Batches())
 	}
 }
 

@@ -14,9 +14,7 @@ import (
 
 // Sink keeps what it is given in memory. Its zero value is ready to use.
 type Sink struct {
-	mu      sync.Mutex
-	Batches int // Write calls
-	Mixed   int // Write calls with records of more than one kind
+	mu sync.Mutex
 	// Sizes holds the records of each kind of each Write call, in order.
 	Sizes    []map[event.Kind]int
 	regress  []string // checkpoints stored behind earlier ones (Regressions)
@@ -50,19 +48,14 @@ func (s *Sink) Write(_ context.Context, b *event.Batch) error {
 		s.records = map[string]int{}
 		s.progress = map[event.InputID]event.Progress{}
 	}
-	s.Batches++
-	kinds, sizes := 0, map[event.Kind]int{}
+	sizes := map[event.Kind]int{}
 	for _, k := range event.Kinds {
 		s.rows[k] += int64(b.Count(k))
 		if b.Count(k) > 0 {
-			kinds++
 			sizes[k] = b.Count(k)
 		}
 	}
 	s.Sizes = append(s.Sizes, sizes)
-	if kinds > 1 {
-		s.Mixed++
-	}
 	note := func(src event.Source) { s.records[src.File+":"+strconv.FormatInt(src.Line, 10)]++ }
 	for i := range b.Conns {
 		note(b.Conns[i].Src)
@@ -177,4 +170,25 @@ func (s *Sink) Entries() []event.Progress {
 		out = append(out, p)
 	}
 	return out
+}
+
+// Batches returns the number of Write calls.
+func (s *Sink) Batches() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.Sizes)
+}
+
+// Mixed returns the number of Write calls with records of more than one
+// kind.
+func (s *Sink) Mixed() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, sizes := range s.Sizes {
+		if len(sizes) > 1 {
+			n++
+		}
+	}
+	return n
 }

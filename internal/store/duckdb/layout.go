@@ -167,24 +167,22 @@ func (s *Store) codeTable(ctx context.Context, tx *sql.Tx, t store.TableInfo) er
 		return err
 	}
 	s.notice(fmt.Sprintf("store %s: moving %s (%d rows) to the coded layout of schema %d, once", s.path, t.Name, rows, schemaVersion))
-	var names, sel, check []string
-	var coded []string
+	// The table's columns, then the other values of its coded ones.
+	var names, sel, otherNames, otherSel, check, coded []string
 	for _, c := range t.Columns {
-		names, sel = append(names, quote(c.Name)), append(sel, quote(c.Name))
-		if len(c.Codes) > 0 {
-			sel[len(sel)-1] = "TRY_CAST(" + quote(c.Name) + " AS " + enumType(c.Codes) + ")"
-		}
-	}
-	for _, c := range t.Columns {
+		names = append(names, quote(c.Name))
 		if len(c.Codes) == 0 {
+			sel = append(sel, quote(c.Name))
 			continue
 		}
 		cast := "TRY_CAST(" + quote(c.Name) + " AS " + enumType(c.Codes) + ")"
-		names = append(names, quote(otherName(c.Name)))
-		sel = append(sel, "CASE WHEN "+cast+" IS NULL THEN "+quote(c.Name)+" END")
+		sel = append(sel, cast)
+		otherNames = append(otherNames, quote(otherName(c.Name)))
+		otherSel = append(otherSel, "CASE WHEN "+cast+" IS NULL THEN "+quote(c.Name)+" END")
 		check = append(check, "count("+quote(otherName(c.Name))+")")
 		coded = append(coded, c.Name)
 	}
+	names, sel = append(names, otherNames...), append(sel, otherSel...)
 	stmts := []string{
 		"CREATE SCHEMA IF NOT EXISTS " + storedSchema,
 		createTable(t),
@@ -210,8 +208,9 @@ func (s *Store) codeTable(ctx context.Context, tx *sql.Tx, t store.TableInfo) er
 			others = append(others, coded[i])
 		}
 	}
-	if _, err := tx.ExecContext(ctx, viewDDL(t, nil)); err != nil {
-		return err
+	if len(others) > 0 {
+		return widenView(ctx, tx, t, others) // makes the view and records it
 	}
-	return widenView(ctx, tx, t, others)
+	_, err := tx.ExecContext(ctx, viewDDL(t, nil))
+	return err
 }

@@ -2,7 +2,6 @@ package duckdb_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"net/netip"
 	"os"
@@ -169,10 +168,6 @@ func TestMigrateToCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Back to schema 8's layout, as DuckDB's own SQL can.
-	db, err := sql.Open("duckdb", path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var stmts []string
 	coded := 0
 	for _, tbl := range store.NewSchema().Tables() {
@@ -194,14 +189,7 @@ func TestMigrateToCodes(t *testing.T) {
 	stmts = append(stmts, `DROP SCHEMA stored`,
 		`INSERT INTO main.conn (ts, proto, conn_state, sensor, source_file, source_line) VALUES ('2021-03-01 12:00:00', 'sctp', 'S1', 's1', '/logs/conn.log', 3)`,
 		`UPDATE dwell_meta SET value = '8' WHERE key = 'schema_version'`)
-	for _, q := range stmts {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	execSQL(t, path, stmts...)
 	var told []string
 	st, err = duckdb.Open(ctx, path, duckdb.Options{Notice: func(s string) { told = append(told, s) }})
 	if err != nil {

@@ -91,8 +91,8 @@ func (s *Store) judge(ctx context.Context, conn *sql.Conn, query string) error {
 	default:
 		return fmt.Errorf("%w: this is a %s statement", store.ErrReadOnly, stmtName(typ))
 	}
-	var tree string
-	if err := conn.QueryRowContext(ctx, "SELECT json_serialize_sql(?::VARCHAR)::VARCHAR", inner).Scan(&tree); err != nil {
+	tree, err := syntaxTree(ctx, conn, inner)
+	if err != nil {
 		return fmt.Errorf("reading the query: %w", err)
 	}
 	names, refs, err := treeNames(tree)
@@ -116,11 +116,19 @@ func (s *Store) judge(ctx context.Context, conn *sql.Conn, query string) error {
 	return nil
 }
 
+// syntaxTree returns json_serialize_sql's tree of query: DuckDB's parse,
+// without binding, or the parser's error as a JSON object.
+func syntaxTree(ctx context.Context, conn *sql.Conn, query string) (string, error) {
+	var tree string
+	err := conn.QueryRowContext(ctx, "SELECT json_serialize_sql(?::VARCHAR)::VARCHAR", query).Scan(&tree)
+	return tree, err
+}
+
 // notSelect reports whether DuckDB's parser, which json_serialize_sql
 // runs without binding, finds a statement other than a SELECT in query.
 func notSelect(ctx context.Context, conn *sql.Conn, query string) bool {
-	var tree string
-	if err := conn.QueryRowContext(ctx, "SELECT json_serialize_sql(?::VARCHAR)::VARCHAR", query).Scan(&tree); err != nil {
+	tree, err := syntaxTree(ctx, conn, query)
+	if err != nil {
 		return false
 	}
 	var doc struct {
