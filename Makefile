@@ -82,12 +82,13 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./internal/... | tee bench-go.txt
 	bench/ingest.sh
 
-## bench-ingest: only the ingest comparison (large generated input), then the store's floor by layout, the rotated-directory variant and its split (files or rows), the ClickHouse variants (ClickHouse's floor too).
+## bench-ingest: only the ingest comparison (large generated input), then the store's floor by layout, the rotated-directory variant and its split (files or rows), the month's peak memory (three runs, ~18 min), the ClickHouse variants (ClickHouse's floor too).
 bench-ingest:
 	bench/ingest.sh
 	bench/ingest-floor.sh
 	bench/ingest-rotated.sh
 	bench/ingest-joined.sh
+	bench/ingest-peak.sh
 	bench/clickhouse-ingest.sh
 	bench/clickhouse-floor.sh
 

@@ -163,7 +163,7 @@ type Ingest struct {
 	BatchRows int `yaml:"batch_rows"`
 	// MemoryLimit is the embedded store's memory limit while dwell ingest
 	// runs, in place of memory_limit (writing needs less than hunting);
-	// default "768MB" (512MB halves a many-table ingest's speed). dwell
+	// default "640MB" (512MB halves a many-table ingest's speed). dwell
 	// ingest also asks Go's collector to keep its heap under 512 MiB
 	// unless GOMEMLIMIT says otherwise (docs/benchmarks.md: the peaks).
 	MemoryLimit string `yaml:"memory_limit"`
@@ -281,7 +281,7 @@ func Default() *Config {
 		Ingest: Ingest{
 			Workers:     runtime.GOMAXPROCS(0),
 			BatchRows:   122880,
-			MemoryLimit: "768MB",
+			MemoryLimit: "640MB",
 			Threads:     max(1, runtime.GOMAXPROCS(0)/2),
 			IdleAfter:   Duration(2 * time.Minute),
 			Earliest:    Date(time.Date(1995, 1, 1, 0, 0, 0, 0, time.UTC)),

@@ -15,7 +15,7 @@ func TestGood(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{Store: "/var/lib/dwell/dwell.db", MemoryLimit: "4GB", Threads: 8, Sensor: "brussels-dc1",
-		Ingest: Ingest{Workers: 4, BatchRows: 100000, MemoryLimit: "768MB", Threads: 3, IdleAfter: Duration(5 * time.Minute), Earliest: Date(time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC)),
+		Ingest: Ingest{Workers: 4, BatchRows: 100000, MemoryLimit: "640MB", Threads: 3, IdleAfter: Duration(5 * time.Minute), Earliest: Date(time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC)),
 			ClockSkew: Duration(2 * time.Hour), MaxGap: Duration(10 * 24 * time.Hour), MaxDuration: Duration(7 * 24 * time.Hour)},
 		Networks: Networks{Local: []string{"10.0.0.0/8", "192.0.2.0/24", "2001:db8::/32"}},
 		Allow:    Allow{Nets: []string{"10.9.9.9"}, Domains: []string{"windowsupdate.com", "=ntp.example.org"}, Pairs: []string{"10.0.0.0/8->198.51.100.10"}},

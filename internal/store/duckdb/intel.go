@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -130,8 +131,8 @@ func (s *Store) compact(ctx context.Context) error {
 			// at most compactChunk rows and compactBytes of lists read:
 			// the lists of days and peers are aggregated in memory, and
 			// over all history they would not fit in a small
-			// memory_limit (a 30-day ingest under the 768MB default did
-			// not). Only the values the new rows touch are read.
+			// memory_limit (a 30-day ingest under 768MB did not, before
+			// pieces). Only the values the new rows touch are read.
 			var rows, bytes int64
 			err := s.wconn.QueryRowContext(ctx, fmt.Sprintf(`WITH new AS (SELECT id, peers FROM obs_daily WHERE seq > %d AND seq <= %d),
 				old AS (SELECT days, peers FROM obs_value WHERE id IN (SELECT id FROM new))
@@ -146,6 +147,12 @@ func (s *Store) compact(ctx context.Context) error {
 			s.merging = &merging{from: s.merged, to: s.seq, pieces: max(rows/chunk, bytes/compactBytes) + 1}
 		}
 		m := s.merging
+		// A piece's aggregation is the largest allocation of an ingest,
+		// DuckDB's and outside Go's heap. The room Go's heap keeps for
+		// growth (up to its soft limit) goes back to the system first, so
+		// that the two peaks do not add up (the month of logs in
+		// docs/benchmarks.md peaked when they did).
+		debug.FreeOSMemory()
 		for m.next < m.pieces {
 			if err := s.commitPiece(ctx, m); err != nil {
 				return fmt.Errorf("compacting the intel summary: %w", err)
