@@ -2,9 +2,11 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -126,6 +128,9 @@ type huntResult struct {
 	// Reused counts the detector runs taken from the memo; Tallied those
 	// of incremental detectors from their kept tallies.
 	Reused, Tallied int
+	// Alone counts the detector runs that ran out of the store's memory
+	// beside others and were run again by themselves.
+	Alone int
 }
 
 // job is one detector over one window.
@@ -188,61 +193,80 @@ func runDetectorsMemo(ctx context.Context, st store.Reader, env *detect.Env, ds 
 	}
 	results := make([][]detect.Finding, len(jobs))
 	timings := make([]time.Duration, len(jobs))
+	var reused, tallied atomic.Int32
+	run := func(ctx context.Context, i int) error {
+		j := jobs[i]
+		key := j.d.Name() + "|" + j.w.Conns.String()
+		start := time.Now()
+		if inc, ok := j.d.(detect.Incremental); ok && m != nil {
+			fs, read, err := m.tallies.findings(ctx, inc, cache, j.w)
+			if err != nil {
+				return fmt.Errorf("detector %s: %w", j.d.Name(), err)
+			}
+			results[i], timings[i] = fs, time.Since(start)
+			tallied.Add(1)
+			how := "tallied"
+			if read {
+				how = "tally_read"
+			}
+			m.count(j.d.Name(), how)
+			m.keep(key, now, fs)
+			return nil
+		}
+		fs, err := j.d.Detect(ctx, cache, j.w)
+		if err == nil {
+			if _, ok := j.d.(detect.Corroborated); ok {
+				err = detect.Corroborate(ctx, cache, j.w, env, fs)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("detector %s (%s): %w", j.d.Name(), j.w.Conns, err)
+		}
+		results[i], timings[i] = fs, time.Since(start)
+		if m != nil {
+			m.keep(key, now, fs)
+			m.count(j.d.Name(), "run")
+		}
+		return nil
+	}
+	// Detectors run side by side and share the store's memory_limit. One
+	// that runs out of it beside others (a month of TLS sessions beside
+	// another detector's aggregation did, now and then) is run again
+	// alone once the others are done, rather than failing the hunt.
+	var alone []int
+	var aloneMu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(2, runtime.GOMAXPROCS(0)))
-	var reused, tallied atomic.Int32
 	for i, j := range jobs {
-		key := j.d.Name() + "|" + j.w.Conns.String()
 		if m != nil {
-			if fs, ok := m.lookup(key, j.d.Name(), now); ok {
+			if fs, ok := m.lookup(j.d.Name()+"|"+j.w.Conns.String(), j.d.Name(), now); ok {
 				results[i] = fs
 				reused.Add(1)
 				m.count(j.d.Name(), "reused")
 				continue
 			}
 		}
-		if inc, ok := j.d.(detect.Incremental); ok && m != nil {
-			g.Go(func() error {
-				start := time.Now()
-				fs, read, err := m.tallies.findings(gctx, inc, cache, j.w)
-				if err != nil {
-					return fmt.Errorf("detector %s: %w", j.d.Name(), err)
-				}
-				results[i], timings[i] = fs, time.Since(start)
-				tallied.Add(1)
-				how := "tallied"
-				if read {
-					how = "tally_read"
-				}
-				m.count(j.d.Name(), how)
-				m.keep(key, now, fs)
-				return nil
-			})
-			continue
-		}
 		g.Go(func() error {
-			start := time.Now()
-			fs, err := j.d.Detect(gctx, cache, j.w)
-			if err == nil {
-				if _, ok := j.d.(detect.Corroborated); ok {
-					err = detect.Corroborate(gctx, cache, j.w, env, fs)
-				}
+			err := run(gctx, i)
+			if errors.Is(err, store.ErrOutOfMemory) && len(jobs) > 1 {
+				aloneMu.Lock()
+				alone = append(alone, i)
+				aloneMu.Unlock()
+				return nil
 			}
-			if err != nil {
-				return fmt.Errorf("detector %s (%s): %w", j.d.Name(), j.w.Conns, err)
-			}
-			results[i], timings[i] = fs, time.Since(start)
-			if m != nil {
-				m.keep(key, now, fs)
-				m.count(j.d.Name(), "run")
-			}
-			return nil
+			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	res := &huntResult{Timings: map[string]time.Duration{}, Reused: int(reused.Load()), Tallied: int(tallied.Load())}
+	slices.Sort(alone)
+	for _, i := range alone {
+		if err := run(ctx, i); err != nil {
+			return nil, err
+		}
+	}
+	res := &huntResult{Timings: map[string]time.Duration{}, Reused: int(reused.Load()), Tallied: int(tallied.Load()), Alone: len(alone)}
 	if m != nil {
 		c := m.settled.Counts()
 		res.Merged, res.Settled, res.Extended = c.Merged-before.Merged, c.Settled-before.Settled, c.Extended-before.Extended

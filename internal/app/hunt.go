@@ -169,6 +169,10 @@ func runHunt(ctx context.Context, a *App, args []string) error {
 		// a hunt of a few (--detectors) keeps what the others use.
 		m.settled.Sweep()
 	}
+	if res.Alone > 0 {
+		fmt.Fprintf(a.Stderr, "%d detector run(s) ran out of the store's memory beside others and were run again alone "+
+			"(memory_limit in dwell's configuration, docs/config.md, gives them more)\n", res.Alone)
+	}
 	if *timings {
 		printTimings(a.Stderr, res.Timings)
 		if res.Reused > 0 {

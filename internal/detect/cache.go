@@ -2,6 +2,7 @@ package detect
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
 	"sync"
@@ -54,6 +55,15 @@ func memoize[T any](ctx context.Context, r store.Reader, name string, w store.Wi
 	c.mu.Unlock()
 	e.once.Do(func() { e.v, e.err = compute(ctx, r, w) })
 	if e.err != nil {
+		if errors.Is(e.err, store.ErrOutOfMemory) {
+			// Not kept: with the memory to itself (a detector run
+			// again alone) it may pass.
+			c.mu.Lock()
+			if c.memo[k] == e {
+				delete(c.memo, k)
+			}
+			c.mu.Unlock()
+		}
 		var zero T
 		return zero, e.err
 	}

@@ -104,6 +104,11 @@ func (e *InUseError) Error() string {
 // are not read-only queries.
 var ErrReadOnly = errors.New("only read-only queries (SELECT, EXPLAIN, DESCRIBE, SHOW) are allowed")
 
+// ErrOutOfMemory is matched (errors.Is) by errors of queries that ran out
+// of the store's memory (DuckDB's memory_limit): the same query may pass
+// when it has the memory to itself.
+var ErrOutOfMemory = errors.New("the store ran out of memory")
+
 // StateTable is the table where dwell keeps its own state: the last
 // hunt's incidents, their triage and notes, what alerts were sent, intel
 // cursors. It holds TLP:RED incidents whole, so analysts' SQL

@@ -3,6 +3,7 @@ package duckdb
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"net/netip"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
 
 	"github.com/dwell-nsm/dwell/internal/store"
 )
@@ -43,7 +46,7 @@ func where(w store.Window, a string) (string, []any) {
 func (s *Store) each(ctx context.Context, what, query string, args []any, scan func(*sql.Rows) error) error {
 	rows, err := s.db.QueryContext(ctx, query, utf8Args(args)...)
 	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: %w", what, outOfMemory(err))
 	}
 	defer func() { _ = rows.Close() }() // errors surface through rows.Err
 	for rows.Next() {
@@ -52,10 +55,29 @@ func (s *Store) each(ctx context.Context, what, query string, args []any, scan f
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: %w", what, outOfMemory(err))
 	}
 	return nil
 }
+
+// outOfMemory marks DuckDB's out-of-memory errors as store.ErrOutOfMemory,
+// keeping their text.
+func outOfMemory(err error) error {
+	var e *duckdb.Error
+	if errors.As(err, &e) && e.Type == duckdb.ErrorTypeOutOfMemory {
+		return oomError{err}
+	}
+	return err
+}
+
+// oomError is an error that ran out of the store's memory.
+type oomError struct{ error }
+
+// Is implements errors.Is for store.ErrOutOfMemory.
+func (oomError) Is(target error) bool { return target == store.ErrOutOfMemory }
+
+// Unwrap returns DuckDB's error.
+func (e oomError) Unwrap() error { return e.error }
 
 // addr parses an address column; NULL or garbage is the zero Addr.
 func addr(s sql.NullString) netip.Addr {
