@@ -139,6 +139,9 @@ type job struct {
 	w store.Window
 }
 
+// key names the job in the memo.
+func (j job) key() string { return j.d.Name() + "|" + j.w.Conns.String() }
+
 // runDetectors runs ds over the store in window w, two at a time, sharing
 // one cache of aggregates: over Zeek's conn log, and, where the store
 // holds flow records, the detectors that judge connections alone over
@@ -196,7 +199,7 @@ func runDetectorsMemo(ctx context.Context, st store.Reader, env *detect.Env, ds 
 	var reused, tallied atomic.Int32
 	run := func(ctx context.Context, i int) error {
 		j := jobs[i]
-		key := j.d.Name() + "|" + j.w.Conns.String()
+		key := j.key()
 		start := time.Now()
 		if inc, ok := j.d.(detect.Incremental); ok && m != nil {
 			fs, read, err := m.tallies.findings(ctx, inc, cache, j.w)
@@ -239,7 +242,7 @@ func runDetectorsMemo(ctx context.Context, st store.Reader, env *detect.Env, ds 
 	g.SetLimit(max(2, runtime.GOMAXPROCS(0)))
 	for i, j := range jobs {
 		if m != nil {
-			if fs, ok := m.lookup(j.d.Name()+"|"+j.w.Conns.String(), j.d.Name(), now); ok {
+			if fs, ok := m.lookup(j.key(), j.d.Name(), now); ok {
 				results[i] = fs
 				reused.Add(1)
 				m.count(j.d.Name(), "reused")
