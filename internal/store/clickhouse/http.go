@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/dwell-nsm/dwell/internal/store"
 )
 
 // ClickHouse is spoken to over its HTTP interface with net/http alone:
@@ -51,6 +53,12 @@ func (e *serverError) Error() string {
 	return fmt.Sprintf("clickhouse: code %d: %s", e.Code, e.Message)
 }
 
+// Is reports a query over the server's memory limit as
+// store.ErrOutOfMemory (the hunt runs such a detector again alone).
+func (e *serverError) Is(target error) bool {
+	return target == store.ErrOutOfMemory && e.Code == codeMemoryLimit
+}
+
 // Error codes dwell reacts to.
 const (
 	codeIllegalColumn = 44 // also "column with this name already exists"
@@ -58,6 +66,7 @@ const (
 	codeSyntaxError   = 62
 	codeUnknownDB     = 81
 	codeReadOnly      = 164
+	codeMemoryLimit   = 241 // MEMORY_LIMIT_EXCEEDED
 	codeTooManyParts  = 252
 )
 
