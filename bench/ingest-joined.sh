@@ -36,7 +36,6 @@ if [ ! -s "$joined/files.log.gz" ]; then
 	done
 fi
 count() { "$out/dwell" query --db "$1" --format csv "$2" | tail -1; }
-all="SELECT (SELECT count(*) FROM conn) + (SELECT count(*) FROM dns) + (SELECT count(*) FROM http) + (SELECT count(*) FROM ssl) + (SELECT count(*) FROM x509) + (SELECT count(*) FROM files)"
 : >"$out/join-rot.txt"
 : >"$out/join-all.txt"
 for i in $(seq "$runs"); do
@@ -45,8 +44,8 @@ for i in $(seq "$runs"); do
 	secs "$out/dwell" ingest -q --db "$out/join-rot.db" "${dirs[@]}" >>"$out/join-rot.txt"
 	secs "$out/dwell" ingest -q --db "$out/join-all.db" "$joined"/*.log.gz >>"$out/join-all.txt"
 done
-rotRows=$(count "$out/join-rot.db" "$all")
-allRows=$(count "$out/join-all.db" "$all")
+rotRows=$(zeek_rows "$out/dwell" "$out/join-rot.db")
+allRows=$(zeek_rows "$out/dwell" "$out/join-all.db")
 [ "$rotRows" = "$allRows" ] || { echo "rotated stored $rotRows rows, joined $allRows" >&2; exit 1; }
 r=$(median <"$out/join-rot.txt")
 j=$(median <"$out/join-all.txt")

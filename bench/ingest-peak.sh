@@ -31,7 +31,7 @@ for i in $(seq "$runs"); do
 		rm -f "$out/peak.db" "$out/peak.db.wal"
 		/usr/bin/time -o "$out/peak.time" -f "%e %U %M" "$bin" ingest -q --db "$out/peak.db" "${dirs[@]}"
 		read -r s u m <"$out/peak.time"
-		rows=$("$bin" query --db "$out/peak.db" --format csv "SELECT (SELECT count(*) FROM conn) + (SELECT count(*) FROM dns) + (SELECT count(*) FROM http) + (SELECT count(*) FROM ssl) + (SELECT count(*) FROM x509) + (SELECT count(*) FROM files)" | tail -1)
+		rows=$(zeek_rows "$bin" "$out/peak.db")
 		echo "| $bin | $s | $u s | $m | $rows |"
 	done
 done

@@ -33,7 +33,7 @@ for i in $(seq "$runs"); do
 done
 count() { "$out/dwell" query --db "$1" --format csv "$2" | tail -1; }
 fileRows=$(count "$out/rot-file.db" "SELECT count(*) FROM conn")
-dirRows=$(count "$out/rot-dirs.db" "SELECT (SELECT count(*) FROM conn) + (SELECT count(*) FROM dns) + (SELECT count(*) FROM http) + (SELECT count(*) FROM ssl) + (SELECT count(*) FROM x509) + (SELECT count(*) FROM files)")
+dirRows=$(zeek_rows "$out/dwell" "$out/rot-dirs.db")
 files=$(find "${dirs[@]}" -name '*.log.gz' | wc -l)
 f=$(median <"$out/rot-file.txt")
 d=$(median <"$out/rot-dirs.txt")

@@ -45,3 +45,9 @@ conn_tsv() {
 	[ -s "$tsv" ] || gzip -dc "$(conn_input "$1")" | grep -v '^#' >"$tsv"
 	echo "$tsv"
 }
+
+# zeek_rows DWELL DB prints the records stored in DB's tables of the six
+# Zeek logs the scenario writes (conn, dns, http, ssl, x509, files).
+zeek_rows() {
+	"$1" query --db "$2" --format csv "SELECT (SELECT count(*) FROM conn) + (SELECT count(*) FROM dns) + (SELECT count(*) FROM http) + (SELECT count(*) FROM ssl) + (SELECT count(*) FROM x509) + (SELECT count(*) FROM files)" | tail -1
+}

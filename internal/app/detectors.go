@@ -236,10 +236,7 @@ func runDetectorsMemo(ctx context.Context, st store.Reader, env *detect.Env, ds 
 	// that runs out of it beside others (a month of TLS sessions beside
 	// another detector's aggregation did, now and then) is run again
 	// alone once the others are done, rather than failing the hunt.
-	var alone []int
-	var aloneMu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(2, runtime.GOMAXPROCS(0)))
+	var todo []int
 	for i, j := range jobs {
 		if m != nil {
 			if fs, ok := m.lookup(j.key(), j.d.Name(), now); ok {
@@ -249,9 +246,16 @@ func runDetectorsMemo(ctx context.Context, st store.Reader, env *detect.Env, ds 
 				continue
 			}
 		}
+		todo = append(todo, i)
+	}
+	var alone []int
+	var aloneMu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(2, runtime.GOMAXPROCS(0)))
+	for _, i := range todo {
 		g.Go(func() error {
 			err := run(gctx, i)
-			if errors.Is(err, store.ErrOutOfMemory) && len(jobs) > 1 {
+			if errors.Is(err, store.ErrOutOfMemory) && len(todo) > 1 {
 				aloneMu.Lock()
 				alone = append(alone, i)
 				aloneMu.Unlock()
